@@ -1,0 +1,135 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lens.Components;
+
+#pragma warning disable IDE1006 // TransformerLens's parameter names
+
+/// <summary>
+/// Multi-head causal self-attention as TransformerLens computes it, with grouped-query heads (Llama,
+/// Mistral: <c>_W_K</c>, <c>_W_V</c> hold n_key_value_heads heads, repeat-interleaved), rotary
+/// positions on the first rotary_dim dims of each head, local windows (GPT-Neo), and an optional
+/// key-value cache. Shapes: q/k/v/z [batch, pos, head, d_head]; attn_scores and pattern
+/// [batch, head, query_pos, key_pos]; result [batch, pos, head, d_model].
+/// </summary>
+public sealed class Attention : nn.Module
+{
+    public Parameter W_Q, W_O, b_Q, b_O;
+    public Parameter? W_K, W_V, b_K, b_V;      // full heads
+    public Parameter? _W_K, _W_V, _b_K, _b_V;  // grouped-query heads
+    public Tensor? rotary_sin, rotary_cos;
+    readonly HookedTransformerConfig _cfg;
+    readonly double _attnScale;
+    readonly int? _window;
+    public readonly HookPoint HookQ, HookK, HookV, HookZ, HookAttnScores, HookPattern, HookResult, HookRotQ, HookRotK;
+
+    public Attention(string prefix, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
+    {
+        _cfg = cfg;
+        int h = cfg.NHeads, d = cfg.DModel, e = cfg.DHead, kv = cfg.KvHeads;
+        W_Q = new Parameter(empty(h, d, e, dtype: dtype));
+        b_Q = new Parameter(zeros(h, e, dtype: dtype));
+        W_O = new Parameter(empty(h, e, d, dtype: dtype));
+        b_O = new Parameter(zeros(d, dtype: dtype));
+        if (cfg.NKeyValueHeads is null)
+        {
+            W_K = new Parameter(empty(h, d, e, dtype: dtype)); W_V = new Parameter(empty(h, d, e, dtype: dtype));
+            b_K = new Parameter(zeros(h, e, dtype: dtype)); b_V = new Parameter(zeros(h, e, dtype: dtype));
+        }
+        else
+        {
+            _W_K = new Parameter(empty(kv, d, e, dtype: dtype)); _W_V = new Parameter(empty(kv, d, e, dtype: dtype));
+            _b_K = new Parameter(zeros(kv, e, dtype: dtype)); _b_V = new Parameter(zeros(kv, e, dtype: dtype));
+        }
+        _attnScale = cfg.AttnScale * (cfg.ScaleAttnByInverseLayerIdx ? layer + 1 : 1);
+        if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
+        if (cfg.PositionalEmbeddingType == "rotary")
+        {
+            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, cfg.RotaryBase, cfg.RotaryAdjacentPairs, dtype);
+            rotary_sin = sin; rotary_cos = cos;
+        }
+        HookQ = new($"{prefix}.hook_q"); HookK = new($"{prefix}.hook_k"); HookV = new($"{prefix}.hook_v");
+        HookZ = new($"{prefix}.hook_z"); HookAttnScores = new($"{prefix}.hook_attn_scores");
+        HookPattern = new($"{prefix}.hook_pattern"); HookResult = new($"{prefix}.hook_result");
+        HookRotQ = new($"{prefix}.hook_rot_q"); HookRotK = new($"{prefix}.hook_rot_k");
+        RegisterComponents();
+    }
+
+    public IEnumerable<HookPoint> HookPoints
+    {
+        get
+        {
+            yield return HookQ; yield return HookK; yield return HookV;
+            if (rotary_sin is not null) { yield return HookRotQ; yield return HookRotK; }
+            yield return HookAttnScores; yield return HookPattern; yield return HookZ;
+            if (_cfg.UseAttnResult) yield return HookResult;
+        }
+    }
+
+    public Tensor KeyWeight => (W_K ?? _W_K)!;
+    public Tensor ValueWeight => (W_V ?? _W_V)!;
+    public Tensor KeyBias => (b_K ?? _b_K)!;
+    public Tensor ValueBias => (b_V ?? _b_V)!;
+
+    public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null)
+    {
+        using var scope = NewDisposeScope();
+        var q = HookQ.Run(Project(queryInput, W_Q, b_Q));
+        var k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
+        var v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
+        long offset = past?.Length ?? 0;
+        if (past is not null) (k, v) = past.Append(k, v);
+        if (rotary_sin is not null)
+        {
+            q = HookRotQ.Run(Rotary.Apply(q, rotary_sin, rotary_cos!, offset, _cfg.RotaryAdjacentPairs));
+            k = HookRotK.Run(Rotary.Apply(k, rotary_sin, rotary_cos!, 0, _cfg.RotaryAdjacentPairs));
+        }
+        int groups = _cfg.NHeads / _cfg.KvHeads;
+        var keys = groups == 1 ? k : k.repeat_interleave(groups, 2);
+        var values = groups == 1 ? v : v.repeat_interleave(groups, 2);
+
+        var lowPrecision = q.dtype is not (ScalarType.Float32 or ScalarType.Float64);
+        var qh = (lowPrecision ? q.to(ScalarType.Float32) : q).permute(0, 2, 1, 3);   // [b, h, qp, e]
+        var kh = (lowPrecision ? keys.to(ScalarType.Float32) : keys).permute(0, 2, 3, 1); // [b, h, e, kp]
+        var scores = qh.matmul(kh) / _attnScale;
+        if (_cfg.AttentionDir == "causal") scores = scores.masked_fill(Mask(scores.shape[2], scores.shape[3], offset, scores.device), float.NegativeInfinity);
+        scores = HookAttnScores.Run(scores);
+        var pattern = scores.softmax(-1);
+        pattern = where(pattern.isnan(), zeros_like(pattern), pattern);
+        pattern = HookPattern.Run(pattern).to(values.dtype);
+        var z = HookZ.Run(pattern.matmul(values.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [b, qp, h, e]
+
+        Tensor output;
+        long b = z.shape[0], p = z.shape[1];
+        if (_cfg.UseAttnResult)
+        {
+            var result = HookResult.Run(einsum("bphe,hed->bphd", z, W_O));
+            output = result.sum(2) + b_O;
+        }
+        else
+        {
+            output = addmm(b_O, z.reshape(b * p, -1), W_O.reshape(-1, W_O.shape[2]), 1, 1).view(b, p, -1);
+        }
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>x [b, p, d] (or per-head [b, p, h, d] with split inputs) times W [h, d, e] plus b [h, e] → [b, p, h, e].</summary>
+    static Tensor Project(Tensor x, Tensor w, Tensor bias)
+    {
+        long heads = w.shape[0], d = w.shape[1], e = w.shape[2];
+        if (x.dim() == 4) return einsum("bphd,hde->bphe", x, w) + bias;
+        var flat = addmm(bias.reshape(-1), x.reshape(-1, d), w.permute(1, 0, 2).reshape(d, heads * e), 1, 1);
+        return flat.view(x.shape[0], x.shape[1], heads, e);
+    }
+
+    /// <summary>True where a query may NOT attend: keys after it (causal) or beyond the local window.</summary>
+    Tensor Mask(long queries, long keys, long offset, Device device)
+    {
+        var qpos = arange(offset, offset + queries, device: device).unsqueeze(1);
+        var kpos = arange(keys, device: device).unsqueeze(0);
+        var masked = kpos > qpos;
+        if (_window is int w) masked = masked.logical_or(kpos <= qpos - w);
+        return masked;
+    }
+}

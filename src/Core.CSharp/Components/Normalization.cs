@@ -1,0 +1,52 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lens.Components;
+
+/// <summary>
+/// TransformerLens's LayerNorm, LayerNormPre, RMSNorm and RMSNormPre in one component: centre (LN
+/// only), divide by <c>hook_scale</c> = sqrt(mean(x²) + eps), record <c>hook_normalized</c> (before
+/// the gain and bias, as TransformerLens 3.x does), then apply w (and b for LN) unless it is a Pre
+/// variant whose weights were folded into the next layer.
+/// </summary>
+public sealed class Normalization : nn.Module
+{
+    public readonly string Kind;
+    readonly double _eps;
+#pragma warning disable IDE1006 // TransformerLens's parameter names
+    public Parameter? w;
+    public Parameter? b;
+#pragma warning restore IDE1006
+    public readonly HookPoint HookScale;
+    public readonly HookPoint HookNormalized;
+
+    public Normalization(string prefix, string kind, int dim, double eps, ScalarType dtype) : base(prefix)
+    {
+        Kind = kind;
+        _eps = eps;
+        if (kind is "LN" or "RMS") w = new Parameter(ones(dim, dtype: dtype));
+        if (kind == "LN") b = new Parameter(zeros(dim, dtype: dtype));
+        HookScale = new HookPoint(prefix + ".hook_scale");
+        HookNormalized = new HookPoint(prefix + ".hook_normalized");
+        RegisterComponents();
+    }
+
+    public bool Centers => Kind is "LN" or "LNPre";
+
+    public IEnumerable<HookPoint> HookPoints => [HookScale, HookNormalized];
+
+    public Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var lowPrecision = x.dtype is not (ScalarType.Float32 or ScalarType.Float64);
+        var input = lowPrecision ? x.to(ScalarType.Float32) : x;
+        if (Centers) input = input - input.mean([-1L], keepdim: true);
+        var scale = HookScale.Run((input.pow(2).mean([-1L], keepdim: true) + _eps).sqrt());
+        var y = HookNormalized.Run(input / scale);
+        if (w is not null) y = y * w;
+        if (b is not null) y = y + b;
+        if (lowPrecision) y = y.to(x.dtype);
+        return y.MoveToOuterDisposeScope();
+    }
+}

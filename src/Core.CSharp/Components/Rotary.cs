@@ -1,0 +1,50 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lens.Components;
+
+/// <summary>Rotary position embeddings as TransformerLens computes them (calculate_sin_cos_rotary, rotate_every_two).</summary>
+public static class Rotary
+{
+    /// <summary>sin and cos tables [n_ctx, rotary_dim], computed in float32 (float64 for float64 models).</summary>
+    public static (Tensor Sin, Tensor Cos) SinCos(int rotaryDim, int nCtx, double baseFreq, bool adjacentPairs, ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        var hp = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var pos = arange(nCtx, dtype: hp);
+        var dim = arange(rotaryDim / 2, dtype: hp);
+        var freq = pow(tensor(baseFreq, dtype: hp), dim / (rotaryDim / 2.0));
+        freq = adjacentPairs ? freq.repeat_interleave(2) : cat([freq, freq]);
+        var angles = pos.unsqueeze(1) / freq.unsqueeze(0);
+        return (angles.sin().to(dtype).DetachFromDisposeScope(), angles.cos().to(dtype).DetachFromDisposeScope());
+    }
+
+    /// <summary>Rotates the first rotary_dim dims of x [b, pos, heads, d_head], positions starting at offset.</summary>
+    public static Tensor Apply(Tensor x, Tensor sin, Tensor cos, long offset, bool adjacentPairs)
+    {
+        using var scope = NewDisposeScope();
+        long rotaryDim = sin.shape[1], pos = x.shape[1];
+        if (offset + pos > sin.shape[0])
+            throw new ArgumentException($"sequence of {offset + pos} positions exceeds the model's context n_ctx = {sin.shape[0]}");
+        var xRot = x[.., .., .., ..(int)rotaryDim];
+        var flipped = RotateEveryTwo(xRot, adjacentPairs);
+        var c = cos.narrow(0, offset, pos).unsqueeze(0).unsqueeze(2);
+        var s = sin.narrow(0, offset, pos).unsqueeze(0).unsqueeze(2);
+        var rotated = xRot * c + flipped * s;
+        var result = rotaryDim == x.shape[3] ? rotated : cat([rotated, x[.., .., .., (int)rotaryDim..]], -1);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    static Tensor RotateEveryTwo(Tensor x, bool adjacentPairs)
+    {
+        if (adjacentPairs)
+        {
+            var even = x[.., .., .., TensorIndex.Slice(0, null, 2)];
+            var odd = x[.., .., .., TensorIndex.Slice(1, null, 2)];
+            return stack([-odd, even], -1).flatten(-2);
+        }
+        long n = x.shape[^1] / 2;
+        return cat([-x[.., .., .., (int)n..], x[.., .., .., ..(int)n]], -1);
+    }
+}

@@ -1,0 +1,112 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Lens.Components;
+
+/// <summary>
+/// One residual block as TransformerLens builds it: sequential (attn then MLP), parallel (GPT-J,
+/// NeoX: both read resid_pre) or attention-only, with the block-level hook points
+/// (resid_pre, attn_in / q,k,v_input, attn_out, resid_mid, mlp_in, mlp_out, resid_post).
+/// </summary>
+public sealed class TransformerBlock : nn.Module
+{
+#pragma warning disable IDE1006 // TransformerLens's module names
+    public Normalization? ln1, ln2;
+    public Attention attn;
+    public Mlp? mlp;
+#pragma warning restore IDE1006
+    readonly HookedTransformerConfig _cfg;
+    public readonly HookPoint HookResidPre, HookAttnIn, HookQInput, HookKInput, HookVInput, HookAttnOut,
+        HookResidMid, HookMlpIn, HookMlpOut, HookResidPost;
+
+    public TransformerBlock(int layer, HookedTransformerConfig cfg, ScalarType dtype) : base($"blocks.{layer}")
+    {
+        _cfg = cfg;
+        string p = $"blocks.{layer}";
+        if (cfg.NormalizationType is string norm)
+        {
+            ln1 = new Normalization(p + ".ln1", norm, cfg.DModel, cfg.Eps, dtype);
+            if (!cfg.AttnOnly) ln2 = new Normalization(p + ".ln2", norm, cfg.DModel, cfg.Eps, dtype);
+        }
+        attn = new Attention(p + ".attn", layer, cfg, dtype);
+        if (!cfg.AttnOnly) mlp = new Mlp(p + ".mlp", cfg, dtype);
+        HookResidPre = new(p + ".hook_resid_pre"); HookAttnIn = new(p + ".hook_attn_in");
+        HookQInput = new(p + ".hook_q_input"); HookKInput = new(p + ".hook_k_input"); HookVInput = new(p + ".hook_v_input");
+        HookAttnOut = new(p + ".hook_attn_out"); HookResidMid = new(p + ".hook_resid_mid");
+        HookMlpIn = new(p + ".hook_mlp_in"); HookMlpOut = new(p + ".hook_mlp_out"); HookResidPost = new(p + ".hook_resid_post");
+        RegisterComponents();
+    }
+
+    /// <summary>The block's hook points in the order the forward pass reaches them.</summary>
+    public IEnumerable<HookPoint> HookPoints
+    {
+        get
+        {
+            yield return HookResidPre;
+            if (_cfg.UseAttnIn) yield return HookAttnIn;
+            if (_cfg.UseSplitQkvInput) { yield return HookQInput; yield return HookKInput; yield return HookVInput; }
+            if (ln1 is not null) foreach (var h in ln1.HookPoints) yield return h;
+            foreach (var h in attn.HookPoints) yield return h;
+            yield return HookAttnOut;
+            if (mlp is not null)
+            {
+                if (!_cfg.ParallelAttnMlp) yield return HookResidMid;
+                if (_cfg.UseHookMlpIn) yield return HookMlpIn;
+                if (ln2 is not null) foreach (var h in ln2.HookPoints) yield return h;
+                foreach (var h in mlp.HookPoints) yield return h;
+                yield return HookMlpOut;
+            }
+            yield return HookResidPost;
+        }
+    }
+
+    public Tensor forward(Tensor residual, KeyValueCacheEntry? past = null)
+    {
+        using var scope = NewDisposeScope();
+        var residPre = HookResidPre.Run(residual);
+        Tensor attnOut;
+        if (_cfg.UseSplitQkvInput || _cfg.UseAttnIn)
+        {
+            var attnIn = _cfg.UseAttnIn ? HookAttnIn.Run(PerHead(residPre, _cfg.NHeads)) : residPre;
+            Tensor q = attnIn, k = attnIn, v = attnIn;
+            if (_cfg.UseSplitQkvInput)
+            {
+                q = HookQInput.Run(PerHead(residPre, _cfg.NHeads));
+                k = HookKInput.Run(PerHead(residPre, _cfg.KvHeads));
+                v = HookVInput.Run(PerHead(residPre, _cfg.KvHeads));
+            }
+            attnOut = attn.forward(Norm1(q), Norm1(k), Norm1(v), past);
+        }
+        else
+        {
+            var normed = Norm1(residPre);
+            attnOut = attn.forward(normed, normed, normed, past);
+        }
+        attnOut = HookAttnOut.Run(attnOut);
+
+        Tensor residPost;
+        if (mlp is null)
+            residPost = residPre + attnOut;
+        else if (_cfg.ParallelAttnMlp)
+        {
+            var mlpIn = _cfg.UseHookMlpIn ? HookMlpIn.Run(residPre.clone()) : residPre;
+            var mlpOut = HookMlpOut.Run(mlp.forward(Norm2(mlpIn)));
+            residPost = residPre + attnOut + mlpOut;
+        }
+        else
+        {
+            var residMid = HookResidMid.Run(residPre + attnOut);
+            var mlpIn = _cfg.UseHookMlpIn ? HookMlpIn.Run(residMid.clone()) : residMid;
+            var mlpOut = HookMlpOut.Run(mlp.forward(Norm2(mlpIn)));
+            residPost = residMid + mlpOut;
+        }
+        return HookResidPost.Run(residPost).MoveToOuterDisposeScope();
+    }
+
+    Tensor Norm1(Tensor x) => ln1 is null ? x : ln1.forward(x);
+    Tensor Norm2(Tensor x) => ln2 is null ? x : ln2.forward(x);
+
+    /// <summary>[b, p, d] → [b, p, heads, d] (a broadcast view copied so hooks may edit one head).</summary>
+    static Tensor PerHead(Tensor x, int heads) => x.unsqueeze(2).expand(x.shape[0], x.shape[1], heads, x.shape[2]).clone();
+}

@@ -1,0 +1,129 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Lens;
+
+/// <summary>
+/// A model's hyper-parameters under TransformerLens's field names (snake_case in JSON, as Python's
+/// <c>model.cfg.to_dict()</c> gives them) and defaults. Derived fields are filled by
+/// <see cref="Complete"/> exactly as TransformerLens's <c>__post_init__</c> does.
+/// </summary>
+public sealed class HookedTransformerConfig
+{
+    [JsonPropertyName("n_layers")] public int NLayers { get; set; }
+    [JsonPropertyName("d_model")] public int DModel { get; set; }
+    [JsonPropertyName("n_ctx")] public int NCtx { get; set; }
+    [JsonPropertyName("d_head")] public int DHead { get; set; }
+    [JsonPropertyName("n_heads")] public int NHeads { get; set; } = -1;
+    [JsonPropertyName("d_mlp")] public int? DMlp { get; set; }
+    [JsonPropertyName("d_vocab")] public int DVocab { get; set; } = -1;
+    [JsonPropertyName("d_vocab_out")] public int DVocabOut { get; set; } = -1;
+    [JsonPropertyName("act_fn")] public string? ActFn { get; set; }
+    [JsonPropertyName("eps")] public double Eps { get; set; } = 1e-5;
+    [JsonPropertyName("normalization_type")] public string? NormalizationType { get; set; } = "LN";
+    [JsonPropertyName("attn_only")] public bool AttnOnly { get; set; }
+    [JsonPropertyName("positional_embedding_type")] public string PositionalEmbeddingType { get; set; } = "standard";
+    [JsonPropertyName("rotary_dim")] public int? RotaryDim { get; set; }
+    [JsonPropertyName("rotary_base")] public double RotaryBase { get; set; } = 10000;
+    [JsonPropertyName("rotary_adjacent_pairs")] public bool RotaryAdjacentPairs { get; set; }
+    [JsonPropertyName("n_key_value_heads")] public int? NKeyValueHeads { get; set; }
+    [JsonPropertyName("gated_mlp")] public bool GatedMlp { get; set; }
+    [JsonPropertyName("parallel_attn_mlp")] public bool ParallelAttnMlp { get; set; }
+    [JsonPropertyName("final_rms")] public bool FinalRms { get; set; }
+    [JsonPropertyName("use_attn_scale")] public bool UseAttnScale { get; set; } = true;
+    [JsonPropertyName("attn_scale")] public double AttnScale { get; set; } = -1.0;
+    [JsonPropertyName("scale_attn_by_inverse_layer_idx")] public bool ScaleAttnByInverseLayerIdx { get; set; }
+    [JsonPropertyName("use_attn_result")] public bool UseAttnResult { get; set; }
+    [JsonPropertyName("use_split_qkv_input")] public bool UseSplitQkvInput { get; set; }
+    [JsonPropertyName("use_hook_mlp_in")] public bool UseHookMlpIn { get; set; }
+    [JsonPropertyName("use_attn_in")] public bool UseAttnIn { get; set; }
+    [JsonPropertyName("use_hook_tokens")] public bool UseHookTokens { get; set; }
+    [JsonPropertyName("use_local_attn")] public bool UseLocalAttn { get; set; }
+    [JsonPropertyName("window_size")] public int? WindowSize { get; set; }
+    [JsonPropertyName("attn_types")] public string[]? AttnTypes { get; set; }
+    [JsonPropertyName("default_prepend_bos")] public bool DefaultPrependBos { get; set; } = true;
+    [JsonPropertyName("tokenizer_name")] public string? TokenizerName { get; set; }
+    [JsonPropertyName("tokenizer_prepends_bos")] public bool? TokenizerPrependsBos { get; set; }
+    [JsonPropertyName("original_architecture")] public string? OriginalArchitecture { get; set; }
+    [JsonPropertyName("model_name")] public string ModelName { get; set; } = "custom";
+    [JsonPropertyName("seed")] public int? Seed { get; set; }
+    [JsonPropertyName("dtype")] public string Dtype { get; set; } = "float32";
+    [JsonPropertyName("device")] public string? Device { get; set; }
+    [JsonPropertyName("init_weights")] public bool InitWeights { get; set; } = true;
+    [JsonPropertyName("init_mode")] public string InitMode { get; set; } = "gpt2";
+    [JsonPropertyName("initializer_range")] public double InitializerRange { get; set; } = -1.0;
+    [JsonPropertyName("positional_embedding_scale")] public double? PositionalEmbeddingScale { get; set; }
+    [JsonPropertyName("attention_dir")] public string AttentionDir { get; set; } = "causal";
+    [JsonPropertyName("uses_rms_norm")] public bool UsesRmsNorm { get; set; }
+    [JsonPropertyName("layer_norm_folding")] public bool LayerNormFolding { get; set; }
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; set; }
+    [JsonPropertyName("n_params")] public long? NParams { get; set; }
+
+    /// <summary>Fields of a config.json this class does not model, kept so that a save writes them back.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
+
+    public static readonly string[] ActFns = ["relu", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "silu", "solu_ln", "solu"];
+    public static readonly string[] NormalizationTypes = ["LN", "LNPre", "RMS", "RMSPre"];
+
+    /// <summary>Key/value heads (n_heads unless grouped-query attention).</summary>
+    [JsonIgnore] public int KvHeads => NKeyValueHeads ?? NHeads;
+
+    /// <summary>Checks the fields and computes the derived ones as TransformerLens does. Returns this.</summary>
+    public HookedTransformerConfig Complete()
+    {
+        if (NLayers <= 0 || DModel <= 0 || NCtx <= 0 || DHead <= 0)
+            throw new ArgumentException($"config needs positive n_layers, d_model, n_ctx, d_head (got {NLayers}, {DModel}, {NCtx}, {DHead})");
+        if (NHeads == -1)
+        {
+            if (DModel % DHead != 0) throw new ArgumentException($"d_model {DModel} is not a multiple of d_head {DHead}");
+            NHeads = DModel / DHead;
+        }
+        if (!AttnOnly)
+        {
+            DMlp ??= DModel * 4;
+            ActFn ??= "relu";
+            if (!ActFns.Contains(ActFn)) throw new ArgumentException($"unknown act_fn '{ActFn}' (known: {string.Join(", ", ActFns)})");
+        }
+        if (NormalizationType is not null && !NormalizationTypes.Contains(NormalizationType))
+            throw new ArgumentException($"unknown normalization_type '{NormalizationType}' (known: {string.Join(", ", NormalizationTypes)}, or null)");
+        if (PositionalEmbeddingType is not ("standard" or "rotary" or "shortformer"))
+            throw new ArgumentException($"unsupported positional_embedding_type '{PositionalEmbeddingType}' (standard, rotary, shortformer)");
+        if (DVocab <= 0) throw new ArgumentException("config needs d_vocab");
+        if (DVocabOut == -1) DVocabOut = DVocab;
+        if (InitializerRange < 0) InitializerRange = 0.8 / Math.Sqrt(DModel);
+        if (UseAttnScale && AttnScale == -1.0) AttnScale = Math.Sqrt(DHead);
+        if (!UseAttnScale) AttnScale = 1.0;
+        if (PositionalEmbeddingType == "rotary") RotaryDim ??= DHead;
+        if (NKeyValueHeads is int kv && NHeads % kv != 0)
+            throw new ArgumentException($"n_heads {NHeads} is not a multiple of n_key_value_heads {kv}");
+        UsesRmsNorm = NormalizationType is "RMS" or "RMSPre";
+        if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
+        return this;
+    }
+
+    static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    public static HookedTransformerConfig FromJson(string json, string source = "config")
+    {
+        HookedTransformerConfig? cfg;
+        try { cfg = JsonSerializer.Deserialize<HookedTransformerConfig>(json, JsonOptions); }
+        catch (JsonException e) { throw new FormatException($"{source}: not a valid TransformerLens config ({e.Message})", e); }
+        if (cfg is null) throw new FormatException($"{source}: empty config");
+        // TransformerLens writes dtype as "torch.float32" in some versions.
+        if (cfg.Dtype.StartsWith("torch.")) cfg.Dtype = cfg.Dtype["torch.".Length..];
+        return cfg.Complete();
+    }
+
+    public HookedTransformerConfig Clone() => FromJson(ToJson());
+
+    /// <summary>The config as a JSON object (what <c>cfg.to_dict()</c> gives), for reports.</summary>
+    public JsonObject ToJsonObject() => JsonNode.Parse(ToJson())!.AsObject();
+}

@@ -1,0 +1,190 @@
+using System.IO.MemoryMappedFiles;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lens.IO;
+
+/// <summary>A malformed safetensors file: the message says what is wrong and where.</summary>
+public sealed class SafetensorsException(string message) : Exception(message);
+
+/// <summary>One tensor's entry in a safetensors header.</summary>
+public sealed record SafetensorsEntry(string Name, string Dtype, long[] Shape, long Begin, long End)
+{
+    public long ByteLength => End - Begin;
+}
+
+/// <summary>
+/// A safetensors file opened through a memory map: the header is parsed and validated up front, and
+/// each tensor is copied straight from the mapped pages into its torch tensor, so loading never holds
+/// the file's bytes twice. Format: u64 little-endian header length, a JSON header of
+/// name → {dtype, shape, data_offsets}, then the data, row-major, little-endian.
+/// </summary>
+public sealed class SafetensorsFile : IDisposable
+{
+    static readonly Dictionary<string, (ScalarType Type, int Size)> Dtypes = new()
+    {
+        ["F64"] = (ScalarType.Float64, 8), ["F32"] = (ScalarType.Float32, 4), ["F16"] = (ScalarType.Float16, 2),
+        ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
+        ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1),
+        ["BOOL"] = (ScalarType.Bool, 1),
+    };
+    static readonly Dictionary<ScalarType, string> DtypeNames = Dtypes.ToDictionary(kv => kv.Value.Type, kv => kv.Key);
+
+    readonly MemoryMappedFile? _map;
+    readonly MemoryMappedViewAccessor? _view;
+    readonly long _dataStart;
+
+    public string Path { get; }
+    public IReadOnlyDictionary<string, SafetensorsEntry> Entries { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    public IEnumerable<string> Names => Entries.Keys;
+
+    public static SafetensorsFile Open(string path) => new(path);
+
+    SafetensorsFile(string path)
+    {
+        Path = path;
+        if (!File.Exists(path)) throw new FileNotFoundException($"safetensors file not found: {path}", path);
+        long fileLength = new FileInfo(path).Length;
+        if (fileLength < 8) throw new SafetensorsException($"{path}: file is {fileLength} bytes, too short for the 8-byte header length");
+        byte[] headerBytes;
+        using (var fs = File.OpenRead(path))
+        {
+            Span<byte> len = stackalloc byte[8];
+            fs.ReadExactly(len);
+            ulong headerLength = BitConverter.ToUInt64(len);
+            if (headerLength > (ulong)(fileLength - 8) || headerLength > 100_000_000)
+                throw new SafetensorsException($"{path}: header length {headerLength} exceeds the file ({fileLength} bytes)");
+            headerBytes = new byte[headerLength];
+            fs.ReadExactly(headerBytes);
+        }
+        _dataStart = 8 + headerBytes.Length;
+        (Entries, Metadata) = ParseHeader(path, headerBytes, fileLength - _dataStart);
+        if (fileLength > _dataStart)
+        {
+            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        }
+    }
+
+    static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(header); }
+        catch (JsonException e) { throw new SafetensorsException($"{path}: header is not valid JSON ({e.Message})"); }
+        using var _ = doc;
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new SafetensorsException($"{path}: header is not a JSON object");
+        var entries = new Dictionary<string, SafetensorsEntry>();
+        var metadata = new Dictionary<string, string>();
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (prop.Name == "__metadata__")
+            {
+                foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.ToString();
+                continue;
+            }
+            var v = prop.Value;
+            if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("dtype", out var dt) || !v.TryGetProperty("shape", out var sh) || !v.TryGetProperty("data_offsets", out var off))
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' lacks dtype, shape or data_offsets");
+            var dtype = dt.GetString() ?? "";
+            if (!Dtypes.TryGetValue(dtype, out var info))
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' has unknown dtype '{dtype}' (known: {string.Join(", ", Dtypes.Keys)})");
+            var shape = sh.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            if (shape.Any(d => d < 0)) throw new SafetensorsException($"{path}: tensor '{prop.Name}' has a negative dimension");
+            var offsets = off.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' has invalid data_offsets [{string.Join(", ", offsets)}]");
+            if (offsets[1] > dataLength)
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ends at byte {offsets[1]} of the data but the file holds only {dataLength} data bytes (truncated?)");
+            long expected = shape.Aggregate(1L, (a, d) => a * d) * info.Size;
+            if (offsets[1] - offsets[0] != expected)
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) needs {expected} bytes but data_offsets span {offsets[1] - offsets[0]}");
+            entries[prop.Name] = new SafetensorsEntry(prop.Name, dtype, shape, offsets[0], offsets[1]);
+        }
+        var sorted = entries.Values.Where(e => e.ByteLength > 0).OrderBy(e => e.Begin).ToList();
+        for (int i = 1; i < sorted.Count; i++)
+            if (sorted[i].Begin < sorted[i - 1].End)
+                throw new SafetensorsException($"{path}: tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap in the data");
+        return (entries, metadata);
+    }
+
+    public bool Contains(string name) => Entries.ContainsKey(name);
+
+    /// <summary>Copies one tensor out of the map into a new tensor, optionally converting dtype and moving it.</summary>
+    public Tensor Load(string name, ScalarType? dtype = null, Device? device = null)
+    {
+        if (!Entries.TryGetValue(name, out var e))
+            throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        var (type, _) = Dtypes[e.Dtype];
+        var t = empty(e.Shape, dtype: type);
+        if (e.ByteLength > 0) CopyInto(t, e);
+        if ((dtype is null || dtype == type) && (device is null || device.type == DeviceType.CPU)) return t;
+        using (t) return t.to(dtype ?? type, device ?? CPU);
+    }
+
+    unsafe void CopyInto(Tensor t, SafetensorsEntry e)
+    {
+        byte* basePtr = null;
+        _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+        try
+        {
+            var src = basePtr + _view.PointerOffset + _dataStart + e.Begin;
+            fixed (byte* dst = t.bytes)
+                Buffer.MemoryCopy(src, dst, e.ByteLength, e.ByteLength);
+        }
+        finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
+    }
+
+    public void Dispose()
+    {
+        _view?.Dispose();
+        _map?.Dispose();
+    }
+
+    /// <summary>Reads every tensor of a file into a dictionary the caller owns.</summary>
+    public static Dictionary<string, Tensor> LoadAll(string path, Device? device = null)
+    {
+        using var f = Open(path);
+        return f.Names.ToDictionary(n => n, n => f.Load(n, device: device));
+    }
+
+    /// <summary>Writes tensors (in the given order, data sorted by name as the reference writer does) atomically.</summary>
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var list = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        var header = new Dictionary<string, object>();
+        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        long offset = 0;
+        foreach (var (name, t) in list)
+        {
+            if (!DtypeNames.TryGetValue(t.dtype, out var dn)) throw new SafetensorsException($"cannot write tensor '{name}' of dtype {t.dtype}");
+            long bytes = t.numel() * t.ElementSize;
+            header[name] = new { dtype = dn, shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
+            offset += bytes;
+        }
+        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        int pad = (8 - json.Length % 8) % 8;
+        var headerBytes = new byte[json.Length + pad];
+        json.CopyTo(headerBytes, 0);
+        for (int i = json.Length; i < headerBytes.Length; i++) headerBytes[i] = (byte)' ';
+
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        var tmp = path + ".tmp-" + Environment.ProcessId;
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            fs.Write(BitConverter.GetBytes((ulong)headerBytes.Length));
+            fs.Write(headerBytes);
+            foreach (var (_, t) in list) WriteData(fs, t);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    static void WriteData(Stream fs, Tensor t)
+    {
+        using var c = t.detach().cpu().contiguous();
+        if (c.numel() > 0) fs.Write(c.bytes);
+    }
+}
