@@ -1,5 +1,10 @@
-using TorchSharp;
-Lens.Native.TorchNative.EnsureLoaded();
-using var a = torch.randn(3, 3);
-Console.WriteLine(Lens.Native.TorchNative.Status);
-Console.WriteLine(a.matmul(a).sum().item<float>());
+using System.CommandLine;
+using Lens.Cli;
+using Lens.Cli.Commands;
+
+// Exit codes: 0 success, 1 experiment or model error, 2 usage error.
+var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
+{
+    CacheCommand.Create(),
+};
+return CliRunner.Run(root, args);
