@@ -26,12 +26,8 @@ public sealed class FactoredMatrix : IDisposable
             throw new ArgumentException($"FactoredMatrix factors need at least 2 dimensions; A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
         if (a.shape[^1] != b.shape[^2])
             throw new ArgumentException($"FactoredMatrix factors must match on the inner dimension: A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
-        long[] lead;
-        try { lead = broadcast_shapes(a.shape[..^2], b.shape[..^2]).ToArray(); }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new ArgumentException($"FactoredMatrix leading dimensions do not broadcast: A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
-        }
+        var lead = Broadcast(a.shape[..^2], b.shape[..^2])
+            ?? throw new ArgumentException($"FactoredMatrix leading dimensions do not broadcast: A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
         Ldim = a.shape[^2]; Mdim = a.shape[^1]; Rdim = b.shape[^1];
         Shape = [.. lead, Ldim, Rdim];
         _a = a.broadcast_to([.. lead, Ldim, Mdim]).DetachFromDisposeScope();
@@ -254,6 +250,20 @@ public sealed class FactoredMatrix : IDisposable
     {
         using var scope = NewDisposeScope();
         return new FactoredMatrix(_a.unsqueeze(k), _b.unsqueeze(k));
+    }
+
+    /// <summary>NumPy/torch broadcasting of two shapes (aligned at the right; 1 stretches), or null when they clash.</summary>
+    static long[]? Broadcast(long[] x, long[] y)
+    {
+        int n = Math.Max(x.Length, y.Length);
+        var result = new long[n];
+        for (int i = 1; i <= n; i++)
+        {
+            long p = i <= x.Length ? x[^i] : 1, q = i <= y.Length ? y[^i] : 1;
+            if (p != q && p != 1 && q != 1) return null;
+            result[^i] = p == 1 ? q : p;
+        }
+        return result;
     }
 
     static Tensor Float(Tensor t) => t.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? t.to(ScalarType.Float32) : t;
