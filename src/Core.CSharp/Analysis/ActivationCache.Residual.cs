@@ -140,7 +140,7 @@ public sealed partial class ActivationCache
         if (inclRemainder)
         {
             var whole = posSlice.Apply(ResidualEntering(target, false), -2);
-            var remainder = parts.Count > 0 ? whole - stack.sum(0) : whole;
+            var remainder = parts.Count > 0 ? whole - stack.sum(0L) : whole;
             stack = cat([stack, remainder.unsqueeze(0)], 0);
             labels.Add("remainder");
         }
@@ -181,7 +181,7 @@ public sealed partial class ActivationCache
         if (inclRemainder)
         {
             var whole = posSlice.Apply(ResidualEntering(target, mlpInput), -2);
-            var remainder = parts.Count > 0 ? whole - stack.sum(0) : whole;
+            var remainder = parts.Count > 0 ? whole - stack.sum(0L) : whole;
             stack = cat([stack, remainder.unsqueeze(0)], 0);
             labels.Add("remainder");
         }
