@@ -248,6 +248,10 @@ let tests =
             use scores = Composition.OvCopyingScores(realModel)
             Expect.sequenceEqual scores.shape [| 2L; 4L |] "[n_layers, n_heads]"
             Expect.isTrue (scores.abs().le(torch.tensor(1.0f)).all().item<bool>()) "scores lie in [-1, 1]"
+            use viaSmallSide = Composition.FullOvCopyingScores(realModel)
+            use full = Circuits.FullOvCircuit(realModel)
+            use viaFactored = Composition.CopyingScore(full)
+            expectClose 1e-4 "full OV copying scores from W_O·(W_U·W_E)·W_V = from the factored circuit" viaSmallSide viaFactored
 
         testCase "composition scores: zero unless the reading head is in a later layer, and ranked pairs read back" <| fun () ->
             use model = (Oracle "gpt2like").Model()

@@ -26,9 +26,12 @@ public static class Composition
         var rightCollapsed = right.CollapseR();          // [L, H, d_model, d_head]
         var leftNorms = Frobenius(left);                 // [L, H]
         var rightNorms = Frobenius(rightCollapsed);      // [L, H]
-        var products = left.unsqueeze(2).unsqueeze(3).matmul(rightCollapsed.unsqueeze(0).unsqueeze(1)); // [L, H, L, H, d_head, d_head]
-        var scores = Frobenius(products) / rightNorms.unsqueeze(0).unsqueeze(1) / leftNorms.unsqueeze(-1).unsqueeze(-1);
         int layers = model.Config.NLayers;
+        // One source layer at a time keeps the products at [H, L, H, d_head, d_head].
+        var productNorms = Enumerable.Range(0, layers)
+            .Select(l1 => Frobenius(left[l1].unsqueeze(1).unsqueeze(2).matmul(rightCollapsed.unsqueeze(0))))
+            .ToArray();
+        var scores = torch.stack(productNorms, 0) / rightNorms.unsqueeze(0).unsqueeze(1) / leftNorms.unsqueeze(-1).unsqueeze(-1);
         var layerIds = arange(layers, device: scores.device);
         var later = layerIds.view(layers, 1, 1, 1).lt(layerIds.view(1, 1, layers, 1));
         scores = where(later, scores, zeros_like(scores));
@@ -61,8 +64,26 @@ public static class Composition
     /// </summary>
     public static Tensor FullOvCopyingScores(HookedTransformer model)
     {
-        using var full = Circuits.FullOvCircuit(model);
-        return CopyingScore(full);
+        using var scope = NewDisposeScope();
+        var eig = FullOvEigenvalues(model);
+        return (eig.sum(-1).real / eig.abs().sum(-1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The eigenvalues of every head's full OV circuit [n_layers, n_heads, d_head], from its small side
+    /// B·A = (W_O·W_U)·(W_E·W_V) = W_O·(W_U·W_E)·W_V: only d_model × d_model and d_head × d_head
+    /// matrices are formed, never a d_vocab-sized one.
+    /// </summary>
+    public static Tensor FullOvEigenvalues(HookedTransformer model)
+    {
+        if (model.Config.DVocab != model.Config.DVocabOut)
+            throw new InvalidOperationException($"the full OV circuit is square only when d_vocab = d_vocab_out ({model.Config.DVocab} vs {model.Config.DVocabOut})");
+        using var scope = NewDisposeScope();
+        var unembedEmbed = model.W_U.matmul(model.W_E);                  // [d_model, d_model]
+        var small = model.W_O.matmul(unembedEmbed).matmul(model.W_V);     // [L, H, d_head, d_head]
+        if (small.dtype is ScalarType.Float16 or ScalarType.BFloat16) small = small.to(ScalarType.Float32);
+        var (values, _) = linalg.eig(small);
+        return values.MoveToOuterDisposeScope();
     }
 
     /// <summary>Re(Σλ)/Σ|λ| over the eigenvalues of a square factored matrix, per leading index.</summary>
@@ -88,7 +109,7 @@ public static class Composition
     /// <summary><see cref="PositiveEigenvalueFraction"/> of every head's full OV circuit [n_layers, n_heads].</summary>
     public static Tensor FullOvPositiveEigenvalueFraction(HookedTransformer model)
     {
-        using var full = Circuits.FullOvCircuit(model);
-        return PositiveEigenvalueFraction(full);
+        using var scope = NewDisposeScope();
+        return FullOvEigenvalues(model).real.gt(0).to(ScalarType.Float32).mean([-1L]).MoveToOuterDisposeScope();
     }
 }

@@ -20,7 +20,15 @@ public sealed class CompositionScores(string mode, Tensor scores) : IDisposable
     public Tensor Scores { get; } = scores;
     public IReadOnlyList<string> AxisNames { get; } = ["layer1", "head1", "layer2", "head2"];
 
-    public double this[int layer1, int head1, int layer2, int head2] => Scores[layer1, head1, layer2, head2].item<float>();
+    public double this[int layer1, int head1, int layer2, int head2]
+    {
+        get
+        {
+            using var cell = Scores[layer1, head1, layer2, head2];
+            using var value = cell.to(ScalarType.Float64);
+            return value.item<double>();
+        }
+    }
 
     /// <summary>Every pair with layer1 &lt; layer2, best first.</summary>
     public IReadOnlyList<HeadPairScore> Ranked()

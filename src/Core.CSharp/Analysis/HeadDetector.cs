@@ -22,9 +22,10 @@ public static class HeadDetector
     public static Tensor DetectHead(HookedTransformer model, Tensor tokens, string detectionPattern,
         IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
     {
+        using var scope = NewDisposeScope();
         var seq = Sequence(tokens);
-        using var pattern = Pattern(detectionPattern, seq);
-        return DetectHead(model, seq, pattern, heads, excludeBos, excludeCurrentToken, errorMeasure);
+        var pattern = Pattern(detectionPattern, seq);
+        return DetectHead(model, seq, pattern, heads, excludeBos, excludeCurrentToken, errorMeasure).MoveToOuterDisposeScope();
     }
 
     /// <summary>

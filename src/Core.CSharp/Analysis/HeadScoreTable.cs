@@ -22,7 +22,15 @@ public sealed class HeadScoreTable(string kind, Tensor scores, Tensor tokens) : 
     public int NLayers => (int)Scores.shape[0];
     public int NHeads => (int)Scores.shape[1];
 
-    public double this[int layer, int head] => Scores[layer, head].item<float>();
+    public double this[int layer, int head]
+    {
+        get
+        {
+            using var cell = Scores[layer, head];
+            using var value = cell.to(ScalarType.Float64);
+            return value.item<double>();
+        }
+    }
 
     /// <summary>Every head with its score, best first.</summary>
     public IReadOnlyList<HeadScore> Ranked()

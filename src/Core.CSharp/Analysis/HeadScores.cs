@@ -40,12 +40,12 @@ public static class HeadScores
     /// <summary>Mean of every head's pattern diagonal at <paramref name="offset"/> (key − query), over the diagonal and the batch.</summary>
     public static HeadScoreTable Stripe(HookedTransformer model, Tensor tokens, int offset, string kind = "stripe")
     {
-        if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
-        if (tokens.dim() != 2) throw new ArgumentException($"tokens must be [batch, pos] or [pos], got [{string.Join(", ", tokens.shape)}]");
-        long pos = tokens.shape[1];
+        if (tokens.dim() is not (1 or 2)) throw new ArgumentException($"tokens must be [batch, pos] or [pos], got [{string.Join(", ", tokens.shape)}]");
+        long pos = tokens.shape[^1];
         if (offset >= 0 || -offset >= pos)
             throw new ArgumentException($"diagonal offset {offset} has no entries below the diagonal of a {pos}-token pattern (it must be in [-{pos - 1}, -1])");
         using var scope = NewDisposeScope();
+        if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
         using var run = model.RunWithCache(tokens, ReturnType.None, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"));
         var perLayer = new List<Tensor>();
         for (int l = 0; l < model.Config.NLayers; l++)

@@ -23,12 +23,14 @@ public static class Patching
         string activationName, IReadOnlyList<string> indexAxes, PatchSetter setter)
     {
         if (indexAxes.Count == 0 || indexAxes[0] != "layer") throw new ArgumentException("the first index axis must be \"layer\"");
+        using var scope = NewDisposeScope();
         if (corruptedTokens.dim() == 1) corruptedTokens = corruptedTokens.unsqueeze(0);
         var sizes = indexAxes.Select(a => AxisSize(model, corruptedTokens, activationName, a)).ToArray();
         var values = new double[sizes.Aggregate(1L, (p, s) => p * s)];
         var index = new long[sizes.Length];
         for (long flat = 0; flat < values.Length; flat++)
         {
+            using var iteration = NewDisposeScope(); // frees what the metric allocates, run by run
             long rest = flat;
             for (int a = sizes.Length - 1; a >= 0; a--) { index[a] = rest % sizes[a]; rest /= sizes[a]; }
             var hookName = ActName.Get(activationName, (int)index[0]);
@@ -46,7 +48,7 @@ public static class Patching
             using var logits = model.RunWithHooks(corruptedTokens, (hookName, Patch));
             values[flat] = metric(logits);
         }
-        var result = tensor(values, sizes, dtype: ScalarType.Float64);
+        var result = tensor(values, sizes, dtype: ScalarType.Float64).MoveToOuterDisposeScope();
         return new PatchingResult(result, indexAxes.ToList(), indexAxes.Select((a, i) => Labels(a, sizes[i])).ToList());
     }
 
