@@ -41,6 +41,8 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
     let mutable requiredToken : string option = None
     let mutable chunkDelayMs = 0
     let mutable renamedFrom : string option = None
+    let mutable ignoreRange = false
+    let mutable hangInsteadOfClosing = false
     do listener.Start()
     let port = (listener.LocalEndpoint :?> IPEndPoint).Port
     let baseUrl = sprintf "http://127.0.0.1:%d" port
@@ -93,11 +95,14 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
                 stream.Flush()
                 sent <- sent + n
                 if chunkDelayMs > 0 then Thread.Sleep chunkDelayMs
+            if limit < body.Length && hangInsteadOfClosing then
+                // Keep the connection open without sending more, until the client gives up (or 5 s pass).
+                try stream.ReadTimeout <- 5000; stream.Read(Array.zeroCreate 1, 0, 1) |> ignore with _ -> ()
 
     /// Serves bytes honouring `Range: bytes=N-`.
     let serveBytes stream isHead (req: SeenRequest) (extra: (string * string) list) (body: byte[]) (stopAfter: int option) =
         match req.Headers.TryFind "range" with
-        | Some range when range.StartsWith "bytes=" && range.EndsWith "-" ->
+        | Some range when not ignoreRange && range.StartsWith "bytes=" && range.EndsWith "-" ->
             let from = int (range.Substring(6, range.Length - 7))
             if from >= body.Length then
                 send stream isHead 416 (("Content-Range", sprintf "bytes */%d" body.Length) :: extra) [||] None
@@ -210,6 +215,10 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
     member _.ChunkDelayMs with set v = chunkDelayMs <- v
     /// Requests for this repo id get a relative redirect to the real one, as the hub does after a rename.
     member _.RenamedFrom with set v = renamedFrom <- Some v
+    /// Range headers are ignored: every GET answers 200 with the whole body.
+    member _.IgnoreRange with set v = ignoreRange <- v
+    /// A cut body (CutFirstGetAfter) leaves the connection open and silent instead of closing it.
+    member _.HangInsteadOfClosing with set v = hangInsteadOfClosing <- v
 
     interface IDisposable with
         member _.Dispose() =
@@ -334,6 +343,47 @@ let tests =
             Expect.equal (gets |> List.map (fun r -> r.Headers.TryFind "range")) [ None; Some "bytes=2500-" ] "the second GET resumes"
             Expect.equal (sha256Of path) weightsFile.Sha256 "the resumed file has the right sha256"
             Expect.equal (blobsIn cache) [| weightsFile.Sha256 |] "the partial file became the blob"
+        }
+
+        taskCase "a server that ignores Range makes the retry start over and still end right" <| fun () -> task {
+            use hub = newHub ()
+            use cache = new TempCache()
+            hub.CutFirstGetAfter <- 2500
+            hub.IgnoreRange <- true
+            use client = new HubClient(options cache hub)
+            let! _ = expectHubError HubErrorKind.Network (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
+            let! path = client.DownloadFileAsync(repo, "model.safetensors")
+            let gets = hub.Requests |> List.filter (fun r -> r.Method = "GET" && r.Path.StartsWith "/cdn/")
+            Expect.equal (gets |> List.map (fun r -> r.Headers.TryFind "range")) [ None; Some "bytes=2500-" ] "resume was asked for"
+            Expect.equal (sha256Of path) weightsFile.Sha256 "the whole answer replaced the partial file"
+        }
+
+        taskCase "a stalled connection fails after the stall timeout and keeps the partial file" <| fun () -> task {
+            use hub = newHub ()
+            use cache = new TempCache()
+            hub.CutFirstGetAfter <- 1024
+            hub.HangInsteadOfClosing <- true
+            use client = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Progress = null,
+                                                  StallTimeout = TimeSpan.FromMilliseconds 400.0))
+            let clock = Stopwatch.StartNew()
+            let! e = expectHubError HubErrorKind.Network (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
+            Expect.isLessThan clock.Elapsed.TotalSeconds 4.0 "gave up well before the server would"
+            expectContains e.Message "no data for 0.4 s"
+            Expect.equal (blobsIn cache) [| weightsFile.Sha256 + ".incomplete" |] "the partial file is kept"
+            let! path = client.DownloadFileAsync(repo, "model.safetensors")
+            Expect.equal (sha256Of path) weightsFile.Sha256 "resumed to the right content"
+        }
+
+        test "the console progress bar writes one finished line when redirected" {
+            use out = new StringWriter()
+            let bar = ConsoleProgressBar(out, false) :> IProgress<struct (string * int64 * int64)>
+            bar.Report(struct ("model.safetensors", 0L, 3072L))
+            bar.Report(struct ("model.safetensors", 1024L, 3072L))
+            Expect.equal (out.ToString()) "" "nothing before the end"
+            bar.Report(struct ("model.safetensors", 3072L, 3072L))
+            let text = out.ToString()
+            Expect.stringStarts text "model.safetensors [##############################] 100.0% 3.0 KiB/3.0 KiB" "the finished line"
+            Expect.stringEnds text "\n" "one line"
         }
 
         taskCase "a corrupted download is reported with both hashes and not left in the cache" <| fun () -> task {
@@ -586,6 +636,7 @@ let tests =
             Expect.equal (HubCache.DefaultCacheDir(envOf [ "XDG_CACHE_HOME", "/xdg" ], home)) "/xdg/huggingface/hub" "XDG_CACHE_HOME"
             let o = HubOptions.FromEnvironment(envOf [ "HF_ENDPOINT", "http://mirror.local/"; "HF_TOKEN", "hf_abc"; "HF_HUB_OFFLINE", "1" ], home)
             Expect.equal (o.Endpoint, o.Token, o.Offline) ("http://mirror.local", "hf_abc", true) "endpoint, token, offline"
+            Expect.isFalse (o.ToString().Contains "hf_abc") "printing options does not show the token"
             let d = HubOptions.FromEnvironment(envOf [ "HF_HOME", "/nonexistent-lens-test" ], home)
             Expect.equal (d.Endpoint, d.Token, d.Offline) ("https://huggingface.co", null, false) "defaults"
         }

@@ -75,6 +75,10 @@ public sealed record HubOptions
         return null;
     }
 
+    /// <summary>Never shows the token itself, so options can be logged.</summary>
+    public override string ToString() =>
+        $"HubOptions {{ CacheDir = {CacheDir}, Endpoint = {Endpoint}, Token = {(Token is null ? "none" : "set")}, Offline = {Offline} }}";
+
     /// <summary>huggingface_hub's truthy values: 1, ON, YES, TRUE (any case).</summary>
     internal static bool IsTrue(string? value) =>
         value is not null && value.Trim().ToUpperInvariant() is "1" or "ON" or "YES" or "TRUE";
