@@ -1,12 +1,11 @@
-// One-line exploration in F# interactive, after `dotnet build` (or `./test`):
+// One-line exploration in F# interactive, after `dotnet build -c Release` (or `./test`):
 //     dotnet fsi
 //     > #load "src/Scripts/Lens.fsx";;
 //     > let model = Model.load "demo-attn-only-2l";;
-// It references the built assemblies (Release if present, else Debug) and opens Lens.
+// It references the Release build (what ./test and ./lens build) and opens Lens.
 #nowarn "3245"
 #I __SOURCE_DIRECTORY__
 #I "bin/Release/net10.0"
-#I "bin/Debug/net10.0"
 #r "TorchSharp.dll"
 #r "Microsoft.ML.Tokenizers.dll"
 #r "Lens.Core.dll"
