@@ -10,8 +10,15 @@ open Lens.Tests.TestSupport
 
 // ---------------------------------------------------------------- helpers
 
+/// Scratch folders for files the tests write; removed when the test process exits.
+let private scratchRoot =
+    lazy
+        (let root = Path.Combine(Path.GetTempPath(), sprintf "lens-tokenizer-tests-%d" Environment.ProcessId)
+         AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
+         root)
+
 let private freshDir (name: string) =
-    let dir = Path.Combine(Path.GetTempPath(), "lens-tokenizer-tests", name + "-" + Guid.NewGuid().ToString("N"))
+    let dir = Path.Combine(scratchRoot.Force(), name + "-" + Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory dir |> ignore
     dir
 
