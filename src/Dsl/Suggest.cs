@@ -23,24 +23,8 @@ public static class Suggest
         return nearest;
     }
 
-    /// <summary>Optimal string alignment distance (insertions, deletions, substitutions, adjacent transpositions), ignoring case.</summary>
-    public static int Distance(string a, string b)
-    {
-        a = a.ToLowerInvariant();
-        b = b.ToLowerInvariant();
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (var i = 1; i <= a.Length; i++)
-        for (var j = 1; j <= b.Length; j++)
-        {
-            var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-        }
-        return d[a.Length, b.Length];
-    }
+    /// <summary>Optimal string alignment distance, ignoring case (the core's <see cref="Lens.Suggestions.Distance"/>).</summary>
+    public static int Distance(string a, string b) => Lens.Suggestions.Distance(a, b);
 
     /// <summary>"did you mean 'a'?" or "did you mean 'a' or 'b'?"; null when there is nothing to suggest.</summary>
     internal static string? DidYouMean(IReadOnlyList<string> suggestions) =>
