@@ -129,3 +129,39 @@ let tests =
             Expect.throwsT<ArgumentException> (fun () -> HeadDetector.DetectHead(model, long, "previous_token_head") |> ignore) "longer than n_ctx"
             Expect.throwsT<ArgumentOutOfRangeException> (fun () -> HeadDetector.DetectHead(model, tokens, "induction_head", heads = [ struct (5, 0) ]) |> ignore) "head out of range"
     ]
+
+/// Text of space-separated ids; BOS is id 0.
+type IdTokenizer() =
+    interface Lens.Tokenization.ITokenizer with
+        member _.Encode(text: string) = text.Split(' ', StringSplitOptions.RemoveEmptyEntries) |> Array.map int :> Collections.Generic.IReadOnlyList<int>
+        member _.Decode(ids: Collections.Generic.IEnumerable<int>) = String.Join(" ", ids)
+        member _.IdToToken(id: int) = string id
+        member _.TokenToId(piece: string) = match Int32.TryParse piece with | true, v -> Nullable v | _ -> Nullable()
+        member _.VocabSize = 97
+        member _.BosTokenId = Nullable 0
+        member _.EosTokenId = Nullable()
+        member _.PadTokenId = Nullable 0
+        member _.PrependsBosByItself = false
+        member _.Name = "ids"
+
+[<Tests>]
+let textTests =
+    testList "head scores from text" [
+        testCase "detect_head and logit attributions accept text through the model's tokenizer" <| fun () ->
+            use model = (Oracle "gpt2like").Model()
+            Expect.throwsT<InvalidOperationException> (fun () -> HeadDetector.DetectHead(model, "1 2 3", "induction_head") |> ignore) "no tokenizer: a clear error"
+            model.Tokenizer <- IdTokenizer()
+            let text = "76 38 69 25 76 38 69 25"
+            use fromText = HeadDetector.DetectHead(model, text, "induction_head")
+            use tokens = model.ToTokens(text)
+            Expect.equal (tokens.shape.[1]) 9L "BOS prepended, as TransformerLens's to_tokens"
+            use fromTokens = HeadDetector.DetectHead(model, tokens, "induction_head")
+            expectClose 0.0 "text = its tokens" fromText fromTokens
+            use averaged = HeadDetector.DetectHead(model, [ text; "5 6 5 6" ], "duplicate_token_head")
+            Expect.sequenceEqual averaged.shape [| 2L; 4L |] "several texts average"
+            use run = model.RunWithCache(tokens)
+            use stack = run.Cache.DecomposeResid()
+            use byText = run.Cache.LogitAttrs(stack.Stack, "7", "9")
+            use byId = run.Cache.LogitAttrs(stack.Stack, 7L, Nullable 9L)
+            expectClose 0.0 "a token given as text" byText byId
+    ]

@@ -257,6 +257,10 @@ public sealed partial class ActivationCache
         return LogitAttrs(residualStack, t, i, posSlice);
     }
 
+    /// <summary>Logit attributions of a token given as text (it must be a single token of the model's tokenizer).</summary>
+    public Tensor LogitAttrs(Tensor residualStack, string token, string? incorrectToken = null, PositionSlice? posSlice = null) =>
+        LogitAttrs(residualStack, Model.ToSingleToken(token), incorrectToken is null ? null : Model.ToSingleToken(incorrectToken), posSlice);
+
     /// <summary>
     /// The logit lens: the accumulated residual stream after each layer passed through the final norm
     /// (recomputed per component, with ln_final's weight and bias) and the unembedding, labelled as

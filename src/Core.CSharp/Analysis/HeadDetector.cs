@@ -28,6 +28,30 @@ public static class HeadDetector
         return DetectHead(model, seq, pattern, heads, excludeBos, excludeCurrentToken, errorMeasure).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Scores of one text, tokenised by the model's tokenizer as <c>model.ToTokens</c> does (BOS prepended by default, as TransformerLens's to_tokens).</summary>
+    public static Tensor DetectHead(HookedTransformer model, string text, string detectionPattern,
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+    {
+        using var tokens = model.ToTokens(text);
+        return DetectHead(model, tokens, detectionPattern, heads, excludeBos, excludeCurrentToken, errorMeasure);
+    }
+
+    /// <summary>Scores of one text against a user pattern [pos, pos] (pos counts the BOS token when prepended).</summary>
+    public static Tensor DetectHead(HookedTransformer model, string text, Tensor detectionPattern,
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+    {
+        using var tokens = model.ToTokens(text);
+        return DetectHead(model, tokens, detectionPattern, heads, excludeBos, excludeCurrentToken, errorMeasure);
+    }
+
+    /// <summary>The mean of the scores of several texts against a named pattern.</summary>
+    public static Tensor DetectHead(HookedTransformer model, IEnumerable<string> texts, string detectionPattern,
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+    {
+        var headList = heads?.ToList();
+        return Average(texts.Select(t => DetectHead(model, t, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
+    }
+
     /// <summary>
     /// The mean of the scores of several sequences against a named pattern (built for each sequence).
     /// Unlike TransformerLens (whose list path drops them), the options apply to every sequence.
