@@ -5,6 +5,9 @@ using Lens.Cli.Commands;
 // Exit codes: 0 success, 1 experiment or model error, 2 usage error.
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
+    RunCommand.Create(),
+    CheckCommand.Create(),
+    ReplCommand.Create(),
     CacheCommand.Create(),
 };
 return CliRunner.Run(root, args);

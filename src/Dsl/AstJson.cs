@@ -21,6 +21,9 @@ public static class AstJson
 
     public static string Serialize(Script script, bool indented = false) => Write(w => WriteNode(w, script), indented);
 
+    /// <summary>An intervention on its own (what a run records as applied).</summary>
+    public static string Serialize(Intervention intervention, bool indented = false) => Write(w => WriteNode(w, intervention), indented);
+
     private static string Write(Action<Utf8JsonWriter> write, bool indented)
     {
         using var stream = new MemoryStream();

@@ -1,0 +1,79 @@
+using Lens.Analysis;
+using static TorchSharp.torch;
+
+namespace Lens.Dsl.Runtime;
+
+/// <summary>
+/// `attribute` (direct logit attribution per head and per layer component) and `logit_lens`, at the last
+/// position, from the activation cache's residual-stream methods, with the interventions in force.
+/// </summary>
+internal static class AttributionStages
+{
+    public static ExperimentState Attribute(AttributeStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        var model = state.RequireModel().Model;
+        var input = state.RequireInput("attribute");
+        using var scope = NewDisposeScope();
+        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        using var run = model.RunWithCache(input.ToTensor(model.Device));
+        var last = PositionSlice.At(-1);
+        Tensor target;
+        Tensor? incorrect = null;
+        string what;
+        if (s.Target is { } given)
+        {
+            target = tensor(IdOf(model, given.Token));
+            what = Printer.Print(given.Token);
+            if (given.Versus is { } versus)
+            {
+                incorrect = tensor(IdOf(model, versus));
+                what += " − " + Printer.Print(versus);
+            }
+        }
+        else
+        {
+            target = run.Logits.select(1, -1).argmax(-1);                    // each row's predicted token
+            what = "each row's predicted token";
+        }
+        using var heads = run.Cache.StackHeadResults(-1, false, last);      // [layer·head, batch, d_model]
+        var perHead = run.Cache.LogitAttrs(heads.Stack, target, incorrect, last).mean([1L]).reshape(model.Config.NLayers, model.Config.NHeads);
+        using var parts = run.Cache.DecomposeResid(-1, false, "all", false, last);
+        var perPart = TensorData.Flat(run.Cache.LogitAttrs(parts.Stack, target, incorrect, last).mean([1L]));
+        return state.WithResult(s, new LayerHeadValue("direct logit attribution", TensorData.Grid(perHead))
+        {
+            Title = $"direct logit attribution to {what} at the last position" + (input.Batch > 1 ? $" (mean of {input.Batch} rows)" : ""),
+            Summary = parts.Labels.Select((label, i) => new KeyValuePair<string, double>(label, perPart[i])).ToList(),
+        });
+    }
+
+    internal static long IdOf(HookedTransformer model, TokenRef token) => token switch
+    {
+        TokenId id => id.Id,
+        TokenText text => model.ToSingleToken(text.Text),
+        _ => throw new ArgumentException($"unknown token reference {token.GetType().Name}"),
+    };
+
+    public static ExperimentState LogitLens(LogitLensStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        var model = state.RequireModel().Model;
+        var input = state.RequireInput("logit_lens");
+        using var scope = NewDisposeScope();
+        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        using var run = model.RunWithCache(input.ToTensor(model.Device));
+        using var lens = run.Cache.LogitLens(true, PositionSlice.At(-1));   // [layer + 1, batch, d_vocab]
+        var probs = lens.Stack.to(ScalarType.Float32).softmax(-1);
+        var final = probs.select(0, -1).argmax(-1);                                      // [batch]: the model's own prediction
+        var (topProb, topId) = probs.select(1, 0).max(-1);                     // row 0, per layer
+        var finalProb = TensorData.Flat(probs.gather(-1, final.view(1, -1, 1).expand(probs.shape[0], -1, 1)).squeeze(-1).mean([1L]));
+        var ids = TensorData.Longs(topId);
+        var p = TensorData.Flat(topProb);
+        var rows = lens.Labels.Select((label, i) => new object[] { label, ForwardStages.Token(model, ids[i]), p[i], finalProb[i] }).ToArray();
+        return state.WithResult(s, new TableValue(["residual stream", "top token (row 0)", "probability", "p(final prediction)"], rows)
+        {
+            Title = "logit lens at the last position: each layer's residual stream through ln_final and the unembedding"
+                    + (input.Batch > 1 ? $" (p(final prediction) is the mean of {input.Batch} rows)" : ""),
+        });
+    }
+}

@@ -1,0 +1,86 @@
+namespace Lens.Dsl.Runtime;
+
+/// <summary>
+/// What an experiment runs against, outside its state: the file it came from (for locations and
+/// statement text), where relative paths are read from and written to, the command line's model and
+/// device overrides, a listener for results as they are produced, and the loaded models (kept for the
+/// environment's lifetime, so a REPL loads a model once). Disposing it frees the models.
+/// </summary>
+public sealed class ExperimentEnvironment : IDisposable
+{
+    /// <summary>The model an experiment runs on when neither it nor the command line names one.</summary>
+    public const string DefaultModel = "demo-attn-only-2l";
+
+    readonly Dictionary<(string Name, string Device), ModelHandle> models = new();
+    string[]? lines;
+
+    /// <summary>What locations call the experiment ("induction.lens", or "&lt;pipeline&gt;" for code-built ones).</summary>
+    public string FileName { get; init; } = "<pipeline>";
+
+    /// <summary>The experiment text, when it was written as text: gives error messages their source line and results their statement text.</summary>
+    public string? SourceText
+    {
+        get => sourceText;
+        set { sourceText = value; lines = null; }
+    }
+
+    string? sourceText;
+
+    /// <summary>Relative paths that are read (`input file`, `cache load`) are relative to this folder: the experiment file's.</summary>
+    public string ReadDirectory { get; init; } = Directory.GetCurrentDirectory();
+
+    /// <summary>Relative paths that are written (`show ... > PATH`, `cache save`) are relative to this folder: the working directory.</summary>
+    public string WriteDirectory { get; init; } = Directory.GetCurrentDirectory();
+
+    /// <summary>A model named on the command line: it replaces the experiment's `model`.</summary>
+    public string? ModelOverride { get; init; }
+
+    /// <summary>A device named on the command line: it replaces the experiment's `device`.</summary>
+    public DeviceSpec? DeviceOverride { get; init; }
+
+    /// <summary>Called with each result as soon as its statement has run.</summary>
+    public Action<ExperimentResult>? OnResult { get; init; }
+
+    /// <summary>The source line (1-based), or null when there is no text or no such line.</summary>
+    public string? Line(int line)
+    {
+        if (SourceText is null || line < 1) return null;
+        lines ??= SourceText.TrimStart('\uFEFF').Split('\n').Select(l => l.EndsWith('\r') ? l[..^1] : l).ToArray();
+        return line <= lines.Length ? lines[line - 1] : null;
+    }
+
+    /// <summary>A statement as it was written (one line), or its canonical text when it was built in code or spans lines.</summary>
+    public string TextOf(Statement statement)
+    {
+        var span = statement.Span;
+        if (statement is InterventionStatement { Body: not null } block) return Printer.Print(block.Intervention);
+        if (span.Line > 0 && span.Line == span.EndLine && Line(span.Line) is string line && span.EndColumn - 1 <= line.Length)
+            return line[(span.Column - 1)..(span.EndColumn - 1)];
+        return Printer.Print(statement);
+    }
+
+    public string ReadPath(string path) => Path.GetFullPath(Path.Combine(ReadDirectory, path));
+
+    public string WritePath(string path) => Path.GetFullPath(Path.Combine(WriteDirectory, path));
+
+    /// <summary>The model of this name on this device, loaded on first use (through <see cref="ModelLoader"/>).</summary>
+    public ModelHandle LoadModel(string name, DeviceSpec device)
+    {
+        var key = (name, device.ToString());
+        lock (models)
+        {
+            if (models.TryGetValue(key, out var handle)) return handle;
+            var model = ModelLoader.Load(name, new LoadOptions { Device = device.Kind == DeviceKind.Cpu ? null : device.ToTorch() });
+            return models[key] = new ModelHandle(name, model);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (models)
+        {
+            foreach (var handle in models.Values) handle.Model.Dispose();
+            models.Clear();
+        }
+    }
+}

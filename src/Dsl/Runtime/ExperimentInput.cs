@@ -1,0 +1,25 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Lens.Dsl.Runtime;
+
+/// <summary>How a repeated input is laid out: <see cref="Offset"/> leading tokens (1 for BOS), then <see cref="Repeats"/> copies of <see cref="Length"/> tokens.</summary>
+public sealed record RepeatLayout(int Length, int Repeats, int Offset, ulong Seed);
+
+/// <summary>
+/// An input as the experiment ran it: where it came from, the token ids [batch][pos] and their strings,
+/// and the repeat layout for `repeat random` inputs. Plain arrays, so states stay cheap and tensor-free.
+/// </summary>
+public sealed record ExperimentInput(InputSource Source, long[][] Ids, string[][] Tokens, RepeatLayout? Repeat)
+{
+    public int Batch => Ids.Length;
+
+    public int Positions => Ids[0].Length;
+
+    /// <summary>int64 tokens [batch, pos] on a device (the caller disposes it).</summary>
+    public Tensor ToTensor(Device device) =>
+        tensor(Ids.SelectMany(r => r).ToArray(), [Batch, Positions], dtype: ScalarType.Int64, device: device);
+
+    /// <summary>One row as a [pos] tensor.</summary>
+    public Tensor Row(int row, Device device) => tensor(Ids[row], dtype: ScalarType.Int64, device: device);
+}

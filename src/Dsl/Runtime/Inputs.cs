@@ -1,0 +1,75 @@
+using Lens.Analysis;
+
+namespace Lens.Dsl.Runtime;
+
+/// <summary>
+/// Turns an <see cref="InputSource"/> into tokens for a model: texts through the model's tokenizer (BOS
+/// first, as TransformerLens's to_tokens; several texts padded on the right), token ids as given, a file's
+/// non-empty lines as texts, `repeat random` through the analysis library's seeded
+/// <see cref="RepeatedTokens"/> generator, and let-bound inputs as they were bound.
+/// </summary>
+public static class Inputs
+{
+    public static ExperimentInput Resolve(InputSource source, HookedTransformer model, ExperimentState state) => source switch
+    {
+        TextInput s => FromTexts(source, s.Texts, model),
+        TokenInput s => Describe(source, s.Rows.Select(r => r.Select(id => (long)id).ToArray()).ToArray(), model, null),
+        FileInput s => FromTexts(source, ReadLines(state.Environment.ReadPath(s.Path), s.Path), model),
+        RepeatRandomInput s => Repeated(source, s, model, state.Seed),
+        InputName s => state.Bindings.TryGetValue(s.Name, out var b) && b is InputBinding bound
+            ? bound.Input
+            : throw new KeyNotFoundException($"'{s.Name}' is not a let-bound input"),
+        _ => throw new ArgumentException($"unknown input source {source.GetType().Name}"),
+    };
+
+    /// <summary>
+    /// The ids random tokens are drawn from, [0, d_vocab) less the BOS id, and the BOS that starts each
+    /// row when the model prepends one (cfg.default_prepend_bos with a tokenizer that has a BOS token).
+    /// </summary>
+    public static (long Low, long High, long? Bos) RandomTokenRange(HookedTransformer model)
+    {
+        var cfg = model.Config;
+        long? bos = cfg.DefaultPrependBos && model.Tokenizer?.BosTokenId is int b ? b : null;
+        long high = bos is long id && id == cfg.DVocab - 1 ? cfg.DVocab - 1 : cfg.DVocab;
+        return (0, high, bos);
+    }
+
+    static ExperimentInput Repeated(InputSource source, RepeatRandomInput s, HookedTransformer model, long seed)
+    {
+        var (low, high, bos) = RandomTokenRange(model);
+        using var repeated = RepeatedTokens.GenerateInRange(low, high, s.Length, s.Repeats, s.Batch, (ulong)seed, bos);
+        var flat = repeated.Tokens.data<long>().ToArray();
+        int width = (int)repeated.Tokens.shape[1];
+        var ids = Enumerable.Range(0, s.Batch).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
+        return Describe(source, ids, model, new RepeatLayout(s.Length, s.Repeats, repeated.Offset, (ulong)seed));
+    }
+
+    static ExperimentInput FromTexts(InputSource source, IReadOnlyList<string> texts, HookedTransformer model)
+    {
+        if (model.Tokenizer is null)
+            throw new InvalidOperationException($"model '{model.Config.ModelName}' has no tokenizer: give token ids (`input tokens [...]`) instead of text");
+        using var tokens = model.ToTokens(texts);
+        var flat = tokens.cpu().data<long>().ToArray();
+        int width = (int)tokens.shape[1];
+        var ids = Enumerable.Range(0, texts.Count).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
+        return Describe(source, ids, model, null);
+    }
+
+    static string[] ReadLines(string path, string asWritten)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (looked for {path})");
+        var lines = File.ReadAllLines(path).Where(l => l.Trim().Length > 0).ToArray();
+        return lines.Length > 0 ? lines : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
+    }
+
+    static ExperimentInput Describe(InputSource source, long[][] ids, HookedTransformer model, RepeatLayout? repeat) =>
+        new(source, ids, ids.Select(row => Strings(row, model)).ToArray(), repeat);
+
+    /// <summary>Display strings of token ids: the tokenizer's pieces, or the ids themselves for a model without a tokenizer.</summary>
+    public static string[] Strings(long[] ids, HookedTransformer model)
+    {
+        var tokenizer = model.Tokenizer;
+        if (tokenizer is null || ids.Any(id => id < 0 || id >= tokenizer.VocabSize)) return ids.Select(id => id.ToString()).ToArray();
+        return model.ToStrTokens((IReadOnlyList<int>)ids.Select(id => (int)id).ToArray());
+    }
+}

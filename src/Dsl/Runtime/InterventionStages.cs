@@ -1,0 +1,39 @@
+using Lens.Analysis;
+
+namespace Lens.Dsl.Runtime;
+
+/// <summary>
+/// `ablate TARGET [mode] [{ ... }]`: resolves the target to the analysis library's ablation targets and
+/// puts the intervention in force, for its block or (without one) for the rest of the enclosing sequence.
+/// Heads ablate their hook_z slice; a selection of whole layers (`L1`, `L*`) ablates the layers' blocks.
+/// Mean and resample ablations take their reference activations from the current input. Scores computed
+/// inside a block describe the ablated model, so they stay in the block.
+/// </summary>
+internal static class InterventionStages
+{
+    public static ExperimentState Ablate(InterventionStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        var ablation = (Ablation)s.Intervention;
+        var active = new ActiveIntervention(s, Targets(ablation.Target, state), ablation.Mode,
+            ablation.Mode == AblationMode.Zero ? null : state.Input, (ulong)state.Seed);
+        var applied = state with { Interventions = state.Interventions.Add(active), InterventionLog = state.InterventionLog.Add(active) };
+        if (s.Body is null) return applied;
+        var inner = applied;
+        foreach (var statement in s.Body) inner = StageRunner.Apply(statement, inner);
+        // The block's intervention, names and scores end with it; its results (and its inputs) carry on.
+        return inner with { Interventions = state.Interventions, Bindings = state.Bindings, Scores = state.Scores };
+    }
+
+    static IReadOnlyList<AblationTarget> Targets(InterventionTarget target, ExperimentState state) => target switch
+    {
+        HeadsTarget { Selection: LayerSelector layers } => Enumerable.Range(0, state.RequireModel().Config.NLayers)
+            .Where(l => layers.Layer is not int only || only == l)
+            .Select(l => (AblationTarget)new AblationTarget.Block(l)).ToList(),
+        HeadsTarget t => HeadStages.Resolve(t.Selection, state).Select(h => (AblationTarget)new AblationTarget.Head(h.Layer, h.Head)).ToList(),
+        MlpTarget t => [new AblationTarget.Mlp(t.Layer)],
+        AttnTarget t => [new AblationTarget.AttentionLayer(t.Layer)],
+        NeuronsTarget t => t.Neurons.Select(n => (AblationTarget)new AblationTarget.Neuron(t.Layer, n)).ToList(),
+        _ => throw new ArgumentException($"unknown intervention target {target.GetType().Name}"),
+    };
+}

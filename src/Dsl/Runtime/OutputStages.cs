@@ -1,0 +1,162 @@
+using System.Text;
+using Lens.IO;
+using Lens.Visualization;
+using static TorchSharp.torch;
+
+namespace Lens.Dsl.Runtime;
+
+/// <summary>
+/// `show` (figures: attention patterns, score heatmaps, tokens coloured by their loss; written to a
+/// self-contained HTML file with `> PATH`, and always part of the run's report), `cache` (activations to
+/// or compared with a safetensors file) and `print` (a name's value or an activation's statistics).
+/// </summary>
+internal static class OutputStages
+{
+    public static ExperimentState Show(ShowStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        var (title, fragments, text) = s.View switch
+        {
+            PatternView v => Patterns(v, state),
+            ScoresView v => Scores(v, state),
+            _ => Tokens(state),
+        };
+        var figure = new HtmlContent(string.Concat(fragments.Select(f => f.Html)));
+        if (s.OutputPath is string path) HtmlPage.Wrap(title, fragments).Save(state.Environment.WritePath(path));
+        return state.WithResult(s, new FigureValue(figure, s.OutputPath, text) { Title = title });
+    }
+
+    static (string, HtmlContent[], string) Patterns(PatternView v, ExperimentState state)
+    {
+        var model = state.RequireModel().Model;
+        var input = state.RequireInput("show pattern");
+        var heads = HeadStages.Resolve(v.Heads, state);
+        if (heads.Count == 0) throw new ArgumentException($"the selection {Printer.Print(v.Heads)} picks no heads: nothing to show");
+        using var scope = NewDisposeScope();
+        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        using var run = model.RunWithCache(input.ToTensor(model.Device), HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"));
+        var patterns = stack(heads.Select(h => run.Cache["pattern", h.Layer][0, h.Head]).ToArray());   // [head, query, key], row 0
+        var title = $"attention patterns of {Printer.Print(v.Heads)} on {Printer.Print(input.Source)}" + (input.Batch > 1 ? " (row 0)" : "");
+        var fragment = AttentionPatterns.RenderFragment(input.Tokens[0], patterns, heads.Select(h => h.Label).ToArray(), title);
+        var lastRow = patterns.select(1, -1);                                   // what the last query attends to
+        var (weight, key) = lastRow.max(-1);
+        var w = TensorData.Flat(weight);
+        var k = TensorData.Longs(key);
+        var text = new StringBuilder($"{heads.Count} head(s), {input.Positions} tokens; the last token attends most to:\n");
+        for (int i = 0; i < heads.Count; i++)
+            text.Append($"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} ({Numbers.Text(w[i])})\n");
+        return (title, [fragment], text.ToString());
+    }
+
+    static (string, HtmlContent[], string) Scores(ScoresView v, ExperimentState state)
+    {
+        var kinds = v.Score is ScoreKind only ? [only] : state.Scores.Keys.Order().ToArray();
+        if (kinds.Length == 0) throw new InvalidOperationException("no scores to show yet: run `score ...` first");
+        var tables = kinds.Select(kind => state.Scores.GetValueOrDefault(kind) ?? HeadStages.ComputeScores(kind, state)).ToList();
+        var fragments = tables.Select(t => Heatmap.RenderFragment(Numbers.ToFloatGrid(t.Values),
+            Enumerable.Range(0, t.Layers).Select(l => $"L{l}").ToArray(), Enumerable.Range(0, t.Heads).Select(h => $"H{h}").ToArray(), t.Title)).ToArray();
+        var text = string.Join("", tables.Select(t => t.ToText()));
+        return ("scores: " + string.Join(", ", kinds.Select(k => Keywords.ScoreKinds.Text(k))), fragments, text);
+    }
+
+    static (string, HtmlContent[], string) Tokens(ExperimentState state)
+    {
+        var model = state.RequireModel().Model;
+        var input = state.RequireInput("show tokens");
+        using var scope = NewDisposeScope();
+        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        var losses = new float[input.Positions];
+        if (input.Positions > 1)
+        {
+            var perToken = TensorData.Flat(model.Loss(input.Row(0, model.Device), perToken: true));
+            for (int i = 1; i < input.Positions; i++) losses[i] = (float)perToken[i - 1];
+        }
+        var title = $"the tokens of {Printer.Print(input.Source)}, coloured by the loss of predicting each" + (input.Batch > 1 ? " (row 0)" : "");
+        var fragment = ColoredTokens.RenderFragment(input.Tokens[0], losses, title);
+        var text = string.Join("\n", input.Tokens.Select((row, r) => $"row {r}: " + string.Join("|", row.Select(Lens.Visualization.TokenText.Display))));
+        return (title, [fragment], text);
+    }
+
+    public static ExperimentState Cache(CacheStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        var model = state.RequireModel().Model;
+        var input = state.RequireInput("cache");
+        using var scope = NewDisposeScope();
+        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
+        var tokens = input.ToTensor(model.Device);
+        if (s.Action == CacheAction.Save)
+        {
+            using var run = model.RunWithCache(tokens, filter);
+            var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
+            var path = state.Environment.WritePath(s.Path);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            SafetensorsFile.Save(path, tensors, new Dictionary<string, string>
+            {
+                ["model"] = state.ModelName, ["producer"] = "lens run", ["statement"] = state.Environment.TextOf(s),
+            });
+            return state.WithResult(s, new FileValue(s.Path, tensors.Select(t => t.Key).ToArray()) { Title = $"activations of {Printer.Print(input.Source)}" });
+        }
+        using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
+        var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();
+        using var current = model.RunWithCache(tokens, names.Contains);
+        var rows = new List<object[]>();
+        foreach (var name in file.Names.Where(names.Contains))
+        {
+            using var saved = file.Load(name);
+            var now = current.Cache[name];
+            var diff = saved.shape.SequenceEqual(now.shape)
+                ? (now.to(ScalarType.Float64) - saved.to(ScalarType.Float64).to(now.device)).abs().max().item<double>()
+                : double.NaN;
+            rows.Add([name, "[" + string.Join(", ", saved.shape) + "]", diff]);
+        }
+        return state.WithResult(s, new TableValue(["activation", "shape", "max |difference|"], [.. rows])
+        {
+            Title = $"{s.Path} against this run on {Printer.Print(input.Source)} (nan: the shapes differ)",
+        });
+    }
+
+    public static ExperimentState Print(PrintStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        var model = state.RequireModel().Model;
+        switch (s.Subject)
+        {
+            case PrintHook h:
+            {
+                var input = state.RequireInput("print");
+                var name = model.Hook(h.Hook.FullName).Name;
+                using var scope = NewDisposeScope();
+                using var hooks = InterventionHooks.Attach(model, state.Interventions);
+                using var run = model.RunWithCache(input.ToTensor(model.Device), n => n == name);
+                var x = run.Cache[name].to(ScalarType.Float64);
+                var first = TensorData.Flat(x.flatten().narrow(0, 0, Math.Min(8, x.numel())));
+                var value = new ActivationValue(name, x.shape, x.mean().item<double>(), x.numel() > 1 ? x.std().item<double>() : 0,
+                    x.min().item<double>(), x.max().item<double>(), first) { Title = $"{name} on {Printer.Print(input.Source)}" };
+                return state.WithResult(s, value);
+            }
+            case PrintName n when state.Bindings.GetValueOrDefault(n.Name) is Binding binding:
+                ResultValue bound = binding switch
+                {
+                    SelectionBinding b => new HeadsValue(b.Heads),
+                    InputBinding b => new TokensValue(b.Input.Ids, b.Input.Tokens),
+                    PatternBinding b => new MatrixValue("pattern", b.Rows,
+                        Enumerable.Range(0, b.Rows.Length).Select(i => $"q{i}").ToArray(), Enumerable.Range(0, b.Rows.Length).Select(i => $"k{i}").ToArray()),
+                    _ => throw new ArgumentException($"cannot print {binding.GetType().Name}"),
+                };
+                return state.WithResult(s, bound with { Title = $"{n.Name} = {Describe(binding)}" });
+            case PrintName n when Keywords.ScoreKinds.TryParse(n.Name, out var kind):
+                return state.WithResult(s, state.Scores.GetValueOrDefault(kind) ?? HeadStages.ComputeScores(kind, state));
+            default:
+                throw new KeyNotFoundException($"nothing is called '{s.Subject}'");
+        }
+    }
+
+    static string Describe(Binding binding) => binding switch
+    {
+        SelectionBinding b => "heads " + Printer.Print(b.Selection),
+        InputBinding b => "input " + Printer.Print(b.Input.Source),
+        _ => "pattern",
+    };
+}

@@ -1,0 +1,377 @@
+using Lens.Tokenization;
+using static TorchSharp.torch;
+
+namespace Lens.Dsl.Runtime;
+
+/// <summary>
+/// The semantic checks run before anything runs: with the model's configuration loaded, every statement is
+/// checked against what the experiment will have at that point (the model, the input, the bindings, which
+/// scores exist). Layers and heads out of range, strings that are not one token, unknown hooks (with the
+/// nearest valid names), unknown models, missing inputs and files, mismatched shapes: all are reported,
+/// each at its statement's file:line:column. An empty list means the experiment may run.
+/// </summary>
+public static class Validator
+{
+    public static IReadOnlyList<SemanticError> Check(IEnumerable<Statement> statements, ExperimentState start)
+    {
+        var checker = new Checker(start);
+        checker.Sequence(statements);
+        return checker.Errors;
+    }
+
+    sealed class Checker(ExperimentState start)
+    {
+        ExperimentState state = start;
+        readonly HashSet<ScoreKind> scores = [.. start.Scores.Keys];
+        Statement? firstModelUse;
+        Statement? modelStatement;
+        bool modelFailed;
+        readonly HashSet<string> written = [];
+
+        public List<SemanticError> Errors { get; } = [];
+
+        ExperimentEnvironment Env => state.Environment;
+
+        void Error(Statement s, string problem, string? near = null) => Errors.Add(SemanticError.At(Env, s, problem, near));
+
+        public void Sequence(IEnumerable<Statement> statements)
+        {
+            foreach (var s in statements) Statement(s);
+        }
+
+        void Statement(Statement s)
+        {
+            switch (s)
+            {
+                case ModelStatement m: ModelStatement(m); return;
+                case DeviceStatement d: DeviceStatement(d); return;
+                case SeedStatement seed: state = state with { Seed = seed.Seed }; return;
+                case LetStatement { Value: PatternValue p } let: Pattern(let, p); return;
+            }
+            if (Model(s) is not HookedTransformer model) return;
+            switch (s)
+            {
+                case InputStatement i:
+                    if (Resolve(s, i.Source, model) is ExperimentInput input) state = state with { Input = input };
+                    break;
+                case LetStatement { Value: SelectionValue v } let:
+                    Selection(s, v.Selection, model);
+                    Bind(let.Name, new SelectionBinding(v.Selection, []));
+                    break;
+                case LetStatement { Value: InputValue v } let:
+                    if (Resolve(s, v.Source, model) is ExperimentInput bound) Bind(let.Name, new InputBinding(bound));
+                    break;
+                case ScoreStatement score: Score(score); break;
+                case DetectStatement detect: Detect(detect); break;
+                case HeadsStatement heads: Selection(s, heads.Selection, model); break;
+                case InterventionStatement intervention: Intervention(intervention, model); break;
+                case RunStatement or PredictStatement or LogitLensStatement or LogitsStatement: NeedInput(s); break;
+                case LossStatement: if (NeedInput(s) is { Positions: < 2 }) Error(s, "loss needs an input of at least 2 tokens (each position predicts the next)"); break;
+                case GenerateStatement g: Generate(g, model); break;
+                case CircuitStatement c: Selection(s, c.Heads, model); break;
+                case ComposeStatement c: Selection(s, c.From, model); Selection(s, c.To, model); break;
+                case AttributeStatement a:
+                    NeedInput(s);
+                    if (a.Target is { } target) { Token(s, target.Token, model); if (target.Versus is { } vs) Token(s, vs, model); }
+                    break;
+                case PatchStatement p: Patch(p, model); break;
+                case ShowStatement show: Show(show, model); break;
+                case CacheStatement cache: Cache(cache, model); break;
+                case PrintStatement print: Print(print, model); break;
+            }
+        }
+
+        // ---- model, device, seed ----------------------------------------------------------------
+
+        void ModelStatement(ModelStatement m)
+        {
+            if (modelStatement is not null)
+                Error(m, $"the model is already set (line {modelStatement.Span.Line}): an experiment runs on one model");
+            else if (firstModelUse is not null || state.Model is not null)
+                Error(m, firstModelUse is null
+                    ? "the model is already loaded: `model` must come before the statements that use it"
+                    : $"`model` must come before the statements that use the model (line {firstModelUse.Span.Line} uses it)");
+            else
+            {
+                modelStatement = m;
+                state = state with { ModelReference = m.Reference };
+            }
+        }
+
+        void DeviceStatement(DeviceStatement d)
+        {
+            var device = DeviceSpec.Of(d);
+            if (firstModelUse is not null || state.Model is not null)
+                Error(d, "`device` must come before the statements that use the model");
+            else if (Env.DeviceOverride is null && device.Unavailable() is string why)
+                Error(d, why, device.ToString());
+            else state = state with { Device = device };
+        }
+
+        /// <summary>The model for a statement that needs one, loading it on first use; null when it cannot be loaded (reported once).</summary>
+        HookedTransformer? Model(Statement s)
+        {
+            if (modelFailed) return null;
+            firstModelUse ??= s;
+            if (state.Model is { } handle) return handle.Model;
+            try
+            {
+                if (Env.DeviceOverride?.Unavailable() is string why) throw new ArgumentException(why);
+                state = state.WithModel();
+                return state.Model!.Model;
+            }
+            catch (Exception e) when (IsUserError(e))
+            {
+                modelFailed = true;
+                var at = modelStatement is not null && Env.ModelOverride is null ? modelStatement : s;
+                Error(at, $"cannot load model '{state.ModelName}': {Plain(e)}", at is ModelStatement ? ((ModelStatement)at).Reference : null);
+                return null;
+            }
+        }
+
+        // ---- inputs -------------------------------------------------------------------------------
+
+        ExperimentInput? Resolve(Statement s, InputSource source, HookedTransformer model)
+        {
+            ExperimentInput input;
+            try { input = Inputs.Resolve(source, model, state); }
+            catch (Exception e) when (IsUserError(e)) { Error(s, Plain(e), Near(source)); return null; }
+            var cfg = model.Config;
+            foreach (var id in input.Ids.SelectMany(r => r).Where(id => id < 0 || id >= cfg.DVocab).Distinct().Take(1))
+            {
+                Error(s, $"token id {id} is out of range: the model's vocabulary has {cfg.DVocab} tokens (ids 0..{cfg.DVocab - 1})", id.ToString());
+                return null;
+            }
+            if (input.Positions > cfg.NCtx)
+            {
+                Error(s, $"the input has {input.Positions} tokens but the model's context holds {cfg.NCtx} (n_ctx)", Near(source));
+                return null;
+            }
+            return input;
+        }
+
+        static string? Near(InputSource source) => source switch
+        {
+            FileInput f => f.Path,
+            RepeatRandomInput => "repeat",
+            InputName n => n.Name,
+            _ => null,
+        };
+
+        ExperimentInput? NeedInput(Statement s)
+        {
+            if (state.Input is null)
+            {
+                Error(s, $"`{Printer.Print(s).Split(' ')[0]}` needs an input: add an `input ...` statement before it");
+                return null;
+            }
+            return state.Input;
+        }
+
+        void Bind(string name, Binding binding) => state = state with { Bindings = state.Bindings.SetItem(name, binding) };
+
+        void Pattern(LetStatement let, PatternValue p)
+        {
+            var rows = p.Rows.Select(r => r.ToArray()).ToArray();
+            for (int i = 0; i < rows.Length; i++)
+                for (int j = i + 1; j < rows[i].Length; j++)
+                    if (rows[i][j] != 0)
+                    {
+                        Error(let, $"pattern '{let.Name}' must be lower triangular (a query cannot attend to later keys): row {i} has {Printer.Number(rows[i][j])} in column {j}");
+                        return;
+                    }
+            Bind(let.Name, new PatternBinding(rows));
+        }
+
+        // ---- heads ---------------------------------------------------------------------------------
+
+        void Selection(Statement s, Selection selection, HookedTransformer model)
+        {
+            var cfg = model.Config;
+            foreach (var (node, layer, head) in Selections.Indices(selection))
+            {
+                if (layer is int l && l >= cfg.NLayers)
+                    Error(s, $"layer {l} is out of range: the model has {cfg.NLayers} layers (L0..L{cfg.NLayers - 1})", Printer.Print(node));
+                else if (head is int h && h >= cfg.NHeads)
+                    Error(s, $"head {h} is out of range: the model has {cfg.NHeads} heads per layer (H0..H{cfg.NHeads - 1})", Printer.Print(node));
+            }
+            foreach (var kind in Selections.ScoreKinds(selection).Distinct())
+                if (ScoresUnavailable(kind) is string why)
+                    Error(s, $"`where {Keywords.ScoreKinds.Text(kind)} ...` needs {Keywords.ScoreKinds.Text(kind)} scores: {why}", "where");
+        }
+
+        /// <summary>Why scores of a kind cannot be had at this point (null: they were computed, or can be from the current input).</summary>
+        string? ScoresUnavailable(ScoreKind kind)
+        {
+            if (scores.Contains(kind)) return null;
+            var name = Keywords.ScoreKinds.Text(kind);
+            if (state.Input is null) return $"run `score {name}` on an input first";
+            if (kind != ScoreKind.PrevToken && state.Input.Repeat is null) return $"run `score {name}` first, on a repeated input (`input repeat random N`)";
+            return null;
+        }
+
+        void Score(ScoreStatement s)
+        {
+            if (NeedInput(s) is not ExperimentInput input) return;
+            var name = Keywords.ScoreKinds.Text(s.Kind);
+            if (s.Kind != ScoreKind.PrevToken && input.Repeat is null)
+                Error(s, $"`score {name}` needs a repeated input (`input repeat random N`): the stripe it reads depends on the repeat length");
+            else if (input.Positions < 2)
+                Error(s, $"`score {name}` needs an input of at least 2 tokens");
+            else scores.Add(s.Kind);
+        }
+
+        void Detect(DetectStatement s)
+        {
+            if (NeedInput(s) is not ExperimentInput input) return;
+            if (input.Positions < 2) Error(s, "`detect` needs an input of at least 2 tokens");
+            else if (s.Pattern is PatternName p && state.Bindings.GetValueOrDefault(p.Name) is PatternBinding pattern && pattern.Rows.Length != input.Positions)
+                Error(s, $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but the input has {input.Positions} tokens: the pattern must be [pos, pos]", p.Name);
+        }
+
+        // ---- interventions ---------------------------------------------------------------------------
+
+        void Intervention(InterventionStatement s, HookedTransformer model)
+        {
+            var ablation = (Ablation)s.Intervention;
+            var cfg = model.Config;
+            bool hasMlp = !cfg.AttnOnly;
+            void Layer(int layer, string near)
+            {
+                if (layer >= cfg.NLayers) Error(s, $"layer {layer} is out of range: the model has {cfg.NLayers} layers (L0..L{cfg.NLayers - 1})", near);
+            }
+            switch (ablation.Target)
+            {
+                case HeadsTarget t: Selection(s, t.Selection, model); break;
+                case AttnTarget t: Layer(t.Layer, $"L{t.Layer}"); break;
+                case MlpTarget t:
+                    Layer(t.Layer, $"L{t.Layer}");
+                    if (!hasMlp) Error(s, $"model '{cfg.ModelName}' is attention-only: it has no MLP to ablate", "mlp");
+                    break;
+                case NeuronsTarget t:
+                    Layer(t.Layer, $"L{t.Layer}");
+                    if (!hasMlp) Error(s, $"model '{cfg.ModelName}' is attention-only: it has no MLP neurons", "mlp");
+                    else foreach (var n in t.Neurons.Where(n => n >= cfg.DMlp).Distinct())
+                        Error(s, $"neuron {n} is out of range: the MLP has {cfg.DMlp} neurons (N0..N{cfg.DMlp - 1})", $"N{n}");
+                    break;
+            }
+            if (ablation.Mode != AblationMode.Zero && state.Input is null)
+                Error(s, $"a {Keywords.AblationModes.Text(ablation.Mode)} ablation takes its reference activations from the current input: add an `input ...` statement before it",
+                    Keywords.AblationModes.Text(ablation.Mode));
+            if (s.Body is null) return;
+            var outer = state.Bindings;
+            Sequence(s.Body);
+            state = state with { Bindings = outer };
+        }
+
+        // ---- running -----------------------------------------------------------------------------------
+
+        void Generate(GenerateStatement g, HookedTransformer model)
+        {
+            if (NeedInput(g) is not ExperimentInput input) return;
+            if (input.Positions + g.MaxNewTokens > model.Config.NCtx)
+                Error(g, $"the input has {input.Positions} tokens; {g.MaxNewTokens} more would exceed the model's context of {model.Config.NCtx} (n_ctx)",
+                    g.MaxNewTokens.ToString());
+        }
+
+        void Token(Statement s, TokenRef token, HookedTransformer model)
+        {
+            switch (token)
+            {
+                case TokenId id when id.Id >= model.Config.DVocabOut:
+                    Error(s, $"token id {id.Id} is out of range: the model predicts {model.Config.DVocabOut} tokens (ids 0..{model.Config.DVocabOut - 1})", id.Id.ToString());
+                    break;
+                case TokenText text:
+                    if (model.Tokenizer is not ITokenizer tokenizer)
+                        Error(s, $"model '{model.Config.ModelName}' has no tokenizer: name tokens by id", Printer.Quote(text.Text));
+                    else if (tokenizer.Encode(text.Text) is { Count: not 1 } ids)
+                        Error(s, $"{Printer.Quote(text.Text)} is not one token: {tokenizer.Name} splits it into {ids.Count} tokens "
+                                 + $"[{string.Join(", ", ids.Select(i => Printer.Quote(tokenizer.IdToToken(i))))}]", Printer.Quote(text.Text));
+                    break;
+            }
+        }
+
+        void Patch(PatchStatement p, HookedTransformer model)
+        {
+            var current = NeedInput(p);
+            if (p.Target == PatchTarget.MlpOut && model.Config.AttnOnly)
+                Error(p, $"model '{model.Config.ModelName}' is attention-only: it has no mlp_out to patch", "mlp_out");
+            switch (p.Metric)
+            {
+                case LogitDiffMetric m: Token(p, m.Correct, model); Token(p, m.Incorrect, model); break;
+                case ProbMetric m: Token(p, m.Token, model); break;
+            }
+            if (Resolve(p, p.Source, model) is not ExperimentInput source || current is null) return;
+            if (source.Batch != current.Batch || source.Positions != current.Positions)
+                Error(p, $"patching needs inputs of the same shape: the current input is [{current.Batch}, {current.Positions}] tokens "
+                         + $"but the source is [{source.Batch}, {source.Positions}]", "from");
+        }
+
+        // ---- output ----------------------------------------------------------------------------------------
+
+        void Show(ShowStatement s, HookedTransformer model)
+        {
+            switch (s.View)
+            {
+                case PatternView v: NeedInput(s); Selection(s, v.Heads, model); break;
+                case TokensView: NeedInput(s); break;
+                case ScoresView { Score: ScoreKind kind }:
+                    if (ScoresUnavailable(kind) is string why) Error(s, $"no {Keywords.ScoreKinds.Text(kind)} scores to show: {why}", Keywords.ScoreKinds.Text(kind));
+                    break;
+                case ScoresView:
+                    if (scores.Count == 0) Error(s, "no scores to show yet: run `score induction` (or prev_token, duplicate_token) first");
+                    break;
+            }
+        }
+
+        void Cache(CacheStatement s, HookedTransformer model)
+        {
+            NeedInput(s);
+            if (s.Filter is string filter && !model.HookNames.Any(HookedTransformer.NamesFilter(filter)))
+            {
+                var globs = model.HookNames.Select(n => System.Text.RegularExpressions.Regex.Replace(n, @"\.\d+\.", ".*.")).Distinct();
+                var near = Suggestions.Nearest(filter, globs.Concat(model.HookNames));
+                Error(s, $"filter \"{filter}\" matches no hook point of the model"
+                         + (near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"\"{n}\""))}?" : ""), Printer.Quote(filter));
+            }
+            if (s.Action == CacheAction.Save) written.Add(Env.WritePath(s.Path));
+            else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
+                Error(s, $"cache file '{s.Path}' not found (looked for {Env.ReadPath(s.Path)})", s.Path);
+        }
+
+        void Print(PrintStatement s, HookedTransformer model)
+        {
+            switch (s.Subject)
+            {
+                case PrintHook h:
+                    NeedInput(s);
+                    try { model.Hook(h.Hook.FullName); }
+                    catch (ArgumentException e) { Error(s, e.Message, Printer.Print(h.Hook)); }
+                    break;
+                case PrintName n:
+                    if (state.Bindings.ContainsKey(n.Name)) break;
+                    if (Keywords.ScoreKinds.TryParse(n.Name, out var kind))
+                    {
+                        if (ScoresUnavailable(kind) is string why) Error(s, $"no {n.Name} scores to print: {why}", n.Name);
+                        break;
+                    }
+                    var known = state.Bindings.Keys.Concat(Keywords.ScoreKinds.Words).ToList();
+                    var near = Suggest.Nearest(n.Name, known);
+                    Error(s, $"nothing is called '{n.Name}': print takes a let-bound name, a score ({Keywords.ScoreKinds.Listing}) or a hook"
+                             + (near.Count > 0 ? $"; did you mean {string.Join(" or ", near.Select(x => $"'{x}'"))}?" : ""), n.Name);
+                    break;
+            }
+        }
+
+        internal static bool IsUserError(Exception e) =>
+            e is ArgumentException or InvalidOperationException or IOException or KeyNotFoundException or CheckpointException
+                or FormatException or NotSupportedException or Lens.IO.SafetensorsException
+            || e.GetType().Namespace?.StartsWith("Lens", StringComparison.Ordinal) == true;
+    }
+
+    /// <summary>An exception's message without .NET's " (Parameter 'x')" suffix.</summary>
+    internal static string Plain(Exception e) =>
+        e is ArgumentException { ParamName: string p } && e.Message.EndsWith($" (Parameter '{p}')", StringComparison.Ordinal)
+            ? e.Message[..^$" (Parameter '{p}')".Length]
+            : e.Message;
+}
