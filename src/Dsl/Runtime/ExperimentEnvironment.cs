@@ -63,14 +63,17 @@ public sealed class ExperimentEnvironment : IDisposable
 
     public string WritePath(string path) => Path.GetFullPath(Path.Combine(WriteDirectory, path));
 
-    /// <summary>The model of this name on this device, loaded on first use (through <see cref="ModelLoader"/>).</summary>
-    public ModelHandle LoadModel(string name, DeviceSpec device)
+    /// <summary>
+    /// The model at <paramref name="location"/> on this device, loaded on first use (through <see cref="ModelLoader"/>)
+    /// and called <paramref name="name"/> (the reference as the experiment wrote it).
+    /// </summary>
+    public ModelHandle LoadModel(string name, string location, DeviceSpec device)
     {
-        var key = (name, device.ToString());
+        var key = (location, device.ToString());
         lock (models)
         {
             if (models.TryGetValue(key, out var handle)) return handle;
-            var model = ModelLoader.Load(name, new LoadOptions { Device = device.Kind == DeviceKind.Cpu ? null : device.ToTorch() });
+            var model = ModelLoader.Load(location, new LoadOptions { Device = device.Kind == DeviceKind.Cpu ? null : device.ToTorch() });
             return models[key] = new ModelHandle(name, model);
         }
     }

@@ -47,9 +47,18 @@ public sealed record ExperimentState
     /// <summary>The device the experiment runs on: the command line's, else the experiment's.</summary>
     public DeviceSpec EffectiveDevice => Environment.DeviceOverride ?? Device;
 
+    /// <summary>
+    /// Where the model is loaded from: a relative path in the experiment is relative to the experiment's
+    /// folder (one on the command line, to the working directory); names and hub ids are as written.
+    /// </summary>
+    public string ModelLocation =>
+        Environment.ModelOverride is null && ModelReference is string written && new ModelStatement(written).Kind == ModelReferenceKind.Path
+            ? Environment.ReadPath(written)
+            : ModelName;
+
     /// <summary>This state with its model loaded (a no-op when it already is).</summary>
     public ExperimentState WithModel() =>
-        Model is not null ? this : this with { Model = Environment.LoadModel(ModelName, EffectiveDevice) };
+        Model is not null ? this : this with { Model = Environment.LoadModel(ModelName, ModelLocation, EffectiveDevice) };
 
     public ModelHandle RequireModel() => Model ?? throw new InvalidOperationException("no model is loaded (internal: call WithModel first)");
 

@@ -51,7 +51,7 @@ internal static class ForwardStages
         using var scope = NewDisposeScope();
         using var pass = new Pass(state, "loss");
         var perToken = pass.Model.Loss(pass.Tokens, perToken: true);          // [batch, pos - 1]: position i predicts token i + 1
-        var mean = perToken.to(ScalarType.Float64).mean().item<double>();
+        var mean = Numbers.FromFloat(perToken.mean().item<float>());          // the library's mean loss, bit for bit
         var summary = new List<KeyValuePair<string, double>>();
         if (pass.Input.Repeat is RepeatLayout layout)
         {
@@ -130,6 +130,26 @@ internal static class ForwardStages
             Title = "the predicted next token at each position",
             Summary = summary,
             MaxTextRows = 24,
+        });
+    }
+
+    public static ExperimentState Generate(GenerateStatement s, ExperimentState state)
+    {
+        state = state.WithModel();
+        using var scope = NewDisposeScope();
+        using var pass = new Pass(state, "generate");
+        var options = new GenerationOptions { Greedy = s.Greedy, Temperature = s.Temperature ?? 1.0, TopK = s.TopK, TopP = s.TopP, Seed = state.Seed };
+        var generated = pass.Model.Generate(pass.Tokens, s.MaxNewTokens, options);
+        var all = TensorData.Longs(generated);
+        int width = (int)generated.shape[1], prompt = pass.Input.Positions;
+        var rows = Enumerable.Range(0, pass.Input.Batch).Select(r => all.AsSpan(r * width, width).ToArray()).ToArray();
+        var added = rows.Select(r => r[prompt..]).ToArray();
+        var texts = rows.Select(r => pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))).ToArray();
+        var how = s.Greedy || s.Temperature == 0 ? "greedy" : $"sampled (temperature {Printer.Number(options.Temperature)}"
+            + (s.TopK is int k ? $", top_k {k}" : "") + (s.TopP is double tp ? $", top_p {Printer.Number(tp)}" : "") + $", seed {state.Seed})";
+        return state.WithResult(s, new TextValue(texts, added, added.Select(r => Inputs.Strings(r, pass.Model)).ToArray())
+        {
+            Title = $"{s.MaxNewTokens} new tokens, {how}",
         });
     }
 

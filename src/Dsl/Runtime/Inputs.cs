@@ -57,7 +57,7 @@ public static class Inputs
 
     static string[] ReadLines(string path, string asWritten)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (looked for {path})");
+        if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (a relative path is relative to the experiment's folder)");
         var lines = File.ReadAllLines(path).Where(l => l.Trim().Length > 0).ToArray();
         return lines.Length > 0 ? lines : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
     }

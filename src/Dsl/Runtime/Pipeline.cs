@@ -15,7 +15,7 @@ public sealed partial record Pipeline(NodeList<Stage> Stages)
 
     public Pipeline Then(Stage next) => new([.. Stages, next]);
 
-    public static Pipeline Sequence(params IEnumerable<Pipeline> parts) => new([.. parts.SelectMany(p => p.Stages)]);
+    public static Pipeline Sequence(params Pipeline[] parts) => new([.. parts.SelectMany(p => p.Stages)]);
 
     public static Pipeline Of(Statement statement) => new([new Stage(statement)]);
 

@@ -26,6 +26,7 @@ public static class StageRunner
                 LossStatement s => ForwardStages.Loss(s, state),
                 LogitsStatement s => ForwardStages.Logits(s, state),
                 PredictStatement s => ForwardStages.Predict(s, state),
+                GenerateStatement s => ForwardStages.Generate(s, state),
                 CircuitStatement s => CircuitStages.Circuit(s, state),
                 ComposeStatement s => CircuitStages.Compose(s, state),
                 AttributeStatement s => AttributionStages.Attribute(s, state),

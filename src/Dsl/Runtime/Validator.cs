@@ -177,7 +177,7 @@ public static class Validator
                 for (int j = i + 1; j < rows[i].Length; j++)
                     if (rows[i][j] != 0)
                     {
-                        Error(let, $"pattern '{let.Name}' must be lower triangular (a query cannot attend to later keys): row {i} has {Printer.Number(rows[i][j])} in column {j}");
+                        Error(let, $"pattern '{let.Name}' must be lower triangular (a query cannot attend to later keys): row {i} has {Printer.Number(rows[i][j])} in column {j}", "pattern");
                         return;
                     }
             Bind(let.Name, new PatternBinding(rows));
@@ -336,7 +336,7 @@ public static class Validator
             }
             if (s.Action == CacheAction.Save) written.Add(Env.WritePath(s.Path));
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
-                Error(s, $"cache file '{s.Path}' not found (looked for {Env.ReadPath(s.Path)})", s.Path);
+                Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
         }
 
         void Print(PrintStatement s, HookedTransformer model)
