@@ -166,6 +166,21 @@ let stateTests =
             Expect.equal start.Interventions.Count 1 "the intervention is in the state as data"
             Expect.equal (a.Results[0].Interventions |> List.ofSeq) [ "ablate L0H1" ] "the result records it"
 
+        testCase "running an experiment leaves no tensor alive" <| fun () ->
+            let text =
+                tinyModel + "seed 1\ninput repeat random 6 x2 batch 2\nscore induction\nscore prev_token\nscore duplicate_token\ndetect induction\nheads where induction > 0\n"
+                + "let p = pattern [[1, 0, 0], [1, 0, 0], [0, 1, 0]]\nablate L0H0 mean {\n  loss\n  run\n}\nablate L1 resample {\n  logits top 2\n}\nablate neurons mlp L0 N1 {\n  predict\n}\n"
+                + "generate 2 greedy\ngenerate 2 top_k 3\ncircuit ov L1H*\ncircuit qk L0H0\ncircuit full_ov L1H0\ncircuit full_qk L1H1 top 2\ncompose k L0H* -> L1H*\nattribute to 3\nattribute\nlogit_lens\n"
+                + "patch resid_pre from repeat random 6 x2 batch 2 metric prob 4\npatch heads from repeat random 6 x2 batch 2\npatch blocks from repeat random 6 x2 batch 2 metric logit_diff 1 2\n"
+                + "show pattern L0\nshow scores\nshow tokens\nprint blocks.0.hook_resid_pre\nprint induction\ninput tokens [1, 2, 3]\ndetect p\nprint p\n"
+            use env = environment text
+            let pipeline = Pipeline.Parse(text, "test.lens")
+            pipeline.Execute env |> ignore                               // loads the model
+            let before = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            let state = pipeline.Execute env
+            Expect.equal (DisposeScopeManager.Statistics.ThreadTotalLiveCount) before "as many live tensors as before the run"
+            Expect.equal state.Results.Count 29 "every result-producing statement ran"
+
         testCase "a block's intervention, names and scores end with the block; one without a block lasts" <| fun () ->
             let state =
                 run (tinyModel + "input repeat random 6 x2\nscore prev_token\nablate L0H* {\n  let h = heads L1H0\n  score prev_token\n  loss\n}\nloss\nablate L0H0 mean\nloss\nprint prev_token\n")

@@ -10,7 +10,13 @@ namespace Lens.Dsl.Runtime;
 /// </summary>
 public static class Inputs
 {
-    public static ExperimentInput Resolve(InputSource source, HookedTransformer model, ExperimentState state) => source switch
+    public static ExperimentInput Resolve(InputSource source, HookedTransformer model, ExperimentState state)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return Tokenize(source, model, state);
+    }
+
+    static ExperimentInput Tokenize(InputSource source, HookedTransformer model, ExperimentState state) => source switch
     {
         TextInput s => FromTexts(source, s.Texts, model),
         TokenInput s => Describe(source, s.Rows.Select(r => r.Select(id => (long)id).ToArray()).ToArray(), model, null),
@@ -38,7 +44,7 @@ public static class Inputs
     {
         var (low, high, bos) = RandomTokenRange(model);
         using var repeated = RepeatedTokens.GenerateInRange(low, high, s.Length, s.Repeats, s.Batch, (ulong)seed, bos);
-        var flat = repeated.Tokens.data<long>().ToArray();
+        var flat = TensorData.Longs(repeated.Tokens);
         int width = (int)repeated.Tokens.shape[1];
         var ids = Enumerable.Range(0, s.Batch).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
         return Describe(source, ids, model, new RepeatLayout(s.Length, s.Repeats, repeated.Offset, (ulong)seed));
@@ -49,7 +55,7 @@ public static class Inputs
         if (model.Tokenizer is null)
             throw new InvalidOperationException($"model '{model.Config.ModelName}' has no tokenizer: give token ids (`input tokens [...]`) instead of text");
         using var tokens = model.ToTokens(texts);
-        var flat = tokens.cpu().data<long>().ToArray();
+        var flat = TensorData.Longs(tokens);
         int width = (int)tokens.shape[1];
         var ids = Enumerable.Range(0, texts.Count).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
         return Describe(source, ids, model, null);

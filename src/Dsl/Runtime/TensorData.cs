@@ -7,7 +7,8 @@ internal static class TensorData
 {
     public static double[] Flat(Tensor t)
     {
-        using var cpu = t.detach().to(ScalarType.Float32).cpu().contiguous();
+        using var scope = NewDisposeScope();
+        var cpu = t.detach().to(ScalarType.Float32).cpu().contiguous();
         return cpu.data<float>().ToArray().Select(Numbers.FromFloat).ToArray();
     }
 
@@ -22,7 +23,8 @@ internal static class TensorData
 
     public static long[] Longs(Tensor t)
     {
-        using var cpu = t.detach().to(ScalarType.Int64).cpu().contiguous();
+        using var scope = NewDisposeScope();
+        var cpu = t.detach().to(ScalarType.Int64).cpu().contiguous();
         return cpu.data<long>().ToArray();
     }
 }
