@@ -151,7 +151,7 @@ let neoWeights () =
     for l in 0..1 do
         let h = sprintf "transformer.h.%d." l
         w.Add(h + "ln_1.weight", [ d ], 0.1, 1.0); w.Add(h + "ln_1.bias", [ d ], 0.1)
-        for p in [ "q_proj"; "k_proj"; "v_proj" ] do w.Add(h + "attn.attention." + p + ".weight", [ d; d ], 0.4)
+        for p in [ "q_proj"; "k_proj"; "v_proj" ] do w.Add(h + "attn.attention." + p + ".weight", [ d; d ], 0.25)
         w.Add(h + "attn.attention.out_proj.weight", [ d; d ], 0.2); w.Add(h + "attn.attention.out_proj.bias", [ d ], 0.1)
         w.Add(h + "ln_2.weight", [ d ], 0.1, 1.0); w.Add(h + "ln_2.bias", [ d ], 0.1)
         w.Add(h + "mlp.c_fc.weight", [ 4L * d; d ], 0.2); w.Add(h + "mlp.c_fc.bias", [ 4L * d ], 0.1)
@@ -348,17 +348,17 @@ let mistralSpec =
 let llamaWeights (spec: LlamaSpec) =
     let w = HfWeights 303UL
     let d, e, f = 32L, 8L, 48L
-    w.Add("model.embed_tokens.weight", [ 53L; d ], 0.5)
+    w.Add("model.embed_tokens.weight", [ 53L; d ], 0.3)
     for l in 0..1 do
         let h = sprintf "model.layers.%d." l
         w.Add(h + "input_layernorm.weight", [ d ], 0.1, 1.0)
-        w.Add(h + "self_attn.q_proj.weight", [ spec.Heads * e; d ], 0.3)
-        w.Add(h + "self_attn.k_proj.weight", [ spec.KvHeads * e; d ], 0.3)
-        w.Add(h + "self_attn.v_proj.weight", [ spec.KvHeads * e; d ], 0.3)
+        w.Add(h + "self_attn.q_proj.weight", [ spec.Heads * e; d ], 0.2)
+        w.Add(h + "self_attn.k_proj.weight", [ spec.KvHeads * e; d ], 0.2)
+        w.Add(h + "self_attn.v_proj.weight", [ spec.KvHeads * e; d ], 0.2)
         if spec.QkvBias then
-            w.Add(h + "self_attn.q_proj.bias", [ spec.Heads * e ], 0.2)
-            w.Add(h + "self_attn.k_proj.bias", [ spec.KvHeads * e ], 0.2)
-            w.Add(h + "self_attn.v_proj.bias", [ spec.KvHeads * e ], 0.2)
+            w.Add(h + "self_attn.q_proj.bias", [ spec.Heads * e ], 0.1)
+            w.Add(h + "self_attn.k_proj.bias", [ spec.KvHeads * e ], 0.1)
+            w.Add(h + "self_attn.v_proj.bias", [ spec.KvHeads * e ], 0.1)
         w.Add(h + "self_attn.o_proj.weight", [ d; spec.Heads * e ], 0.2)
         w.Add(h + "post_attention_layernorm.weight", [ d ], 0.1, 1.0)
         w.Add(h + "mlp.gate_proj.weight", [ f; d ], 0.3)
@@ -403,6 +403,10 @@ let checkAgainstReference (label: string) (dir: string) (reference: Tensor -> Te
     use raw = HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false))
     use logits = raw.Forward(tokens)
     closeAndMeasured 1e-5 (label + " logits vs reference") logits expected
+    // In float64 the only difference left is rounding: the conversion itself is exact.
+    use raw64 = HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false, Dtype = Nullable torch.float64))
+    use logits64 = raw64.Forward(tokens)
+    closeAndMeasured 1e-10 (label + " float64 logits vs reference") logits64 expected
     use processed = HubLayoutLoader.Load(dir)
     use processedLogits = processed.Forward(tokens)
     use a = logSoftmax processedLogits
@@ -419,14 +423,14 @@ let archTest (label: string) (config: string) (weights: unit -> HfWeights) (refe
             checkAgainstReference label dir (reference w)
         finally Directory.Delete(dir, true)
 
-let gpt2 = Oracle "hf-gpt2"
+let gpt2 = lazy (Oracle "hf-gpt2")
 
 [<Tests>]
 let tests =
     testList "hub-layout conversion" [
         testCase "hf-gpt2: the config maps as TransformerLens's get_pretrained_model_config does" <| fun () ->
-            let cfg = HubLayoutLoader.ReadConfig(gpt2.Dir)
-            let m = gpt2.Manifest.GetProperty "config"
+            let cfg = HubLayoutLoader.ReadConfig(gpt2.Value.Dir)
+            let m = gpt2.Value.Manifest.GetProperty "config"
             Expect.equal cfg.NCtx (m.GetProperty("n_ctx").GetInt32()) "n_ctx"
             Expect.equal cfg.DMlp (Nullable(m.GetProperty("d_mlp").GetInt32())) "d_mlp = 4 d_model"
             Expect.equal cfg.ActFn (m.GetProperty("act_fn").GetString()) "act_fn"
@@ -437,9 +441,9 @@ let tests =
             Expect.equal cfg.NormalizationType "LN" "LN before processing"
 
         testCase "hf-gpt2: converted state dict equals TransformerLens's tl_state_dict, logits and hooks match (unprocessed and processed) within 1e-5" <| fun () ->
-            let expected = gpt2.Expected "expected.safetensors"
-            let tlState = gpt2.Expected "tl_state_dict.safetensors"
-            use model = HookedTransformer.FromPretrainedNoProcessing(gpt2.Dir)
+            let expected = gpt2.Value.Expected "expected.safetensors"
+            let tlState = gpt2.Value.Expected "tl_state_dict.safetensors"
+            use model = HookedTransformer.FromPretrainedNoProcessing(gpt2.Value.Dir)
             let state = model.StateDict() |> Seq.map (fun kv -> kv.Key, kv.Value) |> dict
             for name in tlState.Keys do expectClose 1e-5 name state.[name] tlState.[name]
             let worst = tlState.Keys |> Seq.map (fun k -> maxAbsDiff state.[k] tlState.[k]) |> Seq.max
@@ -452,7 +456,7 @@ let tests =
                 closeAndMeasured 1e-5 ("hf-gpt2 " + name) run.Cache.[name] expected.[name]
             use loss = model.Loss(tokens, perToken = true)
             closeAndMeasured 1e-5 "hf-gpt2 loss_per_token" loss expected.["loss_per_token"]
-            use processed = HookedTransformer.FromPretrained(gpt2.Dir)
+            use processed = HookedTransformer.FromPretrained(gpt2.Value.Dir)
             Expect.equal processed.Config.NormalizationType "LNPre" "processed by default"
             use processedLogits = processed.Forward(tokens)
             closeAndMeasured 1e-5 "hf-gpt2 processed logits" processedLogits expected.["processed.logits"]
@@ -462,10 +466,10 @@ let tests =
         testCase "hf-gpt2: a checkpoint saved from the base model (no 'transformer.' prefix, as the official gpt2 files) loads the same" <| fun () ->
             let dir = tempDir "gpt2-base"
             try
-                let weights = SafetensorsFile.LoadAll(Path.Combine(gpt2.Dir, "model.safetensors"))
+                let weights = SafetensorsFile.LoadAll(Path.Combine(gpt2.Value.Dir, "model.safetensors"))
                 let renamed = weights |> Seq.map (fun kv -> KeyValuePair(kv.Key.Replace("transformer.", ""), kv.Value)) |> List.ofSeq
-                writeHubFolder dir (File.ReadAllText(Path.Combine(gpt2.Dir, "config.json"))) renamed
-                let expected = gpt2.Expected "expected.safetensors"
+                writeHubFolder dir (File.ReadAllText(Path.Combine(gpt2.Value.Dir, "config.json"))) renamed
+                let expected = gpt2.Value.Expected "expected.safetensors"
                 use model = HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false))
                 use logits = model.Forward(expected.["tokens"])
                 expectClose 1e-5 "logits" logits expected.["logits"]
@@ -474,16 +478,16 @@ let tests =
             finally Directory.Delete(dir, true)
 
         testCase "hf-gpt2: float16 and bfloat16 load with that dtype and stay close to float32" <| fun () ->
-            let expected = gpt2.Expected "expected.safetensors"
+            let expected = gpt2.Value.Expected "expected.safetensors"
             for dtype, tol in [ torch.float16, 0.02; torch.bfloat16, 0.1 ] do
-                use model = HookedTransformer.FromPretrainedNoProcessing(gpt2.Dir, LoadOptions(Dtype = Nullable dtype))
+                use model = HookedTransformer.FromPretrainedNoProcessing(gpt2.Value.Dir, LoadOptions(Dtype = Nullable dtype))
                 Expect.equal model.Dtype dtype "parameters in the requested dtype"
                 Expect.equal (model.StateDict() |> Seq.filter (fun kv -> kv.Value.dtype <> dtype) |> Seq.length) 0 "every parameter"
                 use logits = model.Forward(expected.["tokens"])
                 let d = maxAbsDiff logits expected.["logits"]
                 printfn "[parity] hf-gpt2 %A logits vs float32 oracle: max |diff| = %.3g" dtype d
                 Expect.isLessThan d tol "close to the float32 logits"
-                use processed = HookedTransformer.FromPretrained(gpt2.Dir, LoadOptions(Dtype = Nullable dtype))
+                use processed = HookedTransformer.FromPretrained(gpt2.Value.Dir, LoadOptions(Dtype = Nullable dtype))
                 Expect.equal processed.Dtype dtype "processed (in float32) then converted"
             disposeAll expected
 
