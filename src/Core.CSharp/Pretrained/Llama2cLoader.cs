@@ -9,6 +9,9 @@ public sealed record Llama2cHeader(int Dim, int HiddenDim, int NLayers, int NHea
     public int Vocab => Math.Abs(VocabSize);
     public int HeadSize => Dim / NHeads;
     public int KvDim => NKvHeads * HeadSize;
+
+    public override string ToString() =>
+        $"dim {Dim}, hidden_dim {HiddenDim}, n_layers {NLayers}, n_heads {NHeads}, n_kv_heads {NKvHeads}, vocab_size {VocabSize}, seq_len {SeqLen}";
 }
 
 /// <summary>
@@ -57,10 +60,10 @@ public static class Llama2cLoader
         var h = new Llama2cHeader(F(0), F(1), F(2), F(3), F(4), F(5), F(6));
         if (h.Dim <= 0 || h.HiddenDim <= 0 || h.NLayers <= 0 || h.NHeads <= 0 || h.NKvHeads <= 0 || h.VocabSize == 0 || h.SeqLen <= 0
             || h.Dim % h.NHeads != 0 || h.NHeads % h.NKvHeads != 0 || h.HeadSize % 2 != 0)
-            throw new CheckpointException($"{binPath}: not a llama2.c checkpoint (header {h}); only the legacy version-0 export (no magic number) is read");
+            throw new CheckpointException($"{binPath}: not a llama2.c checkpoint (header: {h}); only the legacy version-0 export (no magic number) is read");
         long expected = HeaderBytes + 4L * Layout(h).Total;
         if (length != expected)
-            throw new CheckpointException($"{binPath}: {length} bytes, but a llama2.c checkpoint with header {h} has {expected} bytes (truncated, or a different export version?)");
+            throw new CheckpointException($"{binPath}: {length} bytes, but a llama2.c checkpoint with {h} has {expected} bytes (truncated, or a different export version?)");
         return h;
     }
 
