@@ -209,3 +209,67 @@ let hookTests =
             model.Forward(tokens).Dispose()
             Expect.equal calls.Value 2 "reset removes it"
     ]
+
+[<Tests>]
+let textTests =
+    testList "model text" [
+        testCase "to_tokens / to_str_tokens / get_token_position as TransformerLens documents them" <| fun () ->
+            let cfg = HookedTransformerConfig(NLayers = 1, DModel = 8, NCtx = 16, DHead = 4, DVocab = 50257, AttnOnly = true, TokenizerName = "gpt2", Seed = Nullable 0)
+            use model = new HookedTransformer(cfg)
+            use tokens = model.ToTokens([| "The cat sat on the mat."; "The cat sat on the mat really hard." |])
+            let rows = [ for b in 0L .. 1L -> [ for p in 0L .. 9L -> tokens.[b, p].item<int64>() ] ]
+            Expect.equal rows [ [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 13L; 50256L; 50256L ]
+                                [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 1107L; 1327L; 13L ] ] "padded batch"
+            Expect.sequenceEqual (model.ToStrTokens "2342+2017=21445") [ "<|endoftext|>"; "23"; "42"; "+"; "2017"; "="; "214"; "45" ] "str tokens"
+            Expect.equal (model.GetTokenPosition(" cat", "The cat sat on the mat")) 2 "with BOS"
+            Expect.equal (model.GetTokenPosition(" cat", "The cat sat on the mat", prependBos = false)) 1 "without BOS"
+            Expect.equal (model.ToSingleToken " Mary") 5335 "single token"
+            use logits = model.Forward("Hello world")
+            Expect.sequenceEqual logits.shape [| 1L; 3L; 50257L |] "text forward"
+
+        testCase "a model without a tokenizer says so when given text" <| fun () ->
+            let o = Oracle "gpt2like"
+            use model = o.Model()
+            let e = Expect.throwsT<InvalidOperationException> (fun () -> model.ToTokens("hi").Dispose()) "no tokenizer"
+            ()
+    ]
+
+[<Tests>]
+let cacheCommandTests =
+    testList "lens cache" [
+        testCase "writes logits and every activation under TransformerLens names, equal to the oracle" <| fun () ->
+            let o = Oracle "gpt2like"
+            use model = o.Model()
+            let dir = tempDir ()
+            model.Save dir
+            let out = Path.Combine(tempDir (), "acts.safetensors")
+            let r = Processes.lens [ "cache"; dir; "--tokens"; "[[41,31,6,75,34,38,29,72,37,53,65,25],[10,61,32,70,95,70,39,19,69,14,45,42]]"; "--out"; out ]
+            Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
+            Expect.stringContains r.Stdout "blocks.1.attn.hook_pattern" "the table lists activations"
+            let expected = o.Expected "expected.safetensors"
+            use written = SafetensorsFile.Open out
+            for n in o.HookNames "default" @ [ "logits"; "tokens" ] do
+                use t = written.Load n
+                expectClose 1e-5 n t expected.[n]
+            disposeAll expected
+
+        testCase "--names keeps only the matching activations; --attn-result adds hook_result" <| fun () ->
+            let o = Oracle "attnonly"
+            use model = o.Model()
+            let dir = tempDir ()
+            model.Save dir
+            let out = Path.Combine(tempDir (), "acts.safetensors")
+            let r = Processes.lens [ "cache"; dir; "--tokens"; "[1,2,3,4]"; "--out"; out; "--names"; "blocks.*.attn.hook_result"; "--attn-result" ]
+            Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
+            use written = SafetensorsFile.Open out
+            Expect.sequenceEqual (written.Names |> Seq.sort) [ "blocks.0.attn.hook_result"; "blocks.1.attn.hook_result"; "logits"; "tokens" ] "filtered"
+
+        testCase "bad input gives a clear message and exit code" <| fun () ->
+            let r = Processes.lens [ "cache"; "/nonexistent/model"; "--tokens"; "[1,2]"; "--out"; "/tmp/x.safetensors" ]
+            Expect.equal r.ExitCode 1 "model error"
+            Expect.stringContains r.Stderr "unknown model" "names the problem"
+            Expect.isFalse (r.Stderr.Contains "   at ") "no stack trace"
+            let r2 = Processes.lens [ "cache"; "x"; "--tokens"; "[1,"; "--out"; "/tmp/x.safetensors" ]
+            Expect.equal r2.ExitCode 2 "usage error"
+            Expect.stringContains r2.Stderr "not valid JSON" "says what is wrong"
+    ]

@@ -63,7 +63,7 @@ public sealed class Attention : nn.Module
             yield return HookQ; yield return HookK; yield return HookV;
             if (rotary_sin is not null) { yield return HookRotQ; yield return HookRotK; }
             yield return HookAttnScores; yield return HookPattern; yield return HookZ;
-            if (_cfg.UseAttnResult) yield return HookResult;
+            yield return HookResult; // fires only with use_attn_result, as in TransformerLens
         }
     }
 

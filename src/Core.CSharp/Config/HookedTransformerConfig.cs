@@ -53,7 +53,6 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("init_weights")] public bool InitWeights { get; set; } = true;
     [JsonPropertyName("init_mode")] public string InitMode { get; set; } = "gpt2";
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; set; } = -1.0;
-    [JsonPropertyName("positional_embedding_scale")] public double? PositionalEmbeddingScale { get; set; }
     [JsonPropertyName("attention_dir")] public string AttentionDir { get; set; } = "causal";
     [JsonPropertyName("uses_rms_norm")] public bool UsesRmsNorm { get; set; }
     [JsonPropertyName("layer_norm_folding")] public bool LayerNormFolding { get; set; }
