@@ -17,6 +17,7 @@ type Case =
       PromptIds: int64[]
       Greedy: int64[]
       GreedyText: string
+      EchoText: string
       PromptTop5: (int64 * float)[][]     // positions 0 .. len-2
       StepTop5: (int64 * float)[][]       // one per generated step, at position len-1+step
       FirstStepLogits: float[] }
@@ -30,6 +31,7 @@ let readCases (dir: string) =
           PromptIds = ints (c.GetProperty "prompt_token_ids")
           Greedy = ints (c.GetProperty "greedy_token_ids")
           GreedyText = c.GetProperty("greedy_text").GetString()
+          EchoText = c.GetProperty("prompt_echo_plus_greedy_text_unfiltered").GetString()
           PromptTop5 = top5 (c.GetProperty "top5_at_prompt_positions")
           StepTop5 = top5 (c.GetProperty "top5_per_generated_step")
           FirstStepLogits = [| for x in c.GetProperty("all_logits_at_first_generated_step").EnumerateArray() -> x.GetDouble() |] } ]
@@ -92,6 +94,18 @@ let tests =
             printfn "[parity] stories260K top-5 logits (all positions, 5 prompts): max |diff| = %.3g" worstTop5
             printfn "[parity] stories260K all 512 logits at the first generated position: max |diff| = %.3g" worstAll
             Expect.isLessThan worstTop5 1e-4 "top-5 logits within 1e-4"
+
+        testWithExternalModel "stories260K: the tok512.bin beside the checkpoint is the model's tokenizer (BOS = 1 prepended; prompts encode to run.c's ids)" <| fun dir ->
+            use model = Llama2cLoader.Load(bin dir)
+            Expect.isNotNull model.Tokenizer "tokenizer found beside the .bin"
+            Expect.equal model.Tokenizer.BosTokenId (Nullable 1) "BOS = 1"
+            for case in readCases dir do
+                use tokens = model.ToTokens(case.Prompt)
+                Expect.sequenceEqual (tokens.data<int64>().ToArray()) case.PromptIds (sprintf "%A encodes as run.c" case.Prompt)
+                let ids = Array.append case.PromptIds case.Greedy |> Array.map int
+                Expect.equal (model.ToText(ids :> seq<int>)) case.EchoText (sprintf "%A: prompt + greedy tokens decode as run.c" case.Prompt)
+            use explicitTok = Llama2cLoader.Load(bin dir, Path.Combine(dir, "tok512.bin"))
+            Expect.equal explicitTok.Tokenizer.VocabSize 512 "an explicit tokenizer path works too"
 
         testWithExternalModel "stories260K: weight processing (RMSPre) keeps the log-probabilities; ModelLoader resolves the .bin path" <| fun dir ->
             use raw = Llama2cLoader.Load(bin dir)

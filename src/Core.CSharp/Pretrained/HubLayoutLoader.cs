@@ -1,3 +1,5 @@
+using Lens.Tokenization;
+
 namespace Lens.Pretrained;
 
 /// <summary>
@@ -35,7 +37,28 @@ public static class HubLayoutLoader
         using var ckpt = CheckpointWeights.Open(dir);
         ckpt.BasePrefix = arch.BasePrefix;
         var model = HookedTransformer.FromConverted(cfg, arch.Weights(ckpt, cfg), dir, options);
-        return model;
+        try
+        {
+            if (TokenizerOf(dir) is { } tokenizer)
+            {
+                model.Tokenizer = tokenizer;
+                model.Config.TokenizerPrependsBos ??= tokenizer.PrependsBosByItself;
+            }
+            return model;
+        }
+        catch { model.Dispose(); throw; }
+    }
+
+    /// <summary>
+    /// The checkpoint's own tokenizer (tokenizer.json, or vocab.json + merges.txt) with its BOS/EOS/padding
+    /// from tokenizer_config.json, special_tokens_map.json or config.json (BOS falling back to EOS, as
+    /// TransformerLens does); null when the folder has no tokenizer files.
+    /// </summary>
+    public static ITokenizer? TokenizerOf(string dir)
+    {
+        bool present = File.Exists(Path.Combine(dir, "tokenizer.json"))
+            || File.Exists(Path.Combine(dir, "vocab.json")) || File.Exists(Path.Combine(dir, "merges.txt"));
+        return present ? TokenizerLoader.FromFolder(dir) : null;
     }
 
     static (HookedTransformerConfig, HfArchitecture) Convert(string dir, string? officialName)

@@ -1,3 +1,4 @@
+using Lens.Tokenization;
 using static TorchSharp.torch;
 
 namespace Lens.Pretrained;
@@ -45,7 +46,12 @@ public static class Llama2cLoader
         var header = ReadHeader(binPath);
         var cfg = Config(header, Path.GetFileNameWithoutExtension(binPath));
         using var file = new FileStream(binPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        return HookedTransformer.FromConverted(cfg, Weights(file, header, binPath), binPath, options);
+        var tokenizerFile = Llama2cTokenizerFile(binPath, header, tokenizerPath);
+        var tokenizer = tokenizerFile is null ? null : Llama2cTokenizer.Load(tokenizerFile, header.Vocab);
+        var model = HookedTransformer.FromConverted(cfg, Weights(file, header, binPath), binPath, options);
+        model.Tokenizer = tokenizer;  // BOS = 1, prepended by default as llama2.c's run.c does
+        model.Config.TokenizerPrependsBos = tokenizer?.PrependsBosByItself;
+        return model;
     }
 
     /// <summary>Reads and checks the header against the file size.</summary>
