@@ -73,10 +73,25 @@ let attend (q: Tensor) (k: Tensor) (v: Tensor) (scale: float) (visible: int64 ->
 
 let causal i j = j <= i
 
+/// The standard rotary inverse frequencies θ^(-2j/rotDim), j = 0 .. rotDim/2 - 1.
+let standardInvFreq (rotDim: int64) (theta: float) = [| for j in 0L .. rotDim / 2L - 1L -> Math.Pow(theta, -2.0 * float j / float rotDim) |]
+
+/// Llama 3's rope_scaling (HF's _compute_llama3_parameters): wavelengths above original/low are slowed
+/// by factor, below original/high kept, and interpolated in between.
+let llama3InvFreq (rotDim: int64) (theta: float) (factor: float, low: float, high: float, original: float) =
+    standardInvFreq rotDim theta
+    |> Array.map (fun f ->
+        let wavelen = 2.0 * Math.PI / f
+        if wavelen < original / high then f
+        elif wavelen > original / low then f / factor
+        else
+            let s = (original / wavelen - low) / (high - low)
+            (1.0 - s) * f / factor + s * f)
+
 /// HF's rotate_half rotary on the first rotDim dims of x [b, heads, p, e] (positions 0..p-1).
-let rotary (x: Tensor) (rotDim: int64) (theta: float) =
+let rotaryWith (invFreqs: float[]) (x: Tensor) (rotDim: int64) =
     let p = x.shape.[2]
-    let invFreq = (torch.arange(0L, rotDim, 2L, dtype = torch.float64) / float rotDim) |> fun e -> torch.pow(torch.tensor(theta, dtype = torch.float64), e).reciprocal()
+    let invFreq = torch.tensor(invFreqs, dtype = torch.float64)
     let freqs = torch.outer(torch.arange(p, dtype = torch.float64), invFreq)
     let emb = torch.cat([| freqs; freqs |], -1L)
     let cos, sin = emb.cos(), emb.sin()
@@ -84,6 +99,8 @@ let rotary (x: Tensor) (rotDim: int64) (theta: float) =
     let half = rotDim / 2L
     let rotated = torch.cat([| xr.narrow(-1L, half, half).neg(); xr.narrow(-1L, 0L, half) |], -1L)
     torch.cat([| xr * cos + rotated * sin; rest |], -1L)
+
+let rotary (x: Tensor) (rotDim: int64) (theta: float) = rotaryWith (standardInvFreq rotDim theta) x rotDim
 
 /// HF's repeat_kv: [b, kv, p, e] → [b, kv·rep, p, e], query head h reading kv head h / rep.
 let repeatKv (x: Tensor) (rep: int64) =
@@ -251,10 +268,12 @@ let neoxReference (w: HfWeights) (tokens: Tensor) = inScope (fun () ->
 // ---- Llama family --------------------------------------------------------------------------------
 
 type LlamaSpec =
-    { Label: string; Config: string; Heads: int64; KvHeads: int64; Eps: float; Theta: float; QkvBias: bool; Tied: bool }
+    { Label: string; Config: string; Heads: int64; KvHeads: int64; Eps: float; Theta: float; QkvBias: bool; Tied: bool
+      /// Llama 3 rope_scaling: factor, low_freq_factor, high_freq_factor, original_max_position_embeddings.
+      Llama3Scaling: (float * float * float * float) option }
 
 let llamaSpec =
-    { Label = "Llama (GQA 4 query / 2 kv heads)"; Heads = 4L; KvHeads = 2L; Eps = 1e-5; Theta = 10000.0; QkvBias = false; Tied = false
+    { Label = "Llama (GQA 4 query / 2 kv heads)"; Heads = 4L; KvHeads = 2L; Eps = 1e-5; Theta = 10000.0; QkvBias = false; Tied = false; Llama3Scaling = None
       Config = """{
   "architectures": [
     "LlamaForCausalLM"
@@ -286,7 +305,7 @@ let llamaSpec =
 }""" }
 
 let qwen2Spec =
-    { Label = "Qwen2 (q/k/v biases, GQA, tied embeddings)"; Heads = 4L; KvHeads = 2L; Eps = 1e-6; Theta = 1000000.0; QkvBias = true; Tied = true
+    { Label = "Qwen2 (q/k/v biases, GQA, tied embeddings)"; Heads = 4L; KvHeads = 2L; Eps = 1e-6; Theta = 1000000.0; QkvBias = true; Tied = true; Llama3Scaling = None
       Config = """{
   "architectures": [
     "Qwen2ForCausalLM"
@@ -317,7 +336,7 @@ let qwen2Spec =
 }""" }
 
 let mistralSpec =
-    { Label = "Mistral (4 query heads share 1 kv head)"; Heads = 4L; KvHeads = 1L; Eps = 1e-5; Theta = 10000.0; QkvBias = false; Tied = false
+    { Label = "Mistral (4 query heads share 1 kv head)"; Heads = 4L; KvHeads = 1L; Eps = 1e-5; Theta = 10000.0; QkvBias = false; Tied = false; Llama3Scaling = None
       Config = """{
   "architectures": [
     "MistralForCausalLM"
@@ -344,6 +363,19 @@ let mistralSpec =
   "use_cache": true,
   "vocab_size": 53
 }""" }
+
+/// Llama 3.2-style: rope_theta 500000 and rope_scaling llama3 (the two lowest frequencies of an 8-dim
+/// head fall in the slowed and the interpolated bands of original_max_position_embeddings 8192).
+let llama3Spec =
+    { llamaSpec with
+        Label = "Llama 3 (rope_scaling llama3, tied embeddings)"; Theta = 500000.0; Tied = true
+        Llama3Scaling = Some(32.0, 1.0, 4.0, 8192.0)
+        Config =
+            llamaSpec.Config
+                .Replace("\"rope_scaling\": null", "\"rope_scaling\": {\n    \"factor\": 32.0,\n    \"high_freq_factor\": 4.0,\n    \"low_freq_factor\": 1.0,\n    \"original_max_position_embeddings\": 8192,\n    \"rope_type\": \"llama3\"\n  }")
+                .Replace("\"rope_theta\": 10000.0", "\"rope_theta\": 500000.0")
+                .Replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true")
+                .Replace("\"max_position_embeddings\": 16", "\"max_position_embeddings\": 131072") }
 
 let llamaWeights (spec: LlamaSpec) =
     let w = HfWeights 303UL
@@ -382,7 +414,11 @@ let llamaReference (spec: LlamaSpec) (w: HfWeights) (tokens: Tensor) = inScope (
         let k = splitHeads (linear n w.[a + "k_proj.weight"] (bias (a + "k_proj.bias"))) spec.KvHeads
         let v = splitHeads (linear n w.[a + "v_proj.weight"] (bias (a + "v_proj.bias"))) spec.KvHeads
         let rep = spec.Heads / spec.KvHeads
-        let z = attend (rotary q 8L spec.Theta) (repeatKv (rotary k 8L spec.Theta) rep) (repeatKv v rep) (1.0 / sqrt 8.0) causal
+        let invFreq =
+            match spec.Llama3Scaling with
+            | Some scaling -> llama3InvFreq 8L spec.Theta scaling
+            | None -> standardInvFreq 8L spec.Theta
+        let z = attend (rotaryWith invFreq q 8L) (repeatKv (rotaryWith invFreq k 8L) rep) (repeatKv v rep) (1.0 / sqrt 8.0) causal
         x <- x + linear (mergeHeads z) w.[a + "o_proj.weight"] None
         let n2 = rmsNorm x w.[h + "post_attention_layernorm.weight"] spec.Eps
         let gated = torch.nn.functional.silu(linear n2 w.[h + "mlp.gate_proj.weight"] None) * linear n2 w.[h + "mlp.up_proj.weight"] None
@@ -510,6 +546,21 @@ let tests =
             Expect.isTrue cfg.GatedMlp "gated MLP"
             Expect.equal cfg.NormalizationType "RMS" "RMSNorm"
             Expect.equal cfg.NCtx 16 "n_ctx = max_position_embeddings")
+
+        archTest llama3Spec.Label llama3Spec.Config (fun () -> llamaWeights llama3Spec) (llamaReference llama3Spec) (fun cfg ->
+            Expect.isTrue cfg.UseNtkByPartsRope "NTK-by-parts rotary"
+            Expect.equal (cfg.NtkByPartsFactor, cfg.NtkByPartsLowFreqFactor, cfg.NtkByPartsHighFreqFactor, cfg.NtkOriginalCtxLen) (32.0, 1.0, 4.0, 8192) "rope_scaling values"
+            Expect.equal cfg.NCtx 2048 "n_ctx capped at 2048 as TransformerLens's Llama 3 configs"
+            Expect.equal cfg.RotaryBase 500000.0 "rope_theta")
+
+        testCase "Llama 3 rope scaling is not a no-op here: ignoring it moves the reference logits by far more than the tolerance" <| fun () ->
+            let w = llamaWeights llama3Spec
+            use tokens = randomTokens ()
+            use scaled = llamaReference llama3Spec w tokens
+            use unscaled = llamaReference { llama3Spec with Llama3Scaling = None } w tokens
+            let d = maxAbsDiff scaled unscaled
+            printfn "[parity] Llama 3 reference with vs without rope scaling: max |diff| = %.3g" d
+            Expect.isGreaterThan d 1e-3 "the test above can tell scaled from unscaled rotary"
 
         archTest qwen2Spec.Label qwen2Spec.Config (fun () -> llamaWeights qwen2Spec) (llamaReference qwen2Spec) (fun cfg ->
             Expect.equal cfg.NCtx 2048 "n_ctx capped at 2048 as TransformerLens does"

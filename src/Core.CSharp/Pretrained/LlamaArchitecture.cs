@@ -36,7 +36,6 @@ public sealed class LlamaArchitecture : HfArchitecture
         cfg.GatedMlp = true;
         cfg.RotaryBase = hf.Double("rope_theta", 10000);
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", false);
-        CheckRopeScaling(hf);
         if (qwen)
         {
             // TransformerLens caps n_ctx at 2048 and always names the K/V weights _W_K/_W_V for Qwen2.
@@ -64,16 +63,30 @@ public sealed class LlamaArchitecture : HfArchitecture
             cfg.NKeyValueHeads = kv != heads ? kv : null;
             cfg.FinalRms = true;
         }
+        ApplyRopeScaling(hf, cfg);
         return cfg;
     }
 
-    /// <summary>Rotary scaling changes every frequency; refuse the kinds this model does not implement rather than compute wrong numbers.</summary>
-    static void CheckRopeScaling(HfConfig hf)
+    /// <summary>
+    /// Llama 3.x's rope_scaling (rope_type "llama3") becomes TransformerLens's NTK-by-parts rotary, with
+    /// n_ctx capped at 2048 as TransformerLens's Llama 3 configs do; other scalings change every frequency
+    /// in ways this model does not implement, so they are refused rather than computed wrongly.
+    /// </summary>
+    static void ApplyRopeScaling(HfConfig hf, HookedTransformerConfig cfg)
     {
         if (hf.Object("rope_scaling") is not { } scaling) return;
         var kind = scaling["rope_type"]?.GetValue<string>() ?? scaling["type"]?.GetValue<string>() ?? "default";
-        if (kind != "default")
-            throw new CheckpointException($"{hf.Source}: rope_scaling of type '{kind}' is not supported");
+        if (kind == "default") return;
+        if (kind != "llama3")
+            throw new CheckpointException($"{hf.Source}: rope_scaling of type '{kind}' is not supported (only llama3)");
+        double Get(string key) => scaling[key]?.GetValue<double>()
+            ?? throw new CheckpointException($"{hf.Source}: rope_scaling (llama3) needs '{key}'");
+        cfg.UseNtkByPartsRope = true;
+        cfg.NtkByPartsFactor = Get("factor");
+        cfg.NtkByPartsLowFreqFactor = Get("low_freq_factor");
+        cfg.NtkByPartsHighFreqFactor = Get("high_freq_factor");
+        cfg.NtkOriginalCtxLen = (int)Get("original_max_position_embeddings");
+        cfg.NCtx = Math.Min(cfg.NCtx, 2048);
     }
 
     public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
