@@ -228,10 +228,10 @@ let neoxConfig = """{
   "vocab_size": 53
 }"""
 
-let neoxWeights () =
+let neoxWeightsWith (vocab: int64) =
     let w = HfWeights 202UL
     let d = 32L
-    w.Add("gpt_neox.embed_in.weight", [ 53L; d ], 0.3)
+    w.Add("gpt_neox.embed_in.weight", [ vocab; d ], 0.3)
     for l in 0..1 do
         let h = sprintf "gpt_neox.layers.%d." l
         w.Add(h + "input_layernorm.weight", [ d ], 0.1, 1.0); w.Add(h + "input_layernorm.bias", [ d ], 0.1)
@@ -241,8 +241,10 @@ let neoxWeights () =
         w.Add(h + "mlp.dense_h_to_4h.weight", [ 64L; d ], 0.2); w.Add(h + "mlp.dense_h_to_4h.bias", [ 64L ], 0.1)
         w.Add(h + "mlp.dense_4h_to_h.weight", [ d; 64L ], 0.1); w.Add(h + "mlp.dense_4h_to_h.bias", [ d ], 0.1)
     w.Add("gpt_neox.final_layer_norm.weight", [ d ], 0.1, 1.0); w.Add("gpt_neox.final_layer_norm.bias", [ d ], 0.1)
-    w.Add("embed_out.weight", [ 53L; d ], 0.3)
+    w.Add("embed_out.weight", [ vocab; d ], 0.3)
     w
+
+let neoxWeights () = neoxWeightsWith 53L
 
 /// GPTNeoXForCausalLM: fused query_key_value viewed as [.., head, 3·d_head] (q, k, v per head),
 /// rotate-half rotary on the first rotary_pct·d_head dims, scaled attention, and the parallel
@@ -377,10 +379,10 @@ let llama3Spec =
                 .Replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true")
                 .Replace("\"max_position_embeddings\": 16", "\"max_position_embeddings\": 131072") }
 
-let llamaWeights (spec: LlamaSpec) =
+let llamaWeightsWith (vocab: int64) (spec: LlamaSpec) =
     let w = HfWeights 303UL
     let d, e, f = 32L, 8L, 48L
-    w.Add("model.embed_tokens.weight", [ 53L; d ], 0.3)
+    w.Add("model.embed_tokens.weight", [ vocab; d ], 0.3)
     for l in 0..1 do
         let h = sprintf "model.layers.%d." l
         w.Add(h + "input_layernorm.weight", [ d ], 0.1, 1.0)
@@ -397,8 +399,10 @@ let llamaWeights (spec: LlamaSpec) =
         w.Add(h + "mlp.up_proj.weight", [ f; d ], 0.3)
         w.Add(h + "mlp.down_proj.weight", [ d; f ], 0.2)
     w.Add("model.norm.weight", [ d ], 0.1, 1.0)
-    if not spec.Tied then w.Add("lm_head.weight", [ 53L; d ], 0.3)
+    if not spec.Tied then w.Add("lm_head.weight", [ vocab; d ], 0.3)
     w
+
+let llamaWeights (spec: LlamaSpec) = llamaWeightsWith 53L spec
 
 /// LlamaForCausalLM and relatives: RMSNorm, rotate-half rotary over the whole head (base rope_theta),
 /// grouped-query attention (repeat_kv), SwiGLU down(silu(gate x) · up x), final norm, lm_head (or

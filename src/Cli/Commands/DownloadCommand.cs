@@ -47,13 +47,20 @@ public static partial class DownloadCommand
             throw new HubException(e.Kind, e.Message + Suggest(name), e, e.StatusCode);
         }
         var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Select(f => (Name: Path.GetRelativePath(folder, f), Bytes: new FileInfo(f).Length))
+            .Select(f => (Name: Path.GetRelativePath(folder, f), Bytes: SizeOf(f)))
             .OrderBy(f => f.Name, StringComparer.Ordinal).ToList();
         Console.WriteLine(known is null ? $"{repoId}: {files.Count} files, {ConsoleProgressBar.Bytes(files.Sum(f => f.Bytes))}"
             : $"{name} (hub id {repoId}): {files.Count} files, {ConsoleProgressBar.Bytes(files.Sum(f => f.Bytes))}");
         Console.WriteLine(Tables.Render(["file", "size"], files.Select(f => new[] { f.Name, ConsoleProgressBar.Bytes(f.Bytes) })));
         Console.WriteLine($"files are in {folder}");
         return CliRunner.Ok;
+    }
+
+    /// <summary>The size of a snapshot file: snapshots hold links to the cache's blobs.</summary>
+    static long SizeOf(string path)
+    {
+        var info = new FileInfo(path);
+        return (info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true) ?? info).Length;
     }
 
     static string Suggest(string name)

@@ -32,11 +32,11 @@ public static class ModelsCommand
             var state = repo is null ? "no" : PretrainedDownloads.CachedSnapshot(m.RepoId, cacheDir) is not null ? "yes" : "partial";
             return new[]
             {
-                m.Name, m.Aliases.Count > 0 ? string.Join(", ", m.Aliases) : "-", m.RepoId, m.Family,
-                state, repo is null ? "-" : ConsoleProgressBar.Bytes(repo.SizeOnDisk),
+                m.Name, m.RepoId, m.Family, state, repo is null ? "-" : ConsoleProgressBar.Bytes(repo.SizeOnDisk),
+                m.Aliases.Count > 0 ? string.Join(", ", m.Aliases) : "-",
             };
         });
-        Console.WriteLine(Tables.Render(["name", "aliases", "hub id", "family", "cached", "size"], rows));
+        Console.WriteLine(Tables.Render(["name", "hub id", "family", "cached", "size", "aliases"], rows));
 
         var known = new HashSet<string>(OfficialModels.All.Select(m => m.RepoId), StringComparer.OrdinalIgnoreCase);
         var others = cached.Values.Where(r => !known.Contains(r.RepoId)).OrderBy(r => r.RepoId, StringComparer.Ordinal).ToList();
