@@ -622,7 +622,7 @@ let tests =
                 Expect.stringContains m2 "transformer.h.1.mlp.c_fc.weight" "names the missing tensor"
                 File.Delete(Path.Combine(dir, "model.safetensors"))
                 File.WriteAllText(Path.Combine(dir, "pytorch_model.bin"), "")
-                let m3 = messageOf<CheckpointException> (fun () -> HubLayoutLoader.Load(dir) |> ignore)
+                let m3 = messageOf<CheckpointException> (fun () -> ModelLoader.Load(dir) |> ignore)
                 Expect.stringContains m3 "pytorch_model.bin" "says only pickled weights are there"
             finally Directory.Delete(dir, true)
     ]

@@ -15,7 +15,8 @@ public sealed partial class HookedTransformer
     /// (<see cref="OfficialModels"/>), a hub id, a hub-layout folder, a TransformerLens-native folder
     /// or a llama2.c .bin. Hub-layout and hub models get TransformerLens's default weight processing
     /// (fold_ln, center_writing_weights, center_unembed, fold_value_biases) unless
-    /// <see cref="LoadOptions.ProcessWeights"/> is false.
+    /// <see cref="LoadOptions.ProcessWeights"/> is false; so do llama2.c files. A TransformerLens-native
+    /// folder loads as it was saved. Loaded models carry their checkpoint's tokenizer.
     /// </summary>
     public static HookedTransformer FromPretrained(string name, LoadOptions? options = null) =>
         ModelLoader.Load(name, options ?? new LoadOptions());

@@ -10,11 +10,15 @@ namespace Lens.Pretrained;
 /// </summary>
 public static class HubLayoutLoader
 {
-    /// <summary>Whether a folder holds a hub-layout checkpoint (not a TransformerLens-native one).</summary>
+    /// <summary>
+    /// Whether a folder holds a hub-layout checkpoint (a config.json naming an HF architecture, not a
+    /// TransformerLens-native one). Its weights are checked when loading, so a folder with only
+    /// pickled weights gets an error that says so.
+    /// </summary>
     public static bool IsHubLayoutFolder(string dir)
     {
         var cfgPath = Path.Combine(dir, HookedTransformer.ConfigFile);
-        if (!File.Exists(cfgPath) || !CheckpointWeights.Exist(dir) || HookedTransformer.IsNativeCheckpoint(dir)) return false;
+        if (!File.Exists(cfgPath) || HookedTransformer.IsNativeCheckpoint(dir)) return false;
         try { return HfConfig.Read(cfgPath) is { } hf && (hf.Has("architectures") || hf.Has("model_type")); }
         catch (CheckpointException) { return false; }
     }
