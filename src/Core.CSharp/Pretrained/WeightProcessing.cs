@@ -1,3 +1,4 @@
+using Lens.Analysis;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -165,10 +166,10 @@ public static class WeightProcessing
             Tensor wQ = sd[a + "W_Q"], bQ = sd[a + "b_Q"], wK = sd[a + "W_K"], bK = sd[a + "b_K"];
             var qEff = cat([wQ, bQ.unsqueeze(1)], 1);                  // [h, d+1, e]
             var kEff = cat([wK, bK.unsqueeze(1)], 1);
-            var (u, s, v) = FactoredSvd(qEff, kEff.transpose(-1, -2)); // qEff kEffᵀ = U diag(S) Vᵀ
-            var root = s.sqrt();
-            var qEven = u * root.unsqueeze(-2);                         // [h, d+1, e]
-            var kEven = v * root.unsqueeze(-2);
+            using var qk = new FactoredMatrix(qEff, kEff.transpose(-1, -2));
+            using var even = qk.MakeEven();                             // (U√S)(√S Vᵀ)
+            var qEven = even.A;                                         // [h, d+1, e]
+            var kEven = even.B.transpose(-1, -2);
             long d = wQ.shape[1];
             wQ.copy_(qEven.narrow(1, 0, d)); bQ.copy_(qEven.select(1, d));
             wK.copy_(kEven.narrow(1, 0, d)); bK.copy_(kEven.select(1, d));
@@ -176,9 +177,10 @@ public static class WeightProcessing
             Tensor wV = sd[a + "W_V"], wO = sd[a + "W_O"], bV = sd[a + "b_V"], bO = sd[a + "b_O"];
             bO.add_((bV.unsqueeze(-1) * wO).sum([0L, 1L]));
             bV.zero_();
-            var (uo, so, vo) = FactoredSvd(wV, wO);
-            wV.copy_(uo * so.unsqueeze(-2));
-            wO.copy_(vo.transpose(-1, -2));
+            using var ov = new FactoredMatrix(wV, wO);
+            using var svd = ov.Svd();                                   // W_V W_O = U diag(S) Vᵀ (Vh holds V)
+            wV.copy_(svd.U * svd.S.unsqueeze(-2));
+            wO.copy_(svd.Vh.transpose(-1, -2));
         }
     }
 
@@ -222,19 +224,6 @@ public static class WeightProcessing
     {
         using var d = delta();
         target.add_(d);
-    }
-
-    /// <summary>
-    /// SVD of the low-rank product A B (A [.., m, r], B [.., r, n]) without forming it, as
-    /// TransformerLens's FactoredMatrix.svd does: returns U [.., m, r], S [.., r], V [.., n, r] with A B = U diag(S) Vᵀ.
-    /// </summary>
-    internal static (Tensor U, Tensor S, Tensor V) FactoredSvd(Tensor a, Tensor b)
-    {
-        var (ua, sa, vha) = linalg.svd(a, fullMatrices: false);   // a = ua diag(sa) vha
-        var (ub, sb, vhb) = linalg.svd(b, fullMatrices: false);
-        var middle = sa.unsqueeze(-1) * vha.matmul(ub) * sb.unsqueeze(-2);
-        var (um, sm, vhm) = linalg.svd(middle, fullMatrices: false);
-        return (ua.matmul(um), sm, vhb.transpose(-1, -2).matmul(vhm.transpose(-1, -2)));
     }
 
     /// <summary>Name lookup with a message that names the step and the missing tensor.</summary>
