@@ -6,5 +6,7 @@ using Lens.Cli.Commands;
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
     CacheCommand.Create(),
+    DownloadCommand.Create(),
+    ModelsCommand.Create(),
 };
 return CliRunner.Run(root, args);
