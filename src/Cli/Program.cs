@@ -9,5 +9,7 @@ var root = new RootCommand("lens: mechanistic interpretability for .NET (Transfo
     CheckCommand.Create(),
     ReplCommand.Create(),
     CacheCommand.Create(),
+    DownloadCommand.Create(),
+    ModelsCommand.Create(),
 };
 return CliRunner.Run(root, args);

@@ -46,7 +46,7 @@ public sealed class Attention : nn.Module
         if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
         if (cfg.PositionalEmbeddingType == "rotary")
         {
-            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, cfg.RotaryBase, cfg.RotaryAdjacentPairs, dtype);
+            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, cfg.RotaryBase, cfg.RotaryAdjacentPairs, dtype, cfg);
             rotary_sin = sin; rotary_cos = cos;
         }
         HookQ = new($"{prefix}.hook_q"); HookK = new($"{prefix}.hook_k"); HookV = new($"{prefix}.hook_v");
