@@ -277,5 +277,84 @@ let runTests =
             noStackTrace r
     ]
 
+/// The best value of a layer × head result and where it is.
+let best (r: JsonElement) =
+    let values = valuesOf r
+    seq { for l in 0 .. values.Length - 1 do for h in 0 .. values[l].Length - 1 -> l, h, values[l][h] } |> Seq.maxBy (fun (_, _, v) -> v)
+
+let summaryOf (r: JsonElement) (name: string) = r.GetProperty("summary").GetProperty(name).GetDouble()
+
+let byStatement (results: JsonElement list) (statement: string) =
+    results |> List.filter (fun r -> r.GetProperty("statement").GetString() = statement)
+
+let exampleTests =
+    testList "examples" [
+        testCase "induction.lens: the demo model's induction and previous-token heads; the report in Chromium" <| fun () ->
+            let html = Path.Combine(scratch.Force(), "induction.html")
+            let r, json = runJson (example "induction.lens") [ "--html"; html ]
+            Expect.stringContains r.Stdout "induction scores" "prints the induction table"
+            Expect.stringContains r.Stdout "prev_token scores" "prints the previous-token table"
+            Expect.stringContains r.Stdout "L0  " "tables have layer rows"
+            Expect.equal (Schema.validate json) [] "valid JSON record"
+            let results = resultsOf json
+            let il, _, induction = best (byStatement results "score induction").Head
+            let pl, _, previous = best (byStatement results "score prev_token").Head
+            Expect.equal il 1 "the induction head is in layer 1"
+            Expect.isGreaterThanOrEqual induction 0.8 "induction score"
+            Expect.equal pl 0 "the previous-token head is in layer 0"
+            Expect.isGreaterThanOrEqual previous 0.8 "previous-token score"
+            let loss = (byStatement results "loss").Head
+            Expect.isLessThan (summaryOf loss "repeat 2") (summaryOf loss "repeat 1" / 3.0) "the second copy is predicted"
+            use browser = Chromium.launch ()
+            let page = browser.NewPage(1200, 900)
+            page.Goto html
+            Expect.isEmpty page.Problems "no console errors or exceptions"
+            Expect.equal (page.EvalInt "document.querySelectorAll('.lens-ap .lens-ap-grid .lens-ap-cell').length") 4 "one head cell per head of layer 1 (n_heads)"
+            Expect.equal (page.EvalString "document.querySelector('.lens-ap').dataset.ready") "1" "the attention view initialised"
+            Expect.isGreaterThanOrEqual (page.EvalInt "document.querySelectorAll('.lens-hm, table.lens-table').length") 2 "heatmaps and tables"
+            Expect.stringContains (page.EvalString "document.querySelector('pre').textContent") "score induction" "the experiment text"
+            page.Screenshot(artifact "dsl-induction-report.png")
+
+        testCase "induction.fsx through dotnet fsi gives the numbers of induction.lens" <| fun () ->
+            let _, json = runJson (example "induction.lens") []
+            let results = resultsOf json
+            let _, _, induction = best (byStatement results "score induction").Head
+            let r = fsi (example "induction.fsx")
+            Expect.equal r.ExitCode 0 (sprintf "fsi failed:\n%s\n%s" r.Stdout r.Stderr)
+            Expect.stringContains r.Stdout "induction scores" "prints the induction table"
+            Expect.stringContains r.Stdout (sprintf "best induction head: L1H" ) "names the head"
+            Expect.stringContains r.Stdout (sprintf "%.6f" induction) "the same best induction score as the .lens run"
+
+        testCase "ablation-and-composition.lens: ablating the previous-token head breaks induction" <| fun () ->
+            let _, json = runJson (example "ablation-and-composition.lens") []
+            Expect.equal (Schema.validate json) [] "valid"
+            let results = resultsOf json
+            let losses = byStatement results "loss"
+            let clean, ablatedPrev, ablatedInd, ablatedOthers = losses[0], losses[1], losses[2], losses[3]
+            Expect.isGreaterThan (summaryOf ablatedPrev "repeat 2") (3.0 * summaryOf clean "repeat 2") "no previous-token head, no induction"
+            Expect.isGreaterThan (summaryOf ablatedInd "repeat 2") (3.0 * summaryOf clean "repeat 2") "no induction head, no induction"
+            Expect.isLessThan (summaryOf ablatedOthers "repeat 2") (summaryOf ablatedPrev "repeat 2") "the other layer-0 heads matter less"
+            let _, _, before = best (byStatement results "score induction")[0]
+            let _, _, after = best (byStatement results "score induction")[1]
+            Expect.isLessThan after (before / 2.0) "the induction stripe fades"
+
+        testCase "patching.lens: patching the clean run in restores the induction prediction" <| fun () ->
+            let _, json = runJson (example "patching.lens") []
+            Expect.equal (Schema.validate json) [] "valid"
+            let heads = (resultsOf json |> List.filter (fun r -> r.GetProperty("command").GetString() = "patch")).Head
+            Expect.isGreaterThan (summaryOf heads "clean") (summaryOf heads "corrupted") "the clean run prefers ' sat'"
+            let _, _, top = best heads
+            Expect.isGreaterThan top (summaryOf heads "corrupted") "some head's output carries it"
+
+        testCase "circuit.lens: the induction head's OV circuit copies" <| fun () ->
+            let r, json = runJson (example "circuit.lens") []
+            Expect.equal (Schema.validate json) [] "valid"
+            let results = resultsOf json
+            let _, ih, _ = best (byStatement results "score induction").Head
+            let ov = (byStatement results "circuit ov L1H*").Head.GetProperty("heads").GetProperty("rows")
+            Expect.isGreaterThan (ov[ih][1].GetDouble()) 0.5 "positive copying score of the induction head"
+            Expect.stringContains r.Stdout "K-composition" "composition tables"
+    ]
+
 [<Tests>]
-let tests = testList "cli run" [ schemaTests; runTests ]
+let tests = testList "cli run" [ schemaTests; runTests; exampleTests ]
