@@ -352,7 +352,7 @@ let exampleTests =
             let results = resultsOf json
             let _, ih, _ = best (byStatement results "score induction").Head
             let ov = (byStatement results "circuit ov L1H*").Head.GetProperty("heads").GetProperty("rows")
-            Expect.isGreaterThan (ov[ih][1].GetDouble()) 0.5 "positive copying score of the induction head"
+            Expect.isGreaterThan (ov.[ih].[1].GetDouble()) 0.5 "positive copying score of the induction head"
             Expect.stringContains r.Stdout "K-composition" "composition tables"
     ]
 
