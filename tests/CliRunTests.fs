@@ -334,8 +334,8 @@ let exampleTests =
             Expect.isGreaterThan (summaryOf ablatedPrev "repeat 2") (3.0 * summaryOf clean "repeat 2") "no previous-token head, no induction"
             Expect.isGreaterThan (summaryOf ablatedInd "repeat 2") (3.0 * summaryOf clean "repeat 2") "no induction head, no induction"
             Expect.isLessThan (summaryOf ablatedOthers "repeat 2") (summaryOf ablatedPrev "repeat 2") "the other layer-0 heads matter less"
-            let _, _, before = best (byStatement results "score induction")[0]
-            let _, _, after = best (byStatement results "score induction")[1]
+            let _, _, before = best (byStatement results "score induction").[0]
+            let _, _, after = best (byStatement results "score induction").[1]
             Expect.isLessThan after (before / 2.0) "the induction stripe fades"
 
         testCase "patching.lens: patching the clean run in restores the induction prediction" <| fun () ->
