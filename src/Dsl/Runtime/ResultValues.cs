@@ -270,7 +270,13 @@ public sealed record TableValue(string[] Columns, object[][] Rows) : ResultValue
         return Table(Columns, cells.Take(max)) + $"... {cells.Length - max} more rows (in the JSON and the HTML report)";
     }
 
-    internal override void AddFigures(Report report) => report.AddTable(Title, Columns, Cells());
+    internal override void AddFigures(Report report)
+    {
+        const int limit = 1000;   // a report stays readable; the JSON has every row
+        var cells = Cells();
+        report.AddTable(Title, Columns, cells.Take(limit).ToArray());
+        if (cells.Length > limit) report.AddText($"... {cells.Length - limit} more rows (in the JSON record)");
+    }
 }
 
 /// <summary>A set of heads (`heads ...`, a printed selection).</summary>
