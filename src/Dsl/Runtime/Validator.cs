@@ -124,7 +124,10 @@ public static class Validator
             {
                 modelFailed = true;
                 var at = modelStatement is not null && Env.ModelOverride is null ? modelStatement : s;
-                Error(at, $"cannot load model '{state.ModelName}': {Plain(e)}", at is ModelStatement ? ((ModelStatement)at).Reference : null);
+                var known = Lens.Pretrained.OfficialModels.AllNames.Append(ExperimentEnvironment.DefaultModel);
+                var near = new ModelStatement(state.ModelName).Kind == ModelReferenceKind.Name ? Suggest.Nearest(state.ModelName, known) : [];
+                Error(at, $"cannot load model '{state.ModelName}': {Plain(e)}" + (near.Count > 0 ? $"; did you mean {string.Join(" or ", near.Select(n => $"'{n}'"))}?" : ""),
+                    at is ModelStatement m ? m.Reference : null);
                 return null;
             }
         }
