@@ -22,10 +22,10 @@ module internal Convert =
 
 /// Repeated random token inputs (BOS + n random tokens repeated), from Lens's own seeded generator.
 module Repeated =
-    /// `tokens n batch seed model`: BOS + n random ids + the same n again, batch rows, over the model's vocabulary.
+    /// `tokens n batch seed model`: BOS + n random ids + the same n again, batch rows, over the model's
+    /// vocabulary (or the curriculum range its config records).
     let tokens (n: int) (batch: int) (seed: uint64) (model: HookedTransformer) =
-        let bos = model.Tokenizer |> Option.ofObj |> Option.bind (fun t -> Option.ofNullable t.BosTokenId) |> Option.map int64
-        RepeatedTokens.Generate(int64 model.Config.DVocab, n, 2, batch, seed, Option.toNullable bos)
+        RepeatedTokens.ForModel(model, n, 2, batch, seed)
 
 /// Stripe head scores [layer, head] on repeated random tokens, as TransformerLens's main demo computes them.
 module Scores =

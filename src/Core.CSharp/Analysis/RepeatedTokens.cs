@@ -38,6 +38,20 @@ public sealed class RepeatedTokens : IDisposable
         GenerateInRange(0, dVocab, n, repeats, batch, seed, bos, distinct);
 
     /// <summary>
+    /// Repeated random tokens for a model: BOS first when the model prepends one, ids drawn from the
+    /// range its config records as its synthetic curriculum's (<c>lens_random_token_range</c>; the
+    /// embedded demo model has one), else from the whole vocabulary as TransformerLens's demos do.
+    /// </summary>
+    public static RepeatedTokens ForModel(HookedTransformer model, int n, int repeats = 2, int batch = 1, ulong seed = 0)
+    {
+        var cfg = model.Config;
+        long? bos = cfg.DefaultPrependBos && model.Tokenizer?.BosTokenId is int b ? b : null;
+        var (low, high) = cfg.RandomTokenRange is [var lo, var hi] ? (lo, hi)
+            : (0L, bos is long id && id == cfg.DVocab - 1 ? cfg.DVocab - 1 : cfg.DVocab);
+        return GenerateInRange(low, high, n, repeats, batch, seed, bos);
+    }
+
+    /// <summary>
     /// Row by row, n tokens are drawn from [low, high): independently (low + NextBelow(high − low)), or,
     /// when <paramref name="distinct"/>, as the first n entries of a Fisher–Yates shuffle of the range
     /// (for i = 0..n−1: j = i + NextBelow(size − i), swap). The draws come from one

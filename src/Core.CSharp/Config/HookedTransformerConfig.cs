@@ -65,6 +65,14 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; set; }
     [JsonPropertyName("n_params")] public long? NParams { get; set; }
 
+    /// <summary>
+    /// Lens's own field (not TransformerLens's): the token-id range [low, high) a model's synthetic
+    /// training curriculum drew from, so repeated-random inputs use the ids it was trained on.
+    /// </summary>
+    [JsonPropertyName("lens_random_token_range")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long[]? RandomTokenRange { get; set; }
+
     /// <summary>Fields of a config.json this class does not model, kept so that a save writes them back.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 

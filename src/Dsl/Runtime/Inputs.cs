@@ -32,18 +32,9 @@ public static class Inputs
     /// The ids random tokens are drawn from, [0, d_vocab) less the BOS id, and the BOS that starts each
     /// row when the model prepends one (cfg.default_prepend_bos with a tokenizer that has a BOS token).
     /// </summary>
-    public static (long Low, long High, long? Bos) RandomTokenRange(HookedTransformer model)
-    {
-        var cfg = model.Config;
-        long? bos = cfg.DefaultPrependBos && model.Tokenizer?.BosTokenId is int b ? b : null;
-        long high = bos is long id && id == cfg.DVocab - 1 ? cfg.DVocab - 1 : cfg.DVocab;
-        return (0, high, bos);
-    }
-
     static ExperimentInput Repeated(InputSource source, RepeatRandomInput s, HookedTransformer model, long seed)
     {
-        var (low, high, bos) = RandomTokenRange(model);
-        using var repeated = RepeatedTokens.GenerateInRange(low, high, s.Length, s.Repeats, s.Batch, (ulong)seed, bos);
+        using var repeated = RepeatedTokens.ForModel(model, s.Length, s.Repeats, s.Batch, (ulong)seed);
         var flat = TensorData.Longs(repeated.Tokens);
         int width = (int)repeated.Tokens.shape[1];
         var ids = Enumerable.Range(0, s.Batch).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
