@@ -6,5 +6,6 @@ using Lens.Cli.Commands;
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
     CacheCommand.Create(),
+    BenchCommand.Create(),
 };
 return CliRunner.Run(root, args);
