@@ -38,6 +38,9 @@ public sealed class Normalization : nn.Module
 
     public Tensor forward(Tensor x)
     {
+        // Nobody looks at the scale or the normalized value: one fused kernel computes the same LayerNorm.
+        if (Centers && !HookScale.HasHooks && !HookNormalized.HasHooks && x.dtype is ScalarType.Float32 or ScalarType.Float64)
+            return nn.functional.layer_norm(x, [x.shape[^1]], w, b, _eps);
         using var scope = NewDisposeScope();
         var lowPrecision = x.dtype is not (ScalarType.Float32 or ScalarType.Float64);
         var input = lowPrecision ? x.to(ScalarType.Float32) : x;
