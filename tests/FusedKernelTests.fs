@@ -84,9 +84,65 @@ let private fused (set: string) =
             disposeAll analyses
     ]
 
+/// W_Q, W_K, W_V and their biases are views into one fused matrix per layer (QkvStorage).
+let private sharedQkv =
+    let oracle = Oracle "gpt2like"
+    testList "fused QKV storage" [
+        testCase "an in-place edit of W_V and b_V is seen by the forward (as zeroing hook_v would be)" <| fun () ->
+            let expected = oracle.Expected "expected.safetensors"
+            let tokens = expected.["tokens"]
+            use model = oracle.Model()
+            let zeroV = HookFunction(fun v _ -> v.zero_() |> ignore; null)
+            use viaHook = model.RunWithHooks(tokens, struct ("blocks.0.attn.hook_v", zeroV))
+            let attn = model.blocks.[0].attn
+            use _ = torch.no_grad()
+            attn.W_V.zero_() |> ignore
+            attn.b_V.zero_() |> ignore
+            use viaWeights = model.Forward(tokens)
+            expectClose 1e-6 "logits" viaWeights viaHook
+            disposeAll expected
+
+        testCase "the parameters keep TransformerLens's names and shapes and save/load round-trips" <| fun () ->
+            use model = oracle.Model()
+            let attn = model.blocks.[1].attn
+            Expect.sequenceEqual attn.W_Q.shape [| 4L; 64L; 16L |] "W_Q shape"
+            Expect.sequenceEqual attn.b_K.shape [| 4L; 16L |] "b_K shape"
+            let dir = Path.Combine(Path.GetTempPath(), sprintf "lens-qkv-%d" (System.Environment.ProcessId))
+            try
+                model.Save dir
+                use loaded = HookedTransformer.Load dir
+                let loadedByName = loaded.Parameters() |> Seq.map (fun struct (n, p) -> n, p) |> dict
+                for struct (name, p) in model.Parameters() do
+                    expectClose 0.0 name loadedByName.[name] p
+            finally Directory.Delete(dir, true)
+
+        testCase "after conversion to float64 (parameters replaced) the forward projects head by head and still matches" <| fun () ->
+            let expected = oracle.Expected "expected.safetensors"
+            use model = oracle.Model()
+            model.To(dtype = torch.float64) |> ignore
+            use logits = model.Forward(expected.["tokens"])
+            Expect.equal logits.dtype torch.float64 "float64 logits"
+            expectClose 1e-5 "float64 logits" logits expected.["logits"]
+            disposeAll expected
+
+        testCase "with gradients on, the loss's gradient reaches W_Q, W_K and W_V themselves" <| fun () ->
+            let expected = oracle.Expected "expected.safetensors"
+            use model = oracle.Model()
+            model.RequiresGrad true |> ignore
+            use loss = model.Loss(expected.["tokens"])
+            loss.backward()
+            let attn = model.blocks.[0].attn
+            for (name, p) in [ "W_Q", attn.W_Q; "W_K", attn.W_K; "W_V", attn.W_V ] do
+                Expect.isNotNull p.grad (sprintf "%s has a gradient" name)
+                use n = p.grad.abs().sum()
+                Expect.isGreaterThan (n.item<float32>()) 0.0f (sprintf "%s's gradient is not zero" name)
+            disposeAll expected
+    ]
+
 [<Tests>]
 let tests =
     testList "fused kernels" [
         fused "gpt2like"
         fused "attnonly"
+        sharedQkv
     ]

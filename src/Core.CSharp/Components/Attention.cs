@@ -22,26 +22,19 @@ public sealed class Attention : nn.Module
     readonly HookedTransformerConfig _cfg;
     readonly double _attnScale;
     readonly int? _window;
+    readonly QkvStorage _qkv;
     public readonly HookPoint HookQ, HookK, HookV, HookZ, HookAttnScores, HookPattern, HookResult, HookRotQ, HookRotK;
 
     public Attention(string prefix, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
     {
         _cfg = cfg;
         int h = cfg.NHeads, d = cfg.DModel, e = cfg.DHead, kv = cfg.KvHeads;
-        W_Q = new Parameter(empty(h, d, e, dtype: dtype));
-        b_Q = new Parameter(zeros(h, e, dtype: dtype));
+        _qkv = new QkvStorage(h, kv, d, e, dtype);
+        W_Q = _qkv.WQ; b_Q = _qkv.BQ;
         W_O = new Parameter(empty(h, e, d, dtype: dtype));
         b_O = new Parameter(zeros(d, dtype: dtype));
-        if (cfg.NKeyValueHeads is null)
-        {
-            W_K = new Parameter(empty(h, d, e, dtype: dtype)); W_V = new Parameter(empty(h, d, e, dtype: dtype));
-            b_K = new Parameter(zeros(h, e, dtype: dtype)); b_V = new Parameter(zeros(h, e, dtype: dtype));
-        }
-        else
-        {
-            _W_K = new Parameter(empty(kv, d, e, dtype: dtype)); _W_V = new Parameter(empty(kv, d, e, dtype: dtype));
-            _b_K = new Parameter(zeros(kv, e, dtype: dtype)); _b_V = new Parameter(zeros(kv, e, dtype: dtype));
-        }
+        if (cfg.NKeyValueHeads is null) { W_K = _qkv.WK; W_V = _qkv.WV; b_K = _qkv.BK; b_V = _qkv.BV; }
+        else { _W_K = _qkv.WK; _W_V = _qkv.WV; _b_K = _qkv.BK; _b_V = _qkv.BV; }
         _attnScale = cfg.AttnScale * (cfg.ScaleAttnByInverseLayerIdx ? layer + 1 : 1);
         if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
         if (cfg.PositionalEmbeddingType == "rotary")
@@ -75,9 +68,19 @@ public sealed class Attention : nn.Module
     public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null)
     {
         using var scope = NewDisposeScope();
-        var q = HookQ.Run(Project(queryInput, W_Q, b_Q));
-        var k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
-        var v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
+        Tensor q, k, v;
+        if (ReferenceEquals(queryInput, keyInput) && ReferenceEquals(keyInput, valueInput) && queryInput.dim() == 3
+            && _qkv.Backs(W_Q, KeyWeight, ValueWeight, b_Q, KeyBias, ValueBias))
+        {
+            var (fq, fk, fv) = _qkv.Project(queryInput);
+            (q, k, v) = (HookQ.Run(fq), HookK.Run(fk), HookV.Run(fv));
+        }
+        else
+        {
+            q = HookQ.Run(Project(queryInput, W_Q, b_Q));
+            k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
+            v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
+        }
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (rotary_sin is not null)
@@ -155,6 +158,12 @@ public sealed class Attention : nn.Module
         var rows = x.reshape(1, b * p, d).expand(heads, b * p, d);
         // TorchSharp's Tensor.baddbmm(batch2, mat) is mat + this @ batch2 (its static torch.baddbmm mixes up the order).
         return rows.baddbmm(w, bias.unsqueeze(1)).view(heads, b, p, e).permute(1, 2, 0, 3);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _qkv.Dispose();
+        base.Dispose(disposing);
     }
 
     /// <summary>True where a query may NOT attend: keys after it (causal) or beyond the local window.</summary>
