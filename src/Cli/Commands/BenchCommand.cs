@@ -17,6 +17,7 @@ public static class BenchCommand
             Description = $"only these row groups: {string.Join(", ", BenchOptions.Groups)}",
             AllowMultipleArgumentsPerToken = true,
         };
+        var threads = new Option<int?>("--threads") { Description = "torch intra-op threads for this run (default: Lens's choice, the usable cores)" };
         var loadProbe = new Option<string?>("--load-probe") { Description = "internal: load a checkpoint folder and print its peak memory (run by the bench in a child process)", Hidden = true };
         var cmd = new Command("bench", """
             Measures Lens against baselines timed in the same run and prints a table (median, min, max,
@@ -28,15 +29,21 @@ public static class BenchCommand
               lens bench --quick --json bench.json
               lens bench --model examples/models/tiny-gpt2 --shape 1x64 --only forward hooks
             """)
-        { model, shapes, json, quick, only, loadProbe };
+        { model, shapes, json, quick, only, threads, loadProbe };
         cmd.SetAction(r => r.GetValue(loadProbe) is string dir
             ? LoadBenchmarks.Probe(dir)
-            : Run(r.GetValue(model), r.GetValue(shapes), r.GetValue(json), r.GetValue(quick), r.GetValue(only) ?? []));
+            : Run(r.GetValue(model), r.GetValue(shapes), r.GetValue(json), r.GetValue(quick), r.GetValue(only) ?? [], r.GetValue(threads)));
         return cmd;
     }
 
-    static int Run(string? model, string? shapeText, string? jsonPath, bool quick, string[] only)
+    static int Run(string? model, string? shapeText, string? jsonPath, bool quick, string[] only, int? threads)
     {
+        if (threads is int n)
+        {
+            if (n < 1) throw new UsageException($"--threads must be at least 1 (got {n})");
+            Lens.Native.TorchThreads.Configure();
+            TorchSharp.torch.set_num_threads(n);
+        }
         IReadOnlyList<(long, long)> shapes;
         try { shapes = BenchOptions.ParseShapes(shapeText ?? (quick ? "1x128" : "1x128,8x128,1x1024")); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
