@@ -3,9 +3,12 @@ using Lens.Cli;
 using Lens.Cli.Commands;
 
 // Exit codes: 0 success, 1 experiment or model error, 2 usage error.
+NativePreload.Start(args);
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
     CacheCommand.Create(),
     BenchCommand.Create(),
 };
-return CliRunner.Run(root, args);
+var code = CliRunner.Run(root, args);
+NativePreload.Join();
+return code;
