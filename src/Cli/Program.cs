@@ -7,6 +7,8 @@ NativePreload.Start(args);
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
     CacheCommand.Create(),
+    DownloadCommand.Create(),
+    ModelsCommand.Create(),
     BenchCommand.Create(),
 };
 var code = CliRunner.Run(root, args);

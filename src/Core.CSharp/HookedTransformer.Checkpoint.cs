@@ -70,8 +70,20 @@ public sealed partial class HookedTransformer
     public void LoadStateDict(IEnumerable<KeyValuePair<string, Tensor>> tensors, string source = "state dict") =>
         LoadStateDict(tensors.Select(kv => new TensorSource(kv.Key, kv.Value.shape, p => p.copy_(kv.Value))), source);
 
-    /// <summary>A named tensor of a known shape that can copy itself into a parameter.</summary>
-    sealed record TensorSource(string Name, long[] Shape, Action<Tensor> CopyInto);
+    /// <summary>Tensors produced on demand in the parameter's dtype (converted checkpoints), each freed after its copy.</summary>
+    void LoadStateDict(IEnumerable<KeyValuePair<string, Func<ScalarType, Tensor>>> tensors, string source) =>
+        LoadStateDict(tensors.Select(kv => new TensorSource(kv.Key, null, p =>
+        {
+            using var t = kv.Value(p.dtype);
+            if (!t.shape.SequenceEqual(p.shape)) throw ShapeMismatch(source, kv.Key, t.shape, p.shape);
+            p.copy_(t);
+        })), source);
+
+    /// <summary>A named tensor (of a shape known up front, or checked once produced) that can copy itself into a parameter.</summary>
+    sealed record TensorSource(string Name, long[]? Shape, Action<Tensor> CopyInto);
+
+    static CheckpointException ShapeMismatch(string source, string name, long[] shape, long[] expected) =>
+        new($"{source}: '{name}' has shape [{string.Join(", ", shape)}] but this config needs [{string.Join(", ", expected)}]");
 
     void LoadStateDict(IEnumerable<TensorSource> tensors, string source)
     {
@@ -82,8 +94,7 @@ public sealed partial class HookedTransformer
         foreach (var (name, shape, copyInto) in tensors)
         {
             if (!parameters.TryGetValue(name, out var p)) { unexpected.Add(name); continue; }
-            if (!shape.SequenceEqual(p.shape))
-                throw new CheckpointException($"{source}: '{name}' has shape [{string.Join(", ", shape)}] but this config needs [{string.Join(", ", p.shape)}]");
+            if (shape is not null && !shape.SequenceEqual(p.shape)) throw ShapeMismatch(source, name, shape, p.shape);
             copyInto(p);
             seen.Add(name);
         }

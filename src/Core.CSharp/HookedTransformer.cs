@@ -41,7 +41,7 @@ public sealed partial class HookedTransformer : nn.Module
         embed = new Embed(config, dtype);
         if (config.PositionalEmbeddingType is "standard" or "shortformer") pos_embed = new PosEmbed(config, dtype);
         blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.NLayers).Select(l => new TransformerBlock(l, config, dtype)).ToArray());
-        if (config.NormalizationType is string norm) ln_final = new Normalization("ln_final", config.FinalRms ? "RMS" : norm, config.DModel, config.Eps, dtype);
+        if (FinalNormalizationKind(config) is string finalNorm) ln_final = new Normalization("ln_final", finalNorm, config.DModel, config.Eps, dtype);
         unembed = new Unembed(config, dtype);
         RegisterComponents();
         foreach (var (_, p) in named_parameters()) p.requires_grad = false;

@@ -14,9 +14,11 @@ public static class Suggestions
             .Take(max).Select(x => x.c).ToList();
     }
 
-    /// <summary>Optimal-string-alignment (Damerau–Levenshtein) distance.</summary>
+    /// <summary>Optimal-string-alignment (Damerau–Levenshtein) distance, ignoring case.</summary>
     public static int Distance(string a, string b)
     {
+        a = a.ToLowerInvariant();
+        b = b.ToLowerInvariant();
         var d = new int[a.Length + 1, b.Length + 1];
         for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
         for (int j = 0; j <= b.Length; j++) d[0, j] = j;

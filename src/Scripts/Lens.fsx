@@ -1,1 +1,17 @@
-// placeholder
+// One-line exploration in F# interactive, after `dotnet build -c Release` (or `./test`):
+//     dotnet fsi
+//     > #load "src/Scripts/Lens.fsx";;
+//     > let model = Model.load "demo-attn-only-2l";;
+// It references the Release build (what ./test and ./lens build) and opens Lens.
+#nowarn "3245"
+#I __SOURCE_DIRECTORY__
+#I "bin/Release/net10.0"
+#r "TorchSharp.dll"
+#r "Microsoft.ML.Tokenizers.dll"
+#r "Lens.Core.dll"
+#r "Lens.Dsl.dll"
+#r "Lens.Scripts.dll"
+
+open Lens
+open Lens.FSharp
+Lens.Native.TorchNative.EnsureLoaded()

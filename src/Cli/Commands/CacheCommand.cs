@@ -32,10 +32,11 @@ public static class CacheCommand
     static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
+        using var scope = NewDisposeScope();
+        var given = tokensJson is not null ? ParseTokens(tokensJson) : null;
         using var model = ModelLoader.Load(modelName);
         if (attnResult) model.Config.UseAttnResult = true;
-        using var scope = NewDisposeScope();
-        var tokens = tokensJson is not null ? ParseTokens(tokensJson) : throw new UsageException("--text needs a tokenizer (coming with the tokenizer merge)");
+        var tokens = given ?? model.ToTokens(text!);
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
         using var run = model.RunWithCache(tokens, filter);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };

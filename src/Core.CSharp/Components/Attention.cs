@@ -39,7 +39,7 @@ public sealed class Attention : nn.Module
         if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
         if (cfg.PositionalEmbeddingType == "rotary")
         {
-            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, cfg.RotaryBase, cfg.RotaryAdjacentPairs, dtype);
+            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, cfg.RotaryBase, cfg.RotaryAdjacentPairs, dtype, cfg);
             rotary_sin = sin; rotary_cos = cos;
         }
         HookQ = new($"{prefix}.hook_q"); HookK = new($"{prefix}.hook_k"); HookV = new($"{prefix}.hook_v");
@@ -56,7 +56,7 @@ public sealed class Attention : nn.Module
             yield return HookQ; yield return HookK; yield return HookV;
             if (rotary_sin is not null) { yield return HookRotQ; yield return HookRotK; }
             yield return HookAttnScores; yield return HookPattern; yield return HookZ;
-            if (_cfg.UseAttnResult) yield return HookResult;
+            yield return HookResult; // fires only with use_attn_result, as in TransformerLens
         }
     }
 

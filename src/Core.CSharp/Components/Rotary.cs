@@ -8,16 +8,37 @@ namespace Lens.Components;
 public static class Rotary
 {
     /// <summary>sin and cos tables [n_ctx, rotary_dim], computed in float32 (float64 for float64 models).</summary>
-    public static (Tensor Sin, Tensor Cos) SinCos(int rotaryDim, int nCtx, double baseFreq, bool adjacentPairs, ScalarType dtype)
+    public static (Tensor Sin, Tensor Cos) SinCos(int rotaryDim, int nCtx, double baseFreq, bool adjacentPairs, ScalarType dtype,
+        HookedTransformerConfig? ntkByParts = null)
     {
         using var scope = NewDisposeScope();
         var hp = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         var pos = arange(nCtx, dtype: hp);
         var dim = arange(rotaryDim / 2, dtype: hp);
-        var freq = pow(tensor(baseFreq, dtype: hp), dim / (rotaryDim / 2.0));
+        var freq = ntkByParts is { UseNtkByPartsRope: true } cfg
+            ? NtkByPartsInverseFrequencies(rotaryDim, baseFreq, cfg, hp).reciprocal()
+            : pow(tensor(baseFreq, dtype: hp), dim / (rotaryDim / 2.0));
         freq = adjacentPairs ? freq.repeat_interleave(2) : cat([freq, freq]);
         var angles = pos.unsqueeze(1) / freq.unsqueeze(0);
         return (angles.sin().to(dtype).DetachFromDisposeScope(), angles.cos().to(dtype).DetachFromDisposeScope());
+    }
+
+    /// <summary>
+    /// Llama 3's NTK-by-parts inverse frequencies (HF's rope_type "llama3", as TransformerLens computes them):
+    /// wavelengths longer than original_ctx/low_freq_factor are slowed by factor, shorter than
+    /// original_ctx/high_freq_factor kept, and those between interpolated smoothly.
+    /// </summary>
+    static Tensor NtkByPartsInverseFrequencies(int rotaryDim, double baseFreq, HookedTransformerConfig cfg, ScalarType hp)
+    {
+        var invFreq = pow(tensor(baseFreq, dtype: hp), arange(0, rotaryDim, 2, dtype: hp) / rotaryDim).reciprocal();
+        double factor = cfg.NtkByPartsFactor, low = cfg.NtkByPartsLowFreqFactor, high = cfg.NtkByPartsHighFreqFactor;
+        double oldCtx = cfg.NtkOriginalCtxLen;
+        var wavelen = invFreq.reciprocal() * (2 * Math.PI);
+        var scaled = where(wavelen > oldCtx / low, invFreq / factor, invFreq);
+        var smooth = (wavelen.reciprocal() * oldCtx - low) / (high - low);
+        var smoothed = (smooth.neg() + 1) * scaled / factor + smooth * scaled;
+        var medium = (wavelen < oldCtx / high).logical_not().logical_and((wavelen > oldCtx / low).logical_not());
+        return where(medium, smoothed, scaled);
     }
 
     /// <summary>Rotates the first rotary_dim dims of x [b, pos, heads, d_head], positions starting at offset.</summary>

@@ -43,16 +43,17 @@ public sealed class TransformerBlock : nn.Module
     {
         get
         {
+            // Every hook point exists whatever the config (as in TransformerLens); the config decides which fire.
             yield return HookResidPre;
-            if (_cfg.UseAttnIn) yield return HookAttnIn;
-            if (_cfg.UseSplitQkvInput) { yield return HookQInput; yield return HookKInput; yield return HookVInput; }
+            yield return HookAttnIn;
+            yield return HookQInput; yield return HookKInput; yield return HookVInput;
             if (ln1 is not null) foreach (var h in ln1.HookPoints) yield return h;
             foreach (var h in attn.HookPoints) yield return h;
             yield return HookAttnOut;
             if (mlp is not null)
             {
                 if (!_cfg.ParallelAttnMlp) yield return HookResidMid;
-                if (_cfg.UseHookMlpIn) yield return HookMlpIn;
+                yield return HookMlpIn;
                 if (ln2 is not null) foreach (var h in ln2.HookPoints) yield return h;
                 foreach (var h in mlp.HookPoints) yield return h;
                 yield return HookMlpOut;

@@ -27,6 +27,12 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("rotary_dim")] public int? RotaryDim { get; set; }
     [JsonPropertyName("rotary_base")] public double RotaryBase { get; set; } = 10000;
     [JsonPropertyName("rotary_adjacent_pairs")] public bool RotaryAdjacentPairs { get; set; }
+    // Llama 3.x rotary scaling (NTK-by-parts, HF's rope_type "llama3").
+    [JsonPropertyName("use_NTK_by_parts_rope")] public bool UseNtkByPartsRope { get; set; }
+    [JsonPropertyName("NTK_by_parts_low_freq_factor")] public double NtkByPartsLowFreqFactor { get; set; } = 1.0;
+    [JsonPropertyName("NTK_by_parts_high_freq_factor")] public double NtkByPartsHighFreqFactor { get; set; } = 4.0;
+    [JsonPropertyName("NTK_by_parts_factor")] public double NtkByPartsFactor { get; set; } = 8.0;
+    [JsonPropertyName("NTK_original_ctx_len")] public int NtkOriginalCtxLen { get; set; } = 8192;
     [JsonPropertyName("n_key_value_heads")] public int? NKeyValueHeads { get; set; }
     [JsonPropertyName("gated_mlp")] public bool GatedMlp { get; set; }
     [JsonPropertyName("parallel_attn_mlp")] public bool ParallelAttnMlp { get; set; }
@@ -53,7 +59,6 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("init_weights")] public bool InitWeights { get; set; } = true;
     [JsonPropertyName("init_mode")] public string InitMode { get; set; } = "gpt2";
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; set; } = -1.0;
-    [JsonPropertyName("positional_embedding_scale")] public double? PositionalEmbeddingScale { get; set; }
     [JsonPropertyName("attention_dir")] public string AttentionDir { get; set; } = "causal";
     [JsonPropertyName("uses_rms_norm")] public bool UsesRmsNorm { get; set; }
     [JsonPropertyName("layer_norm_folding")] public bool LayerNormFolding { get; set; }

@@ -48,7 +48,9 @@ public sealed class SafetensorsFile : IDisposable
     {
         Path = path;
         if (!File.Exists(path)) throw new FileNotFoundException($"safetensors file not found: {path}", path);
-        long fileLength = new FileInfo(path).Length;
+        // Hub cache snapshots are symbolic links to blobs: measure the file they point to, not the link.
+        var info = new FileInfo(path);
+        long fileLength = (info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true) ?? info).Length;
         if (fileLength < 8) throw new SafetensorsException($"{path}: file is {fileLength} bytes, too short for the 8-byte header length");
         byte[] headerBytes;
         using (var fs = File.OpenRead(path))

@@ -1,0 +1,64 @@
+using static TorchSharp.torch;
+
+namespace Lens.Pretrained;
+
+/// <summary>One converted tensor: its TransformerLens parameter name and how to produce it in a given dtype.</summary>
+public sealed record ConvertedWeight(string Name, Func<ScalarType, Tensor> Load);
+
+/// <summary>
+/// A Hugging Face architecture that TransformerLens converts: its config mapping
+/// (TransformerLens's <c>convert_hf_model_config</c>) and its weight mapping (<c>convert_*_weights</c>).
+/// Weights are produced one tensor at a time, straight from the memory-mapped checkpoint.
+/// </summary>
+public abstract class HfArchitecture
+{
+    /// <summary>HF's class names this converter handles (config.json's <c>architectures[0]</c>).</summary>
+    public abstract IReadOnlyList<string> Names { get; }
+
+    /// <summary>The base-model prefix of the checkpoint's tensor names (<c>transformer.</c>, <c>gpt_neox.</c>, <c>model.</c>).</summary>
+    public abstract string BasePrefix { get; }
+
+    /// <summary>The TransformerLens config of a checkpoint's config.json (before any weight processing).</summary>
+    public abstract HookedTransformerConfig Config(HfConfig hf, string architecture);
+
+    /// <summary>Every parameter of the converted model under TransformerLens's names (omitted biases are zeros).</summary>
+    public abstract IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg);
+
+    static readonly HfArchitecture[] All = [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture()];
+
+    /// <summary>The architecture names that can be loaded.</summary>
+    public static IEnumerable<string> Supported => All.SelectMany(a => a.Names);
+
+    public static HfArchitecture For(string architecture, string source) =>
+        All.FirstOrDefault(a => a.Names.Contains(architecture))
+        ?? throw new CheckpointException($"{source}: architecture '{architecture}' is not supported (supported: {string.Join(", ", Supported)})");
+
+    // ---- helpers shared by the converters --------------------------------------------------------
+
+    /// <summary>Runs a conversion in a dispose scope so the loaded tensor and the intermediate views are released.</summary>
+    protected static ConvertedWeight W(string name, Func<ScalarType, Tensor> convert) =>
+        new(name, dtype =>
+        {
+            using var scope = NewDisposeScope();
+            return convert(dtype).MoveToOuterDisposeScope();
+        });
+
+    /// <summary>nn.Linear weight [heads·d_head, d_model] → TransformerLens [heads, d_model, d_head] ("(n h) m → n m h").</summary>
+    protected static Tensor InputHeads(Tensor w, int heads) => w.view(heads, -1, w.shape[1]).permute(0, 2, 1);
+
+    /// <summary>nn.Linear output weight [d_model, heads·d_head] → TransformerLens W_O [heads, d_head, d_model] ("m (n h) → n h m").</summary>
+    protected static Tensor OutputHeads(Tensor w, int heads) => w.view(w.shape[0], heads, -1).permute(1, 2, 0);
+
+    /// <summary>A per-head bias [heads·d_head] → [heads, d_head].</summary>
+    protected static Tensor BiasHeads(Tensor b, int heads) => b.view(heads, -1);
+
+    /// <summary>Python's round() (ties to even), as TransformerLens computes rotary_dim.</summary>
+    protected static int PyRound(double x) => (int)Math.Round(x, MidpointRounding.ToEven);
+
+    /// <summary>Fields every converted config shares (TransformerLens's get_pretrained_model_config).</summary>
+    protected static HookedTransformerConfig Base(string architecture) => new()
+    {
+        OriginalArchitecture = architecture,
+        InitWeights = false,
+    };
+}

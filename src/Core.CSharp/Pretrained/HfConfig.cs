@@ -1,0 +1,111 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Lens.Pretrained;
+
+/// <summary>
+/// A Hugging Face <c>config.json</c> as <c>AutoConfig</c> would read it: typed getters that fall back
+/// to the architecture's default when a key is absent or null (HF writes every attribute, but
+/// hand-written configs often omit some). Errors name the file and the key.
+/// </summary>
+public sealed class HfConfig
+{
+    readonly JsonObject _json;
+
+    public string Source { get; }
+
+    HfConfig(JsonObject json, string source) { _json = json; Source = source; }
+
+    public static HfConfig Read(string path)
+    {
+        if (!File.Exists(path)) throw new CheckpointException($"no config.json at {path}");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    public static HfConfig Parse(string json, string source = "config.json")
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(json); }
+        catch (JsonException e) { throw new CheckpointException($"{source}: not valid JSON ({e.Message})"); }
+        if (node is not JsonObject obj) throw new CheckpointException($"{source}: expected a JSON object");
+        return new HfConfig(obj, source);
+    }
+
+    /// <summary>The model class HF would build: <c>architectures[0]</c>, else derived from <c>model_type</c>.</summary>
+    public string? Architecture
+    {
+        get
+        {
+            if (_json["architectures"] is JsonArray { Count: > 0 } a && a[0]?.GetValue<string>() is string arch) return arch;
+            return ModelType switch
+            {
+                "gpt2" => "GPT2LMHeadModel",
+                "gpt_neo" => "GPTNeoForCausalLM",
+                "gpt_neox" => "GPTNeoXForCausalLM",
+                "llama" => "LlamaForCausalLM",
+                "mistral" => "MistralForCausalLM",
+                "qwen2" => "Qwen2ForCausalLM",
+                _ => null,
+            };
+        }
+    }
+
+    public string? ModelType => _json["model_type"]?.GetValue<string>();
+
+    /// <summary>Whether the key is present with a non-null value.</summary>
+    public bool Has(string key) => _json[key] is not null;
+
+    /// <summary>Whether the key is present at all (an explicit null counts: HF distinguishes it from a default).</summary>
+    public bool ContainsKey(string key) => _json.ContainsKey(key);
+
+    public JsonNode? this[string key] => _json[key];
+
+    public int Int(string key, int? fallback = null)
+    {
+        var n = _json[key];
+        if (n is null) return fallback ?? throw Missing(key);
+        try { return n.GetValue<int>(); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "an integer", n); }
+    }
+
+    public int? IntOrNull(string key)
+    {
+        var n = _json[key];
+        return n is null ? null : Int(key);
+    }
+
+    public double Double(string key, double? fallback = null)
+    {
+        var n = _json[key];
+        if (n is null) return fallback ?? throw Missing(key);
+        try { return n.GetValue<double>(); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "a number", n); }
+    }
+
+    public double? DoubleOrNull(string key) => _json[key] is null ? null : Double(key);
+
+    public bool Bool(string key, bool fallback)
+    {
+        var n = _json[key];
+        if (n is null) return fallback;
+        try { return n.GetValue<bool>(); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "true or false", n); }
+    }
+
+    public string String(string key, string? fallback = null)
+    {
+        var n = _json[key];
+        if (n is null) return fallback ?? throw Missing(key);
+        try { return n.GetValue<string>(); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "a string", n); }
+    }
+
+    public string? StringOrNull(string key) => _json[key] is null ? null : String(key);
+
+    public JsonObject? Object(string key) => _json[key] as JsonObject;
+
+    CheckpointException Missing(string key) => new($"{Source}: needs '{key}'");
+
+    CheckpointException Bad(string key, string expected, JsonNode value) =>
+        new($"{Source}: '{key}' should be {expected}, got {value.ToJsonString()}");
+}

@@ -1,0 +1,89 @@
+namespace Lens.Pretrained;
+
+/// <summary>A model known by name: TransformerLens's official name (its hub id) and its aliases.</summary>
+/// <param name="Name">The official name, as TransformerLens's OFFICIAL_MODEL_NAMES spells it; it is the hub repository id.</param>
+/// <param name="Aliases">Other names that resolve to it (TransformerLens's MODEL_ALIASES).</param>
+/// <param name="Family">The architecture family, for listings.</param>
+/// <param name="InTransformerLens">False for the few names Lens adds (TransformerLens has no TinyLlama entry).</param>
+public sealed record OfficialModel(string Name, IReadOnlyList<string> Aliases, string Family, bool InTransformerLens = true)
+{
+    public string RepoId => Name;
+}
+
+/// <summary>
+/// The model names Lens resolves without a hub id: TransformerLens v3.5.1's official names and
+/// aliases for GPT-2, Pythia, GPT-Neo, TinyStories, Llama, Qwen2.5 and Mistral, matched
+/// case-insensitively as TransformerLens does (<c>gpt2-small</c> → <c>gpt2</c>,
+/// <c>pythia-70m</c> → <c>EleutherAI/pythia-70m</c>, <c>tiny-stories-1M</c> → <c>roneneldan/TinyStories-1M</c>).
+/// </summary>
+public static class OfficialModels
+{
+    static OfficialModel M(string name, string family, params string[] aliases) => new(name, aliases, family);
+
+    public static IReadOnlyList<OfficialModel> All { get; } =
+    [
+        M("gpt2", "GPT-2", "gpt2-small"),
+        M("gpt2-medium", "GPT-2"),
+        M("gpt2-large", "GPT-2"),
+        M("gpt2-xl", "GPT-2"),
+        M("distilgpt2", "GPT-2", "distillgpt2", "distill-gpt2", "distil-gpt2", "gpt2-xs"),
+        M("EleutherAI/pythia-14m", "Pythia", "pythia-14m"),
+        M("EleutherAI/pythia-31m", "Pythia", "pythia-31m"),
+        M("EleutherAI/pythia-70m", "Pythia", "pythia-70m", "pythia", "EleutherAI/pythia-19m", "pythia-19m"),
+        M("EleutherAI/pythia-160m", "Pythia", "pythia-160m", "EleutherAI/pythia-125m", "pythia-125m"),
+        M("EleutherAI/pythia-410m", "Pythia", "pythia-410m", "EleutherAI/pythia-350m", "pythia-350m"),
+        M("EleutherAI/pythia-1b", "Pythia", "pythia-1b", "EleutherAI/pythia-800m", "pythia-800m"),
+        M("EleutherAI/pythia-1.4b", "Pythia", "pythia-1.4b", "EleutherAI/pythia-1.3b", "pythia-1.3b"),
+        M("EleutherAI/pythia-70m-deduped", "Pythia", "pythia-70m-deduped", "EleutherAI/pythia-19m-deduped", "pythia-19m-deduped"),
+        M("EleutherAI/pythia-160m-deduped", "Pythia", "pythia-160m-deduped", "EleutherAI/pythia-125m-deduped", "pythia-125m-deduped"),
+        M("EleutherAI/pythia-410m-deduped", "Pythia", "pythia-410m-deduped", "EleutherAI/pythia-350m-deduped", "pythia-350m-deduped"),
+        M("EleutherAI/pythia-1b-deduped", "Pythia", "pythia-1b-deduped", "EleutherAI/pythia-800m-deduped", "pythia-800m-deduped"),
+        M("EleutherAI/pythia-1.4b-deduped", "Pythia", "pythia-1.4b-deduped", "EleutherAI/pythia-1.3b-deduped", "pythia-1.3b-deduped"),
+        M("EleutherAI/gpt-neo-125M", "GPT-Neo", "gpt-neo-125M", "gpt-neo-small", "neo-small", "neo"),
+        M("roneneldan/TinyStories-1M", "TinyStories (GPT-Neo)", "tiny-stories-1M"),
+        M("roneneldan/TinyStories-3M", "TinyStories (GPT-Neo)", "tiny-stories-3M"),
+        M("roneneldan/TinyStories-8M", "TinyStories (GPT-Neo)", "tiny-stories-8M"),
+        M("roneneldan/TinyStories-28M", "TinyStories (GPT-Neo)", "tiny-stories-28M"),
+        M("roneneldan/TinyStories-33M", "TinyStories (GPT-Neo)", "tiny-stories-33M"),
+        M("roneneldan/TinyStories-1Layer-21M", "TinyStories (GPT-Neo)", "tiny-stories-1L-21M"),
+        M("roneneldan/TinyStories-2Layers-33M", "TinyStories (GPT-Neo)", "tiny-stories-2L-33M"),
+        M("roneneldan/TinyStories-Instruct-1M", "TinyStories (GPT-Neo)", "tiny-stories-instruct-1M"),
+        M("roneneldan/TinyStories-Instruct-33M", "TinyStories (GPT-Neo)", "tiny-stories-instruct-33M"),
+        new("TinyLlama/TinyLlama-1.1B-Chat-v1.0", ["tinyllama", "tinyllama-1.1b-chat"], "Llama", InTransformerLens: false),
+        M("meta-llama/Llama-3.2-1B", "Llama"),
+        M("meta-llama/Llama-3.2-1B-Instruct", "Llama"),
+        M("Qwen/Qwen2.5-0.5B", "Qwen2", "qwen2.5-0.5b"),
+        M("Qwen/Qwen2.5-0.5B-Instruct", "Qwen2", "qwen2.5-0.5b-instruct"),
+        M("mistralai/Mistral-7B-v0.1", "Mistral", "mistral-7b"),
+        M("mistralai/Mistral-7B-Instruct-v0.1", "Mistral", "mistral-7b-instruct"),
+    ];
+
+    static readonly Dictionary<string, OfficialModel> ByLowerName = BuildIndex();
+
+    static Dictionary<string, OfficialModel> BuildIndex()
+    {
+        var index = new Dictionary<string, OfficialModel>(StringComparer.Ordinal);
+        foreach (var m in All)
+        {
+            foreach (var alias in m.Aliases) index[alias.ToLowerInvariant()] = m;
+            index[m.Name.ToLowerInvariant()] = m;
+        }
+        return index;
+    }
+
+    /// <summary>The model a name or alias (any case) stands for, or null.</summary>
+    public static OfficialModel? TryGet(string name) => ByLowerName.GetValueOrDefault(name.Trim().ToLowerInvariant());
+
+    /// <summary>The official name of a name or alias; unknown names get the nearest known names in the message.</summary>
+    public static string GetOfficialName(string name) => TryGet(name)?.Name
+        ?? throw new ArgumentException($"'{name}' is not a known model name" + Suggest(name));
+
+    /// <summary>Every name that resolves (official names and aliases).</summary>
+    public static IEnumerable<string> AllNames => All.SelectMany(m => m.Aliases.Prepend(m.Name));
+
+    internal static string Suggest(string name)
+    {
+        var near = Suggestions.Nearest(name, AllNames, 3);
+        return near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"'{n}'"))}?" : "";
+    }
+}

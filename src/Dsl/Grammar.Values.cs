@@ -1,0 +1,138 @@
+using Sprache;
+using static Lens.Dsl.Tokens;
+
+namespace Lens.Dsl;
+
+/// <summary>The grammar of the values commands share: selections, input sources, token and pattern matrices.</summary>
+internal sealed partial class Grammar
+{
+    /// <summary>
+    /// <code>
+    /// selection := ['heads'] union ('except' union)*        (except is left-associative)
+    /// union     := term (',' term)*
+    /// term      := L1H4 | L1 | 'where' condition ('and' condition)* | '(' selection ')' | let-bound name
+    /// </code>
+    /// </summary>
+    /// <param name="contextWords">Keywords valid where the selection starts, offered as suggestions for an unknown name.</param>
+    private Parser<Selection> SelectionParser(IReadOnlyList<string> contextWords)
+    {
+        Parser<Selection>? whole = null;
+        var condition =
+            from score in Choice(Keywords.ScoreKinds, "score kind")
+            from comparison in ComparisonOperator
+            from threshold in Number("a threshold (a number)")
+            select new ScoreCondition(score.Value, comparison, threshold.Value);
+        var filter =
+            from keyword in Keyword("where")
+            from conditions in condition.XDelimitedBy(Keyword("and"))
+            select (Selection)new ScoreFilter(NodeList.From(conditions));
+        var grouped =
+            from open in Symbol("(")
+            from inner in Lazy(() => whole!)
+            from close in Symbol(")")
+            select inner;
+        Parser<Selection> named = input =>
+        {
+            const string expected = "a let-bound selection name";
+            var word = Word(expected)(input);
+            if (!word.WasSuccessful) return Fail<Selection>(input, expected);
+            Resolve(word.Value, BindingKind.Selection, "head selection", contextWords,
+                "expected a head selector such as L1H4, 'where ...' or a name bound with 'let'");
+            return Result.Success<Selection>(new SelectionName(word.Value.Value), word.Remainder);
+        };
+        var term = Selector.Select(t => t.Value).OrElse(filter).OrElse(grouped).OrElse(named);
+        var union = term.XDelimitedBy(Symbol(",")).Select(terms =>
+        {
+            var parts = terms.ToList();
+            return parts.Count == 1 ? parts[0] : new SelectionUnion(NodeList.From(parts));
+        });
+        var difference =
+            from first in union
+            from rest in (from keyword in Keyword("except") from excluded in union select excluded).XMany()
+            select rest.Aggregate(first, (included, excluded) => new SelectionExcept(included, excluded));
+        whole =
+            from heads in Keyword("heads").XOptional()
+            from result in difference
+            select result;
+        return whole;
+    }
+
+    private Parser<InputSource> InputSourceParser()
+    {
+        var repeat =
+            from keyword in Keyword("repeat")
+            from random in Keyword("random")
+            from length in Count("a sequence length", "the sequence length", 1)
+            from repeats in RepeatCount.XOptional()
+            from options in Options.Parser("input option", [Option.Of("batch", Count("a batch size after 'batch'", "the batch size", 1))], terminal: false)
+            select (InputSource)new RepeatRandomInput(length.Value, repeats.IsDefined ? repeats.Get().Value : 2, options.Value<int>("batch") ?? 1);
+        var tokens =
+            from keyword in Keyword("tokens")
+            from rows in TokenRows
+            select (InputSource)new TokenInput(rows);
+        var file =
+            from keyword in Keyword("file")
+            from path in PathArgument("a file path", "the file path")
+            select (InputSource)new FileInput(path.Value);
+        var texts = String("a string").XDelimitedBy(Symbol(","))
+            .Select(strings => (InputSource)new TextInput(NodeList.From(strings.Select(s => s.Value))));
+        Parser<InputSource> named = input =>
+        {
+            const string expected = "a let-bound input name";
+            var word = Word(expected)(input);
+            if (!word.WasSuccessful) return Fail<InputSource>(input, expected);
+            Resolve(word.Value, BindingKind.Input, "input", Keywords.InputWords,
+                "expected a string, 'repeat', 'tokens', 'file' or a name bound with 'let'");
+            return Result.Success<InputSource>(new InputName(word.Value.Value), word.Remainder);
+        };
+        return repeat.OrElse(tokens).OrElse(file).OrElse(texts).OrElse(named);
+    }
+
+    /// <summary>`[1, 2, 3]` (one row) or `[[1, 2, 3], [1, 4, 5]]` (a batch; rows of equal length).</summary>
+    private static readonly Parser<NodeList<NodeList<int>>> TokenRows = input =>
+    {
+        const string expected = "a token list such as [50256, 11, 12]";
+        var id = Count("a token id", "the token id", 0).Select(t => t.Value);
+        if (!Peek(input, '[')) return Fail<NodeList<NodeList<int>>>(input, expected);
+        if (!Peek(input, '[', skipOne: true))
+        {
+            var row = BracketList(id)(input);
+            return row.WasSuccessful
+                ? Result.Success(NodeList.Of(row.Value.Value), row.Remainder)
+                : Fail<NodeList<NodeList<int>>>(row.Remainder, row.Expectations);
+        }
+        var rows = BracketList(BracketList(id))(input);
+        if (!rows.WasSuccessful) return Fail<NodeList<NodeList<int>>>(rows.Remainder, rows.Expectations);
+        var first = rows.Value.Value[0].Value.Count;
+        for (var k = 1; k < rows.Value.Value.Count; k++)
+        {
+            var (tokens, start) = rows.Value.Value[k];
+            if (tokens.Count != first)
+                throw new SyntaxError(start,
+                    $"the rows of a token batch must have the same length: row {k + 1} has {Plural(tokens.Count, "token")}, row 1 has {first}",
+                    [$"a row of {Plural(first, "token")}"]);
+        }
+        return Result.Success(NodeList.From(rows.Value.Value.Select(r => r.Value)), rows.Remainder);
+    };
+
+    /// <summary>`[[1, 0], [1, 1]]`: a square matrix of numbers.</summary>
+    private static readonly Parser<NodeList<NodeList<double>>> PatternRows = input =>
+    {
+        const string expected = "a square matrix such as [[1, 0], [1, 1]]";
+        if (!Peek(input, '[') || !Peek(input, '[', skipOne: true)) return Fail<NodeList<NodeList<double>>>(input, expected);
+        var rows = BracketList(BracketList(Number("a number").Select(t => t.Value)))(input);
+        if (!rows.WasSuccessful) return Fail<NodeList<NodeList<double>>>(rows.Remainder, rows.Expectations);
+        var size = rows.Value.Value.Count;
+        for (var k = 0; k < size; k++)
+        {
+            var (values, start) = rows.Value.Value[k];
+            if (values.Count != size)
+                throw new SyntaxError(start,
+                    $"a detection pattern must be square: row {k + 1} has {Plural(values.Count, "value")} but there are {Plural(size, "row")}",
+                    [$"a row of {Plural(size, "value")}"]);
+        }
+        return Result.Success(NodeList.From(rows.Value.Value.Select(r => r.Value)), rows.Remainder);
+    };
+
+    private static string Plural(int count, string noun) => count == 1 ? $"1 {noun}" : $"{count} {noun}s";
+}

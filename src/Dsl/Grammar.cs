@@ -1,0 +1,309 @@
+using Sprache;
+using static Lens.Dsl.Tokens;
+
+namespace Lens.Dsl;
+
+/// <summary>
+/// The Sprache grammar of one statement header (the text of a statement on its line, without its block):
+/// the command word picks a per-command parser, which ends by requiring the end of the statement.
+/// Names are resolved against the let-bindings in <see cref="Scope"/> as they are read, so an unknown
+/// or misused name is reported at the name.
+/// </summary>
+internal sealed partial class Grammar
+{
+    private static readonly IReadOnlyList<string> AfterSelection = [",", "except"];
+    private static readonly IReadOnlyList<string> AfterList = [","];
+
+    private readonly Dictionary<string, Parser<Statement>> commands;
+    private readonly Parser<Selection> selection;
+    private readonly Parser<InputSource> inputSource;
+
+    public Grammar()
+    {
+        selection = SelectionParser(["heads", "where"]);
+        inputSource = InputSourceParser();
+        commands = new Dictionary<string, Parser<Statement>>
+        {
+            ["model"] = Model(),
+            ["seed"] = Seed(),
+            ["device"] = Device(),
+            ["input"] = InputCommand(),
+            ["score"] = Score(),
+            ["detect"] = Detect(),
+            ["heads"] = Heads(),
+            ["let"] = Let(),
+            ["ablate"] = Ablate(),
+            ["run"] = NoArguments(() => new RunStatement()),
+            ["loss"] = NoArguments(() => new LossStatement()),
+            ["logits"] = Logits(),
+            ["predict"] = NoArguments(() => new PredictStatement()),
+            ["generate"] = Generate(),
+            ["circuit"] = Circuit(),
+            ["compose"] = Compose(),
+            ["attribute"] = Attribute(),
+            ["logit_lens"] = NoArguments(() => new LogitLensStatement()),
+            ["patch"] = Patch(),
+            ["show"] = Show(),
+            ["cache"] = Cache(),
+            ["print"] = PrintCommand(),
+        };
+    }
+
+    /// <summary>The let-bound names visible to the statement being parsed (set by the reader before each one).</summary>
+    public Scope Scope { get; set; } = new(null);
+
+    public IResult<Statement> Parse(IInput input)
+    {
+        var word = Word("a command")(input);
+        if (!word.WasSuccessful) return Fail<Statement>(input, word.Expectations);
+        if (!commands.TryGetValue(word.Value.Value, out var command))
+            throw Errors.UnknownWord(word.Value.Start, "command", word.Value.Value, Keywords.Commands);
+        return command(word.Remainder);
+    }
+
+    /// <summary>Checks that a name read where a <paramref name="kind"/> is expected is bound to one.</summary>
+    private void Resolve(Tok<string> name, BindingKind kind, string what, IEnumerable<string> keywords, string otherwise)
+    {
+        var bound = Scope.Lookup(name.Value);
+        if (bound == kind) return;
+        if (bound is { } other)
+            throw new SyntaxError(name.Start, $"'{name.Value}' is {Scope.Describe(other)}, not {Scope.Describe(kind)}", [Scope.Describe(kind)]);
+        throw Errors.UnknownWord(name.Start, what, name.Value, Scope.Names(kind).Concat(keywords).ToList(), otherwise);
+    }
+
+    private static Parser<Statement> NoArguments(Func<Statement> create) => Options.End().Select(_ => create());
+
+    private static readonly Option Top = Option.Of("top", Count("a count after 'top'", "the count after 'top'", 1));
+
+    private static Parser<Statement> Model() =>
+        from reference in PathArgument("a model name, hub id or path", "the model reference")
+        from end in Options.End()
+        select (Statement)new ModelStatement(reference.Value);
+
+    private static Parser<Statement> Seed() =>
+        from seed in Integer("a seed (an integer)")
+        from end in Options.End()
+        select seed.Value >= 0
+            ? new SeedStatement(seed.Value)
+            : throw new SyntaxError(seed.Start, $"the seed must be at least 0, found {seed.Value}", ["a seed (an integer)"]);
+
+    private static Parser<Statement> Device() =>
+        from device in Choice(Keywords.Devices, "device")
+        from index in (from colon in Symbol(":") from n in Count("a device index after ':'", "the device index", 0) select n).XOptional()
+        from end in Options.End()
+        select device.Value == DeviceKind.Cpu && index.IsDefined
+            ? throw new SyntaxError(index.Get().Start, "only cuda takes a device index, as in cuda:1", ["end of statement"])
+            : new DeviceStatement(device.Value, index.IsDefined ? index.Get().Value : null);
+
+    private Parser<Statement> InputCommand() =>
+        from source in inputSource
+        from end in Options.End(source is TextInput ? AfterList : null)
+        select (Statement)new InputStatement(source);
+
+    private static Parser<Statement> Score() =>
+        from kind in Choice(Keywords.ScoreKinds, "score kind")
+        from end in Options.End()
+        select (Statement)new ScoreStatement(kind.Value);
+
+    private Parser<Statement> Detect() =>
+        from pattern in DetectPatternParser()
+        from options in Options.Parser("detect option",
+            [Option.Flag("exclude_bos"), Option.Flag("exclude_current"), Option.Of("error", Choice(Keywords.ErrorMeasures, "error measure"))])
+        select (Statement)new DetectStatement(pattern, options.Has("exclude_bos"), options.Has("exclude_current"),
+            options.Value<ErrorMeasure>("error") ?? ErrorMeasure.Mul);
+
+    private Parser<DetectPattern> DetectPatternParser() => input =>
+    {
+        const string expected = "a detection pattern (previous_token, duplicate_token, induction or a let-bound pattern)";
+        var word = Word(expected)(input);
+        if (!word.WasSuccessful) return Fail<DetectPattern>(input, expected);
+        if (Keywords.BuiltinPatterns.TryParse(word.Value.Value, out var kind))
+            return Result.Success<DetectPattern>(new BuiltinPattern(kind), word.Remainder);
+        Resolve(word.Value, BindingKind.Pattern, "detection pattern", Keywords.BuiltinPatterns.Words,
+            "expected previous_token, duplicate_token, induction or a name bound with 'let NAME = pattern [[...]]'");
+        return Result.Success<DetectPattern>(new PatternName(word.Value.Value), word.Remainder);
+    };
+
+    private Parser<Statement> Heads() =>
+        from heads in selection
+        from end in Options.End(AfterSelection)
+        select (Statement)new HeadsStatement(heads);
+
+    private Parser<Statement> Let()
+    {
+        var letSelection = SelectionParser(["heads", "where", "input", "pattern"]);
+        var value =
+            (from keyword in Keyword("input") from source in inputSource select (LetValue)new InputValue(source))
+            .OrElse(from keyword in Keyword("pattern") from rows in PatternRows select (LetValue)new PatternValue(rows))
+            .OrElse(letSelection.Select(s => (LetValue)new SelectionValue(s)));
+        return
+            from name in LetName
+            from assign in Symbol("=")
+            from bound in value
+            from end in Options.End(bound is SelectionValue ? AfterSelection : bound is InputValue { Source: TextInput } ? AfterList : null)
+            select bound is PatternValue && Keywords.BuiltinPatterns.TryParse(name.Value, out _)
+                ? throw new SyntaxError(name.Start, $"'{name.Value}' is a built-in detection pattern and cannot name another one", ["a name"])
+                : (Statement)new LetStatement(name.Value, bound);
+    }
+
+    private static readonly Parser<Tok<string>> LetName = input =>
+    {
+        var word = Word("a name")(input);
+        if (!word.WasSuccessful) return word;
+        var (name, start) = word.Value;
+        if (Keywords.LooksLikeSelector(name))
+            throw new SyntaxError(start, $"'{name}' reads as a layer or head selector and cannot be a name", ["a name"]);
+        if (Keywords.IsReservedName(name))
+            throw new SyntaxError(start, $"'{name}' is a reserved word and cannot be a name", ["a name"]);
+        return word;
+    };
+
+    private Parser<Statement> Ablate()
+    {
+        var ablationSelection = SelectionParser(["heads", "where", "mlp", "attn", "neurons"]);
+        var target =
+            (from keyword in Keyword("mlp")
+             from layer in Layer("a layer such as L0 after 'mlp'")
+             select (InterventionTarget)new MlpTarget(layer.Value))
+            .OrElse(
+                from keyword in Keyword("attn")
+                from layer in Layer("a layer such as L0 after 'attn'")
+                select (InterventionTarget)new AttnTarget(layer.Value))
+            .OrElse(
+                from keyword in Keyword("neurons")
+                from mlp in Keyword("mlp")
+                from layer in Layer("a layer such as L0 after 'mlp'")
+                from neurons in Neuron("a neuron such as N12").XDelimitedBy(Symbol(","))
+                select (InterventionTarget)new NeuronsTarget(layer.Value, NodeList.From(neurons.Select(n => n.Value))))
+            .OrElse(ablationSelection.Select(s => (InterventionTarget)new HeadsTarget(s)));
+        Option[] modes = [.. Keywords.AblationModes.Words.Select(w => Option.Flag(w, "ablation mode"))];
+        return
+            from ablated in target
+            from options in Options.Parser("ablation mode", modes,
+                followers: ablated is HeadsTarget ? AfterSelection : ablated is NeuronsTarget ? AfterList : null, extra: "'{'")
+            select (Statement)new InterventionStatement(
+                new Ablation(ablated, options.InGroup("ablation mode") is { } mode && Keywords.AblationModes.TryParse(mode, out var m) ? m : AblationMode.Zero),
+                null);
+    }
+
+    private static Parser<Statement> Logits() =>
+        from options in Options.Parser("logits option", [Top])
+        select (Statement)new LogitsStatement(options.Value<int>("top"));
+
+    private static Parser<Statement> Generate() =>
+        from count in Count("the number of tokens to generate", "the number of tokens to generate", 1)
+        from options in Options.Parser("generate option",
+        [
+            Option.Of("temperature", Number("a temperature after 'temperature'",
+                v => v >= 0 ? null : $"the temperature must be at least 0, found {Printer.Number(v)}")),
+            Option.Of("top_k", Count("a count after 'top_k'", "the count after 'top_k'", 1)),
+            Option.Of("top_p", Number("a probability after 'top_p'",
+                v => v is > 0 and <= 1 ? null : $"top_p must be above 0 and at most 1, found {Printer.Number(v)}")),
+            Option.Flag("greedy"),
+        ])
+        select (Statement)new GenerateStatement(count.Value, options.Value<double>("temperature"), options.Value<int>("top_k"),
+            options.Value<double>("top_p"), options.Has("greedy"));
+
+    private Parser<Statement> Circuit() =>
+        from kind in Choice(Keywords.CircuitKinds, "circuit kind")
+        from heads in selection
+        from options in Options.Parser("circuit option", [Top], followers: AfterSelection)
+        select (Statement)new CircuitStatement(kind.Value, heads, options.Value<int>("top"));
+
+    private Parser<Statement> Compose() =>
+        from kind in Choice(Keywords.CompositionKinds, "composition kind")
+        from earlier in selection
+        from arrow in Symbol("->")
+        from later in selection
+        from end in Options.End(AfterSelection)
+        select (Statement)new ComposeStatement(kind.Value, earlier, later);
+
+    private static Parser<Statement> Attribute()
+    {
+        var target =
+            from token in TokenRefParser("a token after 'to' (a string or a token id)")
+            from versus in (from keyword in Keyword("vs") from other in TokenRefParser("a token after 'vs' (a string or a token id)") select other).XOptional()
+            select new LogitTarget(token, versus.GetOrDefault());
+        return
+            from options in Options.Parser("attribute option", [Option.Node("to", target)])
+            select (Statement)new AttributeStatement(options.Get<LogitTarget>("to"));
+    }
+
+    private Parser<Statement> Patch() =>
+        from target in Choice(Keywords.PatchTargets, "patch target")
+        from keyword in Keyword("from")
+        from source in inputSource
+        from options in Options.Parser("patch option", [Option.Node("metric", MetricParser)], followers: source is TextInput ? AfterList : null)
+        select (Statement)new PatchStatement(target.Value, source, options.Get<Metric>("metric") ?? new LossMetric());
+
+    private static readonly Parser<Metric> MetricParser = input =>
+    {
+        const string expected = "a metric (logit_diff, loss or prob)";
+        var word = Word(expected)(input);
+        if (!word.WasSuccessful) return Fail<Metric>(input, expected);
+        var arguments = word.Value.Value switch
+        {
+            "logit_diff" =>
+                from correct in TokenRefParser("the correct token after 'logit_diff' (a string or a token id)")
+                from incorrect in TokenRefParser("the incorrect token after the correct one (a string or a token id)")
+                select (Metric)new LogitDiffMetric(correct, incorrect),
+            "loss" => Sprache.Parse.Return<Metric>(new LossMetric()),
+            "prob" =>
+                from token in TokenRefParser("a token after 'prob' (a string or a token id)")
+                select (Metric)new ProbMetric(token),
+            var other => throw Errors.UnknownWord(word.Value.Start, "metric", other, Keywords.MetricWords),
+        };
+        return arguments(word.Remainder);
+    };
+
+    private static Parser<TokenRef> TokenRefParser(string expected) =>
+        String(expected).Select(t => (TokenRef)new TokenText(t.Value))
+            .OrElse(Count(expected, "the token id", 0).Select(t => (TokenRef)new TokenId(t.Value)));
+
+    private Parser<Statement> Show()
+    {
+        var output = new Option(">", PathArgument("an output path after '>'", "the output path").Select(t => (object)t.Value), Display: "'> PATH'");
+        return
+            from view in ViewParser()
+            from options in Options.Parser("show option", [output], followers: view is PatternView ? AfterSelection : null)
+            select (Statement)new ShowStatement(view, options.Get<string>(">"));
+    }
+
+    private Parser<View> ViewParser() => input =>
+    {
+        const string expected = "what to show (pattern, scores or tokens)";
+        var word = Word(expected)(input);
+        if (!word.WasSuccessful) return Fail<View>(input, expected);
+        var arguments = word.Value.Value switch
+        {
+            "pattern" => selection.Select(s => (View)new PatternView(s)),
+            "scores" => Choice(Keywords.ScoreKinds, "score kind").Select(k => (View)new ScoresView(k.Value))
+                .OrElse(Sprache.Parse.Return<View>(new ScoresView(null))),
+            "tokens" => Sprache.Parse.Return<View>(new TokensView()),
+            var other => throw Errors.UnknownWord(word.Value.Start, "view", other, Keywords.ViewWords),
+        };
+        return arguments(word.Remainder);
+    };
+
+    private static Parser<Statement> Cache() =>
+        from action in Choice(Keywords.CacheActions, "cache action")
+        from path in PathArgument("a file path", "the cache path")
+        from options in Options.Parser("cache option", [Option.Of("filter", PathArgument("a hook name filter after 'filter'", "the filter"))])
+        select (Statement)new CacheStatement(action.Value, path.Value, options.Get<string>("filter"));
+
+    private static Parser<Statement> PrintCommand()
+    {
+        Parser<PrintSubject> Subject(string name) =>
+            name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)
+                ? Sprache.Parse.Return<PrintSubject>(new PrintHook(new FullHookName(name)))
+                : (from layer in Count("a layer index", "the layer index", 0)
+                   from layerType in Word("a layer type such as ln1").XOptional()
+                   select (PrintSubject)new PrintHook(new HookShorthand(name, layer.Value, layerType.IsDefined ? layerType.Get().Value : null)))
+                .OrElse(Sprache.Parse.Return<PrintSubject>(new PrintName(name)));
+        return
+            from name in DottedName("a result name, a let-bound name or a hook name")
+            from subject in Subject(name.Value)
+            from end in Options.End()
+            select (Statement)new PrintStatement(subject);
+    }
+}

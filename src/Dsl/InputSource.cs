@@ -1,0 +1,27 @@
+namespace Lens.Dsl;
+
+/// <summary>Where input tokens come from (`input ...`, `let x = input ...`, `patch ... from ...`).</summary>
+public abstract record InputSource
+{
+    private protected InputSource() { }
+
+    public sealed override string ToString() => Printer.Print(this);
+}
+
+/// <summary>`"When Mary and John ..."` or `"a", "b"`: texts to tokenize, one batch row each.</summary>
+public sealed record TextInput(NodeList<string> Texts) : InputSource;
+
+/// <summary>`tokens [50256, 11, 12]` (one row) or `tokens [[1, 2, 3], [1, 4, 5]]` (a batch of equal-length rows).</summary>
+public sealed record TokenInput(NodeList<NodeList<int>> Rows) : InputSource;
+
+/// <summary>`file "prompts.txt"`: texts read from a file.</summary>
+public sealed record FileInput(string Path) : InputSource;
+
+/// <summary>
+/// `repeat random 50 x2 batch 8`: <see cref="Batch"/> rows of <see cref="Length"/> random tokens, each repeated
+/// <see cref="Repeats"/> times (the induction-head test). `x` defaults to 2 and `batch` to 1.
+/// </summary>
+public sealed record RepeatRandomInput(int Length, int Repeats, int Batch) : InputSource;
+
+/// <summary>An input bound earlier with `let`.</summary>
+public sealed record InputName(string Name) : InputSource;

@@ -1,0 +1,167 @@
+using System.Text.RegularExpressions;
+
+namespace Lens.Dsl;
+
+/// <summary>Stripe scores a head can be given (the `score` command and `where` filters).</summary>
+public enum ScoreKind { Induction, PrevToken, DuplicateToken }
+
+/// <summary>Built-in detection patterns of `detect` (TransformerLens detect_head).</summary>
+public enum BuiltinPatternKind { PreviousToken, DuplicateToken, Induction }
+
+/// <summary>How `detect` compares an attention pattern with the detection pattern (detect_head's error_measure).</summary>
+public enum ErrorMeasure { Mul, Abs }
+
+/// <summary>What an ablated activation is replaced with.</summary>
+public enum AblationMode { Zero, Mean, Resample }
+
+/// <summary>Which QK/OV circuit `circuit` looks at.</summary>
+public enum CircuitKind { Ov, Qk, FullOv, FullQk }
+
+/// <summary>Which input of the later head `compose` measures composition into.</summary>
+public enum CompositionKind { Q, K, V }
+
+/// <summary>What `patch` patches (TransformerLens patching.get_act_patch_*).</summary>
+public enum PatchTarget { ResidPre, AttnOut, MlpOut, Heads, HeadsByPos, Blocks }
+
+/// <summary>The comparison in a `where` condition.</summary>
+public enum Comparison { Greater, GreaterOrEqual, Less, LessOrEqual }
+
+/// <summary>What `cache` does with the activation cache.</summary>
+public enum CacheAction { Save, Load }
+
+/// <summary>Where the model runs.</summary>
+public enum DeviceKind { Cpu, Cuda }
+
+/// <summary>How a `model` reference is to be found (derived from its text, see <see cref="ModelStatement.Kind"/>).</summary>
+public enum ModelReferenceKind { Name, HubId, Path }
+
+/// <summary>The words of one closed set of the language (score kinds, ablation modes, ...) and the values they stand for.</summary>
+public sealed class KeywordTable<T> where T : struct, Enum
+{
+    private readonly (string Word, T Value)[] entries;
+
+    public KeywordTable(params (string Word, T Value)[] entries) => this.entries = entries;
+
+    /// <summary>The words, in the order the language documents them.</summary>
+    public IReadOnlyList<string> Words => entries.Select(e => e.Word).ToArray();
+
+    public string Text(T value)
+    {
+        foreach (var (word, v) in entries)
+            if (EqualityComparer<T>.Default.Equals(v, value)) return word;
+        throw new ArgumentOutOfRangeException(nameof(value), value, $"no keyword for {typeof(T).Name}.{value}");
+    }
+
+    public bool TryParse(string word, out T value)
+    {
+        foreach (var (w, v) in entries)
+            if (w == word) { value = v; return true; }
+        value = default;
+        return false;
+    }
+
+    /// <summary>"a, b or c".</summary>
+    public string Listing => Keywords.JoinOr(Words);
+}
+
+/// <summary>The vocabulary of the experiment language: commands, the closed keyword sets, reserved names.</summary>
+public static partial class Keywords
+{
+    /// <summary>Every command word, in the order the language documents them.</summary>
+    public static readonly IReadOnlyList<string> Commands =
+    [
+        "model", "seed", "device", "input", "score", "detect", "heads", "let", "ablate", "run", "loss", "logits",
+        "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print",
+    ];
+
+    public static readonly KeywordTable<ScoreKind> ScoreKinds = new(
+        ("induction", ScoreKind.Induction), ("prev_token", ScoreKind.PrevToken), ("duplicate_token", ScoreKind.DuplicateToken));
+
+    public static readonly KeywordTable<BuiltinPatternKind> BuiltinPatterns = new(
+        ("previous_token", BuiltinPatternKind.PreviousToken), ("duplicate_token", BuiltinPatternKind.DuplicateToken),
+        ("induction", BuiltinPatternKind.Induction));
+
+    public static readonly KeywordTable<ErrorMeasure> ErrorMeasures = new(("abs", ErrorMeasure.Abs), ("mul", ErrorMeasure.Mul));
+
+    public static readonly KeywordTable<AblationMode> AblationModes = new(
+        ("zero", AblationMode.Zero), ("mean", AblationMode.Mean), ("resample", AblationMode.Resample));
+
+    public static readonly KeywordTable<CircuitKind> CircuitKinds = new(
+        ("ov", CircuitKind.Ov), ("qk", CircuitKind.Qk), ("full_ov", CircuitKind.FullOv), ("full_qk", CircuitKind.FullQk));
+
+    public static readonly KeywordTable<CompositionKind> CompositionKinds = new(
+        ("q", CompositionKind.Q), ("k", CompositionKind.K), ("v", CompositionKind.V));
+
+    public static readonly KeywordTable<PatchTarget> PatchTargets = new(
+        ("resid_pre", PatchTarget.ResidPre), ("attn_out", PatchTarget.AttnOut), ("mlp_out", PatchTarget.MlpOut),
+        ("heads", PatchTarget.Heads), ("heads_by_pos", PatchTarget.HeadsByPos), ("blocks", PatchTarget.Blocks));
+
+    public static readonly KeywordTable<Comparison> Comparisons = new(
+        (">", Comparison.Greater), (">=", Comparison.GreaterOrEqual), ("<", Comparison.Less), ("<=", Comparison.LessOrEqual));
+
+    public static readonly KeywordTable<CacheAction> CacheActions = new(("save", CacheAction.Save), ("load", CacheAction.Load));
+
+    public static readonly KeywordTable<DeviceKind> Devices = new(("cpu", DeviceKind.Cpu), ("cuda", DeviceKind.Cuda));
+
+    public static readonly KeywordTable<ModelReferenceKind> ModelReferenceKinds = new(
+        ("name", ModelReferenceKind.Name), ("hub_id", ModelReferenceKind.HubId), ("path", ModelReferenceKind.Path));
+
+    /// <summary>The ablation targets that are not head selections.</summary>
+    public static readonly IReadOnlyList<string> TargetWords = ["mlp", "attn", "neurons"];
+
+    /// <summary>The metrics of `patch ... metric`.</summary>
+    public static readonly IReadOnlyList<string> MetricWords = ["logit_diff", "loss", "prob"];
+
+    /// <summary>What `show` can show.</summary>
+    public static readonly IReadOnlyList<string> ViewWords = ["pattern", "scores", "tokens"];
+
+    /// <summary>Words that introduce an input source other than a let-bound name.</summary>
+    public static readonly IReadOnlyList<string> InputWords = ["repeat", "tokens", "file"];
+
+    // Words a let-bound name may not be, because where names are read these words mean something else.
+    private static readonly HashSet<string> reserved =
+        ["heads", "where", "except", "and", "mlp", "attn", "neurons", "repeat", "tokens", "file", "input", "pattern"];
+
+    /// <summary>The keyword of any enum value of the language (for JSON and messages).</summary>
+    public static string Text(Enum value) => value switch
+    {
+        ScoreKind v => ScoreKinds.Text(v),
+        BuiltinPatternKind v => BuiltinPatterns.Text(v),
+        ErrorMeasure v => ErrorMeasures.Text(v),
+        AblationMode v => AblationModes.Text(v),
+        CircuitKind v => CircuitKinds.Text(v),
+        CompositionKind v => CompositionKinds.Text(v),
+        PatchTarget v => PatchTargets.Text(v),
+        Comparison v => Comparisons.Text(v),
+        CacheAction v => CacheActions.Text(v),
+        DeviceKind v => Devices.Text(v),
+        ModelReferenceKind v => ModelReferenceKinds.Text(v),
+        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "not a keyword enum of the language"),
+    };
+
+    /// <summary>Whether text is an identifier: a letter or underscore, then letters, digits, underscores.</summary>
+    public static bool IsIdentifier(string text) => IdentifierRegex().IsMatch(text);
+
+    /// <summary>Whether text reads as a layer or head selector (L1, L1H4, L*H*), which a name may not look like.</summary>
+    public static bool LooksLikeSelector(string text) => text.Length >= 2 && text[0] == 'L' && (char.IsAsciiDigit(text[1]) || text[1] == '*');
+
+    /// <summary>Whether a let may bind this name: an identifier that is neither reserved nor selector-like.</summary>
+    public static bool IsValidName(string name) => IsIdentifier(name) && !reserved.Contains(name) && !LooksLikeSelector(name);
+
+    /// <summary>Whether the name is a reserved word (one that means something else where names are read).</summary>
+    public static bool IsReservedName(string name) => reserved.Contains(name);
+
+    internal static string JoinOr(IEnumerable<string> items)
+    {
+        var list = items.ToList();
+        return list.Count switch
+        {
+            0 => "",
+            1 => list[0],
+            _ => string.Join(", ", list.Take(list.Count - 1)) + " or " + list[^1],
+        };
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex IdentifierRegex();
+}

@@ -1,0 +1,15 @@
+namespace Lens.Dsl;
+
+/// <summary>What `print` prints.</summary>
+public abstract record PrintSubject
+{
+    private protected PrintSubject() { }
+
+    public sealed override string ToString() => Printer.Print(this);
+}
+
+/// <summary>`print induction`: a let-bound name or the name of a result (resolved by the runtime).</summary>
+public sealed record PrintName(string Name) : PrintSubject;
+
+/// <summary>`print blocks.1.attn.hook_pattern` or `print pattern 1`: an activation.</summary>
+public sealed record PrintHook(HookRef Hook) : PrintSubject;

@@ -1,0 +1,106 @@
+using Sprache;
+
+namespace Lens.Dsl;
+
+/// <summary>
+/// Drives parsing: takes statements from the splitter in file order, parses each header with the grammar,
+/// gives blocks their own scope, binds lets, and turns every failure into a <see cref="DslParseException"/>
+/// that points at the offending token of the offending line.
+/// </summary>
+internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
+{
+    private readonly Grammar grammar = new();
+
+    public NodeList<Statement> Read()
+    {
+        using var events = new StatementSplitter(file, lines).Split().GetEnumerator();
+        return Sequence(events, new Scope(null), out _);
+    }
+
+    /// <summary>Statements up to the end of the file, or up to the `}` that closes the current block (returned in <paramref name="close"/>).</summary>
+    private NodeList<Statement> Sequence(IEnumerator<SplitEvent> events, Scope scope, out BlockEndEvent? close)
+    {
+        var statements = new List<Statement>();
+        while (events.MoveNext())
+        {
+            if (events.Current is BlockEndEvent end)
+            {
+                close = end;
+                return NodeList.From(statements);
+            }
+            var header = (HeaderEvent)events.Current;
+            var statement = ParseHeader(header, scope);
+            var span = new SourceSpan(file, header.Line + 1, header.Start + 1, header.Line + 1, TrimmedEnd(header) + 1);
+            if (header.OpensBlock)
+            {
+                if (statement is not InterventionStatement intervention)
+                    throw Errors.At(file, lines, header.Line, header.End,
+                        $"'{CommandWord(header)}' does not take a block; only 'ablate' does", ["end of statement"]);
+                var body = Sequence(events, new Scope(scope), out var blockEnd);
+                statement = intervention with { Body = body };
+                span = span with { EndLine = blockEnd!.Line + 1, EndColumn = blockEnd.Index + 2 };
+            }
+            if (statement is LetStatement let) scope.Bind(let.Name, KindOf(let.Value));
+            statements.Add(statement with { Span = span });
+        }
+        close = null;
+        return NodeList.From(statements);
+    }
+
+    private Statement ParseHeader(HeaderEvent header, Scope scope)
+    {
+        var line = lines[header.Line];
+        // Blanking what precedes the statement keeps Sprache's positions equal to indices in the line.
+        var text = new string(' ', header.Start) + line[header.Start..header.End];
+        grammar.Scope = scope;
+        try
+        {
+            var result = grammar.Parse(new Input(text));
+            if (result.WasSuccessful) return result.Value;
+            var expected = result.Expectations.Where(e => e.Length > 0).Distinct().ToList();
+            var (at, found) = Locate(header, result.Remainder.Position);
+            throw Errors.At(file, lines, header.Line, at, Errors.Expected(expected, SourceText.Describe(line, found)), expected);
+        }
+        catch (SyntaxError e)
+        {
+            throw Errors.At(file, lines, header.Line, Locate(header, e.Position).At, e.Problem, e.Expected);
+        }
+    }
+
+    /// <summary>
+    /// Where to put the caret for an error at <paramref name="position"/>: on the next token, or, when the statement
+    /// has no more tokens, on what ends it (`;`, a brace) or just past its text (before a comment or the line end).
+    /// Also where to look for what was found instead.
+    /// </summary>
+    private (int At, int Found) Locate(HeaderEvent header, int position)
+    {
+        var line = lines[header.Line];
+        var p = Math.Max(position, header.Start);
+        while (p < header.End && SourceText.IsSpace(line[p])) p++;
+        if (p < header.End) return (p, p);
+        if (header.End < line.Length && line[header.End] is ';' or '{' or '}') return (header.End, header.End);
+        return (TrimmedEnd(header), header.End);
+    }
+
+    private int TrimmedEnd(HeaderEvent header)
+    {
+        var end = header.End;
+        while (end > header.Start && SourceText.IsSpace(lines[header.Line][end - 1])) end--;
+        return end;
+    }
+
+    private string CommandWord(HeaderEvent header)
+    {
+        var line = lines[header.Line];
+        var end = header.Start;
+        while (end < header.End && SourceText.IsWordChar(line[end])) end++;
+        return line[header.Start..end];
+    }
+
+    private static BindingKind KindOf(LetValue value) => value switch
+    {
+        SelectionValue => BindingKind.Selection,
+        InputValue => BindingKind.Input,
+        _ => BindingKind.Pattern,
+    };
+}

@@ -1,0 +1,13 @@
+namespace Lens.Dsl;
+
+/// <summary>
+/// Where a node came from in an experiment file: 1-based line and column of its first character,
+/// and the line and column just past its last character (exclusive). Columns count characters, a tab is one.
+/// </summary>
+public readonly record struct SourceSpan(string File, int Line, int Column, int EndLine, int EndColumn)
+{
+    /// <summary>The span of a node that was built in code rather than parsed.</summary>
+    public static readonly SourceSpan None = new("", 0, 0, 0, 0);
+
+    public override string ToString() => $"{File}:{Line}:{Column}";
+}

@@ -1,0 +1,345 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Sprache;
+
+namespace Lens.Dsl;
+
+/// <summary>A token's value and the index of its first character in the statement's line.</summary>
+internal readonly record struct Tok<T>(T Value, int Start);
+
+/// <summary>
+/// Token-level Sprache parsers. Each skips the blanks before its token; when the token is not there it fails
+/// without consuming input (remainder = the input it was given) and names what it expected, so that
+/// alternatives merge their expectations and the error is reported at the token. Errors that no alternative
+/// could repair (a malformed head selector, a bad escape) are thrown as <see cref="SyntaxError"/> at the token.
+/// </summary>
+internal static partial class Tokens
+{
+    public static IInput Skip(IInput input)
+    {
+        while (!input.AtEnd && SourceText.IsSpace(input.Current)) input = input.Advance();
+        return input;
+    }
+
+    public static IInput Advance(IInput input, int count)
+    {
+        for (var k = 0; k < count; k++) input = input.Advance();
+        return input;
+    }
+
+    public static IResult<T> Fail<T>(IInput at, IEnumerable<string> expected) => Result.Failure<T>(at, "", expected);
+
+    public static IResult<T> Fail<T>(IInput at, params string[] expected) => Result.Failure<T>(at, "", expected);
+
+    /// <summary>Tries <paramref name="first"/>, then, if it failed without consuming input, <paramref name="second"/>; merges what both expected.</summary>
+    public static Parser<T> OrElse<T>(this Parser<T> first, Parser<T> second) => input =>
+    {
+        var a = first(input);
+        if (a.WasSuccessful || a.Remainder.Position != input.Position) return a;
+        var b = second(input);
+        if (b.WasSuccessful || b.Remainder.Position != input.Position) return b;
+        return Fail<T>(input, a.Expectations.Concat(b.Expectations));
+    };
+
+    /// <summary>A parser built on first use, for recursive grammar rules.</summary>
+    public static Parser<T> Lazy<T>(Func<Parser<T>> build)
+    {
+        Parser<T>? parser = null;
+        return input => (parser ??= build())(input);
+    }
+
+    /// <summary>An identifier: a letter or underscore, then letters, digits and underscores.</summary>
+    public static Parser<Tok<string>> Word(string expected) => input =>
+    {
+        var s = Skip(input);
+        if (s.AtEnd || !SourceText.IsWordStart(s.Current)) return Fail<Tok<string>>(input, expected);
+        var end = s.Position;
+        while (end < s.Source.Length && SourceText.IsWordChar(s.Source[end])) end++;
+        return Result.Success(new Tok<string>(s.Source[s.Position..end], s.Position), Advance(s, end - s.Position));
+    };
+
+    /// <summary>Exactly this word (not a prefix of a longer one).</summary>
+    public static Parser<string> Keyword(string word) => input =>
+    {
+        var w = Word("")(input);
+        return w.WasSuccessful && w.Value.Value == word ? Result.Success(word, w.Remainder) : Fail<string>(input, $"'{word}'");
+    };
+
+    /// <summary>Punctuation such as `,`, `=`, `->`.</summary>
+    public static Parser<string> Symbol(string symbol) => input =>
+    {
+        var s = Skip(input);
+        return s.Source.AsSpan(s.Position).StartsWith(symbol, StringComparison.Ordinal)
+            ? Result.Success(symbol, Advance(s, symbol.Length))
+            : Fail<string>(input, $"'{symbol}'");
+    };
+
+    /// <summary>One of the words of <paramref name="table"/>; any other word is an error with a suggestion.</summary>
+    public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum => input =>
+    {
+        var w = Word($"{Article(what)} {what} ({table.Listing})")(input);
+        if (!w.WasSuccessful) return Fail<Tok<T>>(input, w.Expectations);
+        if (table.TryParse(w.Value.Value, out var value)) return Result.Success(new Tok<T>(value, w.Value.Start), w.Remainder);
+        throw Errors.UnknownWord(w.Value.Start, what, w.Value.Value, table.Words);
+    };
+
+    /// <summary>`>`, `>=`, `<` or `<=`.</summary>
+    public static readonly Parser<Comparison> ComparisonOperator = input =>
+    {
+        var s = Skip(input);
+        foreach (var op in new[] { ">=", "<=", ">", "<" })
+            if (s.Source.AsSpan(s.Position).StartsWith(op, StringComparison.Ordinal))
+            {
+                Keywords.Comparisons.TryParse(op, out var comparison);
+                return Result.Success(comparison, Advance(s, op.Length));
+            }
+        return Fail<Comparison>(input, "a comparison (>, >=, < or <=)");
+    };
+
+    /// <summary>An integer (optionally negative; no fraction, no exponent).</summary>
+    public static Parser<Tok<long>> Integer(string expected) => input =>
+    {
+        var s = Skip(input);
+        var end = ScanNumber(s.Source, s.Position, out var isInteger);
+        if (end < 0 || !isInteger) return Fail<Tok<long>>(input, expected);
+        var text = s.Source[s.Position..end];
+        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            throw new SyntaxError(s.Position, $"the number {text} is too large", [expected]);
+        return Result.Success(new Tok<long>(value, s.Position), Advance(s, end - s.Position));
+    };
+
+    /// <summary>An integer in [min, int.MaxValue]; `noun` names it in range errors ("the batch size must be at least 1, found -8").</summary>
+    public static Parser<Tok<int>> Count(string expected, string noun, int min) => input =>
+    {
+        var r = Integer(expected)(input);
+        if (!r.WasSuccessful) return Fail<Tok<int>>(r.Remainder, r.Expectations);
+        var (value, start) = r.Value;
+        if (value < min) throw new SyntaxError(start, $"{noun} must be at least {min}, found {value}", [expected]);
+        if (value > int.MaxValue) throw new SyntaxError(start, $"{noun} is too large, found {value}", [expected]);
+        return Result.Success(new Tok<int>((int)value, start), r.Remainder);
+    };
+
+    /// <summary>A decimal number: `-1`, `0.5`, `1e-05`.</summary>
+    public static Parser<Tok<double>> Number(string expected) => input =>
+    {
+        var s = Skip(input);
+        var end = ScanNumber(s.Source, s.Position, out _);
+        if (end < 0) return Fail<Tok<double>>(input, expected);
+        var text = s.Source[s.Position..end];
+        var value = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+        if (!double.IsFinite(value)) throw new SyntaxError(s.Position, $"the number {text} is too large", [expected]);
+        return Result.Success(new Tok<double>(value, s.Position), Advance(s, end - s.Position));
+    };
+
+    /// <summary>A number that must pass <paramref name="problem"/> (which returns null when the value is fine).</summary>
+    public static Parser<Tok<double>> Number(string expected, Func<double, string?> problem) => input =>
+    {
+        var r = Number(expected)(input);
+        if (r.WasSuccessful && problem(r.Value.Value) is { } message) throw new SyntaxError(r.Value.Start, message, [expected]);
+        return r;
+    };
+
+    /// <summary>The end of a number token starting at <paramref name="p"/>, or -1 when there is none there.</summary>
+    private static int ScanNumber(string source, int p, out bool isInteger)
+    {
+        isInteger = true;
+        var q = p;
+        if (q < source.Length && source[q] == '-') q++;
+        var digits = q;
+        while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
+        if (q == digits) return -1;
+        if (q + 1 < source.Length && source[q] == '.' && char.IsAsciiDigit(source[q + 1]))
+        {
+            isInteger = false;
+            q++;
+            while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
+        }
+        if (q < source.Length && source[q] is 'e' or 'E')
+        {
+            var r = q + 1;
+            if (r < source.Length && source[r] is '+' or '-') r++;
+            if (r < source.Length && char.IsAsciiDigit(source[r]))
+            {
+                isInteger = false;
+                q = r;
+                while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
+            }
+        }
+        // `50x2` or `1.2.3` is not a number followed by something else: it is one bad token.
+        if (q < source.Length && (SourceText.IsWordChar(source[q]) || source[q] == '.')) return -1;
+        return q;
+    }
+
+    /// <summary>A string literal with escapes \" \\ \n \t \r \uXXXX.</summary>
+    public static Parser<Tok<string>> String(string expected) => input =>
+    {
+        var s = Skip(input);
+        if (s.AtEnd || s.Current != '"') return Fail<Tok<string>>(input, expected);
+        var source = s.Source;
+        var p = s.Position + 1;
+        var text = new StringBuilder();
+        while (true)
+        {
+            if (p >= source.Length)
+                throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
+            var c = source[p];
+            if (c == '"') break;
+            if (c != '\\')
+            {
+                text.Append(c);
+                p++;
+                continue;
+            }
+            var escape = p + 1 < source.Length ? source[p + 1] : ' ';
+            switch (escape)
+            {
+                case '"' or '\\': text.Append(escape); p += 2; break;
+                case 'n': text.Append('\n'); p += 2; break;
+                case 't': text.Append('\t'); p += 2; break;
+                case 'r': text.Append('\r'); p += 2; break;
+                case 'u':
+                    var hex = source.Length >= p + 6 ? source.Substring(p + 2, 4) : source[(p + 2)..];
+                    if (hex.Length < 4 || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+                        throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041", ["four hex digits"]);
+                    text.Append((char)code);
+                    p += 6;
+                    break;
+                default:
+                    throw new SyntaxError(p, $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
+                        ["\\\"", "\\\\", "\\n", "\\t", "\\r", "\\uXXXX"]);
+            }
+        }
+        return Result.Success(new Tok<string>(text.ToString(), s.Position), Advance(s, p + 1 - s.Position));
+    };
+
+    /// <summary>An unquoted path or name: everything up to a blank, `;`, `#`, a brace or a quote.</summary>
+    public static Parser<Tok<string>> BareWord(string expected) => input =>
+    {
+        var s = Skip(input);
+        var end = s.Position;
+        while (end < s.Source.Length && !SourceText.EndsBareWord(s.Source[end])) end++;
+        return end == s.Position
+            ? Fail<Tok<string>>(input, expected)
+            : Result.Success(new Tok<string>(s.Source[s.Position..end], s.Position), Advance(s, end - s.Position));
+    };
+
+    /// <summary>A path (or model reference): a string literal or a bare word, not empty.</summary>
+    public static Parser<Tok<string>> PathArgument(string expected, string noun) => input =>
+    {
+        var r = String(expected).OrElse(BareWord(expected))(input);
+        if (r.WasSuccessful && r.Value.Value.Length == 0) throw new SyntaxError(r.Value.Start, $"{noun} must not be empty", [expected]);
+        return r;
+    };
+
+    /// <summary>A hook name: identifiers joined by dots (`blocks.1.attn.hook_pattern`), or a single identifier.</summary>
+    public static Parser<Tok<string>> DottedName(string expected) => input =>
+    {
+        var s = Skip(input);
+        if (s.AtEnd || !SourceText.IsWordStart(s.Current)) return Fail<Tok<string>>(input, expected);
+        var end = s.Position;
+        while (end < s.Source.Length && (SourceText.IsWordChar(s.Source[end]) || s.Source[end] == '.')) end++;
+        var text = s.Source[s.Position..end];
+        if (!DottedNameRegex().IsMatch(text))
+            throw new SyntaxError(s.Position, $"bad hook name '{text}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern", [expected]);
+        return Result.Success(new Tok<string>(text, s.Position), Advance(s, end - s.Position));
+    };
+
+    /// <summary>`L1H4`, `L*H3`, `L1H*`, `L*H*` (heads) or `L1`, `L*` (layers). Anything else starting `L1`/`L*` is an error.</summary>
+    public static readonly Parser<Tok<Selection>> Selector = input =>
+    {
+        const string expected = "a head or layer selector such as L1H4 or L1";
+        var s = Skip(input);
+        var source = s.Source;
+        var p = s.Position;
+        if (p + 1 >= source.Length || source[p] != 'L' || !(char.IsAsciiDigit(source[p + 1]) || source[p + 1] == '*'))
+            return Fail<Tok<Selection>>(input, expected);
+        var end = p;
+        while (end < source.Length && (SourceText.IsWordChar(source[end]) || source[end] == '*')) end++;
+        var text = source[p..end];
+        var match = SelectorRegex().Match(text);
+        if (!match.Success)
+            throw new SyntaxError(p, $"bad head selector '{text}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer such as L1", [expected]);
+        var layer = Index(match.Groups["layer"].Value, p, "layer");
+        Selection selection = match.Groups["head"].Success
+            ? new HeadSelector(layer, Index(match.Groups["head"].Value, p, "head"))
+            : new LayerSelector(layer);
+        return Result.Success(new Tok<Selection>(selection, p), Advance(s, end - p));
+    };
+
+    /// <summary>`L0`: one layer, no wildcard.</summary>
+    public static Parser<Tok<int>> Layer(string expected) => Indexed('L', "layer", expected, "a layer such as L0");
+
+    /// <summary>`N12`: one MLP neuron.</summary>
+    public static Parser<Tok<int>> Neuron(string expected) => Indexed('N', "neuron", expected, "a neuron such as N12");
+
+    /// <summary>`x2`: how many times `repeat random` repeats its tokens.</summary>
+    public static readonly Parser<Tok<int>> RepeatCount = input =>
+    {
+        var w = Word("a repeat count such as x2")(input);
+        if (!w.WasSuccessful || !RepeatRegex().IsMatch(w.Value.Value)) return Fail<Tok<int>>(input, "a repeat count such as x2");
+        var count = Index(w.Value.Value[1..], w.Value.Start, "repeat count") ?? 0;
+        if (count < 1) throw new SyntaxError(w.Value.Start, $"the repeat count must be at least 1, found {w.Value.Value}", ["a repeat count such as x2"]);
+        return Result.Success(new Tok<int>(count, w.Value.Start), w.Remainder);
+    };
+
+    private static Parser<Tok<int>> Indexed(char prefix, string noun, string expected, string example) => input =>
+    {
+        var w = Word(expected)(input);
+        if (!w.WasSuccessful || w.Value.Value.Length < 2 || w.Value.Value[0] != prefix || !char.IsAsciiDigit(w.Value.Value[1]))
+            return Fail<Tok<int>>(input, expected);
+        var text = w.Value.Value;
+        if (!text[1..].All(char.IsAsciiDigit))
+            throw new SyntaxError(w.Value.Start, $"bad {noun} '{text}'; expected {example}", [expected]);
+        return Result.Success(new Tok<int>(Index(text[1..], w.Value.Start, noun)!.Value, w.Value.Start), w.Remainder);
+    };
+
+    /// <summary>Digits as an index, or null for `*`.</summary>
+    private static int? Index(string digits, int position, string noun)
+    {
+        if (digits == "*") return null;
+        return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new SyntaxError(position, $"the {noun} index {digits} is too large", []);
+    }
+
+    /// <summary>`[a, b, c]`, at least one item; the list's Start is its `[`.</summary>
+    public static Parser<Tok<NodeList<T>>> BracketList<T>(Parser<T> item) => input =>
+    {
+        var s = Skip(input);
+        if (s.AtEnd || s.Current != '[') return Fail<Tok<NodeList<T>>>(input, "'['");
+        var start = s.Position;
+        var current = s.Advance();
+        var items = new List<T>();
+        while (true)
+        {
+            var r = item(current);
+            if (!r.WasSuccessful) return Fail<Tok<NodeList<T>>>(r.Remainder, r.Expectations);
+            items.Add(r.Value);
+            current = r.Remainder;
+            var next = Skip(current);
+            if (!next.AtEnd && next.Current == ',') current = next.Advance();
+            else if (!next.AtEnd && next.Current == ']') return Result.Success(new Tok<NodeList<T>>(NodeList.From(items), start), next.Advance());
+            else return Fail<Tok<NodeList<T>>>(current, "','", "']'");
+        }
+    };
+
+    /// <summary>Whether the next non-blank character is <paramref name="c"/> (after the next one, with <paramref name="skipOne"/>).</summary>
+    public static bool Peek(IInput input, char c, bool skipOne = false)
+    {
+        var s = Skip(input);
+        if (skipOne && !s.AtEnd) s = Skip(s.Advance());
+        return !s.AtEnd && s.Current == c;
+    }
+
+    public static string Article(string noun) => "aeiou".Contains(noun[0]) ? "an" : "a";
+
+    [GeneratedRegex(@"^L(?<layer>\d+|\*)(H(?<head>\d+|\*))?$")]
+    private static partial Regex SelectorRegex();
+
+    [GeneratedRegex(@"^x\d+$")]
+    private static partial Regex RepeatRegex();
+
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
+    private static partial Regex DottedNameRegex();
+}
