@@ -37,9 +37,12 @@ let runWith (model: HookedTransformer) (tokens: torch.Tensor) (ablations: Ablati
     use _ = model.Hooks(hooks.Specs)
     model.RunWithCache(tokens)
 
+/// Equal up to float32 rounding: a run whose hooks need attention scores, patterns or LayerNorm
+/// internals (e.g. a full RunWithCache) computes them explicitly, one with other hooks uses the fused
+/// kernels; the two agree to ~1e-7, not bit for bit.
 let allEqual (what: string) (value: float) (result: PatchingResult) =
     use v = result.Values.flatten()
-    for x in v.data<float>().ToArray() do Expect.equal x value what
+    for x in v.data<float>().ToArray() do Expect.floatClose { absolute = 1e-5; relative = 1e-5 } x value what
 
 [<Tests>]
 let tests =
@@ -70,13 +73,13 @@ let tests =
             for b in 0 .. 1 do
                 use got = run.Cache.["z", 0].select(0L, int64 b).select(1L, 1L)
                 use want = sourceRun.Cache.["z", 0].select(0L, rows.[b]).select(1L, 1L)
-                expectClose 0.0 (sprintf "example %d takes source row %d" b rows.[b]) got want
+                expectClose 1e-5 (sprintf "example %d takes source row %d" b rows.[b]) got want // fused vs explicit path
             use again = Ablation.Run(model, tokens, [ ablation ], ReturnType.Logits)
-            expectClose 0.0 "the same seed gives the same logits" again.Logits run.Logits
+            expectClose 1e-5 "the same seed gives the same logits" again.Logits run.Logits // fused vs explicit path
             use self = tokens.narrow(0L, 0L, 1L)
             use selfRun = model.RunWithCache(self)
             use noOp = Ablation.Run(model, self, [ Ablation.Resample(AblationTarget.Block(0), self, 1UL) ], ReturnType.Logits)
-            expectClose 0.0 "resampling an input from itself changes nothing" noOp.Logits selfRun.Logits
+            expectClose 1e-5 "resampling an input from itself changes nothing" noOp.Logits selfRun.Logits // fused vs explicit path
             use short = otherTokens 1 6 23UL
             use mismatched = Ablation.Resample(AblationTarget.Head(0, 1), short, 1UL).Prepare(model)
             use _ = model.Hooks(mismatched.Specs)
@@ -131,8 +134,8 @@ let tests =
             let corruptedMetric = metric.Invoke corruptedLogits
             Expect.notEqual cleanMetric corruptedMetric "the corruption matters"
             use resid = Patching.ResidPre(model, corrupted, clean.Cache, metric)
-            Expect.equal resid.[0L, 4L] cleanMetric "layer 0, the corrupted position: the whole stream becomes clean"
-            Expect.equal resid.[0L, 7L] corruptedMetric "layer 0 elsewhere: the clean value equals the corrupted one"
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } resid.[0L, 4L] cleanMetric "layer 0, the corrupted position: the whole stream becomes clean"
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } resid.[0L, 7L] corruptedMetric "layer 0 elsewhere: the clean value equals the corrupted one"
             let everywhere = PatchSetter(fun corruptedAct _ cleanAct -> corruptedAct.copy_(cleanAct) |> ignore)
             for name in [ "resid_pre"; "resid_mid"; "resid_post" ] do
                 use all = Patching.Generic(model, corrupted, clean.Cache, metric, name, [ "layer" ], everywhere)

@@ -3,6 +3,7 @@ using Lens.Cli;
 using Lens.Cli.Commands;
 
 // Exit codes: 0 success, 1 experiment or model error, 2 usage error.
+NativePreload.Start(args);
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
     RunCommand.Create(),
@@ -11,5 +12,8 @@ var root = new RootCommand("lens: mechanistic interpretability for .NET (Transfo
     CacheCommand.Create(),
     DownloadCommand.Create(),
     ModelsCommand.Create(),
+    BenchCommand.Create(),
 };
-return CliRunner.Run(root, args);
+var code = CliRunner.Run(root, args);
+NativePreload.Join();
+return code;

@@ -42,7 +42,8 @@ public sealed partial class HookedTransformer
         try
         {
             using var file = SafetensorsFile.Open(Path.Combine(dir, WeightsFile));
-            model.LoadStateDict(file.Names.Select(n => new KeyValuePair<string, Func<ScalarType, Tensor>>(n, t => file.Load(n, t))), file.Path);
+            // Each tensor is read straight into its parameter's memory: no second copy of the weights at any time.
+            model.LoadStateDict(file.Entries.Values.Select(e => new TensorSource(e.Name, e.Shape, p => file.ReadInto(e.Name, p))), file.Path);
         }
         catch (SafetensorsException e) { model.Dispose(); throw new CheckpointException(e.Message); }
         catch (FileNotFoundException e) { model.Dispose(); throw new CheckpointException(e.Message); }
@@ -67,21 +68,34 @@ public sealed partial class HookedTransformer
 
     /// <summary>Copies tensors into the parameters by name, checking that names and shapes match exactly.</summary>
     public void LoadStateDict(IEnumerable<KeyValuePair<string, Tensor>> tensors, string source = "state dict") =>
-        LoadStateDict(tensors.Select(kv => new KeyValuePair<string, Func<ScalarType, Tensor>>(kv.Key, t => kv.Value.to(t))), source);
+        LoadStateDict(tensors.Select(kv => new TensorSource(kv.Key, kv.Value.shape, p => p.copy_(kv.Value))), source);
 
-    void LoadStateDict(IEnumerable<KeyValuePair<string, Func<ScalarType, Tensor>>> tensors, string source)
+    /// <summary>Tensors produced on demand in the parameter's dtype (converted checkpoints), each freed after its copy.</summary>
+    void LoadStateDict(IEnumerable<KeyValuePair<string, Func<ScalarType, Tensor>>> tensors, string source) =>
+        LoadStateDict(tensors.Select(kv => new TensorSource(kv.Key, null, p =>
+        {
+            using var t = kv.Value(p.dtype);
+            if (!t.shape.SequenceEqual(p.shape)) throw ShapeMismatch(source, kv.Key, t.shape, p.shape);
+            p.copy_(t);
+        })), source);
+
+    /// <summary>A named tensor (of a shape known up front, or checked once produced) that can copy itself into a parameter.</summary>
+    sealed record TensorSource(string Name, long[]? Shape, Action<Tensor> CopyInto);
+
+    static CheckpointException ShapeMismatch(string source, string name, long[] shape, long[] expected) =>
+        new($"{source}: '{name}' has shape [{string.Join(", ", shape)}] but this config needs [{string.Join(", ", expected)}]");
+
+    void LoadStateDict(IEnumerable<TensorSource> tensors, string source)
     {
         var parameters = named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var seen = new HashSet<string>();
         var unexpected = new List<string>();
         using var _ = no_grad();
-        foreach (var (name, load) in tensors)
+        foreach (var (name, shape, copyInto) in tensors)
         {
             if (!parameters.TryGetValue(name, out var p)) { unexpected.Add(name); continue; }
-            using var t = load(p.dtype);
-            if (!t.shape.SequenceEqual(p.shape))
-                throw new CheckpointException($"{source}: '{name}' has shape [{string.Join(", ", t.shape)}] but this config needs [{string.Join(", ", p.shape)}]");
-            p.copy_(t);
+            if (shape is not null && !shape.SequenceEqual(p.shape)) throw ShapeMismatch(source, name, shape, p.shape);
+            copyInto(p);
             seen.Add(name);
         }
         if (unexpected.Count > 0)

@@ -32,6 +32,8 @@ public sealed partial class HookedTransformer : nn.Module
 
     public HookedTransformerConfig Config { get; }
 
+    static HookedTransformer() => Lens.Native.TorchThreads.Configure();
+
     public HookedTransformer(HookedTransformerConfig config) : base("HookedTransformer")
     {
         Config = config.Complete();

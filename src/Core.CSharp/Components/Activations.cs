@@ -19,13 +19,11 @@ public static class Activations
         _ => throw new ArgumentException($"unknown activation function '{name}'"),
     };
 
-    /// <summary>0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))), GPT-2's GELU, written out as TransformerLens does.</summary>
-    public static Tensor GeluNew(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var inner = (x + x.pow(3.0) * 0.044715) * Math.Sqrt(2.0 / Math.PI);
-        return (x * 0.5 * (inner.tanh() + 1.0)).MoveToOuterDisposeScope();
-    }
+    /// <summary>
+    /// 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))), GPT-2's GELU (TransformerLens's gelu_new): the same
+    /// formula as PyTorch's gelu with the tanh approximation, which computes it in one fused pass.
+    /// </summary>
+    public static Tensor GeluNew(Tensor x) => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh);
 
     public static Tensor GeluFast(Tensor x)
     {

@@ -22,26 +22,19 @@ public sealed class Attention : nn.Module
     readonly HookedTransformerConfig _cfg;
     readonly double _attnScale;
     readonly int? _window;
+    readonly QkvStorage _qkv;
     public readonly HookPoint HookQ, HookK, HookV, HookZ, HookAttnScores, HookPattern, HookResult, HookRotQ, HookRotK;
 
     public Attention(string prefix, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
     {
         _cfg = cfg;
         int h = cfg.NHeads, d = cfg.DModel, e = cfg.DHead, kv = cfg.KvHeads;
-        W_Q = new Parameter(empty(h, d, e, dtype: dtype));
-        b_Q = new Parameter(zeros(h, e, dtype: dtype));
+        _qkv = new QkvStorage(h, kv, d, e, dtype);
+        W_Q = _qkv.WQ; b_Q = _qkv.BQ;
         W_O = new Parameter(empty(h, e, d, dtype: dtype));
         b_O = new Parameter(zeros(d, dtype: dtype));
-        if (cfg.NKeyValueHeads is null)
-        {
-            W_K = new Parameter(empty(h, d, e, dtype: dtype)); W_V = new Parameter(empty(h, d, e, dtype: dtype));
-            b_K = new Parameter(zeros(h, e, dtype: dtype)); b_V = new Parameter(zeros(h, e, dtype: dtype));
-        }
-        else
-        {
-            _W_K = new Parameter(empty(kv, d, e, dtype: dtype)); _W_V = new Parameter(empty(kv, d, e, dtype: dtype));
-            _b_K = new Parameter(zeros(kv, e, dtype: dtype)); _b_V = new Parameter(zeros(kv, e, dtype: dtype));
-        }
+        if (cfg.NKeyValueHeads is null) { W_K = _qkv.WK; W_V = _qkv.WV; b_K = _qkv.BK; b_V = _qkv.BV; }
+        else { _W_K = _qkv.WK; _W_V = _qkv.WV; _b_K = _qkv.BK; _b_V = _qkv.BV; }
         _attnScale = cfg.AttnScale * (cfg.ScaleAttnByInverseLayerIdx ? layer + 1 : 1);
         if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
         if (cfg.PositionalEmbeddingType == "rotary")
@@ -75,9 +68,19 @@ public sealed class Attention : nn.Module
     public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null)
     {
         using var scope = NewDisposeScope();
-        var q = HookQ.Run(Project(queryInput, W_Q, b_Q));
-        var k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
-        var v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
+        Tensor q, k, v;
+        if (ReferenceEquals(queryInput, keyInput) && ReferenceEquals(keyInput, valueInput) && queryInput.dim() == 3
+            && _qkv.Backs(W_Q, KeyWeight, ValueWeight, b_Q, KeyBias, ValueBias))
+        {
+            var (fq, fk, fv) = _qkv.Project(queryInput);
+            (q, k, v) = (HookQ.Run(fq), HookK.Run(fk), HookV.Run(fv));
+        }
+        else
+        {
+            q = HookQ.Run(Project(queryInput, W_Q, b_Q));
+            k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
+            v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
+        }
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (rotary_sin is not null)
@@ -89,16 +92,7 @@ public sealed class Attention : nn.Module
         var keys = groups == 1 ? k : k.repeat_interleave(groups, 2);
         var values = groups == 1 ? v : v.repeat_interleave(groups, 2);
 
-        var lowPrecision = q.dtype is not (ScalarType.Float32 or ScalarType.Float64);
-        var qh = (lowPrecision ? q.to(ScalarType.Float32) : q).permute(0, 2, 1, 3);   // [b, h, qp, e]
-        var kh = (lowPrecision ? keys.to(ScalarType.Float32) : keys).permute(0, 2, 3, 1); // [b, h, e, kp]
-        var scores = qh.matmul(kh) / _attnScale;
-        if (_cfg.AttentionDir == "causal") scores = scores.masked_fill(Mask(scores.shape[2], scores.shape[3], offset, scores.device), float.NegativeInfinity);
-        scores = HookAttnScores.Run(scores);
-        var pattern = scores.softmax(-1);
-        pattern = where(pattern.isnan(), zeros_like(pattern), pattern);
-        pattern = HookPattern.Run(pattern).to(values.dtype);
-        var z = HookZ.Run(pattern.matmul(values.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)); // [b, qp, h, e]
+        var z = HookZ.Run((CanFuse(q, offset) ? FusedAttention(q, keys, values, offset) : ExplicitAttention(q, keys, values, offset)).transpose(1, 2)); // [b, qp, h, e]
 
         Tensor output;
         long b = z.shape[0], p = z.shape[1];
@@ -114,13 +108,62 @@ public sealed class Attention : nn.Module
         return output.MoveToOuterDisposeScope();
     }
 
-    /// <summary>x [b, p, d] (or per-head [b, p, h, d] with split inputs) times W [h, d, e] plus b [h, e] → [b, p, h, e].</summary>
+    /// <summary>
+    /// Whether attention may run as one fused kernel (scaled_dot_product_attention): nobody hooks the
+    /// scores or the pattern (which the kernel never materialises), full-precision weights, no local
+    /// window, and a mask the kernel can express (none, causal from position 0, or one new query
+    /// against cached keys).
+    /// </summary>
+    bool CanFuse(Tensor q, long offset) =>
+        !HookAttnScores.HasHooks && !HookPattern.HasHooks && _window is null
+        && q.dtype is ScalarType.Float32 or ScalarType.Float64
+        && (_cfg.AttentionDir != "causal" || offset == 0 || q.shape[1] == 1);
+
+    /// <summary>z [b, h, qp, e] by scaled_dot_product_attention.</summary>
+    Tensor FusedAttention(Tensor q, Tensor keys, Tensor values, long offset)
+    {
+        var qh = q.permute(0, 2, 1, 3);
+        // The kernel scales by 1/sqrt(d_head); TransformerLens divides by attn_scale.
+        var rescale = Math.Sqrt(q.shape[3]) / _attnScale;
+        if (Math.Abs(rescale - 1.0) > 1e-12) qh = qh * rescale;
+        bool causal = _cfg.AttentionDir == "causal" && offset == 0 && q.shape[1] > 1;
+        return nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), is_casual: causal);
+    }
+
+    /// <summary>z [b, h, qp, e] with attn_scores and pattern computed explicitly, through their hook points.</summary>
+    Tensor ExplicitAttention(Tensor q, Tensor keys, Tensor values, long offset)
+    {
+        var lowPrecision = q.dtype is not (ScalarType.Float32 or ScalarType.Float64);
+        var qh = (lowPrecision ? q.to(ScalarType.Float32) : q).permute(0, 2, 1, 3);   // [b, h, qp, e]
+        var kh = (lowPrecision ? keys.to(ScalarType.Float32) : keys).permute(0, 2, 3, 1); // [b, h, e, kp]
+        var scores = qh.matmul(kh).div_(_attnScale);
+        if (_cfg.AttentionDir == "causal") scores.masked_fill_(Mask(scores.shape[2], scores.shape[3], offset, scores.device), float.NegativeInfinity);
+        scores = HookAttnScores.Run(scores);
+        // A row with every key masked gives NaN; TransformerLens turns those into zeros.
+        var pattern = scores.softmax(-1).nan_to_num_(0.0);
+        pattern = HookPattern.Run(pattern).to(values.dtype);
+        return pattern.matmul(values.permute(0, 2, 1, 3));
+    }
+
+    /// <summary>
+    /// x [b, p, d] (or per-head [b, p, h, d] with split inputs) times W [h, d, e] plus b [h, e] → [b, p, h, e].
+    /// One batched multiply over heads that reads W where it lies (no per-forward copy into a
+    /// [d, h·e] matrix); the result is a [b, p, h, e] view of a head-major [h, b, p, e] tensor.
+    /// </summary>
     static Tensor Project(Tensor x, Tensor w, Tensor bias)
     {
         long heads = w.shape[0], d = w.shape[1], e = w.shape[2];
         if (x.dim() == 4) return einsum("bphd,hde->bphe", x, w) + bias;
-        var flat = addmm(bias.reshape(-1), x.reshape(-1, d), w.permute(1, 0, 2).reshape(d, heads * e), 1, 1);
-        return flat.view(x.shape[0], x.shape[1], heads, e);
+        long b = x.shape[0], p = x.shape[1];
+        var rows = x.reshape(1, b * p, d).expand(heads, b * p, d);
+        // TorchSharp's Tensor.baddbmm(batch2, mat) is mat + this @ batch2 (its static torch.baddbmm mixes up the order).
+        return rows.baddbmm(w, bias.unsqueeze(1)).view(heads, b, p, e).permute(1, 2, 0, 3);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _qkv.Dispose();
+        base.Dispose(disposing);
     }
 
     /// <summary>True where a query may NOT attend: keys after it (causal) or beyond the local window.</summary>

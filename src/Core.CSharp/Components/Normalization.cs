@@ -38,14 +38,25 @@ public sealed class Normalization : nn.Module
 
     public Tensor forward(Tensor x)
     {
+        // Nobody looks at the scale or the normalized value: one fused kernel computes the same LayerNorm.
+        if (Centers && !HookScale.HasHooks && !HookNormalized.HasHooks && x.dtype is ScalarType.Float32 or ScalarType.Float64)
+            return nn.functional.layer_norm(x, [x.shape[^1]], w, b, _eps);
         using var scope = NewDisposeScope();
         var lowPrecision = x.dtype is not (ScalarType.Float32 or ScalarType.Float64);
         var input = lowPrecision ? x.to(ScalarType.Float32) : x;
-        if (Centers) input = input - input.mean([-1L], keepdim: true);
-        var scale = HookScale.Run((input.pow(2).mean([-1L], keepdim: true) + _eps).sqrt());
+        Tensor meanSquare;
+        if (Centers)
+        {
+            // mean((x − mean)²) is the biased variance: one pass gives it with the mean.
+            var (variance, mean) = input.var_mean(-1, unbiased: false, keepdim: true);
+            input = input - mean;
+            meanSquare = variance;
+        }
+        else meanSquare = input.square().mean([-1L], keepdim: true);
+        var scale = HookScale.Run(meanSquare.add_(_eps).sqrt_());
         var y = HookNormalized.Run(input / scale);
-        if (w is not null) y = y * w;
-        if (b is not null) y = y + b;
+        if (w is not null) y = b is not null ? addcmul(b, y, w, 1) : y * w;
+        else if (b is not null) y = y + b;
         if (lowPrecision) y = y.to(x.dtype);
         return y.MoveToOuterDisposeScope();
     }

@@ -1,4 +1,4 @@
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -16,10 +16,12 @@ public sealed record SafetensorsEntry(string Name, string Dtype, long[] Shape, l
 }
 
 /// <summary>
-/// A safetensors file opened through a memory map: the header is parsed and validated up front, and
-/// each tensor is copied straight from the mapped pages into its torch tensor, so loading never holds
-/// the file's bytes twice. Format: u64 little-endian header length, a JSON header of
-/// name → {dtype, shape, data_offsets}, then the data, row-major, little-endian.
+/// A safetensors file: the header is parsed and validated up front, and each tensor is read with
+/// positional reads straight into its torch tensor's memory (or into an existing tensor with
+/// <see cref="ReadInto"/>), so loading never holds the file's bytes twice: no staging buffer, and no
+/// memory map whose touched pages would count as resident next to the tensors. Format: u64
+/// little-endian header length, a JSON header of name → {dtype, shape, data_offsets}, then the data,
+/// row-major, little-endian.
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
@@ -32,8 +34,7 @@ public sealed class SafetensorsFile : IDisposable
     };
     static readonly Dictionary<ScalarType, string> DtypeNames = Dtypes.ToDictionary(kv => kv.Value.Type, kv => kv.Key);
 
-    readonly MemoryMappedFile? _map;
-    readonly MemoryMappedViewAccessor? _view;
+    readonly SafeFileHandle _handle;
     readonly long _dataStart;
 
     public string Path { get; }
@@ -64,11 +65,7 @@ public sealed class SafetensorsFile : IDisposable
         }
         _dataStart = 8 + headerBytes.Length;
         (Entries, Metadata) = ParseHeader(path, headerBytes, fileLength - _dataStart);
-        if (fileLength > _dataStart)
-        {
-            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        }
+        _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
     }
 
     static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
@@ -114,36 +111,54 @@ public sealed class SafetensorsFile : IDisposable
 
     public bool Contains(string name) => Entries.ContainsKey(name);
 
-    /// <summary>Copies one tensor out of the map into a new tensor, optionally converting dtype and moving it.</summary>
+    /// <summary>Reads one tensor into a new tensor, optionally converting dtype and moving it.</summary>
     public Tensor Load(string name, ScalarType? dtype = null, Device? device = null)
     {
-        if (!Entries.TryGetValue(name, out var e))
-            throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        var e = Entry(name);
         var (type, _) = Dtypes[e.Dtype];
         var t = empty(e.Shape, dtype: type);
-        if (e.ByteLength > 0) CopyInto(t, e);
+        try { if (e.ByteLength > 0) ReadBytes(t, e); }
+        catch { t.Dispose(); throw; }
         if ((dtype is null || dtype == type) && (device is null || device.type == DeviceType.CPU)) return t;
         using (t) return t.to(dtype ?? type, device ?? CPU);
     }
 
-    unsafe void CopyInto(Tensor t, SafetensorsEntry e)
+    /// <summary>
+    /// Reads one tensor into an existing tensor of the same shape: straight into its memory when it
+    /// is a contiguous CPU tensor of the file's dtype, else through a temporary (converted and copied).
+    /// </summary>
+    public void ReadInto(string name, Tensor destination)
     {
-        byte* basePtr = null;
-        _view!.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-        try
+        var e = Entry(name);
+        if (!e.Shape.SequenceEqual(destination.shape))
+            throw new SafetensorsException($"{Path}: tensor '{name}' has shape [{string.Join(", ", e.Shape)}] but the destination has [{string.Join(", ", destination.shape)}]");
+        if (destination.device_type == DeviceType.CPU && destination.dtype == Dtypes[e.Dtype].Type && destination.is_contiguous())
         {
-            var src = basePtr + _view.PointerOffset + _dataStart + e.Begin;
-            fixed (byte* dst = t.bytes)
-                Buffer.MemoryCopy(src, dst, e.ByteLength, e.ByteLength);
+            if (e.ByteLength > 0) ReadBytes(destination, e);
+            return;
         }
-        finally { _view.SafeMemoryMappedViewHandle.ReleasePointer(); }
+        using var _ = no_grad();
+        using var t = Load(name, destination.dtype, destination.device);
+        destination.copy_(t);
     }
 
-    public void Dispose()
+    SafetensorsEntry Entry(string name) =>
+        Entries.TryGetValue(name, out var e) ? e : throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+
+    void ReadBytes(Tensor t, SafetensorsEntry e)
     {
-        _view?.Dispose();
-        _map?.Dispose();
+        var dst = t.bytes;
+        long offset = 0;
+        while (offset < e.ByteLength)
+        {
+            int chunk = (int)Math.Min(e.ByteLength - offset, 1 << 30);
+            int read = RandomAccess.Read(_handle, dst.Slice((int)offset, chunk), _dataStart + e.Begin + offset);
+            if (read <= 0) throw new SafetensorsException($"{Path}: file ended inside tensor '{e.Name}' (truncated?)");
+            offset += read;
+        }
     }
+
+    public void Dispose() => _handle.Dispose();
 
     /// <summary>Reads every tensor of a file into a dictionary the caller owns.</summary>
     public static Dictionary<string, Tensor> LoadAll(string path, Device? device = null)

@@ -35,6 +35,7 @@ public static class TorchNative
             if (_done) return;
             _done = true;
             if (!OperatingSystem.IsLinux()) { Status = "not linux"; return; }
+            TorchThreads.PrepareEnvironment(); // before libtorch (and its OpenMP runtime) loads
             var original = FindLibrary();
             if (original is null) { Status = "library not found; TorchSharp will search itself"; return; }
             if (NativeLibrary.TryLoad(original, out _)) { Status = "loaded as is: " + original; return; }
