@@ -100,6 +100,8 @@ let private variants : (string * Statement) list =
       "input prompt", InputStatement(InputName("prompt"))
       "input repeat random 10", InputStatement(RepeatRandomInput(10, 2, 1))
       "input repeat random 10 x3", InputStatement(RepeatRandomInput(10, 3, 1))
+      "input repeat random 50 x2 seed 0", InputStatement(RepeatRandomInput(50, 2, 1, Nullable 0L))
+      "input repeat random 50 seed 3 batch 8", InputStatement(RepeatRandomInput(50, 2, 8, Nullable 3L))
       "score duplicate_token", ScoreStatement(ScoreKind.DuplicateToken)
       "detect previous_token exclude_bos exclude_current error abs",
       DetectStatement(BuiltinPattern(BuiltinPatternKind.PreviousToken), true, true, ErrorMeasure.Abs)
@@ -423,7 +425,8 @@ module private Generators =
                 let! length = count
                 let! repeats = count
                 let! batch = count
-                return RepeatRandomInput(length, repeats, batch) :> InputSource }
+                let! seed = Gen.oneof [ Gen.constant None; Gen.map (int64 >> Some) (Gen.choose (0, 1000)) ]
+                return RepeatRandomInput(length, repeats, batch, Option.toNullable seed) :> InputSource }
             if not env.Inputs.IsEmpty then yield Gen.map (fun n -> InputName(n) :> InputSource) (oneOfList env.Inputs) ]
 
     let target env : Gen<InterventionTarget> =

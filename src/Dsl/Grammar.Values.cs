@@ -64,8 +64,11 @@ internal sealed partial class Grammar
             from random in Keyword("random")
             from length in Count("a sequence length", "the sequence length", 1)
             from repeats in RepeatCount.XOptional()
-            from options in Options.Parser("input option", [Option.Of("batch", Count("a batch size after 'batch'", "the batch size", 1))], terminal: false)
-            select (InputSource)new RepeatRandomInput(length.Value, repeats.IsDefined ? repeats.Get().Value : 2, options.Value<int>("batch") ?? 1);
+            from options in Options.Parser("input option",
+                [Option.Of("batch", Count("a batch size after 'batch'", "the batch size", 1)), Option.Of("seed", Count("a seed after 'seed'", "the seed", 0))],
+                terminal: false)
+            select (InputSource)new RepeatRandomInput(length.Value, repeats.IsDefined ? repeats.Get().Value : 2, options.Value<int>("batch") ?? 1,
+                (long?)options.Value<int>("seed"));
         var tokens =
             from keyword in Keyword("tokens")
             from rows in TokenRows

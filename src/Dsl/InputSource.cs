@@ -18,10 +18,11 @@ public sealed record TokenInput(NodeList<NodeList<int>> Rows) : InputSource;
 public sealed record FileInput(string Path) : InputSource;
 
 /// <summary>
-/// `repeat random 50 x2 batch 8`: <see cref="Batch"/> rows of <see cref="Length"/> random tokens, each repeated
-/// <see cref="Repeats"/> times (the induction-head test). `x` defaults to 2 and `batch` to 1.
+/// `repeat random 50 x2 batch 8 seed 0`: <see cref="Batch"/> rows of <see cref="Length"/> random tokens, each repeated
+/// <see cref="Repeats"/> times (the induction-head test). `x` defaults to 2 and `batch` to 1; without `seed`
+/// the experiment's `seed` statement (default 0) seeds the draw.
 /// </summary>
-public sealed record RepeatRandomInput(int Length, int Repeats, int Batch) : InputSource;
+public sealed record RepeatRandomInput(int Length, int Repeats, int Batch, long? Seed = null) : InputSource;
 
 /// <summary>An input bound earlier with `let`.</summary>
 public sealed record InputName(string Name) : InputSource;

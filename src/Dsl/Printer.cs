@@ -90,7 +90,8 @@ public static partial class Printer
         FileInput s => "file " + Path(s.Path),
         RepeatRandomInput s => "repeat random " + Int(Require(s.Length, s.Length >= 1, "the sequence length must be at least 1"))
                                + " x" + Int(Require(s.Repeats, s.Repeats >= 1, "the repeat count must be at least 1"))
-                               + " batch " + Int(Require(s.Batch, s.Batch >= 1, "the batch size must be at least 1")),
+                               + " batch " + Int(Require(s.Batch, s.Batch >= 1, "the batch size must be at least 1"))
+                               + (s.Seed is { } seed ? " seed " + Int(Require(seed, seed >= 0, "the seed must be at least 0")) : ""),
         InputName s => Name(s.Name),
         _ => throw new ArgumentException($"cannot print {source.GetType().Name}"),
     };

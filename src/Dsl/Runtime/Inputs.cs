@@ -21,7 +21,7 @@ public static class Inputs
         TextInput s => FromTexts(source, s.Texts, model),
         TokenInput s => Describe(source, s.Rows.Select(r => r.Select(id => (long)id).ToArray()).ToArray(), model, null),
         FileInput s => FromTexts(source, ReadLines(state.Environment.ReadPath(s.Path), s.Path), model),
-        RepeatRandomInput s => Repeated(source, s, model, state.Seed),
+        RepeatRandomInput s => Repeated(source, s, model, s.Seed ?? state.Seed),
         InputName s => state.Bindings.TryGetValue(s.Name, out var b) && b is InputBinding bound
             ? bound.Input
             : throw new KeyNotFoundException($"'{s.Name}' is not a let-bound input"),

@@ -27,7 +27,7 @@ public sealed partial record Pipeline
     public static Pipeline InputFile(string path) => Input(new FileInput(path));
 
     /// <summary>`input repeat random LENGTH xREPEATS batch BATCH`.</summary>
-    public static Pipeline RepeatRandom(int length, int repeats = 2, int batch = 1) => Input(new RepeatRandomInput(length, repeats, batch));
+    public static Pipeline RepeatRandom(int length, int repeats = 2, int batch = 1, long? seed = null) => Input(new RepeatRandomInput(length, repeats, batch, seed));
 
     public static Pipeline Score(ScoreKind kind) => Of(new ScoreStatement(kind));
 
