@@ -191,6 +191,12 @@ let private gpt2Tests =
             expectThrowsWith<ArgumentOutOfRangeException> "id past the vocabulary" [ "50257" ] (fun () ->
                 tok.IdToToken 50257 |> ignore)
 
+        testCase "Default's special tokens are those of Microsoft.ML.Tokenizers' gpt2 (the encoder is built on first use)" <| fun () ->
+            let tiktoken = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForModel "gpt2"
+            Expect.equal (tiktoken.SpecialTokens |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq) [ "<|endoftext|>", 50256 ] "gpt2's one special token"
+            Expect.equal (Gpt2Tokenizer.Default.TokenToId "<|endoftext|>") (Nullable 50256) "the same id in Lens's table"
+            Expect.equal (List.ofSeq (Gpt2Tokenizer.Default.Encode " The cat sat on the mat.")) (List.ofSeq (tiktoken.EncodeToIds " The cat sat on the mat.")) "encoding agrees"
+
         testCase "FromFiles on vocab.json + merges.txt reproduces the fixture" <| fun () ->
             let dir = gpt2FilesDir.Force()
             let tok = Gpt2Tokenizer.FromFiles(Path.Combine(dir, "vocab.json"), Path.Combine(dir, "merges.txt"))

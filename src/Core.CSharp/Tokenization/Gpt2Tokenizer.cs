@@ -10,18 +10,24 @@ namespace Lens.Tokenization;
 /// GPT-2-style byte-level BPE (GPT-2, GPT-Neo, Pythia), encoded through Microsoft.ML.Tokenizers.
 /// Added tokens such as <c>&lt;|endoftext|&gt;</c> are recognised in text, as Hugging Face does.
 /// </summary>
-public sealed class Gpt2Tokenizer : ITokenizer
+public sealed partial class Gpt2Tokenizer : ITokenizer
 {
     const string EndOfText = "<|endoftext|>";
+    const int EndOfTextId = 50256;
 
-    // GPT-2's pre-tokenisation pattern (contractions, letters, digits, other runs, whitespace).
-    static readonly Regex Gpt2Split = new(
-        @"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.Compiled);
-    static readonly Regex WholeSegment = new(@"[\s\S]+", RegexOptions.Compiled);
+    // GPT-2's pre-tokenisation pattern (contractions, letters, digits, other runs, whitespace). Source-generated:
+    // a RegexOptions.Compiled regex costs ~0.1 s of Reflection.Emit at every process start.
+    [GeneratedRegex(@"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")]
+    private static partial Regex Gpt2Split { get; }
+
+    [GeneratedRegex(@"[\s\S]+")]
+    private static partial Regex WholeSegment { get; }
 
     static readonly Lazy<Gpt2Tokenizer> DefaultInstance = new(LoadDefault);
 
-    readonly Tokenizer _bpe;
+    // Built on first encode: decoding and the vocabulary need only the piece table, and building the
+    // encoder costs as much again at start-up (lens run on token ids never encodes text).
+    readonly Lazy<Tokenizer> _bpe;
     readonly Dictionary<int, byte[]> _bytesById;
     readonly Dictionary<string, int> _byteLevelVocab;
     readonly Dictionary<string, int> _addedByContent;
@@ -29,7 +35,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
     readonly NormalizationForm? _normalization;
     readonly bool _addPrefixSpace;
 
-    Gpt2Tokenizer(string name, Tokenizer bpe, Dictionary<string, int> byteLevelVocab, IEnumerable<AddedToken> added,
+    Gpt2Tokenizer(string name, Lazy<Tokenizer> bpe, Dictionary<string, int> byteLevelVocab, IEnumerable<AddedToken> added,
                   NormalizationForm? normalization, bool addPrefixSpace, bool prependsBos)
     {
         Name = name;
@@ -71,7 +77,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         ArgumentNullException.ThrowIfNull(text);
         if (_normalization is { } form) text = text.Normalize(form);
         if (_addPrefixSpace && text.Length > 0 && text[0] != ' ') text = " " + text;
-        return text.Length == 0 ? Array.Empty<int>() : _bpe.EncodeToIds(text);
+        return text.Length == 0 ? Array.Empty<int>() : _bpe.Value.EncodeToIds(text);
     }
 
     public string Decode(IEnumerable<int> ids)
@@ -201,7 +207,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
         {
             throw malformed($"cannot be turned into a BPE tokenizer ({e.Message})");
         }
-        return new Gpt2Tokenizer(name, bpe, vocab, added, normalization, addPrefixSpace, prependsBos);
+        return new Gpt2Tokenizer(name, new Lazy<Tokenizer>(bpe), vocab, added, normalization, addPrefixSpace, prependsBos);
     }
 
     static Gpt2Tokenizer LoadDefault()
@@ -223,8 +229,8 @@ public sealed class Gpt2Tokenizer : ITokenizer
             rank++;
         }
 
-        var tiktoken = TiktokenTokenizer.CreateForModel("gpt2");
-        var added = tiktoken.SpecialTokens?.Select(kv => new AddedToken(kv.Value, kv.Key, true)).ToList() ?? new List<AddedToken>();
-        return new Gpt2Tokenizer("gpt2", tiktoken, vocab, added, null, false, false);
+        // GPT-2's one special token, as TiktokenTokenizer.CreateForModel("gpt2") has it (a test checks they agree).
+        var added = new List<AddedToken> { new(EndOfTextId, EndOfText, true) };
+        return new Gpt2Tokenizer("gpt2", new Lazy<Tokenizer>(() => TiktokenTokenizer.CreateForModel("gpt2")), vocab, added, null, false, false);
     }
 }
