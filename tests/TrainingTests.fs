@@ -104,6 +104,14 @@ let tests =
             Expect.sequenceEqual lrs [ 2.5e-4; 5e-4; 7.5e-4; 1e-3; 1e-3; 1e-3 ] "schedule"
             Expect.equal (Training.LearningRate(TrainingOptions(Lr = 1e-3), 0)) 1e-3 "no warm-up"
 
+        testCase "a cosine schedule falls from lr after the warm-up to min_lr at the last step" <| fun () ->
+            let o = TrainingOptions(Lr = 1e-3, MinLr = 1e-4, WarmupSteps = 2, Steps = 7, Schedule = LrSchedule.Cosine)
+            let lrs = [ for s in 0 .. 6 -> Training.LearningRate(o, s) ]
+            let expected = [ 5e-4; 1e-3 ] @ [ for t in 0.0 .. 0.25 .. 1.0 -> 1e-4 + 0.5 * 9e-4 * (1.0 + cos (System.Math.PI * t)) ]
+            for (a, e) in List.zip lrs expected do Expect.floatClose Accuracy.veryHigh a e "cosine schedule"
+            Expect.floatClose Accuracy.veryHigh lrs.[6] 1e-4 "ends at min_lr"
+            Expect.throws (fun () -> Training.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64), TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
+
         testCase "bad options are clear errors" <| fun () ->
             use model = new HookedTransformer(tinyConfig true)
             let err (o: TrainingOptions) (needle: string) =

@@ -30,9 +30,18 @@ public static class Training
         finally { for (int i = 0; i < all.Count; i++) all[i].requires_grad = before[i]; }
     }
 
-    /// <summary>The learning rate of a step (0-based): lr·(step+1)/warmup during the warm-up, then lr.</summary>
-    public static double LearningRate(TrainingOptions options, int step) =>
-        options.WarmupSteps > 0 && step < options.WarmupSteps ? options.Lr * (step + 1) / options.WarmupSteps : options.Lr;
+    /// <summary>
+    /// The learning rate of a step (0-based): lr·(step+1)/warmup during the warm-up; then lr, or under a cosine
+    /// schedule min_lr + ½(lr − min_lr)(1 + cos(π·t)) with t running from 0 after the warm-up to 1 at the last step.
+    /// </summary>
+    public static double LearningRate(TrainingOptions options, int step)
+    {
+        if (options.WarmupSteps > 0 && step < options.WarmupSteps) return options.Lr * (step + 1) / options.WarmupSteps;
+        if (options.Schedule == LrSchedule.Constant) return options.Lr;
+        int span = Math.Max(options.Steps - 1 - options.WarmupSteps, 1);
+        double t = Math.Clamp((double)(step - options.WarmupSteps) / span, 0, 1);
+        return options.MinLr + 0.5 * (options.Lr - options.MinLr) * (1 + Math.Cos(Math.PI * t));
+    }
 
     static TrainingResult Run(HookedTransformer model, IBatchSource batches, TrainingOptions options, List<Parameter> trained)
     {

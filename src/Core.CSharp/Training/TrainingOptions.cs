@@ -13,6 +13,10 @@ public sealed record TrainingOptions
     public double WeightDecay { get; init; } = 0.01;
     /// <summary>Steps over which the learning rate rises linearly from lr/warmup to lr.</summary>
     public int WarmupSteps { get; init; }
+    /// <summary>After the warm-up: hold <see cref="Lr"/> (TransformerLens's train), or decay it along a cosine to <see cref="MinLr"/> at the last step (nanoGPT's schedule).</summary>
+    public LrSchedule Schedule { get; init; } = LrSchedule.Constant;
+    /// <summary>The learning rate a <see cref="LrSchedule.Cosine"/> schedule ends at.</summary>
+    public double MinLr { get; init; }
     /// <summary>Largest global gradient norm (clip_grad_norm_); 0 turns clipping off.</summary>
     public double GradClip { get; init; } = 1.0;
     /// <summary>Seeds the generator that draws the batches.</summary>
@@ -34,6 +38,7 @@ public sealed record TrainingOptions
         if (BatchSize <= 0) throw new ArgumentException($"batch size must be positive (got {BatchSize})");
         if (!(Lr > 0)) throw new ArgumentException($"learning rate must be positive (got {Lr})");
         if (WeightDecay < 0) throw new ArgumentException($"weight decay must be >= 0 (got {WeightDecay})");
+        if (MinLr < 0 || MinLr > Lr) throw new ArgumentException($"the minimum learning rate must be in [0, lr] (got {MinLr})");
         if (WarmupSteps < 0) throw new ArgumentException($"warm-up steps must be >= 0 (got {WarmupSteps})");
         if (GradClip < 0) throw new ArgumentException($"gradient clip must be >= 0 (got {GradClip})");
         if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint interval must be >= 0 (got {CheckpointEvery})");
@@ -41,6 +46,9 @@ public sealed record TrainingOptions
         if (StopWhen is not null && EvalEvery <= 0) throw new ArgumentException($"eval interval must be positive (got {EvalEvery})");
     }
 }
+
+/// <summary>How the learning rate moves after the warm-up.</summary>
+public enum LrSchedule { Constant, Cosine }
 
 /// <summary>What a training run did: steps taken, the loss of every step, whether it stopped early, and how long it took.</summary>
 public sealed record TrainingResult(int Steps, IReadOnlyList<float> Losses, bool StoppedEarly, TimeSpan Elapsed, IReadOnlyList<string> Checkpoints)
