@@ -13,6 +13,7 @@ var root = new RootCommand("lens: mechanistic interpretability for .NET (Transfo
     DownloadCommand.Create(),
     ModelsCommand.Create(),
     BenchCommand.Create(),
+    TrainDemoCommand.Create(),
 };
 var code = CliRunner.Run(root, args);
 NativePreload.Join();

@@ -32,7 +32,7 @@ public static class EmbeddedModels
         var files = new[] { HookedTransformer.ConfigFile, HookedTransformer.WeightsFile };
         var asm = typeof(EmbeddedModels).Assembly;
         var contents = files.Select(f => asm.GetManifestResourceStream($"{ResourcePrefix}{name}.{f}")
-            ?? throw new CheckpointException($"this build of Lens.Core does not embed '{name}' (models/{name}/{f} was missing when it was built; run 'dotnet fsi models/{name}/train.fsx')")).ToArray();
+            ?? throw new CheckpointException($"this build of Lens.Core does not embed '{name}' (models/{name}/{f} was missing when it was built; run './lens train-demo --out models/{name}' and rebuild)")).ToArray();
         try
         {
             var hash = ContentHash(contents);
