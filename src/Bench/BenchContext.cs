@@ -26,9 +26,6 @@ public sealed class BenchContext : IDisposable
     public string ModelLabel => Options.Model ?? Model.Config.ModelName;
     public string SmallLabel => Options.Model ?? Small.Config.ModelName;
 
-    /// <summary>Forward timings of the main model per shape (ms), kept for the throughput rows.</summary>
-    public Dictionary<(long, long), Samples> ForwardMs { get; } = [];
-
     public void Dispose()
     {
         if (_plain.IsValueCreated) _plain.Value?.Dispose();

@@ -18,7 +18,6 @@ public static class ForwardBenchmarks
             {
                 var once = Timing.Milliseconds(() => { using var l = model.Forward(tokens); });
                 var alone = Timing.Repeat(() => { using var l = model.Forward(tokens); }, 0, ctx.Options.Repetitions(once));
-                ctx.ForwardMs[(batch, pos)] = alone;
                 yield return BenchRow.FromSamples(name, alone, "ms", null, null, Target.Ratio("<=", 1.05), $"no plain baseline: {ctx.PlainUnsupported}");
                 continue;
             }
@@ -27,7 +26,6 @@ public static class ForwardBenchmarks
             var first = Timing.Milliseconds(() => diff = MaxDifference(model, plain, tokens)) / 2;
             var (m, b, ratio) = Timing.Paired(() => { using var l = model.Forward(tokens); }, () => { using var l = plain.Forward(tokens); },
                 0, ctx.Options.Repetitions(first));
-            ctx.ForwardMs[(batch, pos)] = m;
             yield return BenchRow.FromSamples(name, m, "ms", b, ratio, Target.Ratio("<=", 1.05), $"same logits within {diff:0.0e+0}");
         }
     }
