@@ -28,17 +28,19 @@ let tests =
             Expect.equal model.Config.NLayers 2 "two layers"
             Expect.isTrue model.Config.AttnOnly "attention only"
             Expect.equal model.Config.DVocab 50257 "GPT-2 vocabulary"
+            use _scope = torch.NewDisposeScope()
             let p = DemoModelProperties.Measure(model)
             for struct (property, target, measured, _) in p.Checks() do printfn "demo model: %s (target %s): %s" property target measured
             expectProperties p
             // Ablating a layer-0 head other than the previous-token head barely matters; ablating the
             // previous-token head breaks induction (the circuit runs through it).
-            let rep = Analysis.RepeatedTokens.ForModel(model, 50, 2, 8, 0UL)
+            use rep = Analysis.RepeatedTokens.ForModel(model, 50, 2, 8, 0UL)
             let struct (_, withoutPrev) = DemoModelProperties.RepeatLosses(model, rep.Tokens, 50, [ Analysis.Ablation.Zero(Analysis.AblationTarget.Head(0, p.PreviousTokenHead)) ])
             printfn "demo model: zero-ablating the previous-token head L0H%d: second-repeat loss x%.2f" p.PreviousTokenHead (withoutPrev / p.SecondRepeatLoss)
             Expect.isGreaterThanOrEqual (withoutPrev / p.SecondRepeatLoss) 3.0 "the induction circuit runs through the previous-token head"
 
         testCase "the recipe's curriculum: BOS, a random prefix, then a block of random sub-vocabulary ids (all different), then the same block" <| fun () ->
+            use _scope = torch.NewDisposeScope()
             let recipe = DemoModelRecipe()
             let prefixes = Collections.Generic.HashSet<int64>()
             use g = new torch.Generator(3UL)
@@ -67,6 +69,7 @@ let tests =
             let recipe = DemoModelRecipe(Steps = 20)
             use a = DemoModelTraining.Train(recipe, progress = false)
             use b = DemoModelTraining.Train(recipe, progress = false)
+            use _scope = torch.NewDisposeScope()
             for (x, y) in Seq.zip (a.StateDict()) (b.StateDict()) do
                 Expect.isTrue (x.Value.eq(y.Value).all().item<bool>()) $"{x.Key} is the same in two runs"
             let dir = Path.Combine(Path.GetTempPath(), $"lens-demo-train-{Environment.ProcessId}")

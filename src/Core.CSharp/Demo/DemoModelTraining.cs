@@ -33,6 +33,7 @@ public static class DemoModelTraining
     /// </summary>
     public static Tensor Batch(DemoModelRecipe recipe, int batch, Generator generator)
     {
+        using var scope = NewDisposeScope();
         long ids = recipe.TokenHigh - recipe.TokenLow;
         long n = randint(recipe.MinLength, recipe.MaxLength, [1], generator: generator).item<long>();
         long room = recipe.NCtx - 1 - 2 * n;
@@ -41,7 +42,7 @@ public static class DemoModelTraining
         var prefix = permutation.narrow(1, 0, m);
         var body = permutation.narrow(1, m, n);
         var bos = full([batch, 1L], ids, ScalarType.Int64);
-        return cat([bos, prefix, body, body], 1);
+        return cat([bos, prefix, body, body], 1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Trains the recipe and returns the GPT-2-vocabulary model. <paramref name="evaluate"/> is called every <paramref name="evalEvery"/> steps with the sub-vocabulary model.</summary>
@@ -70,8 +71,11 @@ public static class DemoModelTraining
     }
 
     /// <summary>Sub-vocabulary id i is GPT-2 id low + i, and the last one is BOS (50256).</summary>
-    public static Tensor VocabularyMap(DemoModelRecipe recipe) =>
-        cat([arange(recipe.TokenLow, recipe.TokenHigh, dtype: ScalarType.Int64), tensor(new[] { DemoModelRecipe.Bos })]);
+    public static Tensor VocabularyMap(DemoModelRecipe recipe)
+    {
+        using var scope = NewDisposeScope();
+        return cat([arange(recipe.TokenLow, recipe.TokenHigh, dtype: ScalarType.Int64), tensor(new[] { DemoModelRecipe.Bos })]).MoveToOuterDisposeScope();
+    }
 
     static HookedTransformer Expand(DemoModelRecipe recipe, HookedTransformer compact)
     {
