@@ -12,11 +12,10 @@ internal static class AttributionStages
     public static ExperimentState Attribute(AttributeStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var model = state.RequireModel().Model;
-        var input = state.RequireInput("attribute");
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        using var run = model.RunWithCache(input.ToTensor(model.Device));
+        using var pass = new StagePass(state, "attribute");
+        var (model, input) = (pass.Model, pass.Input);
+        using var run = model.RunWithCache(pass.Tokens);
         var last = PositionSlice.At(-1);
         Tensor target;
         Tensor? incorrect = null;
@@ -57,11 +56,10 @@ internal static class AttributionStages
     public static ExperimentState LogitLens(LogitLensStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var model = state.RequireModel().Model;
-        var input = state.RequireInput("logit_lens");
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        using var run = model.RunWithCache(input.ToTensor(model.Device));
+        using var pass = new StagePass(state, "logit_lens");
+        var (model, input) = (pass.Model, pass.Input);
+        using var run = model.RunWithCache(pass.Tokens);
         using var lens = run.Cache.LogitLens(true, PositionSlice.At(-1));   // [layer + 1, batch, d_vocab]
         var probs = lens.Stack.to(ScalarType.Float32).softmax(-1);
         var final = probs.select(0, -1).argmax(-1);                                      // [batch]: the model's own prediction

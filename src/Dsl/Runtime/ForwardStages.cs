@@ -5,31 +5,11 @@ namespace Lens.Dsl.Runtime;
 /// <summary>`run`, `loss`, `logits`, `predict`, `generate`: forward passes on the current input, with the interventions in force.</summary>
 internal static class ForwardStages
 {
-    /// <summary>The model, the current input as a tensor and the interventions attached, for one stage.</summary>
-    sealed class Pass : IDisposable
-    {
-        readonly IDisposable hooks;
-
-        public Pass(ExperimentState state, string command)
-        {
-            Model = state.RequireModel().Model;
-            Input = state.RequireInput(command);
-            Tokens = Input.ToTensor(Model.Device);
-            hooks = InterventionHooks.Attach(Model, state.Interventions);
-        }
-
-        public HookedTransformer Model { get; }
-        public ExperimentInput Input { get; }
-        public Tensor Tokens { get; }
-
-        public void Dispose() { hooks.Dispose(); Tokens.Dispose(); }
-    }
-
     public static ExperimentState Run(RunStatement s, ExperimentState state)
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new Pass(state, "run");
+        using var pass = new StagePass(state, "run");
         var logits = pass.Model.Forward(pass.Tokens);
         var last = logits.select(1, -1).softmax(-1);
         var (prob, next) = last.max(-1);
@@ -49,7 +29,7 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new Pass(state, "loss");
+        using var pass = new StagePass(state, "loss");
         var perToken = pass.Model.Loss(pass.Tokens, perToken: true);          // [batch, pos - 1]: position i predicts token i + 1
         var mean = Numbers.FromFloat(perToken.mean().item<float>());          // the library's mean loss, bit for bit
         var summary = new List<KeyValuePair<string, double>>();
@@ -75,7 +55,7 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new Pass(state, "logits");
+        using var pass = new StagePass(state, "logits");
         var last = pass.Model.Forward(pass.Tokens).select(1, -1);            // [batch, d_vocab]
         int k = (int)Math.Min(s.Top ?? last.shape[1], last.shape[1]);
         var (values, ids) = last.topk(k, -1);
@@ -98,7 +78,7 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new Pass(state, "predict");
+        using var pass = new StagePass(state, "predict");
         var probs = pass.Model.Forward(pass.Tokens).softmax(-1);
         var (best, ids) = probs.max(-1);                                        // [batch, pos]
         var p = TensorData.Flat(best);
@@ -137,7 +117,7 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new Pass(state, "generate");
+        using var pass = new StagePass(state, "generate");
         var options = new GenerationOptions { Greedy = s.Greedy, Temperature = s.Temperature ?? 1.0, TopK = s.TopK, TopP = s.TopP, Seed = state.Seed };
         var generated = pass.Model.Generate(pass.Tokens, s.MaxNewTokens, options);
         var all = TensorData.Longs(generated);

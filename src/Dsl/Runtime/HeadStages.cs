@@ -16,12 +16,10 @@ internal static class HeadStages
     /// <summary>Stripe scores of every head on the current input, with the interventions in force (HeadScores).</summary>
     public static LayerHeadValue ComputeScores(ScoreKind kind, ExperimentState state)
     {
-        var model = state.RequireModel().Model;
         var name = Keywords.ScoreKinds.Text(kind);
-        var input = state.RequireInput("score " + name);
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        var tokens = input.ToTensor(model.Device);
+        using var pass = new StagePass(state, "score " + name);
+        var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         int n = input.Repeat?.Length ?? 0;
         if (kind != ScoreKind.PrevToken && input.Repeat is null)
             throw new InvalidOperationException($"`score {name}` needs a repeated input (`input repeat random N`)");

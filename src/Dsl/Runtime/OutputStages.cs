@@ -28,13 +28,12 @@ internal static class OutputStages
 
     static (string, HtmlContent[], string) Patterns(PatternView v, ExperimentState state)
     {
-        var model = state.RequireModel().Model;
-        var input = state.RequireInput("show pattern");
+        using var scope = NewDisposeScope();
+        using var pass = new StagePass(state, "show pattern");
+        var (model, input) = (pass.Model, pass.Input);
         var heads = HeadStages.Resolve(v.Heads, state);
         if (heads.Count == 0) throw new ArgumentException($"the selection {Printer.Print(v.Heads)} picks no heads: nothing to show");
-        using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        using var run = model.RunWithCache(input.ToTensor(model.Device), HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"));
+        using var run = model.RunWithCache(pass.Tokens, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"));
         var patterns = stack(heads.Select(h => run.Cache["pattern", h.Layer][0, h.Head]).ToArray());   // [head, query, key], row 0
         var title = $"attention patterns of {Printer.Print(v.Heads)} on {Printer.Print(input.Source)}" + (input.Batch > 1 ? " (row 0)" : "");
         var fragment = AttentionPatterns.RenderFragment(input.Tokens[0], patterns, heads.Select(h => h.Label).ToArray(), title);
@@ -80,12 +79,10 @@ internal static class OutputStages
     public static ExperimentState Cache(CacheStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var model = state.RequireModel().Model;
-        var input = state.RequireInput("cache");
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        using var pass = new StagePass(state, "cache");
+        var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
-        var tokens = input.ToTensor(model.Device);
         if (s.Action == CacheAction.Save)
         {
             using var run = model.RunWithCache(tokens, filter);
@@ -125,11 +122,11 @@ internal static class OutputStages
         {
             case PrintHook h:
             {
-                var input = state.RequireInput("print");
-                var name = model.Hook(h.Hook.FullName).Name;
                 using var scope = NewDisposeScope();
-                using var hooks = InterventionHooks.Attach(model, state.Interventions);
-                using var run = model.RunWithCache(input.ToTensor(model.Device), n => n == name);
+                using var pass = new StagePass(state, "print");
+                var input = pass.Input;
+                var name = model.Hook(h.Hook.FullName).Name;
+                using var run = model.RunWithCache(pass.Tokens, n => n == name);
                 var x = run.Cache[name].to(ScalarType.Float64);
                 var first = TensorData.Flat(x.flatten().narrow(0, 0, Math.Min(8, x.numel())));
                 var value = new ActivationValue(name, x.shape, x.mean().item<double>(), x.numel() > 1 ? x.std().item<double>() : 0,

@@ -15,12 +15,10 @@ internal static class PatchStages
     public static ExperimentState Patch(PatchStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var model = state.RequireModel().Model;
-        var corrupted = state.RequireInput("patch");
-        var clean = Inputs.Resolve(s.Source, model, state);
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        var corruptedTokens = corrupted.ToTensor(model.Device);
+        using var pass = new StagePass(state, "patch");
+        var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
+        var clean = Inputs.Resolve(s.Source, model, state);
         var metric = Metric(s.Metric, model, corruptedTokens);
         var activation = s.Target switch
         {
