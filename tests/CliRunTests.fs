@@ -144,7 +144,7 @@ let schemaTests =
     testList "schema" [
         testCase "the validator rejects what the schema forbids" <| fun () ->
             let minimal kind extra =
-                sprintf """{"lens_version":"x","created":"t","experiment":{"file":"f","text":null},"model":null,"seed":0,"device":"cpu","inputs":[],"interventions":[],
+                sprintf """{"lens_version":"x","created":"t","provenance":{"lens_commit":"unknown","torchsharp_version":"0","libtorch_version":"0","threads":1,"cpu":"c","os":"o","files":[]},"experiment":{"file":"f","text":null},"model":null,"seed":0,"device":"cpu","inputs":[],"interventions":[],
                    "results":[{"statement":"s","line":1,"command":"c","kind":"%s","title":"","interventions":[],"summary":{}%s}]}""" kind extra
             Expect.isEmpty (Schema.validate (minimal "scalar" ",\"measure\":\"loss\",\"value\":1.5")) "a valid scalar"
             Expect.isNonEmpty (Schema.validate (minimal "scalar" ",\"measure\":\"loss\"")) "a scalar without its value"

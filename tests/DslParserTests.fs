@@ -158,6 +158,11 @@ let private variants : (string * Statement) list =
       "model \"./my models/x\"", ModelStatement("./my models/x")
       "model ./models/stories260K", ModelStatement("./models/stories260K")
       "device cuda", DeviceStatement(DeviceKind.Cuda, Nullable())
+      "expect induction L1H1 > 0.8", ExpectStatement(ExpectTarget(nl [ "induction"; "L1H1" ]), ExpectOperator.Greater, 0.8, Nullable())
+      "expect loss repeat 2 <= 0.6", ExpectStatement(ExpectTarget(nl [ "loss"; "repeat"; "2" ]), ExpectOperator.LessOrEqual, 0.6, Nullable())
+      "expect detect previous_token L0H2 >= 0.9", ExpectStatement(ExpectTarget(nl [ "detect"; "previous_token"; "L0H2" ]), ExpectOperator.GreaterOrEqual, 0.9, Nullable())
+      "expect patch heads clean == -1.5 within 1e-3", ExpectStatement(ExpectTarget(nl [ "patch"; "heads"; "clean" ]), ExpectOperator.Equal, -1.5, Nullable 1e-3)
+      "expect circuit ov L1H1 \"copying\"<0", ExpectStatement(ExpectTarget(nl [ "circuit"; "ov"; "L1H1"; "copying" ]), ExpectOperator.Less, 0.0, Nullable())
       "device cuda:1", DeviceStatement(DeviceKind.Cuda, Nullable 1) ]
 
 let rec private withBodies (s: Statement) : Statement seq =
@@ -188,7 +193,7 @@ let private commandTests =
                 typeof<Statement>.Assembly.GetTypes()
                 |> Array.filter (fun t -> t.IsSubclassOf typeof<Statement> && not t.IsAbstract)
                 |> Array.map (fun t -> t.Name) |> Set.ofArray
-            Expect.equal all.Count 22 "one statement record per command"
+            Expect.equal all.Count 23 "one statement record per command"
             Expect.equal produced all "every statement record is produced"
 
         testCase "every command word has a distinct statement record" <| fun () ->
@@ -522,7 +527,15 @@ module private Generators =
                   let! subject =
                       Gen.oneof [ Gen.map (fun n -> PrintName(n) :> PrintSubject) (identifier |> Gen.filter (fun n -> not (n.StartsWith "hook_")))
                                   Gen.map (fun h -> PrintHook(h) :> PrintSubject) hook ]
-                  return PrintStatement(subject) :> Statement } ]
+                  return PrintStatement(subject) :> Statement }
+              yield gen {
+                  let! first = Gen.elements (List.ofSeq Keywords.ExpectResults)
+                  let! cell = Gen.listOf (Gen.oneof [ Gen.elements [ "L1H1"; "repeat"; "2"; "pos"; "clean"; "0_attn_out"; "copying score"; "within" ]; anyString ])
+                  let! op = Gen.elements [ ExpectOperator.Greater; ExpectOperator.GreaterOrEqual; ExpectOperator.Less; ExpectOperator.LessOrEqual; ExpectOperator.Equal ]
+                  let! threshold = number
+                  let! tolerance = Gen.map abs number
+                  let tolerance = if op = ExpectOperator.Equal then Nullable tolerance else Nullable()
+                  return ExpectStatement(ExpectTarget(nl (first :: cell)), op, threshold, tolerance) :> Statement } ]
         let intervention =
             gen {
                 let! t = target env

@@ -8,6 +8,8 @@ var root = new RootCommand("lens: mechanistic interpretability for .NET (Transfo
 {
     RunCommand.Create(),
     CheckCommand.Create(),
+    TestCommand.Create(),
+    DiffCommand.Create(),
     ReplCommand.Create(),
     CacheCommand.Create(),
     DownloadCommand.Create(),

@@ -46,6 +46,7 @@ internal sealed partial class Grammar
             ["show"] = Show(),
             ["cache"] = Cache(),
             ["print"] = PrintCommand(),
+            ["expect"] = Expect(),
         };
     }
 

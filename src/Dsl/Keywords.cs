@@ -26,6 +26,9 @@ public enum PatchTarget { ResidPre, AttnOut, MlpOut, Heads, HeadsByPos, Blocks }
 /// <summary>The comparison in a `where` condition.</summary>
 public enum Comparison { Greater, GreaterOrEqual, Less, LessOrEqual }
 
+/// <summary>The comparison of an `expect` (`==` needs `within TOLERANCE`).</summary>
+public enum ExpectOperator { Greater, GreaterOrEqual, Less, LessOrEqual, Equal }
+
 /// <summary>What `cache` does with the activation cache.</summary>
 public enum CacheAction { Save, Load }
 
@@ -71,7 +74,7 @@ public static partial class Keywords
     public static readonly IReadOnlyList<string> Commands =
     [
         "model", "seed", "device", "input", "score", "detect", "heads", "let", "ablate", "run", "loss", "logits",
-        "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print",
+        "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print", "expect",
     ];
 
     public static readonly KeywordTable<ScoreKind> ScoreKinds = new(
@@ -98,6 +101,14 @@ public static partial class Keywords
 
     public static readonly KeywordTable<Comparison> Comparisons = new(
         (">", Comparison.Greater), (">=", Comparison.GreaterOrEqual), ("<", Comparison.Less), ("<=", Comparison.LessOrEqual));
+
+    public static readonly KeywordTable<ExpectOperator> ExpectOperators = new(
+        (">", ExpectOperator.Greater), (">=", ExpectOperator.GreaterOrEqual), ("<", ExpectOperator.Less), ("<=", ExpectOperator.LessOrEqual),
+        ("==", ExpectOperator.Equal));
+
+    /// <summary>The results an `expect` can read, by the word its target starts with.</summary>
+    public static readonly IReadOnlyList<string> ExpectResults =
+        ["induction", "prev_token", "duplicate_token", "detect", "loss", "predict", "attribute", "patch", "compose", "circuit"];
 
     public static readonly KeywordTable<CacheAction> CacheActions = new(("save", CacheAction.Save), ("load", CacheAction.Load));
 
@@ -133,6 +144,7 @@ public static partial class Keywords
         CompositionKind v => CompositionKinds.Text(v),
         PatchTarget v => PatchTargets.Text(v),
         Comparison v => Comparisons.Text(v),
+        ExpectOperator v => ExpectOperators.Text(v),
         CacheAction v => CacheActions.Text(v),
         DeviceKind v => Devices.Text(v),
         ModelReferenceKind v => ModelReferenceKinds.Text(v),

@@ -53,6 +53,9 @@ public static partial class Printer
         CacheStatement s => "cache " + Keywords.CacheActions.Text(s.Action) + " " + Path(s.Path)
                             + (s.Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : ""),
         PrintStatement s => "print " + Print(s.Subject),
+        ExpectStatement s => "expect " + Print(s.Target) + " " + Keywords.ExpectOperators.Text(s.Operator) + " " + Number(s.Threshold)
+                             + (s.Tolerance is { } tolerance ? " within " + Number(Require(tolerance, tolerance >= 0, "a tolerance must not be negative"))
+                                 : s.Operator == ExpectOperator.Equal ? throw new ArgumentException("'==' needs a tolerance ('within')") : ""),
         _ => throw new ArgumentException($"cannot print {statement.GetType().Name}"),
     };
 
@@ -166,6 +169,14 @@ public static partial class Printer
         TokensView => "tokens",
         _ => throw new ArgumentException($"cannot print {view.GetType().Name}"),
     };
+
+    /// <summary>An expectation's target: its words, bare when they are runs of letters, digits and underscores, quoted otherwise.</summary>
+    public static string Print(ExpectTarget target)
+    {
+        var words = NotEmpty(target.Words, "an expectation target");
+        if (!Keywords.ExpectResults.Contains(words[0])) throw new ArgumentException($"'{words[0]}' is not a result an expectation can read");
+        return string.Join(" ", words.Select(w => w.Length > 0 && w.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? w : Quote(w)));
+    }
 
     public static string Print(PrintSubject subject) => subject switch
     {

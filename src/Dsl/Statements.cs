@@ -92,3 +92,9 @@ public sealed record CacheStatement(CacheAction Action, string Path, string? Fil
 
 /// <summary>`print induction`, `print blocks.1.attn.hook_pattern`, `print pattern 1`.</summary>
 public sealed record PrintStatement(PrintSubject Subject) : Statement;
+
+/// <summary>
+/// `expect induction L1H1 > 0.8`, `expect loss == 2.5 within 0.1`: a claim about a value of the most recent
+/// result of its kind in scope. A failing expectation does not stop the run; the run reports it at the end.
+/// </summary>
+public sealed record ExpectStatement(ExpectTarget Target, ExpectOperator Operator, double Threshold, double? Tolerance) : Statement;

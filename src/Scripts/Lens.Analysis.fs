@@ -35,6 +35,13 @@ module Scores =
         use t = HeadScores.PreviousToken(model, rep) in Convert.toArray2D t.Scores
     let duplicateToken (rep: RepeatedTokens) (model: HookedTransformer) =
         use t = HeadScores.DuplicateToken(model, rep) in Convert.toArray2D t.Scores
+    /// Induction scores on any tokens [batch, pos] whose rows are a block repeated (e.g. [BOS; 5; 9; 7; 5; 9; 7]), the
+    /// block length found per row; a row that is not a repeat is an error naming it.
+    let inductionOn (tokens: torch.Tensor) (model: HookedTransformer) =
+        use t = HeadScores.Induction(model, tokens) in Convert.toArray2D t.Scores
+    /// Duplicate-token scores on any tokens whose rows are a block repeated.
+    let duplicateTokenOn (tokens: torch.Tensor) (model: HookedTransformer) =
+        use t = HeadScores.DuplicateToken(model, tokens) in Convert.toArray2D t.Scores
     /// TransformerLens's detect_head with its defaults ("mul", BOS and current token included).
     let detect (pattern: string) (tokens: torch.Tensor) (model: HookedTransformer) =
         use t = HeadDetector.DetectHead(model, tokens, pattern) in Convert.toArray2D t

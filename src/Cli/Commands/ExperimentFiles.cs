@@ -46,6 +46,24 @@ static class ExperimentFiles
     public static ExperimentState Named(ExperimentState start, Script script) =>
         start with { ModelReference = script.Statements.OfType<ModelStatement>().FirstOrDefault()?.Reference };
 
+    /// <summary>
+    /// Writes each expectation of a run that did not hold to stderr, located, then a count; true when every one held
+    /// (or there were none).
+    /// </summary>
+    public static bool ReportExpectations(ExperimentState final)
+    {
+        var failures = ExpectStages.Failures(final);
+        int count = ExpectStages.Count(final);
+        if (failures.Count == 0)
+        {
+            if (count > 0) Console.WriteLine($"{count} expectation{(count == 1 ? "" : "s")}: all held");
+            return true;
+        }
+        foreach (var failure in failures) Console.Error.WriteLine(failure);
+        Console.Error.WriteLine($"{failures.Count} of {count} expectation{(count == 1 ? "" : "s")} failed.");
+        return false;
+    }
+
     /// <summary>Writes the checks' problems to stderr: each with its location, then a count.</summary>
     public static void Report(ExperimentCheckException e)
     {

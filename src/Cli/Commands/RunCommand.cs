@@ -19,7 +19,10 @@ public static class RunCommand
             statement is checked first (layers and heads in range, single tokens, known hooks, inputs and
             files present); with any problem nothing runs and each is reported at FILE:LINE:COLUMN.
             Results are printed as they come: layer × head tables, losses, predictions, circuits, patches.
-            Exit codes: 0 success, 1 a mistake in the experiment or a failure while running it, 2 usage.
+            `expect` statements check claims about the results; every statement still runs, and each
+            expectation that does not hold is reported at FILE:LINE:COLUMN at the end (exit code 1).
+            Exit codes: 0 success, 1 a mistake in the experiment, a failure while running it or a failed
+            expectation, 2 usage.
             Examples:
               lens run examples/induction.lens
               lens run examples/patching.lens --json out/patching.json --html out/patching.html
@@ -55,13 +58,16 @@ public static class RunCommand
             RunReport.Build(final, script).Save(htmlPath);
             Console.WriteLine($"wrote the HTML report to {htmlPath}");
         }
-        return CliRunner.Ok;
+        return ExperimentFiles.ReportExpectations(final) ? CliRunner.Ok : CliRunner.Failed;
     }
 
     static void Write(string path, string content, string what)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path, content, new UTF8Encoding(false));
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temporary = full + $".{Environment.ProcessId}.tmp";
+        File.WriteAllText(temporary, content, new UTF8Encoding(false));
+        File.Move(temporary, full, overwrite: true);
         Console.WriteLine($"wrote the {what} record to {path}");
     }
 }

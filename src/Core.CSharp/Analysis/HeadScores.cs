@@ -37,6 +37,37 @@ public static class HeadScores
         return Stripe(model, tokens, -n, "duplicate-token");
     }
 
+    /// <summary>
+    /// Induction scores on any rows that are a block repeated ([BOS] a b c a b c, or a b c a b c), the block length
+    /// detected per row (<see cref="RepeatPeriod.Detect"/>); rows with different lengths are scored apart and averaged
+    /// row by row. On the rows of a <see cref="RepeatedTokens"/> it equals <see cref="Induction(HookedTransformer, RepeatedTokens)"/>.
+    /// </summary>
+    public static HeadScoreTable Induction(HookedTransformer model, Tensor tokens) => ByPeriod(model, tokens, "induction", n =>
+        n >= 2 ? -(n - 1) : throw new ArgumentException("a row of one token repeated has no induction stripe (the block must be at least 2 tokens)"));
+
+    /// <summary>Duplicate-token scores on any rows that are a block repeated, the block length detected per row.</summary>
+    public static HeadScoreTable DuplicateToken(HookedTransformer model, Tensor tokens) => ByPeriod(model, tokens, "duplicate-token", n => -n);
+
+    static HeadScoreTable ByPeriod(HookedTransformer model, Tensor tokens, string kind, Func<int, int> offsetOf)
+    {
+        if (tokens.dim() is not (1 or 2)) throw new ArgumentException($"tokens must be [batch, pos] or [pos], got [{string.Join(", ", tokens.shape)}]");
+        var periods = RepeatPeriod.OfRows(tokens);
+        var groups = Enumerable.Range(0, periods.Count).GroupBy(r => periods[r].Length).ToList();
+        if (groups.Count == 1) return Stripe(model, tokens, offsetOf(groups[0].Key), kind);
+        using var scope = NewDisposeScope();
+        var rows = tokens.dim() == 1 ? tokens.unsqueeze(0) : tokens;
+        Tensor? sum = null;
+        foreach (var group in groups)
+        {
+            using var index = torch.tensor(group.Select(r => (long)r).ToArray(), device: rows.device);
+            using var table = Stripe(model, rows.index_select(0, index), offsetOf(group.Key), kind);
+            var weighted = table.Scores * group.Count();
+            sum = sum is null ? weighted : sum + weighted;
+        }
+        var scores = (sum! / periods.Count).DetachFromDisposeScope();
+        return new HeadScoreTable(kind, scores, rows.clone().DetachFromDisposeScope());
+    }
+
     /// <summary>Mean of every head's pattern diagonal at <paramref name="offset"/> (key − query), over the diagonal and the batch.</summary>
     public static HeadScoreTable Stripe(HookedTransformer model, Tensor tokens, int offset, string kind = "stripe")
     {

@@ -22,6 +22,7 @@ public static class LayerHeadTable
     public static string Render(torch.Tensor values, string title) =>
         Render(TensorArrays.ToArray2(values, nameof(values)), title);
 
-    static string Format(float v) =>
+    /// <summary>One cell as the table prints it.</summary>
+    public static string Format(float v) =>
         float.IsNaN(v) ? "nan" : float.IsInfinity(v) ? (v > 0 ? "inf" : "-inf") : v.ToString("0.000", CultureInfo.InvariantCulture);
 }

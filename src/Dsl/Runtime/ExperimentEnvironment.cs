@@ -59,6 +59,21 @@ public sealed class ExperimentEnvironment : IDisposable
         return Printer.Print(statement);
     }
 
+    readonly List<FileRead> filesRead = [];
+
+    /// <summary>Every file the experiment read (model files, input files, caches), in the order first read, with its sha256.</summary>
+    public IReadOnlyList<FileRead> FilesRead { get { lock (filesRead) return [.. filesRead]; } }
+
+    /// <summary>Notes that the run read a file (once per path), hashing it now. A folder (a model checkpoint) notes each of its files.</summary>
+    public void RecordRead(string role, string path)
+    {
+        var full = Path.GetFullPath(path);
+        var files = Directory.Exists(full) ? Directory.GetFiles(full).Order(StringComparer.Ordinal).ToArray() : File.Exists(full) ? [full] : [];
+        lock (filesRead)
+            foreach (var file in files)
+                if (!filesRead.Any(f => f.Path == file)) filesRead.Add(new FileRead(role, file, Provenance.Sha256(file)));
+    }
+
     public string ReadPath(string path) => Path.GetFullPath(Path.Combine(ReadDirectory, path));
 
     public string WritePath(string path) => Path.GetFullPath(Path.Combine(WriteDirectory, path));
@@ -74,6 +89,7 @@ public sealed class ExperimentEnvironment : IDisposable
         {
             if (models.TryGetValue(key, out var handle)) return handle;
             var model = ModelLoader.Load(location, new LoadOptions { Device = device.Kind == DeviceKind.Cpu ? null : device.ToTorch() });
+            RecordRead("model", location);
             return models[key] = new ModelHandle(name, model);
         }
     }

@@ -20,6 +20,23 @@ public sealed record ExperimentInput(InputSource Source, long[][] Ids, string[][
     public Tensor ToTensor(Device device) =>
         tensor(Ids.SelectMany(r => r).ToArray(), [Batch, Positions], dtype: ScalarType.Int64, device: device);
 
+    /// <summary>
+    /// Why the input is not rows of a block repeated, which induction and duplicate-token scores need (null: it is).
+    /// A `repeat random` input always is; any other is when each row is whole copies of a block (<see cref="Lens.Analysis.RepeatPeriod"/>).
+    /// </summary>
+    public string? NotRepeated(bool induction)
+    {
+        if (Repeat is not null) return null;
+        for (int r = 0; r < Batch; r++)
+        {
+            var period = Lens.Analysis.RepeatPeriod.Detect(Ids[r]);
+            var row = Batch == 1 ? "the input" : $"row {r + 1} of the input";
+            if (period is null) return $"{row} is not a block of tokens repeated (whole copies, at least two, after at most one leading token such as BOS)";
+            if (induction && period.Length < 2) return $"{row} repeats a single token, which has no induction stripe (the block must be at least 2 tokens)";
+        }
+        return null;
+    }
+
     /// <summary>One row as a [pos] tensor.</summary>
     public Tensor Row(int row, Device device) => tensor(Ids[row], dtype: ScalarType.Int64, device: device);
 }

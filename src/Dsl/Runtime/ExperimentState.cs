@@ -38,6 +38,9 @@ public sealed record ExperimentState
 
     public ImmutableList<ExperimentResult> Results { get; init; } = [];
 
+    /// <summary>The most recent result in scope per expectation key (<see cref="ExpectTargets.KeyOf"/>): what `expect` reads.</summary>
+    public ImmutableDictionary<string, ExperimentResult> Latest { get; init; } = ImmutableDictionary<string, ExperimentResult>.Empty;
+
     /// <summary>A fresh state: seed 0, cpu, no model loaded yet.</summary>
     public static ExperimentState Start(ExperimentEnvironment environment) => new() { Environment = environment };
 
@@ -71,7 +74,9 @@ public sealed record ExperimentState
         var result = new ExperimentResult(statement, Environment.TextOf(statement), CommandWord(statement), value,
             Interventions.Select(i => i.Text).ToList());
         Environment.OnResult?.Invoke(result);
-        return this with { Results = Results.Add(result) };
+        return ExpectTargets.KeyOf(statement) is { } key
+            ? this with { Results = Results.Add(result), Latest = Latest.SetItem(key, result) }
+            : this with { Results = Results.Add(result) };
     }
 
     static string CommandWord(Statement statement)

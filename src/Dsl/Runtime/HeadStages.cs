@@ -20,14 +20,16 @@ internal static class HeadStages
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "score " + name);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
-        int n = input.Repeat?.Length ?? 0;
-        if (kind != ScoreKind.PrevToken && input.Repeat is null)
-            throw new InvalidOperationException($"`score {name}` needs a repeated input (`input repeat random N`)");
-        using var table = kind switch
+        if (kind != ScoreKind.PrevToken && input.NotRepeated(kind == ScoreKind.Induction) is string why)
+            throw new InvalidOperationException($"`score {name}` needs an input whose rows are a block repeated: {why}");
+        // A `repeat random` input knows its block length; for any other the library finds each row's.
+        using var table = (kind, input.Repeat) switch
         {
-            ScoreKind.Induction => HeadScores.Induction(model, tokens, n),
-            ScoreKind.PrevToken => HeadScores.PreviousToken(model, tokens),
-            _ => HeadScores.DuplicateToken(model, tokens, n),
+            (ScoreKind.PrevToken, _) => HeadScores.PreviousToken(model, tokens),
+            (ScoreKind.Induction, { } layout) => HeadScores.Induction(model, tokens, layout.Length),
+            (ScoreKind.Induction, null) => HeadScores.Induction(model, tokens),
+            (_, { } layout) => HeadScores.DuplicateToken(model, tokens, layout.Length),
+            _ => HeadScores.DuplicateToken(model, tokens),
         };
         return new LayerHeadValue(name, TensorData.Grid(table.Scores)) { Title = $"{name} scores (stripe attention) on {Printer.Print(input.Source)}" };
     }

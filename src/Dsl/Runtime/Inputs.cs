@@ -20,7 +20,7 @@ public static class Inputs
     {
         TextInput s => FromTexts(source, s.Texts, model),
         TokenInput s => Describe(source, s.Rows.Select(r => r.Select(id => (long)id).ToArray()).ToArray(), model, null),
-        FileInput s => FromTexts(source, ReadLines(state.Environment.ReadPath(s.Path), s.Path), model),
+        FileInput s => FromTexts(source, ReadLines(state.Environment, s.Path), model),
         RepeatRandomInput s => Repeated(source, s, model, s.Seed ?? state.Seed),
         InputName s => state.Bindings.TryGetValue(s.Name, out var b) && b is InputBinding bound
             ? bound.Input
@@ -52,9 +52,11 @@ public static class Inputs
         return Describe(source, ids, model, null);
     }
 
-    static string[] ReadLines(string path, string asWritten)
+    static string[] ReadLines(ExperimentEnvironment environment, string asWritten)
     {
+        var path = environment.ReadPath(asWritten);
         if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (a relative path is relative to the experiment's folder)");
+        environment.RecordRead("input", path);
         var lines = File.ReadAllLines(path).Where(l => l.Trim().Length > 0).ToArray();
         return lines.Length > 0 ? lines : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
     }

@@ -21,8 +21,8 @@ internal static class InterventionStages
         if (s.Body is null) return applied;
         var inner = applied;
         foreach (var statement in s.Body) inner = StageRunner.Apply(statement, inner);
-        // The block's intervention, names and scores end with it; its results (and its inputs) carry on.
-        return inner with { Interventions = state.Interventions, Bindings = state.Bindings, Scores = state.Scores };
+        // The block's intervention, names and scores end with it (and what `expect` reads); its results (and its inputs) carry on.
+        return inner with { Interventions = state.Interventions, Bindings = state.Bindings, Scores = state.Scores, Latest = state.Latest };
     }
 
     static IReadOnlyList<AblationTarget> Targets(InterventionTarget target, ExperimentState state) => target switch

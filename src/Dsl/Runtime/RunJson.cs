@@ -27,6 +27,7 @@ public static class RunJson
             json.WriteStartObject();
             json.WriteString("lens_version", LensVersion);
             json.WriteString("created", (created ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-ddTHH:mm:ssZ"));
+            Provenance.Write(json, env);
             json.WriteStartObject("experiment");
             json.WriteString("file", env.FileName);
             if (env.SourceText is null) json.WriteNull("text"); else json.WriteString("text", env.SourceText);

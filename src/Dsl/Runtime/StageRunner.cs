@@ -35,6 +35,7 @@ public static class StageRunner
                 ShowStatement s => OutputStages.Show(s, state),
                 CacheStatement s => OutputStages.Cache(s, state),
                 PrintStatement s => OutputStages.Print(s, state),
+                ExpectStatement s => ExpectStages.Expect(s, state),
                 _ => throw new ArgumentException($"no stage runs {statement.GetType().Name}"),
             };
         }

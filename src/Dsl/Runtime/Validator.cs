@@ -27,6 +27,7 @@ public static class Validator
         Statement? modelStatement;
         bool modelFailed;
         readonly HashSet<string> written = [];
+        HashSet<string> readable = [.. start.Latest.Keys];
 
         public List<SemanticError> Errors { get; } = [];
 
@@ -78,7 +79,9 @@ public static class Validator
                 case ShowStatement show: Show(show, model); break;
                 case CacheStatement cache: Cache(cache, model); break;
                 case PrintStatement print: Print(print, model); break;
+                case ExpectStatement expect: Expect(expect, model); break;
             }
+            if (ExpectTargets.KeyOf(s) is { } key) readable.Add(key);
         }
 
         // ---- model, device, seed ----------------------------------------------------------------
@@ -209,7 +212,8 @@ public static class Validator
             if (scores.Contains(kind)) return null;
             var name = Keywords.ScoreKinds.Text(kind);
             if (state.Input is null) return $"run `score {name}` on an input first";
-            if (kind != ScoreKind.PrevToken && state.Input.Repeat is null) return $"run `score {name}` first, on a repeated input (`input repeat random N`)";
+            if (kind != ScoreKind.PrevToken && state.Input.NotRepeated(kind == ScoreKind.Induction) is string why)
+                return $"run `score {name}` first, on an input whose rows are a block repeated ({why})";
             return null;
         }
 
@@ -217,8 +221,8 @@ public static class Validator
         {
             if (NeedInput(s) is not ExperimentInput input) return;
             var name = Keywords.ScoreKinds.Text(s.Kind);
-            if (s.Kind != ScoreKind.PrevToken && input.Repeat is null)
-                Error(s, $"`score {name}` needs a repeated input (`input repeat random N`): the stripe it reads depends on the repeat length");
+            if (s.Kind != ScoreKind.PrevToken && input.NotRepeated(s.Kind == ScoreKind.Induction) is string why)
+                Error(s, $"`score {name}` needs an input whose rows are a block repeated, since the stripe it reads depends on the block's length: {why}");
             else if (input.Positions < 2)
                 Error(s, $"`score {name}` needs an input of at least 2 tokens");
             else scores.Add(s.Kind);
@@ -263,8 +267,10 @@ public static class Validator
                     Keywords.AblationModes.Text(ablation.Mode));
             if (s.Body is null) return;
             var outer = state.Bindings;
+            var outerReadable = new HashSet<string>(readable);
             Sequence(s.Body);
             state = state with { Bindings = outer };
+            readable = outerReadable;
         }
 
         // ---- running -----------------------------------------------------------------------------------
@@ -364,6 +370,28 @@ public static class Validator
                              + (near.Count > 0 ? $"; did you mean {string.Join(" or ", near.Select(x => $"'{x}'"))}?" : ""), n.Name);
                     break;
             }
+        }
+
+        // ---- expectations ------------------------------------------------------------------------------
+
+        void Expect(ExpectStatement e, HookedTransformer model)
+        {
+            var cfg = model.Config;
+            if (ExpectTargets.Problem(e.Target, cfg.NLayers, cfg.NHeads, state.Input?.Positions,
+                    name => state.Bindings.GetValueOrDefault(name) is PatternBinding) is var (problem, near))
+            {
+                Error(e, problem, near);
+                return;
+            }
+            var (key, _) = ExpectTargets.Split(e.Target);
+            if (Keywords.ScoreKinds.TryParse(key, out var kind) && !readable.Contains(key))
+            {
+                // Like `where`, a score target computes the scores on the current input when no `score` is in scope.
+                if (ScoresUnavailable(kind) is string why) Error(e, $"`expect {key} ...` needs {key} scores: {why}", e.Target.Words[0]);
+            }
+            else if (!readable.Contains(key))
+                Error(e, $"`expect {key} ...` reads the most recent `{ExpectTargets.Producer(key)}` result in scope, and there is none here: run `{ExpectTargets.Producer(key)}` before it",
+                    e.Target.Words[0]);
         }
 
         internal static bool IsUserError(Exception e) =>
