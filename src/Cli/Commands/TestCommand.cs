@@ -38,7 +38,7 @@ public static class TestCommand
 
     static int Test(string[] given, string? model, string? device)
     {
-        var deviceSpec = ExperimentFiles.Device(device);
+        ExperimentFiles.Device(device);   // a bad --device is a usage error before anything runs
         var roots = given.Length > 0 ? given : ["."];
         var files = new List<string>();
         foreach (var root in roots)
@@ -56,7 +56,7 @@ public static class TestCommand
         var print = new object();
         Parallel.For(0, files.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            var outcome = Run(files[i], model, deviceSpec is null ? null : device);
+            var outcome = Run(files[i], model, device);
             outcomes[i] = outcome;
             lock (print)
             {
