@@ -287,11 +287,17 @@ let summaryOf (r: JsonElement) (name: string) = r.GetProperty("summary").GetProp
 let byStatement (results: JsonElement list) (statement: string) =
     results |> List.filter (fun r -> r.GetProperty("statement").GetString() = statement)
 
+/// One run of induction.lens with its HTML report, shared by the numbers test and the browser test.
+let private inductionRun =
+    lazy (let html = Path.Combine(scratch.Force(), "induction.html")
+          let r, json = runJson (example "induction.lens") [ "--html"; html ]
+          html, r, json)
+
 let exampleTests =
     testList "examples" [
-        testCase "induction.lens: the demo model's induction and previous-token heads; the report in Chromium" <| fun () ->
-            let html = Path.Combine(scratch.Force(), "induction.html")
-            let r, json = runJson (example "induction.lens") [ "--html"; html ]
+        testCase "induction.lens: the demo model's induction and previous-token heads" <| fun () ->
+            let html, r, json = inductionRun.Force()
+            Expect.isTrue (File.Exists html) "writes the HTML report"
             Expect.stringContains r.Stdout "induction scores" "prints the induction table"
             Expect.stringContains r.Stdout "prev_token scores" "prints the previous-token table"
             Expect.stringContains r.Stdout "L0  " "tables have layer rows"
@@ -305,6 +311,9 @@ let exampleTests =
             Expect.isGreaterThanOrEqual previous 0.8 "previous-token score"
             let loss = (byStatement results "loss").Head
             Expect.isLessThan (summaryOf loss "repeat 2") (summaryOf loss "repeat 1" / 3.0) "the second copy is predicted"
+
+        testCase "induction.lens: its HTML report in Chromium" <| fun () ->
+            let html, _, _ = inductionRun.Force()
             use browser = Chromium.launch ()
             let page = browser.NewPage(1200, 900)
             page.Goto html

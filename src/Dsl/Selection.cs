@@ -18,7 +18,7 @@ public sealed record HeadSelector(int? Layer, int? Head) : Selection;
 /// <summary>`L1` (layer 1 as a whole) or `L*` (every layer). Null means `*`.</summary>
 public sealed record LayerSelector(int? Layer) : Selection;
 
-/// <summary>`where induction > 0.5 and prev_token < 0.2`: the heads whose scores meet every condition.</summary>
+/// <summary>`where induction &gt; 0.5 and prev_token &lt; 0.2`: the heads whose scores meet every condition.</summary>
 public sealed record ScoreFilter(NodeList<ScoreCondition> Conditions) : Selection;
 
 /// <summary>A selection bound earlier with `let`.</summary>

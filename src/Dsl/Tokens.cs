@@ -84,7 +84,7 @@ internal static partial class Tokens
         throw Errors.UnknownWord(w.Value.Start, what, w.Value.Value, table.Words);
     };
 
-    /// <summary>`>`, `>=`, `<` or `<=`.</summary>
+    /// <summary>`&gt;`, `&gt;=`, `&lt;` or `&lt;=`.</summary>
     public static readonly Parser<Comparison> ComparisonOperator = input =>
     {
         var s = Skip(input);

@@ -13,7 +13,7 @@ public sealed class HubClient : IDisposable
 
     public HubOptions Options { get; }
 
-    /// <summary>A client set up from the environment (see <see cref="HubOptions.FromEnvironment"/>).</summary>
+    /// <summary>A client set up from the environment (see <see cref="HubOptions.FromEnvironment()"/>).</summary>
     public HubClient() : this(HubOptions.FromEnvironment()) { }
 
     public HubClient(HubOptions options)

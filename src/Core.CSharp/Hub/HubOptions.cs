@@ -2,7 +2,7 @@ namespace Lens.Hub;
 
 /// <summary>
 /// Settings of a <see cref="HubClient"/>. <c>new HubOptions()</c> reads nothing from the environment except
-/// the default cache folder; <see cref="FromEnvironment"/> reads the variables huggingface_hub reads.
+/// the default cache folder; <see cref="FromEnvironment()"/> reads the variables huggingface_hub reads.
 /// </summary>
 public sealed record HubOptions
 {

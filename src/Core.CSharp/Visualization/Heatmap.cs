@@ -7,7 +7,7 @@ namespace Lens.Visualization;
 /// <summary>
 /// A labelled heatmap for small score grids (layer x head induction / composition / patching scores):
 /// a diverging scale centred on 0 (symmetric, reaching the largest |value| unless given), hover
-/// values, a colour bar, and values printed in the cells when the grid is small. <see cref="WritePng"/>
+/// values, a colour bar, and values printed in the cells when the grid is small. <c>WritePng</c>
 /// draws the same figure as a PNG.
 /// </summary>
 public static partial class Heatmap
