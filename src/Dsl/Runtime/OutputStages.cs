@@ -64,14 +64,17 @@ internal static class OutputStages
         var input = state.RequireInput("show tokens");
         using var scope = NewDisposeScope();
         using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        var losses = new float[input.Positions];
-        if (input.Positions > 1)
+        // Row 0's own tokens: right padding puts its pads after them, and they are not part of the text.
+        int length = input.LastReal(0) + 1;
+        var losses = new float[length];
+        if (length > 1)
         {
-            var perToken = TensorData.Flat(model.Loss(input.Row(0, model.Device), perToken: true));
-            for (int i = 1; i < input.Positions; i++) losses[i] = (float)perToken[i - 1];
+            using var row = input.Row(0, model.Device).narrow(0, 0, length);
+            var perToken = TensorData.Flat(model.Loss(row, perToken: true));
+            for (int i = 1; i < length; i++) losses[i] = (float)perToken[i - 1];
         }
         var title = $"the tokens of {Printer.Print(input.Source)}, coloured by the loss of predicting each" + (input.Batch > 1 ? " (row 0)" : "");
-        var fragment = ColoredTokens.RenderFragment(input.Tokens[0], losses, title);
+        var fragment = ColoredTokens.RenderFragment(input.Tokens[0][..length], losses, title);
         var text = string.Join("\n", input.Tokens.Select((row, r) => $"row {r}: " + string.Join("|", row.Select(Lens.Visualization.TokenText.Display))));
         return (title, [fragment], text);
     }

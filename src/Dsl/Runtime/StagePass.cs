@@ -11,11 +11,17 @@ internal sealed class StagePass : IDisposable
     readonly IDisposable hooks;
 
     /// <param name="command">names the statement in the error when there is no input (`score induction needs an input`).</param>
-    public StagePass(ExperimentState state, string command)
+    /// <param name="masked">whether the stage passes <see cref="AttentionMask"/> on; a stage that does not
+    /// refuses an input of texts of different lengths rather than compute on its pads.</param>
+    public StagePass(ExperimentState state, string command, bool masked = false)
     {
         Model = state.RequireModel().Model;
         Input = state.RequireInput(command);
+        if (Input.Mask is not null && !masked)
+            throw new NotSupportedException($"'{command}' does not take texts of different token lengths yet (they would be padded, and '{command}' would count the pads): "
+                + "give texts of equal length, or one text per input");
         Tokens = Input.ToTensor(Model.Device);
+        AttentionMask = Input.MaskTensor(Model.Device);
         hooks = InterventionHooks.Attach(Model, state.Interventions);
     }
 
@@ -23,5 +29,8 @@ internal sealed class StagePass : IDisposable
     public ExperimentInput Input { get; }
     public Tensor Tokens { get; }
 
-    public void Dispose() { hooks.Dispose(); Tokens.Dispose(); }
+    /// <summary>The input's attention mask [batch, pos], or null when no row is padded.</summary>
+    public Tensor? AttentionMask { get; }
+
+    public void Dispose() { hooks.Dispose(); Tokens.Dispose(); AttentionMask?.Dispose(); }
 }
