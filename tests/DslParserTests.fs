@@ -158,7 +158,9 @@ let private variants : (string * Statement) list =
       "model \"./my models/x\"", ModelStatement("./my models/x")
       "model ./models/stories260K", ModelStatement("./models/stories260K")
       "device cuda", DeviceStatement(DeviceKind.Cuda, Nullable())
-      "device cuda:1", DeviceStatement(DeviceKind.Cuda, Nullable 1) ]
+      "device cuda:1", DeviceStatement(DeviceKind.Cuda, Nullable 1)
+      "use attn_result", UseStatement(ModelFlag.AttnResult)
+      "use split_qkv_input", UseStatement(ModelFlag.SplitQkvInput) ]
 
 let rec private withBodies (s: Statement) : Statement seq =
     seq {
@@ -188,7 +190,7 @@ let private commandTests =
                 typeof<Statement>.Assembly.GetTypes()
                 |> Array.filter (fun t -> t.IsSubclassOf typeof<Statement> && not t.IsAbstract)
                 |> Array.map (fun t -> t.Name) |> Set.ofArray
-            Expect.equal all.Count 22 "one statement record per command"
+            Expect.equal all.Count 23 "one statement record per command"
             Expect.equal produced all "every statement record is produced"
 
         testCase "every command word has a distinct statement record" <| fun () ->

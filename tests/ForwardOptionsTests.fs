@@ -142,7 +142,27 @@ let paddedTests =
             report "padded"
             disposeAll expected
             disposeAll alone
-    testList "padded batches" [ side "right"; side "left" ]
+    let cli (name: string) =
+        testCase (sprintf "lens cache --attention-mask on the %s-padded batch writes TransformerLens's activations" name) <| fun () ->
+            let expected = o.Expected (sprintf "expected_%s_padded.safetensors" name)
+            use model = o.Model()
+            let dir = Lens.Tests.CoreTests.tempDir ()
+            model.Save dir
+            let out = Path.Combine(Lens.Tests.CoreTests.tempDir (), "acts.safetensors")
+            let json (t: torch.Tensor) =
+                "[" + String.Join(",", [ for r in 0L .. t.shape.[0] - 1L -> "[" + String.Join(",", t.[r].data<int64>().ToArray()) + "]" ]) + "]"
+            let r = Processes.lens [ "cache"; dir; "--tokens"; json expected.["tokens"]; "--attention-mask"; json expected.["attention_mask"]; "--out"; out ]
+            Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
+            use written = IO.SafetensorsFile.Open out
+            for n in o.HookNames (name + "-padded") @ [ "logits"; "attention_mask" ] do
+                use t = written.Load n
+                expectRel "padded" ("lens cache " + name + " " + n) t expected.[n]
+            report "padded"
+            let bad = Processes.lens [ "cache"; dir; "--tokens"; "[[1,2,3]]"; "--attention-mask"; "[[1,1]]"; "--out"; out ]
+            Expect.equal bad.ExitCode 2 "a mask of the wrong shape is a usage error"
+            Expect.stringContains bad.Stderr "--attention-mask has shape [1, 2]" "names the option and the shapes"
+            disposeAll expected
+    testList "padded batches" [ side "right"; side "left"; cli "right"; cli "left" ]
 
 let softCapTests =
     let o = Oracle "gpt2like"
@@ -231,9 +251,12 @@ let disabledHookTests =
     ]
 
 /// A random GPT-2-vocabulary model (the real GPT-2 tokenizer) for tests on text batches.
-let private textModel () =
-    let cfg = HookedTransformerConfig(NLayers = 2, DModel = 32, NCtx = 48, DHead = 8, DVocab = 50257, DMlp = Nullable 64, ActFn = "gelu_new", TokenizerName = "gpt2", Seed = Nullable 3)
+let private textModelWith (positions: string) =
+    let cfg = HookedTransformerConfig(NLayers = 2, DModel = 32, NCtx = 48, DHead = 8, DVocab = 50257, DMlp = Nullable 64, ActFn = "gelu_new",
+                                      TokenizerName = "gpt2", Seed = Nullable 3, PositionalEmbeddingType = positions)
     new HookedTransformer(cfg)
+
+let private textModel () = textModelWith "standard"
 
 let textBatchTests =
     testList "several texts in one batch" [
@@ -257,8 +280,9 @@ let textBatchTests =
             use masked = model.Loss(batch.Tokens, attentionMask = batch.AttentionMask)
             Expect.isGreaterThan (abs (unmasked.item<float32>() - masked.item<float32>())) 1e-3f "without the mask the pads would count"
 
-        testCase "left-padded generation equals per-prompt generation token for token (key-value cache and without)" <| fun () ->
-            use model = textModel ()
+        testCase "left-padded generation equals per-prompt generation token for token (key-value cache and without; standard, rotary, shortformer positions)" <| fun () ->
+          for positions in [ "standard"; "rotary"; "shortformer" ] do
+            use model = textModelWith positions
             let prompts = [| "Once upon a time"; "The quick brown fox jumps over the lazy" |]
             for useCache in [ true; false ] do
                 let options = GenerationOptions(Greedy = true, UseKvCache = useCache, StopAtEos = false)
@@ -270,13 +294,65 @@ let textBatchTests =
                     let width = generated.shape.[1]
                     let n = own.shape.[1]
                     use mine = generated.[r].narrow(0, width - n, n)
-                    Expect.sequenceEqual (mine.data<int64>().ToArray()) (own.[0].data<int64>().ToArray()) (sprintf "row %d (kv cache %b)" r useCache)
+                    Expect.sequenceEqual (mine.data<int64>().ToArray()) (own.[0].data<int64>().ToArray()) (sprintf "row %d (%s, kv cache %b)" r positions useCache)
             use right = model.ToTokens(prompts)
             Expect.throwsC (fun () -> model.Generate(right.Tokens, 2, GenerationOptions(Greedy = true), right.AttentionMask).Dispose()) (fun e -> Expect.stringContains e.Message "left" "right padding is refused for generation")
 
-        testCase "generation stops each row at its tokenizer's end-of-sequence id" <| fun () ->
+        testCase "the end-of-sequence id comes from the tokenizer; a batch stops each row at its own" <| fun () ->
             use model = textModel ()
             Expect.equal model.EosTokenId (Nullable 50256L) "GPT-2's <|endoftext|>"
+            let prompts = [| "Once upon a time"; "The quick brown fox jumps over the lazy" |]
+            use first = model.ToTokens(prompts.[0])
+            use firstRun = model.Generate(first, 1, GenerationOptions(Greedy = true, StopAtEos = false))
+            let eos = firstRun.[0, -1L].item<int64>()          // row 0's first new token, used as its end of sequence
+            let options = GenerationOptions(Greedy = true, EosTokenId = Nullable eos)
+            use batch = model.ToTokens(prompts, paddingSide = "left")
+            use generated = model.Generate(batch.Tokens, 6, options, batch.AttentionMask)
+            let width = generated.shape.[1]
+            let promptWidth = batch.Tokens.shape.[1]
+            Expect.sequenceEqual (generated.[0].narrow(0, promptWidth, width - promptWidth).data<int64>().ToArray()) (Array.create (int (width - promptWidth)) eos) "row 0 stops at once and is filled with its end of sequence"
+            use second = model.ToTokens(prompts.[1])
+            use secondAlone = model.Generate(second, 6, options)
+            let n = secondAlone.shape.[1]
+            Expect.sequenceEqual (generated.[1].narrow(0, width - n, n).data<int64>().ToArray()) (secondAlone.[0].data<int64>().ToArray()) "row 1 runs on as if alone"
+    ]
+
+let dslTests =
+    testList "experiments with several texts and config flags" [
+        testCase "input \"a\", \"b\": loss is the masked mean, predict skips pads, generate gives each text as if alone; patch refuses the padded input" <| fun () ->
+            use model = textModel ()
+            let dir = Lens.Tests.CoreTests.tempDir ()
+            model.Save dir
+            let texts = [| "The cat sat on the mat."; "A much longer sentence about a dog that ran across the field." |]
+            let state = Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nloss\npredict\ngenerate 5 greedy\n" dir texts.[0] texts.[1])
+            use batch = model.ToTokens(texts)
+            use libraryLoss = model.Loss(batch.Tokens, attentionMask = batch.AttentionMask)
+            Expect.equal (Lens.Tests.DslRuntimeTests.scalarOf (Lens.Tests.DslRuntimeTests.result "loss" state)) (Lens.Dsl.Runtime.Numbers.FromFloat(libraryLoss.item<float32>())) "the library's masked loss"
+            match (Lens.Tests.DslRuntimeTests.result "predict" state).Value with
+            | :? Lens.Dsl.Runtime.TableValue as t ->
+                use lengths = batch.AttentionMask.sum(1L)
+                Expect.equal t.Rows.Length (int (lengths.sum().item<int64>())) "one row per real token"
+            | other -> failtestf "predict gave %s" other.Kind
+            match (Lens.Tests.DslRuntimeTests.result "generate" state).Value with
+            | :? Lens.Dsl.Runtime.TextValue as t ->
+                for r in 0 .. 1 do
+                    use alone = model.ToTokens(texts.[r])
+                    use own = model.Generate(alone, 5, GenerationOptions(Greedy = true, Seed = Nullable 0L))
+                    Expect.equal t.Texts.[r] (model.ToText own) (sprintf "text %d generates as if alone" r)
+            | other -> failtestf "generate gave %s" other.Kind
+            let e = Lens.Tests.DslRuntimeTests.catch<Lens.Dsl.Runtime.ExperimentRunException> (fun () ->
+                Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nlogit_lens\n" dir texts.[0] texts.[1]) |> ignore)
+            Expect.stringContains e.Message "'logit_lens' does not take texts of different token lengths" "names the command"
+
+        testCase "use attn_result makes hook_result printable and is recorded; without it the check names the flag" <| fun () ->
+            let tiny = Lens.Tests.DslRuntimeTests.tinyModel
+            let errors = Lens.Tests.DslRuntimeTests.errorText (tiny + "input tokens [1, 2, 3]\nprint blocks.0.attn.hook_result\n")
+            Expect.stringContains errors "test.lens:3:7: hook point 'blocks.0.attn.hook_result' fires only with use_attn_result = true" "the check names the flag, with line and column"
+            Expect.stringContains errors "`use attn_result`" "and the statement that turns it on"
+            let state = Lens.Tests.DslRuntimeTests.run (tiny + "use attn_result\ninput tokens [1, 2, 3]\nprint blocks.0.attn.hook_result\n")
+            Expect.sequenceEqual state.Flags [ Lens.Dsl.ModelFlag.AttnResult ] "the flag is in the state (the run JSON's config_flags)"
+            Expect.equal (Lens.Tests.DslRuntimeTests.results "print" state).Length 1 "printed"
+            Expect.isFalse state.Model.Model.Config.UseAttnResult "the model's own config is restored after each stage"
     ]
 
 [<Tests>]
@@ -289,4 +365,5 @@ let tests =
         configTests
         disabledHookTests
         textBatchTests
+        dslTests
     ]

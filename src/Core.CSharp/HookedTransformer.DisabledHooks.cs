@@ -25,8 +25,9 @@ public sealed partial class HookedTransformer
     public static string DisabledHookMessage(string fullName, string flag) =>
         $"hook point '{fullName}' fires only with {flag} = true, which is off in this model's config: " + HowToTurnOn(flag);
 
-    static string HowToTurnOn(string flag) =>
-        $"turn it on (C#/F#: model.Config.{FlagProperty(flag)} <- true; experiment: `use {flag["use_".Length..]}`)";
+    static string HowToTurnOn(string flag) => flag == "use_hook_tokens"
+        ? "set use_hook_tokens: true in the model's config.json (the hook point is made when the model is built)"
+        : $"turn it on (C#/F#: model.Config.{FlagProperty(flag)} = true; experiment: `use {flag["use_".Length..]}`)";
 
     static string FlagProperty(string flag) => flag switch
     {

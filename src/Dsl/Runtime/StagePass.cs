@@ -22,6 +22,7 @@ internal sealed class StagePass : IDisposable
                 + "give texts of equal length, or one text per input");
         Tokens = Input.ToTensor(Model.Device);
         AttentionMask = Input.MaskTensor(Model.Device);
+        flags = FlagsOn(Model.Config, state.Flags);
         hooks = InterventionHooks.Attach(Model, state.Interventions);
     }
 
@@ -32,5 +33,22 @@ internal sealed class StagePass : IDisposable
     /// <summary>The input's attention mask [batch, pos], or null when no row is padded.</summary>
     public Tensor? AttentionMask { get; }
 
-    public void Dispose() { hooks.Dispose(); Tokens.Dispose(); AttentionMask?.Dispose(); }
+    public void Dispose() { hooks.Dispose(); flags(); Tokens.Dispose(); AttentionMask?.Dispose(); }
+
+    readonly Action flags;
+
+    /// <summary>Turns the `use` flags on in the model's config for this pass; returns what restores them.</summary>
+    static Action FlagsOn(HookedTransformerConfig cfg, IEnumerable<ModelFlag> on)
+    {
+        var saved = (cfg.UseAttnResult, cfg.UseSplitQkvInput, cfg.UseAttnIn, cfg.UseHookMlpIn);
+        foreach (var flag in on)
+            switch (flag)
+            {
+                case ModelFlag.AttnResult: cfg.UseAttnResult = true; break;
+                case ModelFlag.SplitQkvInput: cfg.UseSplitQkvInput = true; break;
+                case ModelFlag.AttnIn: cfg.UseAttnIn = true; break;
+                case ModelFlag.HookMlpIn: cfg.UseHookMlpIn = true; break;
+            }
+        return () => (cfg.UseAttnResult, cfg.UseSplitQkvInput, cfg.UseAttnIn, cfg.UseHookMlpIn) = saved;
+    }
 }
