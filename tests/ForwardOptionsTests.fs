@@ -105,6 +105,15 @@ let stopStartTests =
                 report "stopstart"
                 disposeAll expected
 
+        testCase "from F#: Model.runToLayer and Model.runFromLayer" <| fun () ->
+            let expected = o.Expected "expected.safetensors"
+            use model = o.Model()
+            use residual = model |> Lens.FSharp.Model.runToLayer 1 expected.["tokens"]
+            expectRel "stopstart" "F# runToLayer 1" residual expected.["stop_at_layer_1.residual"]
+            use logits = model |> Lens.FSharp.Model.runFromLayer 1 residual
+            expectRel "stopstart" "F# runFromLayer 1" logits expected.["start_at_layer_1.logits"]
+            disposeAll expected
+
         testCase "a layer out of range, or a loss from a stopped run, is refused" <| fun () ->
             use model = o.Model()
             use tokens = torch.tensor([| 1L; 2L; 3L |])
@@ -324,7 +333,8 @@ let dslTests =
             let dir = Lens.Tests.CoreTests.tempDir ()
             model.Save dir
             let texts = [| "The cat sat on the mat."; "A much longer sentence about a dog that ran across the field." |]
-            let state = Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nloss\npredict\ngenerate 5 greedy\n" dir texts.[0] texts.[1])
+            let acts = Path.Combine(Lens.Tests.CoreTests.tempDir (), "acts.safetensors")
+            let state = Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nloss\npredict\ngenerate 5 greedy\ncache save \"%s\" filter \"blocks.*.attn.hook_z\"\n" dir texts.[0] texts.[1] acts)
             use batch = model.ToTokens(texts)
             use libraryLoss = model.Loss(batch.Tokens, attentionMask = batch.AttentionMask)
             Expect.equal (Lens.Tests.DslRuntimeTests.scalarOf (Lens.Tests.DslRuntimeTests.result "loss" state)) (Lens.Dsl.Runtime.Numbers.FromFloat(libraryLoss.item<float32>())) "the library's masked loss"
@@ -340,6 +350,13 @@ let dslTests =
                     use own = model.Generate(alone, 5, GenerationOptions(Greedy = true, Seed = Nullable 0L))
                     Expect.equal t.Texts.[r] (model.ToText own) (sprintf "text %d generates as if alone" r)
             | other -> failtestf "generate gave %s" other.Kind
+            use libraryRun = model.RunWithCache(batch.Tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_z"), attentionMask = batch.AttentionMask)
+            use written = IO.SafetensorsFile.Open acts
+            for n in [ "blocks.0.attn.hook_z"; "blocks.1.attn.hook_z" ] do
+                use t = written.Load n
+                expectRel "text batch" ("cache save " + n) t libraryRun.Cache.[n]
+            use savedMask = written.Load "attention_mask"
+            Expect.equal (maxAbsDiff savedMask batch.AttentionMask) 0.0 "the mask is saved with the activations"
             let e = Lens.Tests.DslRuntimeTests.catch<Lens.Dsl.Runtime.ExperimentRunException> (fun () ->
                 Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nlogit_lens\n" dir texts.[0] texts.[1]) |> ignore)
             Expect.stringContains e.Message "'logit_lens' does not take texts of different token lengths" "names the command"

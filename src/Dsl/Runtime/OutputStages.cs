@@ -83,13 +83,15 @@ internal static class OutputStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "cache");
+        using var pass = new StagePass(state, "cache", masked: true);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
         if (s.Action == CacheAction.Save)
         {
-            using var run = model.RunWithCache(tokens, filter);
+            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask);
             var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
+            // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and meaningless).
+            if (pass.AttentionMask is not null) tensors.Add(new("attention_mask", pass.AttentionMask));
             var path = state.Environment.WritePath(s.Path);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             SafetensorsFile.Save(path, tensors, new Dictionary<string, string>
@@ -100,7 +102,7 @@ internal static class OutputStages
         }
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();
-        using var current = model.RunWithCache(tokens, names.Contains);
+        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask);
         var rows = new List<object[]>();
         foreach (var name in file.Names.Where(names.Contains))
         {
