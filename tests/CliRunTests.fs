@@ -249,12 +249,13 @@ let runTests =
             let good = experiment "good.lens" ("model " + tinyDir + "\ninput tokens [1, 2, 3]\nloss\n")
             let r = ok (lens [ "check"; good ]) "check"
             Expect.stringContains r.Stdout "ok (3 statements" "ok"
-            let bad = experiment "bad.lens" ("model " + tinyDir + "\ninput tokens [1, 2, 3]\nheads L0H5\nprint hook_embd\n")
+            let bad = experiment "bad.lens" ("model " + tinyDir + "\ninput tokens [1, 2, 3]\nheads L0H5\nprint hook_embd\nprint blocks.0.attn.hook_result\n")
             let r = lens [ "check"; bad ]
             Expect.equal r.ExitCode 1 "problems"
             Expect.stringContains r.Stderr (bad + ":3:7: head 5 is out of range") "first"
             Expect.stringContains r.Stderr (bad + ":4:7: unknown hook point 'hook_embd'; did you mean 'hook_embed'") "second, with a suggestion"
-            Expect.stringContains r.Stderr "2 problems found" "count"
+            Expect.stringContains r.Stderr (bad + ":5:7: hook point 'blocks.0.attn.hook_result' fires only with use_attn_result = true") "third: a hook its config switches off, naming the flag"
+            Expect.stringContains r.Stderr "3 problems found" "count"
 
         testCase "lens --help lists every command; each command's help has examples" <| fun () ->
             let r = lens [ "--help" ]

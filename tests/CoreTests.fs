@@ -216,10 +216,13 @@ let textTests =
         testCase "to_tokens / to_str_tokens / get_token_position as TransformerLens documents them" <| fun () ->
             let cfg = HookedTransformerConfig(NLayers = 1, DModel = 8, NCtx = 16, DHead = 4, DVocab = 50257, AttnOnly = true, TokenizerName = "gpt2", Seed = Nullable 0)
             use model = new HookedTransformer(cfg)
-            use tokens = model.ToTokens([| "The cat sat on the mat."; "The cat sat on the mat really hard." |])
+            use batch = model.ToTokens([| "The cat sat on the mat."; "The cat sat on the mat really hard." |])
+            let tokens = batch.Tokens
             let rows = [ for b in 0L .. 1L -> [ for p in 0L .. 9L -> tokens.[b, p].item<int64>() ] ]
             Expect.equal rows [ [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 13L; 50256L; 50256L ]
                                 [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 1107L; 1327L; 13L ] ] "padded batch"
+            let mask = [ for b in 0L .. 1L -> [ for p in 0L .. 9L -> batch.AttentionMask.[b, p].item<int64>() ] ]
+            Expect.equal mask [ [ 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 0L; 0L ]; List.replicate 10 1L ] "the mask marks the pads, though the pad id is also BOS"
             Expect.sequenceEqual (model.ToStrTokens "2342+2017=21445") [ "<|endoftext|>"; "23"; "42"; "+"; "2017"; "="; "214"; "45" ] "str tokens"
             Expect.equal (model.GetTokenPosition(" cat", "The cat sat on the mat")) 2 "with BOS"
             Expect.equal (model.GetTokenPosition(" cat", "The cat sat on the mat", prependBos = false)) 1 "without BOS"

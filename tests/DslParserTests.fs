@@ -163,7 +163,9 @@ let private variants : (string * Statement) list =
       "expect detect previous_token L0H2 >= 0.9", ExpectStatement(ExpectTarget(nl [ "detect"; "previous_token"; "L0H2" ]), ExpectOperator.GreaterOrEqual, 0.9, Nullable())
       "expect patch heads clean == -1.5 within 1e-3", ExpectStatement(ExpectTarget(nl [ "patch"; "heads"; "clean" ]), ExpectOperator.Equal, -1.5, Nullable 1e-3)
       "expect circuit ov L1H1 \"copying\"<0", ExpectStatement(ExpectTarget(nl [ "circuit"; "ov"; "L1H1"; "copying" ]), ExpectOperator.Less, 0.0, Nullable())
-      "device cuda:1", DeviceStatement(DeviceKind.Cuda, Nullable 1) ]
+      "device cuda:1", DeviceStatement(DeviceKind.Cuda, Nullable 1)
+      "use attn_result", UseStatement(ModelFlag.AttnResult)
+      "use split_qkv_input", UseStatement(ModelFlag.SplitQkvInput) ]
 
 let rec private withBodies (s: Statement) : Statement seq =
     seq {
@@ -193,7 +195,7 @@ let private commandTests =
                 typeof<Statement>.Assembly.GetTypes()
                 |> Array.filter (fun t -> t.IsSubclassOf typeof<Statement> && not t.IsAbstract)
                 |> Array.map (fun t -> t.Name) |> Set.ofArray
-            Expect.equal all.Count 23 "one statement record per command"
+            Expect.equal all.Count 24 "one statement record per command"
             Expect.equal produced all "every statement record is produced"
 
         testCase "every command word has a distinct statement record" <| fun () ->

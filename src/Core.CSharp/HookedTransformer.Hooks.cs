@@ -6,13 +6,15 @@ namespace Lens;
 
 /// <summary>A forward hook to attach: a hook name (full or shorthand) or a predicate over names, and the function.</summary>
 /// <summary>The result of <see cref="HookedTransformer.RunWithCache(Tensor, Func{string, bool}?, bool)"/>: owns the logits, loss and cache.</summary>
-public sealed class CachedRun(Tensor? logits, Tensor? loss, ActivationCache cache) : IDisposable
+public sealed class CachedRun(Tensor? logits, Tensor? loss, ActivationCache cache, Tensor? residual = null) : IDisposable
 {
-    public Tensor Logits => logits ?? throw new InvalidOperationException("this run did not ask for logits");
+    public Tensor Logits => logits ?? throw new InvalidOperationException(residual is null ? "this run did not ask for logits" : "this run stopped at a layer: its output is Residual");
     public Tensor Loss => loss ?? throw new InvalidOperationException("this run did not ask for the loss");
+    /// <summary>The residual stream of a run with stop_at_layer.</summary>
+    public Tensor Residual => residual ?? throw new InvalidOperationException("this run did not stop at a layer (stopAtLayer)");
     public ActivationCache Cache => cache;
     public void Deconstruct(out Tensor logitsOut, out ActivationCache cacheOut) { logitsOut = Logits; cacheOut = cache; }
-    public void Dispose() { logits?.Dispose(); loss?.Dispose(); cache.Dispose(); }
+    public void Dispose() { logits?.Dispose(); loss?.Dispose(); residual?.Dispose(); cache.Dispose(); }
 }
 
 public sealed record HookSpec(string? Name, Func<string, bool>? Filter, HookFunction Function)
@@ -28,7 +30,7 @@ public sealed partial class HookedTransformer
     /// <summary>Attaches a hook until <see cref="ResetHooks"/> (or until the returned handle is disposed).</summary>
     public IDisposable AddHook(string name, HookFunction fn)
     {
-        var handle = Hook(name).Add(fn);
+        var handle = EnabledHook(name).Add(fn);
         _permanentHooks.Add(handle);
         return handle;
     }
@@ -36,6 +38,7 @@ public sealed partial class HookedTransformer
     /// <summary>Attaches a hook to every hook point whose full name passes the filter.</summary>
     public IDisposable AddHook(Func<string, bool> filter, HookFunction fn)
     {
+        RefuseDisabledOnly(filter);
         var handle = new CompositeHandle(_hookDict.Values.Where(h => filter(h.Name)).Select(h => h.Add(fn)).ToList());
         _permanentHooks.Add(handle);
         return handle;
@@ -59,9 +62,13 @@ public sealed partial class HookedTransformer
         {
             foreach (var spec in hooks)
             {
-                if (spec.Name is not null) handles.Add(Hook(spec.Name).Add(spec.Function));
-                else foreach (var hp in _hookDict.Values)
-                    if (spec.Filter!(hp.Name)) handles.Add(hp.Add(spec.Function));
+                if (spec.Name is not null) handles.Add(EnabledHook(spec.Name).Add(spec.Function));
+                else
+                {
+                    RefuseDisabledOnly(spec.Filter!);
+                    foreach (var hp in _hookDict.Values)
+                        if (spec.Filter!(hp.Name)) handles.Add(hp.Add(spec.Function));
+                }
             }
         }
         catch { foreach (var h in handles) h.Dispose(); throw; }
@@ -79,10 +86,11 @@ public sealed partial class HookedTransformer
         return Forward(tokens);
     }
 
-    public ModelOutput RunWithHooks(Tensor tokens, IEnumerable<HookSpec> hooks, ReturnType returnType, bool lossPerToken = false)
+    public ModelOutput RunWithHooks(Tensor tokens, IEnumerable<HookSpec> hooks, ReturnType returnType, bool lossPerToken = false,
+        Tensor? attentionMask = null, int? startAtLayer = null, int? stopAtLayer = null, Tensor? lossTokens = null)
     {
         using var _ = Hooks(hooks);
-        return Forward(tokens, returnType, lossPerToken);
+        return Forward(tokens, returnType, lossPerToken, attentionMask, startAtLayer, stopAtLayer, lossTokens);
     }
 
     /// <summary>
@@ -92,7 +100,14 @@ public sealed partial class HookedTransformer
     public CachedRun RunWithCache(Tensor tokens, Func<string, bool>? namesFilter = null, bool removeBatchDim = false) =>
         RunWithCache(tokens, ReturnType.Logits, namesFilter, removeBatchDim);
 
-    public CachedRun RunWithCache(Tensor tokens, ReturnType returnType, Func<string, bool>? namesFilter = null, bool removeBatchDim = false, bool lossPerToken = false)
+    /// <summary>
+    /// Runs the model recording activations, with TransformerLens's forward arguments: an attention mask,
+    /// start_at_layer (tokens is then the residual stream, and <paramref name="lossTokens"/> the tokens for a
+    /// loss), stop_at_layer (the run's output is <see cref="CachedRun.Residual"/>). A filter that selects
+    /// only hook points the config switches off is refused, naming the flag.
+    /// </summary>
+    public CachedRun RunWithCache(Tensor tokens, ReturnType returnType, Func<string, bool>? namesFilter = null, bool removeBatchDim = false, bool lossPerToken = false,
+        Tensor? attentionMask = null, int? startAtLayer = null, int? stopAtLayer = null, Tensor? lossTokens = null)
     {
         var store = new List<KeyValuePair<string, Tensor>>();
         HookFunction record = (x, hp) => { store.Add(new(hp.Name, x.detach().DetachFromDisposeScope())); return null; };
@@ -100,22 +115,16 @@ public sealed partial class HookedTransformer
         try
         {
             using (Hooks([HookSpec.Where(namesFilter ?? (_ => true), record)]))
-                output = Forward(tokens, returnType, lossPerToken);
+                output = Forward(tokens, returnType, lossPerToken, attentionMask, startAtLayer, stopAtLayer, lossTokens);
         }
         catch { foreach (var kv in store) kv.Value.Dispose(); throw; }
         var cache = new ActivationCache(this, store);
         if (removeBatchDim) cache.RemoveBatchDim();
-        return new CachedRun(output.Logits, output.Loss, cache);
+        return new CachedRun(output.Logits, output.Loss, cache, output.Residual);
     }
 
     /// <summary>Names-filter helper: a glob with * (e.g. <c>blocks.*.attn.hook_pattern</c>) or a shorthand name.</summary>
-    public static Func<string, bool> NamesFilter(params string[] patterns)
-    {
-        var regexes = patterns.Select(p => p.Contains('*')
-            ? new System.Text.RegularExpressions.Regex("^" + System.Text.RegularExpressions.Regex.Escape(p).Replace("\\*", "[^.]*") + "$")
-            : new System.Text.RegularExpressions.Regex("^" + System.Text.RegularExpressions.Regex.Escape(ActName.Get(p)) + "$")).ToList();
-        return name => regexes.Any(r => r.IsMatch(name));
-    }
+    public static Func<string, bool> NamesFilter(params string[] patterns) => new HookNamePatterns(patterns).IsMatch;
 
     sealed class CompositeHandle(List<IDisposable> handles) : IDisposable
     {

@@ -27,13 +27,21 @@ public sealed partial class HookedTransformer
     bool Bos(bool? prependBos) => prependBos ?? Config.DefaultPrependBos;
 
     /// <summary>int64 tokens [1, pos] of one text.</summary>
-    public Tensor ToTokens(string text, bool? prependBos = null) => ToTokens([text], prependBos);
-
-    /// <summary>int64 tokens [batch, pos] of several texts, padded to the longest with the pad token.</summary>
-    public Tensor ToTokens(IReadOnlyList<string> texts, bool? prependBos = null, string paddingSide = "right")
+    public Tensor ToTokens(string text, bool? prependBos = null)
     {
-        var ids = TokenizerOps.ToTokens(RequireTokenizer(), texts, Bos(prependBos), paddingSide);
+        var ids = TokenizerOps.ToTokens(RequireTokenizer(), [text], Bos(prependBos));
         return tensor(ids, dtype: ScalarType.Int64, device: Device);
+    }
+
+    /// <summary>
+    /// Several texts as one batch: int64 tokens [batch, pos] padded to the longest with the pad token on
+    /// <paramref name="paddingSide"/>, and the attention mask to pass with them (Forward, Loss, RunWithCache,
+    /// Generate: pad on the left to generate).
+    /// </summary>
+    public TokenBatch ToTokens(IReadOnlyList<string> texts, bool? prependBos = null, string paddingSide = "right")
+    {
+        var (ids, mask) = TokenizerOps.ToTokensAndMask(RequireTokenizer(), texts, Bos(prependBos), paddingSide);
+        return new TokenBatch(tensor(ids, dtype: ScalarType.Int64, device: Device), tensor(mask, dtype: ScalarType.Int64, device: Device));
     }
 
     public string[] ToStrTokens(string text, bool? prependBos = null) => TokenizerOps.ToStrTokens(RequireTokenizer(), text, Bos(prependBos));

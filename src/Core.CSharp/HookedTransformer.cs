@@ -7,15 +7,18 @@ namespace Lens;
 
 public enum ReturnType { Logits, Loss, Both, None }
 
-/// <summary>What <see cref="HookedTransformer.Forward(Tensor, ReturnType, bool)"/> returns; owns its tensors.</summary>
+/// <summary>What a forward pass returns; owns its tensors.</summary>
 public sealed record ModelOutput(Tensor? Logits, Tensor? Loss) : IDisposable
 {
-    public void Dispose() { Logits?.Dispose(); Loss?.Dispose(); }
+    /// <summary>The residual stream [batch, pos, d_model] of a run with stop_at_layer (TransformerLens returns it as the output).</summary>
+    public Tensor? Residual { get; init; }
+
+    public void Dispose() { Logits?.Dispose(); Loss?.Dispose(); Residual?.Dispose(); }
 }
 
 /// <summary>
 /// A transformer whose every activation is a named <see cref="HookPoint"/>, with TransformerLens's
-/// components, names and numbers. The whole data path is <see cref="Forward(Tensor, ReturnType, bool)"/>:
+/// components, names and numbers. The whole data path is <see cref="Forward(Tensor, ReturnType, bool, Tensor?, int?, int?, Tensor?)"/>:
 /// tokens → embed (+ pos_embed) → blocks → ln_final → unembed.
 /// </summary>
 public sealed partial class HookedTransformer : nn.Module
@@ -46,6 +49,8 @@ public sealed partial class HookedTransformer : nn.Module
         RegisterComponents();
         foreach (var (_, p) in named_parameters()) p.requires_grad = false;
         _hookDict = EnumerateHookPoints().ToDictionary(h => h.Name);
+        if (config.InitWeights && config.InitMode != "gpt2")
+            throw new ArgumentException($"config field 'init_mode' = \"{config.InitMode}\" is not supported by Lens for fresh weights: use \"gpt2\", or load weights (init_weights false)");
         if (config.InitWeights) InitWeights(config.Seed);
     }
 
@@ -93,23 +98,82 @@ public sealed partial class HookedTransformer : nn.Module
     /// <summary>Logits [batch, pos, d_vocab_out] of int64 tokens [batch, pos] (or [pos]).</summary>
     public Tensor Forward(Tensor tokens) => Forward(tokens, ReturnType.Logits).Logits!;
 
-    public ModelOutput Forward(Tensor tokens, ReturnType returnType, bool lossPerToken = false) =>
-        Forward(tokens, returnType, lossPerToken, null);
+    /// <summary>
+    /// The forward pass as TransformerLens's <c>model(input, ...)</c>.
+    /// <paramref name="attentionMask"/> [batch, pos] (1 on real tokens, 0 on pads): pad keys are never
+    /// attended, positions are <c>cumsum(mask) - 1</c> (so left padding does not shift them), pad positions
+    /// get a zero positional embedding, and the loss counts only pairs of real tokens.
+    /// <paramref name="stopAtLayer"/> k runs the embedding and blocks [0, k) (negative k counts from the end)
+    /// and returns the residual stream in <see cref="ModelOutput.Residual"/>.
+    /// <paramref name="startAtLayer"/> k takes <paramref name="input"/> as the residual stream
+    /// [batch, pos, d_model] entering block k and runs the rest; the loss then needs <paramref name="tokens"/>.
+    /// </summary>
+    public ModelOutput Forward(Tensor input, ReturnType returnType, bool lossPerToken = false, Tensor? attentionMask = null,
+        int? startAtLayer = null, int? stopAtLayer = null, Tensor? tokens = null) =>
+        Run(input, returnType, lossPerToken, null, attentionMask, startAtLayer, stopAtLayer, tokens);
 
-    /// <summary>The forward pass; with a key-value cache, tokens are the new positions only.</summary>
-    public ModelOutput Forward(Tensor tokens, ReturnType returnType, bool lossPerToken, KeyValueCache? pastKv)
+    /// <summary>
+    /// The forward pass with a key-value cache: tokens are the new positions only, and
+    /// <paramref name="attentionMask"/> (if any) their mask; the cache keeps the mask of earlier positions.
+    /// </summary>
+    public ModelOutput Forward(Tensor tokens, ReturnType returnType, bool lossPerToken, KeyValueCache? pastKv, Tensor? attentionMask = null) =>
+        Run(tokens, returnType, lossPerToken, pastKv, attentionMask, null, null, null);
+
+    ModelOutput Run(Tensor input, ReturnType returnType, bool lossPerToken, KeyValueCache? pastKv, Tensor? attentionMask,
+        int? startAtLayer, int? stopAtLayer, Tensor? lossTokens)
     {
         using var scope = NewDisposeScope();
         using var grad = Training ? null : no_grad();
-        if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
-        if (tokens.device != Device) tokens = tokens.to(Device);
-        var residual = Embed(tokens, pastKv?.Length ?? 0);
-        for (int l = 0; l < blocks.Count; l++)
-            residual = blocks[l].forward(residual, pastKv?[l]);
+        int start = startAtLayer is int s0 ? LayerIndex(s0, "start_at_layer") : 0;
+        int stop = stopAtLayer is int s1 ? LayerIndex(s1, "stop_at_layer") : blocks.Count;
+        if (stopAtLayer is not null && returnType is ReturnType.Loss or ReturnType.Both)
+            throw new ArgumentException("stop_at_layer returns the residual stream, not a loss: ask for ReturnType.Logits or None");
+        Tensor residual;
+        Tensor? tokens, shortformer = null;
+        PaddingMask? padding = null;
+        if (startAtLayer is null)
+        {
+            var ids = input.dim() == 1 ? input.unsqueeze(0) : input;
+            if (ids.dim() != 2) throw new ArgumentException($"tokens must be [pos] or [batch, pos] (got shape [{string.Join(", ", input.shape)}])");
+            if (ids.device != Device) ids = ids.to(Device);
+            long offset = pastKv?.Length ?? 0;
+            var mask = CheckMask(attentionMask, ids.shape);
+            if (pastKv is not null && (mask is not null || pastKv.AttentionMask is not null))
+                mask = pastKv.AppendAttentionMask(mask, ids.shape[0], ids.shape[1], Device);
+            if (mask is not null) padding = PaddingMask.Create(mask, offset);
+            (residual, shortformer) = Embed(ids, offset, padding);
+            tokens = ids;
+        }
+        else
+        {
+            if (pastKv is not null) throw new ArgumentException("start_at_layer cannot be combined with a key-value cache");
+            if (Config.PositionalEmbeddingType == "shortformer")
+                throw new ArgumentException("start_at_layer on a shortformer model would run without positions (they enter every block's queries and keys): run from the tokens instead");
+            residual = input.device != Device ? input.to(Device) : input;
+            if (residual.dim() != 3 || residual.shape[2] != Config.DModel)
+                throw new ArgumentException($"with start_at_layer the input is the residual stream [batch, pos, d_model = {Config.DModel}] (got shape [{string.Join(", ", input.shape)}])");
+            tokens = lossTokens?.dim() == 1 ? lossTokens.unsqueeze(0) : lossTokens;
+            if (tokens is not null && tokens.device != Device) tokens = tokens.to(Device);
+            var mask = CheckMask(attentionMask, residual.shape[..2]);
+            if (mask is not null) padding = PaddingMask.Create(mask, 0);
+        }
+        for (int l = start; l < stop; l++)
+            residual = blocks[l].forward(residual, pastKv?[l], padding, shortformer);
+        if (stopAtLayer is not null)
+            return new ModelOutput(null, null) { Residual = residual.MoveToOuterDisposeScope() };
         if (returnType == ReturnType.None) return new ModelOutput(null, null);
         if (ln_final is not null) residual = ln_final.forward(residual);
         var logits = unembed.forward(residual);
-        Tensor? loss = returnType is ReturnType.Loss or ReturnType.Both ? LossFunctions.LmCrossEntropy(logits, tokens, lossPerToken) : null;
+        // TransformerLens caps after unembed.hook_out, so that hook keeps the uncapped logits.
+        if (Config.OutputLogitsSoftCap > 0) logits = logits.div(Config.OutputLogitsSoftCap).tanh_().mul_(Config.OutputLogitsSoftCap);
+        Tensor? loss = null;
+        if (returnType is ReturnType.Loss or ReturnType.Both)
+        {
+            if (tokens is null) throw new ArgumentException("a loss from start_at_layer needs the tokens (tokens: ...)");
+            if (tokens.shape[0] != logits.shape[0] || tokens.shape[1] != logits.shape[1])
+                throw new ArgumentException($"tokens [{string.Join(", ", tokens.shape)}] do not match the input's [batch, pos] [{logits.shape[0]}, {logits.shape[1]}]");
+            loss = LossFunctions.LmCrossEntropy(logits, tokens, lossPerToken, padding?.QueryReal);
+        }
         return new ModelOutput(
             returnType is ReturnType.Logits or ReturnType.Both ? logits.MoveToOuterDisposeScope() : null,
             loss?.MoveToOuterDisposeScope());
@@ -117,18 +181,50 @@ public sealed partial class HookedTransformer : nn.Module
 
     bool Training => embed.W_E.requires_grad;
 
-    /// <summary>The residual stream entering block 0: hook_embed (+ hook_pos_embed).</summary>
-    internal Tensor Embed(Tensor tokens, long positionOffset)
+    /// <summary>A layer index with Python's slice semantics (−1 is the last block), refused when out of range.</summary>
+    int LayerIndex(int layer, string what)
+    {
+        int n = blocks.Count;
+        if (layer < -n || layer > n) throw new ArgumentException($"{what} = {layer} is out of range for a model of {n} layers (use {-n} … {n})");
+        return layer < 0 ? n + layer : layer;
+    }
+
+    /// <summary>The mask on the model's device after checking it is [batch, pos] of 0s and 1s; null stays null.</summary>
+    Tensor? CheckMask(Tensor? mask, ReadOnlySpan<long> shape)
+    {
+        if (mask is null) return null;
+        if (mask.dim() == 1 && shape[0] == 1) mask = mask.unsqueeze(0);
+        if (mask.dim() != 2 || mask.shape[0] != shape[0] || mask.shape[1] != shape[1])
+            throw new ArgumentException($"attention_mask has shape [{string.Join(", ", mask.shape)}] but the input is [batch, pos] = [{shape[0]}, {shape[1]}]");
+        if (mask.is_floating_point() || mask.is_complex())
+            throw new ArgumentException($"attention_mask must hold integers or booleans (1 = real token, 0 = pad), not {mask.dtype}");
+        if (Config.AttentionDir != "causal")
+            throw new ArgumentException("attention masks apply to causal models only (TransformerLens ignores them with attention_dir bidirectional)");
+        if (mask.device != Device) mask = mask.to(Device);
+        using (var bad = mask.to(ScalarType.Int64).ne(0).logical_and(mask.to(ScalarType.Int64).ne(1)).any())
+            if (bad.item<bool>()) throw new ArgumentException("attention_mask must hold only 0 (pad) and 1 (real token)");
+        return mask;
+    }
+
+    /// <summary>
+    /// The residual stream entering block 0: hook_embed (+ hook_pos_embed for standard positions). For
+    /// shortformer, hook_pos_embed is returned separately: it enters only the queries and keys.
+    /// </summary>
+    internal (Tensor Residual, Tensor? ShortformerPosEmbed) Embed(Tensor tokens, long positionOffset, PaddingMask? padding = null)
     {
         tokens = HookTokens.Run(tokens);
         var e = HookEmbed.Run(embed.forward(tokens));
-        if (pos_embed is null) return e;
-        var p = HookPosEmbed.Run(pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset));
-        return e + p;
+        if (pos_embed is null) return (e, null);
+        var p = HookPosEmbed.Run(padding is null ? pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset) : pos_embed.forward(padding));
+        return Config.PositionalEmbeddingType == "shortformer" ? (e, p) : (e + p, null);
     }
 
-    /// <summary>Mean (or per-token [batch, pos-1]) next-token cross-entropy loss.</summary>
-    public Tensor Loss(Tensor tokens, bool perToken = false) => Forward(tokens, ReturnType.Loss, perToken).Loss!;
+    /// <summary>
+    /// Mean (or per-token [batch, pos-1]) next-token cross-entropy loss; with an attention mask only pairs
+    /// of real tokens count (per-token losses elsewhere are 0), as TransformerLens's lm_cross_entropy_loss.
+    /// </summary>
+    public Tensor Loss(Tensor tokens, bool perToken = false, Tensor? attentionMask = null) =>
+        Forward(tokens, ReturnType.Loss, perToken, attentionMask).Loss!;
 
     // ---- weights -------------------------------------------------------------------------------
 

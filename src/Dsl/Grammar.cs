@@ -46,6 +46,7 @@ internal sealed partial class Grammar
             ["show"] = Show(),
             ["cache"] = Cache(),
             ["print"] = PrintCommand(),
+            ["use"] = Use(),
             ["expect"] = Expect(),
         };
     }
@@ -87,6 +88,11 @@ internal sealed partial class Grammar
         select seed.Value >= 0
             ? new SeedStatement(seed.Value)
             : throw new SyntaxError(seed.Start, $"the seed must be at least 0, found {seed.Value}", ["a seed (an integer)"]);
+
+    private static Parser<Statement> Use() =>
+        from flag in Choice(Keywords.ModelFlags, "flag")
+        from end in Options.End()
+        select (Statement)new UseStatement(flag.Value);
 
     private static Parser<Statement> Device() =>
         from device in Choice(Keywords.Devices, "device")

@@ -35,6 +35,9 @@ public enum CacheAction { Save, Load }
 /// <summary>Where the model runs.</summary>
 public enum DeviceKind { Cpu, Cuda }
 
+/// <summary>A TransformerLens config flag that switches hook points on (`use attn_result`).</summary>
+public enum ModelFlag { AttnResult, SplitQkvInput, AttnIn, HookMlpIn }
+
 /// <summary>How a `model` reference is to be found (derived from its text, see <see cref="ModelStatement.Kind"/>).</summary>
 public enum ModelReferenceKind { Name, HubId, Path }
 
@@ -74,7 +77,7 @@ public static partial class Keywords
     public static readonly IReadOnlyList<string> Commands =
     [
         "model", "seed", "device", "input", "score", "detect", "heads", "let", "ablate", "run", "loss", "logits",
-        "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print", "expect",
+        "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print", "use", "expect",
     ];
 
     public static readonly KeywordTable<ScoreKind> ScoreKinds = new(
@@ -114,6 +117,11 @@ public static partial class Keywords
 
     public static readonly KeywordTable<DeviceKind> Devices = new(("cpu", DeviceKind.Cpu), ("cuda", DeviceKind.Cuda));
 
+    /// <summary>The flags of `use`: TransformerLens's config flag is "use_" + the word.</summary>
+    public static readonly KeywordTable<ModelFlag> ModelFlags = new(
+        ("attn_result", ModelFlag.AttnResult), ("split_qkv_input", ModelFlag.SplitQkvInput), ("attn_in", ModelFlag.AttnIn),
+        ("hook_mlp_in", ModelFlag.HookMlpIn));
+
     public static readonly KeywordTable<ModelReferenceKind> ModelReferenceKinds = new(
         ("name", ModelReferenceKind.Name), ("hub_id", ModelReferenceKind.HubId), ("path", ModelReferenceKind.Path));
 
@@ -147,6 +155,7 @@ public static partial class Keywords
         ExpectOperator v => ExpectOperators.Text(v),
         CacheAction v => CacheActions.Text(v),
         DeviceKind v => Devices.Text(v),
+        ModelFlag v => ModelFlags.Text(v),
         ModelReferenceKind v => ModelReferenceKinds.Text(v),
         _ => throw new ArgumentOutOfRangeException(nameof(value), value, "not a keyword enum of the language"),
     };

@@ -19,6 +19,7 @@ public static partial class Printer
     private static string Statement(Statement statement, string indent) => statement switch
     {
         ModelStatement s => "model " + Path(s.Reference),
+        UseStatement s => "use " + Keywords.ModelFlags.Text(s.Flag),
         SeedStatement s => "seed " + Int(Require(s.Seed, s.Seed >= 0, "a seed must not be negative")),
         DeviceStatement s => "device " + Keywords.Devices.Text(s.Device) + (s.Index is { } i
             ? ":" + Int(Require(i, s.Device == DeviceKind.Cuda && i >= 0, "only cuda takes a device index, and it must not be negative"))

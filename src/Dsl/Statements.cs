@@ -27,6 +27,12 @@ public sealed record SeedStatement(long Seed) : Statement;
 /// <summary>`device cpu`, `device cuda`, `device cuda:1`.</summary>
 public sealed record DeviceStatement(DeviceKind Device, int? Index) : Statement;
 
+/// <summary>
+/// `use attn_result`: turns a TransformerLens config flag on (use_attn_result) for the rest of the experiment,
+/// so the hook points it enables fire.
+/// </summary>
+public sealed record UseStatement(ModelFlag Flag) : Statement;
+
 /// <summary>`input ...`: sets the input the following commands run on.</summary>
 public sealed record InputStatement(InputSource Source) : Statement;
 

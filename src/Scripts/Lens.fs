@@ -54,6 +54,26 @@ module Model =
     /// Next-token loss per position [batch, pos - 1].
     let lossPerToken (tokens: Tensor) (model: HookedTransformer) = model.Loss(tokens, true)
 
+    /// Logits of a padded batch with its attention mask (from `toTokensBatch`): each row as if alone.
+    let forwardMasked (tokens: Tensor, mask: Tensor) (model: HookedTransformer) =
+        (model.Forward(tokens, ReturnType.Logits, attentionMask = mask)).Logits
+
+    /// Mean next-token loss of a padded batch, over pairs of real tokens only.
+    let lossMasked (tokens: Tensor, mask: Tensor) (model: HookedTransformer) = model.Loss(tokens, attentionMask = mask)
+
+    /// Several texts as (tokens, attention mask), padded on "right" or "left" (left to generate).
+    let toTokensBatch (paddingSide: string) (texts: string list) (model: HookedTransformer) =
+        let batch = model.ToTokens(Array.ofList texts, paddingSide = paddingSide)
+        batch.Tokens, batch.AttentionMask
+
+    /// TransformerLens's stop_at_layer: the residual stream entering block k (negative k counts from the end).
+    let runToLayer (layer: int) (tokens: Tensor) (model: HookedTransformer) =
+        (model.Forward(tokens, ReturnType.Logits, stopAtLayer = layer)).Residual
+
+    /// TransformerLens's start_at_layer: logits of a residual stream entering block k.
+    let runFromLayer (layer: int) (residual: Tensor) (model: HookedTransformer) =
+        (model.Forward(residual, ReturnType.Logits, startAtLayer = layer)).Logits
+
     /// Logits and every activation; dispose the cache when done.
     let runWithCache (tokens: Tensor) (model: HookedTransformer) =
         let run = model.RunWithCache tokens

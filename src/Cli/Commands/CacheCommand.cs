@@ -17,29 +17,37 @@ public static class CacheCommand
         var output = new Option<string>("--out") { Description = "the .safetensors file to write", Required = true };
         var names = new Option<string[]>("--names") { Description = "only hooks matching these globs or shorthand names (e.g. 'blocks.*.attn.hook_pattern')", AllowMultipleArgumentsPerToken = true };
         var attnResult = new Option<bool>("--attn-result") { Description = "also record per-head attention outputs (use_attn_result)" };
+        var mask = new Option<string?>("--attention-mask") { Description = "with --tokens: 1 on real tokens, 0 on pads, same shape as --tokens: [[1,1,0],[1,1,1]] (TransformerLens's attention_mask)" };
         var cmd = new Command("cache", """
             Runs the model with a full activation cache and writes the logits (as 'logits'), the input
             tokens (as 'tokens') and every cached activation under its TransformerLens name.
             Examples:
               lens cache examples/models/tiny-gpt2 --tokens '[[1,2,3],[4,5,6]]' --out acts.safetensors
               lens cache demo-attn-only-2l --text "The cat sat" --names 'blocks.*.attn.hook_pattern' --out p.safetensors
+              lens cache examples/models/tiny-gpt2 --tokens '[[5,6,7],[8,9,0]]' --attention-mask '[[1,1,1],[1,1,0]]' --out padded.safetensors
+            With --attention-mask the mask is written too (as 'attention_mask').
             """)
-        { model, text, tokens, output, names, attnResult };
-        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult)));
+        { model, text, tokens, output, names, attnResult, mask };
+        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult), r.GetValue(mask)));
         return cmd;
     }
 
-    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult)
+    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult, string? maskJson)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
+        if (maskJson is not null && tokensJson is null) throw new UsageException("--attention-mask goes with --tokens (one --text has no pads)");
         using var scope = NewDisposeScope();
         var given = tokensJson is not null ? ParseTokens(tokensJson) : null;
+        var attentionMask = maskJson is not null ? ParseTokens(maskJson, "--attention-mask") : null;
+        if (attentionMask is not null && !attentionMask.shape.SequenceEqual(given!.shape))
+            throw new UsageException($"--attention-mask has shape [{string.Join(", ", attentionMask.shape)}] but --tokens has [{string.Join(", ", given.shape)}]: give one 0/1 per token");
         using var model = ModelLoader.Load(modelName);
         if (attnResult) model.Config.UseAttnResult = true;
         var tokens = given ?? model.ToTokens(text!);
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
-        using var run = model.RunWithCache(tokens, filter);
+        using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: attentionMask);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };
+        if (attentionMask is not null) tensors.Add(new("attention_mask", attentionMask));
         tensors.AddRange(run.Cache);
         SafetensorsFile.Save(output, tensors, new Dictionary<string, string> { ["model"] = model.Config.ModelName, ["producer"] = "lens cache" });
         Console.WriteLine($"model {model.Config.ModelName}: {model.Config.NLayers} layers, tokens [{string.Join(", ", tokens.shape)}]");
@@ -50,16 +58,24 @@ public static class CacheCommand
     }
 
     /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos].</summary>
-    public static Tensor ParseTokens(string json)
+    public static Tensor ParseTokens(string json, string option = "--tokens")
     {
         JsonElement root;
         try { root = JsonDocument.Parse(json).RootElement; }
-        catch (JsonException e) { throw new UsageException($"--tokens is not valid JSON: {e.Message}"); }
-        if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0) throw new UsageException("--tokens must be a non-empty JSON array of ids or of id lists");
-        long[][] rows = root[0].ValueKind == JsonValueKind.Array
-            ? root.EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt64()).ToArray()).ToArray()
-            : [root.EnumerateArray().Select(x => x.GetInt64()).ToArray()];
-        if (rows.Any(r => r.Length != rows[0].Length || r.Length == 0)) throw new UsageException("--tokens rows must be non-empty and of equal length");
+        catch (JsonException e) { throw new UsageException($"{option} is not valid JSON: {e.Message}"); }
+        if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0) throw new UsageException($"{option} must be a non-empty JSON array of integers or of integer lists");
+        long[][] rows;
+        try
+        {
+            rows = root[0].ValueKind == JsonValueKind.Array
+                ? root.EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt64()).ToArray()).ToArray()
+                : [root.EnumerateArray().Select(x => x.GetInt64()).ToArray()];
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new UsageException($"{option} must hold integers only: {json}");
+        }
+        if (rows.Any(r => r.Length != rows[0].Length || r.Length == 0)) throw new UsageException($"{option} rows must be non-empty and of equal length");
         var flat = rows.SelectMany(r => r).ToArray();
         return tensor(flat, dtype: ScalarType.Int64).reshape(rows.Length, rows[0].Length);
     }

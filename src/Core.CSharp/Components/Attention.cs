@@ -65,7 +65,9 @@ public sealed class Attention : nn.Module
     public Tensor KeyBias => (b_K ?? _b_K)!;
     public Tensor ValueBias => (b_V ?? _b_V)!;
 
-    public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null)
+    /// <param name="padding">the batch's attention mask (keys that are pads are never attended; rotary uses
+    /// its position ids), or null for unpadded input.</param>
+    public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null, PaddingMask? padding = null)
     {
         using var scope = NewDisposeScope();
         Tensor q, k, v;
@@ -83,16 +85,23 @@ public sealed class Attention : nn.Module
         }
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
-        if (rotary_sin is not null)
+        if (padding is not null && padding.Real.shape[1] != k.shape[1])
+            throw new ArgumentException($"attention mask covers {padding.Real.shape[1]} positions but there are {k.shape[1]} keys");
+        if (rotary_sin is not null && padding is null)
         {
             q = HookRotQ.Run(Rotary.Apply(q, rotary_sin, rotary_cos!, offset, _cfg.RotaryAdjacentPairs));
             k = HookRotK.Run(Rotary.Apply(k, rotary_sin, rotary_cos!, 0, _cfg.RotaryAdjacentPairs));
+        }
+        else if (rotary_sin is not null)
+        {
+            q = HookRotQ.Run(Rotary.ApplyAt(q, rotary_sin, rotary_cos!, padding!.QueryPositionIds, _cfg.RotaryAdjacentPairs));
+            k = HookRotK.Run(Rotary.ApplyAt(k, rotary_sin, rotary_cos!, padding.PositionIds, _cfg.RotaryAdjacentPairs));
         }
         int groups = _cfg.NHeads / _cfg.KvHeads;
         var keys = groups == 1 ? k : k.repeat_interleave(groups, 2);
         var values = groups == 1 ? v : v.repeat_interleave(groups, 2);
 
-        var z = HookZ.Run((CanFuse(q, offset) ? FusedAttention(q, keys, values, offset) : ExplicitAttention(q, keys, values, offset)).transpose(1, 2)); // [b, qp, h, e]
+        var z = HookZ.Run((CanFuse(q, offset, padding) ? FusedAttention(q, keys, values, offset, padding) : ExplicitAttention(q, keys, values, offset, padding)).transpose(1, 2)); // [b, qp, h, e]
 
         Tensor output;
         long b = z.shape[0], p = z.shape[1];
@@ -111,33 +120,46 @@ public sealed class Attention : nn.Module
     /// <summary>
     /// Whether attention may run as one fused kernel (scaled_dot_product_attention): nobody hooks the
     /// scores or the pattern (which the kernel never materialises), full-precision weights, no local
-    /// window, and a mask the kernel can express (none, causal from position 0, or one new query
-    /// against cached keys).
+    /// window, no soft cap on the scores, and a mask the kernel can express (none, causal from position 0,
+    /// one new query against cached keys, or any of these with a padding mask).
     /// </summary>
-    bool CanFuse(Tensor q, long offset) =>
-        !HookAttnScores.HasHooks && !HookPattern.HasHooks && _window is null
+    bool CanFuse(Tensor q, long offset, PaddingMask? padding) =>
+        !HookAttnScores.HasHooks && !HookPattern.HasHooks && _window is null && _cfg.AttnScoresSoftCap <= 0
         && q.dtype is ScalarType.Float32 or ScalarType.Float64
-        && (_cfg.AttentionDir != "causal" || offset == 0 || q.shape[1] == 1);
+        && (_cfg.AttentionDir != "causal" || offset == 0 || q.shape[1] == 1 || padding is not null);
 
     /// <summary>z [b, h, qp, e] by scaled_dot_product_attention.</summary>
-    Tensor FusedAttention(Tensor q, Tensor keys, Tensor values, long offset)
+    Tensor FusedAttention(Tensor q, Tensor keys, Tensor values, long offset, PaddingMask? padding)
     {
         var qh = q.permute(0, 2, 1, 3);
         // The kernel scales by 1/sqrt(d_head); TransformerLens divides by attn_scale.
         var rescale = Math.Sqrt(q.shape[3]) / _attnScale;
         if (Math.Abs(rescale - 1.0) > 1e-12) qh = qh * rescale;
+        if (padding is not null)
+        {
+            var allowed = padding.Allowed(_cfg.AttentionDir == "causal" ? Mask(q.shape[1], keys.shape[1], offset, q.device) : null);
+            var z = nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), allowed);
+            // A query with no key to attend (a leading pad) gets a zero pattern in TransformerLens, so z = 0.
+            return z.masked_fill(allowed.any(-1, keepdim: true).logical_not(), 0.0);
+        }
         bool causal = _cfg.AttentionDir == "causal" && offset == 0 && q.shape[1] > 1;
         return nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), is_casual: causal);
     }
 
     /// <summary>z [b, h, qp, e] with attn_scores and pattern computed explicitly, through their hook points.</summary>
-    Tensor ExplicitAttention(Tensor q, Tensor keys, Tensor values, long offset)
+    Tensor ExplicitAttention(Tensor q, Tensor keys, Tensor values, long offset, PaddingMask? padding)
     {
         var lowPrecision = q.dtype is not (ScalarType.Float32 or ScalarType.Float64);
         var qh = (lowPrecision ? q.to(ScalarType.Float32) : q).permute(0, 2, 1, 3);   // [b, h, qp, e]
         var kh = (lowPrecision ? keys.to(ScalarType.Float32) : keys).permute(0, 2, 3, 1); // [b, h, e, kp]
         var scores = qh.matmul(kh).div_(_attnScale);
-        if (_cfg.AttentionDir == "causal") scores.masked_fill_(Mask(scores.shape[2], scores.shape[3], offset, scores.device), float.NegativeInfinity);
+        // TransformerLens caps before masking: cap·tanh(scores/cap).
+        if (_cfg.AttnScoresSoftCap > 0) scores = scores.div_(_cfg.AttnScoresSoftCap).tanh_().mul_(_cfg.AttnScoresSoftCap);
+        if (_cfg.AttentionDir == "causal")
+        {
+            var blocked = Mask(scores.shape[2], scores.shape[3], offset, scores.device);
+            scores.masked_fill_(padding is null ? blocked : padding.Allowed(blocked).logical_not(), float.NegativeInfinity);
+        }
         scores = HookAttnScores.Run(scores);
         // A row with every key masked gives NaN; TransformerLens turns those into zeros.
         var pattern = scores.softmax(-1).nan_to_num_(0.0);

@@ -33,9 +33,22 @@ public sealed class PosEmbed : nn.Module
             throw new ArgumentException($"sequence of {offset + pos} positions exceeds the model's context n_ctx = {W_pos.shape[0]}");
         return W_pos.narrow(0, offset, pos).unsqueeze(0).expand(batch, pos, W_pos.shape[1]);
     }
+
+    /// <summary>
+    /// With an attention mask (TransformerLens's PosEmbed): <c>W_pos[position_ids]</c> of the new positions,
+    /// exactly 0 at pad positions.
+    /// </summary>
+    public Tensor forward(PaddingMask padding)
+    {
+        if (padding.Real.shape[1] > W_pos.shape[0])
+            throw new ArgumentException($"sequence of {padding.Real.shape[1]} positions exceeds the model's context n_ctx = {W_pos.shape[0]}");
+        var ids = padding.QueryPositionIds;
+        var embedded = W_pos.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], W_pos.shape[1]);
+        return embedded.masked_fill(padding.QueryReal.logical_not().unsqueeze(-1), 0.0);
+    }
 }
 
-/// <summary>Logits: <c>x @ W_U + b_U</c>, W_U [d_model, d_vocab_out].</summary>
+/// <summary>Logits: <c>x @ W_U + b_U</c>, W_U [d_model, d_vocab_out] (before any output soft cap).</summary>
 public sealed class Unembed : nn.Module
 {
     public Parameter W_U;

@@ -16,7 +16,26 @@ public sealed class KeyValueCache : IDisposable
     public KeyValueCacheEntry this[int layer] => _entries[layer];
     /// <summary>Positions cached so far.</summary>
     public long Length => _entries.Length == 0 ? 0 : _entries[0].Length;
-    public void Dispose() { foreach (var e in _entries) e.Dispose(); }
+
+    /// <summary>
+    /// The attention mask of every position so far [batch, positions] (TransformerLens's
+    /// append_attention_mask), once a forward with a mask has used this cache; null while none has.
+    /// </summary>
+    public Tensor? AttentionMask { get; private set; }
+
+    /// <summary>Appends the new positions' mask (all real when null) and returns the whole mask, owned by the cache.</summary>
+    internal Tensor AppendAttentionMask(Tensor? mask, long batch, long newPositions, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var past = AttentionMask ?? ones(batch, Length, ScalarType.Int64, device);
+        var now = mask?.to(ScalarType.Int64) ?? ones(batch, newPositions, ScalarType.Int64, device);
+        var all = cat([past, now], 1).DetachFromDisposeScope();
+        AttentionMask?.Dispose();
+        AttentionMask = all;
+        return all;
+    }
+
+    public void Dispose() { foreach (var e in _entries) e.Dispose(); AttentionMask?.Dispose(); AttentionMask = null; }
 }
 
 public sealed class KeyValueCacheEntry : IDisposable

@@ -57,6 +57,24 @@ public static class Rotary
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Rotates x [b, pos, heads, d_head] at per-row positions [b, pos] (TransformerLens's apply_rotary with an
+    /// attention mask: rotary_cos[offset_position_ids]).
+    /// </summary>
+    public static Tensor ApplyAt(Tensor x, Tensor sin, Tensor cos, Tensor positionIds, bool adjacentPairs)
+    {
+        using var scope = NewDisposeScope();
+        long rotaryDim = sin.shape[1];
+        var xRot = x[.., .., .., ..(int)rotaryDim];
+        var flipped = RotateEveryTwo(xRot, adjacentPairs);
+        var flat = positionIds.flatten();
+        var c = cos.index_select(0, flat).view(positionIds.shape[0], positionIds.shape[1], 1, rotaryDim);
+        var s = sin.index_select(0, flat).view(positionIds.shape[0], positionIds.shape[1], 1, rotaryDim);
+        var rotated = xRot * c + flipped * s;
+        var result = rotaryDim == x.shape[3] ? rotated : cat([rotated, x[.., .., .., (int)rotaryDim..]], -1);
+        return result.MoveToOuterDisposeScope();
+    }
+
     static Tensor RotateEveryTwo(Tensor x, bool adjacentPairs)
     {
         if (adjacentPairs)

@@ -62,7 +62,10 @@ public sealed class TransformerBlock : nn.Module
         }
     }
 
-    public Tensor forward(Tensor residual, KeyValueCacheEntry? past = null)
+    /// <param name="padding">the batch's attention mask, or null for unpadded input.</param>
+    /// <param name="shortformerPosEmbed">shortformer models: hook_pos_embed, added to the query and key
+    /// inputs (after ln1) and never to the residual stream, as TransformerLens does.</param>
+    public Tensor forward(Tensor residual, KeyValueCacheEntry? past = null, PaddingMask? padding = null, Tensor? shortformerPosEmbed = null)
     {
         using var scope = NewDisposeScope();
         var residPre = HookResidPre.Run(residual);
@@ -77,12 +80,19 @@ public sealed class TransformerBlock : nn.Module
                 k = HookKInput.Run(PerHead(residPre, _cfg.KvHeads));
                 v = HookVInput.Run(PerHead(residPre, _cfg.KvHeads));
             }
-            attnOut = attn.forward(Norm1(q), Norm1(k), Norm1(v), past);
+            var positions = shortformerPosEmbed?.unsqueeze(2);   // one copy per head
+            attnOut = attn.forward(WithPositions(Norm1(q), positions), WithPositions(Norm1(k), positions), Norm1(v), past, padding);
+        }
+        else if (shortformerPosEmbed is not null)
+        {
+            var normed = Norm1(residPre);
+            var queryKey = normed + shortformerPosEmbed;
+            attnOut = attn.forward(queryKey, queryKey, normed, past, padding);
         }
         else
         {
             var normed = Norm1(residPre);
-            attnOut = attn.forward(normed, normed, normed, past);
+            attnOut = attn.forward(normed, normed, normed, past, padding);
         }
         attnOut = HookAttnOut.Run(attnOut);
 
@@ -106,6 +116,7 @@ public sealed class TransformerBlock : nn.Module
     }
 
     Tensor Norm1(Tensor x) => ln1 is null ? x : ln1.forward(x);
+    static Tensor WithPositions(Tensor x, Tensor? positions) => positions is null ? x : x + positions;
     Tensor Norm2(Tensor x) => ln2 is null ? x : ln2.forward(x);
 
     /// <summary>[b, p, d] → [b, p, heads, d] (a broadcast view copied so hooks may edit one head).</summary>

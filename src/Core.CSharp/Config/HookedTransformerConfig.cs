@@ -64,6 +64,10 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("layer_norm_folding")] public bool LayerNormFolding { get; set; }
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; set; }
     [JsonPropertyName("n_params")] public long? NParams { get; set; }
+    /// <summary>When &gt; 0, attention scores become cap·tanh(scores/cap) before masking (Gemma 2).</summary>
+    [JsonPropertyName("attn_scores_soft_cap")] public double AttnScoresSoftCap { get; set; } = -1.0;
+    /// <summary>When &gt; 0, the returned logits are cap·tanh(logits/cap); unembed.hook_out keeps the uncapped ones.</summary>
+    [JsonPropertyName("output_logits_soft_cap")] public double OutputLogitsSoftCap { get; set; } = -1.0;
 
     /// <summary>
     /// Lens's own field (not TransformerLens's): the token-id range [low, high) a model's synthetic
@@ -73,7 +77,10 @@ public sealed class HookedTransformerConfig
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long[]? RandomTokenRange { get; set; }
 
-    /// <summary>Fields of a config.json this class does not model, kept so that a save writes them back.</summary>
+    /// <summary>
+    /// Fields of a config.json this class does not model, kept so that a save writes them back; a
+    /// TransformerLens field that would change the computation is refused (see <see cref="ConfigFields"/>).
+    /// </summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 
     public static readonly string[] ActFns = ["relu", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "silu", "solu_ln", "solu"];
@@ -101,7 +108,10 @@ public sealed class HookedTransformerConfig
         if (NormalizationType is not null && !NormalizationTypes.Contains(NormalizationType))
             throw new ArgumentException($"unknown normalization_type '{NormalizationType}' (known: {string.Join(", ", NormalizationTypes)}, or null)");
         if (PositionalEmbeddingType is not ("standard" or "rotary" or "shortformer"))
-            throw new ArgumentException($"unsupported positional_embedding_type '{PositionalEmbeddingType}' (standard, rotary, shortformer)");
+            throw new ArgumentException($"config field 'positional_embedding_type' = \"{PositionalEmbeddingType}\" is not supported by Lens: use standard, rotary or shortformer");
+        if (AttentionDir is not ("causal" or "bidirectional"))
+            throw new ArgumentException($"config field 'attention_dir' = \"{AttentionDir}\" is not supported: use causal or bidirectional");
+        ConfigFields.RefuseUnsupported(Extra, "config");
         if (DVocab <= 0) throw new ArgumentException("config needs d_vocab");
         if (DVocabOut == -1) DVocabOut = DVocab;
         if (InitializerRange < 0) InitializerRange = 0.8 / Math.Sqrt(DModel);
@@ -112,6 +122,9 @@ public sealed class HookedTransformerConfig
             throw new ArgumentException($"n_heads {NHeads} is not a multiple of n_key_value_heads {kv}");
         UsesRmsNorm = NormalizationType is "RMS" or "RMSPre";
         if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
+        // TransformerLens's n_params: the attention and MLP weight matrices, no biases or norms.
+        NParams = (long)NLayers * DModel * DHead * NHeads * 4;
+        if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
         return this;
     }
 
@@ -125,6 +138,7 @@ public sealed class HookedTransformerConfig
         if (cfg is null) throw new FormatException($"{source}: empty config");
         // TransformerLens writes dtype as "torch.float32" in some versions.
         if (cfg.Dtype.StartsWith("torch.")) cfg.Dtype = cfg.Dtype["torch.".Length..];
+        ConfigFields.RefuseUnsupported(cfg.Extra, source);
         return cfg.Complete();
     }
 

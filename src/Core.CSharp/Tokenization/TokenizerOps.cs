@@ -25,7 +25,14 @@ public static class TokenizerOps
     /// A batch of texts as a [batch, longest] id matrix: BOS first when asked, shorter rows padded with the
     /// pad token on <paramref name="paddingSide"/> ("right" or "left").
     /// </summary>
-    public static long[,] ToTokens(ITokenizer tok, IReadOnlyList<string> texts, bool prependBos, string paddingSide = "right")
+    public static long[,] ToTokens(ITokenizer tok, IReadOnlyList<string> texts, bool prependBos, string paddingSide = "right") =>
+        ToTokensAndMask(tok, texts, prependBos, paddingSide).Tokens;
+
+    /// <summary>
+    /// As <see cref="ToTokens"/>, with the attention mask [batch, longest]: 1 on each text's own tokens, 0 on
+    /// its pads (the pad id may equal BOS or EOS, so the mask cannot be recovered from the ids).
+    /// </summary>
+    public static (long[,] Tokens, long[,] Mask) ToTokensAndMask(ITokenizer tok, IReadOnlyList<string> texts, bool prependBos, string paddingSide = "right")
     {
         ArgumentNullException.ThrowIfNull(texts);
         if (paddingSide != "right" && paddingSide != "left")
@@ -37,13 +44,14 @@ public static class TokenizerOps
             pad = tok.PadTokenId ?? throw new InvalidOperationException($"Tokenizer {tok.Name} has no padding token, so texts of different lengths cannot be batched.");
 
         var result = new long[rows.Length, width];
+        var mask = new long[rows.Length, width];
         for (int b = 0; b < rows.Length; b++)
         {
             int offset = paddingSide == "left" ? width - rows[b].Length : 0;
             for (int j = 0; j < width; j++) result[b, j] = pad;
-            for (int j = 0; j < rows[b].Length; j++) result[b, offset + j] = rows[b][j];
+            for (int j = 0; j < rows[b].Length; j++) { result[b, offset + j] = rows[b][j]; mask[b, offset + j] = 1; }
         }
-        return result;
+        return (result, mask);
     }
 
     /// <summary>Each id as its display piece (GPT-2's 3797 is " cat").</summary>

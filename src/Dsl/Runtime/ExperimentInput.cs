@@ -39,4 +39,20 @@ public sealed record ExperimentInput(InputSource Source, long[][] Ids, string[][
 
     /// <summary>One row as a [pos] tensor.</summary>
     public Tensor Row(int row, Device device) => tensor(Ids[row], dtype: ScalarType.Int64, device: device);
+
+    /// <summary>
+    /// The attention mask [batch][pos] (1 on real tokens, 0 on pads) when texts of different lengths were
+    /// padded into one batch; null when every row is all real tokens.
+    /// </summary>
+    public long[][]? Mask { get; init; }
+
+    /// <summary>The mask as int64 [batch, pos] on a device, or null when nothing is padded (the caller disposes it).</summary>
+    public Tensor? MaskTensor(Device device) =>
+        Mask is null ? null : tensor(Mask.SelectMany(r => r).ToArray(), [Batch, Positions], dtype: ScalarType.Int64, device: device);
+
+    /// <summary>Whether position <paramref name="pos"/> of row <paramref name="row"/> is a real token (not a pad).</summary>
+    public bool IsReal(int row, int pos) => Mask is null || Mask[row][pos] == 1;
+
+    /// <summary>The last real position of a row (right padding puts pads after it).</summary>
+    public int LastReal(int row) => Mask is null ? Positions - 1 : Array.LastIndexOf(Mask[row], 1L);
 }

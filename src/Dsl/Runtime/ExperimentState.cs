@@ -20,6 +20,12 @@ public sealed record ExperimentState
 
     public long Seed { get; init; }
 
+    /// <summary>The config flags `use` turned on; stages set them on the model while they run (see <see cref="StagePass"/>).</summary>
+    public ImmutableSortedSet<ModelFlag> Flags { get; init; } = [];
+
+    /// <summary>TransformerLens's name of a flag: use_attn_result, ...</summary>
+    public static string FlagName(ModelFlag flag) => "use_" + Keywords.ModelFlags.Text(flag);
+
     public DeviceSpec Device { get; init; } = DeviceSpec.Cpu;
 
     public ExperimentInput? Input { get; init; }

@@ -9,15 +9,15 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "run");
-        var logits = pass.Model.Forward(pass.Tokens);
-        var last = logits.select(1, -1).softmax(-1);
+        using var pass = new StagePass(state, "run", masked: true);
+        var logits = pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!;
+        var last = LastReal(logits, pass.Input).softmax(-1);
         var (prob, next) = last.max(-1);
         var probs = TensorData.Flat(prob);
         var ids = TensorData.Longs(next);
         var rows = Enumerable.Range(0, pass.Input.Batch).Select(r => new object[]
         {
-            r, pass.Input.Tokens[r][^1], Token(pass.Model, ids[r]), ids[r], probs[r],
+            r, pass.Input.Tokens[r][pass.Input.LastReal(r)], Token(pass.Model, ids[r]), ids[r], probs[r],
         }).ToArray();
         return state.WithResult(s, new TableValue(["row", "last token", "predicted next", "id", "probability"], rows)
         {
@@ -29,9 +29,10 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "loss");
-        var perToken = pass.Model.Loss(pass.Tokens, perToken: true);          // [batch, pos - 1]: position i predicts token i + 1
-        var mean = Numbers.FromFloat(perToken.mean().item<float>());          // the library's mean loss, bit for bit
+        using var pass = new StagePass(state, "loss", masked: true);
+        // [batch, pos - 1]: position i predicts token i + 1; with padding, pairs touching a pad are 0 and not counted.
+        var perToken = pass.Model.Loss(pass.Tokens, perToken: true, attentionMask: pass.AttentionMask);
+        var mean = Numbers.FromFloat(pass.Model.Loss(pass.Tokens, attentionMask: pass.AttentionMask).item<float>()); // the library's mean loss, bit for bit
         var summary = new List<KeyValuePair<string, double>>();
         if (pass.Input.Repeat is RepeatLayout layout)
         {
@@ -55,8 +56,8 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "logits");
-        var last = pass.Model.Forward(pass.Tokens).select(1, -1);            // [batch, d_vocab]
+        using var pass = new StagePass(state, "logits", masked: true);
+        var last = LastReal(pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!, pass.Input); // [batch, d_vocab]
         int k = (int)Math.Min(s.Top ?? last.shape[1], last.shape[1]);
         var (values, ids) = last.topk(k, -1);
         var probs = last.softmax(-1).gather(-1, ids);
@@ -69,7 +70,7 @@ internal static class ForwardStages
                 rows.Add([r, i + 1, Token(pass.Model, id[r * k + i]), id[r * k + i], logit[r * k + i], prob[r * k + i]]);
         return state.WithResult(s, new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows])
         {
-            Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position",
+            Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position" + (pass.Input.Mask is null ? "" : " (each row's last real token)"),
             MaxTextRows = s.Top is null ? 20 : null,
         });
     }
@@ -78,8 +79,8 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "predict");
-        var probs = pass.Model.Forward(pass.Tokens).softmax(-1);
+        using var pass = new StagePass(state, "predict", masked: true);
+        var probs = pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!.softmax(-1);
         var (best, ids) = probs.max(-1);                                        // [batch, pos]
         var p = TensorData.Flat(best);
         var id = TensorData.Longs(ids);
@@ -89,10 +90,12 @@ internal static class ForwardStages
         for (int r = 0; r < pass.Input.Batch; r++)
             for (int i = 0; i < positions; i++)
             {
+                if (!pass.Input.IsReal(r, i)) continue;                        // pads are neither predicted nor scored
                 long predicted = id[r * positions + i];
-                string next = i + 1 < positions ? pass.Input.Tokens[r][i + 1] : "";
-                bool hit = i + 1 < positions && pass.Input.Ids[r][i + 1] == predicted;
-                if (i + 1 < positions) { counted++; if (hit) correct++; }
+                bool hasNext = i + 1 < positions && pass.Input.IsReal(r, i + 1);
+                string next = hasNext ? pass.Input.Tokens[r][i + 1] : "";
+                bool hit = hasNext && pass.Input.Ids[r][i + 1] == predicted;
+                if (hasNext) { counted++; if (hit) correct++; }
                 rows.Add([r, i, pass.Input.Tokens[r][i], Token(pass.Model, predicted), p[r * positions + i], next, hit ? "yes" : ""]);
             }
         var summary = new List<KeyValuePair<string, double>> { new("accuracy", counted == 0 ? double.NaN : (double)correct / counted) };
@@ -117,13 +120,21 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "generate");
+        using var pass = new StagePass(state, "generate", masked: true);
         var options = new GenerationOptions { Greedy = s.Greedy, Temperature = s.Temperature ?? 1.0, TopK = s.TopK, TopP = s.TopP, Seed = state.Seed };
-        var generated = pass.Model.Generate(pass.Tokens, s.MaxNewTokens, options);
+        // Prompts of different lengths are left-padded, so that every row continues from its own last token
+        // and, with the mask, generates as if it were alone.
+        var (prompt, mask) = LeftPadded(pass.Input, pass.Model.Device);
+        using var _ = prompt; using var __ = mask;
+        var generated = pass.Model.Generate(prompt, s.MaxNewTokens, options, mask);
         var all = TensorData.Longs(generated);
-        int width = (int)generated.shape[1], prompt = pass.Input.Positions;
-        var rows = Enumerable.Range(0, pass.Input.Batch).Select(r => all.AsSpan(r * width, width).ToArray()).ToArray();
-        var added = rows.Select(r => r[prompt..]).ToArray();
+        int width = (int)generated.shape[1], promptWidth = pass.Input.Positions;
+        var rows = Enumerable.Range(0, pass.Input.Batch).Select(r =>
+        {
+            int pads = pass.Input.Mask is null ? 0 : pass.Input.Mask[r].Count(m => m == 0);
+            return all.AsSpan(r * width + pads, width - pads).ToArray();
+        }).ToArray();
+        var added = rows.Select(r => r[(r.Length - (width - promptWidth))..]).ToArray();
         var texts = rows.Select(r => pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))).ToArray();
         var how = s.Greedy || s.Temperature == 0 ? "greedy" : $"sampled (temperature {Printer.Number(options.Temperature)}"
             + (s.TopK is int k ? $", top_k {k}" : "") + (s.TopP is double tp ? $", top_p {Printer.Number(tp)}" : "") + $", seed {state.Seed})";
@@ -134,4 +145,33 @@ internal static class ForwardStages
     }
 
     internal static string Token(HookedTransformer model, long id) => Inputs.Strings([id], model)[0];
+
+    /// <summary>logits [batch, pos, vocab] at each row's last real token → [batch, vocab].</summary>
+    static Tensor LastReal(Tensor logits, ExperimentInput input)
+    {
+        if (input.Mask is null) return logits.select(1, -1);
+        var index = tensor(Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).ToArray(), dtype: ScalarType.Int64, device: logits.device);
+        return logits.gather(1, index.view(-1, 1, 1).expand(-1, 1, logits.shape[2])).squeeze(1);
+    }
+
+    /// <summary>The input's rows with their pads moved to the left, and the matching mask (null when unpadded).</summary>
+    static (Tensor Tokens, Tensor? Mask) LeftPadded(ExperimentInput input, Device device)
+    {
+        if (input.Mask is null) return (input.ToTensor(device), null);
+        int width = input.Positions;
+        var ids = new long[input.Batch * width];
+        var mask = new long[input.Batch * width];
+        for (int r = 0; r < input.Batch; r++)
+        {
+            var real = input.Ids[r].Where((_, i) => input.Mask[r][i] == 1).ToArray();
+            var pad = input.Ids[r].Where((_, i) => input.Mask[r][i] == 0).FirstOrDefault();
+            int pads = width - real.Length;
+            for (int i = 0; i < width; i++)
+            {
+                ids[r * width + i] = i < pads ? pad : real[i - pads];
+                mask[r * width + i] = i < pads ? 0 : 1;
+            }
+        }
+        return (tensor(ids, [input.Batch, width], dtype: ScalarType.Int64, device: device), tensor(mask, [input.Batch, width], dtype: ScalarType.Int64, device: device));
+    }
 }

@@ -4,7 +4,7 @@ namespace Lens.Dsl.Runtime;
 
 /// <summary>
 /// Turns an <see cref="InputSource"/> into tokens for a model: texts through the model's tokenizer (BOS
-/// first, as TransformerLens's to_tokens; several texts padded on the right), token ids as given, a file's
+/// first, as TransformerLens's to_tokens; several texts of different lengths padded on the right, with their attention mask), token ids as given, a file's
 /// non-empty lines as texts, `repeat random` through the analysis library's seeded
 /// <see cref="RepeatedTokens"/> generator, and let-bound inputs as they were bound.
 /// </summary>
@@ -45,11 +45,16 @@ public static class Inputs
     {
         if (model.Tokenizer is null)
             throw new InvalidOperationException($"model '{model.Config.ModelName}' has no tokenizer: give token ids (`input tokens [...]`) instead of text");
-        using var tokens = model.ToTokens(texts);
-        var flat = TensorData.Longs(tokens);
-        int width = (int)tokens.shape[1];
+        using var batch = model.ToTokens(texts);
+        var flat = TensorData.Longs(batch.Tokens);
+        var mask = TensorData.Longs(batch.AttentionMask);
+        int width = (int)batch.Tokens.shape[1];
         var ids = Enumerable.Range(0, texts.Count).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
-        return Describe(source, ids, model, null);
+        var padded = mask.Any(m => m == 0);
+        return Describe(source, ids, model, null) with
+        {
+            Mask = padded ? Enumerable.Range(0, texts.Count).Select(r => mask.AsSpan(r * width, width).ToArray()).ToArray() : null,
+        };
     }
 
     static string[] ReadLines(ExperimentEnvironment environment, string asWritten)

@@ -64,14 +64,17 @@ internal static class OutputStages
         var input = state.RequireInput("show tokens");
         using var scope = NewDisposeScope();
         using var hooks = InterventionHooks.Attach(model, state.Interventions);
-        var losses = new float[input.Positions];
-        if (input.Positions > 1)
+        // Row 0's own tokens: right padding puts its pads after them, and they are not part of the text.
+        int length = input.LastReal(0) + 1;
+        var losses = new float[length];
+        if (length > 1)
         {
-            var perToken = TensorData.Flat(model.Loss(input.Row(0, model.Device), perToken: true));
-            for (int i = 1; i < input.Positions; i++) losses[i] = (float)perToken[i - 1];
+            using var row = input.Row(0, model.Device).narrow(0, 0, length);
+            var perToken = TensorData.Flat(model.Loss(row, perToken: true));
+            for (int i = 1; i < length; i++) losses[i] = (float)perToken[i - 1];
         }
         var title = $"the tokens of {Printer.Print(input.Source)}, coloured by the loss of predicting each" + (input.Batch > 1 ? " (row 0)" : "");
-        var fragment = ColoredTokens.RenderFragment(input.Tokens[0], losses, title);
+        var fragment = ColoredTokens.RenderFragment(input.Tokens[0][..length], losses, title);
         var text = string.Join("\n", input.Tokens.Select((row, r) => $"row {r}: " + string.Join("|", row.Select(Lens.Visualization.TokenText.Display))));
         return (title, [fragment], text);
     }
@@ -80,13 +83,15 @@ internal static class OutputStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "cache");
+        using var pass = new StagePass(state, "cache", masked: true);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
         if (s.Action == CacheAction.Save)
         {
-            using var run = model.RunWithCache(tokens, filter);
+            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask);
             var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
+            // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and meaningless).
+            if (pass.AttentionMask is not null) tensors.Add(new("attention_mask", pass.AttentionMask));
             var path = state.Environment.WritePath(s.Path);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             SafetensorsFile.Save(path, tensors, new Dictionary<string, string>
@@ -98,7 +103,7 @@ internal static class OutputStages
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         state.Environment.RecordRead("cache", state.Environment.ReadPath(s.Path));
         var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();
-        using var current = model.RunWithCache(tokens, names.Contains);
+        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask);
         var rows = new List<object[]>();
         foreach (var name in file.Names.Where(names.Contains))
         {

@@ -39,6 +39,9 @@ public static class RunJson
             json.WriteEndObject();
             WriteModel(json, state.Model);
             json.WriteNumber("seed", state.Seed);
+            json.WriteStartArray("config_flags");
+            foreach (var flag in state.Flags) json.WriteStringValue(ExperimentState.FlagName(flag));
+            json.WriteEndArray();
             json.WriteString("device", state.EffectiveDevice.ToString());
             json.WriteStartArray("inputs");
             foreach (var input in state.Inputs)

@@ -15,6 +15,7 @@ public static class StageRunner
             {
                 ModelStatement s => SetupStages.Model(s, state),
                 SeedStatement s => SetupStages.Seed(s, state),
+                UseStatement s => SetupStages.Use(s, state),
                 DeviceStatement s => SetupStages.Device(s, state),
                 InputStatement s => SetupStages.Input(s, state),
                 LetStatement s => SetupStages.Let(s, state),

@@ -35,6 +35,10 @@ public static class Validator
 
         void Error(Statement s, string problem, string? near = null) => Errors.Add(SemanticError.At(Env, s, problem, near));
 
+        /// <summary>The config flag a hook point needs that is off in the model and not turned on by `use`, or null.</summary>
+        string? Off(HookedTransformer model, string hookName) =>
+            model.DisablingFlag(hookName) is string flag && !state.Flags.Any(f => ExperimentState.FlagName(f) == flag) ? flag : null;
+
         public void Sequence(IEnumerable<Statement> statements)
         {
             foreach (var s in statements) Statement(s);
@@ -47,6 +51,7 @@ public static class Validator
                 case ModelStatement m: ModelStatement(m); return;
                 case DeviceStatement d: DeviceStatement(d); return;
                 case SeedStatement seed: state = state with { Seed = seed.Seed }; return;
+                case UseStatement use: state = state with { Flags = state.Flags.Add(use.Flag) }; return;
                 case LetStatement { Value: PatternValue p } let: Pattern(let, p); return;
             }
             if (Model(s) is not HookedTransformer model) return;
@@ -343,6 +348,10 @@ public static class Validator
                 Error(s, $"filter \"{filter}\" matches no hook point of the model"
                          + (near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"\"{n}\""))}?" : ""), Printer.Quote(filter));
             }
+            else if (s.Filter is string only && model.HookNames.Where(HookedTransformer.NamesFilter(only)).ToList() is { Count: > 0 } selected
+                     && selected.All(n => Off(model, n) is not null))
+                Error(s, $"filter \"{only}\" selects only hook points that never fire in this model: "
+                         + HookedTransformer.DisabledHookMessage(selected[0], Off(model, selected[0])!), Printer.Quote(only));
             if (s.Action == CacheAction.Save) written.Add(Env.WritePath(s.Path));
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
                 Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
@@ -354,7 +363,11 @@ public static class Validator
             {
                 case PrintHook h:
                     NeedInput(s);
-                    try { model.Hook(h.Hook.FullName); }
+                    try
+                    {
+                        var hook = model.Hook(h.Hook.FullName);
+                        if (Off(model, hook.Name) is string flag) Error(s, HookedTransformer.DisabledHookMessage(hook.Name, flag), Printer.Print(h.Hook));
+                    }
                     catch (ArgumentException e) { Error(s, e.Message, Printer.Print(h.Hook)); }
                     break;
                 case PrintName n:
