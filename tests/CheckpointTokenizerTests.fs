@@ -1,0 +1,76 @@
+/// Real published tokenizers (../shared/fixtures/tokenizers: Llama 3, Qwen3, Gemma 3, Mixtral) against the
+/// ids, pieces and decoded text a reference implementation gives for ~27 strings each, with and without
+/// special tokens; and `lens tokenize` as a process.
+module Lens.Tests.CheckpointTokenizerTests
+
+open System.IO
+open System.Text.Json
+open Expecto
+open Lens.Tokenization
+open Lens.Tests.TestSupport
+open Lens.Tests.Processes
+
+let private ints (e: JsonElement) = [ for x in e.EnumerateArray() -> x.GetInt32() ]
+let private strs (e: JsonElement) = [ for x in e.EnumerateArray() -> x.GetString() ]
+
+/// Every case of expected.json, each way: the mismatches found (empty when all match), and the count checked.
+let private check (name: string) =
+    let dir = requireShared ("fixtures/tokenizers/" + name)
+    let tok = CheckpointTokenizer.FromFolder dir
+    use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")))
+    let mismatches = ResizeArray<string>()
+    let mutable matched = Map.empty
+    for case in doc.RootElement.GetProperty("cases").EnumerateArray() do
+        let text = case.GetProperty("text").GetString()
+        let id = case.GetProperty("id").GetString()
+        for special in [ true; false ] do
+            let e = case.GetProperty(if special then "add_special_tokens_true" else "add_special_tokens_false")
+            let ids = tok.Encode(text, special) |> List.ofArray
+            let results =
+                [ "ids", ids = ints (e.GetProperty "ids"), sprintf "%A" ids
+                  "tokens", (tok.Pieces(ints (e.GetProperty "ids")) |> List.ofArray) = strs (e.GetProperty "tokens"), ""
+                  "decoded", tok.Decode(ints (e.GetProperty "ids")) = e.GetProperty("decoded").GetString(), tok.Decode(ints (e.GetProperty "ids"))
+                  "decoded_skip_special", tok.Decode(ints (e.GetProperty "ids"), skipSpecialTokens = true) = e.GetProperty("decoded_skip_special").GetString(), ""
+                  "decoded_no_cleanup", tok.Decode(ints (e.GetProperty "ids"), cleanUpTokenizationSpaces = false) = e.GetProperty("decoded_no_cleanup").GetString(), "" ]
+            let ok = results |> List.forall (fun (_, good, _) -> good)
+            let key = if special then "with special" else "without special"
+            if ok then matched <- matched |> Map.change key (fun c -> Some(defaultArg c 0 + 1))
+            for (what, good, got) in results do
+                if not good then mismatches.Add(sprintf "%s %s (%s): %s differs %s" name id key what got)
+    let total = doc.RootElement.GetProperty("cases").GetArrayLength()
+    printfn "[tokenizer] %s: %d/%d strings match with special tokens, %d/%d without (ids, pieces, 3 decodings)"
+        name (defaultArg (matched.TryFind "with special") 0) total (defaultArg (matched.TryFind "without special") 0) total
+    mismatches |> List.ofSeq
+
+let private fixtureTest (name: string) =
+    testCase (name + ": every fixture string gives the expected ids and pieces, with and without special tokens, and decodes to the expected text") <| fun () ->
+        let mismatches = check name
+        Expect.isEmpty (mismatches |> List.truncate 10) (sprintf "%d mismatches" mismatches.Length)
+
+[<Tests>]
+let tests =
+    testList "checkpoint tokenizers" [
+        fixtureTest "llama3"
+        fixtureTest "qwen3"
+        fixtureTest "gemma3"
+        fixtureTest "mixtral"
+
+        testCase "lens tokenize prints ids and pieces as JSON, with and without special tokens" <| fun () ->
+            let dir = requireShared "fixtures/tokenizers/mixtral"
+            let withSpecial = lens [ "tokenize"; dir; "--text"; "Hello world" ]
+            Expect.equal withSpecial.ExitCode 0 withSpecial.Stderr
+            use a = JsonDocument.Parse withSpecial.Stdout
+            Expect.equal (ints (a.RootElement.GetProperty "ids")) [ 1; 22557; 1526 ] "BOS then the text"
+            Expect.equal (strs (a.RootElement.GetProperty "tokens")) [ "<s>"; "▁Hello"; "▁world" ] "pieces"
+            let plain = lens [ "tokenize"; dir; "--text"; "Hello world"; "--no-special" ]
+            use b = JsonDocument.Parse plain.Stdout
+            Expect.equal (ints (b.RootElement.GetProperty "ids")) [ 22557; 1526 ] "--no-special adds no BOS"
+            let llama3 = lens [ "tokenize"; Path.Combine(requireShared "fixtures/tokenizers/llama3", "tokenizer.json"); "--text"; "Hello world" ]
+            use c = JsonDocument.Parse llama3.Stdout
+            Expect.equal (strs (c.RootElement.GetProperty "tokens")) [ "Hello"; "Ġworld" ] "a tokenizer.json path names its folder"
+
+        testCase "lens tokenize names a path that is neither a folder nor a downloaded model" <| fun () ->
+            let r = lens [ "tokenize"; "no-such-model-anywhere"; "--text"; "x" ]
+            Expect.equal r.ExitCode 2 r.Stderr
+            Expect.stringContains r.Stderr "'no-such-model-anywhere' is neither a folder nor a downloaded model" "message"
+    ]
