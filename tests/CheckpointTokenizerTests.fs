@@ -42,6 +42,33 @@ let private check (name: string) =
         name (defaultArg (matched.TryFind "with special") 0) total (defaultArg (matched.TryFind "without special") 0) total
     mismatches |> List.ofSeq
 
+
+/// A small byte-level tokenizer.json (pieces for "a", "b", "ab", the space) with the given sections.
+let private byteLevelJson (preTokenizer: string) (decoder: string) (postProcessor: string) =
+    """{"version": "1.0", "added_tokens": [{"id": 4, "content": "<|end|>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+  "normalizer": null, "pre_tokenizer": PRE, "post_processor": POST, "decoder": DEC,
+  "model": {"type": "BPE", "dropout": null, "unk_token": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": true,
+    "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3}, "merges": [["a", "b"]]}}"""
+        .Replace("PRE", preTokenizer).Replace("DEC", decoder).Replace("POST", postProcessor)
+
+let private llama3Split =
+    """{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{L}+| ?[^\\s\\p{L}]+|\\s+"}, "behavior": "BEHAVIOR", "invert": false},
+      {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}"""
+
+let private byteLevelDecoder = """{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}"""
+
+let private folderWithJson (json: string) =
+    let dir = Path.Combine(Path.GetTempPath(), "lens-ckpt-tok-" + System.Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory dir |> ignore
+    File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json)
+    dir
+
+let private refusal<'e when 'e :> exn> (f: unit -> unit) =
+    try
+        f ()
+        failtestf "expected %s" typeof<'e>.Name
+    with :? 'e as e -> e.Message
+
 let private fixtureTest (name: string) =
     testCase (name + ": every fixture string gives the expected ids and pieces, with and without special tokens, and decodes to the expected text") <| fun () ->
         let mismatches = check name
@@ -54,6 +81,23 @@ let tests =
         fixtureTest "qwen3"
         fixtureTest "gemma3"
         fixtureTest "mixtral"
+
+        testCase "what cannot be reproduced exactly is refused by name: Split behaviours, decoders, post-processors, letters outside the BMP" <| fun () ->
+            let ok = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder """{"type": "ByteLevel"}""")
+            let tok = CheckpointTokenizer.FromFolder ok
+            Expect.equal (tok.Encode("ab a<|end|>", false) |> List.ofArray) [ 2; 3; 0; 4 ] "ignore_merges, Split, added token"
+            Expect.equal (tok.Pieces [ 2; 3; 4 ] |> List.ofArray) [ "ab"; "Ġ"; "<|end|>" ] "pieces"
+            let astral = refusal<System.ArgumentException> (fun () -> tok.Encode("a𝐀", false) |> ignore)
+            Expect.stringContains astral "U+1D400" "names the character"
+            let removed = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Removed")) byteLevelDecoder "null")
+            Expect.stringContains (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder removed |> ignore)) "behavior \"Removed\"" "Split behaviour"
+            let wordPiece = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) """{"type": "WordPiece", "prefix": "##"}""" "null")
+            Expect.stringContains (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder wordPiece |> ignore)) "decoder [WordPiece]" "decoder"
+            let roberta = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder """{"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]}""")
+            let r = CheckpointTokenizer.FromFolder roberta
+            Expect.equal (r.Encode("ab", false) |> List.ofArray) [ 2 ] "without special tokens it still tokenizes"
+            Expect.stringContains (refusal<System.InvalidOperationException> (fun () -> r.Encode("ab", true) |> ignore)) "post_processor \"RobertaProcessing\"" "post-processor"
+            for d in [ ok; removed; wordPiece; roberta ] do Directory.Delete(d, true)
 
         testCase "lens tokenize prints ids and pieces as JSON, with and without special tokens" <| fun () ->
             let dir = requireShared "fixtures/tokenizers/mixtral"
