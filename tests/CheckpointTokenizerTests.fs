@@ -14,9 +14,9 @@ let private ints (e: JsonElement) = [ for x in e.EnumerateArray() -> x.GetInt32(
 let private strs (e: JsonElement) = [ for x in e.EnumerateArray() -> x.GetString() ]
 
 /// Every case of expected.json, each way: the mismatches found (empty when all match), and the count checked.
-let private check (name: string) =
+let private checkIn (name: string) (tokenizerDir: string) =
     let dir = requireShared ("fixtures/tokenizers/" + name)
-    let tok = CheckpointTokenizer.FromFolder dir
+    let tok = CheckpointTokenizer.FromFolder tokenizerDir
     use doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")))
     let mismatches = ResizeArray<string>()
     let mutable matched = Map.empty
@@ -41,6 +41,62 @@ let private check (name: string) =
     printfn "[tokenizer] %s: %d/%d strings match with special tokens, %d/%d without (ids, pieces, 3 decodings)"
         name (defaultArg (matched.TryFind "with special") 0) total (defaultArg (matched.TryFind "without special") 0) total
     mismatches |> List.ofSeq
+
+let private check (name: string) = checkIn name (requireShared ("fixtures/tokenizers/" + name))
+
+/// Protobuf wire format, just enough to write a SentencePiece ModelProto.
+let private varint (out: ResizeArray<byte>) (value: int64) =
+    let mutable v = uint64 value
+    while v >= 0x80UL do
+        out.Add(byte (v &&& 0x7FUL) ||| 0x80uy)
+        v <- v >>> 7
+    out.Add(byte v)
+
+let private field (out: ResizeArray<byte>) (number: int) (wire: int) = varint out (int64 ((number <<< 3) ||| wire))
+
+let private lengthDelimited (out: ResizeArray<byte>) (number: int) (bytes: byte[]) =
+    field out number 2
+    varint out (int64 bytes.Length)
+    out.AddRange bytes
+
+/// Mixtral's vocabulary written as the SentencePiece BPE model a Llama 2 / Mistral repository ships
+/// (tokenizer.model): pieces in id order, &lt;unk&gt; UNKNOWN, &lt;s&gt; and &lt;/s&gt; CONTROL, byte pieces BYTE,
+/// the rest NORMAL with scores in the order of the shipped tokenizer.json's merges (which Hugging Face
+/// made from the real model by sorting on these scores: "▁▁", id 259, merges near the end), and pieces
+/// no merge makes below all of them.
+let private mixtralAsSentencePieceModel (path: string) =
+    use doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(requireShared "fixtures/tokenizers/mixtral", "tokenizer.json")))
+    let model = doc.RootElement.GetProperty("model")
+    let vocab = [ for p in model.GetProperty("vocab").EnumerateObject() -> p.Value.GetInt32(), p.Name ] |> List.sortBy fst
+    let firstRank = System.Collections.Generic.Dictionary<string, int>()
+    model.GetProperty("merges").EnumerateArray() |> Seq.iteri (fun rank m ->
+        let merged = m.GetString().Replace(" ", "")
+        if not (firstRank.ContainsKey merged) then firstRank.[merged] <- rank)
+    let score (id: int) (piece: string) =
+        match firstRank.TryGetValue piece with
+        | true, rank -> float32 -rank
+        | _ -> float32 (-1000000 - id)
+    let out = ResizeArray<byte>()
+    for id, piece in vocab do
+        let p = ResizeArray<byte>()
+        lengthDelimited p 1 (System.Text.Encoding.UTF8.GetBytes piece)
+        let kind = if id = 0 then 2 elif id <= 2 then 3 elif piece.StartsWith "<0x" && piece.Length = 6 then 6 else 1
+        field p 2 5
+        p.AddRange(System.BitConverter.GetBytes(if kind = 1 then score id piece else 0.0f))
+        field p 3 0
+        varint p (int64 kind)
+        lengthDelimited out 1 (p.ToArray())
+    let trainer = ResizeArray<byte>()
+    for number, value in [ 3, 2L; 35, 1L; 40, 0L; 41, 1L; 42, 2L ] do
+        field trainer number 0
+        varint trainer value
+    lengthDelimited out 2 (trainer.ToArray())
+    let normalizer = ResizeArray<byte>()
+    lengthDelimited normalizer 1 (System.Text.Encoding.UTF8.GetBytes "identity")
+    field normalizer 3 0
+    varint normalizer 1L
+    lengthDelimited out 3 (normalizer.ToArray())
+    File.WriteAllBytes(path, out.ToArray())
 
 
 /// A small byte-level tokenizer.json (pieces for "a", "b", "ab", the space) with the given sections.
@@ -81,6 +137,23 @@ let tests =
         fixtureTest "qwen3"
         fixtureTest "gemma3"
         fixtureTest "mixtral"
+
+        testCase "mixtral as a SentencePiece tokenizer.model only (no tokenizer.json): converted as Hugging Face converts it, every fixture string matches" <| fun () ->
+            let dir = Path.Combine(Path.GetTempPath(), "lens-spmodel-" + System.Guid.NewGuid().ToString("N"))
+            Directory.CreateDirectory dir |> ignore
+            try
+                mixtralAsSentencePieceModel (Path.Combine(dir, "tokenizer.model"))
+                File.Copy(Path.Combine(requireShared "fixtures/tokenizers/mixtral", "tokenizer_config.json"), Path.Combine(dir, "tokenizer_config.json"))
+                let mismatches = checkIn "mixtral" dir
+                Expect.isEmpty (mismatches |> List.truncate 10) (sprintf "%d mismatches" mismatches.Length)
+                // A unigram model (the default model_type) is refused by name.
+                let bytes = File.ReadAllBytes(Path.Combine(dir, "tokenizer.model"))
+                let unigram = ResizeArray<byte>()
+                lengthDelimited unigram 1 (let p = ResizeArray<byte>() in lengthDelimited p 1 "a"B; p.ToArray())
+                File.WriteAllBytes(Path.Combine(dir, "tokenizer.model"), unigram.ToArray())
+                Expect.stringContains (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder dir |> ignore)) "of type UNIGRAM" "model type"
+                ignore bytes
+            finally Directory.Delete(dir, true)
 
         testCase "what cannot be reproduced exactly is refused by name: Split behaviours, decoders, post-processors, letters outside the BMP" <| fun () ->
             let ok = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder """{"type": "ByteLevel"}""")

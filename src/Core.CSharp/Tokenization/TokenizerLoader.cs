@@ -8,6 +8,7 @@ public static class TokenizerLoader
     /// <summary>
     /// Picks the tokenizer from the files present: tokenizer.json (byte-level BPE -> <see cref="Gpt2Tokenizer"/>,
     /// '▁' BPE -> <see cref="SentencePieceBpeTokenizer"/>), else vocab.json + merges.txt (GPT-2 layout), else a
+    /// SentencePiece tokenizer.model (converted as Hugging Face converts it, <see cref="SentencePieceModelFile"/>), else a
     /// llama2.c tokenizer.bin / tok*.bin. BOS/EOS/padding then come from tokenizer_config.json,
     /// special_tokens_map.json or config.json, in that order, when they say; as in TransformerLens, BOS and
     /// padding fall back to EOS.
@@ -41,6 +42,14 @@ public static class TokenizerLoader
         if (File.Exists(vocab) || File.Exists(merges))
             return (Gpt2Tokenizer.FromFiles(vocab, merges), null);
 
+        // Only a SentencePiece model: converted as Hugging Face converts it when no tokenizer.json exists.
+        string spModel = Path.Combine(dir, "tokenizer.model");
+        if (File.Exists(spModel))
+        {
+            var json = SentencePieceModelFile.Read(spModel, ReadJsonObject(Path.Combine(dir, "tokenizer_config.json")));
+            return (SentencePieceBpeTokenizer.FromTokenizerJson(json), json);
+        }
+
         string[] llama2c = File.Exists(Path.Combine(dir, "tokenizer.bin"))
             ? new[] { Path.Combine(dir, "tokenizer.bin") }
             : Directory.GetFiles(dir, "tok*.bin");
@@ -49,7 +58,7 @@ public static class TokenizerLoader
         if (llama2c.Length > 1)
             throw new TokenizerFileException(dir, $"holds several llama2.c tokenizers ({string.Join(", ", llama2c.Select(Path.GetFileName))}); open one with Llama2cTokenizer.Load.");
 
-        throw new TokenizerFileException(dir, "holds no tokenizer: expected tokenizer.json, vocab.json + merges.txt, or a llama2.c tokenizer.bin / tok*.bin.");
+        throw new TokenizerFileException(dir, "holds no tokenizer: expected tokenizer.json, vocab.json + merges.txt, a SentencePiece tokenizer.model, or a llama2.c tokenizer.bin / tok*.bin.");
     }
 
     static ITokenizer ApplyConfiguration(string dir, ITokenizer tokenizer)
