@@ -609,7 +609,7 @@ let tests =
                 closeAndMeasured 1e-5 "sharded Llama logits vs reference" logits expected
             finally Directory.Delete(dir, true)
 
-        testCase "clear errors: unsupported architecture, missing tensor, pickled weights only" <| fun () ->
+        testCase "clear errors: unsupported architecture, missing tensor, unreadable pickled weights" <| fun () ->
             let dir = tempDir "errors"
             try
                 writeHubFolder dir (neoConfig.Replace("GPTNeoForCausalLM", "BloomForCausalLM")) (neoWeights ()).Tensors
@@ -623,6 +623,6 @@ let tests =
                 File.Delete(Path.Combine(dir, "model.safetensors"))
                 File.WriteAllText(Path.Combine(dir, "pytorch_model.bin"), "")
                 let m3 = messageOf<CheckpointException> (fun () -> ModelLoader.Load(dir) |> ignore)
-                Expect.stringContains m3 "pytorch_model.bin" "says only pickled weights are there"
+                Expect.stringContains m3 "pytorch_model.bin: not a readable torch.save file" "names the unreadable pickled file"
             finally Directory.Delete(dir, true)
     ]

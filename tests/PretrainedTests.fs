@@ -153,15 +153,21 @@ let tests =
             closeAndMeasured 1e-5 "hf-gpt2 via the hub cache: logits" logits expected.["logits"]
             disposeAll expected
 
-        testCase "a repository with only pickled weights is refused before anything large is downloaded" <| fun () ->
+        testCase "a repository with only pickled weights (torch.save's pytorch_model.bin) downloads and loads to hf-gpt2's logits" <| fun () ->
             use cache = new TempCache()
+            let pickled = TestSupport.requireShared "fixtures/pickled/hf-gpt2/pytorch_model.bin"
             let files =
                 [ { Name = "config.json"; Bytes = File.ReadAllBytes(fixture [ "tl-oracle"; "hf-gpt2"; "config.json" ]); Lfs = false }
-                  { Name = "pytorch_model.bin"; Bytes = Array.create 5000 7uy; Lfs = true } ]
-            use hub = new FakeHub("lens-test/pickled", gpt2Commit, files)
-            let message = messageOf<CheckpointException> (fun () -> PretrainedDownloads.Fetch("lens-test/pickled", hubOptions cache hub) |> ignore)
-            Expect.stringContains message "pytorch_model.bin" "names the pickled file"
-            Expect.equal (hub.CdnGets "pytorch_model.bin") 0 "the weights were not fetched"
+                  { Name = "pytorch_model.bin"; Bytes = File.ReadAllBytes pickled; Lfs = true } ]
+            let folder =
+                use hub = new FakeHub("lens-test/pickled", gpt2Commit, files)
+                PretrainedDownloads.Fetch("lens-test/pickled", hubOptions cache hub)
+            Expect.isTrue (File.Exists(Path.Combine(folder, "pytorch_model.bin"))) "the pickled weights were fetched"
+            let expected = hfGpt2Expected ()
+            use model = HubLayoutLoader.Load(folder, LoadOptions(ProcessWeights = false))
+            use logits = model.Forward(expected.["tokens"])
+            closeAndMeasured 1e-5 "hf-gpt2 pickled via the hub cache: logits" logits expected.["logits"]
+            disposeAll expected
 
         testCase "lens download and lens models (processes, HF_ENDPOINT = a hub on 127.0.0.1, HF_HUB_CACHE = a temp folder)" <| fun () ->
             use cache = new TempCache()

@@ -6,7 +6,9 @@ namespace Lens.Pretrained;
 
 /// <summary>
 /// The weights of a hub-layout checkpoint folder: <c>model.safetensors</c>, or the shards listed in
-/// <c>model.safetensors.index.json</c>. Files are memory-mapped and each tensor is copied out only
+/// <c>model.safetensors.index.json</c>, else (when a repository ships only pickled weights)
+/// <c>pytorch_model.bin</c> or the shards listed in <c>pytorch_model.bin.index.json</c>, read by
+/// <see cref="PickledStateDict"/>; safetensors is preferred when both exist. Files are memory-mapped and each tensor is copied out only
 /// when asked for, so converting never holds the checkpoint in memory twice. Names are HF's; a
 /// checkpoint saved from the bare base model (no <c>transformer.</c> / <c>model.</c> prefix, as the
 /// official gpt2 files are) is found under the prefixed names too.
@@ -15,9 +17,12 @@ public sealed class CheckpointWeights : IDisposable
 {
     public const string SingleFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
+    public const string PickledFile = "pytorch_model.bin";
+    public const string PickledIndexFile = "pytorch_model.bin.index.json";
 
     readonly Dictionary<string, string> _fileOf;           // tensor name → shard path
     readonly Dictionary<string, SafetensorsFile> _open = [];
+    readonly Dictionary<string, PickledStateDict> _pickled = [];
 
     public string Folder { get; }
 
@@ -27,7 +32,7 @@ public sealed class CheckpointWeights : IDisposable
     CheckpointWeights(string folder, Dictionary<string, string> fileOf) { Folder = folder; _fileOf = fileOf; }
 
     public static bool Exist(string folder) =>
-        File.Exists(Path.Combine(folder, SingleFile)) || File.Exists(Path.Combine(folder, IndexFile));
+        new[] { SingleFile, IndexFile, PickledFile, PickledIndexFile }.Any(f => File.Exists(Path.Combine(folder, f)));
 
     public static CheckpointWeights Open(string folder)
     {
@@ -39,11 +44,19 @@ public sealed class CheckpointWeights : IDisposable
             return new CheckpointWeights(folder, f.Names.ToDictionary(n => n, _ => single));
         }
         if (File.Exists(index)) return new CheckpointWeights(folder, ReadIndex(index, folder));
+        var pickled = Path.Combine(folder, PickledFile);
+        if (File.Exists(pickled))
+        {
+            using var f = PickledStateDict.Open(pickled);
+            return new CheckpointWeights(folder, f.Names.ToDictionary(n => n, _ => pickled));
+        }
+        var pickledIndex = Path.Combine(folder, PickledIndexFile);
+        if (File.Exists(pickledIndex)) return new CheckpointWeights(folder, ReadIndex(pickledIndex, folder));
         var others = Directory.Exists(folder)
             ? Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n!.EndsWith(".bin") || n.EndsWith(".pt") || n.EndsWith(".pth") || n.EndsWith(".h5") || n.EndsWith(".msgpack")).ToList()
             : [];
-        throw new CheckpointException($"{folder}: no {SingleFile} or {IndexFile}" +
-            (others.Count > 0 ? $" (found {string.Join(", ", others)}: only safetensors weights can be read; pickled PyTorch files are not loaded)" : ""));
+        throw new CheckpointException($"{folder}: no {SingleFile}, {IndexFile}, {PickledFile} or {PickledIndexFile}" +
+            (others.Count > 0 ? $" (found {string.Join(", ", others)}, which Lens does not read)" : ""));
     }
 
     static Dictionary<string, string> ReadIndex(string index, string folder)
@@ -84,13 +97,27 @@ public sealed class CheckpointWeights : IDisposable
     public bool Contains(string name) => Resolve(name) is not null;
 
     /// <summary>Dtype as stored (F32, BF16, ...) of a tensor, for reports.</summary>
-    public string StoredDtype(string name) => Shard(Resolve(name) ?? throw NotFound(name)).Entries[Resolve(name)!].Dtype;
+    public string StoredDtype(string name)
+    {
+        var stored = Resolve(name) ?? throw NotFound(name);
+        return IsPickled(stored) ? Pickled(stored).StoredDtype(stored) : Shard(stored).Entries[stored].Dtype;
+    }
+
+    bool IsPickled(string stored) => _fileOf[stored].EndsWith(".bin", StringComparison.Ordinal);
 
     /// <summary>Copies one tensor out of its (memory-mapped) file, converted to dtype.</summary>
     public Tensor Load(string name, ScalarType dtype)
     {
         var stored = Resolve(name) ?? throw NotFound(name);
-        return Shard(stored).Load(stored, dtype);
+        return IsPickled(stored) ? Pickled(stored).Load(stored, dtype) : Shard(stored).Load(stored, dtype);
+    }
+
+    PickledStateDict Pickled(string stored)
+    {
+        var path = _fileOf[stored];
+        if (!_pickled.TryGetValue(path, out var f)) _pickled[path] = f = PickledStateDict.Open(path);
+        if (!f.Contains(stored)) throw new CheckpointException($"{path}: the index places tensor '{stored}' in this shard, but it is not there");
+        return f;
     }
 
     SafetensorsFile Shard(string stored)
@@ -107,5 +134,7 @@ public sealed class CheckpointWeights : IDisposable
     {
         foreach (var f in _open.Values) f.Dispose();
         _open.Clear();
+        foreach (var f in _pickled.Values) f.Dispose();
+        _pickled.Clear();
     }
 }

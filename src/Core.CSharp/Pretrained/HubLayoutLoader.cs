@@ -61,7 +61,8 @@ public static class HubLayoutLoader
     public static ITokenizer? TokenizerOf(string dir)
     {
         bool present = File.Exists(Path.Combine(dir, "tokenizer.json"))
-            || File.Exists(Path.Combine(dir, "vocab.json")) || File.Exists(Path.Combine(dir, "merges.txt"));
+            || File.Exists(Path.Combine(dir, "vocab.json")) || File.Exists(Path.Combine(dir, "merges.txt"))
+            || File.Exists(Path.Combine(dir, "tokenizer.model"));
         return present ? TokenizerLoader.FromFolder(dir) : null;
     }
 

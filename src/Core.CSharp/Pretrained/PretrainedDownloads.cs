@@ -3,7 +3,7 @@ using Lens.Hub;
 namespace Lens.Pretrained;
 
 /// <summary>
-/// Fetches a model repository's files (config, tokenizer, safetensors weights) through the hub
+/// Fetches a model repository's files (config, tokenizer, safetensors weights, else pickled ones) through the hub
 /// client into the huggingface_hub cache, and returns the snapshot folder. A snapshot already
 /// cached with its config and weights is used without any network access.
 /// </summary>
@@ -17,13 +17,10 @@ public static class PretrainedDownloads
         using var client = new HubClient(options);
         var files = client.ListFilesAsync(repoId, "main", ct).GetAwaiter().GetResult();
         var chosen = ModelFiles.Choose(files);
-        if (!chosen.Any(f => f.EndsWith(".safetensors", StringComparison.Ordinal)))
-            throw new CheckpointException(
-                $"{repoId}: the repository has only pickled PyTorch weights ({string.Join(", ", chosen.Where(f => f.EndsWith(".bin")))}); Lens reads safetensors weights only");
         return client.SnapshotDownloadAsync(repoId, chosen, "main", ct).GetAwaiter().GetResult();
     }
 
-    /// <summary>The cached snapshot of "main" when it holds config.json and complete safetensors weights; else null.</summary>
+    /// <summary>The cached snapshot of "main" when it holds config.json and complete weights (safetensors, else pickled); else null.</summary>
     public static string? CachedSnapshot(string repoId, string? cacheDir = null)
     {
         string? commit;
@@ -33,7 +30,7 @@ public static class PretrainedDownloads
         var dir = Path.Combine(cacheDir ?? HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
         if (!File.Exists(Path.Combine(dir, "config.json"))) return null;
         if (File.Exists(Path.Combine(dir, CheckpointWeights.SingleFile))) return dir;
-        if (!File.Exists(Path.Combine(dir, CheckpointWeights.IndexFile))) return null;
+        if (!CheckpointWeights.Exist(dir)) return null;
         try { using var _ = CheckpointWeights.Open(dir); return dir; }  // every shard the index names is present
         catch (CheckpointException) { return null; }
     }

@@ -10,7 +10,7 @@ namespace Lens.Tokenization;
 /// GPT-2-style byte-level BPE (GPT-2, GPT-Neo, Pythia), encoded through Microsoft.ML.Tokenizers.
 /// Added tokens such as <c>&lt;|endoftext|&gt;</c> are recognised in text, as Hugging Face does.
 /// </summary>
-public sealed partial class Gpt2Tokenizer : ITokenizer
+public sealed partial class Gpt2Tokenizer : ITokenizer, IHubPieces
 {
     const string EndOfText = "<|endoftext|>";
     const int EndOfTextId = 50256;
@@ -32,12 +32,19 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     readonly Dictionary<string, int> _byteLevelVocab;
     readonly Dictionary<string, int> _addedByContent;
     readonly Dictionary<int, string> _addedById;
+    readonly HashSet<int> _specialIds = new();
+    readonly Lazy<Dictionary<int, string>> _pieceById;
     readonly NormalizationForm? _normalization;
     readonly bool _addPrefixSpace;
+    readonly IsolatedSplitPreTokenizer? _splitter;
+    readonly bool _ignoreMerges;
 
     Gpt2Tokenizer(string name, Lazy<Tokenizer> bpe, Dictionary<string, int> byteLevelVocab, IEnumerable<AddedToken> added,
-                  NormalizationForm? normalization, bool addPrefixSpace, bool prependsBos)
+                  NormalizationForm? normalization, bool addPrefixSpace, bool prependsBos,
+                  IsolatedSplitPreTokenizer? splitter = null, bool ignoreMerges = false)
     {
+        _splitter = splitter;
+        _ignoreMerges = ignoreMerges;
         Name = name;
         _bpe = bpe;
         _byteLevelVocab = byteLevelVocab;
@@ -45,7 +52,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         _addPrefixSpace = addPrefixSpace;
         _addedByContent = new();
         _addedById = new();
-        foreach (var a in added) { _addedByContent[a.Content] = a.Id; _addedById[a.Id] = a.Content; }
+        foreach (var a in added) { _addedByContent[a.Content] = a.Id; _addedById[a.Id] = a.Content; if (a.Special) _specialIds.Add(a.Id); }
+        _pieceById = new(() => byteLevelVocab.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key));
         _bytesById = new();
         foreach (var (piece, id) in byteLevelVocab)
             _bytesById[id] = ByteLevelAlphabet.ToBytes(piece) ?? Encoding.UTF8.GetBytes(piece);
@@ -75,10 +83,35 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
     public IReadOnlyList<int> Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        if (_splitter is not null) return EncodeSplit(text);
         if (_normalization is { } form) text = text.Normalize(form);
         if (_addPrefixSpace && text.Length > 0 && text[0] != ' ') text = " " + text;
         return text.Length == 0 ? Array.Empty<int>() : _bpe.Value.EncodeToIds(text);
     }
+
+    List<int> EncodeSplit(string text)
+    {
+        var ids = new List<int>();
+        foreach (var (piece, token) in _splitter!.Split(text))
+        {
+            if (token is not null) { ids.Add(token.Id); continue; }
+            // ignore_merges: a piece that is itself in the vocabulary is that token, whatever the merges would make.
+            if (_ignoreMerges && _byteLevelVocab.TryGetValue(ByteLevelAlphabet.FromText(piece), out int whole)) { ids.Add(whole); continue; }
+            ids.AddRange(_bpe.Value.EncodeToIds(piece));
+        }
+        return ids;
+    }
+
+    /// <summary>The piece of an id as tokenizer.json spells it (Hugging Face's convert_ids_to_tokens: "Ġcat"), or an added token's text.</summary>
+    public string Piece(int id)
+    {
+        if (_addedById.TryGetValue(id, out var content)) return content;
+        return _pieceById.Value.TryGetValue(id, out var piece) ? piece
+            : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is not in the vocabulary of {Name} (size {VocabSize}).");
+    }
+
+    /// <summary>Whether an id is an added token marked special (dropped by decoding with skip_special_tokens).</summary>
+    public bool IsSpecial(int id) => _specialIds.Contains(id);
 
     public string Decode(IEnumerable<int> ids)
     {
@@ -151,11 +184,23 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
             throw json.Malformed("uses continuing_subword_prefix/end_of_word_suffix, which byte-level BPE here does not support.");
 
         var preTokenizers = json.Components("pre_tokenizer").Where(c => c.Type != "Sequence").ToList();
-        if (preTokenizers.Count != 1 || preTokenizers[0].Type != "ByteLevel")
-            throw json.Malformed($"pre-tokenizer [{string.Join(", ", preTokenizers.Select(c => c.Type))}] is not supported (only a single ByteLevel).");
-        var byteLevel = preTokenizers[0].Element;
+        Regex? split = null;
+        if (preTokenizers.Count == 2 && preTokenizers[0].Type == "Split" && preTokenizers[1].Type == "ByteLevel")
+            split = SplitRegex(json, preTokenizers[0].Element);
+        else if (preTokenizers.Count != 1 || preTokenizers[0].Type != "ByteLevel")
+            throw json.Malformed($"pre-tokenizer [{string.Join(", ", preTokenizers.Select(c => c.Type))}] is not supported (only ByteLevel, or Split then ByteLevel).");
+        var byteLevel = preTokenizers[^1].Element;
         bool addPrefixSpace = HubTokenizerJson.BoolOf(byteLevel, "add_prefix_space") ?? false;
         bool useRegex = HubTokenizerJson.BoolOf(byteLevel, "use_regex") ?? true;
+        if (split is null && HubTokenizerJson.BoolOf(json.Model, "ignore_merges") == true)
+            throw json.Malformed("model.ignore_merges is set without a Split pre-tokenizer, which Lens does not support.");
+        if (split is not null && (useRegex || addPrefixSpace))
+            throw json.Malformed("pre-tokenizer Split is followed by a ByteLevel with use_regex or add_prefix_space set; only ByteLevel(use_regex=false, add_prefix_space=false) after Split is supported.");
+        var decoders = json.Components("decoder").Where(c => c.Type != "Sequence").Select(c => c.Type).ToList();
+        if (decoders is not ["ByteLevel"])
+            throw json.Malformed($"decoder [{string.Join(", ", decoders)}] is not supported for byte-level BPE (only ByteLevel).");
+        if (HubTokenizerJson.BoolOf(json.Model, "byte_fallback") == true)
+            throw json.Malformed("model.byte_fallback is set on a byte-level BPE, which Lens does not support.");
 
         NormalizationForm? normalization = null;
         foreach (var (type, _) in json.Components("normalizer").Where(c => c.Type != "Sequence"))
@@ -171,7 +216,28 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         }
 
         return Build(json.Path, json.Vocab, json.Merges, json.AddedTokens, normalization, addPrefixSpace,
-                     json.TemplateLeadingSpecialToken() is not null, json.Malformed, useRegex);
+                     json.TemplateLeadingSpecialToken() is not null, json.Malformed, useRegex, split,
+                     HubTokenizerJson.BoolOf(json.Model, "ignore_merges") ?? false);
+    }
+
+    /// <summary>A Split pre-tokenizer's regex: only {"Regex": ...} with behaviour Isolated and invert false is supported.</summary>
+    static Regex SplitRegex(HubTokenizerJson json, System.Text.Json.JsonElement split)
+    {
+        string? behavior = HubTokenizerJson.StringOf(split, "behavior");
+        if (behavior != "Isolated")
+            throw json.Malformed($"pre-tokenizer Split has behavior \"{behavior}\"; only \"Isolated\" is supported.");
+        if (HubTokenizerJson.BoolOf(split, "invert") == true)
+            throw json.Malformed("pre-tokenizer Split has invert=true, which is not supported.");
+        if (!split.TryGetProperty("pattern", out var pattern) || HubTokenizerJson.StringOf(pattern, "Regex") is not { Length: > 0 } regex)
+            throw json.Malformed("pre-tokenizer Split has no pattern {\"Regex\": ...} (a plain String pattern is not supported for byte-level BPE).");
+        try
+        {
+            return new Regex(regex, RegexOptions.CultureInvariant);
+        }
+        catch (ArgumentException e)
+        {
+            throw json.Malformed($"pre-tokenizer Split's regex cannot be used by .NET ({e.Message}).");
+        }
     }
 
     internal static bool IsByteLevel(HubTokenizerJson json) =>
@@ -179,7 +245,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
 
     static Gpt2Tokenizer Build(string name, Dictionary<string, int> vocab, List<(string Left, string Right)> merges,
                                IReadOnlyList<AddedToken> added, NormalizationForm? normalization, bool addPrefixSpace,
-                               bool prependsBos, Func<string, TokenizerFileException> malformed, bool useRegex = true)
+                               bool prependsBos, Func<string, TokenizerFileException> malformed, bool useRegex = true,
+                               Regex? split = null, bool ignoreMerges = false)
     {
         for (int i = 0; i < merges.Count; i++)
         {
@@ -199,7 +266,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
             {
                 Merges = merges.Select(m => m.Left + " " + m.Right),
                 ByteLevel = true,
-                PreTokenizer = new RegexPreTokenizer(useRegex ? Gpt2Split : WholeSegment, special.Count > 0 ? special : null),
+                // With a Split pattern, Encode cuts the text itself and hands BPE one piece at a time.
+                PreTokenizer = new RegexPreTokenizer(useRegex && split is null ? Gpt2Split : WholeSegment, special.Count > 0 ? special : null),
                 SpecialTokens = special.Count > 0 ? special : null,
             });
         }
@@ -207,7 +275,8 @@ public sealed partial class Gpt2Tokenizer : ITokenizer
         {
             throw malformed($"cannot be turned into a BPE tokenizer ({e.Message})");
         }
-        return new Gpt2Tokenizer(name, new Lazy<Tokenizer>(bpe), vocab, added, normalization, addPrefixSpace, prependsBos);
+        var splitter = split is null ? null : new IsolatedSplitPreTokenizer(split, new AddedTokenMatcher(added), normalization, name);
+        return new Gpt2Tokenizer(name, new Lazy<Tokenizer>(bpe), vocab, added, normalization, addPrefixSpace, prependsBos, splitter, ignoreMerges);
     }
 
     static Gpt2Tokenizer LoadDefault()

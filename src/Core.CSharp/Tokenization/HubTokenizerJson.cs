@@ -37,6 +37,12 @@ internal sealed class HubTokenizerJson
             throw new TokenizerFileException(path, $"cannot be read ({e.Message})", e);
         }
 
+        return FromDocument(path, doc);
+    }
+
+    /// <summary>A tokenizer.json already parsed (or built in memory, as from a tokenizer.model); <paramref name="path"/> names it in errors.</summary>
+    public static HubTokenizerJson FromDocument(string path, JsonDocument doc)
+    {
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
             throw new TokenizerFileException(path, "has no \"model\" object; it is not a Hugging Face tokenizer.json.");

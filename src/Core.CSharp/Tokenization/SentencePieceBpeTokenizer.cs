@@ -8,7 +8,7 @@ namespace Lens.Tokenization;
 /// become '▁', a '▁' is put before the text, pieces merge by merge rank, and characters outside the
 /// vocabulary fall back to "&lt;0xXX&gt;" byte pieces. Follows the Hugging Face tokenizers algorithm.
 /// </summary>
-public sealed class SentencePieceBpeTokenizer : ITokenizer
+public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
 {
     const char Metaspace = '\u2581';
 
@@ -18,6 +18,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     readonly Dictionary<int, string> _pieceById;
     readonly Dictionary<(int, int), (int Rank, int Merged)> _merges;
     readonly List<AddedToken> _addedLongestFirst;
+    readonly AddedTokenMatcher _addedMatcher;
+    readonly List<Func<List<string>, List<string>>> _decoders = new();
     readonly Dictionary<int, AddedToken> _addedById;
     readonly int?[] _byteIds = new int?[256];
     readonly bool _byteFallback;
@@ -60,6 +62,9 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
 
         _addedLongestFirst = json.AddedTokens.OrderByDescending(a => a.Content.Length).ToList();
         _addedById = json.AddedTokens.GroupBy(a => a.Id).ToDictionary(g => g.Key, g => g.First());
+        _addedMatcher = new AddedTokenMatcher(json.AddedTokens);
+        if (HubTokenizerJson.BoolOf(model, "ignore_merges") == true)
+            throw json.Malformed("model.ignore_merges is set, which SentencePiece-style BPE here does not support.");
 
         _prefix = Prefix.Never;
         foreach (var (type, e) in json.Components("normalizer").Where(c => c.Type != "Sequence"))
@@ -74,8 +79,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         }
         foreach (var (type, e) in json.Components("pre_tokenizer").Where(c => c.Type != "Sequence"))
         {
+            // Gemma: Split on " " after a normalizer that has already turned every space into '▁' finds nothing to split.
+            if (type == "Split" && _replaceSpaces && e.TryGetProperty("pattern", out var splitOn)
+                && HubTokenizerJson.StringOf(splitOn, "String") == " " && HubTokenizerJson.BoolOf(e, "invert") != true)
+                continue;
             if (type != "Metaspace")
-                throw json.Malformed($"pre-tokenizer \"{type}\" is not supported here (only Metaspace).");
+                throw json.Malformed($"pre-tokenizer \"{type}\" is not supported here (only Metaspace, or Split on \" \" after a normalizer that replaces spaces).");
             if (HubTokenizerJson.StringOf(e, "replacement") is { } rep && rep != Metaspace.ToString())
                 throw json.Malformed($"Metaspace replacement \"{rep}\" is not '▁'.");
             _replaceSpaces = true;
@@ -90,6 +99,11 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
                 _ => throw json.Malformed($"Metaspace prepend_scheme \"{scheme}\" is not known."),
             };
         }
+
+        foreach (var (type, e) in json.Components("decoder").Where(c => c.Type != "Sequence"))
+            _decoders.Add(Decoder(json, type, e));
+        if (_decoders.Count == 0)
+            throw json.Malformed("has no decoder; Lens decodes SentencePiece-style BPE only through the decoders the file names.");
 
         VocabSize = Math.Max(_pieceById.Keys.DefaultIfEmpty(-1).Max(), _addedById.Keys.DefaultIfEmpty(-1).Max()) + 1;
         string? leading = json.TemplateLeadingSpecialToken();
@@ -116,18 +130,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
-        int segmentStart = 0, i = 0;
-        while (i < text.Length)
+        // Added tokens are cut out first, leftmost and then longest, as Hugging Face does.
+        foreach (var (start, length, token) in _addedMatcher.Split(text))
         {
-            // Added tokens are cut out first, leftmost and then longest, as Hugging Face does.
-            var added = _addedLongestFirst.FirstOrDefault(a => string.CompareOrdinal(text, i, a.Content, 0, a.Content.Length) == 0);
-            if (added is null) { i++; continue; }
-            EncodeSegment(text[segmentStart..i], segmentStart == 0, ids);
-            ids.Add(added.Id);
-            i += added.Content.Length;
-            segmentStart = i;
+            if (token is not null) ids.Add(token.Id);
+            else EncodeSegment(text.Substring(start, length), start == 0, ids);
         }
-        EncodeSegment(text[segmentStart..], segmentStart == 0, ids);
         return ids;
     }
 
@@ -198,35 +206,86 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     }
 
     /// <summary>
-    /// Hugging Face's decoding (special tokens kept): '▁' becomes a space, runs of byte pieces become
-    /// their UTF-8 text (U+FFFD per byte when invalid), and one leading space, from the '▁' prefix, is dropped.
+    /// Hugging Face's decoding (special tokens kept): the pieces go through the file's decoders in order
+    /// (typically '▁' to space, byte pieces to their UTF-8 text with U+FFFD per byte when invalid, fuse,
+    /// and strip the one leading space the '▁' prefix made).
     /// </summary>
     public string Decode(IEnumerable<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        var text = new StringBuilder();
-        var pendingBytes = new List<byte>();
+        var tokens = ids.Select(PieceOf).ToList();
+        foreach (var decode in _decoders) tokens = decode(tokens);
+        return string.Concat(tokens);
+    }
+
+    /// <summary>The piece of an id as tokenizer.json spells it (Hugging Face's convert_ids_to_tokens: "▁cat", "&lt;0x0A&gt;").</summary>
+    public string Piece(int id) => PieceOf(id);
+
+    /// <summary>Whether an id is an added token marked special (dropped by decoding with skip_special_tokens).</summary>
+    public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
+
+    /// <summary>One of Hugging Face's decoders as a step on the list of token strings.</summary>
+    static Func<List<string>, List<string>> Decoder(HubTokenizerJson json, string type, System.Text.Json.JsonElement e)
+    {
+        switch (type)
+        {
+            case "Replace":
+                if (!e.TryGetProperty("pattern", out var pattern) || HubTokenizerJson.StringOf(pattern, "String") is not { Length: > 0 } from
+                    || HubTokenizerJson.StringOf(e, "content") is not { } to)
+                    throw json.Malformed("decoder Replace needs a {\"String\": ...} pattern and a content (a Regex pattern is not supported).");
+                return tokens => tokens.Select(t => t.Replace(from, to, StringComparison.Ordinal)).ToList();
+            case "ByteFallback":
+                return FuseBytePieces;
+            case "Fuse":
+                return tokens => [string.Concat(tokens)];
+            case "Strip":
+                string content = HubTokenizerJson.StringOf(e, "content") ?? " ";
+                int start = e.TryGetProperty("start", out var st) ? st.GetInt32() : 0, stop = e.TryGetProperty("stop", out var sp) ? sp.GetInt32() : 0;
+                if (content.Length != 1) throw json.Malformed($"decoder Strip content \"{content}\" is not one character.");
+                return tokens => tokens.Select(t => Strip(t, content[0], start, stop)).ToList();
+            case "Metaspace":
+                string replacement = HubTokenizerJson.StringOf(e, "replacement") ?? Metaspace.ToString();
+                string scheme = HubTokenizerJson.StringOf(e, "prepend_scheme")
+                                ?? ((HubTokenizerJson.BoolOf(e, "add_prefix_space") ?? true) ? "always" : "never");
+                return tokens => tokens.Select((t, i) =>
+                {
+                    t = t.Replace(replacement, " ", StringComparison.Ordinal);
+                    return i == 0 && scheme != "never" && t.StartsWith(' ') ? t[1..] : t;
+                }).ToList();
+            default:
+                throw json.Malformed($"decoder \"{type}\" is not supported for SentencePiece-style BPE (only Replace, ByteFallback, Fuse, Strip, Metaspace).");
+        }
+    }
+
+    /// <summary>ByteFallback: each run of "&lt;0xXX&gt;" pieces becomes its UTF-8 text, or one U+FFFD per byte when invalid.</summary>
+    static List<string> FuseBytePieces(List<string> tokens)
+    {
+        var result = new List<string>();
+        var pending = new List<byte>();
         var strictUtf8 = new UTF8Encoding(false, true);
-        void FlushBytes()
+        void Flush()
         {
-            if (pendingBytes.Count == 0) return;
-            try { text.Append(strictUtf8.GetString(pendingBytes.ToArray())); }
-            catch (DecoderFallbackException) { text.Append('\uFFFD', pendingBytes.Count); }
-            pendingBytes.Clear();
+            if (pending.Count == 0) return;
+            try { result.Add(strictUtf8.GetString(pending.ToArray())); }
+            catch (DecoderFallbackException) { result.Add(new string('\uFFFD', pending.Count)); }
+            pending.Clear();
         }
-        foreach (int id in ids)
+        foreach (var t in tokens)
         {
-            if (!_addedById.ContainsKey(id) && _byteFallback && TryParseBytePiece(PieceOf(id), out byte b))
-            {
-                pendingBytes.Add(b);
-                continue;
-            }
-            FlushBytes();
-            text.Append(IdToToken(id));
+            if (TryParseBytePiece(t, out byte b)) { pending.Add(b); continue; }
+            Flush();
+            result.Add(t);
         }
-        FlushBytes();
-        if (_prefix != Prefix.Never && text.Length > 0 && text[0] == ' ') text.Remove(0, 1);
-        return text.ToString();
+        Flush();
+        return result;
+    }
+
+    static string Strip(string token, char c, int start, int stop)
+    {
+        int from = 0, to = token.Length;
+        while (from < to && from < start && token[from] == c) from++;
+        while (to > from && token.Length - to < stop && token[to - 1] == c) to--;
+        return token[from..to];
     }
 
     /// <summary>The piece with '▁' shown as a space (" cat"); byte pieces stay "&lt;0xXX&gt;".</summary>

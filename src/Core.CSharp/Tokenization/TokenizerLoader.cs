@@ -8,20 +8,24 @@ public static class TokenizerLoader
     /// <summary>
     /// Picks the tokenizer from the files present: tokenizer.json (byte-level BPE -> <see cref="Gpt2Tokenizer"/>,
     /// '▁' BPE -> <see cref="SentencePieceBpeTokenizer"/>), else vocab.json + merges.txt (GPT-2 layout), else a
+    /// SentencePiece tokenizer.model (converted as Hugging Face converts it, <see cref="SentencePieceModelFile"/>), else a
     /// llama2.c tokenizer.bin / tok*.bin. BOS/EOS/padding then come from tokenizer_config.json,
     /// special_tokens_map.json or config.json, in that order, when they say; as in TransformerLens, BOS and
     /// padding fall back to EOS.
     /// </summary>
-    public static ITokenizer FromFolder(string dir)
+    public static ITokenizer FromFolder(string dir) => FromFolderWithJson(dir).Tokenizer;
+
+    /// <summary>As <see cref="FromFolder"/>, with the tokenizer.json it was read from (null for other layouts).</summary>
+    internal static (ITokenizer Tokenizer, HubTokenizerJson? Json) FromFolderWithJson(string dir)
     {
         if (!Directory.Exists(dir))
             throw new TokenizerFileException(dir, "the tokenizer folder does not exist.");
 
-        ITokenizer tokenizer = OpenTokenizerFile(dir);
-        return ApplyConfiguration(dir, tokenizer);
+        var (tokenizer, json) = OpenTokenizerFile(dir);
+        return (ApplyConfiguration(dir, tokenizer), json);
     }
 
-    static ITokenizer OpenTokenizerFile(string dir)
+    static (ITokenizer, HubTokenizerJson?) OpenTokenizerFile(string dir)
     {
         string tokenizerJson = Path.Combine(dir, "tokenizer.json");
         if (File.Exists(tokenizerJson))
@@ -29,24 +33,32 @@ public static class TokenizerLoader
             var json = HubTokenizerJson.Read(tokenizerJson);
             if (json.ModelType != "BPE")
                 throw json.Malformed($"model type \"{json.ModelType}\" is not supported (only BPE: byte-level or SentencePiece-style).");
-            return Gpt2Tokenizer.IsByteLevel(json)
+            return (Gpt2Tokenizer.IsByteLevel(json)
                 ? Gpt2Tokenizer.FromTokenizerJson(json)
-                : SentencePieceBpeTokenizer.FromTokenizerJson(json);
+                : SentencePieceBpeTokenizer.FromTokenizerJson(json), json);
         }
 
         string vocab = Path.Combine(dir, "vocab.json"), merges = Path.Combine(dir, "merges.txt");
         if (File.Exists(vocab) || File.Exists(merges))
-            return Gpt2Tokenizer.FromFiles(vocab, merges);
+            return (Gpt2Tokenizer.FromFiles(vocab, merges), null);
+
+        // Only a SentencePiece model: converted as Hugging Face converts it when no tokenizer.json exists.
+        string spModel = Path.Combine(dir, "tokenizer.model");
+        if (File.Exists(spModel))
+        {
+            var json = SentencePieceModelFile.Read(spModel, ReadJsonObject(Path.Combine(dir, "tokenizer_config.json")));
+            return (SentencePieceBpeTokenizer.FromTokenizerJson(json), json);
+        }
 
         string[] llama2c = File.Exists(Path.Combine(dir, "tokenizer.bin"))
             ? new[] { Path.Combine(dir, "tokenizer.bin") }
             : Directory.GetFiles(dir, "tok*.bin");
         if (llama2c.Length == 1)
-            return Llama2cTokenizer.Load(llama2c[0]);
+            return (Llama2cTokenizer.Load(llama2c[0]), null);
         if (llama2c.Length > 1)
             throw new TokenizerFileException(dir, $"holds several llama2.c tokenizers ({string.Join(", ", llama2c.Select(Path.GetFileName))}); open one with Llama2cTokenizer.Load.");
 
-        throw new TokenizerFileException(dir, "holds no tokenizer: expected tokenizer.json, vocab.json + merges.txt, or a llama2.c tokenizer.bin / tok*.bin.");
+        throw new TokenizerFileException(dir, "holds no tokenizer: expected tokenizer.json, vocab.json + merges.txt, a SentencePiece tokenizer.model, or a llama2.c tokenizer.bin / tok*.bin.");
     }
 
     static ITokenizer ApplyConfiguration(string dir, ITokenizer tokenizer)
@@ -112,7 +124,7 @@ public static class TokenizerLoader
         };
     }
 
-    static JsonElement? ReadJsonObject(string path)
+    internal static JsonElement? ReadJsonObject(string path)
     {
         if (!File.Exists(path)) return null;
         try
