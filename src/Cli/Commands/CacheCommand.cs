@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Lens.IO;
+using Lens.Sae;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,36 +18,57 @@ public static class CacheCommand
         var output = new Option<string>("--out") { Description = "the .safetensors file to write", Required = true };
         var names = new Option<string[]>("--names") { Description = "only hooks matching these globs or shorthand names (e.g. 'blocks.*.attn.hook_pattern')", AllowMultipleArgumentsPerToken = true };
         var attnResult = new Option<bool>("--attn-result") { Description = "also record per-head attention outputs (use_attn_result)" };
+        var saes = new Option<string[]>("--sae") { Description = "splice an SAE into its hook point (a SAELens folder, or a Gemma Scope params.npz folder as FOLDER@HOOK); repeatable" };
+        var saeErrorTerm = new Option<bool>("--sae-error-term") { Description = "add each SAE's error term, so the model's outputs are unchanged while its features are recorded" };
         var cmd = new Command("cache", """
             Runs the model with a full activation cache and writes the logits (as 'logits'), the input
             tokens (as 'tokens') and every cached activation under its TransformerLens name.
             Examples:
               lens cache examples/models/tiny-gpt2 --tokens '[[1,2,3],[4,5,6]]' --out acts.safetensors
               lens cache demo-attn-only-2l --text "The cat sat" --names 'blocks.*.attn.hook_pattern' --out p.safetensors
+            With --sae, the run is HookedSAETransformer's: each SAE replaces its hook point's output, and its
+            hook points (<hook>.hook_sae_input, _acts_pre, _acts_post, _recons, _error, _output) are cached too.
+              lens cache CHECKPOINT --tokens '[[1,2,3]]' --sae my-sae --sae-error-term --out acts.safetensors
             """)
-        { model, text, tokens, output, names, attnResult };
-        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult)));
+        { model, text, tokens, output, names, attnResult, saes, saeErrorTerm };
+        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult),
+            r.GetValue(saes) ?? [], r.GetValue(saeErrorTerm)));
         return cmd;
     }
 
-    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult)
+    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult, string[] saePaths, bool saeErrorTerm)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
+        if (saeErrorTerm && saePaths.Length == 0) throw new UsageException("--sae-error-term needs at least one --sae");
         using var scope = NewDisposeScope();
         var given = tokensJson is not null ? ParseTokens(tokensJson) : null;
         using var model = ModelLoader.Load(modelName);
         if (attnResult) model.Config.UseAttnResult = true;
         var tokens = given ?? model.ToTokens(text!);
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
-        using var run = model.RunWithCache(tokens, filter);
+        var loaded = new List<SparseAutoencoder>();
+        using var disposeSaes = new Disposables(loaded);
+        foreach (var path in saePaths)
+        {
+            int at = path.LastIndexOf('@');
+            var (folder, hook) = at > 0 && !Directory.Exists(path) ? (path[..at], path[(at + 1)..]) : (path, null);
+            loaded.Add(SparseAutoencoder.Load(folder, hook, model.Device));
+        }
+        using var run = model.RunWithCacheWithSaes(tokens, loaded, saeErrorTerm, filter);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };
         tensors.AddRange(run.Cache);
         SafetensorsFile.Save(output, tensors, new Dictionary<string, string> { ["model"] = model.Config.ModelName, ["producer"] = "lens cache" });
         Console.WriteLine($"model {model.Config.ModelName}: {model.Config.NLayers} layers, tokens [{string.Join(", ", tokens.shape)}]");
+        foreach (var sae in loaded) Console.WriteLine($"{sae} from {sae.Source}" + (saeErrorTerm ? ", with its error term" : ""));
         Console.WriteLine(Tables.Render(["activation", "shape", "dtype"],
             tensors.Select(kv => new[] { kv.Key, "[" + string.Join(", ", kv.Value.shape) + "]", kv.Value.dtype.ToString().ToLowerInvariant() })));
         Console.WriteLine($"wrote {tensors.Count} tensors to {output}");
         return CliRunner.Ok;
+    }
+
+    sealed class Disposables(List<SparseAutoencoder> items) : IDisposable
+    {
+        public void Dispose() { foreach (var i in items) i.Dispose(); }
     }
 
     /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos].</summary>
