@@ -130,3 +130,26 @@ let cacheCommandTests =
             Expect.equal r2.ExitCode 1 (r2.Stdout + r2.Stderr)
             Expect.stringContains r2.Stderr "blocks.9.hook_resid_post" "names the unknown hook"
     ]
+
+[<Tests>]
+let fsharpTests =
+    testList "sae F#" [
+        testCase "Sae module: load, run with SAEs, feature activations, top features, steering, metrics" <| fun () ->
+            let e = expectedOf "relu-resid"
+            use model = (Oracle "gpt2like").Model()
+            use sae = Lens.FSharp.Sae.load (saeDir "relu-resid")
+            let tokens = e.["tokens"]
+            use logits = model |> Lens.FSharp.Sae.runWithSaes [ sae ] false tokens
+            expectRelative 1e-5 "F# runWithSaes" logits e.["logits_spliced"]
+            use acts = model |> Lens.FSharp.Sae.featureActs sae tokens
+            use last = acts.[0L, -1L]
+            let feature, _ = Lens.FSharp.Sae.topFeatures 3 last |> List.head
+            Expect.equal (int64 feature) (e.["steer.feature"].item<int64>()) "top feature"
+            use steered =
+                use _ = model |> Lens.FSharp.Sae.attach true sae
+                model |> Lens.FSharp.Model.runWithHooks [ Lens.FSharp.Sae.setFeature sae feature 10.0 ] tokens
+            expectRelative 1e-5 "F# steering" steered e.["logits_steer_set10_error_term"]
+            let m = model |> Lens.FSharp.Sae.metrics sae [ tokens ]
+            Expect.floatClose Accuracy.high m.L0 (e.["metric.l0"].item<float>()) "l0"
+            disposeAll e
+    ]
