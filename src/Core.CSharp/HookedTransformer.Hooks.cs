@@ -44,6 +44,33 @@ public sealed partial class HookedTransformer
         return handle;
     }
 
+    /// <summary>
+    /// Adds hook points that live outside the model's modules (a spliced SAE's <c>hook_sae_*</c>) to
+    /// <see cref="HookDict"/>, so they are hooked and cached by name like any other, until the result
+    /// is disposed. A name already present is refused.
+    /// </summary>
+    public IDisposable RegisterHookPoints(IEnumerable<HookPoint> points)
+    {
+        var added = new List<HookPoint>();
+        foreach (var p in points)
+        {
+            if (_hookDict.ContainsKey(p.Name))
+            {
+                foreach (var a in added) _hookDict.Remove(a.Name);
+                throw new ArgumentException($"hook point '{p.Name}' already exists in the model");
+            }
+            _hookDict.Add(p.Name, p);
+            added.Add(p);
+        }
+        return new CompositeHandle([new Unregister(() => { foreach (var a in added) if (_hookDict.TryGetValue(a.Name, out var h) && h == a) _hookDict.Remove(a.Name); })]);
+    }
+
+    sealed class Unregister(Action action) : IDisposable
+    {
+        Action? _action = action;
+        public void Dispose() { _action?.Invoke(); _action = null; }
+    }
+
     /// <summary>Removes every hook from every hook point.</summary>
     public void ResetHooks()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Lens.IO;
+using Lens.Sae;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,6 +19,8 @@ public static class CacheCommand
         var names = new Option<string[]>("--names") { Description = "only hooks matching these globs or shorthand names (e.g. 'blocks.*.attn.hook_pattern')", AllowMultipleArgumentsPerToken = true };
         var attnResult = new Option<bool>("--attn-result") { Description = "also record per-head attention outputs (use_attn_result)" };
         var mask = new Option<string?>("--attention-mask") { Description = "with --tokens: 1 on real tokens, 0 on pads, same shape as --tokens: [[1,1,0],[1,1,1]] (TransformerLens's attention_mask)" };
+        var saes = new Option<string[]>("--sae") { Description = "splice an SAE into its hook point (a SAELens folder, or a Gemma Scope params.npz folder as FOLDER@HOOK); repeatable" };
+        var saeErrorTerm = new Option<bool>("--sae-error-term") { Description = "add each SAE's error term, so the model's outputs are unchanged while its features are recorded" };
         var cmd = new Command("cache", """
             Runs the model with a full activation cache and writes the logits (as 'logits'), the input
             tokens (as 'tokens') and every cached activation under its TransformerLens name.
@@ -26,16 +29,22 @@ public static class CacheCommand
               lens cache demo-attn-only-2l --text "The cat sat" --names 'blocks.*.attn.hook_pattern' --out p.safetensors
               lens cache examples/models/tiny-gpt2 --tokens '[[5,6,7],[8,9,0]]' --attention-mask '[[1,1,1],[1,1,0]]' --out padded.safetensors
             With --attention-mask the mask is written too (as 'attention_mask').
+            With --sae, the run is HookedSAETransformer's: each SAE replaces its hook point's output, and its
+            hook points (<hook>.hook_sae_input, _acts_pre, _acts_post, _recons, _error, _output) are cached too.
+              lens cache CHECKPOINT --tokens '[[1,2,3]]' --sae my-sae --sae-error-term --out acts.safetensors
             """)
-        { model, text, tokens, output, names, attnResult, mask };
-        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult), r.GetValue(mask)));
+        { model, text, tokens, output, names, attnResult, mask, saes, saeErrorTerm };
+        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult),
+            r.GetValue(mask), r.GetValue(saes) ?? [], r.GetValue(saeErrorTerm)));
         return cmd;
     }
 
-    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult, string? maskJson)
+    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult, string? maskJson,
+        string[] saePaths, bool saeErrorTerm)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
         if (maskJson is not null && tokensJson is null) throw new UsageException("--attention-mask goes with --tokens (one --text has no pads)");
+        if (saeErrorTerm && saePaths.Length == 0) throw new UsageException("--sae-error-term needs at least one --sae");
         using var scope = NewDisposeScope();
         var given = tokensJson is not null ? ParseTokens(tokensJson) : null;
         var attentionMask = maskJson is not null ? ParseTokens(maskJson, "--attention-mask") : null;
@@ -45,16 +54,31 @@ public static class CacheCommand
         if (attnResult) model.Config.UseAttnResult = true;
         var tokens = given ?? model.ToTokens(text!);
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
+        var loaded = new List<SparseAutoencoder>();
+        using var disposeSaes = new Disposables(loaded);
+        foreach (var path in saePaths)
+        {
+            int at = path.LastIndexOf('@');
+            var (folder, hook) = at > 0 && !Directory.Exists(path) ? (path[..at], path[(at + 1)..]) : (path, null);
+            loaded.Add(SparseAutoencoder.Load(folder, hook, model.Device));
+        }
+        using var spliced = model.Saes(loaded, saeErrorTerm);
         using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: attentionMask);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };
         if (attentionMask is not null) tensors.Add(new("attention_mask", attentionMask));
         tensors.AddRange(run.Cache);
         SafetensorsFile.Save(output, tensors, new Dictionary<string, string> { ["model"] = model.Config.ModelName, ["producer"] = "lens cache" });
         Console.WriteLine($"model {model.Config.ModelName}: {model.Config.NLayers} layers, tokens [{string.Join(", ", tokens.shape)}]");
+        foreach (var sae in loaded) Console.WriteLine($"{sae} from {sae.Source}" + (saeErrorTerm ? ", with its error term" : ""));
         Console.WriteLine(Tables.Render(["activation", "shape", "dtype"],
             tensors.Select(kv => new[] { kv.Key, "[" + string.Join(", ", kv.Value.shape) + "]", kv.Value.dtype.ToString().ToLowerInvariant() })));
         Console.WriteLine($"wrote {tensors.Count} tensors to {output}");
         return CliRunner.Ok;
+    }
+
+    sealed class Disposables(List<SparseAutoencoder> items) : IDisposable
+    {
+        public void Dispose() { foreach (var i in items) i.Dispose(); }
     }
 
     /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos].</summary>

@@ -17,6 +17,7 @@ public delegate Tensor? HookFunction(Tensor activation, HookPoint hook);
 public sealed class HookPoint
 {
     readonly List<HookFunction> _hooks = [];
+    Func<Tensor, Tensor>? _replacement;
 
     public HookPoint(string name) { Name = name; Layer = ParseLayer(name); }
 
@@ -26,12 +27,14 @@ public sealed class HookPoint
     /// <summary>The block index the hook point lives in, or null for the embedding and final hooks.</summary>
     public int? Layer { get; }
 
-    public bool HasHooks => _hooks.Count > 0;
+    /// <summary>Whether anything runs here: hooks, or a module spliced in (so fused paths still materialise the value).</summary>
+    public bool HasHooks => _hooks.Count > 0 || _replacement is not null;
 
     public int HookCount => _hooks.Count;
 
     public Tensor Run(Tensor x)
     {
+        if (_replacement is not null) x = _replacement(x);
         if (_hooks.Count == 0) return x;
         for (int i = 0; i < _hooks.Count; i++)
         {
@@ -49,6 +52,21 @@ public sealed class HookPoint
     }
 
     public void Clear() => _hooks.Clear();
+
+    /// <summary>Whether a module is spliced in here (<see cref="Splice"/>).</summary>
+    public bool IsSpliced => _replacement is not null;
+
+    /// <summary>
+    /// Splices a module into this point (HookedSAETransformer's add_sae): its output replaces the
+    /// activation before the hooks run, so the hooks here see the module's output. One at a time;
+    /// disposing the result removes it.
+    /// </summary>
+    public IDisposable Splice(Func<Tensor, Tensor> module)
+    {
+        if (_replacement is not null) throw new InvalidOperationException($"{Name} already has a module spliced in; detach it first");
+        _replacement = module;
+        return new Removal(() => { if (_replacement == module) _replacement = null; });
+    }
 
     public override string ToString() => $"HookPoint({Name})";
 
