@@ -32,11 +32,16 @@ public static class CacheCommand
     static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
+        if (OutputPaths.FileProblem(output) is string problem) throw new UsageException($"--out: {problem}");
+        if (Directory.Exists(modelName) || File.Exists(modelName))
+            foreach (var input in Directory.Exists(modelName) ? Directory.EnumerateFiles(modelName) : [modelName])
+                if (OutputPaths.Same(output, input)) throw new UsageException($"--out '{output}' is a file of the model '{modelName}': an output may not overwrite an input");
         using var scope = NewDisposeScope();
         var given = tokensJson is not null ? ParseTokens(tokensJson) : null;
         using var model = ModelLoader.Load(modelName);
         if (attnResult) model.Config.UseAttnResult = true;
         var tokens = given ?? model.ToTokens(text!);
+        CheckTokens(tokens, model.Config, given is not null ? "--tokens" : "--text");
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
         using var run = model.RunWithCache(tokens, filter);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };
@@ -49,18 +54,49 @@ public static class CacheCommand
         return CliRunner.Ok;
     }
 
-    /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos].</summary>
+    /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos]; anything else is a usage error naming --tokens and the offending element.</summary>
     public static Tensor ParseTokens(string json)
     {
         JsonElement root;
-        try { root = JsonDocument.Parse(json).RootElement; }
+        try
+        {
+            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 4 });
+            root = document.RootElement.Clone();
+        }
         catch (JsonException e) { throw new UsageException($"--tokens is not valid JSON: {e.Message}"); }
         if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0) throw new UsageException("--tokens must be a non-empty JSON array of ids or of id lists");
-        long[][] rows = root[0].ValueKind == JsonValueKind.Array
-            ? root.EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt64()).ToArray()).ToArray()
-            : [root.EnumerateArray().Select(x => x.GetInt64()).ToArray()];
+        bool batch = root[0].ValueKind == JsonValueKind.Array;
+        var rows = new List<long[]>();
+        foreach (var (row, r) in (batch ? root.EnumerateArray().ToList() : [root]).Select((row, r) => (row, r)))
+        {
+            if (row.ValueKind != JsonValueKind.Array)
+                throw new UsageException($"--tokens: element {r} is {Describe(row)}; a batch is a list of id lists, as in [[1,2],[3,4]]");
+            rows.Add(row.EnumerateArray().Select((x, i) => Id(x, batch ? $"row {r}, position {i}" : $"position {i}")).ToArray());
+        }
         if (rows.Any(r => r.Length != rows[0].Length || r.Length == 0)) throw new UsageException("--tokens rows must be non-empty and of equal length");
         var flat = rows.SelectMany(r => r).ToArray();
-        return tensor(flat, dtype: ScalarType.Int64).reshape(rows.Length, rows[0].Length);
+        return tensor(flat, dtype: ScalarType.Int64).reshape(rows.Count, rows[0].Length);
+    }
+
+    static long Id(JsonElement x, string where) =>
+        x.ValueKind == JsonValueKind.Number && x.TryGetInt64(out var id)
+            ? id
+            : throw new UsageException($"--tokens: the id at {where} is {Describe(x)}; token ids are whole numbers");
+
+    static string Describe(JsonElement x) =>
+        x.ValueKind is JsonValueKind.Number or JsonValueKind.String or JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null
+            ? x.GetRawText() is var raw && raw.Length <= 40 ? raw : raw[..40] + "..."
+            : x.ValueKind.ToString().ToLowerInvariant();
+
+    /// <summary>Ids within the model's vocabulary and a length within its context: anything else would reach libtorch as an out-of-range index.</summary>
+    static void CheckTokens(Tensor tokens, HookedTransformerConfig cfg, string option)
+    {
+        var ids = tokens.data<long>().ToArray();
+        var width = (int)tokens.shape[1];
+        for (int k = 0; k < ids.Length; k++)
+            if (ids[k] < 0 || ids[k] >= cfg.DVocab)
+                throw new UsageException($"{option}: id {ids[k]} (row {k / width}, position {k % width}) is out of range: model {cfg.ModelName} has {cfg.DVocab} tokens (ids 0..{cfg.DVocab - 1})");
+        if (width > cfg.NCtx)
+            throw new UsageException($"{option}: {width} tokens per row but model {cfg.ModelName}'s context holds {cfg.NCtx} (n_ctx)");
     }
 }
