@@ -17,8 +17,8 @@ public static class CliRunner
             return Usage;
         }
         try { return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }); }
-        catch (UsageException e) { Console.Error.WriteLine($"lens: {e.Message}"); return Usage; }
-        catch (Exception e) when (IsUserError(e)) { Console.Error.WriteLine($"lens: {e.Message}"); return Failed; }
+        catch (UsageException e) { Console.Error.WriteLine($"lens: {Lens.Dsl.TerminalText.Visible(e.Message)}"); return Usage; }
+        catch (Exception e) when (IsUserError(e)) { Console.Error.WriteLine($"lens: {Lens.Dsl.TerminalText.Visible(e.Message)}"); return Failed; }
     }
 
     static bool IsUserError(Exception e) =>

@@ -55,11 +55,10 @@ public sealed partial class HookedTransformer
     /// <summary>Writes config.json and model.safetensors into a folder (created if needed).</summary>
     public void Save(string dir)
     {
+        if (OutputPaths.FolderProblem(dir) is string problem) throw new OutputPathException($"cannot save the model: {problem}");
         Directory.CreateDirectory(dir);
         SafetensorsFile.Save(Path.Combine(dir, WeightsFile), StateDict(), new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "Lens" });
-        var tmp = Path.Combine(dir, ConfigFile + ".tmp");
-        File.WriteAllText(tmp, Config.ToJson());
-        File.Move(tmp, Path.Combine(dir, ConfigFile), overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), Config.ToJson());
     }
 
     /// <summary>The parameters under their TransformerLens names (the model's own tensors, not copies).</summary>

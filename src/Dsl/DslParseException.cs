@@ -45,6 +45,6 @@ public sealed class DslParseException : Exception
         var caret = new StringBuilder();
         for (var i = 0; i < column - 1 && i < sourceLine.Length; i++) caret.Append(sourceLine[i] == '\t' ? '\t' : ' ');
         caret.Append(' ', Math.Max(0, column - 1 - sourceLine.Length));
-        return $"{file}:{line}:{column}: {problem}\n  {sourceLine}\n  {caret}^";
+        return TerminalText.Visible($"{file}:{line}:{column}: {problem}\n  {sourceLine}\n  {caret}^");
     }
 }

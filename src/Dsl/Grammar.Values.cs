@@ -50,11 +50,37 @@ internal sealed partial class Grammar
             from first in union
             from rest in (from keyword in Keyword("except") from excluded in union select excluded).XMany()
             select rest.Aggregate(first, (included, excluded) => new SelectionExcept(included, excluded));
-        whole =
+        var bare =
             from heads in Keyword("heads").XOptional()
             from result in difference
             select result;
+        whole = input =>
+        {
+            var result = bare(input);
+            if (result.WasSuccessful && Terms(result.Value) > Limits.SelectionTerms)
+                throw new SyntaxError(Skip(input).Position,
+                    $"this selection has {Terms(result.Value)} terms; the limit is {Limits.SelectionTerms} (select whole layers, `L1H*`, or a `where` filter instead)",
+                    ["a shorter selection"]);
+            return result;
+        };
         return whole;
+    }
+
+    /// <summary>The selectors, filters and names in a selection (without recursion: an `except` chain is as deep as it is long).</summary>
+    private static int Terms(Selection selection)
+    {
+        var count = 0;
+        var pending = new Stack<Selection>([selection]);
+        while (pending.TryPop(out var s))
+        {
+            switch (s)
+            {
+                case SelectionUnion u: foreach (var part in u.Parts) pending.Push(part); break;
+                case SelectionExcept e: pending.Push(e.Included); pending.Push(e.Excluded); break;
+                default: count++; break;
+            }
+        }
+        return count;
     }
 
     private Parser<InputSource> InputSourceParser()

@@ -52,6 +52,9 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         var line = lines[header.Line];
         // Blanking what precedes the statement keeps Sprache's positions equal to indices in the line.
         var text = new string(' ', header.Start) + line[header.Start..header.End];
+        if (TooDeep(line, header.Start, header.End) is int deep)
+            throw Errors.At(file, lines, header.Line, deep,
+                $"brackets nested more than {Limits.NestingDepth} deep; the limit is {Limits.NestingDepth}", ["fewer nested brackets"]);
         grammar.Scope = scope;
         try
         {
@@ -65,6 +68,28 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         {
             throw Errors.At(file, lines, header.Line, Locate(header, e.Position).At, e.Problem, e.Expected);
         }
+    }
+
+    /// <summary>The index of the first `(` or `[` (outside strings) that opens more than <see cref="Limits.NestingDepth"/> brackets at once, or null.</summary>
+    private static int? TooDeep(string line, int start, int end)
+    {
+        var depth = 0;
+        for (var p = start; p < end; p++)
+        {
+            switch (line[p])
+            {
+                case '"':
+                    for (p++; p < end && line[p] != '"'; p++) if (line[p] == '\\') p++;
+                    break;
+                case '(' or '[':
+                    if (++depth > Limits.NestingDepth) return p;
+                    break;
+                case ')' or ']':
+                    depth = Math.Max(0, depth - 1);
+                    break;
+            }
+        }
+        return null;
     }
 
     /// <summary>

@@ -57,6 +57,8 @@ internal sealed class StatementSplitter(string file, IReadOnlyList<string> lines
                     var header = Header();
                     if (header.OpensBlock)
                     {
+                        if (open.Count >= Limits.NestingDepth)
+                            throw Errors.At(file, lines, line, index, $"blocks nested more than {Limits.NestingDepth} deep; the limit is {Limits.NestingDepth}", ["fewer nested blocks"]);
                         open.Push((line, index));
                         index++;
                     }

@@ -66,7 +66,7 @@ public static class BenchCommand
         }
         if (jsonPath is not null)
         {
-            File.WriteAllText(jsonPath, report.ToJson());
+            Lens.IO.AtomicFile.WriteAllText(jsonPath, report.ToJson());
             Console.WriteLine($"wrote {jsonPath}");
         }
         return CliRunner.Ok;

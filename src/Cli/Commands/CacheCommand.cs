@@ -45,6 +45,10 @@ public static class CacheCommand
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
         if (maskJson is not null && tokensJson is null) throw new UsageException("--attention-mask goes with --tokens (one --text has no pads)");
         if (saeErrorTerm && saePaths.Length == 0) throw new UsageException("--sae-error-term needs at least one --sae");
+        if (OutputPaths.FileProblem(output) is string problem) throw new UsageException($"--out: {problem}");
+        if (Directory.Exists(modelName) || File.Exists(modelName))
+            foreach (var input in Directory.Exists(modelName) ? Directory.EnumerateFiles(modelName) : [modelName])
+                if (OutputPaths.Same(output, input)) throw new UsageException($"--out '{output}' is a file of the model '{modelName}': an output may not overwrite an input");
         using var scope = NewDisposeScope();
         var given = tokensJson is not null ? ParseTokens(tokensJson) : null;
         var attentionMask = maskJson is not null ? ParseTokens(maskJson, "--attention-mask") : null;
@@ -53,6 +57,7 @@ public static class CacheCommand
         using var model = ModelLoader.Load(modelName);
         if (attnResult) model.Config.UseAttnResult = true;
         var tokens = given ?? model.ToTokens(text!);
+        CheckTokens(tokens, model.Config, given is not null ? "--tokens" : "--text");
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
         var loaded = new List<SparseAutoencoder>();
         using var disposeSaes = new Disposables(loaded);
@@ -81,26 +86,49 @@ public static class CacheCommand
         public void Dispose() { foreach (var i in items) i.Dispose(); }
     }
 
-    /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos].</summary>
+    /// <summary>[1,2,3] or [[1,2,3],[4,5,6]] → int64 [batch, pos]; anything else is a usage error naming --tokens and the offending element.</summary>
     public static Tensor ParseTokens(string json, string option = "--tokens")
     {
         JsonElement root;
-        try { root = JsonDocument.Parse(json).RootElement; }
-        catch (JsonException e) { throw new UsageException($"{option} is not valid JSON: {e.Message}"); }
-        if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0) throw new UsageException($"{option} must be a non-empty JSON array of integers or of integer lists");
-        long[][] rows;
         try
         {
-            rows = root[0].ValueKind == JsonValueKind.Array
-                ? root.EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt64()).ToArray()).ToArray()
-                : [root.EnumerateArray().Select(x => x.GetInt64()).ToArray()];
+            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 4 });
+            root = document.RootElement.Clone();
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        catch (JsonException e) { throw new UsageException($"{option} is not valid JSON: {e.Message}"); }
+        if (root.ValueKind != JsonValueKind.Array || root.GetArrayLength() == 0) throw new UsageException($"{option} must be a non-empty JSON array of ids or of id lists");
+        bool batch = root[0].ValueKind == JsonValueKind.Array;
+        var rows = new List<long[]>();
+        foreach (var (row, r) in (batch ? root.EnumerateArray().ToList() : [root]).Select((row, r) => (row, r)))
         {
-            throw new UsageException($"{option} must hold integers only: {json}");
+            if (row.ValueKind != JsonValueKind.Array)
+                throw new UsageException($"{option}: element {r} is {Describe(row)}; a batch is a list of id lists, as in [[1,2],[3,4]]");
+            rows.Add(row.EnumerateArray().Select((x, i) => Id(x, batch ? $"row {r}, position {i}" : $"position {i}", option)).ToArray());
         }
         if (rows.Any(r => r.Length != rows[0].Length || r.Length == 0)) throw new UsageException($"{option} rows must be non-empty and of equal length");
         var flat = rows.SelectMany(r => r).ToArray();
-        return tensor(flat, dtype: ScalarType.Int64).reshape(rows.Length, rows[0].Length);
+        return tensor(flat, dtype: ScalarType.Int64).reshape(rows.Count, rows[0].Length);
+    }
+
+    static long Id(JsonElement x, string where, string option) =>
+        x.ValueKind == JsonValueKind.Number && x.TryGetInt64(out var id)
+            ? id
+            : throw new UsageException($"{option}: the id at {where} is {Describe(x)}; token ids are whole numbers");
+
+    static string Describe(JsonElement x) =>
+        x.ValueKind is JsonValueKind.Number or JsonValueKind.String or JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null
+            ? x.GetRawText() is var raw && raw.Length <= 40 ? raw : raw[..40] + "..."
+            : x.ValueKind.ToString().ToLowerInvariant();
+
+    /// <summary>Ids within the model's vocabulary and a length within its context: anything else would reach libtorch as an out-of-range index.</summary>
+    static void CheckTokens(Tensor tokens, HookedTransformerConfig cfg, string option)
+    {
+        var ids = tokens.data<long>().ToArray();
+        var width = (int)tokens.shape[1];
+        for (int k = 0; k < ids.Length; k++)
+            if (ids[k] < 0 || ids[k] >= cfg.DVocab)
+                throw new UsageException($"{option}: id {ids[k]} (row {k / width}, position {k % width}) is out of range: model {cfg.ModelName} has {cfg.DVocab} tokens (ids 0..{cfg.DVocab - 1})");
+        if (width > cfg.NCtx)
+            throw new UsageException($"{option}: {width} tokens per row but model {cfg.ModelName}'s context holds {cfg.NCtx} (n_ctx)");
     }
 }

@@ -28,6 +28,7 @@ public static class CheckCommand
     {
         if (ExperimentFiles.Read(path) is not var (text, script)) return CliRunner.Failed;
         using var environment = ExperimentFiles.Environment(path, text, model, device, null);
+        ExperimentPaths.Check(script.Statements, environment, [], problem => throw new UsageException(problem));
         var start = ExperimentState.Start(environment);
         var errors = Pipeline.FromScript(script).Check(start);
         if (errors.Count > 0)
@@ -36,6 +37,9 @@ public static class CheckCommand
             return CliRunner.Failed;
         }
         Console.WriteLine($"{path}: ok ({script.Statements.Count} statements, model {ExperimentFiles.Named(start, script).ModelName})");
+        if (environment.EstimatedPeak is { } peak)
+            Console.WriteLine($"estimated peak memory: {Lens.MemoryEstimate.Describe(peak.Bytes)} (line {peak.Statement.Span.Line}: `{environment.TextOf(peak.Statement)}`), "
+                              + $"of {Lens.MemoryEstimate.Describe(Lens.MemoryEstimate.AvailableBytes())} available");
         return CliRunner.Ok;
     }
 }

@@ -41,7 +41,7 @@ public static partial class DownloadCommand
         }
         var options = HubOptions.FromEnvironment();
         string folder;
-        try { folder = PretrainedDownloads.Fetch(repoId, options); }
+        try { folder = PretrainedDownloads.Fetch(repoId, options, verify: true); }
         catch (HubException e) when (e.Kind == HubErrorKind.NotFound && known is null)
         {
             throw new HubException(e.Kind, e.Message + Suggest(name), e, e.StatusCode);

@@ -14,7 +14,13 @@ static class ExperimentFiles
             Console.Error.WriteLine($"lens: experiment file '{path}' not found");
             return null;
         }
-        var text = File.ReadAllText(path);
+        string text;
+        try { text = Lens.IO.BoundedText.Read(path, 4L * Limits.SourceCharacters, "experiment file"); }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"lens: {TerminalText.Visible(e.Message)}");
+            return null;
+        }
         try { return (text, Parser.Parse(text, path)); }
         catch (DslParseException e)
         {

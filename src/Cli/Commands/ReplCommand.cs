@@ -40,28 +40,30 @@ public static class ReplCommand
             SourceText = "",
             ModelOverride = model,
             DeviceOverride = ExperimentFiles.Device(device),
-            OnResult = result => Console.WriteLine(result.Value.ToText()),
+            OnResult = result => Console.WriteLine(TerminalText.Visible(result.Value.ToText())),
         };
         var session = new ExperimentSession(environment);
         var editor = new LineEditor();
         bool interactive = LineEditor.Interactive;
         if (interactive) Console.WriteLine($"lens repl: the experiment language, one statement per line (model {session.State.ModelName}). :help for help, :quit to leave.");
-        int failures = 0;
+        int failures = 0, lineNumber = 0, firstLine = 1;
         var pending = "";
         while (editor.ReadLine(pending.Length == 0 ? "lens> " : "...   ") is string line)
         {
+            lineNumber++;
             if (pending.Length == 0)
             {
+                firstLine = lineNumber;
                 var command = line.Trim();
                 if (command is ":quit" or ":q" or ":exit") break;
                 if (command is ":help" or ":h") { Console.WriteLine(Help); continue; }
                 if (command.Length == 0) continue;
             }
             pending += line + "\n";
-            if (ExperimentSession.IsIncomplete(pending)) continue;
+            if (session.NeedsMoreLines(pending)) continue;
             var text = pending;
             pending = "";
-            try { session.Submit(text); }
+            try { session.Submit(text, firstLine); }
             catch (DslParseException e) { Console.Error.WriteLine(e.Message); failures++; }
             catch (ExperimentCheckException e) { foreach (var error in e.Errors) Console.Error.WriteLine(error); failures++; }
             catch (ExperimentRunException e) { Console.Error.WriteLine(e.Message); failures++; }

@@ -1,6 +1,7 @@
 using System.CommandLine;
-using System.Text;
+using Lens.Dsl;
 using Lens.Dsl.Runtime;
+using Lens.IO;
 
 namespace Lens.Cli.Commands;
 
@@ -36,7 +37,11 @@ public static class RunCommand
     static int Run(string path, string? jsonPath, string? htmlPath, string? model, string? device)
     {
         if (ExperimentFiles.Read(path) is not var (text, script)) return CliRunner.Failed;
-        using var environment = ExperimentFiles.Environment(path, text, model, device, result => Console.WriteLine(result.ToText()));
+        using var environment = ExperimentFiles.Environment(path, text, model, device, result => Console.WriteLine(TerminalText.Visible(result.ToText())));
+        List<(string, string)> outputs = [];
+        if (jsonPath is not null) outputs.Add(("--json", jsonPath));
+        if (htmlPath is not null) outputs.Add(("--html", htmlPath));
+        ExperimentPaths.Check(script.Statements, environment, outputs, problem => throw new UsageException(problem));
         var start = ExperimentState.Start(environment);
         var pipeline = Pipeline.FromScript(script);
         ExperimentState final;
@@ -54,7 +59,6 @@ public static class RunCommand
         if (jsonPath is not null) Write(jsonPath, RunJson.Write(final, script), "JSON");
         if (htmlPath is not null)
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(htmlPath))!);
             RunReport.Build(final, script).Save(htmlPath);
             Console.WriteLine($"wrote the HTML report to {htmlPath}");
         }
@@ -63,11 +67,7 @@ public static class RunCommand
 
     static void Write(string path, string content, string what)
     {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temporary = full + $".{Environment.ProcessId}.tmp";
-        File.WriteAllText(temporary, content, new UTF8Encoding(false));
-        File.Move(temporary, full, overwrite: true);
+        AtomicFile.WriteAllText(path, content);
         Console.WriteLine($"wrote the {what} record to {path}");
     }
 }

@@ -31,6 +31,7 @@ public static class TrainDemoCommand
 
     static int Run(string output, int? steps, string? compare)
     {
+        if (Lens.IO.OutputPaths.FolderProblem(output) is string problem) throw new UsageException($"--out: {problem}");
         var recipe = new DemoModelRecipe();
         if (steps is int s) recipe = recipe with { Steps = s >= 0 ? s : throw new UsageException($"--steps must be >= 0 (got {s})") };
         long ids = recipe.TokenHigh - recipe.TokenLow;

@@ -118,10 +118,11 @@ public sealed class HookedTransformerConfig
         if (UseAttnScale && AttnScale == -1.0) AttnScale = Math.Sqrt(DHead);
         if (!UseAttnScale) AttnScale = 1.0;
         if (PositionalEmbeddingType == "rotary") RotaryDim ??= DHead;
-        if (NKeyValueHeads is int kv && NHeads % kv != 0)
+        if (NKeyValueHeads is int kv && kv > 0 && NHeads % kv != 0)
             throw new ArgumentException($"n_heads {NHeads} is not a multiple of n_key_value_heads {kv}");
         UsesRmsNorm = NormalizationType is "RMS" or "RMSPre";
         if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
+        ConfigValueDomains.Check(this);
         // TransformerLens's n_params: the attention and MLP weight matrices, no biases or norms.
         NParams = (long)NLayers * DModel * DHead * NHeads * 4;
         if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
@@ -139,7 +140,8 @@ public sealed class HookedTransformerConfig
         // TransformerLens writes dtype as "torch.float32" in some versions.
         if (cfg.Dtype.StartsWith("torch.")) cfg.Dtype = cfg.Dtype["torch.".Length..];
         ConfigFields.RefuseUnsupported(cfg.Extra, source);
-        return cfg.Complete();
+        try { return cfg.Complete(); }
+        catch (ArgumentException e) { throw new ArgumentException($"{source}: {e.Message}", e); }
     }
 
     public HookedTransformerConfig Clone() => FromJson(ToJson());

@@ -52,7 +52,7 @@ internal sealed class RepoCacheLayout
     public string? ExistingPointer(string commit, string filename)
     {
         var pointer = PointerPath(commit, filename);
-        return File.Exists(pointer) ? pointer : null;
+        return CachedBlobs.IsPresent(pointer) ? pointer : null;
     }
 
     /// <summary>The files present in a snapshot ('/'-separated, sorted); links whose blob is gone are left out.</summary>
@@ -60,7 +60,7 @@ internal sealed class RepoCacheLayout
         !Directory.Exists(snapshotDir)
             ? []
             : new DirectoryInfo(snapshotDir).EnumerateFiles("*", SearchOption.AllDirectories)
-                .Where(f => File.Exists(f.FullName) && !f.Name.EndsWith(".tmp", StringComparison.Ordinal))
+                .Where(f => CachedBlobs.IsPresent(f.FullName) && !f.Name.EndsWith(".tmp", StringComparison.Ordinal))
                 .Select(f => Path.GetRelativePath(snapshotDir, f.FullName).Replace('\\', '/'))
                 .Order(StringComparer.Ordinal)
                 .ToList();

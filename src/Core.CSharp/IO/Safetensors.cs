@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using System.Text;
+using System.Text.Unicode;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -70,6 +71,7 @@ public sealed class SafetensorsFile : IDisposable
 
     static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
+        if (!Utf8.IsValid(header)) throw new SafetensorsException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e) { throw new SafetensorsException($"{path}: header is not valid JSON ({e.Message})"); }
@@ -81,23 +83,29 @@ public sealed class SafetensorsFile : IDisposable
         {
             if (prop.Name == "__metadata__")
             {
+                if (prop.Value.ValueKind != JsonValueKind.Object) throw new SafetensorsException($"{path}: __metadata__ is not a JSON object");
                 foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.ToString();
                 continue;
             }
             var v = prop.Value;
             if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("dtype", out var dt) || !v.TryGetProperty("shape", out var sh) || !v.TryGetProperty("data_offsets", out var off))
                 throw new SafetensorsException($"{path}: tensor '{prop.Name}' lacks dtype, shape or data_offsets");
-            var dtype = dt.GetString() ?? "";
+            var dtype = dt.ValueKind == JsonValueKind.String ? dt.GetString() ?? "" : dt.GetRawText();
             if (!Dtypes.TryGetValue(dtype, out var info))
                 throw new SafetensorsException($"{path}: tensor '{prop.Name}' has unknown dtype '{dtype}' (known: {string.Join(", ", Dtypes.Keys)})");
-            var shape = sh.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var shape = Integers(path, prop.Name, "shape", sh);
             if (shape.Any(d => d < 0)) throw new SafetensorsException($"{path}: tensor '{prop.Name}' has a negative dimension");
-            var offsets = off.EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var offsets = Integers(path, prop.Name, "data_offsets", off);
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
                 throw new SafetensorsException($"{path}: tensor '{prop.Name}' has invalid data_offsets [{string.Join(", ", offsets)}]");
             if (offsets[1] > dataLength)
                 throw new SafetensorsException($"{path}: tensor '{prop.Name}' ends at byte {offsets[1]} of the data but the file holds only {dataLength} data bytes (truncated?)");
-            long expected = shape.Aggregate(1L, (a, d) => a * d) * info.Size;
+            long expected;
+            try { expected = checked(shape.Aggregate(1L, (a, d) => a * d) * info.Size); }
+            catch (OverflowException)
+            {
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) has more bytes than a file can hold (its size overflows 64 bits)");
+            }
             if (offsets[1] - offsets[0] != expected)
                 throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) needs {expected} bytes but data_offsets span {offsets[1] - offsets[0]}");
             entries[prop.Name] = new SafetensorsEntry(prop.Name, dtype, shape, offsets[0], offsets[1]);
@@ -107,6 +115,20 @@ public sealed class SafetensorsFile : IDisposable
             if (sorted[i].Begin < sorted[i - 1].End)
                 throw new SafetensorsException($"{path}: tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap in the data");
         return (entries, metadata);
+    }
+
+    /// <summary>A header field that must be a list of whole numbers (shape, data_offsets).</summary>
+    static long[] Integers(string path, string tensor, string field, JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Array) throw new SafetensorsException($"{path}: tensor '{tensor}' has a {field} that is not a list");
+        var integers = new List<long>();
+        foreach (var e in value.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out var n))
+                throw new SafetensorsException($"{path}: tensor '{tensor}' has {field} element {e.GetRawText()}, not a whole number");
+            integers.Add(n);
+        }
+        return [.. integers];
     }
 
     public bool Contains(string name) => Entries.ContainsKey(name);
@@ -187,16 +209,12 @@ public sealed class SafetensorsFile : IDisposable
         json.CopyTo(headerBytes, 0);
         for (int i = json.Length; i < headerBytes.Length; i++) headerBytes[i] = (byte)' ';
 
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = path + ".tmp-" + Environment.ProcessId;
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        AtomicFile.Write(path, fs =>
         {
             fs.Write(BitConverter.GetBytes((ulong)headerBytes.Length));
             fs.Write(headerBytes);
             foreach (var (_, t) in list) WriteData(fs, t);
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     static void WriteData(Stream fs, Tensor t)

@@ -74,7 +74,7 @@ public sealed class CheckpointWeights : IDisposable
             if (string.IsNullOrEmpty(shard) || shard.Contains("..") || Path.IsPathRooted(shard))
                 throw new CheckpointException($"{index}: tensor '{e.Name}' has an invalid shard name '{shard}'");
             var path = Path.Combine(folder, shard);
-            if (!File.Exists(path)) throw new CheckpointException($"{index}: shard '{shard}' (holding '{e.Name}') is missing");
+            if (!Lens.Hub.CachedBlobs.IsPresent(path)) throw new CheckpointException($"{index}: shard '{shard}' (holding '{e.Name}') is missing");
             fileOf[e.Name] = path;
         }
         return fileOf;

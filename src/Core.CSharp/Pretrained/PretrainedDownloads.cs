@@ -10,14 +10,24 @@ namespace Lens.Pretrained;
 public static class PretrainedDownloads
 {
     /// <summary>The local folder of a repository's model files, downloading what is missing.</summary>
-    public static string Fetch(string repoId, HubOptions? options = null, CancellationToken ct = default)
+    /// <param name="verify">check each cached file's content against the hash its blob is named by (reads every byte);
+    /// a damaged one is downloaded again, or, offline, reported.</param>
+    public static string Fetch(string repoId, HubOptions? options = null, CancellationToken ct = default, bool verify = false)
     {
         options ??= HubOptions.FromEnvironment();
-        if (CachedSnapshot(repoId, options.CacheDir) is string cached) return cached;
+        var repair = false;
+        if (CachedSnapshot(repoId, options.CacheDir) is string cached)
+        {
+            if (!verify || CachedBlobs.FirstProblem(cached) is not string problem) return cached;
+            if (options.Offline)
+                throw new HubException(HubErrorKind.Offline,
+                    $"{repoId}: the cached {problem}; offline mode (HF_HUB_OFFLINE) is on, so it cannot be downloaded again");
+            repair = true;
+        }
         using var client = new HubClient(options);
         var files = client.ListFilesAsync(repoId, "main", ct).GetAwaiter().GetResult();
         var chosen = ModelFiles.Choose(files);
-        return client.SnapshotDownloadAsync(repoId, chosen, "main", ct).GetAwaiter().GetResult();
+        return client.SnapshotDownloadAsync(repoId, chosen, "main", forceRefresh: repair, ct).GetAwaiter().GetResult();
     }
 
     /// <summary>The cached snapshot of "main" when it holds config.json and complete weights (safetensors, else pickled); else null.</summary>
@@ -28,8 +38,8 @@ public static class PretrainedDownloads
         catch (ArgumentException) { return null; }
         if (commit is null) return null;
         var dir = Path.Combine(cacheDir ?? HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
-        if (!File.Exists(Path.Combine(dir, "config.json"))) return null;
-        if (File.Exists(Path.Combine(dir, CheckpointWeights.SingleFile))) return dir;
+        if (!CachedBlobs.IsPresent(Path.Combine(dir, "config.json"))) return null;
+        if (CachedBlobs.IsPresent(Path.Combine(dir, CheckpointWeights.SingleFile))) return dir;
         if (!CheckpointWeights.Exist(dir)) return null;
         try { using var _ = CheckpointWeights.Open(dir); return dir; }  // every shard the index names is present
         catch (CheckpointException) { return null; }

@@ -45,6 +45,8 @@ public static class Training
 
     static TrainingResult Run(HookedTransformer model, IBatchSource batches, TrainingOptions options, List<Parameter> trained)
     {
+        if (options.CheckpointEvery > 0 && Lens.IO.OutputPaths.FolderProblem(options.CheckpointDir ?? "") is string problem)
+            throw new Lens.IO.OutputPathException($"the checkpoint folder: {problem}");
         var loss = options.Loss ?? ((m, tokens) => m.Loss(tokens));
         using var generator = new Generator((ulong)options.Seed);
         var groups = new List<AdamW.ParamGroup>();

@@ -75,9 +75,7 @@ public static partial class Heatmap
         int cellSize = 40, float? maxAbs = null)
     {
         var png = EncodePng(values, rowLabels, colLabels, title, cellSize, maxAbs);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        File.WriteAllBytes(path, png.Bytes);
+        Lens.IO.AtomicFile.WriteAllBytes(path, png.Bytes);
         return png;
     }
 

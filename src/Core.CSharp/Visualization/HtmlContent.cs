@@ -17,10 +17,5 @@ public sealed record HtmlContent(string Html)
     public bool IsPage => Html.StartsWith("<!DOCTYPE", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Writes the HTML as UTF-8 (no byte order mark), creating the folder if needed.</summary>
-    public void Save(string path)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        File.WriteAllText(path, Html, new UTF8Encoding(false));
-    }
+    public void Save(string path) => Lens.IO.AtomicFile.WriteAllText(path, Html);
 }

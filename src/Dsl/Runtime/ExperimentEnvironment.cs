@@ -41,6 +41,9 @@ public sealed class ExperimentEnvironment : IDisposable
     /// <summary>Called with each result as soon as its statement has run.</summary>
     public Action<ExperimentResult>? OnResult { get; init; }
 
+    /// <summary>The largest estimated memory of one statement, as the last check found it (null before a check, or with no input).</summary>
+    public MemoryPeak? EstimatedPeak { get; set; }
+
     /// <summary>The source line (1-based), or null when there is no text or no such line.</summary>
     public string? Line(int line)
     {

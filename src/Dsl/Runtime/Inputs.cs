@@ -34,6 +34,12 @@ public static class Inputs
     /// </summary>
     static ExperimentInput Repeated(InputSource source, RepeatRandomInput s, HookedTransformer model, long seed)
     {
+        // Sizes are checked before any token is drawn: the checks after resolving would come too late for `repeat random 100000 x100000`.
+        var bos = model.Config.DefaultPrependBos && model.Tokenizer?.BosTokenId is int ? 1L : 0L;
+        var positions = bos + (long)s.Length * s.Repeats;
+        if (positions > model.Config.NCtx)
+            throw new ArgumentException($"the input has {positions} tokens but the model's context holds {model.Config.NCtx} (n_ctx)");
+        if (s.Batch > Limits.InputRows) throw new ArgumentException($"batch {s.Batch} is above the limit of {Limits.InputRows} rows");
         using var repeated = RepeatedTokens.ForModel(model, s.Length, s.Repeats, s.Batch, (ulong)seed);
         var flat = TensorData.Longs(repeated.Tokens);
         int width = (int)repeated.Tokens.shape[1];
@@ -62,7 +68,9 @@ public static class Inputs
         var path = environment.ReadPath(asWritten);
         if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (a relative path is relative to the experiment's folder)");
         environment.RecordRead("input", path);
-        var lines = File.ReadAllLines(path).Where(l => l.Trim().Length > 0).ToArray();
+        var lines = Lens.IO.BoundedText.Read(path, Limits.InputFileBytes, "input file").Split(["\r\n", "\n", "\r"], StringSplitOptions.None).Where(l => l.Trim().Length > 0).ToArray();
+        if (lines.Length > Limits.InputRows)
+            throw new ArgumentException($"input file '{asWritten}' has {lines.Length} non-empty lines; the limit is {Limits.InputRows}");
         return lines.Length > 0 ? lines : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
     }
 

@@ -26,7 +26,9 @@ public sealed record SemanticError(string File, int Line, int Column, string? So
         return new SemanticError(span.File.Length > 0 ? span.File : environment.FileName, span.Line, column, line, text, problem);
     }
 
-    public override string ToString()
+    public override string ToString() => TerminalText.Visible(Text());
+
+    string Text()
     {
         if (Line <= 0) return $"{File}: in `{Statement}`: {Problem}";
         if (SourceLine is null) return $"{File}:{Line}:{Column}: {Problem}";

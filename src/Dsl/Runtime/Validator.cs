@@ -28,6 +28,10 @@ public static class Validator
         bool modelFailed;
         readonly HashSet<string> written = [];
         HashSet<string> readable = [.. start.Latest.Keys];
+        // After an input that could not be resolved, statements needing one are not reported again (the first error says it all).
+        bool inputFailed;
+        readonly HashSet<string> failedInputNames = [];
+        readonly long available = MemoryEstimate.AvailableBytes();
 
         public List<SemanticError> Errors { get; } = [];
 
@@ -58,14 +62,17 @@ public static class Validator
             switch (s)
             {
                 case InputStatement i:
-                    if (Resolve(s, i.Source, model) is ExperimentInput input) state = state with { Input = input };
+                    if (i.Source is InputName failed && failedInputNames.Contains(failed.Name)) { inputFailed = true; state = state with { Input = null }; }
+                    else if (Resolve(s, i.Source, model) is ExperimentInput input) { state = state with { Input = input }; inputFailed = false; }
+                    else { inputFailed = true; state = state with { Input = null }; }
                     break;
                 case LetStatement { Value: SelectionValue v } let:
                     Selection(s, v.Selection, model);
                     Bind(let.Name, new SelectionBinding(v.Selection, []));
                     break;
                 case LetStatement { Value: InputValue v } let:
-                    if (Resolve(s, v.Source, model) is ExperimentInput bound) Bind(let.Name, new InputBinding(bound));
+                    if (Resolve(s, v.Source, model) is ExperimentInput bound) { Bind(let.Name, new InputBinding(bound)); failedInputNames.Remove(let.Name); }
+                    else failedInputNames.Add(let.Name);
                     break;
                 case ScoreStatement score: Score(score); break;
                 case DetectStatement detect: Detect(detect); break;
@@ -87,6 +94,32 @@ public static class Validator
                 case ExpectStatement expect: Expect(expect, model); break;
             }
             if (ExpectTargets.KeyOf(s) is { } key) readable.Add(key);
+            Memory(s, model);
+        }
+
+        /// <summary>
+        /// The estimated memory of the statement's forward passes on the current input (weights, plus every layer's
+        /// activations where it caches them): the largest is recorded for `lens check`, one above the machine's
+        /// free memory is refused here, before anything runs.
+        /// </summary>
+        void Memory(Statement s, HookedTransformer model)
+        {
+            bool? cacheEveryLayer = s switch
+            {
+                RunStatement or LossStatement or LogitsStatement or PredictStatement or GenerateStatement or PrintStatement
+                    or ShowStatement { View: TokensView } => false,
+                ScoreStatement or DetectStatement or LogitLensStatement or AttributeStatement or CacheStatement or PatchStatement
+                    or ShowStatement { View: PatternView } => true,
+                _ => null,
+            };
+            if (cacheEveryLayer is not bool all || state.Input is not ExperimentInput input) return;
+            var cfg = model.Config;
+            var positions = input.Positions + (s is GenerateStatement g ? g.MaxNewTokens : 0);
+            var bytes = MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all);
+            if (Env.EstimatedPeak is not { } peak || bytes > peak.Bytes) Env.EstimatedPeak = new MemoryPeak(bytes, s);
+            if (bytes > available)
+                Error(s, $"this statement needs an estimated {MemoryEstimate.Describe(bytes)} of memory on an input of [{input.Batch}, {input.Positions}] tokens "
+                         + $"but this machine has {MemoryEstimate.Describe(available)} available: use fewer or shorter inputs");
         }
 
         // ---- model, device, seed ----------------------------------------------------------------
@@ -173,7 +206,7 @@ public static class Validator
         {
             if (state.Input is null)
             {
-                Error(s, $"`{Printer.Print(s).Split(' ')[0]}` needs an input: add an `input ...` statement before it");
+                if (!inputFailed) Error(s, $"`{Printer.Print(s).Split(' ')[0]}` needs an input: add an `input ...` statement before it");
                 return null;
             }
             return state.Input;
@@ -216,7 +249,7 @@ public static class Validator
         {
             if (scores.Contains(kind)) return null;
             var name = Keywords.ScoreKinds.Text(kind);
-            if (state.Input is null) return $"run `score {name}` on an input first";
+            if (state.Input is null) return inputFailed ? null : $"run `score {name}` on an input first";
             if (kind != ScoreKind.PrevToken && state.Input.NotRepeated(kind == ScoreKind.Induction) is string why)
                 return $"run `score {name}` first, on an input whose rows are a block repeated ({why})";
             return null;
@@ -267,7 +300,7 @@ public static class Validator
                         Error(s, $"neuron {n} is out of range: the MLP has {cfg.DMlp} neurons (N0..N{cfg.DMlp - 1})", $"N{n}");
                     break;
             }
-            if (ablation.Mode != AblationMode.Zero && state.Input is null)
+            if (ablation.Mode != AblationMode.Zero && state.Input is null && !inputFailed)
                 Error(s, $"a {Keywords.AblationModes.Text(ablation.Mode)} ablation takes its reference activations from the current input: add an `input ...` statement before it",
                     Keywords.AblationModes.Text(ablation.Mode));
             if (s.Body is null) return;
@@ -283,7 +316,7 @@ public static class Validator
         void Generate(GenerateStatement g, HookedTransformer model)
         {
             if (NeedInput(g) is not ExperimentInput input) return;
-            if (input.Positions + g.MaxNewTokens > model.Config.NCtx)
+            if ((long)input.Positions + g.MaxNewTokens > model.Config.NCtx)
                 Error(g, $"the input has {input.Positions} tokens; {g.MaxNewTokens} more would exceed the model's context of {model.Config.NCtx} (n_ctx)",
                     g.MaxNewTokens.ToString());
         }
@@ -323,8 +356,15 @@ public static class Validator
 
         // ---- output ----------------------------------------------------------------------------------------
 
+        /// <summary>A file the statement writes must be one that can be written (checked here, before anything runs).</summary>
+        void Output(Statement s, string path)
+        {
+            if (Lens.IO.OutputPaths.FileProblem(Env.WritePath(path), path) is string problem) Error(s, problem, path);
+        }
+
         void Show(ShowStatement s, HookedTransformer model)
         {
+            if (s.OutputPath is string output) Output(s, output);
             switch (s.View)
             {
                 case PatternView v: NeedInput(s); Selection(s, v.Heads, model); break;
@@ -333,7 +373,7 @@ public static class Validator
                     if (ScoresUnavailable(kind) is string why) Error(s, $"no {Keywords.ScoreKinds.Text(kind)} scores to show: {why}", Keywords.ScoreKinds.Text(kind));
                     break;
                 case ScoresView:
-                    if (scores.Count == 0) Error(s, "no scores to show yet: run `score induction` (or prev_token, duplicate_token) first");
+                    if (scores.Count == 0 && !inputFailed) Error(s, "no scores to show yet: run `score induction` (or prev_token, duplicate_token) first");
                     break;
             }
         }
@@ -352,7 +392,7 @@ public static class Validator
                      && selected.All(n => Off(model, n) is not null))
                 Error(s, $"filter \"{only}\" selects only hook points that never fire in this model: "
                          + HookedTransformer.DisabledHookMessage(selected[0], Off(model, selected[0])!), Printer.Quote(only));
-            if (s.Action == CacheAction.Save) written.Add(Env.WritePath(s.Path));
+            if (s.Action == CacheAction.Save) { Output(s, s.Path); written.Add(Env.WritePath(s.Path)); }
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
                 Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
         }
