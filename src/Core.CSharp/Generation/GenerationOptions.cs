@@ -1,7 +1,7 @@
 namespace Lens;
 
 /// <summary>
-/// How <see cref="HookedTransformer.Generate(TorchSharp.torch.Tensor, int, GenerationOptions?)"/> picks
+/// How <see cref="HookedTransformer.Generate(TorchSharp.torch.Tensor, int, GenerationOptions?, TorchSharp.torch.Tensor?)"/> picks
 /// each next token (TransformerLens's generate arguments). Sampling draws from a torch.Generator seeded
 /// with <see cref="Seed"/>, so a seeded run is reproducible.
 /// </summary>

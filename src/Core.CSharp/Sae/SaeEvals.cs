@@ -9,7 +9,7 @@ namespace Lens.Sae;
 /// of three runs (clean, the activation replaced by decode(encode(act)), and replaced by zeros).
 /// Batches aggregate as SAELens aggregates them: per-token values are pooled, SAELens's explained
 /// variance takes means of per-batch means, and its "mse" divides by each batch's token count.
-/// <paramref name="ignoreTokens"/> is SAELens's <c>exclude_special_tokens</c>: those positions are left
+/// The ignored tokens are SAELens's <c>exclude_special_tokens</c>: those positions are left
 /// out of every metric and keep their activation in the spliced run (SAELens excludes the tokenizer's
 /// special tokens by default; Lens excludes only what it is given).
 /// </summary>
