@@ -99,6 +99,7 @@ let tests =
             use model = Llama2cLoader.Load(bin dir)
             Expect.isNotNull model.Tokenizer "tokenizer found beside the .bin"
             Expect.equal model.Tokenizer.BosTokenId (Nullable 1) "BOS = 1"
+            Expect.equal model.EosTokenId (Nullable 2L) "generation stops at llama2.c's EOS = 2"
             for case in readCases dir do
                 use tokens = model.ToTokens(case.Prompt)
                 Expect.sequenceEqual (tokens.data<int64>().ToArray()) case.PromptIds (sprintf "%A encodes as run.c" case.Prompt)

@@ -25,7 +25,8 @@ public sealed record GenerationOptions
     /// <summary>
     /// Stop a sequence once it produces the end-of-sequence token (later positions are filled with it) and
     /// stop altogether when every sequence has. The token is <see cref="EosTokenId"/>, or the model's
-    /// tokenizer's when Lens knows it (tokenizer_name "gpt2…": 50256); with neither, generation runs to the end.
+    /// (<see cref="HookedTransformer.EosTokenId"/>: its tokenizer's end-of-sequence id, e.g. GPT-2's 50256,
+    /// llama2.c's 2, a Llama tokenizer's &lt;/s&gt;); with neither, generation runs to the end.
     /// </summary>
     public bool StopAtEos { get; init; } = true;
 
