@@ -35,7 +35,10 @@ public sealed partial class HookedTransformer
         if (!File.Exists(cfgPath)) throw new CheckpointException($"{dir}: no {ConfigFile} (a TransformerLens-native checkpoint has {ConfigFile} and {WeightsFile})");
         HookedTransformerConfig cfg;
         try { cfg = HookedTransformerConfig.FromJson(File.ReadAllText(cfgPath), cfgPath); }
-        catch (Exception e) when (e is FormatException or ArgumentException) { throw new CheckpointException($"{cfgPath}: {e.Message}"); }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new CheckpointException(e.Message.StartsWith(cfgPath, StringComparison.Ordinal) ? e.Message : $"{cfgPath}: {e.Message}");
+        }
         if (dtype is ScalarType dt) cfg.Dtype = NameOf(dt);
         cfg.InitWeights = false;
         var model = new HookedTransformer(cfg);
