@@ -199,6 +199,7 @@ public sealed partial class Gpt2Tokenizer : ITokenizer, IHubPieces
         var decoders = json.Components("decoder").Where(c => c.Type != "Sequence").Select(c => c.Type).ToList();
         if (decoders is not ["ByteLevel"])
             throw json.Malformed($"decoder [{string.Join(", ", decoders)}] is not supported for byte-level BPE (only ByteLevel).");
+        json.RefuseDropout();
         if (HubTokenizerJson.BoolOf(json.Model, "byte_fallback") == true)
             throw json.Malformed("model.byte_fallback is set on a byte-level BPE, which Lens does not support.");
 

@@ -62,6 +62,13 @@ internal sealed class HubTokenizerJson
 
     public TokenizerFileException Malformed(string problem) => new(Path, problem);
 
+    /// <summary>BPE dropout makes Hugging Face's encoding random; a file that sets it is refused.</summary>
+    public void RefuseDropout()
+    {
+        if (Model.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number && d.GetDouble() > 0)
+            throw Malformed($"model.dropout is {d.GetDouble()}, which makes Hugging Face's BPE encoding random; Lens does not reproduce it.");
+    }
+
     /// <summary>A section of the root (normalizer, pre_tokenizer, decoder, post_processor), or null when absent or null.</summary>
     public JsonElement? Section(string name) =>
         Root.TryGetProperty(name, out var s) && s.ValueKind == JsonValueKind.Object ? s : null;

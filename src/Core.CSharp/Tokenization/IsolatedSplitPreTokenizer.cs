@@ -14,6 +14,7 @@ namespace Lens.Tokenization;
 internal sealed class IsolatedSplitPreTokenizer
 {
     readonly Regex _regex;
+    readonly bool _classesLettersOrDigits;
     readonly AddedTokenMatcher _added;
     readonly NormalizationForm? _normalization;
     readonly string _source;
@@ -21,6 +22,9 @@ internal sealed class IsolatedSplitPreTokenizer
     public IsolatedSplitPreTokenizer(Regex regex, AddedTokenMatcher added, NormalizationForm? normalization, string source)
     {
         _regex = regex;
+        _classesLettersOrDigits = regex.ToString() is var pattern
+            && (pattern.Contains(@"\p{", StringComparison.Ordinal) || pattern.Contains(@"\P{", StringComparison.Ordinal)
+                || pattern.Contains(@"\w", StringComparison.OrdinalIgnoreCase) || pattern.Contains(@"\d", StringComparison.OrdinalIgnoreCase));
         _added = added;
         _normalization = normalization;
         _source = source;
@@ -35,7 +39,7 @@ internal sealed class IsolatedSplitPreTokenizer
             if (token is not null) { pieces.Add((token.Content, token)); continue; }
             string plain = text.Substring(start, length);
             if (_normalization is { } form) plain = plain.Normalize(form);
-            RefuseAstralLettersAndDigits(plain);
+            if (_classesLettersOrDigits) RefuseAstralLettersAndDigits(plain);
             int at = 0;
             for (var m = _regex.Match(plain); m.Success; m = m.NextMatch())
             {

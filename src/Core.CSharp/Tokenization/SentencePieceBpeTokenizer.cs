@@ -63,6 +63,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
         _addedLongestFirst = json.AddedTokens.OrderByDescending(a => a.Content.Length).ToList();
         _addedById = json.AddedTokens.GroupBy(a => a.Id).ToDictionary(g => g.Key, g => g.First());
         _addedMatcher = new AddedTokenMatcher(json.AddedTokens);
+        json.RefuseDropout();
         if (HubTokenizerJson.BoolOf(model, "ignore_merges") == true)
             throw json.Malformed("model.ignore_merges is set, which SentencePiece-style BPE here does not support.");
 
