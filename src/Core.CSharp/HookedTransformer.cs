@@ -99,8 +99,9 @@ public sealed partial class HookedTransformer : nn.Module
     /// <summary>The forward pass; with a key-value cache, tokens are the new positions only.</summary>
     public ModelOutput Forward(Tensor tokens, ReturnType returnType, bool lossPerToken, KeyValueCache? pastKv)
     {
+        ThrowBackwardHookErrors();
         using var scope = NewDisposeScope();
-        using var grad = Training ? null : no_grad();
+        using var grad = GradientsWanted ? null : no_grad();
         if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
         if (tokens.device != Device) tokens = tokens.to(Device);
         var residual = Embed(tokens, pastKv?.Length ?? 0);
@@ -117,15 +118,28 @@ public sealed partial class HookedTransformer : nn.Module
 
     bool Training => embed.W_E.requires_grad;
 
+    /// <summary>
+    /// The forward builds an autograd graph only when someone will differentiate it: while training and
+    /// while any backward hook is attached (gradient caches and attribution patching attach them).
+    /// </summary>
+    bool GradientsWanted => Training || _hookDict.Values.Any(h => h.HasBackwardHooks);
+
     /// <summary>The residual stream entering block 0: hook_embed (+ hook_pos_embed).</summary>
     internal Tensor Embed(Tensor tokens, long positionOffset)
     {
         tokens = HookTokens.Run(tokens);
-        var e = HookEmbed.Run(embed.forward(tokens));
+        var e = HookEmbed.Run(GradientSource(embed.forward(tokens)));
         if (pos_embed is null) return e;
-        var p = HookPosEmbed.Run(pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset));
+        var p = HookPosEmbed.Run(GradientSource(pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset)));
         return e + p;
     }
+
+    /// <summary>
+    /// With gradients on but frozen weights, the embeddings are where the graph starts: a copy that
+    /// requires grad (a copy, not a leaf, so that hooks may still edit it in place).
+    /// </summary>
+    static Tensor GradientSource(Tensor embedding) =>
+        is_grad_enabled() && !embedding.requires_grad ? embedding.detach().requires_grad_(true).clone() : embedding;
 
     /// <summary>Mean (or per-token [batch, pos-1]) next-token cross-entropy loss.</summary>
     public Tensor Loss(Tensor tokens, bool perToken = false) => Forward(tokens, ReturnType.Loss, perToken).Loss!;

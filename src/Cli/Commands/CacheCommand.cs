@@ -17,19 +17,21 @@ public static class CacheCommand
         var output = new Option<string>("--out") { Description = "the .safetensors file to write", Required = true };
         var names = new Option<string[]>("--names") { Description = "only hooks matching these globs or shorthand names (e.g. 'blocks.*.attn.hook_pattern')", AllowMultipleArgumentsPerToken = true };
         var attnResult = new Option<bool>("--attn-result") { Description = "also record per-head attention outputs (use_attn_result)" };
+        var grad = new Option<bool>("--grad") { Description = "also run the mean next-token loss backward and write each activation's gradient as '<name>_grad' (and the loss as 'loss')" };
         var cmd = new Command("cache", """
             Runs the model with a full activation cache and writes the logits (as 'logits'), the input
             tokens (as 'tokens') and every cached activation under its TransformerLens name.
             Examples:
               lens cache examples/models/tiny-gpt2 --tokens '[[1,2,3],[4,5,6]]' --out acts.safetensors
               lens cache demo-attn-only-2l --text "The cat sat" --names 'blocks.*.attn.hook_pattern' --out p.safetensors
+              lens cache demo-attn-only-2l --text "The cat sat on the mat" --grad --out grads.safetensors
             """)
-        { model, text, tokens, output, names, attnResult };
-        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult)));
+        { model, text, tokens, output, names, attnResult, grad };
+        cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult), r.GetValue(grad)));
         return cmd;
     }
 
-    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult)
+    static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult, bool grad)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
         using var scope = NewDisposeScope();
@@ -38,8 +40,10 @@ public static class CacheCommand
         if (attnResult) model.Config.UseAttnResult = true;
         var tokens = given ?? model.ToTokens(text!);
         var filter = names.Length > 0 ? HookedTransformer.NamesFilter(names) : null;
-        using var run = model.RunWithCache(tokens, filter);
+        if (grad && tokens.shape[^1] < 2) throw new UsageException("--grad differentiates the next-token loss, which needs at least 2 tokens");
+        using var run = grad ? model.RunWithCache(tokens, ReturnType.Both, includeBackward: true, namesFilter: filter) : model.RunWithCache(tokens, filter);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };
+        if (grad) tensors.Add(new("loss", run.Loss));
         tensors.AddRange(run.Cache);
         SafetensorsFile.Save(output, tensors, new Dictionary<string, string> { ["model"] = model.Config.ModelName, ["producer"] = "lens cache" });
         Console.WriteLine($"model {model.Config.ModelName}: {model.Config.NLayers} layers, tokens [{string.Join(", ", tokens.shape)}]");
