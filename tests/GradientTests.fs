@@ -249,5 +249,88 @@ let demoTests =
             Expect.isGreaterThan cmp.Spearman 0.88 "Spearman"
     ]
 
+let integratedGradientsTests =
+    let oracle = Oracle "grads"
+    testList "integrated gradients" [
+        testCase "attributions over blocks.0.hook_resid_post sum to the metric difference, within an error that shrinks as 1/steps²" <| fun () ->
+            let attribution = oracle.Expected "attribution.safetensors"
+            use model = oracle.Model()
+            let metric = logitDiff attribution
+            let clean, corrupted = attribution.["clean_tokens"], attribution.["corrupted_tokens"]
+            use corruptedRun = model.RunWithCache(corrupted, HookedTransformer.NamesFilter("blocks.0.hook_resid_post"))
+            let baseline = corruptedRun.Cache.["blocks.0.hook_resid_post"]
+            use coarse = IntegratedGradients.Run(model, clean, "blocks.0.hook_resid_post", metric, baseline, 4)
+            use fine = IntegratedGradients.Run(model, clean, "blocks.0.hook_resid_post", metric, baseline, 32)
+            Expect.floatClose { absolute = 1e-6; relative = 0.0 } fine.MetricAtInput (scalarOf attribution.["metric_clean"]) "metric at the input (the clean run)"
+            Expect.floatClose { absolute = 1e-6; relative = 0.0 } fine.MetricAtBaseline (scalarOf attribution.["metric_corrupted"]) "metric at the baseline (the corrupted activation patched in: the corrupted run)"
+            Expect.sequenceEqual fine.Attributions.shape [| 2L; 10L; 64L |] "one attribution per element"
+            eprintfn "integrated gradients completeness error: %.3g (4 steps), %.3g (32 steps); metric difference %.4f" coarse.CompletenessError fine.CompletenessError (fine.MetricAtInput - fine.MetricAtBaseline)
+            Expect.isLessThan fine.CompletenessError (coarse.CompletenessError / 10.0) "8× the steps cuts the error by well over 10×"
+            fine.CheckCompleteness 1e-3
+            Expect.throwsT<InvalidOperationException> (fun () -> coarse.CheckCompleteness 1e-9) "a missed completeness check is an error"
+            disposeAll attribution
+    ]
+
+module Dsl = Lens.Tests.DslRuntimeTests
+
+let languageTests =
+    testList "experiment language" [
+        testCase "attribute patch parses beside patch and prints back" <| fun () ->
+            let text = "let clean = input \"When John and Mary went to the store, Mary gave a drink to\"\nattribute patch heads from clean metric logit_diff \" Mary\" \" John\"\nattribute patch resid_pre from tokens [1, 2]\n"
+            let script = Lens.Dsl.Parser.Parse(text, "t.lens")
+            let statements = script.Statements |> List.ofSeq
+            Expect.equal statements.[1] (Lens.Dsl.AttributePatchStatement(Lens.Dsl.PatchTarget.Heads, Lens.Dsl.InputName("clean"), Lens.Dsl.LogitDiffMetric(Lens.Dsl.TokenText(" Mary"), Lens.Dsl.TokenText(" John"))) :> Lens.Dsl.Statement) "heads, a let-bound source, logit_diff"
+            Expect.equal (Lens.Dsl.Printer.Print statements.[2]) "attribute patch resid_pre from tokens [1, 2] metric loss" "the default metric is printed"
+            Expect.equal (Lens.Dsl.Printer.Print (Lens.Dsl.Parser.Parse("attribute to 7 vs 9", "t.lens").Statements.[0])) "attribute to 7 vs 9" "plain attribute still parses"
+
+        testCase "attribute patch equals the library's attribution patching, with the clean and corrupted baselines" <| fun () ->
+            let text =
+                Dsl.tinyModel + "input tokens [[3, 14, 15, 92, 65], [35, 89, 79, 32, 38]]\n"
+                + "attribute patch heads from tokens [[3, 14, 15, 92, 66], [35, 89, 79, 32, 37]] metric logit_diff 7 9\n"
+                + "attribute patch blocks from tokens [[3, 14, 15, 92, 66], [35, 89, 79, 32, 37]]\n"
+            let state = Dsl.run text
+            use model = HookedTransformer.Load Dsl.tinyDir
+            use corrupted = torch.tensor([| 3L; 14L; 15L; 92L; 65L; 35L; 89L; 79L; 32L; 38L |]).reshape(2L, 5L)
+            use clean = torch.tensor([| 3L; 14L; 15L; 92L; 66L; 35L; 89L; 79L; 32L; 37L |]).reshape(2L, 5L)
+            use ap = AttributionPatching.Run(model, clean, corrupted, LogitDifference.Differentiable(torch.tensor 7L, torch.tensor 9L))
+            use heads = ap.AttnHeadOutAllPos()
+            let reported = state.Results |> Seq.filter (fun r -> r.Command = "attribute") |> List.ofSeq
+            let viaDsl, direct = Dsl.flatGrid (Dsl.grid reported.[0]), Dsl.asReported heads.Values
+            Array.iter2 (fun a b -> Expect.floatClose { absolute = 1e-6; relative = 1e-5 } a b "attribution of heads") viaDsl direct
+            Expect.equal (reported.[0].Value.Summary |> Seq.map (fun kv -> kv.Key) |> List.ofSeq) [ "clean"; "corrupted" ] "baselines"
+            match reported.[1].Value with
+            | :? Lens.Dsl.Runtime.TensorValue as t -> Expect.equal t.Axes [| "component"; "layer"; "pos" |] "blocks: component × layer × position"
+            | other -> failtestf "attribute patch blocks gave %s" other.Kind
+
+        testCase "lens run --json gives values[layer][head] for attribute patch heads on the demo model" <| fun () ->
+            let dir = IO.Path.Combine(IO.Path.GetTempPath(), "lens-ap-" + Guid.NewGuid().ToString("N"))
+            IO.Directory.CreateDirectory dir |> ignore
+            try
+                let file = IO.Path.Combine(dir, "ioi.lens")
+                let corruptedText, cleanText = "When Mary and John went to the store, John gave a drink to", "When John and Mary went to the store, Mary gave a drink to"
+                IO.File.WriteAllText(file, sprintf "let clean = input \"%s\"\ninput \"%s\"\nattribute patch heads from clean metric logit_diff \" Mary\" \" John\"\n" cleanText corruptedText)
+                let out = IO.Path.Combine(dir, "out.json")
+                let r = Processes.lens [ "run"; file; "--json"; out ]
+                Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
+                Expect.stringContains r.Stdout "attribute patch heads" "the table is printed"
+                use doc = Text.Json.JsonDocument.Parse(IO.File.ReadAllText out)
+                let res = doc.RootElement.GetProperty("results").[0]
+                Expect.equal (res.GetProperty("kind").GetString()) "layer_head_table" "a layer × head table"
+                let values = [| for row in res.GetProperty("values").EnumerateArray() -> [| for v in row.EnumerateArray() -> v.GetDouble() |] |]
+                use model = ModelLoader.Load "demo-attn-only-2l"
+                use clean = model.ToTokens cleanText
+                use corrupted = model.ToTokens corruptedText
+                let mary, john = model.ToSingleToken " Mary", model.ToSingleToken " John"
+                use ap = AttributionPatching.Run(model, clean, corrupted, LogitDifference.Differentiable(torch.tensor mary, torch.tensor john))
+                use heads = ap.AttnHeadOutAllPos()
+                Expect.equal values.Length 2 "values[layer]"
+                for l in 0 .. 1 do
+                    Expect.equal values.[l].Length 4 "values[layer][head]"
+                    for h in 0 .. 3 do
+                        Expect.floatClose { absolute = 1e-6; relative = 1e-5 } values.[l].[h] (heads.[int64 l, int64 h]) (sprintf "L%dH%d" l h)
+            finally
+                IO.Directory.Delete(dir, true)
+    ]
+
 [<Tests>]
-let tests = testList "gradients" [ oracleTests; demoTests ]
+let tests = testList "gradients" [ oracleTests; demoTests; integratedGradientsTests; languageTests ]

@@ -57,6 +57,7 @@ public sealed partial class HookedTransformer
         {
             foreach (var p in thawed) p.requires_grad = true;
             using var scope = NewDisposeScope();
+            using var gradientMode = enable_grad(); // the metric is differentiated even when the caller runs under no_grad
             using (Hooks([HookSpec.Where(filter, record), HookSpec.BackwardWhere(filter, recordGradient)]))
             {
                 var output = Forward(tokens, returnType);

@@ -101,7 +101,8 @@ public sealed partial class HookedTransformer : nn.Module
     {
         ThrowBackwardHookErrors();
         using var scope = NewDisposeScope();
-        using var grad = GradientsWanted ? null : no_grad();
+        // Training inherits the caller's mode; a backward hook needs a graph even inside a caller's no_grad.
+        using var grad = Training ? null : GradientsWanted ? enable_grad() : no_grad();
         if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
         if (tokens.device != Device) tokens = tokens.to(Device);
         var residual = Embed(tokens, pastKv?.Length ?? 0);
@@ -122,7 +123,7 @@ public sealed partial class HookedTransformer : nn.Module
     /// The forward builds an autograd graph only when someone will differentiate it: while training and
     /// while any backward hook is attached (gradient caches and attribution patching attach them).
     /// </summary>
-    bool GradientsWanted => Training || _hookDict.Values.Any(h => h.HasBackwardHooks);
+    bool GradientsWanted => _hookDict.Values.Any(h => h.HasBackwardHooks);
 
     /// <summary>The residual stream entering block 0: hook_embed (+ hook_pos_embed).</summary>
     internal Tensor Embed(Tensor tokens, long positionOffset)
