@@ -138,6 +138,7 @@ let private variants : (string * Statement) list =
       "attribute to \" Mary\" vs \" John\"", AttributeStatement(LogitTarget(TokenText(" Mary"), TokenText(" John")))
       "attribute to \" Mary\"", AttributeStatement(LogitTarget(TokenText(" Mary"), null))
       "attribute to 11 vs 12", AttributeStatement(LogitTarget(TokenId(11), TokenId(12)))
+      "attribute patch heads from prompt metric logit_diff 1 2", AttributePatchStatement(PatchTarget.Heads, InputName("prompt"), LogitDiffMetric(TokenId(1), TokenId(2)))
       "patch attn_out from prompt metric loss", PatchStatement(PatchTarget.AttnOut, InputName("prompt"), LossMetric())
       "patch mlp_out from \"a\" metric prob \" Mary\"", PatchStatement(PatchTarget.MlpOut, TextInput(nl [ "a" ]), ProbMetric(TokenText(" Mary")))
       "patch heads from tokens [1, 2]", PatchStatement(PatchTarget.Heads, TokenInput(nl [ nl [ 1; 2 ] ]), LossMetric())
@@ -195,16 +196,19 @@ let private commandTests =
                 typeof<Statement>.Assembly.GetTypes()
                 |> Array.filter (fun t -> t.IsSubclassOf typeof<Statement> && not t.IsAbstract)
                 |> Array.map (fun t -> t.Name) |> Set.ofArray
-            Expect.equal all.Count 24 "one statement record per command"
+            Expect.equal all.Count 25 "one statement record per command, and attribute patch beside attribute"
             Expect.equal produced all "every statement record is produced"
 
         testCase "every command word has a distinct statement record" <| fun () ->
-            let commandOf (s: Statement) = s.ToString().Split(' ', '\n').[0]
+            // `attribute patch` is attribution patching, a record of its own beside `attribute`.
+            let commandOf (s: Statement) =
+                let words = s.ToString().Split(' ', '\n')
+                if words.[0] = "attribute" && words.Length > 1 && words.[1] = "patch" then "attribute patch" else words.[0]
             let byCommand =
                 statements example @ (variants |> List.map (fun (text, _) -> lastOf (prelude + text)))
                 |> List.groupBy commandOf
                 |> List.map (fun (command, ss) -> command, ss |> List.map (fun s -> s.GetType()) |> List.distinct)
-            Expect.equal (byCommand |> List.map fst |> Set.ofList) (Set.ofSeq Keywords.Commands) "every command is exercised"
+            Expect.equal (byCommand |> List.map fst |> Set.ofList) (Set.ofSeq Keywords.Commands |> Set.add "attribute patch") "every command is exercised"
             for command, types in byCommand do
                 Expect.equal types.Length 1 (sprintf "'%s' always gives one record type" command)
             Expect.equal (byCommand |> List.map (snd >> List.head) |> List.distinct |> List.length) byCommand.Length "no two commands share a record"
@@ -513,6 +517,11 @@ module private Generators =
                                   Gen.constant (LossMetric() :> Metric)
                                   Gen.map (fun t -> ProbMetric(t) :> Metric) tokenRef ]
                   return PatchStatement(target, source, metric) :> Statement }
+              yield gen {
+                  let! target = Gen.elements [ PatchTarget.ResidPre; PatchTarget.Heads; PatchTarget.Blocks ]
+                  let! source = inputSource env
+                  let! metric = Gen.oneof [ Gen.constant (LossMetric() :> Metric); Gen.map (fun t -> ProbMetric(t) :> Metric) tokenRef ]
+                  return AttributePatchStatement(target, source, metric) :> Statement }
               yield gen {
                   let! view =
                       Gen.oneof [ Gen.map (fun s -> PatternView(s) :> View) (selection env 2)

@@ -14,13 +14,24 @@ public sealed class CachedRun(Tensor? logits, Tensor? loss, ActivationCache cach
     public Tensor Residual => residual ?? throw new InvalidOperationException("this run did not stop at a layer (stopAtLayer)");
     public ActivationCache Cache => cache;
     public void Deconstruct(out Tensor logitsOut, out ActivationCache cacheOut) { logitsOut = Logits; cacheOut = cache; }
-    public void Dispose() { logits?.Dispose(); loss?.Dispose(); residual?.Dispose(); cache.Dispose(); }
+
+    /// <summary>After a gradient run that asked for them: d metric / d parameter by state-dict name (else empty).</summary>
+    public IReadOnlyDictionary<string, Tensor> ParameterGradients { get; init; } = new Dictionary<string, Tensor>();
+
+    /// <summary>After a gradient run: the value of the metric that was differentiated.</summary>
+    public double? Metric { get; init; }
+
+    public void Dispose() { logits?.Dispose(); loss?.Dispose(); residual?.Dispose(); cache.Dispose(); foreach (var g in ParameterGradients.Values) g.Dispose(); }
 }
 
-public sealed record HookSpec(string? Name, Func<string, bool>? Filter, HookFunction Function)
+public sealed record HookSpec(string? Name, Func<string, bool>? Filter, HookFunction Function, HookDirection Direction = HookDirection.Forward)
 {
     public static HookSpec Named(string name, HookFunction fn) => new(name, null, fn);
     public static HookSpec Where(Func<string, bool> filter, HookFunction fn) => new(null, filter, fn);
+
+    /// <summary>A backward hook: sees the gradient flowing into the activation and may return a replacement.</summary>
+    public static HookSpec Backward(string name, HookFunction fn) => new(name, null, fn, HookDirection.Backward);
+    public static HookSpec BackwardWhere(Func<string, bool> filter, HookFunction fn) => new(null, filter, fn, HookDirection.Backward);
 }
 
 public sealed partial class HookedTransformer
@@ -28,18 +39,18 @@ public sealed partial class HookedTransformer
     readonly List<IDisposable> _permanentHooks = [];
 
     /// <summary>Attaches a hook until <see cref="ResetHooks"/> (or until the returned handle is disposed).</summary>
-    public IDisposable AddHook(string name, HookFunction fn)
+    public IDisposable AddHook(string name, HookFunction fn, HookDirection direction = HookDirection.Forward)
     {
-        var handle = EnabledHook(name).Add(fn);
+        var handle = EnabledHook(name).Add(fn, direction);
         _permanentHooks.Add(handle);
         return handle;
     }
 
     /// <summary>Attaches a hook to every hook point whose full name passes the filter.</summary>
-    public IDisposable AddHook(Func<string, bool> filter, HookFunction fn)
+    public IDisposable AddHook(Func<string, bool> filter, HookFunction fn, HookDirection direction = HookDirection.Forward)
     {
         RefuseDisabledOnly(filter);
-        var handle = new CompositeHandle(_hookDict.Values.Where(h => filter(h.Name)).Select(h => h.Add(fn)).ToList());
+        var handle = new CompositeHandle(_hookDict.Values.Where(h => filter(h.Name)).Select(h => h.Add(fn, direction)).ToList());
         _permanentHooks.Add(handle);
         return handle;
     }
@@ -89,12 +100,12 @@ public sealed partial class HookedTransformer
         {
             foreach (var spec in hooks)
             {
-                if (spec.Name is not null) handles.Add(EnabledHook(spec.Name).Add(spec.Function));
+                if (spec.Name is not null) handles.Add(EnabledHook(spec.Name).Add(spec.Function, spec.Direction));
                 else
                 {
                     RefuseDisabledOnly(spec.Filter!);
                     foreach (var hp in _hookDict.Values)
-                        if (spec.Filter!(hp.Name)) handles.Add(hp.Add(spec.Function));
+                        if (spec.Filter!(hp.Name)) handles.Add(hp.Add(spec.Function, spec.Direction));
                 }
             }
         }

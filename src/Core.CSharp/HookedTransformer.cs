@@ -122,8 +122,10 @@ public sealed partial class HookedTransformer : nn.Module
     ModelOutput Run(Tensor input, ReturnType returnType, bool lossPerToken, KeyValueCache? pastKv, Tensor? attentionMask,
         int? startAtLayer, int? stopAtLayer, Tensor? lossTokens)
     {
+        ThrowBackwardHookErrors();
         using var scope = NewDisposeScope();
-        using var grad = Training ? null : no_grad();
+        // Training inherits the caller's mode; a backward hook needs a graph even inside a caller's no_grad.
+        using var grad = Training ? null : GradientsWanted ? enable_grad() : no_grad();
         int start = startAtLayer is int s0 ? LayerIndex(s0, "start_at_layer") : 0;
         int stop = stopAtLayer is int s1 ? LayerIndex(s1, "stop_at_layer") : blocks.Count;
         if (stopAtLayer is not null && returnType is ReturnType.Loss or ReturnType.Both)
@@ -149,7 +151,7 @@ public sealed partial class HookedTransformer : nn.Module
             if (pastKv is not null) throw new ArgumentException("start_at_layer cannot be combined with a key-value cache");
             if (Config.PositionalEmbeddingType == "shortformer")
                 throw new ArgumentException("start_at_layer on a shortformer model would run without positions (they enter every block's queries and keys): run from the tokens instead");
-            residual = input.device != Device ? input.to(Device) : input;
+            residual = GradientSource(input.device != Device ? input.to(Device) : input);
             if (residual.dim() != 3 || residual.shape[2] != Config.DModel)
                 throw new ArgumentException($"with start_at_layer the input is the residual stream [batch, pos, d_model = {Config.DModel}] (got shape [{string.Join(", ", input.shape)}])");
             tokens = lossTokens?.dim() == 1 ? lossTokens.unsqueeze(0) : lossTokens;
@@ -180,6 +182,12 @@ public sealed partial class HookedTransformer : nn.Module
     }
 
     bool Training => embed.W_E.requires_grad;
+
+    /// <summary>
+    /// The forward builds an autograd graph only when someone will differentiate it: while training and
+    /// while any backward hook is attached (gradient caches and attribution patching attach them).
+    /// </summary>
+    bool GradientsWanted => _hookDict.Values.Any(h => h.HasBackwardHooks);
 
     /// <summary>A layer index with Python's slice semantics (−1 is the last block), refused when out of range.</summary>
     int LayerIndex(int layer, string what)
@@ -213,9 +221,9 @@ public sealed partial class HookedTransformer : nn.Module
     internal (Tensor Residual, Tensor? ShortformerPosEmbed) Embed(Tensor tokens, long positionOffset, PaddingMask? padding = null)
     {
         tokens = HookTokens.Run(tokens);
-        var e = HookEmbed.Run(embed.forward(tokens));
+        var e = HookEmbed.Run(GradientSource(embed.forward(tokens)));
         if (pos_embed is null) return (e, null);
-        var p = HookPosEmbed.Run(padding is null ? pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset) : pos_embed.forward(padding));
+        var p = HookPosEmbed.Run(GradientSource(padding is null ? pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset) : pos_embed.forward(padding)));
         return Config.PositionalEmbeddingType == "shortformer" ? (e, p) : (e + p, null);
     }
 
@@ -225,6 +233,13 @@ public sealed partial class HookedTransformer : nn.Module
     /// </summary>
     public Tensor Loss(Tensor tokens, bool perToken = false, Tensor? attentionMask = null) =>
         Forward(tokens, ReturnType.Loss, perToken, attentionMask).Loss!;
+
+    /// <summary>
+    /// With gradients on but frozen weights, the embeddings are where the graph starts: a copy that
+    /// requires grad (a copy, not a leaf, so that hooks may still edit it in place).
+    /// </summary>
+    static Tensor GradientSource(Tensor embedding) =>
+        is_grad_enabled() && !embedding.requires_grad ? embedding.detach().requires_grad_(true).clone() : embedding;
 
     // ---- weights -------------------------------------------------------------------------------
 

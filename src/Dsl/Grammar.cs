@@ -40,7 +40,7 @@ internal sealed partial class Grammar
             ["generate"] = Generate(),
             ["circuit"] = Circuit(),
             ["compose"] = Compose(),
-            ["attribute"] = Attribute(),
+            ["attribute"] = AttributePatch().XOr(Attribute()),
             ["logit_lens"] = NoArguments(() => new LogitLensStatement()),
             ["patch"] = Patch(),
             ["show"] = Show(),
@@ -235,6 +235,13 @@ internal sealed partial class Grammar
             from options in Options.Parser("attribute option", [Option.Node("to", target)])
             select (Statement)new AttributeStatement(options.Get<LogitTarget>("to"));
     }
+
+    /// <summary>`attribute patch TARGET from SOURCE [metric M]`, read after `attribute` when `patch` follows.</summary>
+    private Parser<Statement> AttributePatch() =>
+        from keyword in Keyword("patch")
+        from patch in Patch()
+        let p = (PatchStatement)patch
+        select (Statement)new AttributePatchStatement(p.Target, p.Source, p.Metric);
 
     private Parser<Statement> Patch() =>
         from target in Choice(Keywords.PatchTargets, "patch target")

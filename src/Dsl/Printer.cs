@@ -50,6 +50,7 @@ public static partial class Printer
         AttributeStatement s => "attribute" + (s.Target is { } target ? " " + Print(target) : ""),
         LogitLensStatement => "logit_lens",
         PatchStatement s => "patch " + Keywords.PatchTargets.Text(s.Target) + " from " + Print(s.Source) + " metric " + Print(s.Metric),
+        AttributePatchStatement s => "attribute patch " + Keywords.PatchTargets.Text(s.Target) + " from " + Print(s.Source) + " metric " + Print(s.Metric),
         ShowStatement s => "show " + Print(s.View) + (s.OutputPath is { } path ? " > " + Path(path) : ""),
         CacheStatement s => "cache " + Keywords.CacheActions.Text(s.Action) + " " + Path(s.Path)
                             + (s.Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : ""),

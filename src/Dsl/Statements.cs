@@ -90,6 +90,12 @@ public sealed record LogitLensStatement : Statement;
 /// <summary>`patch resid_pre from "clean prompt" metric logit_diff " Mary" " John"` (metric loss when not given).</summary>
 public sealed record PatchStatement(PatchTarget Target, InputSource Source, Metric Metric) : Statement;
 
+/// <summary>
+/// `attribute patch heads from "clean prompt" metric logit_diff " Mary" " John"`: attribution patching, the
+/// linear estimate of what `patch` measures, from one clean forward and one corrupted forward and backward.
+/// </summary>
+public sealed record AttributePatchStatement(PatchTarget Target, InputSource Source, Metric Metric) : Statement;
+
 /// <summary>`show pattern L1 > out/l1.html`; without `> PATH` the view goes to the console.</summary>
 public sealed record ShowStatement(View View, string? OutputPath) : Statement;
 

@@ -28,6 +28,14 @@ module Hook =
     /// A hook that always replaces the activation.
     let replace (name: string) (f: Tensor -> Tensor) = on name (fun t _ -> Some (f t))
 
+    /// A backward hook: sees the gradient flowing into the activation and may return a replacement.
+    let backward (name: string) (f: Tensor -> HookPoint -> Tensor option) =
+        HookSpec.Backward(name, HookFunction(fun g hp -> match f g hp with Some r -> r | None -> null))
+
+    /// A backward hook on every hook point whose full name passes the filter.
+    let backwardWhere (filter: string -> bool) (f: Tensor -> HookPoint -> Tensor option) =
+        HookSpec.BackwardWhere(System.Func<string, bool> filter, HookFunction(fun g hp -> match f g hp with Some r -> r | None -> null))
+
 /// The activation cache, by full or shorthand name.
 module Cache =
     let get (name: string) (layer: int) (cache: ActivationCache) = cache.[name, layer]
@@ -83,6 +91,15 @@ module Model =
     let runWithCacheOf (names: string list) (tokens: Tensor) (model: HookedTransformer) =
         let run = model.RunWithCache(tokens, HookedTransformer.NamesFilter(Array.ofList names))
         run.Logits, run.Cache
+
+    /// The mean next-token loss, and every activation with its gradient (`NAME_grad`) after the loss's backward
+    /// (TransformerLens's run_with_cache(incl_bwd=True)); dispose the run when done.
+    let runWithGradCache (tokens: Tensor) (model: HookedTransformer) =
+        model.RunWithCache(tokens, ReturnType.Loss, true)
+
+    /// Every activation with its gradient for a scalar metric of the logits; the run also holds the metric's value.
+    let backward (metric: Tensor -> Tensor) (tokens: Tensor) (model: HookedTransformer) =
+        model.Backward(tokens, System.Func<Tensor, Tensor> metric)
 
     /// Logits with temporary hooks, removed afterwards even on error.
     let runWithHooks (hooks: HookSpec list) (tokens: Tensor) (model: HookedTransformer) =

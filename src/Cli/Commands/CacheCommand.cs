@@ -21,6 +21,7 @@ public static class CacheCommand
         var mask = new Option<string?>("--attention-mask") { Description = "with --tokens: 1 on real tokens, 0 on pads, same shape as --tokens: [[1,1,0],[1,1,1]] (TransformerLens's attention_mask)" };
         var saes = new Option<string[]>("--sae") { Description = "splice an SAE into its hook point (a SAELens folder, or a Gemma Scope params.npz folder as FOLDER@HOOK); repeatable" };
         var saeErrorTerm = new Option<bool>("--sae-error-term") { Description = "add each SAE's error term, so the model's outputs are unchanged while its features are recorded" };
+        var grad = new Option<bool>("--grad") { Description = "also run the mean next-token loss backward and write each activation's gradient as '<name>_grad' (and the loss as 'loss')" };
         var cmd = new Command("cache", """
             Runs the model with a full activation cache and writes the logits (as 'logits'), the input
             tokens (as 'tokens') and every cached activation under its TransformerLens name.
@@ -32,15 +33,17 @@ public static class CacheCommand
             With --sae, the run is HookedSAETransformer's: each SAE replaces its hook point's output, and its
             hook points (<hook>.hook_sae_input, _acts_pre, _acts_post, _recons, _error, _output) are cached too.
               lens cache CHECKPOINT --tokens '[[1,2,3]]' --sae my-sae --sae-error-term --out acts.safetensors
+              lens cache demo-attn-only-2l --text "The cat sat on the mat" --grad --out grads.safetensors
+            With --grad the mean next-token loss is run backward and each activation's gradient written as '<name>_grad' (and the loss as 'loss').
             """)
-        { model, text, tokens, output, names, attnResult, mask, saes, saeErrorTerm };
+        { model, text, tokens, output, names, attnResult, mask, saes, saeErrorTerm, grad };
         cmd.SetAction(r => Run(r.GetValue(model)!, r.GetValue(text), r.GetValue(tokens), r.GetValue(output)!, r.GetValue(names) ?? [], r.GetValue(attnResult),
-            r.GetValue(mask), r.GetValue(saes) ?? [], r.GetValue(saeErrorTerm)));
+            r.GetValue(mask), r.GetValue(saes) ?? [], r.GetValue(saeErrorTerm), r.GetValue(grad)));
         return cmd;
     }
 
     static int Run(string modelName, string? text, string? tokensJson, string output, string[] names, bool attnResult, string? maskJson,
-        string[] saePaths, bool saeErrorTerm)
+        string[] saePaths, bool saeErrorTerm, bool grad)
     {
         if ((text is null) == (tokensJson is null)) throw new UsageException("give exactly one of --text or --tokens");
         if (maskJson is not null && tokensJson is null) throw new UsageException("--attention-mask goes with --tokens (one --text has no pads)");
@@ -68,9 +71,13 @@ public static class CacheCommand
             loaded.Add(SparseAutoencoder.Load(folder, hook, model.Device));
         }
         using var spliced = model.Saes(loaded, saeErrorTerm);
-        using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: attentionMask);
+        if (grad && tokens.shape[^1] < 2) throw new UsageException("--grad differentiates the next-token loss, which needs at least 2 tokens");
+        using var run = grad
+            ? model.RunWithCache(tokens, ReturnType.Both, includeBackward: true, namesFilter: filter, attentionMask: attentionMask)
+            : model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: attentionMask);
         var tensors = new List<KeyValuePair<string, Tensor>> { new("logits", run.Logits), new("tokens", tokens) };
         if (attentionMask is not null) tensors.Add(new("attention_mask", attentionMask));
+        if (grad) tensors.Add(new("loss", run.Loss));
         tensors.AddRange(run.Cache);
         SafetensorsFile.Save(output, tensors, new Dictionary<string, string> { ["model"] = model.Config.ModelName, ["producer"] = "lens cache" });
         Console.WriteLine($"model {model.Config.ModelName}: {model.Config.NLayers} layers, tokens [{string.Join(", ", tokens.shape)}]");

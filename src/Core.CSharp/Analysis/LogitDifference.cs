@@ -43,6 +43,10 @@ public static class LogitDifference
     public static Func<Tensor, double> Metric(Tensor correct, Tensor incorrect, int position = -1) =>
         logits => Mean(logits, correct, incorrect, position);
 
+    /// <summary>A differentiable metric for gradient methods: logits → the mean logit difference as a scalar tensor.</summary>
+    public static Func<Tensor, Tensor> Differentiable(Tensor correct, Tensor incorrect, int position = -1) =>
+        logits => PerExample(logits, correct, incorrect, position).mean();
+
     /// <summary>
     /// A patching metric normalised so that the corrupted run scores 0 and the clean run 1:
     /// (d − corruptedDiff) / (cleanDiff − corruptedDiff).

@@ -54,6 +54,9 @@ public static class Patching
 
     // ---- setters -------------------------------------------------------------------------------
 
+    /// <summary>index = [layer]: the whole activation.</summary>
+    public static void LayerSetter(Tensor corrupted, long[] index, Tensor clean) => corrupted.copy_(clean);
+
     /// <summary>index = [layer, pos]: activation[:, pos, ...] (everything but attention patterns).</summary>
     public static void LayerPosSetter(Tensor corrupted, long[] index, Tensor clean) => Copy(corrupted.select(1, index[1]), clean.select(1, index[1]));
 

@@ -162,7 +162,8 @@ public sealed class Attention : nn.Module
         }
         scores = HookAttnScores.Run(scores);
         // A row with every key masked gives NaN; TransformerLens turns those into zeros.
-        var pattern = scores.softmax(-1).nan_to_num_(0.0);
+        var pattern = scores.softmax(-1);
+        pattern = pattern.requires_grad ? pattern.nan_to_num(0.0) : pattern.nan_to_num_(0.0); // softmax's backward reads its output: no in-place edit under autograd
         pattern = HookPattern.Run(pattern).to(values.dtype);
         return pattern.matmul(values.permute(0, 2, 1, 3));
     }

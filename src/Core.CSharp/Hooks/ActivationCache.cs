@@ -37,7 +37,8 @@ public sealed partial class ActivationCache : IReadOnlyDictionary<string, Tensor
     Tensor Get(string name, int layer, string? layerType)
     {
         if (layer < 0) layer += Model.Config.NLayers;
-        var full = ActName.Get(name, layer, layerType);
+        // A gradient (cache["z_grad", 0]) is named after its activation.
+        var full = name.EndsWith("_grad") ? ActName.Get(name[..^5], layer, layerType) + "_grad" : ActName.Get(name, layer, layerType);
         return _store.TryGetValue(full, out var t) ? t : throw new KeyNotFoundException(Missing(full));
     }
 

@@ -33,6 +33,7 @@ public static class StageRunner
                 AttributeStatement s => AttributionStages.Attribute(s, state),
                 LogitLensStatement s => AttributionStages.LogitLens(s, state),
                 PatchStatement s => PatchStages.Patch(s, state),
+                AttributePatchStatement s => AttributePatchStages.AttributePatch(s, state),
                 ShowStatement s => OutputStages.Show(s, state),
                 CacheStatement s => OutputStages.Cache(s, state),
                 PrintStatement s => OutputStages.Print(s, state),

@@ -87,7 +87,8 @@ public static class Validator
                     NeedInput(s);
                     if (a.Target is { } target) { Token(s, target.Token, model); if (target.Versus is { } vs) Token(s, vs, model); }
                     break;
-                case PatchStatement p: Patch(p, model); break;
+                case PatchStatement p: Patch(p, p.Target, p.Source, p.Metric, model); break;
+                case AttributePatchStatement p: Patch(p, p.Target, p.Source, p.Metric, model); break;
                 case ShowStatement show: Show(show, model); break;
                 case CacheStatement cache: Cache(cache, model); break;
                 case PrintStatement print: Print(print, model); break;
@@ -338,17 +339,17 @@ public static class Validator
             }
         }
 
-        void Patch(PatchStatement p, HookedTransformer model)
+        void Patch(Statement p, PatchTarget target, InputSource from, Metric metric, HookedTransformer model)
         {
             var current = NeedInput(p);
-            if (p.Target == PatchTarget.MlpOut && model.Config.AttnOnly)
+            if (target == PatchTarget.MlpOut && model.Config.AttnOnly)
                 Error(p, $"model '{model.Config.ModelName}' is attention-only: it has no mlp_out to patch", "mlp_out");
-            switch (p.Metric)
+            switch (metric)
             {
                 case LogitDiffMetric m: Token(p, m.Correct, model); Token(p, m.Incorrect, model); break;
                 case ProbMetric m: Token(p, m.Token, model); break;
             }
-            if (Resolve(p, p.Source, model) is not ExperimentInput source || current is null) return;
+            if (Resolve(p, from, model) is not ExperimentInput source || current is null) return;
             if (source.Batch != current.Batch || source.Positions != current.Positions)
                 Error(p, $"patching needs inputs of the same shape: the current input is [{current.Batch}, {current.Positions}] tokens "
                          + $"but the source is [{source.Batch}, {source.Positions}]", "from");
