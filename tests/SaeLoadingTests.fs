@@ -144,13 +144,15 @@ let loadingTests =
     ]
 
 
-/// A copy of a fixture SAE with its cfg.json edited and its weights replaced, in a temp folder.
-let variantOf (name: string) (editCfg: string -> string) (weights: (string * torch.Tensor) list) =
+/// A fixture SAE with its cfg.json edited and its weights replaced, loaded from a temp folder that is then removed.
+let loadVariant (name: string) (editCfg: string -> string) (weights: (string * torch.Tensor) list) =
     let dir = Path.Combine(Path.GetTempPath(), "lens-sae-" + System.Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory dir |> ignore
-    File.WriteAllText(Path.Combine(dir, "cfg.json"), editCfg (File.ReadAllText(Path.Combine(saeDir name, "cfg.json"))))
-    SafetensorsFile.Save(Path.Combine(dir, "sae_weights.safetensors"), weights |> List.map (fun (k, v) -> KeyValuePair(k, v)))
-    dir
+    try
+        File.WriteAllText(Path.Combine(dir, "cfg.json"), editCfg (File.ReadAllText(Path.Combine(saeDir name, "cfg.json"))))
+        SafetensorsFile.Save(Path.Combine(dir, "sae_weights.safetensors"), weights |> List.map (fun (k, v) -> KeyValuePair(k, v)))
+        SparseAutoencoder.Load dir
+    finally Directory.Delete(dir, true)
 
 [<Tests>]
 let variantTests =
@@ -159,18 +161,16 @@ let variantTests =
             let e = expectedOf "relu-resid"
             use plain = SparseAutoencoder.Load(saeDir "relu-resid")
             use rMag = torch.zeros(256L)
-            let dir =
-                variantOf "relu-resid" (fun c -> c.Replace("\"architecture\": \"standard\"", "\"architecture\": \"gated\""))
+            use gated =
+                loadVariant "relu-resid" (fun c -> c.Replace("\"architecture\": \"standard\"", "\"architecture\": \"gated\""))
                     [ "W_enc", plain.W_enc; "W_dec", plain.W_dec; "b_dec", plain.b_dec; "b_gate", plain.b_enc; "b_mag", plain.b_enc; "r_mag", rMag ]
-            use gated = SparseAutoencoder.Load dir
             checkEncodeDecode gated e "gated (standard-equivalent)"
             disposeAll e
 
         testCase "topk with rescale_acts_by_decoder_norm on unit-norm decoder rows is topk-resid" <| fun () ->
             let e = expectedOf "topk-resid"
             use plain = SparseAutoencoder.Load(saeDir "topk-resid")
-            let dir = variantOf "topk-resid" (fun c -> c.Replace("\"rescale_acts_by_decoder_norm\": false", "\"rescale_acts_by_decoder_norm\": true")) [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
-            use rescaled = SparseAutoencoder.Load dir
+            use rescaled = loadVariant "topk-resid" (fun c -> c.Replace("\"rescale_acts_by_decoder_norm\": false", "\"rescale_acts_by_decoder_norm\": true")) [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
             Expect.isTrue rescaled.Config.RescaleActsByDecoderNorm "read"
             checkEncodeDecode rescaled e "topk rescaled"
             disposeAll e
@@ -181,7 +181,7 @@ let variantTests =
             let x = e.["sae_input"]
             use plain = SparseAutoencoder.Load(saeDir "relu-resid")
             let weights = [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
-            let load mode = SparseAutoencoder.Load(variantOf "relu-resid" (fun c -> c.Replace("\"normalize_activations\": \"none\"", sprintf "\"normalize_activations\": \"%s\"" mode)) weights)
+            let load mode = loadVariant "relu-resid" (fun c -> c.Replace("\"normalize_activations\": \"none\"", sprintf "\"normalize_activations\": \"%s\"" mode)) weights
             use constant = load "constant_norm_rescale"
             let c = (x * x).sum([| -1L |], true).sqrt().reciprocal() * 8.0
             expectRelative 1e-6 "constant_norm_rescale features" (constant.Encode x) (plain.Encode(x * c))
