@@ -143,3 +143,58 @@ let loadingTests =
             finally Directory.Delete(dir, true)
     ]
 
+
+/// A fixture SAE with its cfg.json edited and its weights replaced, loaded from a temp folder that is then removed.
+let loadVariant (name: string) (editCfg: string -> string) (weights: (string * torch.Tensor) list) =
+    let dir = Path.Combine(Path.GetTempPath(), "lens-sae-" + System.Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory dir |> ignore
+    try
+        File.WriteAllText(Path.Combine(dir, "cfg.json"), editCfg (File.ReadAllText(Path.Combine(saeDir name, "cfg.json"))))
+        SafetensorsFile.Save(Path.Combine(dir, "sae_weights.safetensors"), weights |> List.map (fun (k, v) -> KeyValuePair(k, v)))
+        SparseAutoencoder.Load dir
+    finally Directory.Delete(dir, true)
+
+[<Tests>]
+let variantTests =
+    testList "sae architectures and normalisations" [
+        testCase "gated with r_mag 0 and b_gate = b_mag = b_enc is the standard SAE (relu-resid's numbers)" <| fun () ->
+            let e = expectedOf "relu-resid"
+            use plain = SparseAutoencoder.Load(saeDir "relu-resid")
+            use rMag = torch.zeros(256L)
+            use gated =
+                loadVariant "relu-resid" (fun c -> c.Replace("\"architecture\": \"standard\"", "\"architecture\": \"gated\""))
+                    [ "W_enc", plain.W_enc; "W_dec", plain.W_dec; "b_dec", plain.b_dec; "b_gate", plain.b_enc; "b_mag", plain.b_enc; "r_mag", rMag ]
+            checkEncodeDecode gated e "gated (standard-equivalent)"
+            disposeAll e
+
+        testCase "topk with rescale_acts_by_decoder_norm on unit-norm decoder rows is topk-resid" <| fun () ->
+            let e = expectedOf "topk-resid"
+            use plain = SparseAutoencoder.Load(saeDir "topk-resid")
+            use rescaled = loadVariant "topk-resid" (fun c -> c.Replace("\"rescale_acts_by_decoder_norm\": false", "\"rescale_acts_by_decoder_norm\": true")) [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
+            Expect.isTrue rescaled.Config.RescaleActsByDecoderNorm "read"
+            checkEncodeDecode rescaled e "topk rescaled"
+            disposeAll e
+
+        testCase "constant_norm_rescale and layer_norm: encode the normalised input, decode and undo (sae.py 299-332); expected_average_only_in is the identity" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let e = expectedOf "relu-resid"
+            let x = e.["sae_input"]
+            use plain = SparseAutoencoder.Load(saeDir "relu-resid")
+            let weights = [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
+            let load mode = loadVariant "relu-resid" (fun c -> c.Replace("\"normalize_activations\": \"none\"", sprintf "\"normalize_activations\": \"%s\"" mode)) weights
+            use constant = load "constant_norm_rescale"
+            let c = (x * x).sum([| -1L |], true).sqrt().reciprocal() * 8.0
+            expectRelative 1e-6 "constant_norm_rescale features" (constant.Encode x) (plain.Encode(x * c))
+            expectRelative 1e-6 "constant_norm_rescale output" (constant.Forward x) (plain.Forward(x * c) / c)
+            expectRelative 1e-6 "constant_norm_rescale output with the error term is the input" (constant.Forward(x, true)) x
+            use layer = load "layer_norm"
+            let mu = x.mean([| -1L |], true)
+            let sd = (((x - mu) * (x - mu)).sum([| -1L |], true) / 63.0).sqrt() // unbiased: d_in - 1
+            let normed = (x - mu) / (sd + 1e-5)
+            expectRelative 1e-6 "layer_norm features" (layer.Encode x) (plain.Encode normed)
+            expectRelative 1e-6 "layer_norm output" (layer.Forward x) (plain.Forward normed * sd + mu)
+            saeError (fun () -> layer.Decode(layer.Encode x) |> ignore) |> ignore
+            use average = load "expected_average_only_in"
+            expectRelative 0.0 "expected_average_only_in at inference" (average.Forward x) (plain.Forward x)
+            disposeAll e
+    ]
