@@ -77,14 +77,13 @@ let private libraries =
             |> expectSuccess $"dotnet pack {project}"
         ws)
 
-/// The `lens` tool packed for this machine's platform, built in the scratch folder (not in the checkout,
-/// whose build the other tests are using).
+/// The `lens` tool packed for this machine's platform. The build already restored that platform
+/// (Lens.Cli.csproj), so packing only adds the platform's own build beside the one the other tests run.
 let private tool =
     lazy (
         let ws = workspace.Force()
         let rid = RuntimeInformation.RuntimeIdentifier
-        pack [ Path.Combine(repoRoot, "src/Cli/Lens.Cli.csproj"); "-c"; "Release"; "-o"; ws.Feed
-               $"-p:ToolPackageRuntimeIdentifiers={rid}"; "-p:UseArtifactsOutput=true"; "-p:ArtifactsPath=" + Path.Combine(ws.Root, "artifacts") ]
+        pack [ Path.Combine(repoRoot, "src/Cli/Lens.Cli.csproj"); "-c"; configuration; "-o"; ws.Feed; $"-p:ToolPackageRuntimeIdentifiers={rid}" ]
         |> expectSuccess "dotnet pack src/Cli (the lens tool)"
         ws)
 
