@@ -48,7 +48,7 @@ public static class HookBenchmarks
         {
             using var tiny = BenchModels.Build(BenchModels.Tiny());
             using var tokens = BenchModels.Tokens(tiny.Config, 1, 8);
-            var all = tiny.HookDict.Keys.ToList();
+            var all = tiny.HookDict.Keys.Where(n => tiny.DisablingFlag(n) is null).ToList(); // points a config flag switches off never fire
             var explicitOnly = all.Where(SelectsExplicitPath).ToList();
             int extraCalls = all.Count - explicitOnly.Count;
             const int hooksPerPoint = 128; // enough calls per forward that their cost stands well out of the forward's own
@@ -100,7 +100,7 @@ public static class HookBenchmarks
         public HookedModel(HookedTransformer model, Func<string, bool> which, int perPoint = 1)
         {
             _model = model;
-            _names = model.HookDict.Keys.Where(which).ToList();
+            _names = model.HookDict.Keys.Where(n => which(n) && model.DisablingFlag(n) is null).ToList();
             _perPoint = perPoint;
             Attach();
         }

@@ -39,9 +39,11 @@ public static class PretrainedDownloads
         if (commit is null) return null;
         var dir = Path.Combine(cacheDir ?? HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
         if (!CachedBlobs.IsPresent(Path.Combine(dir, "config.json"))) return null;
-        if (CachedBlobs.IsPresent(Path.Combine(dir, CheckpointWeights.SingleFile))) return dir;
+        var single = Path.Combine(dir, CheckpointWeights.SingleFile);
+        if (CachedBlobs.IsPresent(single)) return dir;
+        if (File.Exists(single)) return null;  // a snapshot link whose blob was deleted
         if (!CheckpointWeights.Exist(dir)) return null;
         try { using var _ = CheckpointWeights.Open(dir); return dir; }  // every shard the index names is present
-        catch (CheckpointException) { return null; }
+        catch (Exception e) when (e is CheckpointException or IOException) { return null; }
     }
 }

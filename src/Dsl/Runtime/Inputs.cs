@@ -67,10 +67,10 @@ public static class Inputs
     {
         var path = environment.ReadPath(asWritten);
         if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (a relative path is relative to the experiment's folder)");
-        environment.RecordRead("input", path);
         var lines = Lens.IO.BoundedText.Read(path, Limits.InputFileBytes, "input file").Split(["\r\n", "\n", "\r"], StringSplitOptions.None).Where(l => l.Trim().Length > 0).ToArray();
         if (lines.Length > Limits.InputRows)
             throw new ArgumentException($"input file '{asWritten}' has {lines.Length} non-empty lines; the limit is {Limits.InputRows}");
+        environment.RecordRead("input", path); // hashed only once it is known to be a bounded file
         return lines.Length > 0 ? lines : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
     }
 
