@@ -5,9 +5,13 @@ open Expecto.Impl
 
 let mutable private counts = (0, 0, 0)
 
-/// Expecto's own printer, remembering the counts for the plain `N passed, N failed` line CI reads.
+/// Expecto's own printer, remembering the counts for the plain `N passed, N failed` line CI reads, and printing
+/// every skipped test with its reason (what is missing and how to get it), which Expecto logs only at debug level.
 let private recordingSummary (inner: TestPrinters) =
     { inner with
+        ignored = fun name reason -> async {
+            do! inner.ignored name reason
+            System.Console.WriteLine(sprintf "SKIPPED %s: %s" name reason) }
         summary = fun config summary -> async {
             do! inner.summary config summary
             counts <- (summary.passed.Length, summary.failed.Length + summary.errored.Length, summary.ignored.Length) } }

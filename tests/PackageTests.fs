@@ -38,6 +38,8 @@ let private workspace =
         let packages = Path.Combine(root, "packages")
         let fallback = Path.Combine(root, "fallback")
         for d in [ feed; packages; fallback ] do Directory.CreateDirectory d |> ignore
+        // The feed, the package folder and the installed tool hold about 1 GB: removed when the test run ends.
+        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
         if not (Directory.Exists userPackages) then
             skipOrFailMissing (sprintf "the NuGet package folder %s" userPackages) "Build first (./test builds), so that Lens's dependencies are restored."
         for dir in Directory.EnumerateDirectories userPackages do
