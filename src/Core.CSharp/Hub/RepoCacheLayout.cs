@@ -71,10 +71,7 @@ internal sealed class RepoCacheLayout
         if (revision == commit) return;
         var refPath = RefPath(revision);
         if (File.Exists(refPath) && File.ReadAllText(refPath).Trim() == commit) return;
-        Directory.CreateDirectory(Path.GetDirectoryName(refPath)!);
-        var tmp = refPath + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllText(tmp, commit);
-        File.Move(tmp, refPath, overwrite: true);
+        Lens.IO.AtomicFile.WriteAllText(refPath, commit);
     }
 
     /// <summary>
