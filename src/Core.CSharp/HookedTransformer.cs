@@ -209,7 +209,8 @@ public sealed partial class HookedTransformer : nn.Module
         if (Config.AttentionDir != "causal")
             throw new ArgumentException("attention masks apply to causal models only (TransformerLens ignores them with attention_dir bidirectional)");
         if (mask.device != Device) mask = mask.to(Device);
-        using (var bad = mask.to(ScalarType.Int64).ne(0).logical_and(mask.to(ScalarType.Int64).ne(1)).any())
+        var values = mask.to(ScalarType.Int64);
+        using (var bad = values.ne(0).logical_and(values.ne(1)).any())
             if (bad.item<bool>()) throw new ArgumentException("attention_mask must hold only 0 (pad) and 1 (real token)");
         return mask;
     }
