@@ -232,9 +232,9 @@ let configTests =
             let doc = File.ReadAllText(Path.Combine(repoRoot, "docs", "config-fields.md"))
             for f in ConfigFields.All do Expect.stringContains doc (sprintf "| `%s` |" f.Name) (sprintf "docs/config-fields.md lists %s" f.Name)
 
-        testCase "use_qk_norm true and n_devices 2 are refused; their defaults load" <| fun () ->
+        testCase "post_embedding_ln true and n_devices 2 are refused; their defaults load" <| fun () ->
             let o = Oracle "gpt2like"
-            for field, value in [ "use_qk_norm", Nodes.JsonValue.Create true :> Nodes.JsonNode; "n_devices", Nodes.JsonValue.Create 2 ] do
+            for field, value in [ "post_embedding_ln", Nodes.JsonValue.Create true :> Nodes.JsonNode; "n_devices", Nodes.JsonValue.Create 2 ] do
                 let json = Nodes.JsonNode.Parse(o.Manifest.GetProperty("config").GetRawText()).AsObject()
                 json.[field] <- value
                 let message = argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "t") |> ignore)

@@ -32,6 +32,7 @@ public sealed class PlainForward : IDisposable
         if (c.ActFn is not ("gelu_new" or "gelu" or "relu" or "gelu_pytorch_tanh")) return $"activation {c.ActFn}";
         if (c.UseSplitQkvInput || c.UseAttnIn || c.UseAttnResult) return "per-head attention inputs or results";
         if (c.ScaleAttnByInverseLayerIdx) return "per-layer attention scale";
+        if (c.UseQkNorm || c.AttnScoresSoftCap > 0 || c.OutputLogitsSoftCap > 0) return "query/key norms or soft caps";
         if (c.Dtype != "float32") return $"dtype {c.Dtype}";
         return null;
     }

@@ -19,6 +19,7 @@ public sealed class Attention : nn.Module
     public Parameter? W_K, W_V, b_K, b_V;      // full heads
     public Parameter? _W_K, _W_V, _b_K, _b_V;  // grouped-query heads
     public Tensor? rotary_sin, rotary_cos;
+    public Normalization? q_norm, k_norm;      // use_qk_norm: RMSNorm over d_head of each head's query / key
     readonly HookedTransformerConfig _cfg;
     readonly double _attnScale;
     readonly int? _window;
@@ -39,8 +40,17 @@ public sealed class Attention : nn.Module
         if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
         if (cfg.PositionalEmbeddingType == "rotary")
         {
-            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, cfg.RotaryBase, cfg.RotaryAdjacentPairs, dtype, cfg);
+            // Gemma 3: local layers have their own base; linear scaling applies to global layers only.
+            bool local = _window is not null;
+            double rotaryBase = local && cfg.RotaryBaseLocal is double localBase ? localBase : cfg.RotaryBase;
+            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, rotaryBase, cfg.RotaryAdjacentPairs, dtype, cfg,
+                local ? 1.0 : cfg.RotaryScalingFactor);
             rotary_sin = sin; rotary_cos = cos;
+        }
+        if (cfg.UseQkNorm)
+        {
+            q_norm = new Normalization(prefix + ".q_norm", "RMS", e, cfg.Eps, dtype);
+            k_norm = new Normalization(prefix + ".k_norm", "RMS", e, cfg.Eps, dtype);
         }
         HookQ = new($"{prefix}.hook_q"); HookK = new($"{prefix}.hook_k"); HookV = new($"{prefix}.hook_v");
         HookZ = new($"{prefix}.hook_z"); HookAttnScores = new($"{prefix}.hook_attn_scores");
@@ -54,6 +64,8 @@ public sealed class Attention : nn.Module
         get
         {
             yield return HookQ; yield return HookK; yield return HookV;
+            if (q_norm is not null) foreach (var h in q_norm.HookPoints) yield return h;
+            if (k_norm is not null) foreach (var h in k_norm.HookPoints) yield return h;
             if (rotary_sin is not null) { yield return HookRotQ; yield return HookRotK; }
             yield return HookAttnScores; yield return HookPattern; yield return HookZ;
             yield return HookResult; // fires only with use_attn_result, as in TransformerLens
@@ -83,6 +95,8 @@ public sealed class Attention : nn.Module
             k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
             v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
         }
+        if (q_norm is not null) q = PerHeadNorm(q, q_norm);
+        if (k_norm is not null) k = PerHeadNorm(k, k_norm!);
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (padding is not null && padding.Real.shape[1] != k.shape[1])
@@ -115,6 +129,16 @@ public sealed class Attention : nn.Module
             output = addmm(b_O, z.reshape(b * p, -1), W_O.reshape(-1, W_O.shape[2]), 1, 1).view(b, p, -1);
         }
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// TransformerLens's _apply_qk_norm: the norm over d_head of x [b, p, heads, d_head] flattened to
+    /// [b·p·heads, d_head], so its hook_scale is [b·p·heads, 1] (rows ordered batch, position, head).
+    /// </summary>
+    static Tensor PerHeadNorm(Tensor x, Normalization norm)
+    {
+        using var scope = NewDisposeScope();
+        return norm.forward(x.reshape(-1, x.shape[3])).view(x.shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -7,9 +7,13 @@ namespace Lens.Components;
 /// <summary>Rotary position embeddings as TransformerLens computes them (calculate_sin_cos_rotary, rotate_every_two).</summary>
 public static class Rotary
 {
-    /// <summary>sin and cos tables [n_ctx, rotary_dim], computed in float32 (float64 for float64 models).</summary>
+    /// <summary>
+    /// sin and cos tables [n_ctx, rotary_dim], computed in float32 (float64 for float64 models).
+    /// <paramref name="linearScaling"/> multiplies the (unscaled) wavelengths, as TransformerLens's
+    /// rotary_scaling_factor does for global layers.
+    /// </summary>
     public static (Tensor Sin, Tensor Cos) SinCos(int rotaryDim, int nCtx, double baseFreq, bool adjacentPairs, ScalarType dtype,
-        HookedTransformerConfig? ntkByParts = null)
+        HookedTransformerConfig? ntkByParts = null, double linearScaling = 1.0)
     {
         using var scope = NewDisposeScope();
         var hp = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
@@ -18,6 +22,7 @@ public static class Rotary
         var freq = ntkByParts is { UseNtkByPartsRope: true } cfg
             ? NtkByPartsInverseFrequencies(rotaryDim, baseFreq, cfg, hp).reciprocal()
             : pow(tensor(baseFreq, dtype: hp), dim / (rotaryDim / 2.0));
+        if (linearScaling != 1.0 && ntkByParts is not { UseNtkByPartsRope: true }) freq = freq * linearScaling;
         freq = adjacentPairs ? freq.repeat_interleave(2) : cat([freq, freq]);
         var angles = pos.unsqueeze(1) / freq.unsqueeze(0);
         return (angles.sin().to(dtype).DetachFromDisposeScope(), angles.cos().to(dtype).DetachFromDisposeScope());

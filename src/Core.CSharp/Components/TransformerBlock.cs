@@ -7,12 +7,15 @@ namespace Lens.Components;
 /// <summary>
 /// One residual block as TransformerLens builds it: sequential (attn then MLP), parallel (GPT-J,
 /// NeoX: both read resid_pre) or attention-only, with the block-level hook points
-/// (resid_pre, attn_in / q,k,v_input, attn_out, resid_mid, mlp_in, mlp_out, resid_post).
+/// (resid_pre, attn_in / q,k,v_input, attn_out, resid_mid, mlp_in, mlp_out, resid_post). With
+/// use_normalization_before_and_after (Gemma 2/3) the attention and MLP outputs pass through their own
+/// RMSNorm (ln1_post, ln2_post) before hook_attn_out / hook_mlp_out.
 /// </summary>
 public sealed class TransformerBlock : nn.Module
 {
 #pragma warning disable IDE1006 // TransformerLens's module names
     public Normalization? ln1, ln2;
+    public Normalization? ln1_post, ln2_post;
     public Attention attn;
     public Mlp? mlp;
 #pragma warning restore IDE1006
@@ -28,6 +31,12 @@ public sealed class TransformerBlock : nn.Module
         {
             ln1 = new Normalization(p + ".ln1", norm, cfg.DModel, cfg.Eps, dtype);
             if (!cfg.AttnOnly) ln2 = new Normalization(p + ".ln2", norm, cfg.DModel, cfg.Eps, dtype);
+        }
+        // TransformerLens's post-norms are RMSNorm with a weight even when ln1/ln2 are folded (RMSPre).
+        if (cfg.UseNormalizationBeforeAndAfter && cfg.NormalizationType is "RMS" or "RMSPre")
+        {
+            ln1_post = new Normalization(p + ".ln1_post", "RMS", cfg.DModel, cfg.Eps, dtype);
+            if (!cfg.AttnOnly) ln2_post = new Normalization(p + ".ln2_post", "RMS", cfg.DModel, cfg.Eps, dtype);
         }
         attn = new Attention(p + ".attn", layer, cfg, dtype);
         if (!cfg.AttnOnly) mlp = new Mlp(p + ".mlp", cfg, dtype);
@@ -49,6 +58,7 @@ public sealed class TransformerBlock : nn.Module
             yield return HookQInput; yield return HookKInput; yield return HookVInput;
             if (ln1 is not null) foreach (var h in ln1.HookPoints) yield return h;
             foreach (var h in attn.HookPoints) yield return h;
+            if (ln1_post is not null) foreach (var h in ln1_post.HookPoints) yield return h;
             yield return HookAttnOut;
             if (mlp is not null)
             {
@@ -56,6 +66,7 @@ public sealed class TransformerBlock : nn.Module
                 yield return HookMlpIn;
                 if (ln2 is not null) foreach (var h in ln2.HookPoints) yield return h;
                 foreach (var h in mlp.HookPoints) yield return h;
+                if (ln2_post is not null) foreach (var h in ln2_post.HookPoints) yield return h;
                 yield return HookMlpOut;
             }
             yield return HookResidPost;
@@ -94,6 +105,7 @@ public sealed class TransformerBlock : nn.Module
             var normed = Norm1(residPre);
             attnOut = attn.forward(normed, normed, normed, past, padding);
         }
+        if (ln1_post is not null) attnOut = ln1_post.forward(attnOut);
         attnOut = HookAttnOut.Run(attnOut);
 
         Tensor residPost;
@@ -102,14 +114,14 @@ public sealed class TransformerBlock : nn.Module
         else if (_cfg.ParallelAttnMlp)
         {
             var mlpIn = _cfg.UseHookMlpIn ? HookMlpIn.Run(residPre.clone()) : residPre;
-            var mlpOut = HookMlpOut.Run(mlp.forward(Norm2(mlpIn)));
+            var mlpOut = HookMlpOut.Run(PostMlp(mlp.forward(Norm2(mlpIn))));
             residPost = residPre + attnOut + mlpOut;
         }
         else
         {
             var residMid = HookResidMid.Run(residPre + attnOut);
             var mlpIn = _cfg.UseHookMlpIn ? HookMlpIn.Run(residMid.clone()) : residMid;
-            var mlpOut = HookMlpOut.Run(mlp.forward(Norm2(mlpIn)));
+            var mlpOut = HookMlpOut.Run(PostMlp(mlp.forward(Norm2(mlpIn))));
             residPost = residMid + mlpOut;
         }
         return HookResidPost.Run(residPost).MoveToOuterDisposeScope();
@@ -118,6 +130,7 @@ public sealed class TransformerBlock : nn.Module
     Tensor Norm1(Tensor x) => ln1 is null ? x : ln1.forward(x);
     static Tensor WithPositions(Tensor x, Tensor? positions) => positions is null ? x : x + positions;
     Tensor Norm2(Tensor x) => ln2 is null ? x : ln2.forward(x);
+    Tensor PostMlp(Tensor x) => ln2_post is null ? x : ln2_post.forward(x);
 
     /// <summary>[b, p, d] → [b, p, heads, d] (a broadcast view copied so hooks may edit one head).</summary>
     static Tensor PerHead(Tensor x, int heads) => x.unsqueeze(2).expand(x.shape[0], x.shape[1], heads, x.shape[2]).clone();

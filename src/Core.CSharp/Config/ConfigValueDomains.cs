@@ -39,6 +39,8 @@ public static class ConfigValueDomains
             if (rotary < 2 || rotary > cfg.DHead || rotary % 2 != 0)
                 throw Refuse("rotary_dim", rotary, $"an even number between 2 and d_head ({cfg.DHead})");
             Positive("rotary_base", cfg.RotaryBase);
+            if (cfg.RotaryBaseLocal is double local) Positive("rotary_base_local", local);
+            Positive("rotary_scaling_factor", cfg.RotaryScalingFactor);
         }
         if (cfg.UseNtkByPartsRope)
         {

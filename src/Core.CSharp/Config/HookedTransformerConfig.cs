@@ -68,6 +68,14 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("attn_scores_soft_cap")] public double AttnScoresSoftCap { get; set; } = -1.0;
     /// <summary>When &gt; 0, the returned logits are cap·tanh(logits/cap); unembed.hook_out keeps the uncapped ones.</summary>
     [JsonPropertyName("output_logits_soft_cap")] public double OutputLogitsSoftCap { get; set; } = -1.0;
+    /// <summary>Qwen3 / Gemma 3: RMSNorm (attn.q_norm, attn.k_norm, length d_head) of each head's query and key before rotary.</summary>
+    [JsonPropertyName("use_qk_norm")] public bool UseQkNorm { get; set; }
+    /// <summary>Gemma 2 / 3: RMSNorm after attention and after the MLP too (ln1_post, ln2_post), before hook_attn_out / hook_mlp_out.</summary>
+    [JsonPropertyName("use_normalization_before_and_after")] public bool UseNormalizationBeforeAndAfter { get; set; }
+    /// <summary>Gemma 3: the rotary base of local (sliding-window) layers; null means rotary_base everywhere.</summary>
+    [JsonPropertyName("rotary_base_local")] public double? RotaryBaseLocal { get; set; }
+    /// <summary>Linear rotary scaling of global layers (Gemma 3 4B+): their frequencies are divided by this factor.</summary>
+    [JsonPropertyName("rotary_scaling_factor")] public double RotaryScalingFactor { get; set; } = 1.0;
 
     /// <summary>
     /// Lens's own field (not TransformerLens's): the token-id range [low, high) a model's synthetic
@@ -122,6 +130,11 @@ public sealed class HookedTransformerConfig
             throw new ArgumentException($"n_heads {NHeads} is not a multiple of n_key_value_heads {kv}");
         UsesRmsNorm = NormalizationType is "RMS" or "RMSPre";
         if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
+        if (UseLocalAttn && WindowSize is null && AttnTypes!.Contains("local"))
+            throw new ArgumentException("config field 'window_size' is null but attn_types has local layers: local attention needs a window_size");
+        // TransformerLens builds the post-norms only for RMS (its LN branch never matches and fails to build the block).
+        if (UseNormalizationBeforeAndAfter && NormalizationType is "LN" or "LNPre")
+            throw new ArgumentException($"config field 'use_normalization_before_and_after' = true needs normalization_type RMS or RMSPre (got \"{NormalizationType}\"): TransformerLens builds no LayerNorm post-norm");
         ConfigValueDomains.Check(this);
         // TransformerLens's n_params: the attention and MLP weight matrices, no biases or norms.
         NParams = (long)NLayers * DModel * DHead * NHeads * 4;

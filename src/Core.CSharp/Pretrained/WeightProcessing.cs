@@ -200,7 +200,8 @@ public static class WeightProcessing
         }
         bool layerNorm = norm is "LN" or "LNPre";
         if (options.CenterWritingWeights && layerNorm && !cfg.FinalRms) CenterWritingWeights(stateDict, cfg);
-        if (options.CenterUnembed) CenterUnembed(stateDict);
+        // cap·tanh(logits/cap) is not invariant under a per-position shift: TransformerLens skips centring then.
+        if (options.CenterUnembed && cfg.OutputLogitsSoftCap <= 0) CenterUnembed(stateDict);
         if (options.FoldValueBiases)
         {
             FoldValueBiases(stateDict, cfg);
