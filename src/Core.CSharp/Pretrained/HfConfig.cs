@@ -45,6 +45,11 @@ public sealed class HfConfig
                 "llama" => "LlamaForCausalLM",
                 "mistral" => "MistralForCausalLM",
                 "qwen2" => "Qwen2ForCausalLM",
+                "qwen3" => "Qwen3ForCausalLM",
+                "gemma" => "GemmaForCausalLM",
+                "gemma2" => "Gemma2ForCausalLM",
+                "gemma3_text" => "Gemma3ForCausalLM",
+                "gemma3" => "Gemma3ForConditionalGeneration",
                 _ => null,
             };
         }

@@ -12,7 +12,7 @@ public sealed record OfficialModel(string Name, IReadOnlyList<string> Aliases, s
 
 /// <summary>
 /// The model names Lens resolves without a hub id: TransformerLens v3.5.1's official names and
-/// aliases for GPT-2, Pythia, GPT-Neo, TinyStories, Llama, Qwen2.5 and Mistral, matched
+/// aliases for GPT-2, Pythia, GPT-Neo, TinyStories, Llama, Qwen2.5, Mistral, Gemma 1/2/3 and Qwen3, matched
 /// case-insensitively as TransformerLens does (<c>gpt2-small</c> → <c>gpt2</c>,
 /// <c>pythia-70m</c> → <c>EleutherAI/pythia-70m</c>, <c>tiny-stories-1M</c> → <c>roneneldan/TinyStories-1M</c>).
 /// </summary>
@@ -56,6 +56,36 @@ public static class OfficialModels
         M("Qwen/Qwen2.5-0.5B-Instruct", "Qwen2", "qwen2.5-0.5b-instruct"),
         M("mistralai/Mistral-7B-v0.1", "Mistral", "mistral-7b"),
         M("mistralai/Mistral-7B-Instruct-v0.1", "Mistral", "mistral-7b-instruct"),
+        M("google/gemma-2b", "Gemma", "gemma-2b"),
+        M("google/gemma-2b-it", "Gemma", "gemma-2b-it"),
+        M("google/gemma-7b", "Gemma", "gemma-7b"),
+        M("google/gemma-7b-it", "Gemma", "gemma-7b-it"),
+        M("google/gemma-2-2b", "Gemma 2", "gemma-2-2b"),
+        M("google/gemma-2-2b-it", "Gemma 2", "gemma-2-2b-it"),
+        M("google/gemma-2-9b", "Gemma 2", "gemma-2-9b"),
+        M("google/gemma-2-9b-it", "Gemma 2", "gemma-2-9b-it"),
+        M("google/gemma-2-27b", "Gemma 2", "gemma-2-27b"),
+        M("google/gemma-2-27b-it", "Gemma 2", "gemma-2-27b-it"),
+        M("google/gemma-3-270m", "Gemma 3", "gemma-3-270m"),
+        M("google/gemma-3-270m-it", "Gemma 3", "gemma-3-270m-it"),
+        M("google/gemma-3-1b-pt", "Gemma 3", "gemma-3-1b-pt"),
+        M("google/gemma-3-1b-it", "Gemma 3", "gemma-3-1b-it"),
+        M("google/gemma-3-4b-pt", "Gemma 3", "gemma-3-4b-pt"),
+        M("google/gemma-3-4b-it", "Gemma 3", "gemma-3-4b-it"),
+        M("google/gemma-3-12b-pt", "Gemma 3", "gemma-3-12b-pt"),
+        M("google/gemma-3-12b-it", "Gemma 3", "gemma-3-12b-it"),
+        M("google/gemma-3-27b-pt", "Gemma 3", "gemma-3-27b-pt"),
+        M("google/gemma-3-27b-it", "Gemma 3", "gemma-3-27b-it"),
+        M("google/medgemma-4b-pt", "Gemma 3", "medgemma-4b-pt"),
+        M("google/medgemma-4b-it", "Gemma 3", "medgemma-4b-it"),
+        M("google/medgemma-27b-it", "Gemma 3", "medgemma-27b-it"),
+        M("google/medgemma-27b-text-it", "Gemma 3", "medgemma-27b-text-it"),
+        M("Qwen/Qwen3-0.6B", "Qwen3", "qwen3-0.6b"),
+        M("Qwen/Qwen3-0.6B-Base", "Qwen3", "qwen3-0.6b-base"),
+        M("Qwen/Qwen3-1.7B", "Qwen3", "qwen3-1.7b"),
+        M("Qwen/Qwen3-4B", "Qwen3", "qwen3-4b"),
+        M("Qwen/Qwen3-8B", "Qwen3", "qwen3-8b"),
+        M("Qwen/Qwen3-14B", "Qwen3", "qwen3-14b"),
     ];
 
     static readonly Dictionary<string, OfficialModel> ByLowerName = BuildIndex();
