@@ -472,6 +472,95 @@ let gemmaReferenceTests =
             finally Directory.Delete(dir, true)
     ]
 
+// ---- by name, the key-value cache, dtypes, and configs shaped like the official ones --------------------
+
+let gemmaMiscTests =
+    testList "Gemma by name, with a key-value cache, in bfloat16, from official-shaped configs" [
+        testCase "lens cache gemma-2-2b (an alias) downloads google/gemma-2-2b from a hub on 127.0.0.1 and gives Hugging Face's logits; lens models lists it cached" <| fun () ->
+            use cache = new Lens.Tests.HubTests.TempCache()
+            let work = tempDir "gemma-by-name"
+            let o = gemma2Hf.Value
+            let expected = o.Expected "expected.safetensors"
+            try
+                let files =
+                    [ for f in [ "config.json"; "model.safetensors" ] ->
+                        { Lens.Tests.HubTests.Name = f; Lens.Tests.HubTests.Bytes = File.ReadAllBytes(Path.Combine(o.Dir, f)); Lens.Tests.HubTests.Lfs = f.EndsWith ".safetensors" } ]
+                let out = Path.Combine(work, "acts.safetensors")
+                let r =
+                    use hub = new Lens.Tests.HubTests.FakeHub("google/gemma-2-2b", "2222222222222222222222222222222222222222", files)
+                    Processes.lensIn work (Lens.Tests.PretrainedTests.cliEnv cache hub.Url)
+                        [ "cache"; "gemma-2-2b"; "--tokens"; tokensJson expected.["tokens"]; "--names"; "blocks.0.hook_resid_post"; "--out"; out ]
+                Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
+                use written = SafetensorsFile.Open out
+                use logits = written.Load "logits"
+                use a = logSoftmax logits
+                use b = logSoftmax expected.["hf_layer_order.logits"]
+                expectRelTo tolerance "gemma2like-hf" "by name through the hub cache: log-probs" a b
+                let models = Processes.lensIn work (Lens.Tests.PretrainedTests.cliEnv cache "http://127.0.0.1:9") [ "models" ]
+                Expect.equal models.ExitCode 0 (models.Stdout + models.Stderr)
+                let row = models.Stdout.Split('\n') |> Array.find (fun l -> l.StartsWith "google/gemma-2-2b ")
+                Expect.stringContains row " yes " "cached"
+                Expect.stringContains row "Gemma 2" "its family"
+                for name in [ "google/gemma-3-1b-it"; "google/gemma-7b"; "Qwen/Qwen3-0.6B"; "google/medgemma-27b-text-it" ] do
+                    Expect.isTrue (models.Stdout.Split('\n') |> Array.exists (fun l -> l.StartsWith(name + " "))) (name + " is listed")
+            finally Directory.Delete(work, true)
+            disposeAll expected
+
+        testCase "a key-value cache gives the full forward's last logits (gemma2like's window and caps, qwen3like's q/k norms)" <| fun () ->
+            for set in [ "gemma2like"; "qwen3like" ] do
+                let o = Oracle set
+                use model = o.Model()
+                let expected = o.Expected "expected.safetensors"
+                let tokens = expected.["tokens"]
+                use kv = new Components.KeyValueCache(model.Config.NLayers)
+                use first = model.Forward(tokens.narrow(1, 0L, 9L), ReturnType.Logits, false, kv)
+                use step = model.Forward(tokens.narrow(1, 9L, 3L), ReturnType.Logits, false, kv)
+                use want = expected.["logits"].narrow(1, 9L, 3L)
+                expectRelTo (toleranceOf set) set "key-value cache: the last 3 positions" step.Logits want
+                disposeAll expected
+
+        testCase "bfloat16: the embedding scale is rounded to bfloat16 before multiplying, as Hugging Face and TransformerLens do" <| fun () ->
+            let w = gemmaWeights gemma3Spec
+            let dir = tempDir "gemma3-bf16"
+            try
+                writeHubFolder dir gemma3Spec.Config w.Tensors
+                use model = HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false, Dtype = Nullable torch.bfloat16))
+                use embed = w.Tensors.["model.embed_tokens.weight"].to_type(torch.bfloat16)
+                use factor = torch.tensor(sqrt 32.0, dtype = torch.bfloat16)
+                Expect.equal (factor.to_type(torch.float64).item<float>()) 5.65625 "sqrt(32) in bfloat16"
+                use want = embed * factor
+                Expect.isTrue (model.embed.W_E.eq(want).all().item<bool>()) "W_E = bf16(embed) · bf16(sqrt(d_model))"
+                let norm = model.blocks.[0].ln1.w
+                use wantNorm = (w.Tensors.["model.layers.0.input_layernorm.weight"] + 1.0).to_type(torch.bfloat16)
+                Expect.isTrue (norm.eq(wantNorm).all().item<bool>()) "1 + w added in float32, then rounded"
+            finally Directory.Delete(dir, true)
+
+        testCase "configs shaped like the official Gemma 2 2B and Gemma 3 1B map to Hugging Face's layer order, scales and rotary bases" <| fun () ->
+            let dir = tempDir "gemma-configs"
+            try
+                let read (json: string) =
+                    File.WriteAllText(Path.Combine(dir, "config.json"), json)
+                    HubLayoutLoader.ReadConfig(dir, "google/x")
+                // Gemma 2 2B's config.json (no layer_types: Hugging Face's default order applies).
+                let g2 = read """{ "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "attn_logit_softcapping": 50.0,
+                    "cache_implementation": "hybrid", "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+                    "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "intermediate_size": 9216, "max_position_embeddings": 8192,
+                    "num_attention_heads": 8, "num_hidden_layers": 26, "num_key_value_heads": 4, "query_pre_attn_scalar": 256,
+                    "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096, "vocab_size": 256000 }"""
+                Expect.sequenceEqual g2.AttnTypes [| for i in 0..25 -> if i % 2 = 0 then "local" else "global" |] "even layers slide (TransformerLens: odd)"
+                Expect.equal (g2.AttnScale, g2.WindowSize, g2.NCtx, g2.ActFn) (16.0, Nullable 4096, 8192, "gelu_pytorch_tanh") "scale, window, n_ctx, act"
+                // Gemma 3 1B's config.json (sliding_window_pattern 6, local base 10000, global 1e6).
+                let g3 = read """{ "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "attn_logit_softcapping": null,
+                    "final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152,
+                    "intermediate_size": 6912, "max_position_embeddings": 32768, "num_attention_heads": 4, "num_hidden_layers": 26,
+                    "num_key_value_heads": 1, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000,
+                    "rope_scaling": null, "rope_theta": 1000000, "sliding_window": 512, "sliding_window_pattern": 6, "vocab_size": 262144 }"""
+                Expect.sequenceEqual g3.AttnTypes [| for i in 0..25 -> if (i + 1) % 6 = 0 then "global" else "local" |] "every 6th layer global"
+                Expect.equal (g3.RotaryBase, g3.RotaryBaseLocal, g3.RotaryScalingFactor, g3.NCtx) (1e6, Nullable 10000.0, 1.0, 8192) "rotary, n_ctx"
+                Expect.isTrue (g3.UseQkNorm && g3.UseNormalizationBeforeAndAfter && g3.OutputLogitsSoftCap < 0.0) "q/k norms, post norms, no cap"
+            finally Directory.Delete(dir, true)
+    ]
+
 [<Tests>]
 let tests =
     testList "Gemma and Qwen3" [
@@ -480,4 +569,5 @@ let tests =
         gemma2HfTests
         qwen3HfTests
         gemmaReferenceTests
+        gemmaMiscTests
     ]
