@@ -519,6 +519,30 @@ let gemmaMiscTests =
                 expectRelTo (toleranceOf set) set "key-value cache: the last 3 positions" step.Logits want
                 disposeAll expected
 
+        testCase "padded batches (left and right): each row's real-token logits equal the text alone (local window, caps, q/k norms)" <| fun () ->
+            for set in [ "gemma2like"; "qwen3like" ] do
+                let o = Oracle set
+                use model = o.Model()
+                let expected = o.Expected "expected.safetensors"
+                let tokens = expected.["tokens"]
+                use full = tokens.[0].unsqueeze(0)
+                use short = tokens.[1].narrow(0, 5L, 7L)
+                use alone0 = model.Forward(full)
+                use alone1 = model.Forward(short.unsqueeze(0))
+                use pad = torch.zeros([| 5L |], dtype = torch.int64)
+                use real = torch.ones([| 7L |], dtype = torch.int64)
+                for left in [ true; false ] do
+                    let side = if left then "left" else "right"
+                    use row1 = if left then torch.cat([| pad; short |]) else torch.cat([| short; pad |])
+                    use mask1 = if left then torch.cat([| pad; real |]) else torch.cat([| real; pad |])
+                    use batch = torch.stack([| tokens.[0]; row1 |])
+                    use mask = torch.stack([| torch.ones([| 12L |], dtype = torch.int64); mask1 |])
+                    use out = model.Forward(batch, ReturnType.Logits, attentionMask = mask)
+                    expectRelTo (toleranceOf set) set (side + "-padded batch: the full row") (out.Logits.[0].unsqueeze(0)) alone0
+                    use realLogits = out.Logits.[1].narrow(0, (if left then 5L else 0L), 7L).unsqueeze(0)
+                    expectRelTo (toleranceOf set) set (side + "-padded batch: the short row's real tokens") realLogits alone1
+                disposeAll expected
+
         testCase "bfloat16: the embedding scale is rounded to bfloat16 before multiplying, as Hugging Face and TransformerLens do" <| fun () ->
             let w = gemmaWeights gemma3Spec
             let dir = tempDir "gemma3-bf16"
