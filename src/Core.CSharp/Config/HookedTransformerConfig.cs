@@ -68,6 +68,11 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("attn_scores_soft_cap")] public double AttnScoresSoftCap { get; set; } = -1.0;
     /// <summary>When &gt; 0, the returned logits are cap·tanh(logits/cap); unembed.hook_out keeps the uncapped ones.</summary>
     [JsonPropertyName("output_logits_soft_cap")] public double OutputLogitsSoftCap { get; set; } = -1.0;
+    /// <summary>Mixture of experts (Mixtral): the MLP becomes num_experts gated experts, experts_per_token chosen per token.</summary>
+    [JsonPropertyName("num_experts")] public int? NumExperts { get; set; }
+    [JsonPropertyName("experts_per_token")] public int? ExpertsPerToken { get; set; }
+    /// <summary>Whether the top-k routing weights are renormalised to sum to 1 (Hugging Face's Mixtral does; TransformerLens's default does not).</summary>
+    [JsonPropertyName("norm_topk_prob")] public bool NormTopkProb { get; set; }
 
     /// <summary>
     /// Lens's own field (not TransformerLens's): the token-id range [low, high) a model's synthetic
@@ -122,10 +127,15 @@ public sealed class HookedTransformerConfig
             throw new ArgumentException($"n_heads {NHeads} is not a multiple of n_key_value_heads {kv}");
         UsesRmsNorm = NormalizationType is "RMS" or "RMSPre";
         if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
+        if ((NumExperts is null) != (ExpertsPerToken is null))
+            throw new ArgumentException("num_experts and experts_per_token must be set together (both null for a dense MLP)");
+        if (NumExperts is int experts && (experts < 1 || ExpertsPerToken < 1 || ExpertsPerToken > experts || AttnOnly))
+            throw new ArgumentException($"mixture of experts needs 1 <= experts_per_token ({ExpertsPerToken}) <= num_experts ({experts}) and an MLP (attn_only false)");
         ConfigValueDomains.Check(this);
         // TransformerLens's n_params: the attention and MLP weight matrices, no biases or norms.
         NParams = (long)NLayers * DModel * DHead * NHeads * 4;
-        if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
+        if (!AttnOnly && NumExperts is int e) NParams += (long)NLayers * ((long)DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0)) + DModel) * e;
+        else if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
         return this;
     }
 

@@ -24,7 +24,8 @@ public abstract class HfArchitecture
     /// <summary>Every parameter of the converted model under TransformerLens's names (omitted biases are zeros).</summary>
     public abstract IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg);
 
-    static readonly HfArchitecture[] All = [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture()];
+    static readonly HfArchitecture[] All = [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture(),
+        new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture()];
 
     /// <summary>The architecture names that can be loaded.</summary>
     public static IEnumerable<string> Supported => All.SelectMany(a => a.Names);

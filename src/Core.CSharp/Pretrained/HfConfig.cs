@@ -45,6 +45,10 @@ public sealed class HfConfig
                 "llama" => "LlamaForCausalLM",
                 "mistral" => "MistralForCausalLM",
                 "qwen2" => "Qwen2ForCausalLM",
+                "mixtral" => "MixtralForCausalLM",
+                "phi3" => "Phi3ForCausalLM",
+                "gptj" => "GPTJForCausalLM",
+                "opt" => "OPTForCausalLM",
                 _ => null,
             };
         }
