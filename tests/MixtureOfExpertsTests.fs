@@ -110,6 +110,42 @@ let private withHfFolder (config: string) (body: string -> unit) =
         Directory.Delete(dir, true)
         for t in tl.Values do t.Dispose()
 
+/// An independent forward written from Hugging Face's modeling_mixtral.py (float64): Mistral attention
+/// (RMSNorm, rotate-half rotary over the whole head with rope_theta, grouped-query heads via repeat_kv)
+/// and MixtralSparseMoeBlock: softmax over all experts of gate(x), top-2, weights renormalised to sum
+/// to 1, out = Σ w · w2(silu(w1 x) · w3 x). Computed densely (every expert on every token, then picked),
+/// unlike TransformerLens's per-expert gathering.
+let private mixtralReference (hf: IDictionary<string, torch.Tensor>) (tokens: torch.Tensor) =
+    use scope = torch.NewDisposeScope()
+    let w (name: string) = hf.[name].to_type(torch.float64)
+    let mutable x = ArchitectureTests.embed (w "model.embed_tokens.weight") tokens
+    for l in 0..1 do
+        let h = sprintf "model.layers.%d." l
+        let a = h + "self_attn."
+        let n = ArchitectureTests.rmsNorm x (w (h + "input_layernorm.weight")) 1e-5
+        let q = ArchitectureTests.splitHeads (ArchitectureTests.linear n (w (a + "q_proj.weight")) None) 4L
+        let k = ArchitectureTests.splitHeads (ArchitectureTests.linear n (w (a + "k_proj.weight")) None) 2L
+        let v = ArchitectureTests.splitHeads (ArchitectureTests.linear n (w (a + "v_proj.weight")) None) 2L
+        let z =
+            ArchitectureTests.attend (ArchitectureTests.rotary q 12L 1e6) (ArchitectureTests.repeatKv (ArchitectureTests.rotary k 12L 1e6) 2L)
+                (ArchitectureTests.repeatKv v 2L) (1.0 / sqrt 12.0) ArchitectureTests.causal
+        x <- x + ArchitectureTests.linear (ArchitectureTests.mergeHeads z) (w (a + "o_proj.weight")) None
+        let n2 = ArchitectureTests.rmsNorm x (w (h + "post_attention_layernorm.weight")) 1e-5
+        let flat = n2.reshape(-1L, 48L)
+        let routing = ArchitectureTests.linear flat (w (h + "block_sparse_moe.gate.weight")) None |> fun t -> t.softmax(1L)
+        let struct (top, chosen) = routing.topk(2, dim = -1)
+        let top = top / top.sum(-1L, keepdim = true)
+        let outputs =
+            torch.stack(
+                [| for e in 0..3 ->
+                    let x' = sprintf "%sblock_sparse_moe.experts.%d." h e
+                    let hidden = torch.nn.functional.silu(ArchitectureTests.linear flat (w (x' + "w1.weight")) None) * ArchitectureTests.linear flat (w (x' + "w3.weight")) None
+                    ArchitectureTests.linear hidden (w (x' + "w2.weight")) None |], 1L)   // [tokens, expert, d]
+        let picked = outputs.gather(1L, chosen.unsqueeze(-1L).expand(-1L, -1L, 48L))   // [tokens, 2, d]
+        x <- x + (picked * top.unsqueeze(-1L)).sum(1L).view(x.shape)
+    let final = ArchitectureTests.rmsNorm x (w "model.norm.weight") 1e-5
+    (ArchitectureTests.linear final (w "lm_head.weight") None).DetachFromDisposeScope()
+
 [<Tests>]
 let tests =
     testList "mixture of experts" [
@@ -213,6 +249,22 @@ let tests =
                 expectRel "mixtral-hf" "processed log-probs" a b
                 eprintfn "[parity] mixtral-hf vs norm_topk_prob_true: max relative error %g" (worstRelative "mixtral-hf")
                 disposeAll expected)
+
+        testCase "an independent forward from Hugging Face's Mixtral code agrees with norm_topk_prob_true.logits and with Lens's load of the folder" <| fun () ->
+            let o = oracle.Value
+            let tl = SafetensorsFile.LoadAll(Path.Combine(o.Dir, "weights.safetensors"))
+            let hf = hfFromTl tl
+            let expected = o.Expected "expected.safetensors"
+            use reference = mixtralReference hf expected.["tokens"]
+            expectRel "mixtral-reference" "TransformerLens with norm_topk_prob vs HF reference" expected.["norm_topk_prob_true.logits"] reference
+            Expect.isGreaterThan (maxAbsDiff reference expected.["logits"]) 0.1 "TransformerLens's default (no renormalisation) is not Hugging Face's Mixtral"
+            withHfFolder mixtralConfig (fun dir ->
+                use model = HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false, Dtype = Nullable torch.float64))
+                use logits = model.Forward(expected.["tokens"])
+                expectRel "mixtral-reference" "Lens (float64) vs HF reference" logits reference)
+            eprintfn "[parity] Mixtral HF reference forward vs TransformerLens norm_topk_prob_true / Lens: max relative error %g" (worstRelative "mixtral-reference")
+            disposeAll expected
+            for t in tl.Values do t.Dispose()
 
         testCase "Mixtral: rope_scaling is refused naming the field; num_experts without experts_per_token is refused" <| fun () ->
             withHfFolder (mixtralConfig.Replace("\"rope_theta\": 1000000.0,", "\"rope_theta\": 1000000.0,\n  \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0},")) (fun dir ->
