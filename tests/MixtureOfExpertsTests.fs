@@ -197,6 +197,9 @@ let tests =
             use model = modelWith false false
             use f = SafetensorsFile.Open(Path.Combine(oracle.Value.Dir, "weights.safetensors"))
             Expect.sequenceEqual (model.StateDict() |> Seq.map (fun kv -> kv.Key) |> Seq.sort) (f.Names |> Seq.sort) "the same state dict names"
+            let actual = model.StateDict() |> Seq.sumBy (fun kv -> float (kv.Value.numel() * 4L))
+            let estimate = MemoryEstimate.ParameterBytes model.Config
+            Expect.isLessThan (abs (estimate - actual) / actual) 0.02 (sprintf "the memory estimate counts every expert (%g vs %g bytes)" estimate actual)
             // Moving the model (dtype, device) keeps the experts registered under "mlp".
             model.To(dtype = Nullable torch.float64) |> ignore
             Expect.equal (model.StateDict() |> Seq.filter (fun kv -> kv.Value.dtype <> torch.float64) |> Seq.length) 0 "every parameter moved to float64"
