@@ -27,7 +27,7 @@ public sealed class PlainForward : IDisposable
     {
         if (c.NormalizationType is not ("LN" or "LNPre") || c.FinalRms) return $"normalization {c.NormalizationType ?? "none"}";
         if (c.PositionalEmbeddingType != "standard") return $"positional embedding {c.PositionalEmbeddingType}";
-        if (c.AttnOnly || c.GatedMlp || c.ParallelAttnMlp) return "not a sequential attention + MLP block";
+        if (c.AttnOnly || c.GatedMlp || c.ParallelAttnMlp || c.NumExperts is not null) return "not a sequential attention + MLP block";
         if (c.NKeyValueHeads is not null || c.UseLocalAttn || c.AttentionDir != "causal") return "grouped, local or bidirectional attention";
         if (c.ActFn is not ("gelu_new" or "gelu" or "relu" or "gelu_pytorch_tanh")) return $"activation {c.ActFn}";
         if (c.UseSplitQkvInput || c.UseAttnIn || c.UseAttnResult) return "per-head attention inputs or results";

@@ -44,5 +44,7 @@ public sealed partial class HookedTransformer
     }
 
     static Components.Mlp Mlp(Components.TransformerBlock b) =>
-        b.mlp ?? throw new InvalidOperationException("this model is attention-only: it has no MLP weights");
+        b.mlp ?? throw new InvalidOperationException(b.moe is not null
+            ? "this model's MLPs are mixtures of experts: read blocks[l].moe.experts[e] (W_in, W_gate, W_out) instead"
+            : "this model is attention-only: it has no MLP weights");
 }

@@ -261,7 +261,8 @@ public sealed partial class HookedTransformer : nn.Module
         foreach (var (name, p) in named_parameters())
         {
             var leaf = name[(name.LastIndexOf('.') + 1)..];
-            if (leaf.StartsWith("W_") || leaf.StartsWith("_W_")) p.normal_(0, Config.InitializerRange, generator: g);
+            // Mixture-of-experts weights are nn.Linear weights ("mlp.experts.0.W_in.weight"): TransformerLens matches "W_" anywhere.
+            if (leaf.StartsWith("W_") || leaf.StartsWith("_W_") || name.Contains(".W_")) p.normal_(0, Config.InitializerRange, generator: g);
             else if (leaf == "w") p.fill_(1.0);
             else p.zero_();
         }

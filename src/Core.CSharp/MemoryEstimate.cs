@@ -54,7 +54,9 @@ public static class MemoryEstimate
     {
         double d = cfg.DModel, heads = cfg.NHeads, kv = cfg.KvHeads, dHead = cfg.DHead, mlp = cfg.AttnOnly ? 0 : cfg.DMlp ?? 4.0 * d;
         double embeddings = (double)cfg.DVocab * d + (cfg.PositionalEmbeddingType == "rotary" ? 0 : (double)cfg.NCtx * d) + d * cfg.DVocabOut;
-        double layer = 2 * heads * d * dHead + 2 * kv * d * dHead + (cfg.GatedMlp ? 3 : 2) * d * mlp;
+        // A mixture of experts holds num_experts gated MLPs and the router.
+        double mlpWeights = cfg.NumExperts is int experts ? experts * (3 * d * mlp + d) : (cfg.GatedMlp ? 3 : 2) * d * mlp;
+        double layer = 2 * heads * d * dHead + 2 * kv * d * dHead + mlpWeights;
         return (embeddings + cfg.NLayers * layer) * ElementBytes(cfg);
     }
 
@@ -66,7 +68,9 @@ public static class MemoryEstimate
     {
         double tokens = (double)batch * positions;
         double d = cfg.DModel, heads = cfg.NHeads, dHead = cfg.DHead, mlp = cfg.AttnOnly ? 0 : cfg.DMlp ?? 4.0 * d;
-        double layer = tokens * (6 * d + 4 * heads * dHead + 2 * mlp) + 2 * (double)batch * heads * positions * positions;
+        // Each token passes through experts_per_token gated experts (gate, pre, post) and gets a routing weight per expert.
+        double mlpActivations = cfg.ExpertsPerToken is int k ? k * 3 * mlp + cfg.NumExperts!.Value : 2 * mlp;
+        double layer = tokens * (6 * d + 4 * heads * dHead + mlpActivations) + 2 * (double)batch * heads * positions * positions;
         double logits = 3 * tokens * cfg.DVocabOut;
         return ((cacheEveryLayer ? cfg.NLayers : 1) * layer + 2 * tokens * d + logits) * ElementBytes(cfg);
     }

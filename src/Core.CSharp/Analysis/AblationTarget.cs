@@ -30,7 +30,7 @@ public abstract record AblationTarget
         var cfg = model.Config;
         int layer = this switch { Head h => h.Layer, AttentionLayer a => a.Layer, Block b => b.Layer, Mlp m => m.Layer, Neuron n => n.Layer, _ => -1 };
         if (layer < 0 || layer >= cfg.NLayers) throw new ArgumentOutOfRangeException(nameof(layer), $"{this}: layer {layer} is out of range: the model has {cfg.NLayers} layers");
-        bool hasMlp = model.blocks[layer].mlp is not null;
+        bool hasMlp = model.blocks[layer].mlp is not null || model.blocks[layer].moe is not null;
         switch (this)
         {
             case Head h:

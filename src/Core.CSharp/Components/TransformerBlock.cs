@@ -18,6 +18,11 @@ public sealed class TransformerBlock : nn.Module
     public Normalization? ln1_post, ln2_post;
     public Attention attn;
     public Mlp? mlp;
+    /// <summary>
+    /// The mixture-of-experts MLP (num_experts set), registered by hand under TransformerLens's name "mlp"
+    /// after RegisterComponents (a second field named "mlp" would clash in TorchSharp's field lookup).
+    /// </summary>
+    public MixtureOfExperts? moe;
 #pragma warning restore IDE1006
     readonly HookedTransformerConfig _cfg;
     public readonly HookPoint HookResidPre, HookAttnIn, HookQInput, HookKInput, HookVInput, HookAttnOut,
@@ -39,12 +44,17 @@ public sealed class TransformerBlock : nn.Module
             if (!cfg.AttnOnly) ln2_post = new Normalization(p + ".ln2_post", "RMS", cfg.DModel, cfg.Eps, dtype);
         }
         attn = new Attention(p + ".attn", layer, cfg, dtype);
-        if (!cfg.AttnOnly) mlp = new Mlp(p + ".mlp", cfg, dtype);
+        if (!cfg.AttnOnly && cfg.NumExperts is null) mlp = new Mlp(p + ".mlp", cfg, dtype);
         HookResidPre = new(p + ".hook_resid_pre"); HookAttnIn = new(p + ".hook_attn_in");
         HookQInput = new(p + ".hook_q_input"); HookKInput = new(p + ".hook_k_input"); HookVInput = new(p + ".hook_v_input");
         HookAttnOut = new(p + ".hook_attn_out"); HookResidMid = new(p + ".hook_resid_mid");
         HookMlpIn = new(p + ".hook_mlp_in"); HookMlpOut = new(p + ".hook_mlp_out"); HookResidPost = new(p + ".hook_resid_post");
         RegisterComponents();
+        if (!cfg.AttnOnly && cfg.NumExperts is not null)
+        {
+            moe = new MixtureOfExperts(p + ".mlp", cfg, dtype);
+            register_module("mlp", moe);
+        }
     }
 
     /// <summary>The block's hook points in the order the forward pass reaches them.</summary>
@@ -60,12 +70,12 @@ public sealed class TransformerBlock : nn.Module
             foreach (var h in attn.HookPoints) yield return h;
             if (ln1_post is not null) foreach (var h in ln1_post.HookPoints) yield return h;
             yield return HookAttnOut;
-            if (mlp is not null)
+            if (HasMlp)
             {
                 if (!_cfg.ParallelAttnMlp) yield return HookResidMid;
                 yield return HookMlpIn;
                 if (ln2 is not null) foreach (var h in ln2.HookPoints) yield return h;
-                foreach (var h in mlp.HookPoints) yield return h;
+                foreach (var h in mlp?.HookPoints ?? moe!.HookPoints) yield return h;
                 if (ln2_post is not null) foreach (var h in ln2_post.HookPoints) yield return h;
                 yield return HookMlpOut;
             }
@@ -109,23 +119,26 @@ public sealed class TransformerBlock : nn.Module
         attnOut = HookAttnOut.Run(attnOut);
 
         Tensor residPost;
-        if (mlp is null)
+        if (!HasMlp)
             residPost = residPre + attnOut;
         else if (_cfg.ParallelAttnMlp)
         {
             var mlpIn = _cfg.UseHookMlpIn ? HookMlpIn.Run(residPre.clone()) : residPre;
-            var mlpOut = HookMlpOut.Run(PostMlp(mlp.forward(Norm2(mlpIn))));
+            var mlpOut = HookMlpOut.Run(PostMlp(MlpForward(Norm2(mlpIn))));
             residPost = residPre + attnOut + mlpOut;
         }
         else
         {
             var residMid = HookResidMid.Run(residPre + attnOut);
             var mlpIn = _cfg.UseHookMlpIn ? HookMlpIn.Run(residMid.clone()) : residMid;
-            var mlpOut = HookMlpOut.Run(PostMlp(mlp.forward(Norm2(mlpIn))));
+            var mlpOut = HookMlpOut.Run(PostMlp(MlpForward(Norm2(mlpIn))));
             residPost = residMid + mlpOut;
         }
         return HookResidPost.Run(residPost).MoveToOuterDisposeScope();
     }
+
+    bool HasMlp => mlp is not null || moe is not null;
+    Tensor MlpForward(Tensor x) => mlp?.forward(x) ?? moe!.forward(x);
 
     Tensor Norm1(Tensor x) => ln1 is null ? x : ln1.forward(x);
     static Tensor WithPositions(Tensor x, Tensor? positions) => positions is null ? x : x + positions;

@@ -47,8 +47,8 @@ public static class ConfigFields
         new("layer_norm_folding", M, "false", "a record that weights were folded; the folded weights are what is computed"),
         new("act_fn", I, "\"relu\"", "relu, gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, silu, solu, solu_ln"),
         new("normalization_type", I, "\"LN\"", "LN, LNPre, RMS, RMSPre or null"),
-        new("num_experts", R, "null", "mixture-of-experts MLPs are not implemented; use a dense MLP (num_experts null)"),
-        new("experts_per_token", R, "null", "mixture-of-experts MLPs are not implemented; use a dense MLP (experts_per_token null)"),
+        new("num_experts", I, "null", "mixture of experts (Mixtral): gated SiLU experts with a linear router"),
+        new("experts_per_token", I, "null", "top-k experts per token"),
         new("final_rms", I, "false", "ln_final is RMS"),
         new("dtype", I, "\"float32\"", "float32, float16, bfloat16, float64"),
         new("model_name", M, "\"custom\"", "a label"),
@@ -105,7 +105,7 @@ public static class ConfigFields
         new("yarn_beta_fast", M, "32.0", "read only with use_yarn_rope, which is refused"),
         new("yarn_beta_slow", M, "1.0", "read only with use_yarn_rope, which is refused"),
         new("yarn_original_max_position_embeddings", M, "4096", "read only with use_yarn_rope, which is refused"),
-        new("norm_topk_prob", R, "false", "read only by mixture-of-experts MLPs, which are not implemented; use false"),
+        new("norm_topk_prob", I, "false", "renormalise the top-k routing weights (Hugging Face's Mixtral does)"),
     ];
 
     static readonly Dictionary<string, ConfigField> ByName = All.ToDictionary(f => f.Name);

@@ -76,6 +76,11 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("rotary_base_local")] public double? RotaryBaseLocal { get; set; }
     /// <summary>Linear rotary scaling of global layers (Gemma 3 4B+): their frequencies are divided by this factor.</summary>
     [JsonPropertyName("rotary_scaling_factor")] public double RotaryScalingFactor { get; set; } = 1.0;
+    /// <summary>Mixture of experts (Mixtral): the MLP becomes num_experts gated experts, experts_per_token chosen per token.</summary>
+    [JsonPropertyName("num_experts")] public int? NumExperts { get; set; }
+    [JsonPropertyName("experts_per_token")] public int? ExpertsPerToken { get; set; }
+    /// <summary>Whether the top-k routing weights are renormalised to sum to 1 (Hugging Face's Mixtral does; TransformerLens's default does not).</summary>
+    [JsonPropertyName("norm_topk_prob")] public bool NormTopkProb { get; set; }
 
     /// <summary>
     /// Lens's own field (not TransformerLens's): the token-id range [low, high) a model's synthetic
@@ -135,10 +140,15 @@ public sealed class HookedTransformerConfig
         // TransformerLens builds the post-norms only for RMS (its LN branch never matches and fails to build the block).
         if (UseNormalizationBeforeAndAfter && NormalizationType is "LN" or "LNPre")
             throw new ArgumentException($"config field 'use_normalization_before_and_after' = true needs normalization_type RMS or RMSPre (got \"{NormalizationType}\"): TransformerLens builds no LayerNorm post-norm");
+        if ((NumExperts is null) != (ExpertsPerToken is null))
+            throw new ArgumentException("num_experts and experts_per_token must be set together (both null for a dense MLP)");
+        if (NumExperts is int experts && (experts < 1 || ExpertsPerToken < 1 || ExpertsPerToken > experts || AttnOnly))
+            throw new ArgumentException($"mixture of experts needs 1 <= experts_per_token ({ExpertsPerToken}) <= num_experts ({experts}) and an MLP (attn_only false)");
         ConfigValueDomains.Check(this);
         // TransformerLens's n_params: the attention and MLP weight matrices, no biases or norms.
         NParams = (long)NLayers * DModel * DHead * NHeads * 4;
-        if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
+        if (!AttnOnly && NumExperts is int e) NParams += (long)NLayers * ((long)DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0)) + DModel) * e;
+        else if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
         return this;
     }
 

@@ -25,7 +25,8 @@ public abstract class HfArchitecture
     public abstract IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg);
 
     static readonly HfArchitecture[] All = [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture(),
-        new GemmaArchitecture(), new Qwen3Architecture()];
+        new GemmaArchitecture(), new Qwen3Architecture(),
+        new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture()];
 
     /// <summary>The architecture names that can be loaded.</summary>
     public static IEnumerable<string> Supported => All.SelectMany(a => a.Names);

@@ -50,6 +50,10 @@ public sealed class HfConfig
                 "gemma2" => "Gemma2ForCausalLM",
                 "gemma3_text" => "Gemma3ForCausalLM",
                 "gemma3" => "Gemma3ForConditionalGeneration",
+                "mixtral" => "MixtralForCausalLM",
+                "phi3" => "Phi3ForCausalLM",
+                "gptj" => "GPTJForCausalLM",
+                "opt" => "OPTForCausalLM",
                 _ => null,
             };
         }

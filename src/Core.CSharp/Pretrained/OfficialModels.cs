@@ -12,7 +12,8 @@ public sealed record OfficialModel(string Name, IReadOnlyList<string> Aliases, s
 
 /// <summary>
 /// The model names Lens resolves without a hub id: TransformerLens v3.5.1's official names and
-/// aliases for GPT-2, Pythia, GPT-Neo, TinyStories, Llama, Qwen2.5, Mistral, Gemma 1/2/3 and Qwen3, matched
+/// aliases for GPT-2, Pythia, GPT-Neo, TinyStories, Llama, Qwen2.5, Mistral, Gemma 1/2/3, Qwen3, Mixtral, Phi-3,
+/// GPT-J and OPT, matched
 /// case-insensitively as TransformerLens does (<c>gpt2-small</c> → <c>gpt2</c>,
 /// <c>pythia-70m</c> → <c>EleutherAI/pythia-70m</c>, <c>tiny-stories-1M</c> → <c>roneneldan/TinyStories-1M</c>).
 /// </summary>
@@ -86,6 +87,17 @@ public static class OfficialModels
         M("Qwen/Qwen3-4B", "Qwen3", "qwen3-4b"),
         M("Qwen/Qwen3-8B", "Qwen3", "qwen3-8b"),
         M("Qwen/Qwen3-14B", "Qwen3", "qwen3-14b"),
+        M("mistralai/Mixtral-8x7B-v0.1", "Mixtral", "mixtral", "mixtral-8x7b"),
+        M("mistralai/Mixtral-8x7B-Instruct-v0.1", "Mixtral", "mixtral-instruct", "mixtral-8x7b-instruct"),
+        M("microsoft/Phi-3-mini-4k-instruct", "Phi-3", "phi-3"),
+        M("EleutherAI/gpt-j-6B", "GPT-J", "gpt-j-6B", "gpt-j", "gptj"),
+        M("facebook/opt-125m", "OPT", "opt-125m", "opt-small", "opt"),
+        M("facebook/opt-1.3b", "OPT", "opt-1.3b", "opt-medium"),
+        M("facebook/opt-2.7b", "OPT", "opt-2.7b", "opt-large"),
+        M("facebook/opt-6.7b", "OPT", "opt-6.7b", "opt-xl"),
+        M("facebook/opt-13b", "OPT", "opt-13b", "opt-xxl"),
+        M("facebook/opt-30b", "OPT", "opt-30b", "opt-xxxl"),
+        M("facebook/opt-66b", "OPT", "opt-66b", "opt-xxxxl"),
     ];
 
     static readonly Dictionary<string, OfficialModel> ByLowerName = BuildIndex();

@@ -192,7 +192,8 @@ public static class WeightProcessing
     {
         var processed = cfg.Clone();
         var norm = cfg.NormalizationType;
-        if (options.FoldLn)
+        // TransformerLens skips fold_ln for mixtures of experts (the norm would have to enter every expert and the router).
+        if (options.FoldLn && cfg.NumExperts is null)
         {
             if (norm == "LN") { FoldLayerNorm(stateDict, cfg); processed.NormalizationType = "LNPre"; }
             else if (norm == "RMS") { FoldLayerNorm(stateDict, cfg, foldBiases: false, centerWeights: false); processed.NormalizationType = "RMSPre"; }
