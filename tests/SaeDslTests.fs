@@ -151,6 +151,27 @@ let saeDslTests =
             Expect.equal (results |> List.find (fun c -> c.Target = "sae metrics l0")).Actual (metric "l0") "the expectation reads the table"
             disposeAll e
 
+        testCase "lens run --json --html: the SAE statements' records validate, expectations carry value and verdict, the report shows the tables" <| fun () ->
+            let html = Path.Combine(scratch.Force(), "sae-report.html")
+            let file =
+                experiment "sae-cli.lens"
+                    (sprintf "model %s\ninput tokens [[1, 5, 9, 7, 5, 9, 7, 3]]\nsae load %s error_term\nfeatures top 2 pos 7\nexpect features top rank 1 activation > 0\nfeatures logits 3 top 2\nsteer feature 3 by 2\nloss\nsae load %s\n"
+                        gpt2likeDir.Value (saeDir "relu-resid") (saeDir "relu-z"))
+            let r, json = runJson file [ "--html"; html ]
+            Expect.equal (Schema.validate json) [] "a valid record"
+            let results = resultsOf json
+            Expect.equal (results |> List.map (fun x -> x.GetProperty("command").GetString())) [ "sae"; "features"; "expect"; "features"; "loss"; "sae" ] "one result per statement that gives one"
+            let check = results |> List.find (fun x -> x.GetProperty("kind").GetString() = "expectation")
+            Expect.isTrue (check.GetProperty("passed").GetBoolean()) "the expectation held"
+            Expect.isGreaterThan (check.GetProperty("value").GetDouble()) 0.0 "with its value"
+            let loss = results |> List.find (fun x -> x.GetProperty("command").GetString() = "loss")
+            let inForce = [ for i in loss.GetProperty("interventions").EnumerateArray() -> i.GetString() ]
+            Expect.equal inForce [ sprintf "sae load %s error_term" (saeDir "relu-resid"); "steer feature 3 by 2" ] "the SAE and the edit in force"
+            let page = File.ReadAllText html
+            Expect.stringContains page "SAE spliced into blocks.0.hook_resid_post" "the report shows the SAE"
+            Expect.stringContains page "most active features" "and the feature table"
+            Expect.stringContains r.Stdout "1 expectation: all held" "says so"
+
         testCase "lens check: the SAE file, its hook in the model, d_in, feature indices, and what needs an SAE, each at its place" <| fun () ->
             let errors =
                 checkOn ("features top 3\nsae load no-such-sae\nsae load relu-resid at blocks.7.hook_resid_post\nsae load relu-resid at blocks.0.mlp.hook_post\n"
