@@ -174,13 +174,14 @@ let saeDslTests =
 
         testCase "lens check: the SAE file, its hook in the model, d_in, feature indices, and what needs an SAE, each at its place" <| fun () ->
             let errors =
-                checkOn ("features top 3\nsae load no-such-sae\nsae load relu-resid at blocks.7.hook_resid_post\nsae load relu-resid at blocks.0.mlp.hook_post\n"
+                checkOn ("features top 3\nsae load relu-resid/cfg.json\nsae load relu-resid at blocks.7.hook_resid_post\nsae load relu-resid at blocks.0.mlp.hook_post\n"
                          + "sae load relu-resid\nablate feature 256\nsteer feature 300 by 2\nfeatures logits 999\nablate feature 3 mean\nsae load relu-resid\n"
                          + "features top 2 pos 9\nsteer feature 5 by 1\nsae metrics\nexpect sae metrics l7 > 0\nexpect features top rank 3 > 0\nfeatures top 2\n"
                          + "expect features top rank 1 > 0\n")
             Expect.equal errors.Length 14 (String.concat "\n" errors)
             Expect.stringContains errors.[0] "sae.lens:3:1: `features` needs an SAE: add `sae load PATH [at HOOK]` before it" "no SAE yet"
-            Expect.stringContains errors.[1] "sae.lens:4:10: SAE 'no-such-sae' not found" "a missing SAE"
+            Expect.stringContains errors.[1] "sae.lens:4:10: 'relu-resid/cfg.json' is a file, not an SAE" "a file that is not an SAE"
+            Expect.stringContains (String.concat "\n" (checkOn "sae load no-such-sae\n")) "sae.lens:3:10: SAE 'no-such-sae' not found" "a missing SAE"
             Expect.stringContains errors.[2] "sae.lens:5:24: the SAE attaches at blocks.7.hook_resid_post, which model" "a hook the model does not have"
             Expect.stringContains errors.[3] "sae.lens:6:10: the SAE reads 64 values per token (d_in) but blocks.0.mlp.hook_post has 256" "d_in"
             Expect.stringContains errors.[4] "sae.lens:8:16: feature 256 is out of range: the SAE at blocks.0.hook_resid_post has 256 features (0..255)" "ablate feature"

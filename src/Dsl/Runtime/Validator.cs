@@ -522,6 +522,11 @@ public static class Validator
                 Error(s, $"SAE '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
                 return;
             }
+            if (File.Exists(path) && !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
+            {
+                Error(s, $"'{s.Path}' is a file, not an SAE: give the SAE's folder (cfg.json + sae_weights.safetensors, SAELens) or Gemma Scope's params.npz", s.Path);
+                return;
+            }
             SparseAutoencoder sae;
             try { sae = Env.LoadSae(path, s.Hook, state.EffectiveDevice); }
             catch (Exception e) when (IsUserError(e)) { Error(s, $"cannot load the SAE '{s.Path}': {Plain(e)}", s.Path); return; }
