@@ -90,6 +90,20 @@ let saeDslTests =
                 for t in logits do t.Dispose()
                 disposeAll e
 
+        testCase "Gemma Scope's params.npz layout loads with `at HOOK` and splices as jumprelu-resid (its weights) does in SAELens" <| fun () ->
+            let e = expectedOf "jumprelu-resid"
+            let feature = e.["steer.feature"].item<int64>()
+            let folder = "gemma-scope-layout/layer_0/width_384/average_l0_40"
+            let state = runOn e (sprintf "sae load %s at blocks.0.hook_resid_post\nlogits\nsteer feature %d to 10\nlogits\n" folder feature)
+            let logits = lastLogits state
+            expectRelative 1e-5 "gemma-scope layout spliced" logits.[0] (e.["logits_spliced"].select(1L, -1L))
+            expectRelative 1e-5 "gemma-scope layout, feature set to 10" logits.[1] (e.["logits_steer_set10_no_error_term"].select(1L, -1L))
+            for t in logits do t.Dispose()
+            let errors = checkOn (sprintf "sae load %s\n" folder)
+            Expect.equal errors.Length 1 (String.concat "\n" errors)
+            Expect.stringContains errors.Head "sae.lens:3:10: cannot load the SAE" "without `at`, a folder outside a gemma-scope repository has no hook: a located error"
+            disposeAll e
+
         testCase "relu-resid: features top, features logits and sae metrics, and their expect targets, equal the fixture" <| fun () ->
             let e = expectedOf "relu-resid"
             let feature = e.["steer.feature"].item<int64>()
