@@ -166,7 +166,20 @@ let private variants : (string * Statement) list =
       "expect circuit ov L1H1 \"copying\"<0", ExpectStatement(ExpectTarget(nl [ "circuit"; "ov"; "L1H1"; "copying" ]), ExpectOperator.Less, 0.0, Nullable())
       "device cuda:1", DeviceStatement(DeviceKind.Cuda, Nullable 1)
       "use attn_result", UseStatement(ModelFlag.AttnResult)
-      "use split_qkv_input", UseStatement(ModelFlag.SplitQkvInput) ]
+      "use split_qkv_input", UseStatement(ModelFlag.SplitQkvInput)
+      "expect logit \" Mary\" > 3", ExpectStatement(ExpectTarget(nl [ "logit"; " Mary" ]), ExpectOperator.Greater, 3.0, Nullable())
+      "expect cache blocks.0.hook_resid_post < 1e-6", ExpectStatement(ExpectTarget(nl [ "cache"; "blocks.0.hook_resid_post" ]), ExpectOperator.Less, 1e-6, Nullable())
+      "expect generated row 1 contains \" the\"", ExpectTextStatement(ExpectTarget(nl [ "generated"; "row"; "1" ]), TextComparison.Contains, " the")
+      "expect generated equals \"a\\\"b\"", ExpectTextStatement(ExpectTarget(nl [ "generated" ]), TextComparison.Equals, "a\"b")
+      "sae load sae/relu at blocks.0.hook_resid_post error_term", SaeLoadStatement("sae/relu", "blocks.0.hook_resid_post", true)
+      "sae load \"my sae\"", SaeLoadStatement("my sae", null, false)
+      "sae metrics", SaeMetricsStatement()
+      "features top 5 pos 3", FeaturesTopStatement(5, Nullable 3)
+      "features top 1", FeaturesTopStatement(1, Nullable())
+      "features logits 201 top 4", FeatureLogitsStatement(201, Nullable 4)
+      "steer feature 12 by -2.5", SteerStatement(12, -2.5, false)
+      "steer feature 12 to 10", SteerStatement(12, 10.0, true)
+      "ablate feature 7", InterventionStatement(ablation (FeatureTarget(7)) AblationMode.Zero, null) ]
 
 let rec private withBodies (s: Statement) : Statement seq =
     seq {
@@ -196,19 +209,23 @@ let private commandTests =
                 typeof<Statement>.Assembly.GetTypes()
                 |> Array.filter (fun t -> t.IsSubclassOf typeof<Statement> && not t.IsAbstract)
                 |> Array.map (fun t -> t.Name) |> Set.ofArray
-            Expect.equal all.Count 25 "one statement record per command, and attribute patch beside attribute"
+            Expect.equal all.Count 31 "one statement record per command, attribute patch beside attribute, expect's text form, sae load|metrics and features top|logits"
             Expect.equal produced all "every statement record is produced"
 
         testCase "every command word has a distinct statement record" <| fun () ->
             // `attribute patch` is attribution patching, a record of its own beside `attribute`.
             let commandOf (s: Statement) =
                 let words = s.ToString().Split(' ', '\n')
-                if words.[0] = "attribute" && words.Length > 1 && words.[1] = "patch" then "attribute patch" else words.[0]
+                if words.[0] = "attribute" && words.Length > 1 && words.[1] = "patch" then "attribute patch"
+                elif (words.[0] = "sae" || words.[0] = "features") && words.Length > 1 then words.[0] + " " + words.[1]
+                elif s :? ExpectTextStatement then "expect text"
+                else words.[0]
             let byCommand =
                 statements example @ (variants |> List.map (fun (text, _) -> lastOf (prelude + text)))
                 |> List.groupBy commandOf
                 |> List.map (fun (command, ss) -> command, ss |> List.map (fun s -> s.GetType()) |> List.distinct)
-            Expect.equal (byCommand |> List.map fst |> Set.ofList) (Set.ofSeq Keywords.Commands |> Set.add "attribute patch") "every command is exercised"
+            let forms = Set.ofList [ "attribute patch"; "expect text"; "sae load"; "sae metrics"; "features top"; "features logits" ]
+            Expect.equal (byCommand |> List.map fst |> Set.ofList) ((Set.ofSeq Keywords.Commands - Set.ofList [ "sae"; "features" ]) + forms) "every command is exercised"
             for command, types in byCommand do
                 Expect.equal types.Length 1 (sprintf "'%s' always gives one record type" command)
             Expect.equal (byCommand |> List.map (snd >> List.head) |> List.distinct |> List.length) byCommand.Length "no two commands share a record"

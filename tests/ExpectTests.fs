@@ -105,6 +105,97 @@ let expectTests =
             Expect.stringContains errors[4] "test.lens:7:13: `expect loss` reads the mean loss (`loss`) or one copy's (`loss repeat 2`)" "a malformed cell"
     ]
 
+let expectationsOf (state: ExperimentState) =
+    state.Results |> Seq.choose (fun r -> match r.Value with :? ExpectationValue as e -> Some e | _ -> None) |> List.ofSeq
+
+let resultOf (prefix: string) (state: ExperimentState) = (state.Results |> Seq.find (fun r -> r.Text.StartsWith prefix)).Value
+
+let actualOf (target: string) (checks: ExpectationValue list) =
+    match checks |> List.tryFind (fun c -> c.Target = target) with
+    | Some c -> c.Actual
+    | None -> failtestf "no expectation on %s (have %A)" target (checks |> List.map (fun c -> c.Target))
+
+let prompt = "When Mary and John went to the store, John gave a drink to"
+
+let printedValueTests =
+    testList "expect reads every printed value" [
+        testCase "logits (a token's logit, probability and rank; a listed rank), run, logit_lens, print, heads, predict and cache load, against the model's own numbers" <| fun () ->
+            let cachePath = Path.Combine(scratch.Force(), "expect-cache.safetensors")
+            let text =
+                sprintf "input \"%s\"\nlogits top 5\nexpect logit \" Mary\" > -100\nexpect logits \" Mary\" probability > 0\nexpect logits \" Mary\" rank >= 1\n" prompt
+                + "expect logits 1300 logit > -100\nexpect logits rank 1 id >= 0\nexpect logits rank 1 probability > 0\nrun\nexpect run probability > 0\nexpect run id >= 0\n"
+                + "logit_lens\nexpect logit_lens 1_pre probability > 0\nexpect logit_lens final_post final > 0\nprint blocks.0.hook_resid_post\n"
+                + "expect print blocks.0.hook_resid_post norm > 1\nexpect print blocks.0.hook_resid_post max > 0\nheads L1H*\nexpect heads count == 4 within 0\n"
+                + "predict\nexpect predict pos 10 > 0.5\n"
+                + sprintf "cache save %s\ncache load %s\nexpect cache blocks.0.attn.hook_attn_scores == 0 within 0\nexpect cache max == 0 within 0\n" cachePath cachePath
+            let state = runDemo text
+            let checks = expectationsOf state
+            Expect.equal checks.Length 16 "every expectation ran"
+            for c in checks do Expect.isTrue c.Passed (sprintf "%s: %g" c.Target c.Actual)
+            use model = Lens.ModelLoader.Load "demo-attn-only-2l"
+            use tokens = model.ToTokens prompt
+            use run = model.RunWithCache tokens
+            use last = run.Logits.[0L, -1L].to_type(TorchSharp.torch.float64)
+            let mary = int64 (model.ToSingleToken " Mary")
+            let logit = last.[mary].item<float>()
+            Expect.floatClose Accuracy.medium (actualOf "logit \" Mary\"" checks) logit "the logit of \" Mary\" at the last position"
+            use probs = last.softmax(-1L)
+            Expect.floatClose Accuracy.medium (actualOf "logits \" Mary\" probability" checks) (probs.[mary].item<float>()) "its probability"
+            use above = last.gt(TorchSharp.torch.tensor logit)
+            Expect.equal (actualOf "logits \" Mary\" rank" checks) (float (above.sum().item<int64>() + 1L)) "its rank"
+            Expect.floatClose Accuracy.medium (actualOf "logits 1300 logit" checks) (last.[1300L].item<float>()) "a token by id"
+            let top = last.argmax().item<int64>()
+            Expect.equal (actualOf "logits rank 1 id" checks) (float top) "the top token"
+            Expect.equal (actualOf "run id" checks) (float top) "run predicts the top token"
+            Expect.floatClose Accuracy.medium (actualOf "run probability" checks) (probs.[top].item<float>()) "with its probability"
+            Expect.floatClose Accuracy.medium (actualOf "logits rank 1 probability" checks) (probs.[top].item<float>()) "the listed rank's probability"
+            Expect.floatClose Accuracy.medium (actualOf "logit_lens final_post final" checks) (probs.[top].item<float>()) "the logit lens's last row is the model's prediction"
+            use resid = run.Cache.["blocks.0.hook_resid_post"].to_type(TorchSharp.torch.float64)
+            Expect.floatClose Accuracy.medium (actualOf "print blocks.0.hook_resid_post norm" checks) (resid.norm().item<float>()) "the activation's norm"
+            Expect.floatClose Accuracy.medium (actualOf "print blocks.0.hook_resid_post max" checks) (resid.max().item<float>()) "its max"
+            let predict = resultOf "predict" state :?> TableValue
+            Expect.equal (actualOf "predict pos 10" checks) (predict.Rows.[10].[4] :?> float) "the prediction's probability at position 10"
+            Expect.equal (actualOf "cache max" checks) 0.0 "a cache compared with itself: masked attention scores (-inf in both) differ by 0, not nan"
+
+        testCase "generated text, attribute patch cells, and failures located with their value" <| fun () ->
+            let text =
+                "let clean = input tokens [50256, 1200, 1300, 1400, 1500, 1600, 1700, 1200]\ninput tokens [50256, 1800, 1300, 1400, 1500, 1600, 1700, 1200]\n"
+                + "attribute patch heads from clean metric logit_diff 1300 1800\nexpect attribute patch heads L1H1 > 0\nexpect attribute patch heads clean > 1\n"
+                + "generate 3 greedy\nexpect generated contains \"<|endoftext|>\"\nexpect generated new equals \"nothing like this\"\n"
+                + "logits top 3\nexpect logit 1300 > 1000\n"
+            let state = runDemo text
+            let patch = resultOf "attribute patch" state
+            let checks = expectationsOf state
+            Expect.equal (actualOf "attribute patch heads L1H1" checks) ((patch :?> LayerHeadValue).Values.[1].[1]) "the head's estimated change"
+            Expect.equal (actualOf "attribute patch heads clean" checks) (patch.Summary |> Seq.find (fun kv -> kv.Key = "clean")).Value "the clean metric"
+            let generated = resultOf "generate" state :?> TextValue
+            let texts = state.Results |> Seq.choose (fun r -> match r.Value with :? TextExpectationValue as e -> Some e | _ -> None) |> List.ofSeq
+            Expect.equal (texts |> List.map (fun t -> t.Passed)) [ true; false ] "contains holds; equals does not"
+            Expect.equal texts.[1].Actual (String.Concat generated.Tokens.[0]) "`new` reads the new tokens' text"
+            let failures = ExpectStages.Failures state |> Seq.map string |> List.ofSeq
+            Expect.equal failures.Length 2 (String.concat "\n" failures)
+            Expect.stringContains failures.[0] (sprintf "test.lens:8:1: expected generated new equals \"nothing like this\", got %s" (Printer.Quote texts.[1].Actual)) "the text failure"
+            Expect.stringContains failures.[1] "test.lens:10:1: expected logit 1300 > 1000, got " "the logit failure, at its line and column"
+
+        testCase "the checks find printed-value targets that cannot exist, at the word" <| fun () ->
+            let errors =
+                checkDemo (sprintf "input \"%s\"\nexpect logit \" Mary\" > 3\nlogits top 5\nexpect logits rank 6 logit > 1\nexpect logit \" Maryxyz\" > 3\n" prompt
+                           + "expect logits \" Mary\" row 2 > 3\nrun\nexpect run > 0.5\nlogit_lens\nexpect logit_lens 7_pre probability > 0\n"
+                           + "print blocks.0.hook_resid_post\nexpect print blocks.0.hook_resid_post median > 0\ngenerate 2\nexpect generated > 2\nexpect loss contains \"x\"\n"
+                           + "expect cache max < 1\n")
+            Expect.equal errors.Length 10 (String.concat "\n" errors)
+            Expect.stringContains errors.[0] "test.lens:2:8: `expect logits ...` reads the most recent `logits` result in scope, and there is none here" "not computed yet"
+            Expect.stringContains errors.[1] "test.lens:4:20: rank 6 is not listed: the logits statement lists the top 5" "a rank beyond the listed"
+            Expect.stringContains errors.[2] "test.lens:5:15: \" Maryxyz\" is not one token" "a token that is not one"
+            Expect.stringContains errors.[3] "test.lens:6:27: row 2 is out of range: the input has 1 rows" "a row out of range"
+            Expect.stringContains errors.[4] "test.lens:8:8: name a column of the run result: probability or id" "a missing column"
+            Expect.stringContains errors.[5] "test.lens:10:19: '7_pre' is not a row of the logit lens; the rows are 0_pre, 1_pre, final_post" "a logit lens row"
+            Expect.stringContains errors.[6] "test.lens:12:39: name a column of the print blocks.0.hook_resid_post result: mean, std, min, max or norm" "a statistic"
+            Expect.stringContains errors.[7] "test.lens:14:8: `expect generated` compares text" "generated text is not a number"
+            Expect.stringContains errors.[8] "test.lens:15:8: only generated text is compared with contains or equals" "a number is not text"
+            Expect.stringContains errors.[9] "test.lens:16:8: `expect cache ...` reads the most recent `cache load` result in scope" "no cache load"
+    ]
+
 let testCommandTests =
     testList "lens test" [
         testCase "lens test examples: every shipped example states expectations, and they hold" <| fun () ->
@@ -245,4 +336,4 @@ let provenanceTests =
     ]
 
 [<Tests>]
-let tests = testList "expect" [ expectTests; testCommandTests; diffTests; repeatedInputTests; provenanceTests ]
+let tests = testList "expect" [ expectTests; printedValueTests; testCommandTests; diffTests; repeatedInputTests; provenanceTests ]

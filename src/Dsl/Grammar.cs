@@ -48,6 +48,9 @@ internal sealed partial class Grammar
             ["print"] = PrintCommand(),
             ["use"] = Use(),
             ["expect"] = Expect(),
+            ["sae"] = Sae(),
+            ["features"] = Features(),
+            ["steer"] = Steer(),
         };
     }
 
@@ -169,7 +172,11 @@ internal sealed partial class Grammar
     {
         var ablationSelection = SelectionParser(["heads", "where", "mlp", "attn", "neurons"]);
         var target =
-            (from keyword in Keyword("mlp")
+            (from keyword in Keyword("feature")
+             from feature in Count("a feature index after 'feature'", "the feature index", 0)
+             select (InterventionTarget)new FeatureTarget(feature.Value))
+            .OrElse(
+             from keyword in Keyword("mlp")
              from layer in Layer("a layer such as L0 after 'mlp'")
              select (InterventionTarget)new MlpTarget(layer.Value))
             .OrElse(

@@ -30,3 +30,6 @@ public sealed record AttnTarget(int Layer) : InterventionTarget;
 
 /// <summary>`neurons mlp L0 N12,N40`: single MLP neurons of a layer.</summary>
 public sealed record NeuronsTarget(int Layer, NodeList<int> Neurons) : InterventionTarget;
+
+/// <summary>`feature 12`: one feature of the most recent SAE (`ablate feature 12` sets it to 0 on hook_sae_acts_post).</summary>
+public sealed record FeatureTarget(int Feature) : InterventionTarget;

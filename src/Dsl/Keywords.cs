@@ -29,6 +29,9 @@ public enum Comparison { Greater, GreaterOrEqual, Less, LessOrEqual }
 /// <summary>The comparison of an `expect` (`==` needs `within TOLERANCE`).</summary>
 public enum ExpectOperator { Greater, GreaterOrEqual, Less, LessOrEqual, Equal }
 
+/// <summary>How `expect generated ...` compares generated text with a string.</summary>
+public enum TextComparison { Contains, Equals }
+
 /// <summary>What `cache` does with the activation cache.</summary>
 public enum CacheAction { Save, Load }
 
@@ -78,6 +81,7 @@ public static partial class Keywords
     [
         "model", "seed", "device", "input", "score", "detect", "heads", "let", "ablate", "run", "loss", "logits",
         "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print", "use", "expect",
+        "sae", "features", "steer",
     ];
 
     public static readonly KeywordTable<ScoreKind> ScoreKinds = new(
@@ -111,7 +115,11 @@ public static partial class Keywords
 
     /// <summary>The results an `expect` can read, by the word its target starts with.</summary>
     public static readonly IReadOnlyList<string> ExpectResults =
-        ["induction", "prev_token", "duplicate_token", "detect", "loss", "predict", "attribute", "patch", "compose", "circuit"];
+        ["induction", "prev_token", "duplicate_token", "detect", "loss", "predict", "attribute", "patch", "compose", "circuit",
+         "logit", "logits", "run", "logit_lens", "cache", "print", "heads", "generated", "sae", "features"];
+
+    /// <summary>The comparisons of a text expectation (`expect generated contains "..."`).</summary>
+    public static readonly KeywordTable<TextComparison> TextComparisons = new(("contains", TextComparison.Contains), ("equals", TextComparison.Equals));
 
     public static readonly KeywordTable<CacheAction> CacheActions = new(("save", CacheAction.Save), ("load", CacheAction.Load));
 
@@ -126,7 +134,7 @@ public static partial class Keywords
         ("name", ModelReferenceKind.Name), ("hub_id", ModelReferenceKind.HubId), ("path", ModelReferenceKind.Path));
 
     /// <summary>The ablation targets that are not head selections.</summary>
-    public static readonly IReadOnlyList<string> TargetWords = ["mlp", "attn", "neurons"];
+    public static readonly IReadOnlyList<string> TargetWords = ["mlp", "attn", "neurons", "feature"];
 
     /// <summary>The metrics of `patch ... metric`.</summary>
     public static readonly IReadOnlyList<string> MetricWords = ["logit_diff", "loss", "prob"];
@@ -139,7 +147,7 @@ public static partial class Keywords
 
     // Words a let-bound name may not be, because where names are read these words mean something else.
     private static readonly HashSet<string> reserved =
-        ["heads", "where", "except", "and", "mlp", "attn", "neurons", "repeat", "tokens", "file", "input", "pattern"];
+        ["heads", "where", "except", "and", "mlp", "attn", "neurons", "repeat", "tokens", "file", "input", "pattern", "feature"];
 
     /// <summary>The keyword of any enum value of the language (for JSON and messages).</summary>
     public static string Text(Enum value) => value switch
@@ -153,6 +161,7 @@ public static partial class Keywords
         PatchTarget v => PatchTargets.Text(v),
         Comparison v => Comparisons.Text(v),
         ExpectOperator v => ExpectOperators.Text(v),
+        TextComparison v => TextComparisons.Text(v),
         CacheAction v => CacheActions.Text(v),
         DeviceKind v => Devices.Text(v),
         ModelFlag v => ModelFlags.Text(v),

@@ -58,6 +58,13 @@ public static partial class Printer
         ExpectStatement s => "expect " + Print(s.Target) + " " + Keywords.ExpectOperators.Text(s.Operator) + " " + Number(s.Threshold)
                              + (s.Tolerance is { } tolerance ? " within " + Number(Require(tolerance, tolerance >= 0, "a tolerance must not be negative"))
                                  : s.Operator == ExpectOperator.Equal ? throw new ArgumentException("'==' needs a tolerance ('within')") : ""),
+        ExpectTextStatement s => "expect " + Print(s.Target) + " " + Keywords.TextComparisons.Text(s.Operator) + " " + Quote(s.Text),
+        SaeLoadStatement s => "sae load " + Path(s.Path) + (s.Hook is { } hook ? " at " + Print(new FullHookName(hook)) : "") + (s.ErrorTerm ? " error_term" : ""),
+        SaeMetricsStatement => "sae metrics",
+        FeaturesTopStatement s => "features top " + Int(Require(s.Top, s.Top >= 1, "features top needs at least 1"))
+                                  + (s.Position is { } pos ? " pos " + Int(Require(pos, pos >= 0, "a position must not be negative")) : ""),
+        FeatureLogitsStatement s => "features logits " + Int(Require(s.Feature, s.Feature >= 0, "a feature must not be negative")) + Top(s.Top),
+        SteerStatement s => "steer feature " + Int(Require(s.Feature, s.Feature >= 0, "a feature must not be negative")) + (s.Set ? " to " : " by ") + Number(s.Value),
         _ => throw new ArgumentException($"cannot print {statement.GetType().Name}"),
     };
 
@@ -144,6 +151,7 @@ public static partial class Printer
         AttnTarget t => "attn L" + Int(Require(t.Layer, t.Layer >= 0, "a layer must not be negative")),
         NeuronsTarget t => "neurons mlp L" + Int(Require(t.Layer, t.Layer >= 0, "a layer must not be negative")) + " "
                            + string.Join(",", NotEmpty(t.Neurons, "a neuron list").Select(n => "N" + Int(Require(n, n >= 0, "a neuron must not be negative")))),
+        FeatureTarget t => "feature " + Int(Require(t.Feature, t.Feature >= 0, "a feature must not be negative")),
         _ => throw new ArgumentException($"cannot print {target.GetType().Name}"),
     };
 
@@ -177,7 +185,7 @@ public static partial class Printer
     {
         var words = NotEmpty(target.Words, "an expectation target");
         if (!Keywords.ExpectResults.Contains(words[0])) throw new ArgumentException($"'{words[0]}' is not a result an expectation can read");
-        return string.Join(" ", words.Select(w => w.Length > 0 && w.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? w : Quote(w)));
+        return string.Join(" ", words.Select(w => BareTargetWordRegex().IsMatch(w) && !Keywords.TextComparisons.TryParse(w, out _) ? w : Quote(w)));
     }
 
     public static string Print(PrintSubject subject) => subject switch
@@ -256,4 +264,7 @@ public static partial class Printer
 
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
     private static partial Regex DottedNameRegex();
+
+    [GeneratedRegex(@"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")]
+    private static partial Regex BareTargetWordRegex();
 }

@@ -110,3 +110,31 @@ public sealed record PrintStatement(PrintSubject Subject) : Statement;
 /// result of its kind in scope. A failing expectation does not stop the run; the run reports it at the end.
 /// </summary>
 public sealed record ExpectStatement(ExpectTarget Target, ExpectOperator Operator, double Threshold, double? Tolerance) : Statement;
+
+/// <summary>
+/// `expect generated contains " the"`, `expect generated row 1 equals "..."`: a claim about text a statement
+/// produced (generated text), checked like <see cref="ExpectStatement"/>.
+/// </summary>
+public sealed record ExpectTextStatement(ExpectTarget Target, TextComparison Operator, string Text) : Statement;
+
+/// <summary>
+/// `sae load PATH [at HOOK] [error_term]`: loads a sparse autoencoder (a SAELens folder or Gemma Scope's
+/// params.npz layout) and splices it into its hook point for the rest of the enclosing block or experiment;
+/// with `error_term` the model's output stays exact while the features are exposed.
+/// </summary>
+public sealed record SaeLoadStatement(string Path, string? Hook, bool ErrorTerm) : Statement;
+
+/// <summary>`sae metrics`: SAELens's run_evals metrics of the most recent SAE on the current input.</summary>
+public sealed record SaeMetricsStatement : Statement;
+
+/// <summary>`features top 5 [pos 7]`: the most active features of the most recent SAE at each position (or one).</summary>
+public sealed record FeaturesTopStatement(int Top, int? Position) : Statement;
+
+/// <summary>`features logits 12 [top 10]`: the tokens feature 12's decoder direction promotes and suppresses most (direct logit attribution).</summary>
+public sealed record FeatureLogitsStatement(int Feature, int? Top) : Statement;
+
+/// <summary>
+/// `steer feature 12 by 3.5` (adds to the feature) or `steer feature 12 to 10` (sets it) on the most recent SAE's
+/// hook_sae_acts_post, at every position, for the rest of the enclosing block or experiment.
+/// </summary>
+public sealed record SteerStatement(int Feature, double Value, bool Set) : Statement;

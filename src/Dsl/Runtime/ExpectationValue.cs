@@ -9,7 +9,7 @@ namespace Lens.Dsl.Runtime;
 /// <see cref="Claim"/> reads as written: `induction L1H1 > 0.8`.
 /// </summary>
 public sealed record ExpectationValue(string Target, ExpectOperator Operator, double Threshold, double? Tolerance, double Actual, string Shown, bool Passed)
-    : ResultValue
+    : ResultValue, IExpectation
 {
     public override string Kind => "expectation";
 

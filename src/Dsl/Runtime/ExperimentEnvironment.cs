@@ -97,8 +97,28 @@ public sealed class ExperimentEnvironment : IDisposable
         }
     }
 
+    readonly Dictionary<(string Path, string? Hook, string Device), Lens.Sae.SparseAutoencoder> saes = new();
+
+    /// <summary>The SAE at <paramref name="path"/> (a SAELens folder or Gemma Scope params.npz), attached at <paramref name="hook"/> when given, on this device; loaded on first use and kept.</summary>
+    public Lens.Sae.SparseAutoencoder LoadSae(string path, string? hook, DeviceSpec device)
+    {
+        var key = (Path.GetFullPath(path), hook, device.ToString());
+        lock (saes)
+        {
+            if (saes.TryGetValue(key, out var sae)) return sae;
+            sae = Lens.Sae.SaeLoader.Load(key.Item1, hook, device.Kind == DeviceKind.Cpu ? null : device.ToTorch());
+            RecordRead("sae", key.Item1);
+            return saes[key] = sae;
+        }
+    }
+
     public void Dispose()
     {
+        lock (saes)
+        {
+            foreach (var sae in saes.Values) sae.Dispose();
+            saes.Clear();
+        }
         lock (models)
         {
             foreach (var handle in models.Values) handle.Model.Dispose();

@@ -40,6 +40,12 @@ public sealed record ExperimentState
     /// <summary>Every intervention the experiment applied, in order (a block's too), for the record.</summary>
     public ImmutableList<ActiveIntervention> InterventionLog { get; init; } = [];
 
+    /// <summary>The SAEs `sae load` spliced in and in force, in load order (feature statements use the last).</summary>
+    public ImmutableList<ActiveSae> Saes { get; init; } = [];
+
+    /// <summary>The feature edits in force (`ablate feature N`, `steer feature N ...`), applied in order.</summary>
+    public ImmutableList<FeatureEdit> FeatureEdits { get; init; } = [];
+
     public ImmutableDictionary<ScoreKind, LayerHeadValue> Scores { get; init; } = ImmutableDictionary<ScoreKind, LayerHeadValue>.Empty;
 
     public ImmutableList<ExperimentResult> Results { get; init; } = [];
@@ -78,7 +84,7 @@ public sealed record ExperimentState
     public ExperimentState WithResult(Statement statement, ResultValue value)
     {
         var result = new ExperimentResult(statement, Environment.TextOf(statement), CommandWord(statement), value,
-            Interventions.Select(i => i.Text).ToList());
+            Saes.Select(s => s.Text).Concat(Interventions.Select(i => i.Text)).Concat(FeatureEdits.Select(e => e.Text)).ToList());
         Environment.OnResult?.Invoke(result);
         return ExpectTargets.KeyOf(statement) is { } key
             ? this with { Results = Results.Add(result), Latest = Latest.SetItem(key, result) }

@@ -68,10 +68,11 @@ internal static class ForwardStages
         for (int r = 0; r < pass.Input.Batch; r++)
             for (int i = 0; i < k; i++)
                 rows.Add([r, i + 1, Token(pass.Model, id[r * k + i]), id[r * k + i], logit[r * k + i], prob[r * k + i]]);
-        return state.WithResult(s, new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows])
+        var all = TensorData.Grid(last);
+        var table = new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows]) { MaxTextRows = s.Top is null ? 20 : null };
+        return state.WithResult(s, new LogitsValue(table, all.Select(r => r.Select(v => (float)v).ToArray()).ToArray())
         {
             Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position" + (pass.Input.Mask is null ? "" : " (each row's last real token)"),
-            MaxTextRows = s.Top is null ? 20 : null,
         });
     }
 

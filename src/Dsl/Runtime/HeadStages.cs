@@ -40,7 +40,7 @@ internal static class HeadStages
         var model = state.RequireModel().Model;
         var input = state.RequireInput("detect");
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        using var hooks = ModelEdits.Attach(model, state);
         var rows = Enumerable.Range(0, input.Batch).Select(r => input.Row(r, model.Device)).ToList();
         var measure = Keywords.ErrorMeasures.Text(s.ErrorMeasure);
         Tensor scores;

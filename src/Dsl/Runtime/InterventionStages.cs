@@ -15,14 +15,33 @@ internal static class InterventionStages
     {
         state = state.WithModel();
         var ablation = (Ablation)s.Intervention;
+        if (ablation.Target is FeatureTarget feature) return AblateFeature(s, feature, state);
         var active = new ActiveIntervention(s, Targets(ablation.Target, state), ablation.Mode,
             ablation.Mode == AblationMode.Zero ? null : state.Input, (ulong)state.Seed);
         var applied = state with { Interventions = state.Interventions.Add(active), InterventionLog = state.InterventionLog.Add(active) };
         if (s.Body is null) return applied;
         var inner = applied;
         foreach (var statement in s.Body) inner = StageRunner.Apply(statement, inner);
-        // The block's intervention, names and scores end with it (and what `expect` reads); its results (and its inputs) carry on.
-        return inner with { Interventions = state.Interventions, Bindings = state.Bindings, Scores = state.Scores, Latest = state.Latest };
+        return EndBlock(inner, state);
+    }
+
+    /// <summary>The state after a block: its interventions, SAEs, feature edits, names and scores end with it (and what `expect` reads); its results (and its inputs) carry on.</summary>
+    static ExperimentState EndBlock(ExperimentState inner, ExperimentState outer) =>
+        inner with
+        {
+            Interventions = outer.Interventions, Bindings = outer.Bindings, Scores = outer.Scores, Latest = outer.Latest,
+            Saes = outer.Saes, FeatureEdits = outer.FeatureEdits,
+        };
+
+    /// <summary>`ablate feature N`: the most recent SAE's feature N set to 0 on hook_sae_acts_post at every position.</summary>
+    static ExperimentState AblateFeature(InterventionStatement s, FeatureTarget target, ExperimentState state)
+    {
+        var sae = state.Saes.LastOrDefault() ?? throw new InvalidOperationException("`ablate feature` needs an SAE: add `sae load PATH` before it");
+        var applied = state with { FeatureEdits = state.FeatureEdits.Add(new FeatureEdit(Printer.Print(s.Intervention), sae.Sae, target.Feature, 0, Set: true)) };
+        if (s.Body is null) return applied;
+        var inner = applied;
+        foreach (var statement in s.Body) inner = StageRunner.Apply(statement, inner);
+        return EndBlock(inner, state);
     }
 
     static IReadOnlyList<AblationTarget> Targets(InterventionTarget target, ExperimentState state) => target switch

@@ -63,7 +63,7 @@ internal static class OutputStages
         var model = state.RequireModel().Model;
         var input = state.RequireInput("show tokens");
         using var scope = NewDisposeScope();
-        using var hooks = InterventionHooks.Attach(model, state.Interventions);
+        using var hooks = ModelEdits.Attach(model, state);
         // Row 0's own tokens: right padding puts its pads after them, and they are not part of the text.
         int length = input.LastReal(0) + 1;
         var losses = new float[length];
@@ -109,9 +109,14 @@ internal static class OutputStages
         {
             using var saved = file.Load(name);
             var now = current.Cache[name];
-            var diff = saved.shape.SequenceEqual(now.shape)
-                ? (now.to(ScalarType.Float64) - saved.to(ScalarType.Float64).to(now.device)).abs().max().item<double>()
-                : double.NaN;
+            double diff = double.NaN;
+            if (saved.shape.SequenceEqual(now.shape))
+            {
+                var a = now.to(ScalarType.Float64);
+                var b = saved.to(ScalarType.Float64).to(now.device);
+                // Equal entries differ by 0, masked attention scores (-inf in both) included.
+                diff = where(a.eq(b), zeros_like(a), (a - b).abs()).max().item<double>();
+            }
             rows.Add([name, "[" + string.Join(", ", saved.shape) + "]", diff]);
         }
         return state.WithResult(s, new TableValue(["activation", "shape", "max |difference|"], [.. rows])
@@ -136,7 +141,7 @@ internal static class OutputStages
                 var x = run.Cache[name].to(ScalarType.Float64);
                 var first = TensorData.Flat(x.flatten().narrow(0, 0, Math.Min(8, x.numel())));
                 var value = new ActivationValue(name, x.shape, x.mean().item<double>(), x.numel() > 1 ? x.std().item<double>() : 0,
-                    x.min().item<double>(), x.max().item<double>(), first) { Title = $"{name} on {Printer.Print(input.Source)}" };
+                    x.min().item<double>(), x.max().item<double>(), first) { Title = $"{name} on {Printer.Print(input.Source)}", Norm = x.norm().item<double>() };
                 return state.WithResult(s, value);
             }
             case PrintName n when state.Bindings.GetValueOrDefault(n.Name) is Binding binding:

@@ -326,6 +326,9 @@ public sealed record FigureValue(HtmlContent Figure, string? Path, string Consol
 /// <summary>An activation (`print HOOK`): its shape and statistics, and its first values.</summary>
 public sealed record ActivationValue(string Hook, long[] Shape, double Mean, double Std, double Min, double Max, double[] First) : ResultValue
 {
+    /// <summary>The Frobenius norm of the whole activation (every row and position).</summary>
+    public double Norm { get; init; } = double.NaN;
+
     public override string Kind => "activation";
 
     internal override void WriteFields(Utf8JsonWriter json)
@@ -334,7 +337,7 @@ public sealed record ActivationValue(string Hook, long[] Shape, double Mean, dou
         json.WriteStartArray("shape");
         foreach (var s in Shape) json.WriteNumberValue(s);
         json.WriteEndArray();
-        foreach (var (name, v) in new[] { ("mean", Mean), ("std", Std), ("min", Min), ("max", Max) })
+        foreach (var (name, v) in new[] { ("mean", Mean), ("std", Std), ("min", Min), ("max", Max), ("norm", Norm) })
         {
             json.WritePropertyName(name);
             Numbers.Write(json, v);
@@ -345,7 +348,7 @@ public sealed record ActivationValue(string Hook, long[] Shape, double Mean, dou
     }
 
     protected override string Body() =>
-        $"{Hook} [{string.Join(", ", Shape)}]: mean {Numbers.Text(Mean)}, std {Numbers.Text(Std)}, min {Numbers.Text(Min)}, max {Numbers.Text(Max)}\n"
+        $"{Hook} [{string.Join(", ", Shape)}]: mean {Numbers.Text(Mean)}, std {Numbers.Text(Std)}, min {Numbers.Text(Min)}, max {Numbers.Text(Max)}, norm {Numbers.Text(Norm)}\n"
         + $"first values: {string.Join(" ", First.Select(Numbers.Text))}";
 
     internal override void AddFigures(Report report) => report.AddText($"{Title}: {Body()}");

@@ -23,7 +23,7 @@ internal sealed class StagePass : IDisposable
         Tokens = Input.ToTensor(Model.Device);
         AttentionMask = Input.MaskTensor(Model.Device);
         flags = FlagsOn(Model.Config, state.Flags);
-        hooks = InterventionHooks.Attach(Model, state.Interventions);
+        hooks = ModelEdits.Attach(Model, state);
     }
 
     public HookedTransformer Model { get; }

@@ -38,6 +38,12 @@ public static class StageRunner
                 CacheStatement s => OutputStages.Cache(s, state),
                 PrintStatement s => OutputStages.Print(s, state),
                 ExpectStatement s => ExpectStages.Expect(s, state),
+                ExpectTextStatement s => ExpectStages.ExpectText(s, state),
+                SaeLoadStatement s => SaeStages.Load(s, state),
+                SaeMetricsStatement s => SaeStages.Metrics(s, state),
+                FeaturesTopStatement s => SaeStages.Top(s, state),
+                FeatureLogitsStatement s => SaeStages.Logits(s, state),
+                SteerStatement s => SaeStages.Steer(s, state),
                 _ => throw new ArgumentException($"no stage runs {statement.GetType().Name}"),
             };
         }
@@ -49,5 +55,5 @@ public static class StageRunner
 
     static bool IsExperimentError(Exception e) =>
         e is ArgumentException or InvalidOperationException or IOException or KeyNotFoundException or UnauthorizedAccessException
-            or CheckpointException or Lens.IO.SafetensorsException or NotSupportedException;
+            or CheckpointException or Lens.IO.SafetensorsException or NotSupportedException or Lens.Sae.SaeException;
 }

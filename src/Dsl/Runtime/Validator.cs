@@ -1,3 +1,4 @@
+using Lens.Sae;
 using Lens.Tokenization;
 using static TorchSharp.torch;
 
@@ -27,7 +28,8 @@ public static class Validator
         Statement? modelStatement;
         bool modelFailed;
         readonly HashSet<string> written = [];
-        HashSet<string> readable = [.. start.Latest.Keys];
+        // The latest statement in scope per expectation key: what an `expect` reads, and the shape of its result.
+        Dictionary<string, Statement> readable = start.Latest.ToDictionary(kv => kv.Key, kv => kv.Value.Statement);
         // After an input that could not be resolved, statements needing one are not reported again (the first error says it all).
         bool inputFailed;
         readonly HashSet<string> failedInputNames = [];
@@ -92,9 +94,25 @@ public static class Validator
                 case ShowStatement show: Show(show, model); break;
                 case CacheStatement cache: Cache(cache, model); break;
                 case PrintStatement print: Print(print, model); break;
-                case ExpectStatement expect: Expect(expect, model); break;
+                case ExpectStatement expect: Expect(expect, expect.Target, model, text: false); break;
+                case ExpectTextStatement expect: Expect(expect, expect.Target, model, text: true); break;
+                case SaeLoadStatement load: SaeLoad(load, model); break;
+                case SaeMetricsStatement metrics: SaeMetrics(metrics); break;
+                case FeaturesTopStatement top:
+                    if (NeedSae(s) is not null && NeedInput(s) is { } topInput && top.Position is int at && at >= topInput.Positions)
+                        Error(s, $"position {at} is out of range: the input has {topInput.Positions} tokens (pos 0..{topInput.Positions - 1})", $"pos {at}");
+                    break;
+                case FeatureLogitsStatement logits:
+                    if (NeedSae(s) is { } logitSae && Feature(s, logitSae, logits.Feature))
+                        try { using var weights = model.LogitWeights(logitSae.Sae, logits.Feature); }
+                        catch (SaeException e) { Error(s, e.Message, "logits"); }
+                    break;
+                case SteerStatement steer:
+                    if (NeedSae(s) is { } steered && Feature(s, steered, steer.Feature))
+                        state = state with { FeatureEdits = state.FeatureEdits.Add(new FeatureEdit(Printer.Print(s), steered.Sae, steer.Feature, steer.Value, steer.Set)) };
+                    break;
             }
-            if (ExpectTargets.KeyOf(s) is { } key) readable.Add(key);
+            if (ExpectTargets.KeyOf(s) is { } key) readable[key] = s;
             Memory(s, model);
         }
 
@@ -294,6 +312,13 @@ public static class Validator
                     Layer(t.Layer, $"L{t.Layer}");
                     if (!hasMlp) Error(s, $"model '{cfg.ModelName}' is attention-only: it has no MLP to ablate", "mlp");
                     break;
+                case FeatureTarget t:
+                    if (ablation.Mode != AblationMode.Zero)
+                        Error(s, $"a feature ablation sets the feature to 0 (zero); {Keywords.AblationModes.Text(ablation.Mode)} ablation of SAE features is not supported",
+                            Keywords.AblationModes.Text(ablation.Mode));
+                    else if (NeedSae(s) is { } sae && Feature(s, sae, t.Feature))
+                        state = state with { FeatureEdits = state.FeatureEdits.Add(new FeatureEdit(Printer.Print(s.Intervention), sae.Sae, t.Feature, 0, true)) };
+                    break;
                 case NeuronsTarget t:
                     Layer(t.Layer, $"L{t.Layer}");
                     if (!hasMlp) Error(s, $"model '{cfg.ModelName}' is attention-only: it has no MLP neurons", "mlp");
@@ -301,14 +326,14 @@ public static class Validator
                         Error(s, $"neuron {n} is out of range: the MLP has {cfg.DMlp} neurons (N0..N{cfg.DMlp - 1})", $"N{n}");
                     break;
             }
-            if (ablation.Mode != AblationMode.Zero && state.Input is null && !inputFailed)
+            if (ablation.Mode != AblationMode.Zero && ablation.Target is not FeatureTarget && state.Input is null && !inputFailed)
                 Error(s, $"a {Keywords.AblationModes.Text(ablation.Mode)} ablation takes its reference activations from the current input: add an `input ...` statement before it",
                     Keywords.AblationModes.Text(ablation.Mode));
             if (s.Body is null) return;
-            var outer = state.Bindings;
-            var outerReadable = new HashSet<string>(readable);
+            var outer = state;
+            var outerReadable = new Dictionary<string, Statement>(readable);
             Sequence(s.Body);
-            state = state with { Bindings = outer };
+            state = state with { Bindings = outer.Bindings, Saes = outer.Saes, FeatureEdits = outer.FeatureEdits };
             readable = outerReadable;
         }
 
@@ -324,18 +349,24 @@ public static class Validator
 
         void Token(Statement s, TokenRef token, HookedTransformer model)
         {
+            if (TokenProblem(token, model) is string problem) Error(s, problem, token is TokenText text ? Printer.Quote(text.Text) : ((TokenId)token).Id.ToString());
+        }
+
+        static string? TokenProblem(TokenRef token, HookedTransformer model)
+        {
             switch (token)
             {
                 case TokenId id when id.Id >= model.Config.DVocabOut:
-                    Error(s, $"token id {id.Id} is out of range: the model predicts {model.Config.DVocabOut} tokens (ids 0..{model.Config.DVocabOut - 1})", id.Id.ToString());
-                    break;
+                    return $"token id {id.Id} is out of range: the model predicts {model.Config.DVocabOut} tokens (ids 0..{model.Config.DVocabOut - 1})";
                 case TokenText text:
                     if (model.Tokenizer is not ITokenizer tokenizer)
-                        Error(s, $"model '{model.Config.ModelName}' has no tokenizer: name tokens by id", Printer.Quote(text.Text));
-                    else if (tokenizer.Encode(text.Text) is { Count: not 1 } ids)
-                        Error(s, $"{Printer.Quote(text.Text)} is not one token: {tokenizer.Name} splits it into {ids.Count} tokens "
-                                 + $"[{string.Join(", ", ids.Select(i => Printer.Quote(tokenizer.IdToToken(i))))}]", Printer.Quote(text.Text));
-                    break;
+                        return $"model '{model.Config.ModelName}' has no tokenizer: name tokens by id";
+                    if (tokenizer.Encode(text.Text) is { Count: not 1 } ids)
+                        return $"{Printer.Quote(text.Text)} is not one token: {tokenizer.Name} splits it into {ids.Count} tokens "
+                               + $"[{string.Join(", ", ids.Select(i => Printer.Quote(tokenizer.IdToToken(i))))}]";
+                    return null;
+                default:
+                    return null;
             }
         }
 
@@ -382,7 +413,7 @@ public static class Validator
         void Cache(CacheStatement s, HookedTransformer model)
         {
             NeedInput(s);
-            if (s.Filter is string filter && !model.HookNames.Any(HookedTransformer.NamesFilter(filter)))
+            if (s.Filter is string filter && !model.HookNames.Concat(SaeHookNames()).Any(HookedTransformer.NamesFilter(filter)))
             {
                 var globs = model.HookNames.Select(n => System.Text.RegularExpressions.Regex.Replace(n, @"\.\d+\.", ".*.")).Distinct();
                 var near = Suggestions.Nearest(filter, globs.Concat(model.HookNames));
@@ -404,6 +435,7 @@ public static class Validator
             {
                 case PrintHook h:
                     NeedInput(s);
+                    if (SaeHookNames().Contains(h.Hook.FullName)) break;
                     try
                     {
                         var hook = model.Hook(h.Hook.FullName);
@@ -428,24 +460,125 @@ public static class Validator
 
         // ---- expectations ------------------------------------------------------------------------------
 
-        void Expect(ExpectStatement e, HookedTransformer model)
+        void Expect(Statement e, ExpectTarget target, HookedTransformer model, bool text)
         {
             var cfg = model.Config;
-            if (ExpectTargets.Problem(e.Target, cfg.NLayers, cfg.NHeads, state.Input?.Positions,
-                    name => state.Bindings.GetValueOrDefault(name) is PatternBinding) is var (problem, near))
+            var (key, _) = ExpectTargets.Split(target);
+            var context = new TargetContext(cfg.NLayers, cfg.NHeads, state.Input?.Positions, state.Input?.Batch,
+                name => state.Bindings.GetValueOrDefault(name) is PatternBinding)
+            {
+                Producer = readable.GetValueOrDefault(key),
+                TokenProblem = word => TokenProblem(word.All(char.IsAsciiDigit) && word.Length > 0 ? new TokenId(int.TryParse(word, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : int.MaxValue) : new TokenText(word), model),
+                HookProblem = name =>
+                {
+                    if (SaeHookNames().Contains(name)) return null;
+                    try { model.Hook(name); return null; }
+                    catch (ArgumentException ex) { return Plain(ex); }
+                },
+            };
+            if ((text ? ExpectTargets.TextProblem(target, context) : ExpectTargets.Problem(target, context)) is var (problem, near))
             {
                 Error(e, problem, near);
                 return;
             }
-            var (key, _) = ExpectTargets.Split(e.Target);
-            if (Keywords.ScoreKinds.TryParse(key, out var kind) && !readable.Contains(key))
+            if (Keywords.ScoreKinds.TryParse(key, out var kind) && !readable.ContainsKey(key))
             {
                 // Like `where`, a score target computes the scores on the current input when no `score` is in scope.
-                if (ScoresUnavailable(kind) is string why) Error(e, $"`expect {key} ...` needs {key} scores: {why}", e.Target.Words[0]);
+                if (ScoresUnavailable(kind) is string why) Error(e, $"`expect {key} ...` needs {key} scores: {why}", target.Words[0]);
             }
-            else if (!readable.Contains(key))
+            else if (!readable.ContainsKey(key))
                 Error(e, $"`expect {key} ...` reads the most recent `{ExpectTargets.Producer(key)}` result in scope, and there is none here: run `{ExpectTargets.Producer(key)}` before it",
-                    e.Target.Words[0]);
+                    target.Words[0]);
+        }
+
+        // ---- sparse autoencoders -------------------------------------------------------------------------
+
+        /// <summary>The hook points of the SAEs in force (blocks.0.hook_resid_post.hook_sae_acts_post, ...).</summary>
+        IEnumerable<string> SaeHookNames() => state.Saes.SelectMany(a => SparseAutoencoder.HookSuffixes.Select(suffix => a.Sae.HookName + "." + suffix));
+
+        /// <summary>The most recent SAE, or null (reported) when none is loaded.</summary>
+        ActiveSae? NeedSae(Statement s)
+        {
+            if (state.Saes.LastOrDefault() is { } sae) return sae;
+            if (!saeFailed) Error(s, $"`{Printer.Print(s).Split(' ')[0]}` needs an SAE: add `sae load PATH [at HOOK]` before it");
+            return null;
+        }
+
+        bool saeFailed;
+
+        bool Feature(Statement s, ActiveSae sae, int feature)
+        {
+            if (feature < sae.Sae.Config.DSae) return true;
+            Error(s, $"feature {feature} is out of range: the SAE at {sae.Sae.HookName} has {sae.Sae.Config.DSae} features (0..{sae.Sae.Config.DSae - 1})", feature.ToString());
+            return false;
+        }
+
+        void SaeLoad(SaeLoadStatement s, HookedTransformer model)
+        {
+            var path = Env.ReadPath(s.Path);
+            saeFailed = true;
+            if (!File.Exists(path) && !Directory.Exists(path))
+            {
+                Error(s, $"SAE '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
+                return;
+            }
+            if (File.Exists(path) && !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
+            {
+                Error(s, $"'{s.Path}' is a file, not an SAE: give the SAE's folder (cfg.json + sae_weights.safetensors, SAELens) or Gemma Scope's params.npz", s.Path);
+                return;
+            }
+            SparseAutoencoder sae;
+            try { sae = Env.LoadSae(path, s.Hook, state.EffectiveDevice); }
+            catch (Exception e) when (IsUserError(e)) { Error(s, $"cannot load the SAE '{s.Path}': {Plain(e)}", s.Path); return; }
+            var near = s.Hook ?? s.Path;
+            try { model.Hook(sae.HookName); }
+            catch (ArgumentException e)
+            {
+                Error(s, $"the SAE attaches at {sae.HookName}, which model '{model.Config.ModelName}' does not have: {Plain(e)}", near);
+                return;
+            }
+            if (Off(model, sae.HookName) is string flag) { Error(s, HookedTransformer.DisabledHookMessage(sae.HookName, flag), near); return; }
+            if (state.Saes.FirstOrDefault(a => a.Sae.HookName == sae.HookName) is { } other)
+            {
+                Error(s, $"an SAE is already loaded at {sae.HookName} (`{other.Text}`): one SAE per hook point", near);
+                return;
+            }
+            if (sae.Dtype != model.Dtype)
+            {
+                Error(s, $"the SAE's dtype is {sae.Dtype} but the model's {model.Dtype}: load the model in the SAE's dtype", s.Path);
+                return;
+            }
+            if (HookWidth(model, sae) is long width && width != sae.Config.DIn)
+            {
+                Error(s, $"the SAE reads {sae.Config.DIn} values per token (d_in) but {sae.HookName} has {width}", s.Path);
+                return;
+            }
+            saeFailed = false;
+            state = state with { Saes = state.Saes.Add(new ActiveSae(Printer.Print(s), sae, s.ErrorTerm)) };
+        }
+
+        /// <summary>The width of the activation at the SAE's hook per token (heads flattened for a hook_z SAE), from a one-token run.</summary>
+        static long? HookWidth(HookedTransformer model, SparseAutoencoder sae)
+        {
+            using var scope = NewDisposeScope();
+            using var token = zeros([1, 1], dtype: ScalarType.Int64, device: model.Device);
+            using var run = model.RunWithCache(token, ReturnType.None, n => n == sae.HookName);
+            if (!run.Cache.ContainsKey(sae.HookName)) return null;
+            var shape = run.Cache[sae.HookName].shape;
+            return sae.Config.ReshapeActivations == "hook_z" && shape.Length >= 4 ? shape[^2] * shape[^1] : shape[^1];
+        }
+
+        void SaeMetrics(SaeMetricsStatement s)
+        {
+            if (NeedSae(s) is null) return;
+            if (NeedInput(s) is { Positions: < 2 }) Error(s, "`sae metrics` needs an input of at least 2 tokens (its CE loss predicts each next token)");
+            var others = new List<string>();
+            if (state.Saes.Count > 1) others.Add($"another SAE (`{state.Saes[0].Text}`)");
+            others.AddRange(state.Interventions.Select(i => $"`{i.Text}`"));
+            others.AddRange(state.FeatureEdits.Select(f => $"`{f.Text}`"));
+            if (others.Count > 0)
+                Error(s, "`sae metrics` measures the most recent SAE alone on the unchanged model, as SAELens's run_evals does, "
+                         + $"so it does not run while {string.Join(", ", others)} is in force: put it before them or in a block without them");
         }
 
         internal static bool IsUserError(Exception e) =>

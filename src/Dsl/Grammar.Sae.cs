@@ -1,0 +1,57 @@
+using Sprache;
+using static Lens.Dsl.Tokens;
+
+namespace Lens.Dsl;
+
+/// <summary>Sparse autoencoders: `sae load|metrics`, `features top|logits`, `steer feature`.</summary>
+internal sealed partial class Grammar
+{
+    private static readonly IReadOnlyList<string> SaeActions = ["load", "metrics"];
+    private static readonly IReadOnlyList<string> FeatureViews = ["top", "logits"];
+
+    private static Parser<Statement> Sae() => input =>
+    {
+        const string expected = "what to do with the SAE (load or metrics)";
+        var word = Word(expected)(input);
+        if (!word.WasSuccessful) return Fail<Statement>(input, expected);
+        var rest = word.Value.Value switch
+        {
+            "load" =>
+                from path in PathArgument("the SAE's folder (SAELens) or params.npz (Gemma Scope)", "the SAE path")
+                from options in Options.Parser("sae load option",
+                    [Option.Of("at", DottedName("a hook name after 'at', such as blocks.0.hook_resid_post")), Option.Flag("error_term")])
+                select (Statement)new SaeLoadStatement(path.Value, options.Get<string>("at"), options.Has("error_term")),
+            "metrics" => Options.End().Select(_ => (Statement)new SaeMetricsStatement()),
+            var other => throw Errors.UnknownWord(word.Value.Start, "sae action", other, SaeActions),
+        };
+        return rest(word.Remainder);
+    };
+
+    private static Parser<Statement> Features() => input =>
+    {
+        const string expected = "which feature table (top or logits)";
+        var word = Word(expected)(input);
+        if (!word.WasSuccessful) return Fail<Statement>(input, expected);
+        var rest = word.Value.Value switch
+        {
+            "top" =>
+                from count in Count("a count after 'top'", "the count after 'top'", 1)
+                from options in Options.Parser("features option", [Option.Of("pos", Count("a position after 'pos'", "the position", 0))])
+                select (Statement)new FeaturesTopStatement(count.Value, options.Value<int>("pos")),
+            "logits" =>
+                from feature in Count("a feature index after 'logits'", "the feature index", 0)
+                from options in Options.Parser("features option", [Top])
+                select (Statement)new FeatureLogitsStatement(feature.Value, options.Value<int>("top")),
+            var other => throw Errors.UnknownWord(word.Value.Start, "feature table", other, FeatureViews),
+        };
+        return rest(word.Remainder);
+    };
+
+    private static Parser<Statement> Steer() =>
+        from keyword in Keyword("feature")
+        from feature in Count("a feature index after 'feature'", "the feature index", 0)
+        from how in Keyword("by").Or(Keyword("to"))
+        from value in Number(how == "by" ? "a number to add after 'by'" : "a value after 'to'")
+        from end in Options.End()
+        select (Statement)new SteerStatement(feature.Value, value.Value, how == "to");
+}
