@@ -7,7 +7,7 @@ namespace Lens.Datasets;
 /// <summary>
 /// A harvest's input: text (<c>.txt</c>, a folder of <c>.txt</c>, <c>.jsonl</c>), packed into rows by
 /// <see cref="TokenPacking"/>; or pre-tokenized rows from Arrow stream files (one <c>.arrow</c> file, or a folder
-/// written by <c>datasets.save_to_disk</c>) whose <c>tokens</c> or <c>input_ids</c> column holds rows of exactly
+/// written by <c>datasets.save_to_disk</c>) whose <c>tokens</c>, <c>input_ids</c> or <c>token_ids</c> column holds rows of exactly
 /// the context length, taken as they are. Parquet is refused: reading it would need a second columnar package.
 /// </summary>
 public sealed class HarvestCorpus
@@ -58,7 +58,7 @@ public sealed class HarvestCorpus
         return _files.SelectMany(f => TokenRows(f, context));
     }
 
-    static readonly string[] TokenColumns = ["tokens", "input_ids"];
+    static readonly string[] TokenColumns = ["tokens", "input_ids", "token_ids"];
 
     static IEnumerable<long[]> TokenRows(string file, int context)
     {
@@ -67,7 +67,7 @@ public sealed class HarvestCorpus
             using (batch)
             {
                 var name = TokenColumns.FirstOrDefault(c => batch.Schema.GetFieldIndex(c, StringComparer.Ordinal) >= 0)
-                    ?? throw new HarvestException($"--corpus '{file}': no 'tokens' or 'input_ids' column (columns: {string.Join(", ", batch.Schema.FieldsList.Select(f => f.Name))})");
+                    ?? throw new HarvestException($"--corpus '{file}': no 'tokens', 'input_ids' or 'token_ids' column (columns: {string.Join(", ", batch.Schema.FieldsList.Select(f => f.Name))})");
                 var column = batch.Column(name);
                 for (int r = 0; r < batch.Length; r++) yield return Row(column, r, file, name, context);
             }
