@@ -173,11 +173,12 @@ public static class ActivationHarvest
     {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var queue = new BlockingCollection<Work>(boundedCapacity: 2);
+        var buffers = new BatchBuffers(columns, o.Batch);
         Exception? writerError = null;
         long written = 0;
         var writer = Task.Factory.StartNew(() =>
         {
-            try { WriteFiles(queue, columns, partial, pending, manifest, complete, ref written, failed.Token); }
+            try { WriteFiles(queue, columns, partial, pending, manifest, complete, buffers, ref written, failed.Token); }
             catch (Exception e) { writerError = e; failed.Cancel(); }
         }, TaskCreationOptions.LongRunning);
 
@@ -201,7 +202,7 @@ public static class ActivationHarvest
                 if (batch.Count < o.Batch && row < lastNeeded) continue;
                 if (pending.Any(f => f.Start < batchFirst + batch.Count && f.End > batchFirst))
                 {
-                    var work = Forward(model, batch, batchFirst, wanted, stop, dtype, columns, o.Context);
+                    var work = Forward(model, batch, batchFirst, wanted, stop, dtype, columns, o.Context, buffers);
                     queue.Add(work, failed.Token);
                 }
                 batch.Clear();
@@ -234,22 +235,36 @@ public static class ActivationHarvest
         progress.Report(new HarvestProgress(done, total, context, rate, remaining));
     }
 
-    static Work Forward(HookedTransformer model, List<long[]> rows, long first, HashSet<string> wanted, int? stop, ScalarType dtype,
-        IReadOnlyList<DatasetColumn> columns, int context)
+    /// <summary>
+    /// Buffers for a batch's bytes, handed back by the writer once written: at most the queue's two batches, the one
+    /// being written and the one being computed exist at once, so memory does not grow with the corpus (fresh
+    /// arrays per batch would be large-object garbage that the GC collects late).
+    /// </summary>
+    sealed class BatchBuffers(IReadOnlyList<DatasetColumn> columns, int batch)
     {
-        var flat = rows.SelectMany(r => r).ToArray();
-        var bytes = new byte[columns.Count][];
-        bytes[0] = MemoryMarshal.AsBytes(flat.AsSpan()).ToArray();
+        readonly ConcurrentBag<byte[][]> _free = [];
+
+        public byte[][] Rent() => _free.TryTake(out var b) ? b : columns.Select(c => new byte[checked((int)(c.BytesPerRow * batch))]).ToArray();
+
+        public void Return(byte[][] buffers) => _free.Add(buffers);
+    }
+
+    static Work Forward(HookedTransformer model, List<long[]> rows, long first, HashSet<string> wanted, int? stop, ScalarType dtype,
+        IReadOnlyList<DatasetColumn> columns, int context, BatchBuffers buffers)
+    {
+        var bytes = buffers.Rent();
+        var ids = MemoryMarshal.Cast<byte, long>(bytes[0].AsSpan());
+        for (int r = 0; r < rows.Count; r++) rows[r].CopyTo(ids.Slice(r * context, context));
         using var scope = NewDisposeScope();
-        using var tokens = tensor(flat, [rows.Count, context], dtype: ScalarType.Int64, device: model.Device);
+        using var tokens = tensor(ids[..(rows.Count * context)].ToArray(), [rows.Count, context], dtype: ScalarType.Int64, device: model.Device);
         using var run = model.RunWithCache(tokens, ReturnType.None, wanted.Contains, stopAtLayer: stop);
         for (int c = 1; c < columns.Count; c++)
-            bytes[c] = run.Cache[columns[c].Name].to(dtype).cpu().contiguous().bytes.ToArray();
+            run.Cache[columns[c].Name].to(dtype).cpu().contiguous().bytes.CopyTo(bytes[c]);
         return new Work(first, rows.Count, bytes);
     }
 
     static void WriteFiles(BlockingCollection<Work> queue, IReadOnlyList<DatasetColumn> columns, string partial, List<PendingFile> pending,
-        HarvestManifest manifest, HashSet<string> complete, ref long written, CancellationToken cancel)
+        HarvestManifest manifest, HashSet<string> complete, BatchBuffers buffers, ref long written, CancellationToken cancel)
     {
         int next = 0;
         ArrowDataFileWriter? file = null;
@@ -277,6 +292,7 @@ public static class ActivationHarvest
                         (manifest with { CompleteFiles = manifest.Files.Where(complete.Contains).ToList() }).Write(partial);
                     }
                 }
+                buffers.Return(work.Columns);
             }
         }
         finally { file?.Dispose(); }
