@@ -104,13 +104,17 @@ public static class HarvestCommand
         return cancel;
     }
 
-    /// <summary>A progress line on stderr: rows, tokens/s and the time left; redrawn in place on a terminal.</summary>
+    /// <summary>A progress line on stderr: rows, tokens/s and the time left.</summary>
     sealed class ProgressLine : IProgress<HarvestProgress>
     {
         bool _drawn;
+        readonly System.Diagnostics.Stopwatch _sinceLine = System.Diagnostics.Stopwatch.StartNew();
 
         public void Report(HarvestProgress p)
         {
+            // Into a log (redirected), a line every 10 s and the last one; on a terminal, redrawn in place.
+            if (Console.IsErrorRedirected && p.RowsDone < p.RowsTotal && p.RowsDone > 0 && _sinceLine.Elapsed < TimeSpan.FromSeconds(10)) return;
+            _sinceLine.Restart();
             var eta = p.Remaining is TimeSpan t ? $", {t:hh\\:mm\\:ss} left" : "";
             var line = $"harvest: {p.RowsDone}/{p.RowsTotal} rows ({100.0 * p.RowsDone / Math.Max(1, p.RowsTotal):0.0} %), {p.TokensPerSecond:0} tokens/s{eta}";
             if (Console.IsErrorRedirected) Console.Error.WriteLine(line);
