@@ -226,6 +226,18 @@ let tests =
             Expect.sequenceEqual (sortedSums allShuffled) (sortedSums all) "a permutation of the positions"
             for b in batches @ s1 @ s2 do b.Dispose()
 
+        testCase "from F#: Datasets.openDataset and activationBatches over the shard folders, as from C#" <| fun () ->
+            let _, single, result = singleRun.Force()
+            let data = Lens.FSharp.Datasets.openDataset single
+            Expect.equal data.RowCount result.Rows "rows (from the manifest)"
+            let batches = data |> Lens.FSharp.Datasets.activationBatches "blocks.1.hook_resid_post" 256 (Some 3) |> List.ofSeq
+            Expect.equal (batches |> List.sumBy (fun b -> b.shape.[0])) (result.Rows * 32L) "every position"
+            Expect.equal batches.Head.shape [| 256L; 64L |] "[n, d_model]"
+            let again = data.ActivationBatches("blocks.1.hook_resid_post", 256, Nullable 3) |> List.ofSeq
+            for a, b in List.zip batches again do
+                Expect.isTrue (identical a b) "the F# face gives the C# batches"
+            for b in batches @ again do b.Dispose()
+
         testCase "an independent reader (apache-arrow, JavaScript) finds the same values and the datasets metadata" <| fun () ->
             let _, single, result = singleRun.Force()
             let js = Path.Combine(repoRoot, "tests", "js")

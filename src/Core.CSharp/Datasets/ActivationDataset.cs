@@ -88,8 +88,18 @@ public sealed class ActivationDataset
         return ordered;
     }
 
-    /// <summary>Total rows, from the files' record batches.</summary>
-    public long RowCount => Files.Sum(f => ArrowColumns.Batches(f).Sum(b => { using (b) return (long)b.Length; }));
+    /// <summary>Total rows: from the harvest manifests of the folders when every one has one, else by reading the files' record batches.</summary>
+    public long RowCount => _rowCount ??= CountRows();
+
+    long? _rowCount;
+
+    long CountRows()
+    {
+        var folders = Files.Select(f => System.IO.Path.GetDirectoryName(f)!).Distinct().ToList();
+        var manifests = folders.Select(HarvestManifest.TryRead).ToList();
+        if (manifests.All(m => m is not null && m.Complete)) return manifests.Sum(m => m!.Rows);
+        return Files.Sum(f => ArrowColumns.Batches(f).Sum(b => { using (b) return (long)b.Length; }));
+    }
 
     public DatasetColumn Column(string name) => Columns.FirstOrDefault(c => c.Name == name)
         ?? throw new HarvestException($"dataset '{Path}' has no column '{name}' (columns: {string.Join(", ", Columns.Select(c => c.Name))})");
