@@ -15,8 +15,16 @@ open Lens.Datasets
 open Lens.Tokenization
 open Lens.Tests.TestSupport
 
+/// Every folder these tests write lives under one root, removed when the test process exits.
+let private scratchRoot =
+    lazy (
+        let root = Path.Combine(Path.GetTempPath(), "lens-harvest-tests-" + Guid.NewGuid().ToString("N"))
+        Directory.CreateDirectory root |> ignore
+        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
+        root)
+
 let private tempFolder () =
-    let d = Path.Combine(Path.GetTempPath(), "lens-harvest-" + Guid.NewGuid().ToString("N"))
+    let d = Path.Combine(scratchRoot.Force(), Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory d |> ignore
     d
 
