@@ -17,6 +17,7 @@ var root = new RootCommand("lens: mechanistic interpretability for .NET (Transfo
     BenchCommand.Create(),
     TrainDemoCommand.Create(),
     TokenizeCommand.Create(),
+    HarvestCommand.Create(),
 };
 var code = CliRunner.Run(root, args);
 NativePreload.Join();
