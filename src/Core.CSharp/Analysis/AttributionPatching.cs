@@ -102,7 +102,7 @@ public sealed class AttributionPatching : IDisposable
 
     /// <summary>
     /// The true effect of the same patches: the metric of each patched corrupted run minus the corrupted
-    /// run's metric (one forward per cell, the setters of <see cref="Patching"/>).
+    /// run's metric (the setters of <see cref="Patching"/>, batched, with the metric's declared reads).
     /// </summary>
     public PatchingResult ActivationPatching(string activationName, IReadOnlyList<string> indexAxes)
     {
