@@ -21,7 +21,7 @@ public static class BenchRunner
             if (options.Runs("forward")) Add(ForwardBenchmarks.Run(ctx));
             if (options.Runs("hooks")) Add(HookBenchmarks.Run(ctx));
             if (options.Runs("cache")) Add(CacheBenchmarks.Run(ctx));
-            if (options.Runs("patching")) rows.Add(PatchingBenchmarks.Run(ctx));
+            if (options.Runs("patching")) { rows.Add(PatchingBenchmarks.Run(ctx)); rows.Add(BatchedPatchingBenchmarks.Run(ctx)); }
             if (options.Runs("gradients")) Add(GradientBenchmarks.Run(ctx));
             if (options.Runs("generation")) Add(GenerationBenchmarks.Run(ctx));
             if (options.Runs("throughput")) Add(ThroughputBenchmarks.Run(ctx));

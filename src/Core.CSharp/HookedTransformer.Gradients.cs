@@ -37,12 +37,30 @@ public sealed partial class HookedTransformer
     /// d parameter for every parameter. Hooks already attached stay in force (forward hooks that replace
     /// activations are differentiated through).
     /// </summary>
+    /// <remarks>
+    /// <paramref name="metricReads"/> names the logits the metric reads: the forward then stops after the last
+    /// block and only those are computed and differentiated (<see cref="ReadLogits"/>; the metric sees NaN
+    /// elsewhere and a NaN metric is refused), and the run holds no logits.
+    /// </remarks>
     public CachedRun Backward(Tensor tokens, Func<Tensor, Tensor> metric, Func<string, bool>? namesFilter = null, bool parameterGradients = false,
-        Tensor? attentionMask = null) =>
-        GradientRun(tokens, ReturnType.Logits, output => metric(output.Logits!), namesFilter, false, parameterGradients, attentionMask);
+        Tensor? attentionMask = null, LogitsRead? metricReads = null)
+    {
+        if (metricReads is null || metricReads.IsAll)
+            return GradientRun(tokens, ReturnType.Logits, output => metric(output.Logits!), namesFilter, false, parameterGradients, attentionMask);
+        Tensor ReadMetric(ModelOutput output)
+        {
+            var residual = output.Residual!;
+            var value = metric(metricReads.Expand(ReadLogits(residual, metricReads), residual.shape[1], Config.DVocabOut));
+            using (var nan = value.isnan().any())
+                if (nan.item<bool>())
+                    throw new ArgumentException($"the metric gave NaN on the logits it declares it reads ({metricReads}): it reads other logits; declare them in metricReads (null: every logit)");
+            return value;
+        }
+        return GradientRun(tokens, ReturnType.Logits, ReadMetric, namesFilter, false, parameterGradients, attentionMask, stopAtLayer: Config.NLayers);
+    }
 
     CachedRun GradientRun(Tensor tokens, ReturnType returnType, Func<ModelOutput, Tensor> objective, Func<string, bool>? namesFilter,
-        bool removeBatchDim, bool parameterGradients, Tensor? attentionMask)
+        bool removeBatchDim, bool parameterGradients, Tensor? attentionMask, int? stopAtLayer = null)
     {
         var filter = namesFilter ?? (_ => true);
         var activations = new List<KeyValuePair<string, Tensor>>();
@@ -61,7 +79,7 @@ public sealed partial class HookedTransformer
             using var gradientMode = enable_grad(); // the metric is differentiated even when the caller runs under no_grad
             using (Hooks([HookSpec.Where(filter, record), HookSpec.BackwardWhere(filter, recordGradient)]))
             {
-                var output = Forward(tokens, returnType, attentionMask: attentionMask);
+                var output = Forward(tokens, returnType, attentionMask: attentionMask, stopAtLayer: stopAtLayer);
                 var scalar = objective(output);
                 if (scalar.numel() != 1)
                     throw new ArgumentException($"the metric must be a scalar (one number), got a tensor of shape [{string.Join(", ", scalar.shape)}]");

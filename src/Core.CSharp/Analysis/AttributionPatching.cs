@@ -18,12 +18,14 @@ public sealed class AttributionPatching : IDisposable
     readonly Tensor _corruptedTokens;
     readonly Func<Tensor, Tensor> _metric;
     readonly CachedRun _clean, _corrupted;
+    readonly LogitsRead? _metricReads;
     double? _plainCorruptedMetric;
 
-    AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric, CachedRun clean, CachedRun corrupted)
+    AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric, LogitsRead? metricReads,
+        CachedRun clean, double cleanMetric, CachedRun corrupted)
     {
-        (_model, _corruptedTokens, _metric, _clean, _corrupted) = (model, corruptedTokens, metric, clean, corrupted);
-        CleanMetric = MetricValue(metric, clean.Logits);
+        (_model, _corruptedTokens, _metric, _metricReads, _clean, _corrupted) = (model, corruptedTokens, metric, metricReads, clean, corrupted);
+        CleanMetric = cleanMetric;
         CorruptedMetric = corrupted.Metric!.Value;
     }
 
@@ -31,20 +33,29 @@ public sealed class AttributionPatching : IDisposable
     /// The clean run (cached) and the corrupted run with its gradients, for every hook point or those
     /// passing <paramref name="namesFilter"/>. <paramref name="metric"/> maps logits to a scalar tensor
     /// (e.g. <see cref="LogitDifference.Differentiable"/>); clean and corrupted tokens must have the same shape.
+    /// <paramref name="metricReads"/> names the logits the metric reads (e.g. <see cref="LogitDifference.Reads"/>):
+    /// both runs then compute and differentiate only those (the 50,257-wide unembedding of every position is
+    /// most of a short prompt's forward), and <see cref="ActivationPatching"/> passes it on to the patching sweep.
     /// </summary>
     public static AttributionPatching Run(HookedTransformer model, Tensor cleanTokens, Tensor corruptedTokens, Func<Tensor, Tensor> metric,
-        Func<string, bool>? namesFilter = null)
+        Func<string, bool>? namesFilter = null, LogitsRead? metricReads = null)
     {
         if (cleanTokens.dim() == 1) cleanTokens = cleanTokens.unsqueeze(0);
         if (corruptedTokens.dim() == 1) corruptedTokens = corruptedTokens.unsqueeze(0);
         if (!cleanTokens.shape.SequenceEqual(corruptedTokens.shape))
             throw new ArgumentException($"the clean tokens [{string.Join(", ", cleanTokens.shape)}] and the corrupted tokens [{string.Join(", ", corruptedTokens.shape)}] must have the same shape");
-        var clean = model.RunWithCache(cleanTokens, namesFilter);
+        // A cache that asks for ln_final's or the unembedding's hooks needs the full tail of the forward.
+        bool partial = metricReads is { IsAll: false } && namesFilter is not null
+            && !model.HookNames.Any(n => (n.StartsWith("ln_final.") || n.StartsWith("unembed.")) && namesFilter(n));
+        var clean = partial
+            ? model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, stopAtLayer: model.Config.NLayers)
+            : model.RunWithCache(cleanTokens, namesFilter);
         try
         {
-            var corrupted = model.Backward(corruptedTokens, metric, namesFilter);
+            double cleanMetric = partial ? ReadMetricValue(model, metric, metricReads!, clean.Residual) : MetricValue(metric, clean.Logits);
+            var corrupted = model.Backward(corruptedTokens, metric, namesFilter, metricReads: partial ? metricReads : null);
             var corruptedTokensKept = corruptedTokens.detach().DetachFromDisposeScope();
-            return new AttributionPatching(model, corruptedTokensKept, metric, clean, corrupted);
+            return new AttributionPatching(model, corruptedTokensKept, metric, metricReads, clean, cleanMetric, corrupted);
         }
         catch { clean.Dispose(); throw; }
     }
@@ -91,7 +102,7 @@ public sealed class AttributionPatching : IDisposable
 
     /// <summary>
     /// The true effect of the same patches: the metric of each patched corrupted run minus the corrupted
-    /// run's metric (one forward per cell, the setters of <see cref="Patching"/>).
+    /// run's metric (the setters of <see cref="Patching"/>, batched, with the metric's declared reads).
     /// </summary>
     public PatchingResult ActivationPatching(string activationName, IReadOnlyList<string> indexAxes)
     {
@@ -99,7 +110,8 @@ public sealed class AttributionPatching : IDisposable
         var name0 = ActName.Get(activationName, 0);
         var setter = SetterFor(name0, Cached(_corrupted.Cache, name0, "corrupted run"), indexAxes);
         double corrupted = _plainCorruptedMetric ??= PlainCorruptedMetric();
-        using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache, logits => MetricValue(_metric, logits), activationName, indexAxes, setter);
+        using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache, logits => MetricValue(_metric, logits), activationName, indexAxes, setter,
+            new PatchingOptions { MetricReads = _metricReads });
         return new PatchingResult(patched.Values - corrupted, patched.AxisNames, patched.AxisLabels);
     }
 
@@ -139,6 +151,16 @@ public sealed class AttributionPatching : IDisposable
         var m = metric(logits);
         if (m.numel() != 1) throw new ArgumentException($"the metric must be a scalar (one number), got a tensor of shape [{string.Join(", ", m.shape)}]");
         return m.to(ScalarType.Float64).item<double>();
+    }
+
+    static double ReadMetricValue(HookedTransformer model, Func<Tensor, Tensor> metric, LogitsRead reads, Tensor residual)
+    {
+        using var read = model.ReadLogits(residual, reads);
+        using var logits = reads.Expand(read, residual.shape[1], model.Config.DVocabOut);
+        double value = MetricValue(metric, logits);
+        return double.IsNaN(value)
+            ? throw new ArgumentException($"the metric gave NaN on the logits it declares it reads ({reads}): it reads other logits; declare them in metricReads (null: every logit)")
+            : value;
     }
 
     double PlainCorruptedMetric()

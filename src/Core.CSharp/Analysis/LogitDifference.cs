@@ -47,6 +47,14 @@ public static class LogitDifference
     public static Func<Tensor, Tensor> Differentiable(Tensor correct, Tensor incorrect, int position = -1) =>
         logits => PerExample(logits, correct, incorrect, position).mean();
 
+    /// <summary>The logits these metrics read: the two answers' columns at one position (for <see cref="PatchingOptions.MetricReads"/>).</summary>
+    public static LogitsRead Reads(Tensor correct, Tensor incorrect, int position = -1)
+    {
+        using var scope = NewDisposeScope();
+        long[] Ids(Tensor t) => t.to(ScalarType.Int64).cpu().flatten().data<long>().ToArray();
+        return new LogitsRead([position], [.. Ids(correct), .. Ids(incorrect)]);
+    }
+
     /// <summary>
     /// A patching metric normalised so that the corrupted run scores 0 and the clean run 1:
     /// (d − corruptedDiff) / (cleanDiff − corruptedDiff).

@@ -28,7 +28,8 @@ internal static class AttributePatchStages
             _ => (model.Config.AttnOnly ? ["resid_pre", "attn_out"] : new[] { "resid_pre", "attn_out", "mlp_out" }, new[] { "layer", "pos" }),
         };
         var names = HookedTransformer.NamesFilter(activations.Select(a => a == "z" ? "blocks.*.attn.hook_z" : "blocks.*.hook_" + a).ToArray());
-        using var attribution = AttributionPatching.Run(model, clean.ToTensor(model.Device), corruptedTokens, Metric(s.Metric, model, corruptedTokens), names);
+        using var attribution = AttributionPatching.Run(model, clean.ToTensor(model.Device), corruptedTokens, Metric(s.Metric, model, corruptedTokens), names,
+            PatchStages.MetricReads(s.Metric, model));
         var parts = activations.Select(a => attribution.Attribute(a, axes)).ToList();
         var values = parts.Count == 1 ? parts[0].Values : stack(parts.Select(p => p.Values).ToArray(), 0);
         string[] axisNames = parts.Count == 1 ? [.. parts[0].AxisNames] : ["component", .. parts[0].AxisNames];

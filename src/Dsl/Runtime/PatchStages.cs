@@ -20,6 +20,7 @@ internal static class PatchStages
         var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
         var clean = Inputs.Resolve(s.Source, model, state);
         var metric = Metric(s.Metric, model, corruptedTokens);
+        var options = new PatchingOptions { MetricReads = MetricReads(s.Metric, model) };
         var activation = s.Target switch
         {
             PatchTarget.ResidPre => "resid_pre",
@@ -34,12 +35,12 @@ internal static class PatchStages
         double corruptedMetric = metric(model.Forward(corruptedTokens));
         using var result = s.Target switch
         {
-            PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric),
-            _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric),
+            PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric, options),
+            PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric, options),
+            PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric, options),
+            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options),
+            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options),
+            _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric, options),
         };
         var measure = Printer.Print(s.Metric);
         var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
@@ -52,6 +53,14 @@ internal static class PatchStages
                     : result.AxisLabels[a].ToArray()).ToArray());
         return state.WithResult(s, value with { Title = title, Summary = summary });
     }
+
+    /// <summary>The logits a metric reads (a batched sweep computes only those): logit_diff two columns and prob one row at the last position; the loss every logit.</summary>
+    internal static LogitsRead? MetricReads(Metric metric, HookedTransformer model) => metric switch
+    {
+        LogitDiffMetric m => LogitsRead.At(-1, AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)),
+        ProbMetric => LogitsRead.At(-1),
+        _ => null,
+    };
 
     static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, Tensor tokens)
     {
