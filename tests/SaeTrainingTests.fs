@@ -218,6 +218,19 @@ let tests =
             Expect.equal (values |> List.distinct |> List.length) 20 "no row served twice"
             Expect.notEqual values [ 0.0f .. 19.0f ] "shuffled"
 
+        testCase "F#: Sae.train streams a model's activations through the trainer and Sae.save writes a folder Sae.load reads back" <| fun () ->
+            let dir = tempFolder ()
+            try
+                use model = ModelLoader.Load "demo-attn-only-2l"
+                let request = SaeTrainingRequest("blocks.0.attn.hook_z", Opt.Make("standard", 64, 3, 512, l1 = 0.1), SaeTrainingInputs.Repeated(10), [ 50256L ])
+                use r = model |> Lens.FSharp.Sae.train request
+                Expect.equal r.Steps.Count 3 "three steps"
+                r.Sae |> Lens.FSharp.Sae.save dir (request.Metadata model)
+                use loaded = Lens.FSharp.Sae.load dir
+                weightsEqual r.Sae loaded
+                Expect.equal loaded.HookName "blocks.0.attn.hook_z" "hook_z, trained on the heads flattened"
+            finally Directory.Delete(dir, true)
+
         testCase "lens sae train: trains on a model's hook, writes a folder Lens loads; bad input gets located errors" <| fun () ->
             let dir = tempFolder ()
             try

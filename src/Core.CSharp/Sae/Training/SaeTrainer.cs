@@ -22,6 +22,8 @@ public static class SaeTrainer
         options.Validate(source.DIn);
         if (options.NCheckpoints > 0 && IO.OutputPaths.FolderProblem(options.CheckpointPath!) is string problem)
             throw new SaeException($"checkpoint_path: {problem}");
+        // Training needs gradients even when the caller runs under no_grad (as lens bench does).
+        using var gradients = enable_grad();
         using var generator = new Generator((ulong)options.Seed);
         using var sae = new TrainableSae(options, source.DIn, generator);
         using var optimizer = optim.Adam(sae.Parameters, lr: options.Lr, beta1: options.AdamBeta1, beta2: options.AdamBeta2);
