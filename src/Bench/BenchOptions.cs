@@ -5,7 +5,7 @@ namespace Lens.Bench;
 /// <summary>What <c>lens bench</c> measures and how long it may take.</summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] Groups = ["forward", "hooks", "cache", "patching", "gradients", "generation", "load", "startup", "throughput", "memory", "harvest"];
+    public static readonly string[] Groups = ["forward", "hooks", "cache", "patching", "gradients", "generation", "load", "startup", "throughput", "memory", "harvest", "sae"];
 
     /// <summary>A model name for <see cref="ModelLoader.Load"/>; null: random weights at GPT-2 small's shape.</summary>
     public string? Model { get; init; }

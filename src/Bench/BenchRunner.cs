@@ -27,6 +27,7 @@ public static class BenchRunner
             if (options.Runs("throughput")) Add(ThroughputBenchmarks.Run(ctx));
             if (options.Runs("memory")) rows.Add(MemoryBenchmarks.Run(ctx));
             if (options.Runs("harvest")) Add(HarvestBenchmarks.Run(ctx));
+            if (options.Runs("sae")) Add(SaeBenchmarks.Run(ctx));
             if (options.Runs("load")) Add(LoadBenchmarks.Run(ctx));
             if (options.Runs("startup")) Add(StartupBenchmarks.Run(ctx));
             var machine = new MachineInfo(MachineInfo.CpuModel(), Environment.ProcessorCount, get_num_threads(), MachineInfo.MemoryTotalMb(),

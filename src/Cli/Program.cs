@@ -16,6 +16,7 @@ var root = new RootCommand("lens: mechanistic interpretability for .NET (Transfo
     ModelsCommand.Create(),
     BenchCommand.Create(),
     TrainDemoCommand.Create(),
+    SaeCommand.Create(),
     TokenizeCommand.Create(),
     HarvestCommand.Create(),
 };

@@ -53,3 +53,9 @@ module Sae =
 
     /// SAELens's run_evals metrics over token batches.
     let metrics (sae: SparseAutoencoder) (batches: torch.Tensor list) (model: HookedTransformer) = SaeEvals.Run(model, sae, batches)
+
+    /// Trains an SAE on the model's activations with SAELens 6.18's trainer (Lens.Sae.Training, docs/sae.md); dispose the result.
+    let train (request: Lens.Sae.Training.SaeTrainingRequest) (model: HookedTransformer) = Lens.Sae.Training.SaeTraining.Run(model, request)
+
+    /// Writes an SAE in SAELens's layout (cfg.json + sae_weights.safetensors), each file atomically.
+    let save (dir: string) (metadata: SaeMetadata) (sae: SparseAutoencoder) = SaeCheckpoint.Save(sae, dir, metadata)
