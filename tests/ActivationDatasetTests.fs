@@ -295,4 +295,35 @@ let tests =
             let notHarvest = tempFolder ()
             File.WriteAllText(Path.Combine(notHarvest, "x"), "")
             Expect.stringContains (message (options corpus notHarvest)) "is not a harvest" "an unrelated existing folder"
+
+        testCase "an SAE trains from a harvested dataset: the trainer sees the dataset's activations, and asking for more than it holds is refused" <| fun () ->
+            let _, single, _ = singleRun.Force()
+            let dataset = ActivationDataset.Open single
+            let hook = "blocks.0.hook_resid_post"
+            let held = dataset.RowCount * 32L
+            // Unshuffled order (no seed) is the dataset's own: the source's batches are the reader's, re-cut to the trainer's size.
+            let expected = [ for b in dataset.ActivationBatches(hook, 97) -> b ]
+            use expectedAll = torch.cat(ResizeArray expected, 0L)
+            for b in expected do b.Dispose()
+            use source = new Lens.Sae.Training.DatasetActivations(dataset, hook, 64, 7, 256)
+            Expect.equal source.DIn (int (expectedAll.shape.[1])) "d_in is the hook's width"
+            Expect.equal source.Tokens held "rows × context activations"
+            let seen = [ for _ in 1 .. 5 -> source.NextBatch 50 ]
+            use seenAll = torch.cat(ResizeArray seen, 0L)
+            for b in seen do b.Dispose()
+            use seenSums = seenAll.sum(1L)
+            use allSums = expectedAll.sum(1L)
+            // Shuffled by the seed: every activation the trainer got is one of the dataset's (matched by its row sum).
+            for v in seenSums.data<float32>().ToArray() do
+                use value = torch.tensor v
+                use equal = allSums.eq value
+                use hit = equal.any()
+                Expect.isTrue (hit.item<bool>()) "each activation is one the dataset holds"
+            let o = Lens.Sae.Training.SaeTrainingOptions(Architecture = "topk", DSae = 32, K = 4.0, TrainingTokens = 64L * 10L, TrainBatchSizeTokens = 64, Lr = 1e-3, Progress = false)
+            let meta = Lens.Sae.SaeMetadata(HookName = hook, ModelName = "demo-attn-only-2l")
+            use result = Lens.Sae.Training.SaeTraining.Run(dataset, hook, o, meta)
+            Expect.equal result.Samples 640L "10 steps of 64"
+            let tooMany = Lens.Sae.Training.SaeTrainingOptions(Architecture = "topk", DSae = 32, K = 4.0, TrainingTokens = (held / 64L + 1L) * 64L, TrainBatchSizeTokens = 64)
+            try Lens.Sae.Training.SaeTraining.Run(dataset, hook, tooMany, meta) |> ignore; failtest "not refused"
+            with :? Lens.Sae.SaeException as e -> Expect.stringContains e.Message (sprintf "is more than the %d activations" held) "names the dataset's size"
     ]

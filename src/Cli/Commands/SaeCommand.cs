@@ -22,6 +22,7 @@ public static class SaeCommand
         var output = new Option<string>("--out") { Description = "the folder to write (cfg.json, sae_weights.safetensors, sparsity.safetensors)", Required = true };
         var inputs = new Option<string?>("--inputs") { Description = "a UTF-8 text file, one document per line, tokenized and packed into rows of --context-size as SAELens does" };
         var repeat = new Option<int?>("--repeat-random") { Description = "instead of --inputs: rows of BOS + N random ids from the model's random-token range, the block repeated twice" };
+        var dataset = new Option<string?>("--dataset") { Description = "instead of --inputs: an activation dataset written by lens harvest (or its shard folders), trained on its --hook column" };
         var contextSize = new Option<int>("--context-size") { Description = "tokens per row with --inputs (BOS included)", DefaultValueFactory = _ => 128 };
         var architecture = new Option<string>("--architecture") { Description = "standard (L1 penalty), topk, or batchtopk (saved as jumprelu)", DefaultValueFactory = _ => "standard" };
         var dSae = new Option<int>("--d-sae") { Description = "number of latents", Required = true };
@@ -58,7 +59,7 @@ public static class SaeCommand
               lens sae train gpt2 --hook blocks.6.hook_resid_post --inputs corpus.txt --d-sae 12288 \
                 --l1-coefficient 5 --l1-warm-up-steps 1000 --lr-warm-up-steps 1000 --out gpt2-l6-sae
             """)
-        { model, hook, output, inputs, repeat, contextSize, architecture, dSae, k, l1, l1Warm, tokens, batch, lr, scheduler, warm, decay, lrEnd,
+        { model, hook, output, inputs, repeat, dataset, contextSize, architecture, dSae, k, l1, l1Warm, tokens, batch, lr, scheduler, warm, decay, lrEnd,
           deadWindow, samplingWindow, checkpoints, checkpointPath, noBDec, exclude, excludeBos, bufferRows, sequences, seed, threads, logEvery };
         cmd.SetAction(r =>
         {
@@ -71,16 +72,18 @@ public static class SaeCommand
                 CheckpointPath = r.GetValue(checkpointPath), ApplyBDecToInput = !r.GetValue(noBDec), Seed = r.GetValue(seed),
                 Progress = !Console.IsErrorRedirected,
             };
-            return Run(r.GetValue(model)!, r.GetValue(hook)!, r.GetValue(output)!, r.GetValue(inputs), r.GetValue(repeat), r.GetValue(contextSize), options,
+            return Run(r.GetValue(model)!, r.GetValue(hook)!, r.GetValue(output)!, r.GetValue(inputs), r.GetValue(repeat), r.GetValue(dataset), r.GetValue(contextSize), options,
                 r.GetValue(exclude) ?? [], r.GetValue(excludeBos), r.GetValue(bufferRows), r.GetValue(sequences), r.GetValue(threads), r.GetValue(logEvery));
         });
         return cmd;
     }
 
-    static int Run(string modelName, string hook, string output, string? inputs, int? repeat, int contextSize, SaeTrainingOptions options,
+    static int Run(string modelName, string hook, string output, string? inputs, int? repeat, string? dataset, int contextSize, SaeTrainingOptions options,
         long[] exclude, bool excludeBos, int bufferRows, int sequences, int? threads, int logEvery)
     {
-        if ((inputs is null) == (repeat is null)) throw new UsageException("give exactly one of --inputs FILE or --repeat-random N");
+        if (new object?[] { inputs, repeat, dataset }.Count(o => o is not null) != 1)
+            throw new UsageException("give exactly one of --inputs FILE, --repeat-random N or --dataset DIR");
+        if (dataset is not null && !Directory.Exists(dataset)) throw new UsageException($"--dataset: no such folder '{dataset}'");
         if (Lens.IO.OutputPaths.FolderProblem(output) is string problem) throw new UsageException($"--out: {problem}");
         if (inputs is not null && !File.Exists(inputs)) throw new UsageException($"--inputs: no such file '{inputs}'");
         if (threads is int t && t <= 0) throw new UsageException($"--threads must be positive (got {t})");
@@ -96,22 +99,43 @@ public static class SaeCommand
                 if (model.Tokenizer?.BosTokenId is not int bos) throw new UsageException("--exclude-bos: the model's tokenizer has no BOS token");
                 excluded.Add(bos);
             }
+            if (dataset is not null) return TrainOnDataset(model, Lens.Datasets.ActivationDataset.Open(dataset), hook, output, options, logEvery);
             var request = new SaeTrainingRequest(hook, options, inputs is null ? SaeTrainingInputs.Repeated(repeat!.Value) : SaeTrainingInputs.TextFile(inputs, contextSize),
                 excluded, bufferRows, sequences);
             Console.WriteLine($"training a {options.Architecture} SAE (d_sae {options.DSae}) at {hook} of {model.Config.ModelName}: {options.TotalSteps} steps of {options.TrainBatchSizeTokens} activations, lr {options.Lr}, seed {options.Seed}");
-            using var result = SaeTraining.Run(model, request, step =>
-            {
-                if (logEvery > 0 && (step.Step % logEvery == 0 || step.Step == options.TotalSteps))
-                {
-                    if (options.Progress) Console.Error.Write("\r\x1b[K");
-                    Console.WriteLine($"step {step.Step,6}  {string.Join("  ", step.Losses.Select(l => $"{l.Name} {l.Value:G5}"))}  l0 {step.L0:F2}  explained_variance {step.ExplainedVariance:F4}  dead {step.DeadFeatures}  lr {step.Lr:G3}");
-                }
-            });
-            SaeCheckpoint.Save(result.Sae, output, request.Metadata(model), result.LogFeatureSparsity);
-            Console.WriteLine($"trained in {result.Elapsed.TotalSeconds:F1} s ({result.Samples / Math.Max(result.Elapsed.TotalSeconds, 1e-9):F0} activations/s); {result.DeadFeatures} dead latents; wrote {output}");
-            foreach (var c in result.Checkpoints) Console.WriteLine($"checkpoint {c}");
-            return CliRunner.Ok;
+            using var result = SaeTraining.Run(model, request, step => LogStep(step, options, logEvery));
+            return Saved(result, output, request.Metadata(model));
         }
         finally { set_num_threads(before); }
+    }
+
+    static int TrainOnDataset(HookedTransformer model, Lens.Datasets.ActivationDataset dataset, string hook, string output, SaeTrainingOptions options, int logEvery)
+    {
+        var context = dataset.Column("token_ids").Shape[0];
+        var metadata = new SaeMetadata
+        {
+            HookName = hook, ModelName = model.Config.ModelName, ContextSize = context, PrependBos = model.Config.DefaultPrependBos,
+            DatasetPath = dataset.Path, TrainedWith = "Lens (SAELens 6.18.0's trainer)",
+        };
+        Console.WriteLine($"training a {options.Architecture} SAE (d_sae {options.DSae}) at {hook} from the dataset {dataset.Path} ({dataset.RowCount} rows of {context} tokens): {options.TotalSteps} steps of {options.TrainBatchSizeTokens} activations, lr {options.Lr}, seed {options.Seed}");
+        using var result = SaeTraining.Run(dataset, hook, options, metadata, step => LogStep(step, options, logEvery));
+        return Saved(result, output, metadata);
+    }
+
+    static void LogStep(SaeTrainingStep step, SaeTrainingOptions options, int logEvery)
+    {
+        if (logEvery > 0 && (step.Step % logEvery == 0 || step.Step == options.TotalSteps))
+        {
+            if (options.Progress) Console.Error.Write("\r\x1b[K");
+            Console.WriteLine($"step {step.Step,6}  {string.Join("  ", step.Losses.Select(l => $"{l.Name} {l.Value:G5}"))}  l0 {step.L0:F2}  explained_variance {step.ExplainedVariance:F4}  dead {step.DeadFeatures}  lr {step.Lr:G3}");
+        }
+    }
+
+    static int Saved(SaeTrainingResult result, string output, SaeMetadata metadata)
+    {
+        SaeCheckpoint.Save(result.Sae, output, metadata, result.LogFeatureSparsity);
+        Console.WriteLine($"trained in {result.Elapsed.TotalSeconds:F1} s ({result.Samples / Math.Max(result.Elapsed.TotalSeconds, 1e-9):F0} activations/s); {result.DeadFeatures} dead latents; wrote {output}");
+        foreach (var c in result.Checkpoints) Console.WriteLine($"checkpoint {c}");
+        return CliRunner.Ok;
     }
 }

@@ -64,4 +64,17 @@ public static class SaeTraining
         using var source = activations.Buffered(buffer, o.Seed + 1);
         return SaeTrainer.Train(source, o, request.Metadata(model), onStep);
     }
+
+    /// <summary>
+    /// Trains an SAE on one hook column of an activation dataset on disk (<c>lens harvest</c>, or its shard folders),
+    /// shuffled through the reader's seeded buffer; refused when the run needs more activations than the dataset holds.
+    /// </summary>
+    public static SaeTrainingResult Run(Lens.Datasets.ActivationDataset dataset, string hook, SaeTrainingOptions options, SaeMetadata metadata,
+        Action<SaeTrainingStep>? onStep = null)
+    {
+        using var source = new DatasetActivations(dataset, hook, options.TrainBatchSizeTokens, unchecked((int)options.Seed));
+        options.Validate(source.DIn);
+        source.Check(options);
+        return SaeTrainer.Train(source, options, metadata with { HookName = hook, DatasetPath = dataset.Path }, onStep);
+    }
 }
