@@ -18,11 +18,12 @@ public sealed class AttributionPatching : IDisposable
     readonly Tensor _corruptedTokens;
     readonly Func<Tensor, Tensor> _metric;
     readonly CachedRun _clean, _corrupted;
+    readonly Tensor? _attentionMask;
     double? _plainCorruptedMetric;
 
-    AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric, CachedRun clean, CachedRun corrupted)
+    AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric, CachedRun clean, CachedRun corrupted, Tensor? attentionMask)
     {
-        (_model, _corruptedTokens, _metric, _clean, _corrupted) = (model, corruptedTokens, metric, clean, corrupted);
+        (_model, _corruptedTokens, _metric, _clean, _corrupted, _attentionMask) = (model, corruptedTokens, metric, clean, corrupted, attentionMask);
         CleanMetric = MetricValue(metric, clean.Logits);
         CorruptedMetric = corrupted.Metric!.Value;
     }
@@ -31,20 +32,23 @@ public sealed class AttributionPatching : IDisposable
     /// The clean run (cached) and the corrupted run with its gradients, for every hook point or those
     /// passing <paramref name="namesFilter"/>. <paramref name="metric"/> maps logits to a scalar tensor
     /// (e.g. <see cref="LogitDifference.Differentiable"/>); clean and corrupted tokens must have the same shape.
+    /// With an attention mask [batch, pos] (clean and corrupted texts padded alike) both runs get it and only
+    /// real entries count in the sums: pad positions are never patched.
     /// </summary>
     public static AttributionPatching Run(HookedTransformer model, Tensor cleanTokens, Tensor corruptedTokens, Func<Tensor, Tensor> metric,
-        Func<string, bool>? namesFilter = null)
+        Func<string, bool>? namesFilter = null, Tensor? attentionMask = null)
     {
         if (cleanTokens.dim() == 1) cleanTokens = cleanTokens.unsqueeze(0);
         if (corruptedTokens.dim() == 1) corruptedTokens = corruptedTokens.unsqueeze(0);
         if (!cleanTokens.shape.SequenceEqual(corruptedTokens.shape))
             throw new ArgumentException($"the clean tokens [{string.Join(", ", cleanTokens.shape)}] and the corrupted tokens [{string.Join(", ", corruptedTokens.shape)}] must have the same shape");
-        var clean = model.RunWithCache(cleanTokens, namesFilter);
+        var clean = model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask);
         try
         {
-            var corrupted = model.Backward(corruptedTokens, metric, namesFilter);
+            var corrupted = model.Backward(corruptedTokens, metric, namesFilter, attentionMask: attentionMask);
             var corruptedTokensKept = corruptedTokens.detach().DetachFromDisposeScope();
-            return new AttributionPatching(model, corruptedTokensKept, metric, clean, corrupted);
+            var maskKept = attentionMask?.detach().clone().DetachFromDisposeScope();
+            return new AttributionPatching(model, corruptedTokensKept, metric, clean, corrupted, maskKept);
         }
         catch { clean.Dispose(); throw; }
     }
@@ -79,6 +83,7 @@ public sealed class AttributionPatching : IDisposable
             var grad = Cached(_corrupted.Cache, name + "_grad", "corrupted run's gradients");
             var keep = indexAxes.Skip(1).Select(a => Dim(name, corrupted, a)).ToArray();
             var product = (clean.to(ScalarType.Float64) - corrupted.to(ScalarType.Float64)) * grad.to(ScalarType.Float64);
+            if (_attentionMask is not null) product = product.masked_fill(MaskedEntries.Real(product, name, _attentionMask).logical_not(), 0.0);
             var summed = Enumerable.Range(0, (int)product.dim()).Where(d => !keep.Contains(d)).Select(d => (long)d).ToArray();
             var reduced = summed.Length == product.dim() ? product.sum() : product.sum(summed);
             var ascending = keep.OrderBy(d => d).ToList();
@@ -99,7 +104,7 @@ public sealed class AttributionPatching : IDisposable
         var name0 = ActName.Get(activationName, 0);
         var setter = SetterFor(name0, Cached(_corrupted.Cache, name0, "corrupted run"), indexAxes);
         double corrupted = _plainCorruptedMetric ??= PlainCorruptedMetric();
-        using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache, logits => MetricValue(_metric, logits), activationName, indexAxes, setter);
+        using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache, logits => MetricValue(_metric, logits), activationName, indexAxes, setter, _attentionMask);
         return new PatchingResult(patched.Values - corrupted, patched.AxisNames, patched.AxisLabels);
     }
 
@@ -129,7 +134,7 @@ public sealed class AttributionPatching : IDisposable
     public PatchingResult AttnHeadPatternAllPos() => Attribute("pattern", ["layer", "head"]);
     public PatchingResult AttnHeadPatternByDestPos() => Attribute("pattern", ["layer", "head", "dest_pos"]);
 
-    public void Dispose() { _clean.Dispose(); _corrupted.Dispose(); _corruptedTokens.Dispose(); }
+    public void Dispose() { _clean.Dispose(); _corrupted.Dispose(); _corruptedTokens.Dispose(); _attentionMask?.Dispose(); }
 
     // ---- helpers ---------------------------------------------------------------------------------
 
@@ -143,8 +148,8 @@ public sealed class AttributionPatching : IDisposable
 
     double PlainCorruptedMetric()
     {
-        using var logits = _model.Forward(_corruptedTokens);
-        return MetricValue(_metric, logits);
+        using var output = _model.Forward(_corruptedTokens, ReturnType.Logits, attentionMask: _attentionMask);
+        return MetricValue(_metric, output.Logits!);
     }
 
     static void CheckAxes(IReadOnlyList<string> axes)

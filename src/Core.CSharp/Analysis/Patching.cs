@@ -14,13 +14,15 @@ public delegate void PatchSetter(Tensor corrupted, long[] index, Tensor clean);
 /// tokens once per index tuple (layer, pos, head, ...), each time replacing one piece of one
 /// activation with its value from the clean run's cache, and record the metric of the patched logits.
 /// The clean and corrupted inputs must have the same shape. Index tuples are visited with the last
-/// axis fastest; the result has one axis per index axis.
+/// axis fastest; the result has one axis per index axis. With an attention mask [batch, pos] (the clean and
+/// corrupted texts padded alike) every patched run gets the mask and only real entries are patched: pad
+/// positions keep the corrupted run's values.
 /// </summary>
 public static class Patching
 {
     /// <summary>The generic patcher: <paramref name="activationName"/> (shorthand, e.g. "resid_pre", "z") at each layer, over the given axes.</summary>
     public static PatchingResult Generic(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric,
-        string activationName, IReadOnlyList<string> indexAxes, PatchSetter setter)
+        string activationName, IReadOnlyList<string> indexAxes, PatchSetter setter, Tensor? attentionMask = null)
     {
         if (indexAxes.Count == 0 || indexAxes[0] != "layer") throw new ArgumentException("the first index axis must be \"layer\"");
         using var scope = NewDisposeScope();
@@ -43,10 +45,12 @@ public static class Patching
                     throw new ArgumentException($"{hook.Name}: the corrupted activation [{string.Join(", ", corrupted.shape)}] and the clean one [{string.Join(", ", clean.shape)}] differ in shape (clean and corrupted inputs must have the same shape)");
                 var patched = corrupted.clone();
                 setter(patched, at, clean.to(patched.dtype));
-                return patched;
+                if (attentionMask is null) return patched;
+                using var real = MaskedEntries.Real(patched, hook.Name, attentionMask);
+                return torch.where(real, patched, corrupted);
             }
-            using var logits = model.RunWithHooks(corruptedTokens, (hookName, Patch));
-            values[flat] = metric(logits);
+            using var output = model.RunWithHooks(corruptedTokens, [HookSpec.Named(hookName, Patch)], ReturnType.Logits, attentionMask: attentionMask);
+            values[flat] = metric(output.Logits!);
         }
         var result = tensor(values, sizes, dtype: ScalarType.Float64).MoveToOuterDisposeScope();
         return new PatchingResult(result, indexAxes.ToList(), indexAxes.Select((a, i) => Labels(a, sizes[i])).ToList());
@@ -86,31 +90,31 @@ public static class Patching
     // ---- the usual patches -----------------------------------------------------------------------
 
     /// <summary>resid_pre by layer and position → [layer, pos].</summary>
-    public static PatchingResult ResidPre(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "resid_pre", ["layer", "pos"], LayerPosSetter);
+    public static PatchingResult ResidPre(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "resid_pre", ["layer", "pos"], LayerPosSetter, attentionMask);
 
     /// <summary>resid_mid by layer and position → [layer, pos].</summary>
     public static PatchingResult ResidMid(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric) =>
         Generic(model, corruptedTokens, cleanCache, metric, "resid_mid", ["layer", "pos"], LayerPosSetter);
 
     /// <summary>attn_out by layer and position → [layer, pos].</summary>
-    public static PatchingResult AttnOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "attn_out", ["layer", "pos"], LayerPosSetter);
+    public static PatchingResult AttnOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "attn_out", ["layer", "pos"], LayerPosSetter, attentionMask);
 
     /// <summary>mlp_out by layer and position → [layer, pos].</summary>
-    public static PatchingResult MlpOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric)
+    public static PatchingResult MlpOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, Tensor? attentionMask = null)
     {
         if (model.Config.AttnOnly) throw new InvalidOperationException("this model is attention-only: it has no mlp_out to patch");
-        return Generic(model, corruptedTokens, cleanCache, metric, "mlp_out", ["layer", "pos"], LayerPosSetter);
+        return Generic(model, corruptedTokens, cleanCache, metric, "mlp_out", ["layer", "pos"], LayerPosSetter, attentionMask);
     }
 
     /// <summary>Each head's output (hook_z) at every position → [layer, head].</summary>
-    public static PatchingResult AttnHeadOutAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "head"], LayerHeadVectorSetter);
+    public static PatchingResult AttnHeadOutAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "head"], LayerHeadVectorSetter, attentionMask);
 
     /// <summary>Each head's output (hook_z) by position → [layer, pos, head].</summary>
-    public static PatchingResult AttnHeadOutByPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "pos", "head"], LayerPosHeadVectorSetter);
+    public static PatchingResult AttnHeadOutByPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "pos", "head"], LayerPosHeadVectorSetter, attentionMask);
 
     /// <summary>Each head's queries at every position → [layer, head].</summary>
     public static PatchingResult AttnHeadQAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric) =>
@@ -133,14 +137,15 @@ public static class Patching
     /// (TransformerLens's <c>get_act_patch_block_every</c>; attention-only models have no mlp_out and
     /// give only the first two).
     /// </summary>
-    public static PatchingResult GetActPatchBlockEvery(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric)
+    public static PatchingResult GetActPatchBlockEvery(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric,
+        Tensor? attentionMask = null)
     {
         var parts = new List<(string Name, PatchingResult Result)>
         {
-            ("resid_pre", ResidPre(model, corruptedTokens, cleanCache, metric)),
-            ("attn_out", AttnOut(model, corruptedTokens, cleanCache, metric)),
+            ("resid_pre", ResidPre(model, corruptedTokens, cleanCache, metric, attentionMask)),
+            ("attn_out", AttnOut(model, corruptedTokens, cleanCache, metric, attentionMask)),
         };
-        if (!model.Config.AttnOnly) parts.Add(("mlp_out", MlpOut(model, corruptedTokens, cleanCache, metric)));
+        if (!model.Config.AttnOnly) parts.Add(("mlp_out", MlpOut(model, corruptedTokens, cleanCache, metric, attentionMask)));
         return Stack(parts, "component");
     }
 

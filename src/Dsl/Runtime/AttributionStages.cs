@@ -5,7 +5,8 @@ namespace Lens.Dsl.Runtime;
 
 /// <summary>
 /// `attribute` (direct logit attribution per head and per layer component) and `logit_lens`, at the last
-/// position, from the activation cache's residual-stream methods, with the interventions in force.
+/// position, from the activation cache's residual-stream methods, with the interventions in force. Texts of
+/// different lengths run with their mask and each row is read at its own last real token.
 /// </summary>
 internal static class AttributionStages
 {
@@ -13,10 +14,9 @@ internal static class AttributionStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "attribute");
+        using var pass = new StagePass(state, "attribute", masked: true);
         var (model, input) = (pass.Model, pass.Input);
-        using var run = model.RunWithCache(pass.Tokens);
-        var last = PositionSlice.At(-1);
+        using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask);
         Tensor target;
         Tensor? incorrect = null;
         string what;
@@ -32,17 +32,27 @@ internal static class AttributionStages
         }
         else
         {
-            target = run.Logits.select(1, -1).argmax(-1);                    // each row's predicted token
+            target = RealPositions.AtLast(run.Logits, input).argmax(-1);     // each row's predicted token
             what = "each row's predicted token";
         }
-        using var heads = run.Cache.StackHeadResults(-1, false, last);      // [layer·head, batch, d_model]
-        var perHead = run.Cache.LogitAttrs(heads.Stack, target, incorrect, last).mean([1L]).reshape(model.Config.NLayers, model.Config.NHeads);
-        using var parts = run.Cache.DecomposeResid(-1, false, "all", false, last);
-        var perPart = TensorData.Flat(run.Cache.LogitAttrs(parts.Stack, target, incorrect, last).mean([1L]));
+        // [layer·head, batch]: each head's attribution at each row's last (real) position
+        var perHead = RealPositions.ByLastReal(input, 1, last =>
+        {
+            using var heads = run.Cache.StackHeadResults(-1, false, last);  // [layer·head, batch, d_model]
+            return run.Cache.LogitAttrs(heads.Stack, target, incorrect, last);
+        }).mean([1L]).reshape(model.Config.NLayers, model.Config.NHeads);
+        IReadOnlyList<string> labels = [];
+        var perPart = TensorData.Flat(RealPositions.ByLastReal(input, 1, last =>
+        {
+            using var parts = run.Cache.DecomposeResid(-1, false, "all", false, last);
+            labels = parts.Labels;
+            return run.Cache.LogitAttrs(parts.Stack, target, incorrect, last);
+        }).mean([1L]));
         return state.WithResult(s, new LayerHeadValue("direct logit attribution", TensorData.Grid(perHead))
         {
-            Title = $"direct logit attribution to {what} at the last position" + (input.Batch > 1 ? $" (mean of {input.Batch} rows)" : ""),
-            Summary = parts.Labels.Select((label, i) => new KeyValuePair<string, double>(label, perPart[i])).ToList(),
+            Title = $"direct logit attribution to {what} at the last position" + (input.Mask is null ? "" : " (each row's last real token)")
+                    + (input.Batch > 1 ? $" (mean of {input.Batch} rows)" : ""),
+            Summary = labels.Select((label, i) => new KeyValuePair<string, double>(label, perPart[i])).ToList(),
         });
     }
 
@@ -57,20 +67,26 @@ internal static class AttributionStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "logit_lens");
+        using var pass = new StagePass(state, "logit_lens", masked: true);
         var (model, input) = (pass.Model, pass.Input);
-        using var run = model.RunWithCache(pass.Tokens);
-        using var lens = run.Cache.LogitLens(true, PositionSlice.At(-1));   // [layer + 1, batch, d_vocab]
-        var probs = lens.Stack.to(ScalarType.Float32).softmax(-1);
+        using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask);
+        IReadOnlyList<string> labels = [];
+        var stack = RealPositions.ByLastReal(input, 1, last =>                // [layer + 1, batch, d_vocab] at each row's last real token
+        {
+            using var lens = run.Cache.LogitLens(true, last);
+            labels = lens.Labels;
+            return lens.Stack.clone();
+        });
+        var probs = stack.to(ScalarType.Float32).softmax(-1);
         var final = probs.select(0, -1).argmax(-1);                                      // [batch]: the model's own prediction
         var (topProb, topId) = probs.select(1, 0).max(-1);                     // row 0, per layer
         var finalProb = TensorData.Flat(probs.gather(-1, final.view(1, -1, 1).expand(probs.shape[0], -1, 1)).squeeze(-1).mean([1L]));
         var ids = TensorData.Longs(topId);
         var p = TensorData.Flat(topProb);
-        var rows = lens.Labels.Select((label, i) => new object[] { label, ForwardStages.Token(model, ids[i]), p[i], finalProb[i] }).ToArray();
+        var rows = labels.Select((label, i) => new object[] { label, ForwardStages.Token(model, ids[i]), p[i], finalProb[i] }).ToArray();
         return state.WithResult(s, new TableValue(["residual stream", "top token (row 0)", "probability", "p(final prediction)"], rows)
         {
-            Title = "logit lens at the last position: each layer's residual stream through ln_final and the unembedding"
+            Title = "logit lens at the last position" + (input.Mask is null ? "" : " (each row's last real token)") + ": each layer's residual stream through ln_final and the unembedding"
                     + (input.Batch > 1 ? $" (p(final prediction) is the mean of {input.Batch} rows)" : ""),
         });
     }

@@ -8,7 +8,9 @@ namespace Lens.Dsl.Runtime;
 /// clean run whose activations are patched in; the current input is the corrupted run patched into. Each
 /// cell is the metric of one patched run; the summary gives the metric of the clean and the corrupted runs.
 /// Metrics: `logit_diff A B` (mean over rows, last position), `prob A` (mean probability at the last
-/// position), `loss` (mean next-token loss on the current input's tokens).
+/// position), `loss` (mean next-token loss on the current input's tokens). Texts of different lengths:
+/// both inputs must be padded alike (row r of each has the same number of real tokens); every run gets the
+/// mask, only real positions are patched, and the metrics read each row's last real token and real pairs.
 /// </summary>
 internal static class PatchStages
 {
@@ -16,10 +18,11 @@ internal static class PatchStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "patch");
-        var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
+        using var pass = new StagePass(state, "patch", masked: true);
+        var (model, corrupted, corruptedTokens, mask) = (pass.Model, pass.Input, pass.Tokens, pass.AttentionMask);
         var clean = Inputs.Resolve(s.Source, model, state);
-        var metric = Metric(s.Metric, model, corruptedTokens);
+        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`patch ... from {Printer.Print(s.Source)}`: {why}");
+        var metric = Metric(s.Metric, model, corrupted, corruptedTokens, mask);
         var activation = s.Target switch
         {
             PatchTarget.ResidPre => "resid_pre",
@@ -29,17 +32,18 @@ internal static class PatchStages
             _ => null,
         };
         string[] names = activation is null ? ["resid_pre", "attn_out", "mlp_out"] : [activation];
-        using var cleanRun = model.RunWithCache(clean.ToTensor(model.Device), HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]));
+        using var cleanRun = model.RunWithCache(clean.ToTensor(model.Device), ReturnType.Logits,
+            HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]), attentionMask: mask);
         double cleanMetric = metric(cleanRun.Logits);
-        double corruptedMetric = metric(model.Forward(corruptedTokens));
+        double corruptedMetric = metric(model.Forward(corruptedTokens, ReturnType.Logits, attentionMask: mask).Logits!);
         using var result = s.Target switch
         {
-            PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric),
-            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric),
-            _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric),
+            PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric, mask),
+            PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric, mask),
+            PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric, mask),
+            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, mask),
+            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, mask),
+            _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric, mask),
         };
         var measure = Printer.Print(s.Metric);
         var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
@@ -53,26 +57,30 @@ internal static class PatchStages
         return state.WithResult(s, value with { Title = title, Summary = summary });
     }
 
-    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, Tensor tokens)
+    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
     {
         switch (metric)
         {
             case LogitDiffMetric m:
-                var correct = tensor(AttributionStages.IdOf(model, m.Correct));
-                var incorrect = tensor(AttributionStages.IdOf(model, m.Incorrect));
-                return LogitDifference.Metric(correct, incorrect);
+                long correct = AttributionStages.IdOf(model, m.Correct), incorrect = AttributionStages.IdOf(model, m.Incorrect);
+                return logits =>
+                {
+                    using var scope = NewDisposeScope();
+                    var last = RealPositions.AtLast(logits, input);               // [batch, d_vocab] at each row's last real token
+                    return (last.select(-1, correct) - last.select(-1, incorrect)).to(ScalarType.Float64).mean().item<double>();
+                };
             case ProbMetric m:
                 long id = AttributionStages.IdOf(model, m.Token);
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return logits.select(1, -1).to(ScalarType.Float64).softmax(-1).select(-1, id).mean().item<double>();
+                    return RealPositions.AtLast(logits, input).to(ScalarType.Float64).softmax(-1).select(-1, id).mean().item<double>();
                 };
             default:
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return LossFunctions.LmCrossEntropy(logits, tokens).to(ScalarType.Float64).item<double>();
+                    return LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask).to(ScalarType.Float64).item<double>();
                 };
         }
     }

@@ -271,8 +271,11 @@ public static class Validator
         {
             if (NeedInput(s) is not ExperimentInput input) return;
             if (input.Positions < 2) Error(s, "`detect` needs an input of at least 2 tokens");
-            else if (s.Pattern is PatternName p && state.Bindings.GetValueOrDefault(p.Name) is PatternBinding pattern && pattern.Rows.Length != input.Positions)
-                Error(s, $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but the input has {input.Positions} tokens: the pattern must be [pos, pos]", p.Name);
+            else if (s.Pattern is PatternName p && state.Bindings.GetValueOrDefault(p.Name) is PatternBinding pattern
+                     && Enumerable.Range(0, input.Batch).FirstOrDefault(r => input.RealIds(r).Length != pattern.Rows.Length, -1) is int odd and >= 0)
+                Error(s, input.Mask is null
+                    ? $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but the input has {input.Positions} tokens: the pattern must be [pos, pos]"
+                    : $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but row {odd + 1} of the input has {input.RealIds(odd).Length} tokens: a pattern fits texts of its own length only", p.Name);
         }
 
         // ---- interventions ---------------------------------------------------------------------------
@@ -353,6 +356,7 @@ public static class Validator
             if (source.Batch != current.Batch || source.Positions != current.Positions)
                 Error(p, $"patching needs inputs of the same shape: the current input is [{current.Batch}, {current.Positions}] tokens "
                          + $"but the source is [{source.Batch}, {source.Positions}]", "from");
+            else if (current.MisalignedWith(source) is string why) Error(p, why, "from");
         }
 
         // ---- output ----------------------------------------------------------------------------------------
