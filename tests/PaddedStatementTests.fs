@@ -10,7 +10,7 @@ open Lens.Dsl.Runtime
 open Lens.Tests.DslRuntimeTests
 
 /// A random GPT-2-vocabulary model with the real GPT-2 tokenizer, saved once.
-let private modelDir =
+let modelDir =
     lazy (
         let cfg = HookedTransformerConfig(NLayers = 2, DModel = 32, NCtx = 48, DHead = 8, DVocab = 50257, DMlp = Nullable 64, ActFn = "gelu_new",
                                           TokenizerName = "gpt2", Seed = Nullable 3)

@@ -37,6 +37,10 @@ public sealed record ExperimentInput(InputSource Source, long[][] Ids, string[][
         return null;
     }
 
+    /// <summary>Rows [start, start + count) as an input of their own, with the same width (and their pads and mask).</summary>
+    public ExperimentInput Slice(int start, int count) =>
+        new(Source, Ids[start..(start + count)], Tokens[start..(start + count)], Repeat) { Mask = Mask?[start..(start + count)] };
+
     /// <summary>One row as a [pos] tensor.</summary>
     public Tensor Row(int row, Device device) => tensor(Ids[row], dtype: ScalarType.Int64, device: device);
 

@@ -9,16 +9,31 @@ internal static class HeadStages
     public static ExperimentState Score(ScoreStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var scores = ComputeScores(s.Kind, state);
+        var scores = ComputeScores(s.Kind, state, s);
         return (state with { Scores = state.Scores.SetItem(s.Kind, scores) }).WithResult(s, scores);
     }
 
-    /// <summary>Stripe scores of every head on the current input, with the interventions in force (HeadScores).</summary>
-    public static LayerHeadValue ComputeScores(ScoreKind kind, ExperimentState state)
+    /// <summary>
+    /// Stripe scores of every head on the current input, with the interventions in force (HeadScores). For a `score`
+    /// statement that the checks split into chunks of rows, each chunk is scored and the chunks are averaged weighted
+    /// by their rows (scores are means over rows).
+    /// </summary>
+    public static LayerHeadValue ComputeScores(ScoreKind kind, ExperimentState state, Statement? statement = null)
+    {
+        var chunks = statement is null ? [] : BatchChunks.Of(state, statement).ToList();
+        if (chunks.Count <= 1) return ScoresOf(kind, state, null);
+        var input = state.RequireInput("score");
+        var parts = chunks.Select(c => (c.Rows.Batch, ScoresOf(kind, state, c.Rows))).ToList();
+        var first = parts[0].Item2;
+        var values = first.Values.Select((row, l) => row.Select((_, h) => parts.Sum(p => p.Batch * p.Item2.Values[l][h]) / input.Batch).ToArray()).ToArray();
+        return first with { Values = values };
+    }
+
+    static LayerHeadValue ScoresOf(ScoreKind kind, ExperimentState state, ExperimentInput? rows)
     {
         var name = Keywords.ScoreKinds.Text(kind);
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "score " + name, masked: true);
+        using var pass = new StagePass(state, "score " + name, masked: true, rows);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         if (kind != ScoreKind.PrevToken && input.NotRepeated(kind == ScoreKind.Induction) is string why)
             throw new InvalidOperationException($"`score {name}` needs an input whose rows are a block repeated: {why}");

@@ -31,7 +31,8 @@ public static class Validator
         // After an input that could not be resolved, statements needing one are not reported again (the first error says it all).
         bool inputFailed;
         readonly HashSet<string> failedInputNames = [];
-        readonly long available = MemoryEstimate.AvailableBytes();
+        long available => Env.MemoryBudget ?? availableOnMachine;
+        readonly long availableOnMachine = MemoryEstimate.AvailableBytes();
 
         public List<SemanticError> Errors { get; } = [];
 
@@ -116,7 +117,23 @@ public static class Validator
             if (cacheEveryLayer is not bool all || state.Input is not ExperimentInput input) return;
             var cfg = model.Config;
             var positions = input.Positions + (s is GenerateStatement g ? g.MaxNewTokens : 0);
-            var bytes = MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all);
+            int rows = input.Batch;
+            // Statements whose results are per row or means over rows run in chunks of rows when the whole batch does not fit.
+            Env.ChunkPlans.Remove(s);
+            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement
+                && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
+            {
+                if (fit == 0)
+                {
+                    Error(s, $"even one row of the input ([1, {input.Positions}] tokens) needs an estimated "
+                             + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, 1, positions, all))} of memory "
+                             + $"but this machine has {MemoryEstimate.Describe(available)} available: use shorter inputs or a smaller model");
+                    return;
+                }
+                rows = fit;
+                Env.ChunkPlans[s] = new ChunkPlan(s, rows, (input.Batch + rows - 1) / rows);
+            }
+            var bytes = MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, rows, positions, all);
             if (Env.EstimatedPeak is not { } peak || bytes > peak.Bytes) Env.EstimatedPeak = new MemoryPeak(bytes, s);
             if (bytes > available)
                 Error(s, $"this statement needs an estimated {MemoryEstimate.Describe(bytes)} of memory on an input of [{input.Batch}, {input.Positions}] tokens "

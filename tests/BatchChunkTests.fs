@@ -1,0 +1,71 @@
+/// Inputs larger than the memory budget run in chunks of rows (BatchChunks): `lens check` says how many, and each
+/// chunked statement's output equals the one-batch output (padded texts of different lengths included).
+module Lens.Tests.BatchChunkTests
+
+open System
+open Expecto
+open Lens
+open Lens.Dsl.Runtime
+open Lens.Tests.DslRuntimeTests
+
+let private texts =
+    [| "The cat sat on the mat."; "A much longer sentence about a dog that ran across the field."; "Hello."
+       "Once upon a time there was a small robot."; "Lens runs in chunks." |]
+
+/// Runs experiment text with an optional memory budget; the state and each chunked statement's number of chunks.
+let private runWith (budget: int64 option) (text: string) =
+    use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ReadDirectory = Lens.Tests.TestSupport.repoRoot,
+                                        MemoryBudget = Option.toNullable budget)
+    let state = Pipeline.Parse(text, "test.lens").Execute env
+    state, [ for p in env.ChunkPlans.Values -> p.Statement.GetType().Name, p.Chunks ]
+
+/// The budget under which `rows` rows of a statement's forward fit, and not one more.
+let private budgetFor (cfg: HookedTransformerConfig) (rows: int) (positions: int) (cacheEveryLayer: bool) =
+    int64 (MemoryEstimate.ParameterBytes cfg + MemoryEstimate.ForwardBytes(cfg, int64 rows, int64 positions, cacheEveryLayer)) + 1L
+
+let private sameCell (what: string) (a: obj) (b: obj) =
+    match a, b with
+    | (:? float as x), (:? float as y) -> if abs (x - y) > 1e-6 * max 1.0 (abs y) then failtestf "%s: %g in chunks, %g in one batch" what x y
+    | (:? float32 as x), (:? float32 as y) -> if abs (x - y) > 1e-6f * max 1.0f (abs y) then failtestf "%s: %g in chunks, %g in one batch" what x y
+    | _ -> Expect.equal a b what
+
+let private sameTable (command: string) (chunked: ExperimentState) (whole: ExperimentState) =
+    match (result command chunked).Value, (result command whole).Value with
+    | (:? TableValue as c), (:? TableValue as w) ->
+        Expect.equal c.Rows.Length w.Rows.Length (command + ": rows")
+        for i in 0 .. w.Rows.Length - 1 do
+            for j in 0 .. w.Rows.[i].Length - 1 do sameCell (sprintf "%s row %d column %s" command i w.Columns.[j]) c.Rows.[i].[j] w.Rows.[i].[j]
+    | c, w -> failtestf "%s gave %s and %s" command c.Kind w.Kind
+
+[<Tests>]
+let tests =
+    testList "batch chunks" [
+        testCase "run, loss, logits, predict on five padded texts in 3 chunks equal one batch" <| fun () ->
+            let text = sprintf "model %s\ninput %s\nrun\nloss\nlogits top 3\npredict\n" Lens.Tests.PaddedStatementTests.modelDir.Value
+                               (texts |> Array.map (sprintf "\"%s\"") |> String.concat ", ")
+            let whole, plans = runWith None text
+            Expect.isEmpty plans "one batch without a budget"
+            let input = whole.Input
+            let chunked, chunkPlans = runWith (Some (budgetFor whole.Model.Model.Config 2 input.Positions false)) text
+            Expect.sequenceEqual (chunkPlans |> List.map snd) [ 3; 3; 3; 3 ] "each statement runs in 3 chunks of at most 2 rows"
+            for command in [ "run"; "logits"; "predict" ] do sameTable command chunked whole
+            let loss (s: ExperimentState) = scalarOf (result "loss" s)
+            if abs (loss chunked - loss whole) > 1e-6 then failtestf "loss: %g in chunks, %g in one batch" (loss chunked) (loss whole)
+
+        testCase "score on a repeated input in chunks equals one batch" <| fun () ->
+            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nscore induction\nscore prev_token\n" tinyModel
+            let whole, _ = runWith None text
+            let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 3 whole.Input.Positions true)) text
+            Expect.sequenceEqual (plans |> List.map snd) [ 3; 3 ] "7 rows in chunks of 3"
+            for i in 0 .. 1 do
+                let c, w = grid (results "score" chunked).[i], grid (results "score" whole).[i]
+                for l in 0 .. w.Length - 1 do
+                    for h in 0 .. w.[l].Length - 1 do
+                        if abs (c.[l].[h] - w.[l].[h]) > 1e-6 then failtestf "score %d L%dH%d: %g in chunks, %g in one batch" i l h c.[l].[h] w.[l].[h]
+
+        testCase "a budget below one row is refused at the check, naming the statement" <| fun () ->
+            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nloss\n" tinyModel
+            use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ReadDirectory = Lens.Tests.TestSupport.repoRoot, MemoryBudget = Nullable 1000L)
+            let errors = Pipeline.Parse(text, "test.lens").Check(ExperimentState.Start env) |> Seq.map string |> String.concat "\n"
+            Expect.stringContains errors "test.lens:3:1: even one row of the input" "at the statement, saying one row does not fit"
+    ]
