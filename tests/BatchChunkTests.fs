@@ -40,15 +40,23 @@ let private sameTable (command: string) (chunked: ExperimentState) (whole: Exper
 [<Tests>]
 let tests =
     testList "batch chunks" [
-        testCase "run, loss, logits, predict on five padded texts in 3 chunks equal one batch" <| fun () ->
-            let text = sprintf "model %s\ninput %s\nrun\nloss\nlogits top 3\npredict\n" Lens.Tests.PaddedStatementTests.modelDir.Value
+        testCase "run, loss, logits, predict, attribute, logit_lens on five padded texts in 3 or more chunks equal one batch" <| fun () ->
+            let text = sprintf "model %s\ninput %s\nrun\nloss\nlogits top 3\npredict\nattribute\nlogit_lens\n" Lens.Tests.PaddedStatementTests.modelDir.Value
                                (texts |> Array.map (sprintf "\"%s\"") |> String.concat ", ")
             let whole, plans = runWith None text
             Expect.isEmpty plans "one batch without a budget"
             let input = whole.Input
             let chunked, chunkPlans = runWith (Some (budgetFor whole.Model.Model.Config 2 input.Positions false)) text
-            Expect.sequenceEqual (chunkPlans |> List.map snd) [ 3; 3; 3; 3 ] "each statement runs in 3 chunks of at most 2 rows"
-            for command in [ "run"; "logits"; "predict" ] do sameTable command chunked whole
+            Expect.sequenceEqual (chunkPlans |> List.map snd |> List.take 4) [ 3; 3; 3; 3 ] "each forward statement runs in 3 chunks of at most 2 rows"
+            Expect.equal chunkPlans.Length 6 "attribute and logit_lens run in chunks too"
+            Expect.isTrue (chunkPlans |> List.forall (fun (_, c) -> c >= 3)) "(of fewer rows: they keep every layer's activations)"
+            for command in [ "run"; "logits"; "predict"; "logit_lens" ] do sameTable command chunked whole
+            let c, w = grid (result "attribute" chunked), grid (result "attribute" whole)
+            for l in 0 .. w.Length - 1 do
+                for h in 0 .. w.[l].Length - 1 do sameCell (sprintf "attribute L%dH%d" l h) (box c.[l].[h]) (box w.[l].[h])
+            for kv in (result "attribute" whole).Value.Summary do
+                let chunkedValue = (result "attribute" chunked).Value.Summary |> Seq.find (fun x -> x.Key = kv.Key)
+                sameCell ("attribute " + kv.Key) (box chunkedValue.Value) (box kv.Value)
             let loss (s: ExperimentState) = scalarOf (result "loss" s)
             if abs (loss chunked - loss whole) > 1e-6 then failtestf "loss: %g in chunks, %g in one batch" (loss chunked) (loss whole)
 

@@ -379,8 +379,8 @@ let memoryTests =
         }
         test "an experiment above the memory budget is refused before running, naming the statement" {
             let dir = folder "memory-over"
-            // logit_lens keeps every layer's activations and does not run in chunks of rows.
-            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nlogit_lens\n" tinyDir)
+            // show pattern keeps every layer's activations and does not run in chunks of rows.
+            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nshow pattern L0H0\n" tinyDir)
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 1 r.Stderr
             Expect.stringContains r.Stderr "m.lens:4:1: this statement needs an estimated" "at the statement"

@@ -117,10 +117,10 @@ public static class Validator
             if (cacheEveryLayer is not bool all || state.Input is not ExperimentInput input) return;
             var cfg = model.Config;
             var positions = input.Positions + (s is GenerateStatement g ? g.MaxNewTokens : 0);
-            int rows = input.Batch;
+            int rows = s is DetectStatement ? 1 : input.Batch;              // detect_head runs each row alone
             // Statements whose results are per row or means over rows run in chunks of rows when the whole batch does not fit.
             Env.ChunkPlans.Remove(s);
-            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement
+            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement
                 && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
             {
                 if (fit == 0)
