@@ -7,6 +7,7 @@ open Expecto
 open Lens
 open Lens.Dsl.Runtime
 open Lens.Tests.DslRuntimeTests
+open Lens.Tests.Processes
 
 let private texts =
     [| "The cat sat on the mat."; "A much longer sentence about a dog that ran across the field."; "Hello."
@@ -70,6 +71,24 @@ let tests =
                 for l in 0 .. w.Length - 1 do
                     for h in 0 .. w.[l].Length - 1 do
                         if abs (c.[l].[h] - w.[l].[h]) > 1e-6 then failtestf "score %d L%dH%d: %g in chunks, %g in one batch" i l h c.[l].[h] w.[l].[h]
+
+        testCase "the peak memory (max RSS of `lens run`) stays bounded when the rows grow fourfold under a fixed budget" <| fun () ->
+            let dir = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "lens-chunks-%d" Environment.ProcessId)
+            IO.Directory.CreateDirectory dir |> ignore
+            let peakKb (rows: int) =
+                let file = IO.Path.Combine(dir, sprintf "m%d.lens" rows)
+                IO.File.WriteAllText(file, sprintf "model %s\ninput repeat random 10 batch %d\nloss\nscore induction\n" tinyDir rows)
+                let timing = IO.Path.Combine(dir, sprintf "time%d.txt" rows)
+                let r = Processes.run "/usr/bin/time" [ "-f"; "%M"; "-o"; timing; "dotnet"; lensDll; "run"; file ] dir [ MemoryEstimate.LimitVariable, "50M" ] (TimeSpan.FromMinutes 5.0)
+                Expect.equal r.ExitCode 0 r.Stderr
+                float (IO.File.ReadAllText(timing).Trim()) * 1024.0
+            let small, large = peakKb 2000, peakKb 8000
+            let cfg = (Lens.Tests.DslRuntimeTests.run (tinyModel + "input repeat random 10 batch 1\nloss\n")).Model.Model.Config
+            // What 6000 more rows would add in one batch (every layer's activations, as `score` keeps them).
+            let unchunked = MemoryEstimate.ForwardBytes(cfg, 6000L, 20L, true)
+            if large - small > 0.5 * unchunked then
+                failtestf "the peak grew by %.1f MB from 2000 to 8000 rows (one batch would add an estimated %.1f MB)" ((large - small) / 1e6) (unchunked / 1e6)
+            try IO.Directory.Delete(dir, true) with _ -> ()
 
         testCase "a budget below one row is refused at the check, naming the statement" <| fun () ->
             let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nloss\n" tinyModel
