@@ -89,7 +89,7 @@ internal static class OutputStages
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
         if (s.Action == CacheAction.Save)
         {
-            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask);
+            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
             var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
             // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and meaningless).
             if (pass.AttentionMask is not null) tensors.Add(new("attention_mask", pass.AttentionMask));
@@ -104,7 +104,7 @@ internal static class OutputStages
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         state.Environment.RecordRead("cache", state.Environment.ReadPath(s.Path));
         var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();
-        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask);
+        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
         var rows = new List<object[]>();
         foreach (var name in file.Names.Where(names.Contains))
         {

@@ -414,6 +414,9 @@ public static class Validator
                      && selected.All(n => Off(model, n) is not null))
                 Error(s, $"filter \"{only}\" selects only hook points that never fire in this model: "
                          + HookedTransformer.DisabledHookMessage(selected[0], Off(model, selected[0])!), Printer.Quote(only));
+            if (s.StopAtLayer is int stop && stop > model.Config.NLayers)
+                Error(s, $"stop_at_layer {stop} is out of range: model '{model.Config.ModelName}' has {model.Config.NLayers} layers (stop_at_layer 0 … {model.Config.NLayers})",
+                      stop.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (s.Action == CacheAction.Save) { Output(s, s.Path); written.Add(Env.WritePath(s.Path)); }
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
                 Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
