@@ -17,10 +17,32 @@ internal static class PatchStages
     public static ExperimentState Patch(PatchStatement s, ExperimentState state)
     {
         state = state.WithModel();
+        var chunks = BatchChunks.Of(state, s).ToList();
+        if (chunks.Count == 1) return state.WithResult(s, PatchRows(s, state, 0, null));
+        // Chunks of rows: each cell's metric is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss),
+        // so the chunks' cells are averaged with those weights.
+        var parts = chunks.Select(c => (Weight: s.Metric is LogitDiffMetric or ProbMetric ? c.Rows.Batch : Enumerable.Range(0, c.Rows.Batch).Sum(r => (double)c.Rows.LastReal(r)),
+                                        Value: PatchRows(s, state, c.Start, c.Rows))).ToList();
+        double total = parts.Sum(p => p.Weight);
+        double Mix(Func<ResultValue, double> of) => parts.Sum(p => p.Weight * of(p.Value)) / total;
+        ResultValue combined = parts[0].Value switch
+        {
+            LayerHeadValue v => v with { Values = v.Values.Select((row, l) => row.Select((_, h) => Mix(x => ((LayerHeadValue)x).Values[l][h])).ToArray()).ToArray() },
+            TensorValue v => v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
+            var other => throw new InvalidOperationException($"patch gave a {other.Kind}"),
+        };
+        combined = combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
+        return state.WithResult(s, combined);
+    }
+
+    /// <summary>The patching table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
+    static ResultValue PatchRows(PatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
+    {
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "patch", masked: true);
+        using var pass = new StagePass(state, "patch", masked: true, rows);
         var (model, corrupted, corruptedTokens, mask) = (pass.Model, pass.Input, pass.Tokens, pass.AttentionMask);
         var clean = Inputs.Resolve(s.Source, model, state);
+        if (rows is not null && clean.Batch == state.RequireInput("patch").Batch) clean = clean.Slice(start, rows.Batch);
         if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`patch ... from {Printer.Print(s.Source)}`: {why}");
         var metric = Metric(s.Metric, model, corrupted, corruptedTokens, mask);
         var activation = s.Target switch
@@ -54,7 +76,7 @@ internal static class PatchStages
                 result.AxisNames.Select((axis, a) => axis == "pos"
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : result.AxisLabels[a].ToArray()).ToArray());
-        return state.WithResult(s, value with { Title = title, Summary = summary });
+        return value with { Title = title, Summary = summary };
     }
 
     static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
