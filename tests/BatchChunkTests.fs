@@ -90,11 +90,11 @@ let tests =
                 failtestf "the peak grew by %.1f MB from 2000 to 8000 rows (one batch would add an estimated %.1f MB)" ((large - small) / 1e6) (unchunked / 1e6)
             try IO.Directory.Delete(dir, true) with _ -> ()
 
-        testCase "patch (logit_diff and loss) in chunks equals one batch" <| fun () ->
-            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\npatch resid_pre from repeat random 6 x2 batch 7 seed 4 metric logit_diff 3 5\npatch heads from repeat random 6 x2 batch 7 seed 4\n" tinyModel
+        testCase "patch (logit_diff and loss) and attribute patch in chunks equal one batch" <| fun () ->
+            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\npatch resid_pre from repeat random 6 x2 batch 7 seed 4 metric logit_diff 3 5\npatch heads from repeat random 6 x2 batch 7 seed 4\nattribute patch resid_pre from repeat random 6 x2 batch 7 seed 4\n" tinyModel
             let whole, _ = runWith None text
             let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 3 whole.Input.Positions true)) text
-            Expect.sequenceEqual (plans |> List.map snd) [ 3; 3 ] "7 rows in chunks of 3"
+            Expect.sequenceEqual (plans |> List.map snd) [ 3; 3; 3 ] "7 rows in chunks of 3"
             let c, w = results "patch" chunked, results "patch" whole
             match c.[0].Value, w.[0].Value with
             | (:? TensorValue as a), (:? TensorValue as b) ->
@@ -104,6 +104,10 @@ let tests =
             let gc, gw = grid c.[1], grid w.[1]
             for l in 0 .. gw.Length - 1 do
                 for h in 0 .. gw.[l].Length - 1 do sameCell (sprintf "heads L%dH%d" l h) (box gc.[l].[h]) (box gw.[l].[h])
+            match (result "attribute" chunked).Value, (result "attribute" whole).Value with
+            | (:? TensorValue as a), (:? TensorValue as b) ->
+                Array.iteri2 (fun i x y -> if abs (x - y) > 1e-6 then failtestf "attribute patch cell %d: %g in chunks, %g in one batch" i x y) a.Values b.Values
+            | a, b -> failtestf "attribute patch gave %s and %s" a.Kind b.Kind
             for i in 0 .. 1 do
                 for kv in w.[i].Value.Summary do
                     sameCell (sprintf "patch %d %s" i kv.Key) (box (c.[i].Value.Summary |> Seq.find (fun x -> x.Key = kv.Key)).Value) (box kv.Value)

@@ -14,10 +14,20 @@ internal static class AttributePatchStages
     public static ExperimentState AttributePatch(AttributePatchStatement s, ExperimentState state)
     {
         state = state.WithModel();
+        var chunks = BatchChunks.Of(state, s).ToList();
+        if (chunks.Count == 1) return state.WithResult(s, AttributeRows(s, state, 0, null));
+        // Each cell sums over rows the gradient of a mean (over rows, or over real pairs for loss): chunks weigh as in patch.
+        return state.WithResult(s, PatchStages.Combine(chunks.Select(c => (PatchStages.RowWeight(s.Metric, c.Rows), AttributeRows(s, state, c.Start, c.Rows))).ToList()));
+    }
+
+    /// <summary>The attribution table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
+    static ResultValue AttributeRows(AttributePatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
+    {
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "attribute patch", masked: true);
+        using var pass = new StagePass(state, "attribute patch", masked: true, rows);
         var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
         var clean = Inputs.Resolve(s.Source, model, state);
+        if (rows is not null && clean.Batch == state.RequireInput("attribute patch").Batch) clean = clean.Slice(start, rows.Batch);
         if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`attribute patch ... from {Printer.Print(s.Source)}`: {why}");
         var (activations, axes) = s.Target switch
         {
@@ -46,7 +56,7 @@ internal static class AttributePatchStages
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : axisLabels[a].ToArray()).ToArray());
         foreach (var p in parts) p.Dispose();
-        return state.WithResult(s, value with { Title = title, Summary = summary });
+        return value with { Title = title, Summary = summary };
     }
 
     /// <summary>The metrics of `patch` as differentiable functions of the logits (scalar tensors).</summary>

@@ -21,8 +21,17 @@ internal static class PatchStages
         if (chunks.Count == 1) return state.WithResult(s, PatchRows(s, state, 0, null));
         // Chunks of rows: each cell's metric is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss),
         // so the chunks' cells are averaged with those weights.
-        var parts = chunks.Select(c => (Weight: s.Metric is LogitDiffMetric or ProbMetric ? c.Rows.Batch : Enumerable.Range(0, c.Rows.Batch).Sum(r => (double)c.Rows.LastReal(r)),
-                                        Value: PatchRows(s, state, c.Start, c.Rows))).ToList();
+        var parts = chunks.Select(c => (Weight: RowWeight(s.Metric, c.Rows), Value: PatchRows(s, state, c.Start, c.Rows))).ToList();
+        return state.WithResult(s, Combine(parts));
+    }
+
+    /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the loss.</summary>
+    internal static double RowWeight(Metric metric, ExperimentInput rows) =>
+        metric is LogitDiffMetric or ProbMetric ? rows.Batch : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
+
+    /// <summary>The chunks' tables (cells and summary) averaged with their weights.</summary>
+    internal static ResultValue Combine(IReadOnlyList<(double Weight, ResultValue Value)> parts)
+    {
         double total = parts.Sum(p => p.Weight);
         double Mix(Func<ResultValue, double> of) => parts.Sum(p => p.Weight * of(p.Value)) / total;
         ResultValue combined = parts[0].Value switch
@@ -31,8 +40,7 @@ internal static class PatchStages
             TensorValue v => v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
             var other => throw new InvalidOperationException($"patch gave a {other.Kind}"),
         };
-        combined = combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
-        return state.WithResult(s, combined);
+        return combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
     }
 
     /// <summary>The patching table on some rows of the current input (null: all of them), from the same rows of the source.</summary>

@@ -111,7 +111,7 @@ public static class Validator
                 RunStatement or LossStatement or LogitsStatement or PredictStatement or GenerateStatement or PrintStatement
                     or ShowStatement { View: TokensView } => false,
                 ScoreStatement or DetectStatement or LogitLensStatement or AttributeStatement or CacheStatement or PatchStatement
-                    or ShowStatement { View: PatternView } => true,
+                    or AttributePatchStatement or ShowStatement { View: PatternView } => true,
                 _ => null,
             };
             if (cacheEveryLayer is not bool all || state.Input is not ExperimentInput input) return;
@@ -120,7 +120,7 @@ public static class Validator
             int rows = s is DetectStatement ? 1 : input.Batch;              // detect_head runs each row alone
             // Statements whose results are per row or means over rows run in chunks of rows when the whole batch does not fit.
             Env.ChunkPlans.Remove(s);
-            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement
+            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement or AttributePatchStatement
                 && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
             {
                 if (fit == 0)
