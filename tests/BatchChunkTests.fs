@@ -73,6 +73,7 @@ let tests =
                         if abs (c.[l].[h] - w.[l].[h]) > 1e-6 then failtestf "score %d L%dH%d: %g in chunks, %g in one batch" i l h c.[l].[h] w.[l].[h]
 
         testCase "the peak memory (max RSS of `lens run`) stays bounded when the rows grow fourfold under a fixed budget" <| fun () ->
+            if not (IO.File.Exists "/usr/bin/time") then skiptest "GNU time (/usr/bin/time) is needed to read the child's max RSS: install the 'time' package"
             let dir = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "lens-chunks-%d" Environment.ProcessId)
             IO.Directory.CreateDirectory dir |> ignore
             let peakKb (rows: int) =
