@@ -379,12 +379,22 @@ let memoryTests =
         }
         test "an experiment above the memory budget is refused before running, naming the statement" {
             let dir = folder "memory-over"
-            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nscore induction\n" tinyDir)
+            // show pattern keeps every layer's activations and does not run in chunks of rows.
+            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nshow pattern L0H0\n" tinyDir)
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 1 r.Stderr
             Expect.stringContains r.Stderr "m.lens:4:1: this statement needs an estimated" "at the statement"
             Expect.stringContains r.Stderr "on an input of [4000, 20] tokens but this machine has 50.0 MiB available" "the input and the budget"
             Expect.stringContains r.Stderr "nothing was run" "before running"
             Expect.isFalse (r.Stdout.Contains "loss") "nothing ran"
+        }
+        test "an input above the budget for one batch runs in chunks of rows, and lens check says how many" {
+            let dir = folder "memory-chunks"
+            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nscore induction\n" tinyDir)
+            let check = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "check"; "m.lens" ]
+            Expect.equal check.ExitCode 0 check.Stderr
+            Expect.stringContains check.Stdout "line 4: `score induction` runs in " "states the chunks of the statement"
+            let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
+            Expect.equal r.ExitCode 0 r.Stderr
         }
     ]

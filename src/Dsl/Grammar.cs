@@ -309,8 +309,9 @@ internal sealed partial class Grammar
     private static Parser<Statement> Cache() =>
         from action in Choice(Keywords.CacheActions, "cache action")
         from path in PathArgument("a file path", "the cache path")
-        from options in Options.Parser("cache option", [Option.Of("filter", PathArgument("a hook name filter after 'filter'", "the filter"))])
-        select (Statement)new CacheStatement(action.Value, path.Value, options.Get<string>("filter"));
+        from options in Options.Parser("cache option", [Option.Of("filter", PathArgument("a hook name filter after 'filter'", "the filter")),
+            Option.Of("stop_at_layer", Count("a layer after 'stop_at_layer'", "the layer after 'stop_at_layer'", 0))])
+        select (Statement)new CacheStatement(action.Value, path.Value, options.Get<string>("filter"), options.Value<int>("stop_at_layer"));
 
     private static Parser<Statement> PrintCommand()
     {

@@ -53,7 +53,8 @@ public static partial class Printer
         AttributePatchStatement s => "attribute patch " + Keywords.PatchTargets.Text(s.Target) + " from " + Print(s.Source) + " metric " + Print(s.Metric),
         ShowStatement s => "show " + Print(s.View) + (s.OutputPath is { } path ? " > " + Path(path) : ""),
         CacheStatement s => "cache " + Keywords.CacheActions.Text(s.Action) + " " + Path(s.Path)
-                            + (s.Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : ""),
+                            + (s.Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : "")
+                            + (s.StopAtLayer is int stop ? " stop_at_layer " + Int(Require(stop, stop >= 0, "stop_at_layer must not be negative")) : ""),
         PrintStatement s => "print " + Print(s.Subject),
         ExpectStatement s => "expect " + Print(s.Target) + " " + Keywords.ExpectOperators.Text(s.Operator) + " " + Number(s.Threshold)
                              + (s.Tolerance is { } tolerance ? " within " + Number(Require(tolerance, tolerance >= 0, "a tolerance must not be negative"))

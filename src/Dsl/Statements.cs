@@ -100,7 +100,8 @@ public sealed record AttributePatchStatement(PatchTarget Target, InputSource Sou
 public sealed record ShowStatement(View View, string? OutputPath) : Statement;
 
 /// <summary>`cache save out/run.safetensors filter "blocks.*.attn.hook_pattern"`.</summary>
-public sealed record CacheStatement(CacheAction Action, string Path, string? Filter) : Statement;
+/// <summary>`cache save|load PATH [filter G] [stop_at_layer K]`: K runs the embedding and blocks 0 … K−1 only (TransformerLens's stop_at_layer).</summary>
+public sealed record CacheStatement(CacheAction Action, string Path, string? Filter, int? StopAtLayer = null) : Statement;
 
 /// <summary>`print induction`, `print blocks.1.attn.hook_pattern`, `print pattern 1`.</summary>
 public sealed record PrintStatement(PrintSubject Subject) : Statement;

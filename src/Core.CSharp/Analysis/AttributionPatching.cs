@@ -19,12 +19,13 @@ public sealed class AttributionPatching : IDisposable
     readonly Func<Tensor, Tensor> _metric;
     readonly CachedRun _clean, _corrupted;
     readonly LogitsRead? _metricReads;
+    readonly Tensor? _attentionMask;
     double? _plainCorruptedMetric;
 
     AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric, LogitsRead? metricReads,
-        CachedRun clean, double cleanMetric, CachedRun corrupted)
+        CachedRun clean, double cleanMetric, CachedRun corrupted, Tensor? attentionMask)
     {
-        (_model, _corruptedTokens, _metric, _metricReads, _clean, _corrupted) = (model, corruptedTokens, metric, metricReads, clean, corrupted);
+        (_model, _corruptedTokens, _metric, _metricReads, _clean, _corrupted, _attentionMask) = (model, corruptedTokens, metric, metricReads, clean, corrupted, attentionMask);
         CleanMetric = cleanMetric;
         CorruptedMetric = corrupted.Metric!.Value;
     }
@@ -36,9 +37,11 @@ public sealed class AttributionPatching : IDisposable
     /// <paramref name="metricReads"/> names the logits the metric reads (e.g. <see cref="LogitDifference.Reads"/>):
     /// both runs then compute and differentiate only those (the 50,257-wide unembedding of every position is
     /// most of a short prompt's forward), and <see cref="ActivationPatching"/> passes it on to the patching sweep.
+    /// With an attention mask [batch, pos] (clean and corrupted texts padded alike) both runs get it and only
+    /// real entries count in the sums: pad positions are never patched.
     /// </summary>
     public static AttributionPatching Run(HookedTransformer model, Tensor cleanTokens, Tensor corruptedTokens, Func<Tensor, Tensor> metric,
-        Func<string, bool>? namesFilter = null, LogitsRead? metricReads = null)
+        Func<string, bool>? namesFilter = null, LogitsRead? metricReads = null, Tensor? attentionMask = null)
     {
         if (cleanTokens.dim() == 1) cleanTokens = cleanTokens.unsqueeze(0);
         if (corruptedTokens.dim() == 1) corruptedTokens = corruptedTokens.unsqueeze(0);
@@ -48,14 +51,15 @@ public sealed class AttributionPatching : IDisposable
         bool partial = metricReads is { IsAll: false } && namesFilter is not null
             && !model.HookNames.Any(n => (n.StartsWith("ln_final.") || n.StartsWith("unembed.")) && namesFilter(n));
         var clean = partial
-            ? model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, stopAtLayer: model.Config.NLayers)
-            : model.RunWithCache(cleanTokens, namesFilter);
+            ? model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask, stopAtLayer: model.Config.NLayers)
+            : model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask);
         try
         {
             double cleanMetric = partial ? ReadMetricValue(model, metric, metricReads!, clean.Residual) : MetricValue(metric, clean.Logits);
-            var corrupted = model.Backward(corruptedTokens, metric, namesFilter, metricReads: partial ? metricReads : null);
+            var corrupted = model.Backward(corruptedTokens, metric, namesFilter, attentionMask: attentionMask, metricReads: partial ? metricReads : null);
             var corruptedTokensKept = corruptedTokens.detach().DetachFromDisposeScope();
-            return new AttributionPatching(model, corruptedTokensKept, metric, metricReads, clean, cleanMetric, corrupted);
+            var maskKept = attentionMask?.detach().clone().DetachFromDisposeScope();
+            return new AttributionPatching(model, corruptedTokensKept, metric, metricReads, clean, cleanMetric, corrupted, maskKept);
         }
         catch { clean.Dispose(); throw; }
     }
@@ -90,6 +94,7 @@ public sealed class AttributionPatching : IDisposable
             var grad = Cached(_corrupted.Cache, name + "_grad", "corrupted run's gradients");
             var keep = indexAxes.Skip(1).Select(a => Dim(name, corrupted, a)).ToArray();
             var product = (clean.to(ScalarType.Float64) - corrupted.to(ScalarType.Float64)) * grad.to(ScalarType.Float64);
+            if (_attentionMask is not null) product = product.masked_fill(MaskedEntries.Real(product, name, _attentionMask).logical_not(), 0.0);
             var summed = Enumerable.Range(0, (int)product.dim()).Where(d => !keep.Contains(d)).Select(d => (long)d).ToArray();
             var reduced = summed.Length == product.dim() ? product.sum() : product.sum(summed);
             var ascending = keep.OrderBy(d => d).ToList();
@@ -111,7 +116,7 @@ public sealed class AttributionPatching : IDisposable
         var setter = SetterFor(name0, Cached(_corrupted.Cache, name0, "corrupted run"), indexAxes);
         double corrupted = _plainCorruptedMetric ??= PlainCorruptedMetric();
         using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache, logits => MetricValue(_metric, logits), activationName, indexAxes, setter,
-            new PatchingOptions { MetricReads = _metricReads });
+            new PatchingOptions { MetricReads = _metricReads }, _attentionMask);
         return new PatchingResult(patched.Values - corrupted, patched.AxisNames, patched.AxisLabels);
     }
 
@@ -141,7 +146,7 @@ public sealed class AttributionPatching : IDisposable
     public PatchingResult AttnHeadPatternAllPos() => Attribute("pattern", ["layer", "head"]);
     public PatchingResult AttnHeadPatternByDestPos() => Attribute("pattern", ["layer", "head", "dest_pos"]);
 
-    public void Dispose() { _clean.Dispose(); _corrupted.Dispose(); _corruptedTokens.Dispose(); }
+    public void Dispose() { _clean.Dispose(); _corrupted.Dispose(); _corruptedTokens.Dispose(); _attentionMask?.Dispose(); }
 
     // ---- helpers ---------------------------------------------------------------------------------
 
@@ -165,8 +170,8 @@ public sealed class AttributionPatching : IDisposable
 
     double PlainCorruptedMetric()
     {
-        using var logits = _model.Forward(_corruptedTokens);
-        return MetricValue(_metric, logits);
+        using var output = _model.Forward(_corruptedTokens, ReturnType.Logits, attentionMask: _attentionMask);
+        return MetricValue(_metric, output.Logits!);
     }
 
     static void CheckAxes(IReadOnlyList<string> axes)

@@ -11,13 +11,14 @@ namespace Lens.Analysis;
 /// hold as many cells as fit <see cref="PatchingOptions.MemoryBudgetBytes"/>, split evenly.
 /// A model with hooks already attached (an intervention, a spliced SAE) runs one cell per forward instead: a
 /// hook may depend on the batch. Shortformer models start every chunk from the tokens (start_at_layer would
-/// lose their positions).
+/// lose their positions). With an attention mask, every chunk runs with the mask tiled once per cell and only real
+/// entries are patched (pads keep the corrupted values), as <see cref="Patching.Generic"/>'s one-cell path does.
 /// </summary>
 public static class BatchedPatching
 {
     /// <summary>The metric of each cell, in the flat order of <see cref="Patching.Generic"/> (last axis fastest).</summary>
     internal static double[] Sweep(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric,
-        string activationName, long[] sizes, PatchSetter setter, PatchingOptions options)
+        string activationName, long[] sizes, PatchSetter setter, PatchingOptions options, Tensor? attentionMask = null)
     {
         var cfg = model.Config;
         var reads = options.MetricReads ?? LogitsRead.All;
@@ -26,7 +27,7 @@ public static class BatchedPatching
         long perLayer = values.Length / sizes[0];
         using var scope = NewDisposeScope();
         bool fromTokens = cfg.PositionalEmbeddingType == "shortformer";
-        Tensor[]? residPre = fromTokens ? null : CorruptedResiduals(model, corruptedTokens);
+        Tensor[]? residPre = fromTokens ? null : CorruptedResiduals(model, corruptedTokens, attentionMask);
         long maxRows = RowsPerForward(cfg, batch, pos, reads, options.MemoryBudgetBytes);
         long chunks = (perLayer + maxRows - 1) / maxRows, rowsPerChunk = (perLayer + chunks - 1) / chunks;
         for (int layer = 0; layer < sizes[0]; layer++)
@@ -41,6 +42,7 @@ public static class BatchedPatching
                 long rows = Math.Min(rowsPerChunk, perLayer - first);
                 var cells = new long[rows][];
                 for (long r = 0; r < rows; r++) cells[r] = Unflatten(layer * perLayer + first + r, sizes);
+                var chunkMask = attentionMask?.repeat(rows, 1);
                 Tensor? Patch(Tensor corrupted, HookPoint hook)
                 {
                     if (corrupted.shape[0] != rows * batch || !corrupted.shape[1..].SequenceEqual(clean.shape[1..]) || clean.shape[0] != batch)
@@ -52,12 +54,14 @@ public static class BatchedPatching
                         using var row = patched.narrow(0, r * batch, batch);
                         setter(row, cells[r], source);
                     }
-                    return patched;
+                    if (chunkMask is null) return patched;
+                    using var real = MaskedEntries.Real(patched, hook.Name, chunkMask);
+                    return where(real, patched, corrupted);
                 }
                 var input = fromTokens ? corruptedTokens.repeat(rows, 1) : residPre![start].repeat(rows, 1, 1);
                 Tensor logits;
                 using (model.Hooks((hookName, Patch)))
-                using (var output = model.Forward(input, ReturnType.Logits, startAtLayer: fromTokens ? null : start, stopAtLayer: cfg.NLayers))
+                using (var output = model.Forward(input, ReturnType.Logits, attentionMask: chunkMask, startAtLayer: fromTokens ? null : start, stopAtLayer: cfg.NLayers))
                     logits = model.ReadLogits(output.Residual!, reads);
                 for (long r = 0; r < rows; r++)
                 {
@@ -86,9 +90,9 @@ public static class BatchedPatching
     }
 
     /// <summary>The corrupted run's residual stream entering each block (hooks already attached stay in force).</summary>
-    static Tensor[] CorruptedResiduals(HookedTransformer model, Tensor tokens)
+    static Tensor[] CorruptedResiduals(HookedTransformer model, Tensor tokens, Tensor? attentionMask)
     {
-        using var run = model.RunWithCache(tokens, ReturnType.None, HookedTransformer.NamesFilter("blocks.*.hook_resid_pre"));
+        using var run = model.RunWithCache(tokens, ReturnType.None, HookedTransformer.NamesFilter("blocks.*.hook_resid_pre"), attentionMask: attentionMask);
         return Enumerable.Range(0, model.Config.NLayers).Select(l => run.Cache[$"blocks.{l}.hook_resid_pre"].clone()).ToArray();
     }
 

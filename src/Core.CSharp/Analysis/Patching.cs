@@ -14,7 +14,9 @@ public delegate void PatchSetter(Tensor corrupted, long[] index, Tensor clean);
 /// tokens for each index tuple (layer, pos, head, ...), each time replacing one piece of one
 /// activation with its value from the clean run's cache, and record the metric of the patched logits.
 /// The clean and corrupted inputs must have the same shape. Index tuples are visited with the last
-/// axis fastest; the result has one axis per index axis.
+/// axis fastest; the result has one axis per index axis. With an attention mask [batch, pos] (the clean and
+/// corrupted texts padded alike) every patched run gets the mask and only real entries are patched: pad
+/// positions keep the corrupted run's values.
 /// </summary>
 public static class Patching
 {
@@ -24,7 +26,7 @@ public static class Patching
     /// <paramref name="options"/> asks for one forward per cell; both give the same numbers.
     /// </summary>
     public static PatchingResult Generic(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric,
-        string activationName, IReadOnlyList<string> indexAxes, PatchSetter setter, PatchingOptions? options = null)
+        string activationName, IReadOnlyList<string> indexAxes, PatchSetter setter, PatchingOptions? options = null, Tensor? attentionMask = null)
     {
         if (indexAxes.Count == 0 || indexAxes[0] != "layer") throw new ArgumentException("the first index axis must be \"layer\"");
         options ??= PatchingOptions.Default;
@@ -32,15 +34,15 @@ public static class Patching
         if (corruptedTokens.dim() == 1) corruptedTokens = corruptedTokens.unsqueeze(0);
         var sizes = indexAxes.Select(a => AxisSize(model, corruptedTokens, activationName, a)).ToArray();
         var values = options.OneCellPerForward || model.AnyHooksAttached
-            ? OneCellPerForward(model, corruptedTokens, cleanCache, metric, activationName, sizes, setter)
-            : BatchedPatching.Sweep(model, corruptedTokens, cleanCache, metric, activationName, sizes, setter, options);
+            ? OneCellPerForward(model, corruptedTokens, cleanCache, metric, activationName, sizes, setter, attentionMask)
+            : BatchedPatching.Sweep(model, corruptedTokens, cleanCache, metric, activationName, sizes, setter, options, attentionMask);
         var result = tensor(values, sizes, dtype: ScalarType.Float64).MoveToOuterDisposeScope();
         return new PatchingResult(result, indexAxes.ToList(), indexAxes.Select((a, i) => Labels(a, sizes[i])).ToList());
     }
 
     /// <summary>TransformerLens's way and the reference: one forward of the whole model per cell.</summary>
     static double[] OneCellPerForward(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric,
-        string activationName, long[] sizes, PatchSetter setter)
+        string activationName, long[] sizes, PatchSetter setter, Tensor? attentionMask)
     {
         var values = new double[sizes.Aggregate(1L, (p, s) => p * s)];
         var index = new long[sizes.Length];
@@ -59,10 +61,12 @@ public static class Patching
                     throw new ArgumentException($"{hook.Name}: the corrupted activation [{string.Join(", ", corrupted.shape)}] and the clean one [{string.Join(", ", clean.shape)}] differ in shape (clean and corrupted inputs must have the same shape)");
                 var patched = corrupted.clone();
                 setter(patched, at, clean.to(patched.dtype));
-                return patched;
+                if (attentionMask is null) return patched;
+                using var real = MaskedEntries.Real(patched, hook.Name, attentionMask);
+                return torch.where(real, patched, corrupted);
             }
-            using var logits = model.RunWithHooks(corruptedTokens, (hookName, Patch));
-            values[flat] = metric(logits);
+            using var output = model.RunWithHooks(corruptedTokens, [HookSpec.Named(hookName, Patch)], ReturnType.Logits, attentionMask: attentionMask);
+            values[flat] = metric(output.Logits!);
         }
         return values;
     }
@@ -101,61 +105,72 @@ public static class Patching
     // ---- the usual patches -----------------------------------------------------------------------
 
     /// <summary>resid_pre by layer and position → [layer, pos].</summary>
-    public static PatchingResult ResidPre(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "resid_pre", ["layer", "pos"], LayerPosSetter, options);
+    public static PatchingResult ResidPre(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "resid_pre", ["layer", "pos"], LayerPosSetter, options, attentionMask);
 
     /// <summary>resid_mid by layer and position → [layer, pos].</summary>
-    public static PatchingResult ResidMid(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "resid_mid", ["layer", "pos"], LayerPosSetter, options);
+    public static PatchingResult ResidMid(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "resid_mid", ["layer", "pos"], LayerPosSetter, options, attentionMask);
 
     /// <summary>attn_out by layer and position → [layer, pos].</summary>
-    public static PatchingResult AttnOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "attn_out", ["layer", "pos"], LayerPosSetter, options);
+    public static PatchingResult AttnOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "attn_out", ["layer", "pos"], LayerPosSetter, options, attentionMask);
 
     /// <summary>mlp_out by layer and position → [layer, pos].</summary>
-    public static PatchingResult MlpOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null)
+    public static PatchingResult MlpOut(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null)
     {
         if (model.Config.AttnOnly) throw new InvalidOperationException("this model is attention-only: it has no mlp_out to patch");
-        return Generic(model, corruptedTokens, cleanCache, metric, "mlp_out", ["layer", "pos"], LayerPosSetter, options);
+        return Generic(model, corruptedTokens, cleanCache, metric, "mlp_out", ["layer", "pos"], LayerPosSetter, options, attentionMask);
     }
 
     /// <summary>Each head's output (hook_z) at every position → [layer, head].</summary>
-    public static PatchingResult AttnHeadOutAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "head"], LayerHeadVectorSetter, options);
+    public static PatchingResult AttnHeadOutAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "head"], LayerHeadVectorSetter, options, attentionMask);
 
     /// <summary>Each head's output (hook_z) by position → [layer, pos, head].</summary>
-    public static PatchingResult AttnHeadOutByPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "pos", "head"], LayerPosHeadVectorSetter, options);
+    public static PatchingResult AttnHeadOutByPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "z", ["layer", "pos", "head"], LayerPosHeadVectorSetter, options, attentionMask);
 
     /// <summary>Each head's queries at every position → [layer, head].</summary>
-    public static PatchingResult AttnHeadQAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "q", ["layer", "head"], LayerHeadVectorSetter, options);
+    public static PatchingResult AttnHeadQAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "q", ["layer", "head"], LayerHeadVectorSetter, options, attentionMask);
 
     /// <summary>Each (key-value) head's keys at every position → [layer, head].</summary>
-    public static PatchingResult AttnHeadKAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "k", ["layer", "head"], LayerHeadVectorSetter, options);
+    public static PatchingResult AttnHeadKAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "k", ["layer", "head"], LayerHeadVectorSetter, options, attentionMask);
 
     /// <summary>Each (key-value) head's values at every position → [layer, head].</summary>
-    public static PatchingResult AttnHeadVAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "v", ["layer", "head"], LayerHeadVectorSetter, options);
+    public static PatchingResult AttnHeadVAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "v", ["layer", "head"], LayerHeadVectorSetter, options, attentionMask);
 
     /// <summary>Each head's whole attention pattern → [layer, head].</summary>
-    public static PatchingResult AttnHeadPatternAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null) =>
-        Generic(model, corruptedTokens, cleanCache, metric, "pattern", ["layer", "head"], LayerHeadPatternSetter, options);
+    public static PatchingResult AttnHeadPatternAllPos(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null) =>
+        Generic(model, corruptedTokens, cleanCache, metric, "pattern", ["layer", "head"], LayerHeadPatternSetter, options, attentionMask);
 
     /// <summary>
     /// resid_pre, attn_out and mlp_out by layer and position, stacked → [component, layer, pos]
     /// (TransformerLens's <c>get_act_patch_block_every</c>; attention-only models have no mlp_out and
     /// give only the first two).
     /// </summary>
-    public static PatchingResult GetActPatchBlockEvery(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null)
+    public static PatchingResult GetActPatchBlockEvery(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null)
     {
         var parts = new List<(string Name, PatchingResult Result)>
         {
-            ("resid_pre", ResidPre(model, corruptedTokens, cleanCache, metric, options)),
-            ("attn_out", AttnOut(model, corruptedTokens, cleanCache, metric, options)),
+            ("resid_pre", ResidPre(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
+            ("attn_out", AttnOut(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
         };
-        if (!model.Config.AttnOnly) parts.Add(("mlp_out", MlpOut(model, corruptedTokens, cleanCache, metric, options)));
+        if (!model.Config.AttnOnly) parts.Add(("mlp_out", MlpOut(model, corruptedTokens, cleanCache, metric, options, attentionMask)));
         return Stack(parts, "component");
     }
 
@@ -163,16 +178,17 @@ public static class Patching
     /// Each head's output, queries, keys, values and pattern patched at every position, stacked →
     /// [component, layer, head] (TransformerLens's <c>get_act_patch_attn_head_all_pos_every</c>).
     /// </summary>
-    public static PatchingResult AttnHeadAllPosEvery(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null)
+    public static PatchingResult AttnHeadAllPosEvery(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric, PatchingOptions? options = null,
+        Tensor? attentionMask = null)
     {
         if (model.Config.KvHeads != model.Config.NHeads)
             throw new InvalidOperationException("with grouped-query attention the key/value heads differ in number from the query heads: patch them separately (AttnHeadKAllPos, AttnHeadVAllPos)");
         return Stack([
-            ("output", AttnHeadOutAllPos(model, corruptedTokens, cleanCache, metric, options)),
-            ("query", AttnHeadQAllPos(model, corruptedTokens, cleanCache, metric, options)),
-            ("key", AttnHeadKAllPos(model, corruptedTokens, cleanCache, metric, options)),
-            ("value", AttnHeadVAllPos(model, corruptedTokens, cleanCache, metric, options)),
-            ("pattern", AttnHeadPatternAllPos(model, corruptedTokens, cleanCache, metric, options)),
+            ("output", AttnHeadOutAllPos(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
+            ("query", AttnHeadQAllPos(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
+            ("key", AttnHeadKAllPos(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
+            ("value", AttnHeadVAllPos(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
+            ("pattern", AttnHeadPatternAllPos(model, corruptedTokens, cleanCache, metric, options, attentionMask)),
         ], "component");
     }
 

@@ -14,10 +14,21 @@ internal static class AttributePatchStages
     public static ExperimentState AttributePatch(AttributePatchStatement s, ExperimentState state)
     {
         state = state.WithModel();
+        var chunks = BatchChunks.Of(state, s).ToList();
+        if (chunks.Count == 1) return state.WithResult(s, AttributeRows(s, state, 0, null));
+        // Each cell sums over rows the gradient of a mean (over rows, or over real pairs for loss): chunks weigh as in patch.
+        return state.WithResult(s, PatchStages.Combine(chunks.Select(c => (PatchStages.RowWeight(s.Metric, c.Rows), AttributeRows(s, state, c.Start, c.Rows))).ToList()));
+    }
+
+    /// <summary>The attribution table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
+    static ResultValue AttributeRows(AttributePatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
+    {
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "attribute patch");
+        using var pass = new StagePass(state, "attribute patch", masked: true, rows);
         var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
         var clean = Inputs.Resolve(s.Source, model, state);
+        if (rows is not null && clean.Batch == state.RequireInput("attribute patch").Batch) clean = clean.Slice(start, rows.Batch);
+        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`attribute patch ... from {Printer.Print(s.Source)}`: {why}");
         var (activations, axes) = s.Target switch
         {
             PatchTarget.ResidPre => (["resid_pre"], new[] { "layer", "pos" }),
@@ -28,8 +39,8 @@ internal static class AttributePatchStages
             _ => (model.Config.AttnOnly ? ["resid_pre", "attn_out"] : new[] { "resid_pre", "attn_out", "mlp_out" }, new[] { "layer", "pos" }),
         };
         var names = HookedTransformer.NamesFilter(activations.Select(a => a == "z" ? "blocks.*.attn.hook_z" : "blocks.*.hook_" + a).ToArray());
-        using var attribution = AttributionPatching.Run(model, clean.ToTensor(model.Device), corruptedTokens, Metric(s.Metric, model, corruptedTokens), names,
-            PatchStages.MetricReads(s.Metric, model));
+        using var attribution = AttributionPatching.Run(model, clean.ToTensor(model.Device), corruptedTokens,
+            Metric(s.Metric, model, corrupted, corruptedTokens, pass.AttentionMask), names, PatchStages.MetricReads(s.Metric, model, corrupted), pass.AttentionMask);
         var parts = activations.Select(a => attribution.Attribute(a, axes)).ToList();
         var values = parts.Count == 1 ? parts[0].Values : stack(parts.Select(p => p.Values).ToArray(), 0);
         string[] axisNames = parts.Count == 1 ? [.. parts[0].AxisNames] : ["component", .. parts[0].AxisNames];
@@ -45,21 +56,26 @@ internal static class AttributePatchStages
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : axisLabels[a].ToArray()).ToArray());
         foreach (var p in parts) p.Dispose();
-        return state.WithResult(s, value with { Title = title, Summary = summary });
+        return value with { Title = title, Summary = summary };
     }
 
     /// <summary>The metrics of `patch` as differentiable functions of the logits (scalar tensors).</summary>
-    static Func<Tensor, Tensor> Metric(Metric metric, HookedTransformer model, Tensor tokens)
+    static Func<Tensor, Tensor> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
     {
         switch (metric)
         {
             case LogitDiffMetric m:
-                return LogitDifference.Differentiable(tensor(AttributionStages.IdOf(model, m.Correct)), tensor(AttributionStages.IdOf(model, m.Incorrect)));
+                long correct = AttributionStages.IdOf(model, m.Correct), incorrect = AttributionStages.IdOf(model, m.Incorrect);
+                return logits =>
+                {
+                    var last = RealPositions.AtLast(logits, input);                 // each row's last real token
+                    return (last.select(-1, correct) - last.select(-1, incorrect)).mean();
+                };
             case ProbMetric m:
                 long id = AttributionStages.IdOf(model, m.Token);
-                return logits => logits.select(1, -1).softmax(-1).select(-1, id).mean();
+                return logits => RealPositions.AtLast(logits, input).softmax(-1).select(-1, id).mean();
             default:
-                return logits => LossFunctions.LmCrossEntropy(logits, tokens);
+                return logits => LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask);
         }
     }
 }

@@ -44,6 +44,15 @@ public sealed class ExperimentEnvironment : IDisposable
     /// <summary>The largest estimated memory of one statement, as the last check found it (null before a check, or with no input).</summary>
     public MemoryPeak? EstimatedPeak { get; set; }
 
+    /// <summary>
+    /// The memory budget in bytes the checks size chunks of rows by (null: what the machine has available, bounded by
+    /// LENS_MEMORY_LIMIT).
+    /// </summary>
+    public long? MemoryBudget { get; init; }
+
+    /// <summary>The statements the last check found too large for one batch, and the chunks of rows they run in.</summary>
+    public Dictionary<Statement, ChunkPlan> ChunkPlans { get; } = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>The source line (1-based), or null when there is no text or no such line.</summary>
     public string? Line(int line)
     {

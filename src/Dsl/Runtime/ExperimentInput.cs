@@ -29,13 +29,17 @@ public sealed record ExperimentInput(InputSource Source, long[][] Ids, string[][
         if (Repeat is not null) return null;
         for (int r = 0; r < Batch; r++)
         {
-            var period = Lens.Analysis.RepeatPeriod.Detect(Ids[r]);
+            var period = Lens.Analysis.RepeatPeriod.Detect(RealIds(r));
             var row = Batch == 1 ? "the input" : $"row {r + 1} of the input";
             if (period is null) return $"{row} is not a block of tokens repeated (whole copies, at least two, after at most one leading token such as BOS)";
             if (induction && period.Length < 2) return $"{row} repeats a single token, which has no induction stripe (the block must be at least 2 tokens)";
         }
         return null;
     }
+
+    /// <summary>Rows [start, start + count) as an input of their own, with the same width (and their pads and mask).</summary>
+    public ExperimentInput Slice(int start, int count) =>
+        new(Source, Ids[start..(start + count)], Tokens[start..(start + count)], Repeat) { Mask = Mask?[start..(start + count)] };
 
     /// <summary>One row as a [pos] tensor.</summary>
     public Tensor Row(int row, Device device) => tensor(Ids[row], dtype: ScalarType.Int64, device: device);
@@ -55,4 +59,26 @@ public sealed record ExperimentInput(InputSource Source, long[][] Ids, string[][
 
     /// <summary>The last real position of a row (right padding puts pads after it).</summary>
     public int LastReal(int row) => Mask is null ? Positions - 1 : Array.LastIndexOf(Mask[row], 1L);
+
+    /// <summary>A row's own token ids: its real tokens, without the pads after them.</summary>
+    public long[] RealIds(int row) => Mask is null ? Ids[row] : Ids[row][..(LastReal(row) + 1)];
+
+    /// <summary>
+    /// Why patching by position from <paramref name="clean"/> into this input (the corrupted one) has no meaning
+    /// (null: it has): a row whose texts have different numbers of real tokens, so that position p of one is not
+    /// position p of the other. Inputs of different shapes are reported elsewhere.
+    /// </summary>
+    public string? MisalignedWith(ExperimentInput clean)
+    {
+        if (clean.Batch != Batch || clean.Positions != Positions || (Mask is null && clean.Mask is null)) return null;
+        for (int r = 0; r < Batch; r++)
+        {
+            int own = LastReal(r) + 1, theirs = clean.LastReal(r) + 1;
+            if (own != theirs)
+                return $"row {r + 1} of the source has {theirs} real tokens and row {r + 1} of the current input {own} (the rest are pads): "
+                       + "position p of one text is not position p of the other, so patching between them has no defined meaning; "
+                       + "give texts of the same token length row by row";
+        }
+        return null;
+    }
 }

@@ -2,26 +2,38 @@ using static TorchSharp.torch;
 
 namespace Lens.Dsl.Runtime;
 
-/// <summary>`run`, `loss`, `logits`, `predict`, `generate`: forward passes on the current input, with the interventions in force.</summary>
+/// <summary>
+/// `run`, `loss`, `logits`, `predict`, `generate`: forward passes on the current input, with the interventions in force.
+/// `run`, `loss`, `logits` and `predict` run in the chunks of rows the checks planned (<see cref="BatchChunks"/>) when
+/// the whole input does not fit the memory budget; their results are those of one batch.
+/// </summary>
 internal static class ForwardStages
 {
     public static ExperimentState Run(RunStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "run", masked: true);
-        var logits = pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!;
-        var last = LastReal(logits, pass.Input).softmax(-1);
-        var (prob, next) = last.max(-1);
-        var probs = TensorData.Flat(prob);
-        var ids = TensorData.Longs(next);
-        var rows = Enumerable.Range(0, pass.Input.Batch).Select(r => new object[]
+        var rows = new List<object[]>();
+        long[] shape = [];
+        foreach (var (start, chunk) in BatchChunks.Of(state, s))
         {
-            r, pass.Input.Tokens[r][pass.Input.LastReal(r)], Token(pass.Model, ids[r]), ids[r], probs[r],
-        }).ToArray();
-        return state.WithResult(s, new TableValue(["row", "last token", "predicted next", "id", "probability"], rows)
+            using var scope = NewDisposeScope();
+            using var pass = new StagePass(state, "run", masked: true, chunk);
+            var logits = pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!;
+            shape = logits.shape;
+            var last = LastReal(logits, pass.Input).softmax(-1);
+            var (prob, next) = last.max(-1);
+            var probs = TensorData.Flat(prob);
+            var ids = TensorData.Longs(next);
+            rows.AddRange(Enumerable.Range(0, pass.Input.Batch).Select(r => new object[]
+            {
+                start + r, pass.Input.Tokens[r][pass.Input.LastReal(r)], Token(pass.Model, ids[r]), ids[r], probs[r],
+            }));
+        }
+        var input = state.RequireInput("run");
+        shape[0] = input.Batch;
+        return state.WithResult(s, new TableValue(["row", "last token", "predicted next", "id", "probability"], [.. rows])
         {
-            Title = $"forward pass: tokens [{pass.Input.Batch}, {pass.Input.Positions}] → logits [{string.Join(", ", logits.shape)}]",
+            Title = $"forward pass: tokens [{input.Batch}, {input.Positions}] → logits [{string.Join(", ", shape)}]",
         });
     }
 
@@ -29,14 +41,29 @@ internal static class ForwardStages
     {
         state = state.WithModel();
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "loss", masked: true);
-        // [batch, pos - 1]: position i predicts token i + 1; with padding, pairs touching a pad are 0 and not counted.
-        var perToken = pass.Model.Loss(pass.Tokens, perToken: true, attentionMask: pass.AttentionMask);
-        var mean = Numbers.FromFloat(pass.Model.Loss(pass.Tokens, attentionMask: pass.AttentionMask).item<float>()); // the library's mean loss, bit for bit
-        var summary = new List<KeyValuePair<string, double>>();
-        if (pass.Input.Repeat is RepeatLayout layout)
+        var input = state.RequireInput("loss");
+        var chunks = BatchChunks.Of(state, s).ToList();
+        var grids = new List<double[][]>();
+        double sum = 0, counted = 0, mean = 0;
+        foreach (var (_, chunk) in chunks)
         {
-            var losses = TensorData.Grid(perToken);
+            using var pass = new StagePass(state, "loss", masked: true, chunk);
+            // [batch, pos - 1]: position i predicts token i + 1; with padding, pairs touching a pad are 0 and not counted.
+            var perToken = pass.Model.Loss(pass.Tokens, perToken: true, attentionMask: pass.AttentionMask);
+            grids.Add(TensorData.Grid(perToken));
+            if (chunks.Count == 1) mean = Numbers.FromFloat(pass.Model.Loss(pass.Tokens, attentionMask: pass.AttentionMask).item<float>()); // the library's mean loss, bit for bit
+            else
+            {
+                // Chunks: the sum of the counted pairs' losses over the number of counted pairs, as one batch's mean.
+                sum += perToken.to(ScalarType.Float64).sum().item<double>();
+                counted += pass.AttentionMask is null ? perToken.numel() : Pairs(pass.AttentionMask);
+            }
+        }
+        if (chunks.Count > 1) mean = sum / counted;
+        var summary = new List<KeyValuePair<string, double>>();
+        if (input.Repeat is RepeatLayout layout)
+        {
+            var losses = grids.SelectMany(g => g).ToArray();
             for (int r = 0; r < layout.Repeats; r++)
             {
                 // Tokens of copy r that have a predecessor; the loss predicting token t sits at t - 1.
@@ -47,7 +74,7 @@ internal static class ForwardStages
         }
         return state.WithResult(s, new ScalarValue("loss", mean)
         {
-            Title = "mean next-token loss" + (summary.Count > 0 ? " (and per repeated copy)" : "") + $" on {Printer.Print(pass.Input.Source)}",
+            Title = "mean next-token loss" + (summary.Count > 0 ? " (and per repeated copy)" : "") + $" on {Printer.Print(input.Source)}",
             Summary = summary,
         });
     }
@@ -55,36 +82,47 @@ internal static class ForwardStages
     public static ExperimentState Logits(LogitsStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "logits", masked: true);
-        var last = LastReal(pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!, pass.Input); // [batch, d_vocab]
-        int k = (int)Math.Min(s.Top ?? last.shape[1], last.shape[1]);
-        var (values, ids) = last.topk(k, -1);
-        var probs = last.softmax(-1).gather(-1, ids);
-        var logit = TensorData.Flat(values);
-        var prob = TensorData.Flat(probs);
-        var id = TensorData.Longs(ids);
         var rows = new List<object[]>();
-        for (int r = 0; r < pass.Input.Batch; r++)
-            for (int i = 0; i < k; i++)
-                rows.Add([r, i + 1, Token(pass.Model, id[r * k + i]), id[r * k + i], logit[r * k + i], prob[r * k + i]]);
-        var all = TensorData.Grid(last);
-        var table = new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows]) { MaxTextRows = s.Top is null ? 20 : null };
-        return state.WithResult(s, new LogitsValue(table, all.Select(r => r.Select(v => (float)v).ToArray()).ToArray())
+        var all = new List<float[]>();
+        int k = 0;
+        foreach (var (start, chunk) in BatchChunks.Of(state, s))
         {
-            Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position" + (pass.Input.Mask is null ? "" : " (each row's last real token)"),
+            using var scope = NewDisposeScope();
+            using var pass = new StagePass(state, "logits", masked: true, chunk);
+            var last = LastReal(pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!, pass.Input); // [batch, d_vocab]
+            k = (int)Math.Min(s.Top ?? last.shape[1], last.shape[1]);
+            var (values, ids) = last.topk(k, -1);
+            var probs = last.softmax(-1).gather(-1, ids);
+            var logit = TensorData.Flat(values);
+            var prob = TensorData.Flat(probs);
+            var id = TensorData.Longs(ids);
+            for (int r = 0; r < pass.Input.Batch; r++)
+                for (int i = 0; i < k; i++)
+                    rows.Add([start + r, i + 1, Token(pass.Model, id[r * k + i]), id[r * k + i], logit[r * k + i], prob[r * k + i]]);
+            all.AddRange(TensorData.Grid(last).Select(r => r.Select(v => (float)v).ToArray()));
+        }
+        var table = new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows]) { MaxTextRows = s.Top is null ? 20 : null };
+        return state.WithResult(s, new LogitsValue(table, [.. all])
+        {
+            Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position" + (state.RequireInput("logits").Mask is null ? "" : " (each row's last real token)"),
         });
     }
 
     public static ExperimentState Predict(PredictStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "predict", masked: true);
-        var probs = pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!.softmax(-1);
-        var (best, ids) = probs.max(-1);                                        // [batch, pos]
-        var p = TensorData.Flat(best);
-        var id = TensorData.Longs(ids);
+        var p = new List<double>();
+        var id = new List<long>();
+        foreach (var (_, chunk) in BatchChunks.Of(state, s))
+        {
+            using var scope = NewDisposeScope();
+            using var chunkPass = new StagePass(state, "predict", masked: true, chunk);
+            var probs = chunkPass.Model.Forward(chunkPass.Tokens, ReturnType.Logits, attentionMask: chunkPass.AttentionMask).Logits!.softmax(-1);
+            var (best, ids) = probs.max(-1);                                    // [batch, pos]
+            p.AddRange(TensorData.Flat(best));
+            id.AddRange(TensorData.Longs(ids));
+        }
+        var pass = (Input: state.RequireInput("predict"), Model: state.RequireModel().Model);
         int positions = pass.Input.Positions;
         var rows = new List<object[]>();
         int correct = 0, counted = 0;
@@ -146,6 +184,15 @@ internal static class ForwardStages
     }
 
     internal static string Token(HookedTransformer model, long id) => Inputs.Strings([id], model)[0];
+
+    /// <summary>The number of pairs (t, t + 1) of real tokens under a mask [batch, pos]: what a masked mean loss divides by.</summary>
+    static double Pairs(Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        var real = mask.to(ScalarType.Bool);
+        long pos = real.shape[1];
+        return real.narrow(1, 0, pos - 1).logical_and(real.narrow(1, 1, pos - 1)).sum().item<long>();
+    }
 
     /// <summary>logits [batch, pos, vocab] at each row's last real token → [batch, vocab].</summary>
     static Tensor LastReal(Tensor logits, ExperimentInput input)

@@ -9,19 +9,39 @@ internal static class HeadStages
     public static ExperimentState Score(ScoreStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var scores = ComputeScores(s.Kind, state);
+        var scores = ComputeScores(s.Kind, state, s);
         return (state with { Scores = state.Scores.SetItem(s.Kind, scores) }).WithResult(s, scores);
     }
 
-    /// <summary>Stripe scores of every head on the current input, with the interventions in force (HeadScores).</summary>
-    public static LayerHeadValue ComputeScores(ScoreKind kind, ExperimentState state)
+    /// <summary>
+    /// Stripe scores of every head on the current input, with the interventions in force (HeadScores). For a `score`
+    /// statement that the checks split into chunks of rows, each chunk is scored and the chunks are averaged weighted
+    /// by their rows (scores are means over rows).
+    /// </summary>
+    public static LayerHeadValue ComputeScores(ScoreKind kind, ExperimentState state, Statement? statement = null)
+    {
+        var chunks = statement is null ? [] : BatchChunks.Of(state, statement).ToList();
+        if (chunks.Count <= 1) return ScoresOf(kind, state, null);
+        var input = state.RequireInput("score");
+        var parts = chunks.Select(c => (c.Rows.Batch, ScoresOf(kind, state, c.Rows))).ToList();
+        var first = parts[0].Item2;
+        var values = first.Values.Select((row, l) => row.Select((_, h) => parts.Sum(p => p.Batch * p.Item2.Values[l][h]) / input.Batch).ToArray()).ToArray();
+        return first with { Values = values };
+    }
+
+    static LayerHeadValue ScoresOf(ScoreKind kind, ExperimentState state, ExperimentInput? rows)
     {
         var name = Keywords.ScoreKinds.Text(kind);
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "score " + name);
+        using var pass = new StagePass(state, "score " + name, masked: true, rows);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         if (kind != ScoreKind.PrevToken && input.NotRepeated(kind == ScoreKind.Induction) is string why)
             throw new InvalidOperationException($"`score {name}` needs an input whose rows are a block repeated: {why}");
+        if (pass.AttentionMask is not null)
+            return new LayerHeadValue(name, TensorData.Grid(MaskedStripes(kind, pass)))
+            {
+                Title = $"{name} scores (stripe attention) on {Printer.Print(input.Source)}, each row over its own tokens",
+            };
         // A `repeat random` input knows its block length; for any other the library finds each row's.
         using var table = (kind, input.Repeat) switch
         {
@@ -34,6 +54,35 @@ internal static class HeadStages
         return new LayerHeadValue(name, TensorData.Grid(table.Scores)) { Title = $"{name} scores (stripe attention) on {Printer.Print(input.Source)}" };
     }
 
+    /// <summary>
+    /// Stripe scores of texts of different lengths: one masked run, then each row's stripe over its real tokens
+    /// only (its pattern's [real, real] corner, the block length found on its real tokens), averaged over rows.
+    /// </summary>
+    static Tensor MaskedStripes(ScoreKind kind, StagePass pass)
+    {
+        var (model, input) = (pass.Model, pass.Input);
+        using var run = model.RunWithCache(pass.Tokens, ReturnType.None, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), attentionMask: pass.AttentionMask);
+        var perRow = new List<Tensor>();
+        for (int r = 0; r < input.Batch; r++)
+        {
+            var ids = input.RealIds(r);
+            int length = ids.Length;
+            int offset = kind switch
+            {
+                ScoreKind.PrevToken => -1,
+                ScoreKind.Induction => -(RepeatPeriod.Detect(ids)!.Length - 1),
+                _ => -RepeatPeriod.Detect(ids)!.Length,
+            };
+            if (-offset >= length)
+                throw new ArgumentException($"row {r + 1} of the input has {length} real tokens: too few for a stripe at offset {offset}");
+            var layers = Enumerable.Range(0, model.Config.NLayers).Select(l =>
+                run.Cache["pattern", l][r].narrow(1, 0, length).narrow(2, 0, length)   // [head, query, key] over real tokens
+                    .diagonal(offset, -2, -1).to(ScalarType.Float32).mean([1L])).ToArray();
+            perRow.Add(stack(layers, 0));
+        }
+        return stack(perRow, 0).mean([0L]);
+    }
+
     public static ExperimentState Detect(DetectStatement s, ExperimentState state)
     {
         state = state.WithModel();
@@ -41,7 +90,8 @@ internal static class HeadStages
         var input = state.RequireInput("detect");
         using var scope = NewDisposeScope();
         using var hooks = ModelEdits.Attach(model, state);
-        var rows = Enumerable.Range(0, input.Batch).Select(r => input.Row(r, model.Device)).ToList();
+        // detect_head scores each text alone, so a padded text is scored on its own tokens.
+        var rows = Enumerable.Range(0, input.Batch).Select(r => tensor(input.RealIds(r), dtype: ScalarType.Int64, device: model.Device)).ToList();
         var measure = Keywords.ErrorMeasures.Text(s.ErrorMeasure);
         Tensor scores;
         string what;
@@ -54,6 +104,9 @@ internal static class HeadStages
             case PatternName p when state.Bindings.GetValueOrDefault(p.Name) is PatternBinding bound:
                 what = p.Name;
                 var pattern = tensor(bound.Rows.SelectMany(r => r).Select(v => (float)v).ToArray(), [bound.Rows.Length, bound.Rows.Length]);
+                if (Enumerable.Range(0, input.Batch).FirstOrDefault(r => input.RealIds(r).Length != bound.Rows.Length, -1) is int odd and >= 0)
+                    throw new ArgumentException($"pattern '{p.Name}' is {bound.Rows.Length}×{bound.Rows.Length} but row {odd + 1} of the input has {input.RealIds(odd).Length} tokens: "
+                                                + "a pattern fits texts of its own length only");
                 scores = HeadDetector.DetectHead(model, rows, pattern, null, s.ExcludeBos, s.ExcludeCurrentToken, measure);
                 break;
             default:

@@ -29,19 +29,20 @@ internal static class OutputStages
     static (string, HtmlContent[], string) Patterns(PatternView v, ExperimentState state)
     {
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "show pattern");
+        using var pass = new StagePass(state, "show pattern", masked: true);
         var (model, input) = (pass.Model, pass.Input);
         var heads = HeadStages.Resolve(v.Heads, state);
         if (heads.Count == 0) throw new ArgumentException($"the selection {Printer.Print(v.Heads)} picks no heads: nothing to show");
-        using var run = model.RunWithCache(pass.Tokens, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"));
-        var patterns = stack(heads.Select(h => run.Cache["pattern", h.Layer][0, h.Head]).ToArray());   // [head, query, key], row 0
+        using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), attentionMask: pass.AttentionMask);
+        int length = input.LastReal(0) + 1;                                     // row 0's own tokens, without its pads
+        var patterns = stack(heads.Select(h => run.Cache["pattern", h.Layer][0, h.Head].narrow(0, 0, length).narrow(1, 0, length)).ToArray()); // [head, query, key], row 0
         var title = $"attention patterns of {Printer.Print(v.Heads)} on {Printer.Print(input.Source)}" + (input.Batch > 1 ? " (row 0)" : "");
-        var fragment = AttentionPatterns.RenderFragment(input.Tokens[0], patterns, heads.Select(h => h.Label).ToArray(), title);
+        var fragment = AttentionPatterns.RenderFragment(input.Tokens[0][..length], patterns, heads.Select(h => h.Label).ToArray(), title);
         var lastRow = patterns.select(1, -1);                                   // what the last query attends to
         var (weight, key) = lastRow.max(-1);
         var w = TensorData.Flat(weight);
         var k = TensorData.Longs(key);
-        var text = new StringBuilder($"{heads.Count} head(s), {input.Positions} tokens; the last token attends most to:\n");
+        var text = new StringBuilder($"{heads.Count} head(s), {length} tokens; the last token attends most to:\n");
         for (int i = 0; i < heads.Count; i++)
             text.Append($"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} ({Numbers.Text(w[i])})\n");
         return (title, [fragment], text.ToString());
@@ -88,7 +89,7 @@ internal static class OutputStages
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
         if (s.Action == CacheAction.Save)
         {
-            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask);
+            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
             var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
             // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and meaningless).
             if (pass.AttentionMask is not null) tensors.Add(new("attention_mask", pass.AttentionMask));
@@ -103,7 +104,7 @@ internal static class OutputStages
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         state.Environment.RecordRead("cache", state.Environment.ReadPath(s.Path));
         var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();
-        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask);
+        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
         var rows = new List<object[]>();
         foreach (var name in file.Names.Where(names.Contains))
         {
@@ -134,14 +135,20 @@ internal static class OutputStages
             case PrintHook h:
             {
                 using var scope = NewDisposeScope();
-                using var pass = new StagePass(state, "print");
+                using var pass = new StagePass(state, "print", masked: true);
                 var input = pass.Input;
                 var name = model.Hook(h.Hook.FullName).Name;
-                using var run = model.RunWithCache(pass.Tokens, n => n == name);
-                var x = run.Cache[name].to(ScalarType.Float64);
-                var first = TensorData.Flat(x.flatten().narrow(0, 0, Math.Min(8, x.numel())));
-                var value = new ActivationValue(name, x.shape, x.mean().item<double>(), x.numel() > 1 ? x.std().item<double>() : 0,
-                    x.min().item<double>(), x.max().item<double>(), first) { Title = $"{name} on {Printer.Print(input.Source)}", Norm = x.norm().item<double>() };
+                using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, n => n == name, attentionMask: pass.AttentionMask);
+                var activation = run.Cache[name].to(ScalarType.Float64);
+                // Texts of different lengths: the statistics are over real tokens' entries only (pads are not part of any text).
+                var x = pass.AttentionMask is null ? activation.flatten() : activation.masked_select(Lens.Analysis.MaskedEntries.Real(activation, name, pass.AttentionMask));
+                var first = TensorData.Flat(x.narrow(0, 0, Math.Min(8, x.numel())));
+                var value = new ActivationValue(name, activation.shape, x.mean().item<double>(), x.numel() > 1 ? x.std().item<double>() : 0,
+                    x.min().item<double>(), x.max().item<double>(), first)
+                {
+                    Title = $"{name} on {Printer.Print(input.Source)}" + (pass.AttentionMask is null ? "" : " (real tokens' entries only)"),
+                    Norm = x.norm().item<double>(),
+                };
                 return state.WithResult(s, value);
             }
             case PrintName n when state.Bindings.GetValueOrDefault(n.Name) is Binding binding:

@@ -8,19 +8,52 @@ namespace Lens.Dsl.Runtime;
 /// clean run whose activations are patched in; the current input is the corrupted run patched into. Each
 /// cell is the metric of one patched run; the summary gives the metric of the clean and the corrupted runs.
 /// Metrics: `logit_diff A B` (mean over rows, last position), `prob A` (mean probability at the last
-/// position), `loss` (mean next-token loss on the current input's tokens).
+/// position), `loss` (mean next-token loss on the current input's tokens). Texts of different lengths:
+/// both inputs must be padded alike (row r of each has the same number of real tokens); every run gets the
+/// mask, only real positions are patched, and the metrics read each row's last real token and real pairs.
 /// </summary>
 internal static class PatchStages
 {
     public static ExperimentState Patch(PatchStatement s, ExperimentState state)
     {
         state = state.WithModel();
+        var chunks = BatchChunks.Of(state, s).ToList();
+        if (chunks.Count == 1) return state.WithResult(s, PatchRows(s, state, 0, null));
+        // Chunks of rows: each cell's metric is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss),
+        // so the chunks' cells are averaged with those weights.
+        var parts = chunks.Select(c => (Weight: RowWeight(s.Metric, c.Rows), Value: PatchRows(s, state, c.Start, c.Rows))).ToList();
+        return state.WithResult(s, Combine(parts));
+    }
+
+    /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the loss.</summary>
+    internal static double RowWeight(Metric metric, ExperimentInput rows) =>
+        metric is LogitDiffMetric or ProbMetric ? rows.Batch : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
+
+    /// <summary>The chunks' tables (cells and summary) averaged with their weights.</summary>
+    internal static ResultValue Combine(IReadOnlyList<(double Weight, ResultValue Value)> parts)
+    {
+        double total = parts.Sum(p => p.Weight);
+        double Mix(Func<ResultValue, double> of) => parts.Sum(p => p.Weight * of(p.Value)) / total;
+        ResultValue combined = parts[0].Value switch
+        {
+            LayerHeadValue v => v with { Values = v.Values.Select((row, l) => row.Select((_, h) => Mix(x => ((LayerHeadValue)x).Values[l][h])).ToArray()).ToArray() },
+            TensorValue v => v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
+            var other => throw new InvalidOperationException($"patch gave a {other.Kind}"),
+        };
+        return combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
+    }
+
+    /// <summary>The patching table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
+    static ResultValue PatchRows(PatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
+    {
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "patch");
-        var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
+        using var pass = new StagePass(state, "patch", masked: true, rows);
+        var (model, corrupted, corruptedTokens, mask) = (pass.Model, pass.Input, pass.Tokens, pass.AttentionMask);
         var clean = Inputs.Resolve(s.Source, model, state);
-        var metric = Metric(s.Metric, model, corruptedTokens);
-        var options = new PatchingOptions { MetricReads = MetricReads(s.Metric, model) };
+        if (rows is not null && clean.Batch == state.RequireInput("patch").Batch) clean = clean.Slice(start, rows.Batch);
+        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`patch ... from {Printer.Print(s.Source)}`: {why}");
+        var metric = Metric(s.Metric, model, corrupted, corruptedTokens, mask);
+        var options = new PatchingOptions { MetricReads = MetricReads(s.Metric, model, corrupted) };
         var activation = s.Target switch
         {
             PatchTarget.ResidPre => "resid_pre",
@@ -30,17 +63,18 @@ internal static class PatchStages
             _ => null,
         };
         string[] names = activation is null ? ["resid_pre", "attn_out", "mlp_out"] : [activation];
-        using var cleanRun = model.RunWithCache(clean.ToTensor(model.Device), HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]));
+        using var cleanRun = model.RunWithCache(clean.ToTensor(model.Device), ReturnType.Logits,
+            HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]), attentionMask: mask);
         double cleanMetric = metric(cleanRun.Logits);
-        double corruptedMetric = metric(model.Forward(corruptedTokens));
+        double corruptedMetric = metric(model.Forward(corruptedTokens, ReturnType.Logits, attentionMask: mask).Logits!);
         using var result = s.Target switch
         {
-            PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric, options),
-            PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric, options),
-            PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric, options),
-            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options),
-            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options),
-            _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric, options),
+            PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
         };
         var measure = Printer.Print(s.Metric);
         var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
@@ -51,37 +85,48 @@ internal static class PatchStages
                 result.AxisNames.Select((axis, a) => axis == "pos"
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : result.AxisLabels[a].ToArray()).ToArray());
-        return state.WithResult(s, value with { Title = title, Summary = summary });
+        return value with { Title = title, Summary = summary };
     }
 
-    /// <summary>The logits a metric reads (a batched sweep computes only those): logit_diff two columns and prob one row at the last position; the loss every logit.</summary>
-    internal static LogitsRead? MetricReads(Metric metric, HookedTransformer model) => metric switch
+    /// <summary>
+    /// The logits a metric reads (a batched sweep computes only those): logit_diff two columns and prob one row at
+    /// each row's last real token (the last position when nothing is padded); the loss every logit.
+    /// </summary>
+    internal static LogitsRead? MetricReads(Metric metric, HookedTransformer model, ExperimentInput input)
     {
-        LogitDiffMetric m => LogitsRead.At(-1, AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)),
-        ProbMetric => LogitsRead.At(-1),
-        _ => null,
-    };
+        long[] last = input.Mask is null ? [-1] : Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).Distinct().ToArray();
+        return metric switch
+        {
+            LogitDiffMetric m => new LogitsRead(last, [AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)]),
+            ProbMetric => new LogitsRead(last, null),
+            _ => null,
+        };
+    }
 
-    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, Tensor tokens)
+    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
     {
         switch (metric)
         {
             case LogitDiffMetric m:
-                var correct = tensor(AttributionStages.IdOf(model, m.Correct));
-                var incorrect = tensor(AttributionStages.IdOf(model, m.Incorrect));
-                return LogitDifference.Metric(correct, incorrect);
+                long correct = AttributionStages.IdOf(model, m.Correct), incorrect = AttributionStages.IdOf(model, m.Incorrect);
+                return logits =>
+                {
+                    using var scope = NewDisposeScope();
+                    var last = RealPositions.AtLast(logits, input);               // [batch, d_vocab] at each row's last real token
+                    return (last.select(-1, correct) - last.select(-1, incorrect)).to(ScalarType.Float64).mean().item<double>();
+                };
             case ProbMetric m:
                 long id = AttributionStages.IdOf(model, m.Token);
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return logits.select(1, -1).to(ScalarType.Float64).softmax(-1).select(-1, id).mean().item<double>();
+                    return RealPositions.AtLast(logits, input).to(ScalarType.Float64).softmax(-1).select(-1, id).mean().item<double>();
                 };
             default:
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return LossFunctions.LmCrossEntropy(logits, tokens).to(ScalarType.Float64).item<double>();
+                    return LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask).to(ScalarType.Float64).item<double>();
                 };
         }
     }

@@ -33,7 +33,8 @@ public static class Validator
         // After an input that could not be resolved, statements needing one are not reported again (the first error says it all).
         bool inputFailed;
         readonly HashSet<string> failedInputNames = [];
-        readonly long available = MemoryEstimate.AvailableBytes();
+        long available => Env.MemoryBudget ?? availableOnMachine;
+        readonly long availableOnMachine = MemoryEstimate.AvailableBytes();
 
         public List<SemanticError> Errors { get; } = [];
 
@@ -128,13 +129,29 @@ public static class Validator
                 RunStatement or LossStatement or LogitsStatement or PredictStatement or GenerateStatement or PrintStatement
                     or ShowStatement { View: TokensView } => false,
                 ScoreStatement or DetectStatement or LogitLensStatement or AttributeStatement or CacheStatement or PatchStatement
-                    or ShowStatement { View: PatternView } => true,
+                    or AttributePatchStatement or ShowStatement { View: PatternView } => true,
                 _ => null,
             };
             if (cacheEveryLayer is not bool all || state.Input is not ExperimentInput input) return;
             var cfg = model.Config;
             var positions = input.Positions + (s is GenerateStatement g ? g.MaxNewTokens : 0);
-            var bytes = MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all);
+            int rows = s is DetectStatement ? 1 : input.Batch;              // detect_head runs each row alone
+            // Statements whose results are per row or means over rows run in chunks of rows when the whole batch does not fit.
+            Env.ChunkPlans.Remove(s);
+            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement or AttributePatchStatement
+                && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
+            {
+                if (fit == 0)
+                {
+                    Error(s, $"even one row of the input ([1, {input.Positions}] tokens) needs an estimated "
+                             + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, 1, positions, all))} of memory "
+                             + $"but this machine has {MemoryEstimate.Describe(available)} available: use shorter inputs or a smaller model");
+                    return;
+                }
+                rows = fit;
+                Env.ChunkPlans[s] = new ChunkPlan(s, rows, (input.Batch + rows - 1) / rows);
+            }
+            var bytes = MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, rows, positions, all);
             if (Env.EstimatedPeak is not { } peak || bytes > peak.Bytes) Env.EstimatedPeak = new MemoryPeak(bytes, s);
             if (bytes > available)
                 Error(s, $"this statement needs an estimated {MemoryEstimate.Describe(bytes)} of memory on an input of [{input.Batch}, {input.Positions}] tokens "
@@ -289,8 +306,11 @@ public static class Validator
         {
             if (NeedInput(s) is not ExperimentInput input) return;
             if (input.Positions < 2) Error(s, "`detect` needs an input of at least 2 tokens");
-            else if (s.Pattern is PatternName p && state.Bindings.GetValueOrDefault(p.Name) is PatternBinding pattern && pattern.Rows.Length != input.Positions)
-                Error(s, $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but the input has {input.Positions} tokens: the pattern must be [pos, pos]", p.Name);
+            else if (s.Pattern is PatternName p && state.Bindings.GetValueOrDefault(p.Name) is PatternBinding pattern
+                     && Enumerable.Range(0, input.Batch).FirstOrDefault(r => input.RealIds(r).Length != pattern.Rows.Length, -1) is int odd and >= 0)
+                Error(s, input.Mask is null
+                    ? $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but the input has {input.Positions} tokens: the pattern must be [pos, pos]"
+                    : $"pattern '{p.Name}' is {pattern.Rows.Length}×{pattern.Rows.Length} but row {odd + 1} of the input has {input.RealIds(odd).Length} tokens: a pattern fits texts of its own length only", p.Name);
         }
 
         // ---- interventions ---------------------------------------------------------------------------
@@ -384,6 +404,7 @@ public static class Validator
             if (source.Batch != current.Batch || source.Positions != current.Positions)
                 Error(p, $"patching needs inputs of the same shape: the current input is [{current.Batch}, {current.Positions}] tokens "
                          + $"but the source is [{source.Batch}, {source.Positions}]", "from");
+            else if (current.MisalignedWith(source) is string why) Error(p, why, "from");
         }
 
         // ---- output ----------------------------------------------------------------------------------------
@@ -424,6 +445,9 @@ public static class Validator
                      && selected.All(n => Off(model, n) is not null))
                 Error(s, $"filter \"{only}\" selects only hook points that never fire in this model: "
                          + HookedTransformer.DisabledHookMessage(selected[0], Off(model, selected[0])!), Printer.Quote(only));
+            if (s.StopAtLayer is int stop && stop > model.Config.NLayers)
+                Error(s, $"stop_at_layer {stop} is out of range: model '{model.Config.ModelName}' has {model.Config.NLayers} layers (stop_at_layer 0 … {model.Config.NLayers})",
+                      stop.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (s.Action == CacheAction.Save) { Output(s, s.Path); written.Add(Env.WritePath(s.Path)); }
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
                 Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);

@@ -1,0 +1,121 @@
+/// Inputs larger than the memory budget run in chunks of rows (BatchChunks): `lens check` says how many, and each
+/// chunked statement's output equals the one-batch output (padded texts of different lengths included).
+module Lens.Tests.BatchChunkTests
+
+open System
+open Expecto
+open Lens
+open Lens.Dsl.Runtime
+open Lens.Tests.DslRuntimeTests
+open Lens.Tests.Processes
+
+let private texts =
+    [| "The cat sat on the mat."; "A much longer sentence about a dog that ran across the field."; "Hello."
+       "Once upon a time there was a small robot."; "Lens runs in chunks." |]
+
+/// Runs experiment text with an optional memory budget; the state and each chunked statement's number of chunks.
+let private runWith (budget: int64 option) (text: string) =
+    use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ReadDirectory = Lens.Tests.TestSupport.repoRoot,
+                                        MemoryBudget = Option.toNullable budget)
+    let state = Pipeline.Parse(text, "test.lens").Execute env
+    state, [ for p in env.ChunkPlans.Values -> p.Statement.GetType().Name, p.Chunks ]
+
+/// The budget under which `rows` rows of a statement's forward fit, and not one more.
+let private budgetFor (cfg: HookedTransformerConfig) (rows: int) (positions: int) (cacheEveryLayer: bool) =
+    int64 (MemoryEstimate.ParameterBytes cfg + MemoryEstimate.ForwardBytes(cfg, int64 rows, int64 positions, cacheEveryLayer)) + 1L
+
+let private sameCell (what: string) (a: obj) (b: obj) =
+    match a, b with
+    | (:? float as x), (:? float as y) -> if abs (x - y) > 1e-6 * max 1.0 (abs y) then failtestf "%s: %g in chunks, %g in one batch" what x y
+    | (:? float32 as x), (:? float32 as y) -> if abs (x - y) > 1e-6f * max 1.0f (abs y) then failtestf "%s: %g in chunks, %g in one batch" what x y
+    | _ -> Expect.equal a b what
+
+let private sameTable (command: string) (chunked: ExperimentState) (whole: ExperimentState) =
+    match (result command chunked).Value, (result command whole).Value with
+    | (:? TableValue as c), (:? TableValue as w) ->
+        Expect.equal c.Rows.Length w.Rows.Length (command + ": rows")
+        for i in 0 .. w.Rows.Length - 1 do
+            for j in 0 .. w.Rows.[i].Length - 1 do sameCell (sprintf "%s row %d column %s" command i w.Columns.[j]) c.Rows.[i].[j] w.Rows.[i].[j]
+    | c, w -> failtestf "%s gave %s and %s" command c.Kind w.Kind
+
+[<Tests>]
+let tests =
+    testList "batch chunks" [
+        testCase "run, loss, logits, predict, attribute, logit_lens on five padded texts in 3 or more chunks equal one batch" <| fun () ->
+            let text = sprintf "model %s\ninput %s\nrun\nloss\nlogits top 3\npredict\nattribute\nlogit_lens\n" Lens.Tests.PaddedStatementTests.modelDir.Value
+                               (texts |> Array.map (sprintf "\"%s\"") |> String.concat ", ")
+            let whole, plans = runWith None text
+            Expect.isEmpty plans "one batch without a budget"
+            let input = whole.Input
+            let chunked, chunkPlans = runWith (Some (budgetFor whole.Model.Model.Config 2 input.Positions false)) text
+            Expect.sequenceEqual (chunkPlans |> List.map snd |> List.take 4) [ 3; 3; 3; 3 ] "each forward statement runs in 3 chunks of at most 2 rows"
+            Expect.equal chunkPlans.Length 6 "attribute and logit_lens run in chunks too"
+            Expect.isTrue (chunkPlans |> List.forall (fun (_, c) -> c >= 3)) "(of fewer rows: they keep every layer's activations)"
+            for command in [ "run"; "logits"; "predict"; "logit_lens" ] do sameTable command chunked whole
+            let c, w = grid (result "attribute" chunked), grid (result "attribute" whole)
+            for l in 0 .. w.Length - 1 do
+                for h in 0 .. w.[l].Length - 1 do sameCell (sprintf "attribute L%dH%d" l h) (box c.[l].[h]) (box w.[l].[h])
+            for kv in (result "attribute" whole).Value.Summary do
+                let chunkedValue = (result "attribute" chunked).Value.Summary |> Seq.find (fun x -> x.Key = kv.Key)
+                sameCell ("attribute " + kv.Key) (box chunkedValue.Value) (box kv.Value)
+            let loss (s: ExperimentState) = scalarOf (result "loss" s)
+            if abs (loss chunked - loss whole) > 1e-6 then failtestf "loss: %g in chunks, %g in one batch" (loss chunked) (loss whole)
+
+        testCase "score on a repeated input in chunks equals one batch" <| fun () ->
+            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nscore induction\nscore prev_token\n" tinyModel
+            let whole, _ = runWith None text
+            let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 3 whole.Input.Positions true)) text
+            Expect.sequenceEqual (plans |> List.map snd) [ 3; 3 ] "7 rows in chunks of 3"
+            for i in 0 .. 1 do
+                let c, w = grid (results "score" chunked).[i], grid (results "score" whole).[i]
+                for l in 0 .. w.Length - 1 do
+                    for h in 0 .. w.[l].Length - 1 do
+                        if abs (c.[l].[h] - w.[l].[h]) > 1e-6 then failtestf "score %d L%dH%d: %g in chunks, %g in one batch" i l h c.[l].[h] w.[l].[h]
+
+        testCase "the peak memory (max RSS of `lens run`) stays bounded when the rows grow fourfold under a fixed budget" <| fun () ->
+            if not (IO.File.Exists "/usr/bin/time") then skiptest "GNU time (/usr/bin/time) is needed to read the child's max RSS: install the 'time' package"
+            let dir = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "lens-chunks-%d" Environment.ProcessId)
+            IO.Directory.CreateDirectory dir |> ignore
+            let peakKb (rows: int) =
+                let file = IO.Path.Combine(dir, sprintf "m%d.lens" rows)
+                IO.File.WriteAllText(file, sprintf "model %s\ninput repeat random 10 batch %d\nloss\nscore induction\n" tinyDir rows)
+                let timing = IO.Path.Combine(dir, sprintf "time%d.txt" rows)
+                let r = Processes.run "/usr/bin/time" [ "-f"; "%M"; "-o"; timing; "dotnet"; lensDll; "run"; file ] dir [ MemoryEstimate.LimitVariable, "50M" ] (TimeSpan.FromMinutes 5.0)
+                Expect.equal r.ExitCode 0 r.Stderr
+                float (IO.File.ReadAllText(timing).Trim()) * 1024.0
+            let small, large = peakKb 2000, peakKb 8000
+            let cfg = (Lens.Tests.DslRuntimeTests.run (tinyModel + "input repeat random 10 batch 1\nloss\n")).Model.Model.Config
+            // What 6000 more rows would add in one batch (every layer's activations, as `score` keeps them).
+            let unchunked = MemoryEstimate.ForwardBytes(cfg, 6000L, 20L, true)
+            if large - small > 0.5 * unchunked then
+                failtestf "the peak grew by %.1f MB from 2000 to 8000 rows (one batch would add an estimated %.1f MB)" ((large - small) / 1e6) (unchunked / 1e6)
+            try IO.Directory.Delete(dir, true) with _ -> ()
+
+        testCase "patch (logit_diff and loss) and attribute patch in chunks equal one batch" <| fun () ->
+            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\npatch resid_pre from repeat random 6 x2 batch 7 seed 4 metric logit_diff 3 5\npatch heads from repeat random 6 x2 batch 7 seed 4\nattribute patch resid_pre from repeat random 6 x2 batch 7 seed 4\n" tinyModel
+            let whole, _ = runWith None text
+            let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 3 whole.Input.Positions true)) text
+            Expect.sequenceEqual (plans |> List.map snd) [ 3; 3; 3 ] "7 rows in chunks of 3"
+            let c, w = results "patch" chunked, results "patch" whole
+            match c.[0].Value, w.[0].Value with
+            | (:? TensorValue as a), (:? TensorValue as b) ->
+                Expect.sequenceEqual a.Shape b.Shape "shape"
+                Array.iteri2 (fun i x y -> sameCell (sprintf "resid_pre cell %d" i) (box x) (box y)) a.Values b.Values
+            | a, b -> failtestf "patch gave %s and %s" a.Kind b.Kind
+            let gc, gw = grid c.[1], grid w.[1]
+            for l in 0 .. gw.Length - 1 do
+                for h in 0 .. gw.[l].Length - 1 do sameCell (sprintf "heads L%dH%d" l h) (box gc.[l].[h]) (box gw.[l].[h])
+            match (result "attribute" chunked).Value, (result "attribute" whole).Value with
+            | (:? TensorValue as a), (:? TensorValue as b) ->
+                Array.iteri2 (fun i x y -> if abs (x - y) > 1e-6 then failtestf "attribute patch cell %d: %g in chunks, %g in one batch" i x y) a.Values b.Values
+            | a, b -> failtestf "attribute patch gave %s and %s" a.Kind b.Kind
+            for i in 0 .. 1 do
+                for kv in w.[i].Value.Summary do
+                    sameCell (sprintf "patch %d %s" i kv.Key) (box (c.[i].Value.Summary |> Seq.find (fun x -> x.Key = kv.Key)).Value) (box kv.Value)
+
+        testCase "a budget below one row is refused at the check, naming the statement" <| fun () ->
+            let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nloss\n" tinyModel
+            use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ReadDirectory = Lens.Tests.TestSupport.repoRoot, MemoryBudget = Nullable 1000L)
+            let errors = Pipeline.Parse(text, "test.lens").Check(ExperimentState.Start env) |> Seq.map string |> String.concat "\n"
+            Expect.stringContains errors "test.lens:3:1: even one row of the input" "at the statement, saying one row does not fit"
+    ]
