@@ -191,7 +191,12 @@ let tests =
             let victim = procs.[1]
             let partial = HarvestOptions.PartialFolder(Path.Combine(dir, "shard-1-of-3"))
             let deadline = DateTime.UtcNow.AddMinutes 3.0
-            while not victim.HasExited && not (Directory.Exists partial && Directory.GetFiles(partial, "data-*.arrow").Length >= 1) && DateTime.UtcNow < deadline do
+            // Killed once its manifest records a finished file (a data file is renamed into place just before the
+            // manifest is rewritten, so waiting for the file alone races with that write).
+            let recordedOne () =
+                try Directory.Exists partial && (let m = HarvestManifest.TryRead partial in not (isNull (box m)) && m.CompleteFiles.Count >= 1)
+                with _ -> false
+            while not victim.HasExited && not (recordedOne ()) && DateTime.UtcNow < deadline do
                 Thread.Sleep 2
             Expect.isFalse victim.HasExited "shard 1 was still running when killed"
             victim.Kill()

@@ -31,12 +31,13 @@ let private sameCell (what: string) (a: obj) (b: obj) =
     | _ -> Expect.equal a b what
 
 let private sameTable (command: string) (chunked: ExperimentState) (whole: ExperimentState) =
-    match (result command chunked).Value, (result command whole).Value with
+    let table (v: ResultValue) = match v with :? LogitsValue as l -> box l.Listed | v -> box v
+    match table (result command chunked).Value, table (result command whole).Value with
     | (:? TableValue as c), (:? TableValue as w) ->
         Expect.equal c.Rows.Length w.Rows.Length (command + ": rows")
         for i in 0 .. w.Rows.Length - 1 do
             for j in 0 .. w.Rows.[i].Length - 1 do sameCell (sprintf "%s row %d column %s" command i w.Columns.[j]) c.Rows.[i].[j] w.Rows.[i].[j]
-    | c, w -> failtestf "%s gave %s and %s" command c.Kind w.Kind
+    | c, w -> failtestf "%s gave %s and %s" command (c.GetType().Name) (w.GetType().Name)
 
 [<Tests>]
 let tests =
@@ -61,6 +62,25 @@ let tests =
             let loss (s: ExperimentState) = scalarOf (result "loss" s)
             if abs (loss chunked - loss whole) > 1e-6 then failtestf "loss: %g in chunks, %g in one batch" (loss chunked) (loss whole)
 
+        testCase "greedy generate on five padded texts in chunks equals one batch; sampled generate is not chunked" <| fun () ->
+            let text = sprintf "model %s\ninput %s\ngenerate 3 greedy\n" Lens.Tests.PaddedStatementTests.modelDir.Value
+                               (texts |> Array.map (sprintf "\"%s\"") |> String.concat ", ")
+            let whole, _ = runWith None text
+            let positions = whole.Input.Positions + 3
+            let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 2 positions false)) text
+            Expect.sequenceEqual (plans |> List.map snd) [ 3 ] "5 rows in 3 chunks of at most 2"
+            match (result "generate" chunked).Value, (result "generate" whole).Value with
+            | (:? TextValue as c), (:? TextValue as w) ->
+                Expect.sequenceEqual c.Texts w.Texts "the same texts, row by row"
+                Expect.equal c.Ids.Length w.Ids.Length "rows"
+                for r in 0 .. w.Ids.Length - 1 do Expect.sequenceEqual c.Ids.[r] w.Ids.[r] (sprintf "row %d's new tokens" r)
+            | c, w -> failtestf "generate gave %s and %s" c.Kind w.Kind
+            let sampled = text.Replace("generate 3 greedy", "generate 3 temperature 0.7")
+            // Sampling draws in batch order, so chunks would sample differently: above the budget it is refused, not chunked.
+            let refused = try runWith (Some (budgetFor whole.Model.Model.Config 2 positions false)) sampled |> ignore; None with e -> Some e.Message
+            Expect.isSome refused "sampled generate above the budget is refused"
+            Expect.stringContains refused.Value "needs an estimated" "with the memory it needs"
+
         testCase "score on a repeated input in chunks equals one batch" <| fun () ->
             let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nscore induction\nscore prev_token\n" tinyModel
             let whole, _ = runWith None text
@@ -73,7 +93,7 @@ let tests =
                         if abs (c.[l].[h] - w.[l].[h]) > 1e-6 then failtestf "score %d L%dH%d: %g in chunks, %g in one batch" i l h c.[l].[h] w.[l].[h]
 
         testCase "the peak memory (max RSS of `lens run`) stays bounded when the rows grow fourfold under a fixed budget" <| fun () ->
-            if not (IO.File.Exists "/usr/bin/time") then skiptest "GNU time (/usr/bin/time) is needed to read the child's max RSS: install the 'time' package"
+            if not (IO.File.Exists "/usr/bin/time") then Lens.Tests.TestSupport.skipOrFailMissing "GNU time (/usr/bin/time), to read the child's max RSS" "install Debian's 'time' package (.ci/run does)"
             let dir = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "lens-chunks-%d" Environment.ProcessId)
             IO.Directory.CreateDirectory dir |> ignore
             let peakKb (rows: int) =

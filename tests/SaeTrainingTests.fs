@@ -253,7 +253,7 @@ let tests =
                 Expect.isFalse (bad.Stderr.Contains "   at ") "no stack trace"
                 let none = lens [ "sae"; "train"; "demo-attn-only-2l"; "--hook"; "blocks.0.hook_resid_post"; "--d-sae"; "64"; "--out"; out ]
                 Expect.equal none.ExitCode 2 "no inputs is a usage error"
-                Expect.stringContains none.Stderr "give exactly one of --inputs FILE or --repeat-random N" "says what to give"
+                Expect.stringContains none.Stderr "give exactly one of --inputs FILE, --repeat-random N or --dataset DIR" "says what to give"
                 let uneven = lens [ "sae"; "train"; "demo-attn-only-2l"; "--hook"; "blocks.0.hook_resid_post"; "--repeat-random"; "20"; "--d-sae"; "64"; "--training-tokens"; "1000"; "--out"; out ]
                 Expect.equal uneven.ExitCode 1 "refused"
                 Expect.stringContains uneven.Stderr "training_tokens 1000 is not a multiple of train_batch_size_tokens 4096" "names the fields"

@@ -158,26 +158,34 @@ internal static class ForwardStages
     public static ExperimentState Generate(GenerateStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "generate", masked: true);
         var options = new GenerationOptions { Greedy = s.Greedy, Temperature = s.Temperature ?? 1.0, TopK = s.TopK, TopP = s.TopP, Seed = state.Seed };
-        // Prompts of different lengths are left-padded, so that every row continues from its own last token
-        // and, with the mask, generates as if it were alone.
-        var (prompt, mask) = LeftPadded(pass.Input, pass.Model.Device);
-        using var _ = prompt; using var __ = mask;
-        var generated = pass.Model.Generate(prompt, s.MaxNewTokens, options, mask);
-        var all = TensorData.Longs(generated);
-        int width = (int)generated.shape[1], promptWidth = pass.Input.Positions;
-        var rows = Enumerable.Range(0, pass.Input.Batch).Select(r =>
+        var texts = new List<string>();
+        var added = new List<long[]>();
+        HookedTransformer? model = null;
+        // Greedy generation above the memory budget runs in chunks of rows (the checks plan them): each row generates as if alone.
+        foreach (var (_, chunk) in BatchChunks.Of(state, s))
         {
-            int pads = pass.Input.Mask is null ? 0 : pass.Input.Mask[r].Count(m => m == 0);
-            return all.AsSpan(r * width + pads, width - pads).ToArray();
-        }).ToArray();
-        var added = rows.Select(r => r[(r.Length - (width - promptWidth))..]).ToArray();
-        var texts = rows.Select(r => pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))).ToArray();
+            using var scope = NewDisposeScope();
+            using var pass = new StagePass(state, "generate", masked: true, chunk);
+            model = pass.Model;
+            // Prompts of different lengths are left-padded, so that every row continues from its own last token
+            // and, with the mask, generates as if it were alone.
+            var (prompt, mask) = LeftPadded(pass.Input, pass.Model.Device);
+            using var _ = prompt; using var __ = mask;
+            var generated = pass.Model.Generate(prompt, s.MaxNewTokens, options, mask);
+            var all = TensorData.Longs(generated);
+            int width = (int)generated.shape[1], promptWidth = pass.Input.Positions;
+            var rows = Enumerable.Range(0, pass.Input.Batch).Select(r =>
+            {
+                int pads = pass.Input.Mask is null ? 0 : pass.Input.Mask[r].Count(m => m == 0);
+                return all.AsSpan(r * width + pads, width - pads).ToArray();
+            }).ToArray();
+            added.AddRange(rows.Select(r => r[(r.Length - (width - promptWidth))..]));
+            texts.AddRange(rows.Select(r => pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))));
+        }
         var how = s.Greedy || s.Temperature == 0 ? "greedy" : $"sampled (temperature {Printer.Number(options.Temperature)}"
             + (s.TopK is int k ? $", top_k {k}" : "") + (s.TopP is double tp ? $", top_p {Printer.Number(tp)}" : "") + $", seed {state.Seed})";
-        return state.WithResult(s, new TextValue(texts, added, added.Select(r => Inputs.Strings(r, pass.Model)).ToArray())
+        return state.WithResult(s, new TextValue([.. texts], [.. added], added.Select(r => Inputs.Strings(r, model!)).ToArray())
         {
             Title = $"{s.MaxNewTokens} new tokens, {how}",
         });

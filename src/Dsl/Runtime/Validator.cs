@@ -138,7 +138,9 @@ public static class Validator
             int rows = s is DetectStatement ? 1 : input.Batch;              // detect_head runs each row alone
             // Statements whose results are per row or means over rows run in chunks of rows when the whole batch does not fit.
             Env.ChunkPlans.Remove(s);
-            if (s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement or AttributePatchStatement
+            // Greedy generation too (each row generates as if alone); sampling is not, since chunks would draw in another order.
+            if ((s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement or AttributePatchStatement
+                 || s is GenerateStatement { Greedy: true } or GenerateStatement { Temperature: 0 })
                 && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
             {
                 if (fit == 0)
