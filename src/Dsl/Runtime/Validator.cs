@@ -216,6 +216,7 @@ public static class Validator
         static string? Near(InputSource source) => source switch
         {
             FileInput f => f.Path,
+            DatasetInput d => d.Path,
             RepeatRandomInput => "repeat",
             InputName n => n.Name,
             _ => null,
@@ -425,6 +426,12 @@ public static class Validator
                 Error(s, $"filter \"{only}\" selects only hook points that never fire in this model: "
                          + HookedTransformer.DisabledHookMessage(selected[0], Off(model, selected[0])!), Printer.Quote(only));
             if (s.Action == CacheAction.Save) { Output(s, s.Path); written.Add(Env.WritePath(s.Path)); }
+            else if (Directory.Exists(Env.ReadPath(s.Path)))
+            {
+                if (state.Input is { } input)
+                    try { DatasetCacheLoad.Check(Env, s.Path, input); }
+                    catch (Exception e) when (IsUserError(e)) { Error(s, Plain(e), s.Path); }
+            }
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
                 Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
         }
