@@ -30,9 +30,13 @@ let private harvested =
             |> List.map File.ReadAllText |> String.concat "\n"
         File.WriteAllText(corpus, text.Substring(0, min 12000 text.Length))
         let out = Path.Combine(scratch.Force(), "acts")
-        let options = HarvestOptions(corpus, [| "blocks.*.hook_resid_post"; "blocks.0.attn.hook_z" |], 32, out, Batch = 4, MaxFileBytes = 100_000L)
+        let options (out: string) (shard: int) (shards: int) =
+            HarvestOptions(corpus, [| "blocks.*.hook_resid_post"; "blocks.0.attn.hook_z" |], 32, out, Batch = 4, MaxFileBytes = 100_000L, ShardIndex = shard, ShardCount = shards)
         use model = ModelLoader.Load "demo-attn-only-2l"
-        ActivationHarvest.Run(model, "demo-attn-only-2l", options) |> ignore
+        ActivationHarvest.Run(model, "demo-attn-only-2l", options out 0 1) |> ignore
+        // The same harvest in three shards, read as one dataset from the folder of shard folders.
+        for i in 0 .. 2 do
+            ActivationHarvest.Run(model, "demo-attn-only-2l", options (Path.Combine(scratch.Force(), "shards")) i 3) |> ignore
         out)
 
 let private environment (text: string) =
@@ -98,6 +102,19 @@ let tests =
                 let dataFiles = filesRead |> List.filter (fun p -> p.EndsWith ".arrow")
                 Expect.equal (List.sort dataFiles) (touched |> Seq.map Path.GetFullPath |> Seq.sort |> List.ofSeq) (sprintf "rows %s: only the data files holding them are hashed" rows)
                 Expect.isLessThan dataFiles.Length data.Files.Count "not every data file"
+
+        testCase "rows across two shards of the folder of shard folders are the single run's rows, bit for bit" <| fun () ->
+            harvested.Force() |> ignore
+            let boundary = ActivationDataset.Open(Path.Combine(scratch.Force(), "shards", "shard-0-of-3")).RowCount
+            let first = boundary - 2L
+            let state, _ = run (sprintf "input dataset shards rows %d..%d\ncache load shards\nexpect cache max == 0 within 0" first (first + 4L))
+            Expect.equal (state.Input.Ids |> List.ofArray) (storedTokens first 4) "the shards' tokens are the single run's"
+            let table = cacheTable state
+            Expect.equal table.Rows.Length 3 "three hook columns"
+            for r in table.Rows do Expect.equal (r.[2] :?> double) 0.0 (sprintf "%O: max |difference| 0" r.[0])
+            // The single run's folder holds the same tokens in those rows, so it compares too.
+            let state, _ = run (sprintf "input dataset shards rows %d..%d\ncache load acts" first (first + 4L))
+            for r in (cacheTable state).Rows do Expect.equal (r.[2] :?> double) 0.0 (sprintf "%O against the single run: 0" r.[0])
 
         testCase "a difference is reported: the dataset against an ablated run" <| fun () ->
             let state, _ = run "input dataset \"acts\" rows 4..8\nablate L0H0 {\n  cache load \"acts\"\n}"
