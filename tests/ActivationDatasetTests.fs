@@ -191,7 +191,11 @@ let tests =
             let victim = procs.[1]
             let partial = HarvestOptions.PartialFolder(Path.Combine(dir, "shard-1-of-3"))
             let deadline = DateTime.UtcNow.AddMinutes 3.0
-            while not victim.HasExited && not (Directory.Exists partial && Directory.GetFiles(partial, "data-*.arrow").Length >= 1) && DateTime.UtcNow < deadline do
+            // Killed once the manifest lists a complete file: a data file is renamed before the manifest is rewritten, so
+            // a kill between the two (seen under load) leaves no file the rerun can count as complete.
+            let listsComplete () =
+                Directory.Exists partial && (match HarvestManifest.TryRead partial with null -> false | m -> m.CompleteFiles.Count >= 1)
+            while not victim.HasExited && not (listsComplete ()) && DateTime.UtcNow < deadline do
                 Thread.Sleep 2
             Expect.isFalse victim.HasExited "shard 1 was still running when killed"
             victim.Kill()
