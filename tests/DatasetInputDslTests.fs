@@ -128,7 +128,8 @@ let tests =
             let errors = check (sprintf "input dataset \"acts\" rows %d..%d" (rows - 1L) (rows + 1L))
             Expect.equal errors.Length 1 "one error"
             Expect.stringContains errors.[0] (sprintf "has %d rows" rows) "names the row count"
-            Expect.stringContains errors.[0] "dataset.lens:2:" "located on the input line"
+            Expect.stringContains errors.[0] "dataset.lens:2:27:" "located on the rows"
+            Expect.stringContains errors.[0] (sprintf "rows %d..%d are out of range" (rows - 1L) (rows + 1L)) "names the rows"
             Directory.CreateDirectory(Path.Combine(scratch.Force(), "not-a-dataset")) |> ignore
             let errors = check "input dataset \"not-a-dataset\" rows 0"
             Expect.equal errors.Length 1 "one error"

@@ -24,7 +24,7 @@ public static class DatasetCacheLoad
         for (int r = 0; r < stored.Length; r++)
         {
             if (r >= input.Ids.Length || stored[r].Length != input.Ids[r].Length)
-                throw new ArgumentException($"rows {rows.FirstRow}..{rows.FirstRow + rows.Rows} of dataset '{asWritten}' are [{stored.Length}, {stored[0].Length}] tokens; the input is [{input.Ids.Length}, {input.Ids[0].Length}]");
+                throw new ArgumentException($"rows {DatasetRows.RowsText(rows)} of dataset '{asWritten}' are [{stored.Length}, {stored[0].Length}] tokens; the input is [{input.Ids.Length}, {input.Ids[0].Length}]");
             for (int p = 0; p < stored[r].Length; p++)
                 if (stored[r][p] != input.Ids[r][p])
                     throw new ArgumentException($"row {rows.FirstRow + r} of dataset '{asWritten}' holds token {stored[r][p]} at position {p}; the input has {input.Ids[r][p]} there: the input is not the dataset's rows");

@@ -28,11 +28,16 @@ public static class DatasetRows
         var column = data.Column(TokenColumn);
         if (column.Dtype != "int64" || column.Shape.Length != 1)
             throw new HarvestException($"dataset '{source.Path}': column {TokenColumn} holds {column.Dtype} [{string.Join(", ", column.Shape)}] per row, not int64 [positions]");
+        if (source.FirstRow + source.Rows > data.RowCount)
+            throw new ArgumentOutOfRangeException(null, $"dataset '{source.Path}' has {data.RowCount} rows (0..{data.RowCount - 1}): rows {RowsText(source)} are out of range");
         using var rows = Read(environment, data, TokenColumn, source.FirstRow, source.Rows, "input");
         var flat = TensorData.Longs(rows);
         int width = column.Shape[0];
         return Enumerable.Range(0, source.Rows).Select(r => flat.AsSpan(r * width, width).ToArray()).ToArray();
     }
+
+    /// <summary>The rows as the experiment writes them: `A..B`, or `A` for one row.</summary>
+    public static string RowsText(DatasetInput source) => source.Rows == 1 ? $"{source.FirstRow}" : $"{source.FirstRow}..{source.FirstRow + source.Rows}";
 
     /// <summary>One column's rows as stored ([rows, shape...]), recording the files read under <paramref name="role"/>.</summary>
     public static Tensor Read(ExperimentEnvironment environment, ActivationDataset data, string column, long first, int count, string role)

@@ -198,7 +198,11 @@ public static class Validator
         {
             ExperimentInput input;
             try { input = Inputs.Resolve(source, model, state); }
-            catch (Exception e) when (IsUserError(e)) { Error(s, Plain(e), Near(source)); return null; }
+            catch (Exception e) when (IsUserError(e))
+            {
+                Error(s, Plain(e), e is ArgumentOutOfRangeException && source is DatasetInput d ? DatasetRows.RowsText(d) : Near(source));
+                return null;
+            }
             var cfg = model.Config;
             foreach (var id in input.Ids.SelectMany(r => r).Where(id => id < 0 || id >= cfg.DVocab).Distinct().Take(1))
             {
