@@ -97,6 +97,8 @@ let private variants : (string * Statement) list =
       "input tokens [50256, 11, 12]", InputStatement(TokenInput(nl [ nl [ 50256; 11; 12 ] ]))
       "input tokens [[1, 2, 3], [1, 4, 5]]", InputStatement(TokenInput(nl [ nl [ 1; 2; 3 ]; nl [ 1; 4; 5 ] ]))
       "input file \"prompts.txt\"", InputStatement(FileInput("prompts.txt"))
+      "input dataset \"acts\" rows 4..8", InputStatement(DatasetInput("acts", 4L, 4))
+      "input dataset \"acts\" rows 5", InputStatement(DatasetInput("acts", 5L, 1))
       "input prompt", InputStatement(InputName("prompt"))
       "input repeat random 10", InputStatement(RepeatRandomInput(10, 2, 1))
       "input repeat random 10 x3", InputStatement(RepeatRandomInput(10, 3, 1))

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Sprache;
 using static Lens.Dsl.Tokens;
 
@@ -103,6 +104,12 @@ internal sealed partial class Grammar
             from keyword in Keyword("file")
             from path in PathArgument("a file path", "the file path")
             select (InputSource)new FileInput(path.Value);
+        var dataset =
+            from keyword in Keyword("dataset")
+            from path in PathArgument("a dataset folder", "the dataset folder")
+            from rowsKeyword in Keyword("rows")
+            from rows in DatasetRows
+            select (InputSource)new DatasetInput(path.Value, rows.First, rows.Count);
         var texts = String("a string").XDelimitedBy(Symbol(","))
             .Select(strings => (InputSource)new TextInput(NodeList.From(strings.Select(s => s.Value))));
         Parser<InputSource> named = input =>
@@ -111,11 +118,44 @@ internal sealed partial class Grammar
             var word = Word(expected)(input);
             if (!word.WasSuccessful) return Fail<InputSource>(input, expected);
             Resolve(word.Value, BindingKind.Input, "input", Keywords.InputWords,
-                "expected a string, 'repeat', 'tokens', 'file' or a name bound with 'let'");
+                "expected a string, 'repeat', 'tokens', 'file', 'dataset' or a name bound with 'let'");
             return Result.Success<InputSource>(new InputName(word.Value.Value), word.Remainder);
         };
-        return repeat.OrElse(tokens).OrElse(file).OrElse(texts).OrElse(named);
+        return repeat.OrElse(tokens).OrElse(file).OrElse(dataset).OrElse(texts).OrElse(named);
     }
+
+    /// <summary>`A..B` (rows A to B - 1) or `A` (row A alone) after `dataset "DIR" rows`.</summary>
+    private static readonly Parser<(long First, int Count)> DatasetRows = input =>
+    {
+        const string expected = "a row range such as 0..8, or a row such as 5";
+        var s = Skip(input);
+        var source = s.Source;
+        int p = s.Position;
+        long Digits(ref int q)
+        {
+            int start = q;
+            while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
+            if (q == start) return -1;
+            return long.TryParse(source.AsSpan(start, q - start), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
+                ? v : throw new SyntaxError(start, $"the row {source[start..q]} is too large", [expected]);
+        }
+        var first = Digits(ref p);
+        if (first < 0) return Fail<(long, int)>(input, expected);
+        long end = first + 1;
+        if (p + 1 < source.Length && source[p] == '.' && source[p + 1] == '.')
+        {
+            p += 2;
+            int at = p;
+            end = Digits(ref p);
+            if (end < 0) throw new SyntaxError(at, "expected the end row after '..' (rows A..B takes rows A to B - 1)", [expected]);
+            if (end <= first) throw new SyntaxError(s.Position, $"the row range {first}..{end} is empty: rows A..B takes rows A to B - 1, so B must be above A", [expected]);
+        }
+        if (p < source.Length && (SourceText.IsWordChar(source[p]) || source[p] == '.'))
+            return Fail<(long, int)>(input, expected);
+        if (end - first > Limits.InputRows)
+            throw new SyntaxError(s.Position, $"{end - first} rows is above the limit of {Limits.InputRows} rows", [expected]);
+        return Result.Success((first, (int)(end - first)), Advance(s, p - s.Position));
+    };
 
     /// <summary>`[1, 2, 3]` (one row) or `[[1, 2, 3], [1, 4, 5]]` (a batch; rows of equal length).</summary>
     private static readonly Parser<NodeList<NodeList<int>>> TokenRows = input =>

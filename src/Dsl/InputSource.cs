@@ -24,5 +24,11 @@ public sealed record FileInput(string Path) : InputSource;
 /// </summary>
 public sealed record RepeatRandomInput(int Length, int Repeats, int Batch, long? Seed = null) : InputSource;
 
+/// <summary>
+/// `dataset "acts" rows 8..12` (rows 8 to 11, end excluded as in Python's slices) or `dataset "acts" rows 5` (one row):
+/// the `token_ids` rows of an activation dataset that `lens harvest` wrote, a dataset folder or a folder of shard folders.
+/// </summary>
+public sealed record DatasetInput(string Path, long FirstRow, int Rows) : InputSource;
+
 /// <summary>An input bound earlier with `let`.</summary>
 public sealed record InputName(string Name) : InputSource;

@@ -143,7 +143,7 @@ public static partial class Keywords
     public static readonly IReadOnlyList<string> ViewWords = ["pattern", "scores", "tokens"];
 
     /// <summary>Words that introduce an input source other than a let-bound name.</summary>
-    public static readonly IReadOnlyList<string> InputWords = ["repeat", "tokens", "file"];
+    public static readonly IReadOnlyList<string> InputWords = ["repeat", "tokens", "file", "dataset"];
 
     // Words a let-bound name may not be, because where names are read these words mean something else.
     private static readonly HashSet<string> reserved =

@@ -101,6 +101,8 @@ public static partial class Printer
         TextInput s => string.Join(", ", NotEmpty(s.Texts, "a text input").Select(Quote)),
         TokenInput s => "tokens " + TokenRows(s.Rows),
         FileInput s => "file " + Path(s.Path),
+        DatasetInput s => "dataset " + Path(s.Path) + " rows " + Int(Require(s.FirstRow, s.FirstRow >= 0, "the first row must be at least 0"))
+                          + (Require(s.Rows, s.Rows >= 1, "a dataset input takes at least one row") == 1 ? "" : ".." + Int(s.FirstRow + s.Rows)),
         RepeatRandomInput s => "repeat random " + Int(Require(s.Length, s.Length >= 1, "the sequence length must be at least 1"))
                                + " x" + Int(Require(s.Repeats, s.Repeats >= 1, "the repeat count must be at least 1"))
                                + " batch " + Int(Require(s.Batch, s.Batch >= 1, "the batch size must be at least 1"))

@@ -126,6 +126,45 @@ public sealed class ActivationDataset
         if (count > 0) yield return Emit(pending, count, col, type);
     }
 
+    /// <summary>
+    /// Rows <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 of one column, as stored
+    /// ([count, shape...]), and the data files that hold them. Files before them are read only to count their rows;
+    /// reading stops at the last row asked for.
+    /// </summary>
+    public (Tensor Rows, IReadOnlyList<string> Files) ReadRows(string column, long first, int count)
+    {
+        if (first < 0 || count < 1) throw new HarvestException($"rows {first}..{first + count}: give a first row ≥ 0 and at least one row");
+        if (first + count > RowCount)
+            throw new HarvestException($"dataset '{Path}' has {RowCount} rows (0..{RowCount - 1}): rows {first}..{first + count} (end excluded) are out of range");
+        var col = Column(column);
+        var type = col.Dtype switch { "int64" => ScalarType.Int64, "float16" => ScalarType.Float16, _ => ScalarType.Float32 };
+        var bytes = new byte[checked(count * col.BytesPerRow)];
+        var files = new List<string>();
+        long at = 0, end = first + count;
+        foreach (var file in Files)
+        {
+            if (at >= end) break;
+            foreach (var batch in ArrowColumns.Batches(file))
+                using (batch)
+                {
+                    long from = Math.Max(first, at), to = Math.Min(end, at + batch.Length);
+                    if (from < to)
+                    {
+                        var flat = ArrowColumns.FlatBytes(batch.Column(column));
+                        flat.Slice(checked((int)((from - at) * col.BytesPerRow)), checked((int)((to - from) * col.BytesPerRow)))
+                            .CopyTo(bytes.AsSpan(checked((int)((from - first) * col.BytesPerRow))));
+                        if (!files.Contains(file)) files.Add(file);
+                    }
+                    at += batch.Length;
+                    if (at >= end) break;
+                }
+        }
+        if (at < end) throw new HarvestException($"dataset '{Path}' holds fewer rows than its manifests say ({at} < {end})");
+        var t = empty([count, .. col.Shape.Select(d => (long)d)], dtype: type);
+        bytes.CopyTo(t.bytes);
+        return (t, files);
+    }
+
     static Tensor Emit(MemoryStream pending, int rows, DatasetColumn col, ScalarType type)
     {
         var bytes = pending.ToArray();

@@ -5,7 +5,7 @@ namespace Lens.Dsl.Runtime;
 /// <summary>
 /// Turns an <see cref="InputSource"/> into tokens for a model: texts through the model's tokenizer (BOS
 /// first, as TransformerLens's to_tokens; several texts of different lengths padded on the right, with their attention mask), token ids as given, a file's
-/// non-empty lines as texts, `repeat random` through the analysis library's seeded
+/// non-empty lines as texts, an activation dataset's token_ids rows as stored, `repeat random` through the analysis library's seeded
 /// <see cref="RepeatedTokens"/> generator, and let-bound inputs as they were bound.
 /// </summary>
 public static class Inputs
@@ -21,6 +21,7 @@ public static class Inputs
         TextInput s => FromTexts(source, s.Texts, model),
         TokenInput s => Describe(source, s.Rows.Select(r => r.Select(id => (long)id).ToArray()).ToArray(), model, null),
         FileInput s => FromTexts(source, ReadLines(state.Environment, s.Path), model),
+        DatasetInput s => Describe(source, DatasetRows.TokenIds(state.Environment, s), model, null),
         RepeatRandomInput s => Repeated(source, s, model, s.Seed ?? state.Seed),
         InputName s => state.Bindings.TryGetValue(s.Name, out var b) && b is InputBinding bound
             ? bound.Input

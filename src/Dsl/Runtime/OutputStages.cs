@@ -101,6 +101,7 @@ internal static class OutputStages
             });
             return state.WithResult(s, new FileValue(s.Path, tensors.Select(t => t.Key).ToArray()) { Title = $"activations of {Printer.Print(input.Source)}" });
         }
+        if (Directory.Exists(state.Environment.ReadPath(s.Path))) return DatasetCacheLoad.Compare(s, state, pass, filter);
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         state.Environment.RecordRead("cache", state.Environment.ReadPath(s.Path));
         var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();

@@ -217,7 +217,11 @@ public static class Validator
         {
             ExperimentInput input;
             try { input = Inputs.Resolve(source, model, state); }
-            catch (Exception e) when (IsUserError(e)) { Error(s, Plain(e), Near(source)); return null; }
+            catch (Exception e) when (IsUserError(e))
+            {
+                Error(s, Plain(e), e is ArgumentOutOfRangeException && source is DatasetInput d ? DatasetRows.RowsText(d) : Near(source));
+                return null;
+            }
             var cfg = model.Config;
             foreach (var id in input.Ids.SelectMany(r => r).Where(id => id < 0 || id >= cfg.DVocab).Distinct().Take(1))
             {
@@ -235,6 +239,7 @@ public static class Validator
         static string? Near(InputSource source) => source switch
         {
             FileInput f => f.Path,
+            DatasetInput d => d.Path,
             RepeatRandomInput => "repeat",
             InputName n => n.Name,
             _ => null,
@@ -451,6 +456,12 @@ public static class Validator
                 Error(s, $"stop_at_layer {stop} is out of range: model '{model.Config.ModelName}' has {model.Config.NLayers} layers (stop_at_layer 0 … {model.Config.NLayers})",
                       stop.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (s.Action == CacheAction.Save) { Output(s, s.Path); written.Add(Env.WritePath(s.Path)); }
+            else if (Directory.Exists(Env.ReadPath(s.Path)))
+            {
+                if (state.Input is { } input)
+                    try { DatasetCacheLoad.Check(Env, s.Path, input); }
+                    catch (Exception e) when (IsUserError(e)) { Error(s, Plain(e), s.Path); }
+            }
             else if (!File.Exists(Env.ReadPath(s.Path)) && !written.Contains(Env.ReadPath(s.Path)))
                 Error(s, $"cache file '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
         }
