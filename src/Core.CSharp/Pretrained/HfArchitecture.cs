@@ -28,6 +28,20 @@ public abstract class HfArchitecture
         new GemmaArchitecture(), new Qwen3Architecture(),
         new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture()];
 
+    /// <summary>
+    /// The Llama-style attention shape of a Hugging Face config: hidden_size, num_attention_heads,
+    /// num_key_value_heads (null when every head has its own) and head_dim (d_model / heads when absent or 0).
+    /// </summary>
+    protected static void ReadAttentionShape(HookedTransformerConfig cfg, HfConfig hf, int defaultDModel)
+    {
+        int d = hf.Int("hidden_size", defaultDModel), heads = hf.Int("num_attention_heads", 32);
+        int kv = hf.IntOrNull("num_key_value_heads") ?? heads;
+        cfg.DModel = d;
+        cfg.NHeads = heads;
+        cfg.DHead = hf.IntOrNull("head_dim") is int hd && hd > 0 ? hd : d / heads;
+        cfg.NKeyValueHeads = kv != heads ? kv : null;
+    }
+
     /// <summary>The architecture names that can be loaded.</summary>
     public static IEnumerable<string> Supported => All.SelectMany(a => a.Names);
 

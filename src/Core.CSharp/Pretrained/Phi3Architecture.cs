@@ -16,13 +16,7 @@ public sealed class Phi3Architecture : HfArchitecture
     public override HookedTransformerConfig Config(HfConfig hf, string architecture)
     {
         var cfg = Base(architecture);
-        int d = hf.Int("hidden_size", 3072), heads = hf.Int("num_attention_heads", 32);
-        int kv = hf.IntOrNull("num_key_value_heads") ?? heads;
-        int headDim = hf.IntOrNull("head_dim") is int hd && hd > 0 ? hd : d / heads;
-        cfg.DModel = d;
-        cfg.DHead = headDim;
-        cfg.NHeads = heads;
-        cfg.NKeyValueHeads = kv != heads ? kv : null;
+        ReadAttentionShape(cfg, hf, 3072);
         cfg.DMlp = hf.Int("intermediate_size", 8192);
         cfg.NLayers = hf.Int("num_hidden_layers", 32);
         cfg.NCtx = hf.Int("max_position_embeddings", 4096);
@@ -36,7 +30,7 @@ public sealed class Phi3Architecture : HfArchitecture
         cfg.UseAttnScale = true;
         cfg.GatedMlp = true;
         cfg.ParallelAttnMlp = false;
-        cfg.RotaryDim = (int)(headDim * hf.Double("partial_rotary_factor", 1.0));
+        cfg.RotaryDim = (int)(cfg.DHead * hf.Double("partial_rotary_factor", 1.0));
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", false);
         if (hf.IntOrNull("sliding_window") is int window and > 0)
         {

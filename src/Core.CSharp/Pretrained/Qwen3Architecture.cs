@@ -17,13 +17,7 @@ public sealed class Qwen3Architecture : HfArchitecture
     public override HookedTransformerConfig Config(HfConfig hf, string architecture)
     {
         var cfg = Base(architecture);
-        int d = hf.Int("hidden_size", 4096), heads = hf.Int("num_attention_heads", 32);
-        int kv = hf.IntOrNull("num_key_value_heads") ?? heads;
-        int headDim = hf.IntOrNull("head_dim") is int hd && hd > 0 ? hd : d / heads;
-        cfg.DModel = d;
-        cfg.DHead = headDim;
-        cfg.NHeads = heads;
-        cfg.NKeyValueHeads = kv != heads ? kv : null;
+        ReadAttentionShape(cfg, hf, 4096);
         cfg.DMlp = hf.Int("intermediate_size", 22016);
         cfg.NLayers = hf.Int("num_hidden_layers", 32);
         cfg.NCtx = 2048;
@@ -37,7 +31,7 @@ public sealed class Qwen3Architecture : HfArchitecture
         // TransformerLens takes int(rope_theta).
         cfg.RotaryBase = Math.Truncate(hf.DoubleOrNull("rope_theta") ?? hf.Object("rope_parameters")?["rope_theta"]?.GetValue<double>() ?? 10000);
         cfg.RotaryAdjacentPairs = false;
-        cfg.RotaryDim = headDim;
+        cfg.RotaryDim = cfg.DHead;
         cfg.TokenizerPrependsBos = true;
         cfg.FinalRms = true;
         cfg.GatedMlp = true;

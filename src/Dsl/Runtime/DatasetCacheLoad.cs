@@ -45,14 +45,7 @@ public static class DatasetCacheLoad
             using var scope = NewDisposeScope();
             var saved = DatasetRows.Read(state.Environment, data, name, rows.FirstRow, rows.Rows, "cache");
             var now = current.Cache[name];
-            double diff = double.NaN;
-            if (saved.shape.SequenceEqual(now.shape))
-            {
-                var a = now.to(ScalarType.Float64);
-                var b = saved.to(ScalarType.Float64).to(now.device);
-                // Equal entries differ by 0, masked attention scores (-inf in both) included.
-                diff = where(a.eq(b), zeros_like(a), (a - b).abs()).max().item<double>();
-            }
+            double diff = CacheDifference.Max(now, saved);
             table.Add([name, "[" + string.Join(", ", saved.shape) + "]", diff]);
         }
         return state.WithResult(s, new TableValue(["activation", "shape", "max |difference|"], [.. table])

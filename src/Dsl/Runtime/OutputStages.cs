@@ -111,14 +111,7 @@ internal static class OutputStages
         {
             using var saved = file.Load(name);
             var now = current.Cache[name];
-            double diff = double.NaN;
-            if (saved.shape.SequenceEqual(now.shape))
-            {
-                var a = now.to(ScalarType.Float64);
-                var b = saved.to(ScalarType.Float64).to(now.device);
-                // Equal entries differ by 0, masked attention scores (-inf in both) included.
-                diff = where(a.eq(b), zeros_like(a), (a - b).abs()).max().item<double>();
-            }
+            double diff = CacheDifference.Max(now, saved);
             rows.Add([name, "[" + string.Join(", ", saved.shape) + "]", diff]);
         }
         return state.WithResult(s, new TableValue(["activation", "shape", "max |difference|"], [.. rows])
