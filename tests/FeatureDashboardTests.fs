@@ -68,7 +68,12 @@ let apiTests =
                 Expect.equal [ for struct (w, _) in s.Suppressed -> w ] (List.ofSeq suppressed) "suppressed tokens as TopLogitTokens"
                 // The worked example of docs/sae.md: a previous-token feature fires in the second copy, one
                 // position after the token whose first copy it saw as "previous".
-                let secondCopy = s.TopContexts |> Seq.filter (fun c -> c.Position > length + 1) |> Seq.length
+                let secondCopy = s.TopContexts |> Seq.filter (fun c -> c.Position > length) |> Seq.length
+                let top = set [ for c in s.TopContexts -> c.Row, c.Position ]
+                let twins = s.TopContexts |> Seq.filter (fun c -> top.Contains(c.Row, c.Position + length) || top.Contains(c.Row, c.Position - length)) |> Seq.length
+                Expect.equal (s.Firing, s.TopContexts[0].Row, s.TopContexts[0].Position) (61L, 3, 42) "as docs/sae.md records: 61 firing positions, the largest at row 3 position 42"
+                Expect.floatClose Accuracy.low s.MaxActivation 1.933 "max activation as docs/sae.md records"
+                Expect.equal twins 8 "8 of the top 10 come in pairs 50 apart: the same (previous, current) tokens in both copies"
                 printfn "demo SAE latent %d over %d positions: fires on %d (%.1f %%), max %.3f; top-10 positions %A (%d in the second copy); promoted %A"
                     feature s.Positions s.Firing (100.0 * float s.Firing / float s.Positions) s.MaxActivation
                     [ for c in s.TopContexts -> c.Row, c.Position, Math.Round(c.Activation, 3) ] secondCopy [ for struct (w, t) in s.Promoted |> Seq.truncate 5 -> t, Math.Round(w.Weight, 3) ]
