@@ -145,7 +145,7 @@ public static class SaeCommand
     static Command Dashboard()
     {
         var model = new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
-        var saePath = new Option<string>("--sae") { Description = "the SAE folder (SAELens layout or Gemma Scope params.npz)", Required = true };
+        var saePath = new Option<string>("--sae") { Description = "the SAE: a folder (SAELens layout or Gemma Scope params.npz) or a hub id owner/repo[/folder]", Required = true };
         var at = new Option<string?>("--at") { Description = "attach the SAE at this hook point instead of its config's" };
         var features = new Option<int[]>("--feature") { Description = "a latent to show (repeatable)", Required = true, AllowMultipleArgumentsPerToken = true };
         var inputs = new Option<string?>("--inputs") { Description = "a UTF-8 text file, one input per line (tokenized with the model's BOS setting)" };
@@ -179,7 +179,8 @@ public static class SaeCommand
     {
         if ((inputs is null) == (repeat is null)) throw new UsageException("give exactly one of --inputs FILE or --repeat-random N");
         if (Lens.IO.OutputPaths.FileProblem(output) is string problem) throw new UsageException($"--out: {problem}");
-        if (!Directory.Exists(saePath)) throw new UsageException($"--sae: no such folder '{saePath}'");
+        if (!Directory.Exists(saePath) && !File.Exists(saePath) && !SaeHubSource.IsRepoId(saePath))
+            throw new UsageException($"--sae: '{saePath}' is no folder, params.npz or hub id (owner/repo[/folder])");
         if (inputs is not null && !File.Exists(inputs)) throw new UsageException($"--inputs: no such file '{inputs}'");
         if (inputs is not null && Lens.IO.OutputPaths.Same(output, inputs)) throw new UsageException($"--out '{output}' is the --inputs file: an output may not overwrite an input");
         if (repeat is int n && n <= 0) throw new UsageException($"--repeat-random must be positive (got {n})");
