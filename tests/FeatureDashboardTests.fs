@@ -83,6 +83,8 @@ let apiTests =
                 for struct (w, _) in s.Promoted do
                     Expect.stringContains html (sprintf "data-token=\"%d\" data-weight=\"%s\"" w.Token (invariant w.Weight)) "each promoted token's logit weight"
                 Expect.stringContains html (sprintf "data-firing=\"%d\"" s.Firing) "firing count"
+                let fs = model |> Lens.FSharp.Sae.featureSummaries [ feature ] [ tokens ] sae
+                Expect.equal [ for c in fs.Head.TopContexts -> c.Row, c.Position, c.Activation ] [ for c in s.TopContexts -> c.Row, c.Position, c.Activation ] "F#: the same summary"
 
         testCase "bad arguments are refused with the value named" <| fun () ->
             withExample <| fun model sae tokens ->
@@ -148,6 +150,13 @@ let cliTests =
                     let s = (FeatureSummary.Compute(model, sae, [ feature ], [ tokens ])).[0]
                     Expect.equal (pageContexts (File.ReadAllText out)) [ for c in s.TopContexts -> c.Row, c.Position, c.Activation ] "the same inputs (seed 0) and numbers as the API"
                 Expect.equal [ for f in Directory.GetFiles dir -> Path.GetFileName f ] [ "f79.html" ] "no temporary file left"
+                let inputs = Path.Combine(dir, "inputs.txt")
+                File.WriteAllLines(inputs, [ "The cat sat on the mat. The cat sat on the mat."; ""; "One two three, one two three." ])
+                let fromText = lens [ "sae"; "dashboard"; "demo-attn-only-2l"; "--sae"; saeFolder; "--feature"; "79"; "--feature"; "3"; "--inputs"; inputs; "--out"; Path.Combine(dir, "text.html") ]
+                Expect.equal fromText.ExitCode 0 (sprintf "writes: %s %s" fromText.Stdout fromText.Stderr)
+                Expect.stringContains fromText.Stdout "features 79, 3 of the SAE at blocks.0.hook_resid_post over 2 rows" "one row per non-empty line, both features"
+                Expect.equal (Regex.Matches(File.ReadAllText(Path.Combine(dir, "text.html")), "class=\"lens-viz lens-fd\"").Count) 2 "a dashboard per feature"
+                File.Delete(Path.Combine(dir, "text.html")); File.Delete inputs
                 let noDir = lens [ "sae"; "dashboard"; "demo-attn-only-2l"; "--sae"; saeFolder; "--feature"; "79"; "--repeat-random"; "50"; "--out"; dir ]
                 Expect.equal noDir.ExitCode 2 "a folder as --out is a usage error"
                 Expect.stringContains noDir.Stderr "--out: " "names the option"
