@@ -59,3 +59,12 @@ module Sae =
 
     /// Writes an SAE in SAELens's layout (cfg.json + sae_weights.safetensors), each file atomically.
     let save (dir: string) (metadata: SaeMetadata) (sae: SparseAutoencoder) = SaeCheckpoint.Save(sae, dir, metadata)
+
+    /// What a feature dashboard shows for these features over the inputs (each [batch, pos] token ids):
+    /// top-activating contexts, the activation histogram, the decoder direction's promoted / suppressed tokens.
+    let featureSummaries (features: int list) (inputs: torch.Tensor list) (sae: SparseAutoencoder) (model: HookedTransformer) =
+        FeatureSummary.Compute(model, sae, features, inputs) |> List.ofSeq
+
+    /// A self-contained HTML dashboard of these features over the inputs (save it with `.Save path`).
+    let dashboard (features: int list) (inputs: torch.Tensor list) (sae: SparseAutoencoder) (model: HookedTransformer) =
+        Lens.Visualization.FeatureDashboard.Build(model, sae, features, inputs)

@@ -5,12 +5,15 @@ using static TorchSharp.torch;
 
 namespace Lens.Cli.Commands;
 
-/// <summary><c>lens sae train</c>: trains an SAE on a model's activations at one hook point with SAELens's trainer and writes it in SAELens's layout.</summary>
+/// <summary>
+/// <c>lens sae train</c>: trains an SAE on a model's activations at one hook point with SAELens's trainer and writes it in SAELens's layout.
+/// <c>lens sae dashboard</c>: writes an offline HTML dashboard of one or a few SAE features over a set of inputs.
+/// </summary>
 public static class SaeCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("sae", "Sparse autoencoders: train one on a model's activations (docs/sae.md).") { Train() };
+        var cmd = new Command("sae", "Sparse autoencoders: train one on a model's activations, or draw its features' dashboards (docs/sae.md).") { Train(), Dashboard() };
         return cmd;
     }
 
@@ -136,6 +139,83 @@ public static class SaeCommand
         SaeCheckpoint.Save(result.Sae, output, metadata, result.LogFeatureSparsity);
         Console.WriteLine($"trained in {result.Elapsed.TotalSeconds:F1} s ({result.Samples / Math.Max(result.Elapsed.TotalSeconds, 1e-9):F0} activations/s); {result.DeadFeatures} dead latents; wrote {output}");
         foreach (var c in result.Checkpoints) Console.WriteLine($"checkpoint {c}");
+        return CliRunner.Ok;
+    }
+
+    static Command Dashboard()
+    {
+        var model = new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
+        var saePath = new Option<string>("--sae") { Description = "the SAE: a folder (SAELens layout or Gemma Scope params.npz) or a hub id owner/repo[/folder]", Required = true };
+        var at = new Option<string?>("--at") { Description = "attach the SAE at this hook point instead of its config's" };
+        var features = new Option<int[]>("--feature") { Description = "a latent to show (repeatable)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var inputs = new Option<string?>("--inputs") { Description = "a UTF-8 text file, one input per line (tokenized with the model's BOS setting)" };
+        var repeat = new Option<int?>("--repeat-random") { Description = "instead of --inputs: rows of BOS + N random ids from the model's random-token range, the block repeated twice" };
+        var rows = new Option<int>("--rows") { Description = "with --repeat-random: how many rows", DefaultValueFactory = _ => 64 };
+        var seed = new Option<long>("--seed") { Description = "with --repeat-random: the seed of the random ids", DefaultValueFactory = _ => 0 };
+        var top = new Option<int>("--top") { Description = "top-activating contexts shown", DefaultValueFactory = _ => 10 };
+        var before = new Option<int>("--before") { Description = "tokens shown before each top-activating token", DefaultValueFactory = _ => 8 };
+        var after = new Option<int>("--after") { Description = "tokens shown after it", DefaultValueFactory = _ => 4 };
+        var logitTokens = new Option<int>("--logit-tokens") { Description = "promoted / suppressed tokens of the decoder direction", DefaultValueFactory = _ => 10 };
+        var output = new Option<string>("--out") { Description = "the HTML file to write", Required = true };
+        var cmd = new Command("dashboard", """
+            Writes a self-contained HTML dashboard for SAE features: the top-activating contexts over the inputs
+            (tokens shaded by the feature's activation, the value on hover), a histogram of the activations where
+            the feature fires, and the tokens its decoder direction promotes and suppresses. The SAE is spliced in
+            with its error term, so the model's numbers are unchanged.
+            Example:
+              lens sae dashboard demo-attn-only-2l --sae models/demo-attn-only-2l-sae --feature 79 --repeat-random 50 --out f79.html
+            """)
+        { model, saePath, at, features, inputs, repeat, rows, seed, top, before, after, logitTokens, output };
+        cmd.SetAction(r => RunDashboard(r.GetValue(model)!, r.GetValue(saePath)!, r.GetValue(at), r.GetValue(features) ?? [], r.GetValue(inputs), r.GetValue(repeat),
+            r.GetValue(rows), r.GetValue(seed), new FeatureSummaryOptions
+            {
+                TopContexts = r.GetValue(top), Before = r.GetValue(before), After = r.GetValue(after), LogitTokens = r.GetValue(logitTokens),
+            }, r.GetValue(output)!));
+        return cmd;
+    }
+
+    static int RunDashboard(string modelName, string saePath, string? at, int[] features, string? inputs, int? repeat, int rows, long seed,
+        FeatureSummaryOptions options, string output)
+    {
+        if ((inputs is null) == (repeat is null)) throw new UsageException("give exactly one of --inputs FILE or --repeat-random N");
+        if (Lens.IO.OutputPaths.FileProblem(output) is string problem) throw new UsageException($"--out: {problem}");
+        if (!Directory.Exists(saePath) && !File.Exists(saePath) && !SaeHubSource.IsRepoId(saePath))
+            throw new UsageException($"--sae: '{saePath}' is no folder, params.npz or hub id (owner/repo[/folder])");
+        if (inputs is not null && !File.Exists(inputs)) throw new UsageException($"--inputs: no such file '{inputs}'");
+        if (inputs is not null && Lens.IO.OutputPaths.Same(output, inputs)) throw new UsageException($"--out '{output}' is the --inputs file: an output may not overwrite an input");
+        if (repeat is int n && n <= 0) throw new UsageException($"--repeat-random must be positive (got {n})");
+        if (rows <= 0) throw new UsageException($"--rows must be positive (got {rows})");
+        if (seed < 0) throw new UsageException($"--seed must be >= 0 (got {seed})");
+        if (features.Length == 0) throw new UsageException("give at least one --feature");
+        string[] lines = [];
+        if (inputs is not null)
+        {
+            lines = File.ReadAllLines(inputs).Where(l => l.Length > 0).ToArray();
+            if (lines.Length == 0) throw new UsageException($"--inputs: '{inputs}' has no non-empty line");
+        }
+        using var model = ModelLoader.Load(modelName);
+        using var sae = at is null ? SparseAutoencoder.Load(saePath) : SparseAutoencoder.Load(saePath, at);
+        var tokens = new List<Tensor>();
+        long rowCount;
+        try
+        {
+            if (repeat is int length)
+            {
+                var rep = Lens.Analysis.RepeatedTokens.ForModel(model, length, 2, rows, (ulong)seed);
+                tokens.Add(rep.Tokens.clone());
+                rep.Dispose();
+            }
+            else
+            {
+                if (model.Tokenizer is null) throw new UsageException($"--inputs: the model '{modelName}' has no tokenizer; use --repeat-random");
+                tokens.AddRange(lines.Select(l => model.ToTokens(l)));
+            }
+            var page = Lens.Visualization.FeatureDashboard.Build(model, sae, features, tokens, options);
+            page.Save(output);
+            rowCount = tokens.Sum(t => t.shape[0]);
+        }
+        finally { foreach (var t in tokens) t.Dispose(); }
+        Console.WriteLine($"wrote {output}: features {string.Join(", ", features)} of the SAE at {sae.HookName} over {rowCount} rows");
         return CliRunner.Ok;
     }
 }

@@ -6,7 +6,8 @@ namespace Lens.Sae;
 /// <summary>
 /// Finds and loads an SAE: a SAELens folder (<c>cfg.json</c> + <c>sae_weights.safetensors</c>, read as
 /// SAELens's <c>sae_lens_disk_loader</c> and <c>read_sae_components_from_disk</c> do), or Gemma Scope's
-/// native layout (a folder holding <c>params.npz</c>, or the file itself; <see cref="GemmaScopeLayout"/>).
+/// native layout (a folder holding <c>params.npz</c>, or the file itself; <see cref="GemmaScopeLayout"/>),
+/// either local or in a hub repository (<c>owner/repo[/folder]</c>, <see cref="SaeHubSource"/>).
 /// </summary>
 public static class SaeLoader
 {
@@ -15,9 +16,11 @@ public static class SaeLoader
 
     /// <param name="path">the SAE's folder, or a Gemma Scope params.npz</param>
     /// <param name="hook">attach at this hook point instead of the config's hook_name</param>
-    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null)
+    /// <param name="hub">where an <c>owner/repo[/folder]</c> id is downloaded from (default: the environment's hub settings)</param>
+    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null, Lens.Hub.HubOptions? hub = null)
     {
         SparseAutoencoder sae;
+        if (SaeHubSource.IsRepoId(path)) path = SaeHubSource.Download(path, hub);
         if (Directory.Exists(path) && File.Exists(Path.Combine(path, ConfigFile))) sae = LoadSaeLens(path, hook);
         else if (GemmaScopeLayout.ParamsFile(path) is string npz) sae = GemmaScopeLayout.Load(npz, hook);
         else if (Directory.Exists(path))
