@@ -28,7 +28,7 @@ public sealed partial class HookedTransformer
             throw new ArgumentException($"prompt of {promptLength} tokens + {maxNewTokens} new tokens exceeds the model's context n_ctx = {Config.NCtx}");
 
         long? eos = options.StopAtEos ? options.EosTokenId ?? EosTokenId : null;
-        bool sampling = !(options.Greedy || options.Temperature == 0);
+        bool sampling = !options.IsGreedy;
         using var generator = sampling ? new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()), Device) : null;
         using var noGrad = no_grad();
         using var cache = options.UseKvCache ? new KeyValueCache(Config.NLayers) : null;

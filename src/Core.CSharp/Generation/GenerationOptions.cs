@@ -13,6 +13,9 @@ public sealed record GenerationOptions
     /// <summary>Divides the logits before sampling; 0 means greedy, as in TransformerLens.</summary>
     public double Temperature { get; init; } = 1.0;
 
+    /// <summary>Whether every step takes the most likely token: <see cref="Greedy"/>, or a temperature of 0.</summary>
+    public bool IsGreedy => Greedy || Temperature == 0;
+
     /// <summary>Sample only among the k most likely tokens.</summary>
     public int? TopK { get; init; }
 

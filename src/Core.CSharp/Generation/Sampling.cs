@@ -11,7 +11,7 @@ public static class Sampling
     {
         options.Validate();
         using var scope = NewDisposeScope();
-        if (options.Greedy || options.Temperature == 0) return logits.argmax(-1).MoveToOuterDisposeScope();
+        if (options.IsGreedy) return logits.argmax(-1).MoveToOuterDisposeScope();
         var filtered = RestrictSupport(logits.to(ScalarType.Float32) / options.Temperature, options.TopK, options.TopP);
         var probs = filtered.softmax(-1);
         return multinomial(probs, 1, generator: generator).squeeze(-1).MoveToOuterDisposeScope();

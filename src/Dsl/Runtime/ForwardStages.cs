@@ -158,16 +158,15 @@ internal static class ForwardStages
     public static ExperimentState Generate(GenerateStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var options = new GenerationOptions { Greedy = s.Greedy, Temperature = s.Temperature ?? 1.0, TopK = s.TopK, TopP = s.TopP, Seed = state.Seed };
+        var options = GenerationOptionsOf(s, state.Seed);
+        var model = state.RequireModel().Model;
         var texts = new List<string>();
         var added = new List<long[]>();
-        HookedTransformer? model = null;
         // Greedy generation above the memory budget runs in chunks of rows (the checks plan them): each row generates as if alone.
         foreach (var (_, chunk) in BatchChunks.Of(state, s))
         {
             using var scope = NewDisposeScope();
             using var pass = new StagePass(state, "generate", masked: true, chunk);
-            model = pass.Model;
             // Prompts of different lengths are left-padded, so that every row continues from its own last token
             // and, with the mask, generates as if it were alone.
             var (prompt, mask) = LeftPadded(pass.Input, pass.Model.Device);
@@ -183,13 +182,17 @@ internal static class ForwardStages
             added.AddRange(rows.Select(r => r[(r.Length - (width - promptWidth))..]));
             texts.AddRange(rows.Select(r => pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))));
         }
-        var how = s.Greedy || s.Temperature == 0 ? "greedy" : $"sampled (temperature {Printer.Number(options.Temperature)}"
+        var how = options.IsGreedy ? "greedy" : $"sampled (temperature {Printer.Number(options.Temperature)}"
             + (s.TopK is int k ? $", top_k {k}" : "") + (s.TopP is double tp ? $", top_p {Printer.Number(tp)}" : "") + $", seed {state.Seed})";
-        return state.WithResult(s, new TextValue([.. texts], [.. added], added.Select(r => Inputs.Strings(r, model!)).ToArray())
+        return state.WithResult(s, new TextValue([.. texts], [.. added], added.Select(r => Inputs.Strings(r, model)).ToArray())
         {
             Title = $"{s.MaxNewTokens} new tokens, {how}",
         });
     }
+
+    /// <summary>What `generate` asks of <see cref="HookedTransformer.Generate"/>.</summary>
+    internal static GenerationOptions GenerationOptionsOf(GenerateStatement s, long seed) =>
+        new() { Greedy = s.Greedy, Temperature = s.Temperature ?? 1.0, TopK = s.TopK, TopP = s.TopP, Seed = seed };
 
     internal static string Token(HookedTransformer model, long id) => Inputs.Strings([id], model)[0];
 

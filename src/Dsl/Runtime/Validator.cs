@@ -140,7 +140,7 @@ public static class Validator
             Env.ChunkPlans.Remove(s);
             // Greedy generation too (each row generates as if alone); sampling is not, since chunks would draw in another order.
             if ((s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement or AttributePatchStatement
-                 || s is GenerateStatement { Greedy: true } or GenerateStatement { Temperature: 0 })
+                 || s is GenerateStatement g0 && ForwardStages.GenerationOptionsOf(g0, 0).IsGreedy)
                 && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
             {
                 if (fit == 0)
