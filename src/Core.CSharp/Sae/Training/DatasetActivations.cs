@@ -56,10 +56,16 @@ public sealed class DatasetActivations : IActivationSource, IDisposable
                     pending = batches.Current;
                 }
                 long take = Math.Min(n - have, pending.shape[0]);
-                parts.Add(pending.narrow(0, 0, take).clone());
+                using (var head = pending.narrow(0, 0, take)) parts.Add(head.clone());
                 have += take;
                 if (take == pending.shape[0]) { pending.Dispose(); pending = null; }
-                else { var rest = pending.narrow(0, take, pending.shape[0] - take).clone(); pending.Dispose(); pending = rest; }
+                else
+                {
+                    using var tail = pending.narrow(0, take, pending.shape[0] - take);
+                    var rest = tail.clone();
+                    pending.Dispose();
+                    pending = rest;
+                }
             }
             return parts.Count == 1 ? parts[0].alias() : cat(parts, 0);
         }
