@@ -338,7 +338,7 @@ let hubTests =
             let files = [ "config.json"; "model.safetensors" ]
             let! folder = client.SnapshotDownloadAsync(repo, files)
             File.Delete(Path.Combine(repoDir cache, "blobs", weightsFile.Sha256))
-            Expect.isNull (Lens.Pretrained.PretrainedDownloads.CachedSnapshot(repo, cache.Dir)) "not loadable (what `lens models` says)"
+            Expect.isNull (Lens.Hub.PretrainedDownloads.CachedSnapshot(repo, cache.Dir)) "not loadable (what `lens models` says)"
             Expect.isNull (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir)) "the broken link is not a cached file"
             use offline = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null))
             let! e = expectHubError HubErrorKind.Offline (fun () -> offline.SnapshotDownloadAsync(repo, files))
@@ -360,7 +360,7 @@ let hubTests =
             Expect.stringContains problem "'model.safetensors' is damaged" "names the file"
             Expect.stringContains problem "1000 bytes" "says its size"
             let offline = HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null)
-            let e = try Lens.Pretrained.PretrainedDownloads.Fetch(repo, offline, verify = true) |> ignore; failtest "expected a HubException" with :? HubException as e -> e
+            let e = try Lens.Hub.PretrainedDownloads.Fetch(repo, offline, verify = true) |> ignore; failtest "expected a HubException" with :? HubException as e -> e
             Expect.equal e.Kind HubErrorKind.Offline "offline"
             expectContains e.Message "'model.safetensors' is damaged"
         }

@@ -19,6 +19,7 @@ let private recordingSummary (inner: TestPrinters) =
 [<EntryPoint>]
 let main argv =
     Lens.Native.TorchNative.EnsureLoaded()
+    Lens.Models.ModelSources.Use()
     let code =
         Tests.runTestsInAssemblyWithCLIArgs
             [ CLIArguments.No_Spinner; CLIArguments.Printer(recordingSummary TestPrinters.defaultPrinter) ] argv

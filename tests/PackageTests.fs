@@ -70,11 +70,22 @@ let private dotnet (ws: Workspace) (args: string list) =
 let private pack (args: string list) =
     run "dotnet" ("pack" :: args @ [ "-nologo"; "-v"; "q" ]) repoRoot [ "DOTNET_CLI_TELEMETRY_OPTOUT", "1"; "DOTNET_NOLOGO", "1" ] (TimeSpan.FromMinutes 8.0)
 
-/// Lens.Core, Lens.Dsl and Lens.FSharp packed from the build the tests run from.
+/// The library packages, by id and project file: folder = assembly = package, except the design card's three homes.
+let libraryProjects =
+    [ "Lens.Core", "src/Core.CSharp/Lens.Core.csproj"
+      "Lens.Hub", "src/Hub/Lens.Hub.csproj"
+      "Lens.Visualization", "src/Visualization/Lens.Visualization.csproj"
+      "Lens.Training", "src/Training/Lens.Training.csproj"
+      "Lens.Demo", "src/Demo/Lens.Demo.csproj"
+      "Lens.Models", "src/Models/Lens.Models.csproj"
+      "Lens.Dsl", "src/Dsl/Lens.Dsl.csproj"
+      "Lens.FSharp", "src/Scripts/Lens.FSharp.fsproj" ]
+
+/// Every library package, packed from the build the tests run from.
 let private libraries =
     lazy (
         let ws = workspace.Force()
-        for project in [ "src/Core.CSharp/Lens.Core.csproj"; "src/Dsl/Lens.Dsl.csproj"; "src/Scripts/Lens.Scripts.fsproj" ] do
+        for _, project in libraryProjects do
             pack [ Path.Combine(repoRoot, project); "-c"; configuration; "--no-build"; "-o"; ws.Feed ]
             |> expectSuccess $"dotnet pack {project}"
         ws)
@@ -117,14 +128,14 @@ let tests =
             finally
                 File.Delete path
 
-        testCase "the packages carry their metadata, and Lens.Core and Lens.FSharp leave the backend to the application" <| fun () ->
+        testCase "the packages carry their metadata, leave the backend to the application, and only Lens.Demo holds the demo weights" <| fun () ->
             let ws = libraries.Force()
             let nuspec (id: string) =
                 use zip = Compression.ZipFile.OpenRead(Path.Combine(ws.Feed, $"{id}.0.1.0.nupkg"))
                 let entry = zip.Entries |> Seq.find (fun e -> e.FullName.EndsWith ".nuspec")
                 use reader = new StreamReader(entry.Open())
                 reader.ReadToEnd(), zip.Entries |> Seq.map (fun e -> e.FullName) |> Set.ofSeq
-            for id in [ "Lens.Core"; "Lens.Dsl"; "Lens.FSharp" ] do
+            for id, _ in libraryProjects do
                 let text, files = nuspec id
                 Expect.stringContains text """<license type="expression">MIT</license>""" $"{id}: licence expression"
                 Expect.stringContains text "<readme>README.md</readme>" $"{id}: readme"
@@ -134,6 +145,18 @@ let tests =
                 Expect.isFalse (Regex.IsMatch(text, """<dependency id="(TorchSharp-|libtorch)""")) $"{id} brings no libtorch backend"
             let core, _ = nuspec "Lens.Core"
             Expect.stringContains core """<dependency id="TorchSharp" version="0.107.0" """ "Lens.Core depends on TorchSharp"
+            let models, _ = nuspec "Lens.Models"
+            for dep in [ "Lens.Core"; "Lens.Hub"; "Lens.Demo" ] do
+                Expect.stringContains models $"""<dependency id="{dep}" version="0.1.0" """ $"Lens.Models depends on {dep}"
+            let fsharp, _ = nuspec "Lens.FSharp"
+            Expect.stringContains fsharp """<dependency id="Lens.Models" version="0.1.0" """ "Lens.FSharp brings every model source"
+            let assemblySize (id: string) =
+                use zip = Compression.ZipFile.OpenRead(Path.Combine(ws.Feed, $"{id}.0.1.0.nupkg"))
+                (zip.Entries |> Seq.find (fun e -> e.FullName = $"lib/net10.0/{id}.dll")).Length
+            let weights = FileInfo(Path.Combine(repoRoot, "models", "demo-attn-only-2l", "model.safetensors")).Length
+            Expect.isGreaterThan (assemblySize "Lens.Demo") weights "Lens.Demo.dll embeds the demo model's weights"
+            for id, _ in libraryProjects do
+                if id <> "Lens.Demo" then Expect.isLessThan (assemblySize id) (weights / 4L) $"{id}.dll holds no model weights"
 
         testCase "#r \"nuget: Lens.FSharp\" from a local feed computes the demo model's induction scores" <| fun () ->
             let ws = libraries.Force()

@@ -64,7 +64,7 @@ let tests =
             let path name = projectFiles () |> List.find (fun (n, _) -> n = name) |> snd
             let core = items (path "Lens.Core") "PackageReference" |> List.map snd
             Expect.contains core "TorchSharp" "Lens.Core references TorchSharp"
-            for name in [ "Lens.Core"; "Lens.Dsl"; "Lens.Scripts" ] do
+            for name in [ "Lens.Core"; "Lens.Hub"; "Lens.Visualization"; "Lens.Training"; "Lens.Demo"; "Lens.Models"; "Lens.Dsl"; "Lens.FSharp" ] do
                 for e, inc in items (path name) "PackageReference" do
                     if inc = "$(TorchSharpBackend)" || inc.StartsWith "TorchSharp-" || inc.StartsWith "libtorch" then
                         let privateAssets = e.Attribute(XName.Get "PrivateAssets")

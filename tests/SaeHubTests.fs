@@ -7,6 +7,7 @@ open System.IO
 open Expecto
 open TorchSharp
 open Lens.Sae
+open Lens.Hub
 open Lens.Tests.TestSupport
 open Lens.Tests.HubTests
 
@@ -29,7 +30,7 @@ let tests =
             let opts = options cache hub
             Expect.isTrue (SaeHubSource.IsRepoId "lens-test/saes/blocks.0.hook_resid_post") "reads as a repo id"
             Expect.isFalse (SaeHubSource.IsRepoId demoSae) "an existing folder is not"
-            use fromHub = SaeLoader.Load("lens-test/saes/blocks.0.hook_resid_post", hub = opts)
+            use fromHub = SaeHubSource.Load("lens-test/saes/blocks.0.hook_resid_post", hub = opts)
             use local = SparseAutoencoder.Load demoSae
             sameWeights fromHub local
             Expect.equal fromHub.HookName local.HookName "hook from cfg.json"
@@ -37,11 +38,11 @@ let tests =
             Expect.stringContains folder (Path.Combine("models--lens-test--saes", "snapshots", commit)) "in the hub cache's snapshot"
             Expect.isFalse (File.Exists(Path.Combine(folder, "..", "README.md"))) "only the SAE's files"
 
-            let e = Expect.throwsC (fun () -> SaeLoader.Load("lens-test/saes/blocks.1.hook_resid_post", hub = opts) |> ignore) (fun e -> e)
+            let e = Expect.throwsC (fun () -> SaeHubSource.Load("lens-test/saes/blocks.1.hook_resid_post", hub = opts) |> ignore) (fun e -> e)
             Expect.isTrue (e :? SaeException) "an SaeException"
             Expect.stringContains e.Message "hub repository lens-test/saes has no SAE in 'blocks.1.hook_resid_post'" "names the repository and folder"
             Expect.stringContains e.Message "SAE folders there include blocks.0.hook_resid_post" "lists what is there"
-            let e = Expect.throwsC (fun () -> SaeLoader.Load("lens-test/other/x", hub = opts) |> ignore) (fun e -> e)
+            let e = Expect.throwsC (fun () -> SaeHubSource.Load("lens-test/other/x", hub = opts) |> ignore) (fun e -> e)
             Expect.stringContains e.Message "'lens-test/other/x' is not a local SAE folder or file, and as a hub repository id:" "a missing repository names the id"
 
         testCase "Gemma Scope's layer_N/width_W/average_l0_K path: params.npz through the cache, the hook read from the repository's name" <| fun () ->
@@ -49,7 +50,7 @@ let tests =
             let id = "google/gemma-scope-2b-pt-res"
             use hub = new FakeHub(id, commit, [ { Name = "layer_0/width_384/average_l0_40/params.npz"; Bytes = File.ReadAllBytes npz; Lfs = true } ])
             use cache = new TempCache()
-            use sae = SaeLoader.Load(id + "/layer_0/width_384/average_l0_40", hub = options cache hub)
+            use sae = SaeHubSource.Load(id + "/layer_0/width_384/average_l0_40", hub = options cache hub)
             Expect.equal sae.HookName "blocks.0.hook_resid_post" "res repository, layer 0"
             Expect.equal sae.Config.Architecture "jumprelu" "Gemma Scope is JumpReLU"
             use local = SaeLoader.Load(npz, "blocks.0.hook_resid_post")

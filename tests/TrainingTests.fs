@@ -4,6 +4,7 @@ open System.IO
 open Expecto
 open TorchSharp
 open Lens
+open Lens.Training
 
 /// A tiny model and task: sequences counting up modulo 16 from a random start, learnable by a previous-token copy.
 let private tinyConfig (attnOnly: bool) =
@@ -53,7 +54,7 @@ let tests =
         testCase "the loss falls on a tiny task (counting modulo 16), and flags are restored afterwards" <| fun () ->
             use model = new HookedTransformer(tinyConfig true)
             let before = evalLoss model
-            let result = Training.Train(model, countingBatches, options 150 1L)
+            let result = Trainer.Train(model, countingBatches, options 150 1L)
             let after = evalLoss model
             printfn "tiny task: loss %.3f -> %.3f in %d steps (%.1f s)" before after result.Steps result.Elapsed.TotalSeconds
             Expect.equal result.Steps 150 "all steps ran"
@@ -64,7 +65,7 @@ let tests =
         testCase "training is reproducible: the same seed gives the same losses bit for bit, another seed others" <| fun () ->
             let run seed =
                 use model = new HookedTransformer(tinyConfig true)
-                (Training.Train(model, countingBatches, options 30 seed)).Losses |> Seq.toArray
+                (Trainer.Train(model, countingBatches, options 30 seed)).Losses |> Seq.toArray
             let a, b, c = run 1L, run 1L, run 2L
             Expect.sequenceEqual a b "same seed"
             Expect.notEqual a c "other seed"
@@ -75,7 +76,7 @@ let tests =
                 use model = new HookedTransformer(tinyConfig true)
                 use dataset = torch.arange(320L, dtype = torch.int64).reshape(16L, 20L).remainder(torch.tensor(16L))
                 let opts = TrainingOptions(Steps = 10, BatchSize = 4, CheckpointEvery = 4, CheckpointDir = dir, Progress = false)
-                let result = Training.Train(model, dataset, opts)
+                let result = Trainer.Train(model, dataset, opts)
                 Expect.sequenceEqual (result.Checkpoints |> Seq.map Path.GetFileName) [ "step-000004"; "step-000008" ] "checkpoints"
                 use back = HookedTransformer.Load(result.Checkpoints.[1])
                 Expect.equal back.Config.DVocab 16 "loads back"
@@ -93,29 +94,29 @@ let tests =
                                     Expect.isFalse l.requires_grad "no graph while evaluating"
                                     asked <- step :: asked
                                     step >= 30))
-            let result = Training.Train(model, countingBatches, opts)
+            let result = Trainer.Train(model, countingBatches, opts)
             Expect.equal (List.rev asked) [ 10; 20; 30 ] "asked at 10, 20, 30"
             Expect.equal result.Steps 30 "stopped at 30"
             Expect.isTrue result.StoppedEarly "stopped early"
 
         testCase "the learning rate rises linearly over the warm-up, then holds" <| fun () ->
             let o = TrainingOptions(Lr = 1e-3, WarmupSteps = 4)
-            let lrs = [ for s in 0 .. 5 -> Training.LearningRate(o, s) ]
+            let lrs = [ for s in 0 .. 5 -> Trainer.LearningRate(o, s) ]
             Expect.sequenceEqual lrs [ 2.5e-4; 5e-4; 7.5e-4; 1e-3; 1e-3; 1e-3 ] "schedule"
-            Expect.equal (Training.LearningRate(TrainingOptions(Lr = 1e-3), 0)) 1e-3 "no warm-up"
+            Expect.equal (Trainer.LearningRate(TrainingOptions(Lr = 1e-3), 0)) 1e-3 "no warm-up"
 
         testCase "a cosine schedule falls from lr after the warm-up to min_lr at the last step" <| fun () ->
             let o = TrainingOptions(Lr = 1e-3, MinLr = 1e-4, WarmupSteps = 2, Steps = 7, Schedule = LrSchedule.Cosine)
-            let lrs = [ for s in 0 .. 6 -> Training.LearningRate(o, s) ]
+            let lrs = [ for s in 0 .. 6 -> Trainer.LearningRate(o, s) ]
             let expected = [ 5e-4; 1e-3 ] @ [ for t in 0.0 .. 0.25 .. 1.0 -> 1e-4 + 0.5 * 9e-4 * (1.0 + cos (System.Math.PI * t)) ]
             for (a, e) in List.zip lrs expected do Expect.floatClose Accuracy.veryHigh a e "cosine schedule"
             Expect.floatClose Accuracy.veryHigh lrs.[6] 1e-4 "ends at min_lr"
-            Expect.throws (fun () -> Training.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64), TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
+            Expect.throws (fun () -> Trainer.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64), TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
 
         testCase "bad options are clear errors" <| fun () ->
             use model = new HookedTransformer(tinyConfig true)
             let err (o: TrainingOptions) (needle: string) =
-                match (try Training.Train(model, countingBatches, o) |> ignore; None with :? System.ArgumentException as e -> Some e.Message) with
+                match (try Trainer.Train(model, countingBatches, o) |> ignore; None with :? System.ArgumentException as e -> Some e.Message) with
                 | Some m -> Expect.stringContains m needle "message"
                 | None -> failtestf "expected an error about %s" needle
             err (TrainingOptions(Lr = -1.0)) "learning rate"

@@ -16,6 +16,7 @@ public static class CliRunner
             Console.Error.WriteLine("Run 'lens --help' (or 'lens COMMAND --help') for usage and examples.");
             return Usage;
         }
+        NativePreload.Join(); // libtorch is loaded (patched where needed) before a command's first TorchSharp call
         try { return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false }); }
         catch (UsageException e) { Console.Error.WriteLine($"lens: {Lens.Dsl.TerminalText.Visible(e.Message)}"); return Usage; }
         catch (Exception e) when (IsUserError(e)) { Console.Error.WriteLine($"lens: {Lens.Dsl.TerminalText.Visible(e.Message)}"); return Failed; }

@@ -3,8 +3,9 @@ namespace Lens.Cli;
 /// <summary>
 /// Loads libtorch on a background thread while the command line is parsed and the command's code is
 /// compiled: loading libtorch_cpu takes about half a second, most of a command's start-up. Commands
-/// that never touch a tensor (help, version) skip it. <see cref="Join"/> before exiting, so that the
-/// process never exits while a native library is half loaded.
+/// that never touch a tensor (help, version) skip it. <see cref="Join"/> before running a command, so that
+/// TorchSharp never loads libtorch by itself (unpatched), and before exiting, so that the process never exits
+/// while a native library is half loaded.
 /// </summary>
 internal static class NativePreload
 {

@@ -4,6 +4,7 @@ using Lens.Cli.Commands;
 
 // Exit codes: 0 success, 1 experiment or model error, 2 usage error.
 NativePreload.Start(args);
+Lens.Models.ModelSources.Use();
 var root = new RootCommand("lens: mechanistic interpretability for .NET (TransformerLens's names, shapes and numbers)")
 {
     RunCommand.Create(),

@@ -71,10 +71,11 @@ module Experiment =
 
     // ---- running a pipeline -------------------------------------------------------------------
     /// Checks then runs a study in an environment (which keeps its models loaded until disposed).
-    let executeIn (environment: ExperimentEnvironment) (study: Step) = (build study).Execute environment
+    let executeIn (environment: ExperimentEnvironment) (study: Step) = Startup.ensure (); (build study).Execute environment
 
     /// Checks then runs a study in a fresh environment; results print to the console as they come.
     let execute (study: Step) =
+        Startup.ensure ()
         let environment = new ExperimentEnvironment(OnResult = fun r -> printfn "%s" (r.ToText()))
         (build study).Execute environment
 

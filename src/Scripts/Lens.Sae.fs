@@ -13,11 +13,11 @@ open Lens.Sae
 
 [<RequireQualifiedAccess>]
 module Sae =
-    /// A SAELens folder or a Gemma Scope params.npz folder, attached at its config's hook.
-    let load (path: string) = SparseAutoencoder.Load path
+    /// A SAELens folder or a Gemma Scope params.npz folder (local, or a hub id owner/repo[/folder]), attached at its config's hook.
+    let load (path: string) = Startup.ensure (); Lens.Hub.SaeHubSource.Load path
 
     /// The same, attached at the given hook point instead.
-    let loadAt (hook: string) (path: string) = SparseAutoencoder.Load(path, hook)
+    let loadAt (hook: string) (path: string) = Startup.ensure (); Lens.Hub.SaeHubSource.Load(path, hook)
 
     /// Splices the SAE in for a `use` scope; with the error term the model's outputs are unchanged.
     let attach (useErrorTerm: bool) (sae: SparseAutoencoder) (model: HookedTransformer) = model.AttachSae(sae, useErrorTerm)

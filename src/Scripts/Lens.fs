@@ -47,9 +47,9 @@ module Cache =
 /// Loading and running models.
 module Model =
     /// Loads a model by name, hub id, checkpoint folder or llama2.c .bin (the resolution every Lens entry point uses).
-    let load (name: string) = ModelLoader.Load name
+    let load (name: string) = Startup.ensure (); ModelLoader.Load name
 
-    let loadWith (options: LoadOptions) (name: string) = ModelLoader.Load(name, options)
+    let loadWith (options: LoadOptions) (name: string) = Startup.ensure (); ModelLoader.Load(name, options)
 
     let config (model: HookedTransformer) = model.Config
 

@@ -10,8 +10,14 @@
 #r "Microsoft.ML.Tokenizers.dll"
 #r "Lens.Core.dll"
 #r "Lens.Dsl.dll"
-#r "Lens.Scripts.dll"
+#r "Lens.Visualization.dll"
+#r "Lens.Hub.dll"
+#r "Lens.Training.dll"
+#r "Lens.Demo.dll"
+#r "Lens.Models.dll"
+#r "Lens.FSharp.dll"
 
 open Lens
 open Lens.FSharp
 Lens.Native.TorchNative.EnsureLoaded()
+Lens.Models.ModelSources.Use()

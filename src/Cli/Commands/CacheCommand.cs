@@ -68,7 +68,7 @@ public static class CacheCommand
         {
             int at = path.LastIndexOf('@');
             var (folder, hook) = at > 0 && !Directory.Exists(path) ? (path[..at], path[(at + 1)..]) : (path, null);
-            loaded.Add(SparseAutoencoder.Load(folder, hook, model.Device));
+            loaded.Add(Lens.Hub.SaeHubSource.Load(folder, hook, model.Device));
         }
         using var spliced = model.Saes(loaded, saeErrorTerm);
         if (grad && tokens.shape[^1] < 2) throw new UsageException("--grad differentiates the next-token loss, which needs at least 2 tokens");

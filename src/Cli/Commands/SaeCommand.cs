@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Lens.Hub;
 using Lens.Sae;
 using Lens.Sae.Training;
 using static TorchSharp.torch;
@@ -194,7 +195,7 @@ public static class SaeCommand
             if (lines.Length == 0) throw new UsageException($"--inputs: '{inputs}' has no non-empty line");
         }
         using var model = ModelLoader.Load(modelName);
-        using var sae = at is null ? SparseAutoencoder.Load(saePath) : SparseAutoencoder.Load(saePath, at);
+        using var sae = SaeHubSource.Load(saePath, at);
         var tokens = new List<Tensor>();
         long rowCount;
         try

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Reflection;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
@@ -23,11 +22,10 @@ public static class TorchNative
     /// <summary>What happened at the last <see cref="EnsureLoaded"/>: "not linux", "loaded as is", "patched copy at ...".</summary>
     public static string Status { get; private set; } = "not yet";
 
-#pragma warning disable CA2255 // the fix must run before any TorchSharp call, whatever the entry point
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void OnModuleLoad() => EnsureLoaded();
-
+    /// <summary>
+    /// Loads libtorch, patched where it must be. Hosts (the <c>lens</c> tool, the tests, Lens.fsx, Lens.FSharp's
+    /// entry points) call it before the first TorchSharp call; it does its work once.
+    /// </summary>
     public static void EnsureLoaded()
     {
         lock (Gate)

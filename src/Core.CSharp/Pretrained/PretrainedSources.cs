@@ -1,36 +1,24 @@
-using System.Runtime.CompilerServices;
-using System.Text.RegularExpressions;
-
 namespace Lens.Pretrained;
 
 /// <summary>
-/// Registers the pretrained sources with <see cref="ModelLoader"/>, so the API
-/// (<see cref="HookedTransformer.FromPretrained"/>), <c>lens</c> and the experiment language resolve
-/// names the same way. Tried in this order: a llama2.c .bin file, a hub-layout folder, a known
-/// name or alias, a hub id <c>owner/name</c> (downloaded through the hub client); the
-/// TransformerLens-native folder is ModelLoader's own.
+/// The model sources Lens.Core knows by itself, those on this machine's disk. The full ordered list, with the
+/// embedded demo model (Lens.Demo) and the names downloaded through the hub (Lens.Hub), is
+/// <c>Lens.Models.ModelSources.All</c>.
 /// </summary>
-public static partial class PretrainedSources
+public static class PretrainedSources
 {
-#pragma warning disable CA2255 // registration must happen before the first ModelLoader.Load, whoever calls it
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Register()
-    {
-        // ModelLoader.Register puts each new source first: register from last to first.
-        ModelLoader.Register("hub id (owner/name, downloaded to the hub cache)", (name, o) => IsHubId(name) ? FromHub(name, name, o) : null);
-        ModelLoader.Register("known model name or alias (lens models)", (name, o) => OfficialModels.TryGet(name) is { } m ? FromHub(m.RepoId, m.Name, o) : null);
-        ModelLoader.Register("hub-layout checkpoint folder (config.json + model.safetensors)", (name, o) => HubLayoutLoader.IsHubLayoutFolder(name) ? HubLayoutLoader.Load(name, o) : null);
-        ModelLoader.Register("llama2.c checkpoint (.bin)", (name, o) =>
-            name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) && File.Exists(name) ? Llama2cLoader.Load(name, null, o) : null);
-    }
+    /// <summary>A folder as <see cref="HookedTransformer.Save"/> writes it: loaded as saved, no weight processing.</summary>
+    public static ModelSource TransformerLensFolder { get; } = new("TransformerLens-native checkpoint folder",
+        (name, o) => HookedTransformer.IsNativeCheckpoint(name) ? HookedTransformer.Load(name, o.Device, o.Dtype) : null);
 
-    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
-    private static partial Regex HubIdPattern();
+    /// <summary>A Hugging Face checkpoint folder (config.json + safetensors or pickled weights), converted.</summary>
+    public static ModelSource HubLayoutFolder { get; } = new("hub-layout checkpoint folder (config.json + model.safetensors)",
+        (name, o) => HubLayoutLoader.IsHubLayoutFolder(name) ? HubLayoutLoader.Load(name, o) : null);
 
-    /// <summary>owner/name that is not a local path.</summary>
-    static bool IsHubId(string name) => HubIdPattern().IsMatch(name) && !Directory.Exists(name) && !File.Exists(name) && !name.Contains("--") && !name.Contains("..");
+    /// <summary>A llama2.c checkpoint file.</summary>
+    public static ModelSource Llama2cFile { get; } = new("llama2.c checkpoint (.bin)",
+        (name, o) => name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase) && File.Exists(name) ? Llama2cLoader.Load(name, null, o) : null);
 
-    static HookedTransformer FromHub(string repoId, string officialName, LoadOptions options) =>
-        HubLayoutLoader.Load(PretrainedDownloads.Fetch(repoId), options, officialName);
+    /// <summary>The local sources, in the order <c>Lens.Models.ModelSources.All</c> tries them.</summary>
+    public static IReadOnlyList<ModelSource> Local { get; } = [TransformerLensFolder, HubLayoutFolder, Llama2cFile];
 }

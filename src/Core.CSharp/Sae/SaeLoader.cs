@@ -7,7 +7,8 @@ namespace Lens.Sae;
 /// Finds and loads an SAE: a SAELens folder (<c>cfg.json</c> + <c>sae_weights.safetensors</c>, read as
 /// SAELens's <c>sae_lens_disk_loader</c> and <c>read_sae_components_from_disk</c> do), or Gemma Scope's
 /// native layout (a folder holding <c>params.npz</c>, or the file itself; <see cref="GemmaScopeLayout"/>),
-/// either local or in a hub repository (<c>owner/repo[/folder]</c>, <see cref="SaeHubSource"/>).
+/// on this machine; an SAE named by a hub repository id (<c>owner/repo[/folder]</c>) loads through Lens.Hub's
+/// <c>SaeHubSource.Load</c>, which downloads it and then calls this loader.
 /// </summary>
 public static class SaeLoader
 {
@@ -16,15 +17,15 @@ public static class SaeLoader
 
     /// <param name="path">the SAE's folder, or a Gemma Scope params.npz</param>
     /// <param name="hook">attach at this hook point instead of the config's hook_name</param>
-    /// <param name="hub">where an <c>owner/repo[/folder]</c> id is downloaded from (default: the environment's hub settings)</param>
-    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null, Lens.Hub.HubOptions? hub = null)
+    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null)
     {
         SparseAutoencoder sae;
-        if (SaeHubSource.IsRepoId(path)) path = SaeHubSource.Download(path, hub);
         if (Directory.Exists(path) && File.Exists(Path.Combine(path, ConfigFile))) sae = LoadSaeLens(path, hook);
         else if (GemmaScopeLayout.ParamsFile(path) is string npz) sae = GemmaScopeLayout.Load(npz, hook);
         else if (Directory.Exists(path))
             throw new SaeException($"'{path}' is not an SAE folder: expected {ConfigFile} with {WeightsFile} (SAELens) or params.npz (Gemma Scope)");
+        else if (!Path.IsPathRooted(path) && path.Contains('/'))
+            throw new SaeException($"SAE not found: {path} (no such local folder or file; an SAE named by hub id owner/repo[/folder] loads through Lens.Hub's SaeHubSource.Load)");
         else throw new SaeException($"SAE not found: {path}");
         if (device is not null) sae.To(device);
         return sae;

@@ -1,3 +1,4 @@
+using Lens.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -64,7 +65,7 @@ public static class DemoModelTraining
                 WeightDecay = recipe.WeightDecay, Seed = recipe.Seed, Progress = progress, EvalEvery = evalEvery,
                 StopWhen = evaluate is null ? null : (m, step) => { evaluate(m, step); return false; },
             };
-            Training.Train(compact, new GeneratedBatches((b, g) => Batch(recipe, b, g)), options);
+            Trainer.Train(compact, new GeneratedBatches((b, g) => Batch(recipe, b, g)), options);
             return Expand(recipe, compact);
         }
         finally { set_num_threads(threads); }

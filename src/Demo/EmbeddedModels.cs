@@ -1,10 +1,9 @@
-using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 
 namespace Lens.Demo;
 
 /// <summary>
-/// Models shipped inside Lens.Core (models/NAME/config.json and model.safetensors as embedded
+/// Models shipped inside Lens.Demo (models/NAME/config.json and model.safetensors as embedded
 /// resources), loadable by name from anywhere: the first load extracts them once, atomically, into
 /// the Lens cache (LENS_CACHE, else $XDG_CACHE_HOME/lens, else ~/.cache/lens) under
 /// models/NAME/CONTENT-HASH, and later loads read that folder.
@@ -18,12 +17,9 @@ public static class EmbeddedModels
     const string ResourcePrefix = "Lens.Models.";
     static readonly object Gate = new();
 
-#pragma warning disable CA2255 // names must resolve whatever the entry point (API, CLI, dotnet fsi)
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Register() =>
-        ModelLoader.Register($"embedded model ({string.Join(", ", Names)})",
-            (name, o) => Names.Contains(name) ? HookedTransformer.Load(Folder(name), o.Device, o.Dtype) : null);
+    /// <summary>The model source of the embedded models: their names load from <see cref="Folder"/>.</summary>
+    public static ModelSource Source { get; } = new($"embedded model ({string.Join(", ", Names)})",
+        (name, o) => Names.Contains(name) ? HookedTransformer.Load(Folder(name), o.Device, o.Dtype) : null);
 
     /// <summary>The extracted checkpoint folder of an embedded model (extracting it on first use).</summary>
     public static string Folder(string name)
@@ -32,7 +28,7 @@ public static class EmbeddedModels
         var files = new[] { HookedTransformer.ConfigFile, HookedTransformer.WeightsFile };
         var asm = typeof(EmbeddedModels).Assembly;
         var contents = files.Select(f => asm.GetManifestResourceStream($"{ResourcePrefix}{name}.{f}")
-            ?? throw new CheckpointException($"this build of Lens.Core does not embed '{name}' (models/{name}/{f} was missing when it was built; run './lens train-demo --out models/{name}' and rebuild)")).ToArray();
+            ?? throw new CheckpointException($"this build of Lens.Demo does not embed '{name}' (models/{name}/{f} was missing when it was built; run './lens train-demo --out models/{name}' and rebuild)")).ToArray();
         try
         {
             var hash = ContentHash(contents);

@@ -1,6 +1,7 @@
-using Lens.Hub;
+using Lens.Sae;
+using static TorchSharp.torch;
 
-namespace Lens.Sae;
+namespace Lens.Hub;
 
 /// <summary>
 /// An SAE named by a hub repository id, <c>owner/repo[/folder]</c>: SAELens's layout (the folder's
@@ -15,6 +16,14 @@ public static class SaeHubSource
     public static bool IsRepoId(string path) =>
         !File.Exists(path) && !Directory.Exists(path) && !Path.IsPathRooted(path) && !path.Contains('\\') && !path.StartsWith('.')
         && !path.StartsWith('~') && path.Split('/') is { Length: >= 2 } parts && parts.All(p => p.Length > 0 && p is not "." and not "..");
+
+    /// <summary>
+    /// Loads an SAE as <see cref="SaeLoader.Load"/> does, downloading it first when <paramref name="path"/> is a hub id
+    /// (no local file or folder, <c>owner/repo[/folder]</c>).
+    /// </summary>
+    /// <param name="hub">where a hub id is downloaded from (default: the environment's hub settings)</param>
+    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null, HubOptions? hub = null) =>
+        SaeLoader.Load(IsRepoId(path) ? Download(path, hub) : path, hook, device);
 
     /// <summary>Downloads the SAE's files (each only when the cache lacks it) and returns its folder in the snapshot.</summary>
     public static string Download(string id, HubOptions? options = null)

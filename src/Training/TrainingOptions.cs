@@ -1,8 +1,8 @@
 using static TorchSharp.torch;
 
-namespace Lens;
+namespace Lens.Training;
 
-/// <summary>How <see cref="Training.Train(HookedTransformer, IBatchSource, TrainingOptions)"/> trains: AdamW with linear warm-up and gradient clipping.</summary>
+/// <summary>How <see cref="Trainer.Train(HookedTransformer, IBatchSource, TrainingOptions)"/> trains: AdamW with linear warm-up and gradient clipping.</summary>
 public sealed record TrainingOptions
 {
     public int Steps { get; init; } = 1000;

@@ -1,6 +1,6 @@
-using Lens.Hub;
+using Lens.Pretrained;
 
-namespace Lens.Pretrained;
+namespace Lens.Hub;
 
 /// <summary>
 /// Fetches a model repository's files (config, tokenizer, safetensors weights, else pickled ones) through the hub

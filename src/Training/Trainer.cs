@@ -3,13 +3,13 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Lens;
+namespace Lens.Training;
 
 /// <summary>
 /// Trains a <see cref="HookedTransformer"/>: AdamW (decay on weight matrices only), learning rate rising
 /// linearly over the warm-up, global gradient-norm clipping, optional early stop and periodic checkpoints.
 /// </summary>
-public static class Training
+public static class Trainer
 {
     /// <summary>Trains on rows drawn from a dataset of token sequences [n, pos].</summary>
     public static TrainingResult Train(HookedTransformer model, Tensor dataset, TrainingOptions options) =>

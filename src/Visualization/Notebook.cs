@@ -19,6 +19,7 @@ namespace Lens.Visualization;
 /// In a notebook:
 /// <code>
 /// #r "Lens.Core.dll"
+/// #r "Lens.Visualization.dll"
 /// Lens.Visualization.Notebook.Register();
 /// Lens.Visualization.AttentionPatterns.RenderFragment(tokens, pattern, names)   // displayed as HTML
 /// </code>
