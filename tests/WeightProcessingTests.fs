@@ -78,7 +78,7 @@ let fixtureChecks (set: string) =
             model.ProcessWeights()
             Expect.equal model.Config.NormalizationType "LNPre" "config switched to LNPre"
             Expect.isNull (box model.ln_final.w) "ln_final has no weight any more"
-            Expect.equal model.blocks.[0].ln1.Kind "LNPre" "block norms rebuilt as LNPre"
+            Expect.equal model.blocks.[0].ln1.Kind NormalizationKind.LNPre "block norms rebuilt as LNPre"
             let names = model.StateDict() |> Seq.map (fun kv -> kv.Key) |> Seq.sort |> List.ofSeq
             Expect.sequenceEqual names (weights.Keys |> Seq.sort) "the processed model's parameters are TransformerLens's processed state dict"
             let worstWeight = model.StateDict() |> Seq.map (fun kv -> maxAbsDiff kv.Value weights.[kv.Key]) |> Seq.max
@@ -147,7 +147,7 @@ let tests =
             Expect.isGreaterThan (bV.abs().sum().item<float32>()) 0.0f "the grouped value biases are non-zero before folding"
             model.ProcessWeights()
             Expect.equal model.Config.NormalizationType "RMSPre" "RMS becomes RMSPre"
-            Expect.equal model.ln_final.Kind "RMSPre" "final_rms: ln_final is RMSPre"
+            Expect.equal model.ln_final.Kind NormalizationKind.RMSPre "final_rms: ln_final is RMSPre"
             Expect.isFalse (model.StateDict() |> Seq.exists (fun kv -> kv.Key.Contains "ln")) "no norm parameters left"
             use bVAfter = model.b_V
             Expect.equal (bVAfter.abs().sum().item<float32>()) 0.0f "value biases folded into b_O"
@@ -159,7 +159,7 @@ let tests =
             try
                 model.Save dir
                 use reloaded = HookedTransformer.Load dir
-                Expect.equal reloaded.ln_final.Kind "RMSPre" "the reloaded processed model has RMSPre norms too"
+                Expect.equal reloaded.ln_final.Kind NormalizationKind.RMSPre "the reloaded processed model has RMSPre norms too"
                 use again = reloaded.Forward(tokens)
                 expectClose 1e-6 "reloaded processed logits" again after
             finally Directory.Delete(dir, true)

@@ -25,11 +25,12 @@ public sealed class PlainForward : IDisposable
     /// <summary>Why this model has no plain baseline, or null when it has one.</summary>
     public static string? Unsupported(HookedTransformerConfig c)
     {
-        if (c.NormalizationType is not ("LN" or "LNPre") || c.FinalRms) return $"normalization {c.NormalizationType ?? "none"}";
-        if (c.PositionalEmbeddingType != "standard") return $"positional embedding {c.PositionalEmbeddingType}";
+        if (c.Normalization is not (NormalizationKind.LN or NormalizationKind.LNPre) || c.FinalRms) return $"normalization {c.NormalizationType ?? "none"}";
+        if (c.PositionalEmbedding != PositionalEmbeddingKind.Standard) return $"positional embedding {c.PositionalEmbeddingType}";
         if (c.AttnOnly || c.GatedMlp || c.ParallelAttnMlp || c.NumExperts is not null) return "not a sequential attention + MLP block";
-        if (c.NKeyValueHeads is not null || c.UseLocalAttn || c.AttentionDir != "causal") return "grouped, local or bidirectional attention";
-        if (c.ActFn is not ("gelu_new" or "gelu" or "relu" or "gelu_pytorch_tanh")) return $"activation {c.ActFn}";
+        if (c.NKeyValueHeads is not null || c.UseLocalAttn || c.AttentionDirection != AttentionDirection.Causal) return "grouped, local or bidirectional attention";
+        if (c.Activation is not (ActivationFunction.GeluNew or ActivationFunction.Gelu or ActivationFunction.Relu or ActivationFunction.GeluPytorchTanh))
+            return $"activation {c.ActFn}";
         if (c.UseSplitQkvInput || c.UseAttnIn || c.UseAttnResult) return "per-head attention inputs or results";
         if (c.ScaleAttnByInverseLayerIdx) return "per-layer attention scale";
         if (c.UseQkNorm || c.AttnScoresSoftCap > 0 || c.OutputLogitsSoftCap > 0) return "query/key norms or soft caps";
@@ -89,10 +90,10 @@ public sealed class PlainForward : IDisposable
         return addmm(_bU, x, _wU, 1, 1).view(batch, pos, -1).MoveToOuterDisposeScope();
     }
 
-    Tensor Activate(Tensor x) => _cfg.ActFn switch
+    Tensor Activate(Tensor x) => _cfg.Activation switch
     {
-        "relu" => F.relu(x),
-        "gelu" => F.gelu(x),
+        ActivationFunction.Relu => F.relu(x),
+        ActivationFunction.Gelu => F.gelu(x),
         _ => F.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
     };
 

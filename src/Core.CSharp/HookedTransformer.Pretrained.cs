@@ -44,39 +44,40 @@ public sealed partial class HookedTransformer
     {
         var stateDict = named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var processed = WeightProcessing.Process(stateDict, Config, options);
-        if (processed.NormalizationType != Config.NormalizationType)
+        if (processed.Normalization != Config.Normalization)
         {
-            Config.NormalizationType = processed.NormalizationType;
+            Config.Normalization = processed.Normalization;
             UseFoldedNorms();
         }
     }
 
     /// <summary>TransformerLens's choice of final norm: final_rms turns LN into RMS and LNPre into RMSPre.</summary>
-    internal static string? FinalNormalizationKind(HookedTransformerConfig cfg) => cfg.NormalizationType switch
+    internal static NormalizationKind FinalNormalizationKind(HookedTransformerConfig cfg) => cfg.Normalization switch
     {
-        null => null,
-        "LN" => cfg.FinalRms ? "RMS" : "LN",
-        "LNPre" => cfg.FinalRms ? "RMSPre" : "LNPre",
+        NormalizationKind.LN => cfg.FinalRms ? NormalizationKind.RMS : NormalizationKind.LN,
+        NormalizationKind.LNPre => cfg.FinalRms ? NormalizationKind.RMSPre : NormalizationKind.LNPre,
         var kind => kind,
     };
 
     /// <summary>Replaces every norm by its weightless Pre variant after folding (the model's function is in the folded weights).</summary>
     void UseFoldedNorms()
     {
-        var kind = Config.NormalizationType!;
+        var kind = Config.Normalization;
         var dtype = Dtype;
         for (int l = 0; l < blocks.Count; l++)
         {
             var b = blocks[l];
-            if (b.ln1 is not null) b.ln1 = Replace(b, "ln1", b.ln1, new Normalization($"blocks.{l}.ln1", kind, Config.DModel, Config.Eps, dtype));
-            if (b.ln2 is not null) b.ln2 = Replace(b, "ln2", b.ln2, new Normalization($"blocks.{l}.ln2", kind, Config.DModel, Config.Eps, dtype));
-            if (b.mlp?.ln is { Kind: "LN" } mid && kind == "LNPre") // SoLU-LN: its mid-MLP LayerNorm was folded into W_out
-                b.mlp.ln = Replace(b.mlp, "ln", mid, new Normalization($"blocks.{l}.mlp.ln", "LNPre", Config.DMlp!.Value, Config.Eps, dtype));
+            var block = _hooks.Under($"blocks.{l}");
+            if (b.ln1 is not null) b.ln1 = Replace(b, "ln1", b.ln1, new Normalization(block.Replacing("ln1"), kind, Config.DModel, Config.Eps, dtype));
+            if (b.ln2 is not null) b.ln2 = Replace(b, "ln2", b.ln2, new Normalization(block.Replacing("ln2"), kind, Config.DModel, Config.Eps, dtype));
+            if (b.mlp?.ln is { Kind: NormalizationKind.LN } mid && kind == NormalizationKind.LNPre) // SoLU-LN: its mid-MLP LayerNorm was folded into W_out
+                b.mlp.ln = Replace(b.mlp, "ln", mid, new Normalization(block.Under("mlp").Replacing("ln"), NormalizationKind.LNPre, Config.DMlp!.Value, Config.Eps, dtype));
         }
-        if (ln_final is not null && FinalNormalizationKind(Config) is string final)
-            ln_final = Replace(this, "ln_final", ln_final, new Normalization("ln_final", final, Config.DModel, Config.Eps, dtype));
+        if (ln_final is not null && FinalNormalizationKind(Config) is var final && final != NormalizationKind.None)
+            ln_final = Replace(this, "ln_final", ln_final, new Normalization(_hooks.Replacing("ln_final"), final, Config.DModel, Config.Eps, dtype));
+        // The new norms' hook points took the places of the old ones; hook points registered from outside are dropped.
         _hookDict.Clear();
-        foreach (var h in EnumerateHookPoints()) _hookDict.Add(h.Name, h);
+        foreach (var h in _hooks.Ordered) _hookDict.Add(h.Name, h);
     }
 
     static Normalization Replace(nn.Module owner, string field, Normalization old, Normalization fresh)

@@ -46,7 +46,7 @@ public sealed partial class HookedTransformer
 
     /// <summary>Whether a hook (or a splice) sits on ln_final or the unembedding.</summary>
     internal bool FinalHooksAttached =>
-        (ln_final?.HookPoints.Any(h => h.HasHooks) ?? false) || unembed.HookIn.HasHooks || unembed.HookOut.HasHooks;
+        (ln_final?.HasHooks ?? false) || unembed.HookIn.HasHooks || unembed.HookOut.HasHooks;
 
     /// <summary>Whether any hook point has a hook or a splice (a batched sweep then runs one cell per forward).</summary>
     internal bool AnyHooksAttached => _hookDict.Values.Any(h => h.HasHooks);

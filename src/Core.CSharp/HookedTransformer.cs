@@ -30,7 +30,9 @@ public sealed partial class HookedTransformer : nn.Module
     public Normalization? ln_final;
     public Unembed unembed;
 #pragma warning restore IDE1006
-    public readonly HookPoint HookTokens = new("hook_tokens"), HookEmbed = new("hook_embed"), HookPosEmbed = new("hook_pos_embed");
+    public readonly HookPoint HookTokens, HookEmbed, HookPosEmbed;
+    /// <summary>Makes every hook point under its full name and records their order (the hook_dict's).</summary>
+    readonly HookPointFactory _hooks = new();
     readonly Dictionary<string, HookPoint> _hookDict;
 
     public HookedTransformerConfig Config { get; }
@@ -42,13 +44,19 @@ public sealed partial class HookedTransformer : nn.Module
         Config = config.Complete();
         var dtype = DtypeOf(config.Dtype);
         embed = new Embed(config, dtype);
-        if (config.PositionalEmbeddingType is "standard" or "shortformer") pos_embed = new PosEmbed(config, dtype);
-        blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.NLayers).Select(l => new TransformerBlock(l, config, dtype)).ToArray());
-        if (FinalNormalizationKind(config) is string finalNorm) ln_final = new Normalization("ln_final", finalNorm, config.DModel, config.Eps, dtype);
-        unembed = new Unembed(config, dtype);
+        bool learnedPositions = config.PositionalEmbedding is PositionalEmbeddingKind.Standard or PositionalEmbeddingKind.Shortformer;
+        if (learnedPositions) pos_embed = new PosEmbed(config, dtype);
+        // Components are made in the order of the forward pass, so their hook points are recorded in it.
+        HookTokens = _hooks.Create("hook_tokens", listed: config.UseHookTokens);
+        HookEmbed = _hooks.Create("hook_embed");
+        HookPosEmbed = _hooks.Create("hook_pos_embed", listed: learnedPositions);
+        blocks = new ModuleList<TransformerBlock>(Enumerable.Range(0, config.NLayers).Select(l => new TransformerBlock(_hooks.Under($"blocks.{l}"), l, config, dtype)).ToArray());
+        if (FinalNormalizationKind(config) is var finalNorm && finalNorm != NormalizationKind.None)
+            ln_final = new Normalization(_hooks.Under("ln_final"), finalNorm, config.DModel, config.Eps, dtype);
+        unembed = new Unembed(_hooks.Under("unembed"), config, dtype);
         RegisterComponents();
         foreach (var (_, p) in named_parameters()) p.requires_grad = false;
-        _hookDict = EnumerateHookPoints().ToDictionary(h => h.Name);
+        _hookDict = _hooks.Ordered.ToDictionary(h => h.Name);
         if (config.InitWeights && config.InitMode != "gpt2")
             throw new ArgumentException($"config field 'init_mode' = \"{config.InitMode}\" is not supported by Lens for fresh weights: use \"gpt2\", or load weights (init_weights false)");
         if (config.InitWeights) InitWeights(config.Seed);
@@ -68,17 +76,6 @@ public sealed partial class HookedTransformer : nn.Module
 
     public Device Device => embed.W_E.device;
     public ScalarType Dtype => embed.W_E.dtype;
-
-    IEnumerable<HookPoint> EnumerateHookPoints()
-    {
-        if (Config.UseHookTokens) yield return HookTokens;
-        yield return HookEmbed;
-        if (pos_embed is not null) yield return HookPosEmbed;
-        foreach (var b in blocks) foreach (var h in b.HookPoints) yield return h;
-        if (ln_final is not null) foreach (var h in ln_final.HookPoints) yield return h;
-        yield return unembed.HookIn;
-        yield return unembed.HookOut;
-    }
 
     /// <summary>Every hook point by full name, in the order the forward pass reaches them.</summary>
     public IReadOnlyDictionary<string, HookPoint> HookDict => _hookDict;
@@ -149,7 +146,7 @@ public sealed partial class HookedTransformer : nn.Module
         else
         {
             if (pastKv is not null) throw new ArgumentException("start_at_layer cannot be combined with a key-value cache");
-            if (Config.PositionalEmbeddingType == "shortformer")
+            if (Config.PositionalEmbedding == PositionalEmbeddingKind.Shortformer)
                 throw new ArgumentException("start_at_layer on a shortformer model would run without positions (they enter every block's queries and keys): run from the tokens instead");
             residual = GradientSource(input.device != Device ? input.to(Device) : input);
             if (residual.dim() != 3 || residual.shape[2] != Config.DModel)
@@ -206,7 +203,7 @@ public sealed partial class HookedTransformer : nn.Module
             throw new ArgumentException($"attention_mask has shape [{string.Join(", ", mask.shape)}] but the input is [batch, pos] = [{shape[0]}, {shape[1]}]");
         if (mask.is_floating_point() || mask.is_complex())
             throw new ArgumentException($"attention_mask must hold integers or booleans (1 = real token, 0 = pad), not {mask.dtype}");
-        if (Config.AttentionDir != "causal")
+        if (Config.AttentionDirection != AttentionDirection.Causal)
             throw new ArgumentException("attention masks apply to causal models only (TransformerLens ignores them with attention_dir bidirectional)");
         if (mask.device != Device) mask = mask.to(Device);
         var values = mask.to(ScalarType.Int64);
@@ -225,7 +222,7 @@ public sealed partial class HookedTransformer : nn.Module
         var e = HookEmbed.Run(GradientSource(embed.forward(tokens)));
         if (pos_embed is null) return (e, null);
         var p = HookPosEmbed.Run(GradientSource(padding is null ? pos_embed.forward(tokens.shape[0], tokens.shape[1], positionOffset) : pos_embed.forward(padding)));
-        return Config.PositionalEmbeddingType == "shortformer" ? (e, p) : (e + p, null);
+        return Config.PositionalEmbedding == PositionalEmbeddingKind.Shortformer ? (e, p) : (e + p, null);
     }
 
     /// <summary>

@@ -53,7 +53,7 @@ public static class MemoryEstimate
     public static double ParameterBytes(HookedTransformerConfig cfg)
     {
         double d = cfg.DModel, heads = cfg.NHeads, kv = cfg.KvHeads, dHead = cfg.DHead, mlp = cfg.AttnOnly ? 0 : cfg.DMlp ?? 4.0 * d;
-        double embeddings = (double)cfg.DVocab * d + (cfg.PositionalEmbeddingType == "rotary" ? 0 : (double)cfg.NCtx * d) + d * cfg.DVocabOut;
+        double embeddings = (double)cfg.DVocab * d + (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary ? 0 : (double)cfg.NCtx * d) + d * cfg.DVocabOut;
         // A mixture of experts holds num_experts gated MLPs and the router.
         double mlpWeights = cfg.NumExperts is int experts ? experts * (3 * d * mlp + d) : (cfg.GatedMlp ? 3 : 2) * d * mlp;
         double layer = 2 * heads * d * dHead + 2 * kv * d * dHead + mlpWeights;

@@ -201,8 +201,8 @@ public sealed partial class ActivationCache
     public Tensor ApplyLnToStack(Tensor residualStack, int? layer = null, bool mlpInput = false, PositionSlice? posSlice = null, bool recomputeLn = false)
     {
         posSlice ??= PositionSlice.All;
-        var norm = Model.Config.NormalizationType;
-        if (norm is not ("LN" or "LNPre" or "RMS" or "RMSPre")) return residualStack.alias();
+        var norm = Model.Config.Normalization;
+        if (norm == NormalizationKind.None) return residualStack.alias();
         int target = ResolveLayer(layer);
         if (mlpInput && target == NLayers) throw new ArgumentException("mlpInput needs a layer below n_layers: at the final layer the norm is ln_final");
         using var scope = NewDisposeScope();
@@ -219,7 +219,7 @@ public sealed partial class ActivationCache
             }
             return torch.stack(results.ToArray(), 0).MoveToOuterDisposeScope();
         }
-        var stack = norm is "LN" or "LNPre" ? residualStack - residualStack.mean([-1L], keepdim: true) : residualStack;
+        var stack = norm is NormalizationKind.LN or NormalizationKind.LNPre ? residualStack - residualStack.mean([-1L], keepdim: true) : residualStack;
         var key = target == NLayers ? "ln_final.hook_scale" : $"blocks.{target}.ln{(mlpInput ? 2 : 1)}.hook_scale";
         if (!_store.TryGetValue(key, out var scale))
             throw new KeyNotFoundException($"applying layer norm to a stack needs the cached scale '{key}', which this cache lacks (run with a names filter that keeps it)");

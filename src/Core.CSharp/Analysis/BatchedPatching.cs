@@ -26,7 +26,7 @@ public static class BatchedPatching
         var values = new double[sizes.Aggregate(1L, (p, s) => p * s)];
         long perLayer = values.Length / sizes[0];
         using var scope = NewDisposeScope();
-        bool fromTokens = cfg.PositionalEmbeddingType == "shortformer";
+        bool fromTokens = cfg.PositionalEmbedding == PositionalEmbeddingKind.Shortformer;
         Tensor[]? residPre = fromTokens ? null : CorruptedResiduals(model, corruptedTokens, attentionMask);
         long maxRows = RowsPerForward(cfg, batch, pos, reads, options.MemoryBudgetBytes);
         long chunks = (perLayer + maxRows - 1) / maxRows, rowsPerChunk = (perLayer + chunks - 1) / chunks;

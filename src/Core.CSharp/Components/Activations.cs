@@ -4,19 +4,19 @@ using static TorchSharp.torch;
 
 namespace Lens.Components;
 
-/// <summary>TransformerLens's activation functions by their config names.</summary>
+/// <summary>TransformerLens's activation functions.</summary>
 public static class Activations
 {
-    public static Func<Tensor, Tensor> Get(string name) => name switch
+    public static Func<Tensor, Tensor> Get(ActivationFunction function) => function switch
     {
-        "relu" => x => nn.functional.relu(x),
-        "gelu" => x => nn.functional.gelu(x),
-        "gelu_pytorch_tanh" => x => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
-        "silu" => x => nn.functional.silu(x),
-        "gelu_new" => GeluNew,
-        "gelu_fast" => GeluFast,
-        "solu" or "solu_ln" => x => x * x.softmax(-1),
-        _ => throw new ArgumentException($"unknown activation function '{name}'"),
+        ActivationFunction.Relu => x => nn.functional.relu(x),
+        ActivationFunction.Gelu => x => nn.functional.gelu(x),
+        ActivationFunction.GeluPytorchTanh => x => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
+        ActivationFunction.Silu => x => nn.functional.silu(x),
+        ActivationFunction.GeluNew => GeluNew,
+        ActivationFunction.GeluFast => GeluFast,
+        ActivationFunction.Solu or ActivationFunction.SoluLn => x => x * x.softmax(-1),
+        _ => throw new ArgumentOutOfRangeException(nameof(function), function, "no such activation function"),
     };
 
     /// <summary>

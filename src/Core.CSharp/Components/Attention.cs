@@ -23,10 +23,11 @@ public sealed class Attention : nn.Module
     readonly HookedTransformerConfig _cfg;
     readonly double _attnScale;
     readonly int? _window;
+    readonly bool _causal;
     readonly QkvStorage _qkv;
     public readonly HookPoint HookQ, HookK, HookV, HookZ, HookAttnScores, HookPattern, HookResult, HookRotQ, HookRotK;
 
-    public Attention(string prefix, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
+    public Attention(HookPointFactory hooks, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
     {
         _cfg = cfg;
         int h = cfg.NHeads, d = cfg.DModel, e = cfg.DHead, kv = cfg.KvHeads;
@@ -37,8 +38,10 @@ public sealed class Attention : nn.Module
         if (cfg.NKeyValueHeads is null) { W_K = _qkv.WK; W_V = _qkv.WV; b_K = _qkv.BK; b_V = _qkv.BV; }
         else { _W_K = _qkv.WK; _W_V = _qkv.WV; _b_K = _qkv.BK; _b_V = _qkv.BV; }
         _attnScale = cfg.AttnScale * (cfg.ScaleAttnByInverseLayerIdx ? layer + 1 : 1);
-        if (cfg.UseLocalAttn && cfg.AttnTypes![layer] == "local") _window = cfg.WindowSize;
-        if (cfg.PositionalEmbeddingType == "rotary")
+        _causal = cfg.AttentionDirection == AttentionDirection.Causal;
+        if (cfg.IsLocalLayer(layer)) _window = cfg.WindowSize;
+        bool rotary = cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary;
+        if (rotary)
         {
             // Gemma 3: local layers have their own base; linear scaling applies to global layers only.
             bool local = _window is not null;
@@ -47,29 +50,18 @@ public sealed class Attention : nn.Module
                 local ? 1.0 : cfg.RotaryScalingFactor);
             rotary_sin = sin; rotary_cos = cos;
         }
+        // Hook points in the order the forward pass reaches them.
+        HookQ = hooks.Create("hook_q"); HookK = hooks.Create("hook_k"); HookV = hooks.Create("hook_v");
         if (cfg.UseQkNorm)
         {
-            q_norm = new Normalization(prefix + ".q_norm", "RMS", e, cfg.Eps, dtype);
-            k_norm = new Normalization(prefix + ".k_norm", "RMS", e, cfg.Eps, dtype);
+            q_norm = new Normalization(hooks.Under("q_norm"), NormalizationKind.RMS, e, cfg.Eps, dtype);
+            k_norm = new Normalization(hooks.Under("k_norm"), NormalizationKind.RMS, e, cfg.Eps, dtype);
         }
-        HookQ = new($"{prefix}.hook_q"); HookK = new($"{prefix}.hook_k"); HookV = new($"{prefix}.hook_v");
-        HookZ = new($"{prefix}.hook_z"); HookAttnScores = new($"{prefix}.hook_attn_scores");
-        HookPattern = new($"{prefix}.hook_pattern"); HookResult = new($"{prefix}.hook_result");
-        HookRotQ = new($"{prefix}.hook_rot_q"); HookRotK = new($"{prefix}.hook_rot_k");
+        HookRotQ = hooks.Create("hook_rot_q", listed: rotary); HookRotK = hooks.Create("hook_rot_k", listed: rotary);
+        HookAttnScores = hooks.Create("hook_attn_scores"); HookPattern = hooks.Create("hook_pattern");
+        HookZ = hooks.Create("hook_z");
+        HookResult = hooks.Create("hook_result"); // fires only with use_attn_result, as in TransformerLens
         RegisterComponents();
-    }
-
-    public IEnumerable<HookPoint> HookPoints
-    {
-        get
-        {
-            yield return HookQ; yield return HookK; yield return HookV;
-            if (q_norm is not null) foreach (var h in q_norm.HookPoints) yield return h;
-            if (k_norm is not null) foreach (var h in k_norm.HookPoints) yield return h;
-            if (rotary_sin is not null) { yield return HookRotQ; yield return HookRotK; }
-            yield return HookAttnScores; yield return HookPattern; yield return HookZ;
-            yield return HookResult; // fires only with use_attn_result, as in TransformerLens
-        }
     }
 
     public Tensor KeyWeight => (W_K ?? _W_K)!;
@@ -82,6 +74,18 @@ public sealed class Attention : nn.Module
     public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null, PaddingMask? padding = null)
     {
         using var scope = NewDisposeScope();
+        var (q, keys, values, offset) = ProjectQkv(queryInput, keyInput, valueInput, past, padding);
+        return Attend(q, keys, values, offset, padding).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Queries [b, qp, h, e] and keys, values [b, kp, h, e] (grouped-query heads repeated to n_heads):
+    /// the projections (hook_q, hook_k, hook_v), the per-head q/k norms, the cached keys and values
+    /// before these, and rotary (hook_rot_q, hook_rot_k). <c>Offset</c> is the first query's position.
+    /// </summary>
+    (Tensor Q, Tensor Keys, Tensor Values, long Offset) ProjectQkv(Tensor queryInput, Tensor keyInput, Tensor valueInput,
+        KeyValueCacheEntry? past, PaddingMask? padding)
+    {
         Tensor q, k, v;
         if (ReferenceEquals(queryInput, keyInput) && ReferenceEquals(keyInput, valueInput) && queryInput.dim() == 3
             && _qkv.Backs(W_Q, KeyWeight, ValueWeight, b_Q, KeyBias, ValueBias))
@@ -96,7 +100,7 @@ public sealed class Attention : nn.Module
             v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
         }
         if (q_norm is not null) q = PerHeadNorm(q, q_norm);
-        if (k_norm is not null) k = PerHeadNorm(k, k_norm!);
+        if (k_norm is not null) k = PerHeadNorm(k, k_norm);
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (padding is not null && padding.Real.shape[1] != k.shape[1])
@@ -112,23 +116,24 @@ public sealed class Attention : nn.Module
             k = HookRotK.Run(Rotary.ApplyAt(k, rotary_sin, rotary_cos!, padding.PositionIds, _cfg.RotaryAdjacentPairs));
         }
         int groups = _cfg.NHeads / _cfg.KvHeads;
-        var keys = groups == 1 ? k : k.repeat_interleave(groups, 2);
-        var values = groups == 1 ? v : v.repeat_interleave(groups, 2);
+        return groups == 1 ? (q, k, v, offset) : (q, k.repeat_interleave(groups, 2), v.repeat_interleave(groups, 2), offset);
+    }
 
+    /// <summary>
+    /// The attention output [b, qp, d_model] of queries, keys and values: the pattern over the keys (one fused
+    /// kernel when nobody watches it, else scores, masks, soft cap and softmax through their hook points),
+    /// z (hook_z), and z W_O + b_O (per head through hook_result with use_attn_result).
+    /// </summary>
+    Tensor Attend(Tensor q, Tensor keys, Tensor values, long offset, PaddingMask? padding)
+    {
         var z = HookZ.Run((CanFuse(q, offset, padding) ? FusedAttention(q, keys, values, offset, padding) : ExplicitAttention(q, keys, values, offset, padding)).transpose(1, 2)); // [b, qp, h, e]
-
-        Tensor output;
         long b = z.shape[0], p = z.shape[1];
         if (_cfg.UseAttnResult)
         {
             var result = HookResult.Run(einsum("bphe,hed->bphd", z, W_O));
-            output = result.sum(2) + b_O;
+            return result.sum(2) + b_O;
         }
-        else
-        {
-            output = addmm(b_O, z.reshape(b * p, -1), W_O.reshape(-1, W_O.shape[2]), 1, 1).view(b, p, -1);
-        }
-        return output.MoveToOuterDisposeScope();
+        return addmm(b_O, z.reshape(b * p, -1), W_O.reshape(-1, W_O.shape[2]), 1, 1).view(b, p, -1);
     }
 
     /// <summary>
@@ -150,7 +155,7 @@ public sealed class Attention : nn.Module
     bool CanFuse(Tensor q, long offset, PaddingMask? padding) =>
         !HookAttnScores.HasHooks && !HookPattern.HasHooks && _window is null && _cfg.AttnScoresSoftCap <= 0
         && q.dtype is ScalarType.Float32 or ScalarType.Float64
-        && (_cfg.AttentionDir != "causal" || offset == 0 || q.shape[1] == 1 || padding is not null);
+        && (!_causal || offset == 0 || q.shape[1] == 1 || padding is not null);
 
     /// <summary>z [b, h, qp, e] by scaled_dot_product_attention.</summary>
     Tensor FusedAttention(Tensor q, Tensor keys, Tensor values, long offset, PaddingMask? padding)
@@ -161,12 +166,12 @@ public sealed class Attention : nn.Module
         if (Math.Abs(rescale - 1.0) > 1e-12) qh = qh * rescale;
         if (padding is not null)
         {
-            var allowed = padding.Allowed(_cfg.AttentionDir == "causal" ? Mask(q.shape[1], keys.shape[1], offset, q.device) : null);
+            var allowed = padding.Allowed(_causal ? Mask(q.shape[1], keys.shape[1], offset, q.device) : null);
             var z = nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), allowed);
             // A query with no key to attend (a leading pad) gets a zero pattern in TransformerLens, so z = 0.
             return z.masked_fill(allowed.any(-1, keepdim: true).logical_not(), 0.0);
         }
-        bool causal = _cfg.AttentionDir == "causal" && offset == 0 && q.shape[1] > 1;
+        bool causal = _causal && offset == 0 && q.shape[1] > 1;
         return nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), is_casual: causal);
     }
 
@@ -179,7 +184,7 @@ public sealed class Attention : nn.Module
         var scores = qh.matmul(kh).div_(_attnScale);
         // TransformerLens caps before masking: cap·tanh(scores/cap).
         if (_cfg.AttnScoresSoftCap > 0) scores = scores.div_(_cfg.AttnScoresSoftCap).tanh_().mul_(_cfg.AttnScoresSoftCap);
-        if (_cfg.AttentionDir == "causal")
+        if (_causal)
         {
             var blocked = Mask(scores.shape[2], scores.shape[3], offset, scores.device);
             scores.masked_fill_(padding is null ? blocked : padding.Allowed(blocked).logical_not(), float.NegativeInfinity);

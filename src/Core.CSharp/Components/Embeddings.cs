@@ -53,9 +53,11 @@ public sealed class Unembed : nn.Module
 {
     public Parameter W_U;
     public Parameter b_U;
-    public readonly HookPoint HookIn = new("unembed.hook_in"), HookOut = new("unembed.hook_out");
-    public Unembed(HookedTransformerConfig cfg, ScalarType dtype) : base("unembed")
+    public readonly HookPoint HookIn, HookOut;
+    public Unembed(HookPointFactory hooks, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
     {
+        HookIn = hooks.Create("hook_in");
+        HookOut = hooks.Create("hook_out");
         W_U = new Parameter(empty(cfg.DModel, cfg.DVocabOut, dtype: dtype));
         b_U = new Parameter(zeros(cfg.DVocabOut, dtype: dtype));
         RegisterComponents();

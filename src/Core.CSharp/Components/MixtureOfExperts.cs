@@ -25,26 +25,16 @@ public sealed class MixtureOfExperts : nn.Module
     readonly bool _normalizeTopK;
     public readonly HookPoint HookExpertWeights, HookExpertIndices;
 
-    public MixtureOfExperts(string prefix, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
+    public MixtureOfExperts(HookPointFactory hooks, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
     {
         int n = cfg.NumExperts ?? throw new ArgumentException("a mixture of experts needs num_experts");
         _topK = cfg.ExpertsPerToken ?? throw new ArgumentException("a mixture of experts needs experts_per_token");
         _normalizeTopK = cfg.NormTopkProb;
         W_gate = nn.Linear(cfg.DModel, n, hasBias: false, dtype: dtype);
-        experts = new ModuleList<MoeExpert>(Enumerable.Range(0, n).Select(e => new MoeExpert($"{prefix}.experts.{e}", cfg, dtype)).ToArray());
-        HookExpertWeights = new HookPoint(prefix + ".hook_expert_weights");
-        HookExpertIndices = new HookPoint(prefix + ".hook_expert_indices");
+        HookExpertWeights = hooks.Create("hook_expert_weights");
+        HookExpertIndices = hooks.Create("hook_expert_indices");
+        experts = new ModuleList<MoeExpert>(Enumerable.Range(0, n).Select(e => new MoeExpert(hooks.Under($"experts.{e}"), cfg, dtype)).ToArray());
         RegisterComponents();
-    }
-
-    public IEnumerable<HookPoint> HookPoints
-    {
-        get
-        {
-            yield return HookExpertWeights;
-            yield return HookExpertIndices;
-            foreach (var e in experts) foreach (var h in e.HookPoints) yield return h;
-        }
     }
 
     public Tensor forward(Tensor x)
@@ -82,22 +72,17 @@ public sealed class MoeExpert : nn.Module
     readonly Func<Tensor, Tensor> _act;
     public readonly HookPoint HookGate, HookPre, HookPost;
 
-    public MoeExpert(string prefix, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
+    public MoeExpert(HookPointFactory hooks, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
     {
         int dMlp = cfg.DMlp ?? throw new ArgumentException("an expert needs d_mlp");
         W_in = nn.Linear(cfg.DModel, dMlp, hasBias: false, dtype: dtype);
         W_out = nn.Linear(dMlp, cfg.DModel, hasBias: false, dtype: dtype);
         W_gate = nn.Linear(cfg.DModel, dMlp, hasBias: false, dtype: dtype);
-        _act = Activations.Get(cfg.ActFn!);
-        HookGate = new HookPoint(prefix + ".hook_gate");
-        HookPre = new HookPoint(prefix + ".hook_pre");
-        HookPost = new HookPoint(prefix + ".hook_post");
+        _act = Activations.Get(cfg.Activation);
+        HookGate = hooks.Create("hook_gate");
+        HookPre = hooks.Create("hook_pre");
+        HookPost = hooks.Create("hook_post");
         RegisterComponents();
-    }
-
-    public IEnumerable<HookPoint> HookPoints
-    {
-        get { yield return HookGate; yield return HookPre; yield return HookPost; }
     }
 
     public Tensor forward(Tensor x)

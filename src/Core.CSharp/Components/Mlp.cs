@@ -24,7 +24,7 @@ public sealed class Mlp : nn.Module
     public readonly HookPoint HookPre, HookPreLinear, HookMid, HookPost;
     public bool Gated => W_gate is not null;
 
-    public Mlp(string prefix, HookedTransformerConfig cfg, ScalarType dtype) : base(prefix)
+    public Mlp(HookPointFactory hooks, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
     {
         int dMlp = cfg.DMlp ?? throw new ArgumentException("an MLP needs d_mlp");
         W_in = new Parameter(empty(cfg.DModel, dMlp, dtype: dtype));
@@ -32,24 +32,15 @@ public sealed class Mlp : nn.Module
         W_out = new Parameter(empty(dMlp, cfg.DModel, dtype: dtype));
         b_out = new Parameter(zeros(cfg.DModel, dtype: dtype));
         if (cfg.GatedMlp) W_gate = new Parameter(empty(cfg.DModel, dMlp, dtype: dtype));
-        if (cfg.ActFn == "solu_ln") ln = new Normalization(prefix + ".ln", "LN", dMlp, cfg.Eps, dtype);
-        _act = Activations.Get(cfg.ActFn!);
-        HookPre = new HookPoint(prefix + ".hook_pre");
-        HookPreLinear = new HookPoint(prefix + ".hook_pre_linear");
-        HookMid = new HookPoint(prefix + ".hook_mid");
-        HookPost = new HookPoint(prefix + ".hook_post");
+        _act = Activations.Get(cfg.Activation);
+        // In the order the forward pass reaches them.
+        HookPre = hooks.Create("hook_pre");
+        HookPreLinear = hooks.Create("hook_pre_linear", listed: cfg.GatedMlp);
+        bool soluLn = cfg.Activation == ActivationFunction.SoluLn;
+        HookMid = hooks.Create("hook_mid", listed: soluLn);
+        if (soluLn) ln = new Normalization(hooks.Under("ln"), NormalizationKind.LN, dMlp, cfg.Eps, dtype);
+        HookPost = hooks.Create("hook_post");
         RegisterComponents();
-    }
-
-    public IEnumerable<HookPoint> HookPoints
-    {
-        get
-        {
-            yield return HookPre;
-            if (Gated) yield return HookPreLinear;
-            if (ln is not null) { yield return HookMid; foreach (var h in ln.HookPoints) yield return h; }
-            yield return HookPost;
-        }
     }
 
     public Tensor forward(Tensor x)

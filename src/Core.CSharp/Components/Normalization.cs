@@ -12,7 +12,7 @@ namespace Lens.Components;
 /// </summary>
 public sealed class Normalization : nn.Module
 {
-    public readonly string Kind;
+    public readonly NormalizationKind Kind;
     readonly double _eps;
 #pragma warning disable IDE1006 // TransformerLens's parameter names
     public Parameter? w;
@@ -21,25 +21,27 @@ public sealed class Normalization : nn.Module
     public readonly HookPoint HookScale;
     public readonly HookPoint HookNormalized;
 
-    public Normalization(string prefix, string kind, int dim, double eps, ScalarType dtype) : base(prefix)
+    public Normalization(HookPointFactory hooks, NormalizationKind kind, int dim, double eps, ScalarType dtype) : base(hooks.Path)
     {
+        if (kind == NormalizationKind.None) throw new ArgumentException($"{hooks.Path}: a normalization needs a kind (LN, LNPre, RMS or RMSPre)");
         Kind = kind;
         _eps = eps;
-        if (kind is "LN" or "RMS") w = new Parameter(ones(dim, dtype: dtype));
-        if (kind == "LN") b = new Parameter(zeros(dim, dtype: dtype));
-        HookScale = new HookPoint(prefix + ".hook_scale");
-        HookNormalized = new HookPoint(prefix + ".hook_normalized");
+        if (kind is NormalizationKind.LN or NormalizationKind.RMS) w = new Parameter(ones(dim, dtype: dtype));
+        if (kind == NormalizationKind.LN) b = new Parameter(zeros(dim, dtype: dtype));
+        HookScale = hooks.Create("hook_scale");
+        HookNormalized = hooks.Create("hook_normalized");
         RegisterComponents();
     }
 
-    public bool Centers => Kind is "LN" or "LNPre";
+    public bool Centers => Kind is NormalizationKind.LN or NormalizationKind.LNPre;
 
-    public IEnumerable<HookPoint> HookPoints => [HookScale, HookNormalized];
+    /// <summary>Whether a hook (or a splice) sits on hook_scale or hook_normalized.</summary>
+    public bool HasHooks => HookScale.HasHooks || HookNormalized.HasHooks;
 
     public Tensor forward(Tensor x)
     {
         // Nobody looks at the scale or the normalized value: one fused kernel computes the same LayerNorm.
-        if (Centers && !HookScale.HasHooks && !HookNormalized.HasHooks && x.dtype is ScalarType.Float32 or ScalarType.Float64)
+        if (Centers && !HasHooks && x.dtype is ScalarType.Float32 or ScalarType.Float64)
             return nn.functional.layer_norm(x, [x.shape[^1]], w, b, _eps);
         using var scope = NewDisposeScope();
         var lowPrecision = x.dtype is not (ScalarType.Float32 or ScalarType.Float64);

@@ -28,59 +28,36 @@ public sealed class TransformerBlock : nn.Module
     public readonly HookPoint HookResidPre, HookAttnIn, HookQInput, HookKInput, HookVInput, HookAttnOut,
         HookResidMid, HookMlpIn, HookMlpOut, HookResidPost;
 
-    public TransformerBlock(int layer, HookedTransformerConfig cfg, ScalarType dtype) : base($"blocks.{layer}")
+    public TransformerBlock(HookPointFactory hooks, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
     {
         _cfg = cfg;
-        string p = $"blocks.{layer}";
-        if (cfg.NormalizationType is string norm)
-        {
-            ln1 = new Normalization(p + ".ln1", norm, cfg.DModel, cfg.Eps, dtype);
-            if (!cfg.AttnOnly) ln2 = new Normalization(p + ".ln2", norm, cfg.DModel, cfg.Eps, dtype);
-        }
+        var norm = cfg.Normalization;
+        bool hasMlp = !cfg.AttnOnly;
+        // Hook points in the order the forward pass reaches them; every block-level one exists whatever the
+        // config (as in TransformerLens), the config decides which fire.
+        HookResidPre = hooks.Create("hook_resid_pre");
+        HookAttnIn = hooks.Create("hook_attn_in");
+        HookQInput = hooks.Create("hook_q_input"); HookKInput = hooks.Create("hook_k_input"); HookVInput = hooks.Create("hook_v_input");
+        if (norm != NormalizationKind.None) ln1 = new Normalization(hooks.Under("ln1"), norm, cfg.DModel, cfg.Eps, dtype);
+        attn = new Attention(hooks.Under("attn"), layer, cfg, dtype);
         // TransformerLens's post-norms are RMSNorm with a weight even when ln1/ln2 are folded (RMSPre).
-        if (cfg.UseNormalizationBeforeAndAfter && cfg.NormalizationType is "RMS" or "RMSPre")
+        bool postNorms = cfg.UseNormalizationBeforeAndAfter && norm is NormalizationKind.RMS or NormalizationKind.RMSPre;
+        if (postNorms) ln1_post = new Normalization(hooks.Under("ln1_post"), NormalizationKind.RMS, cfg.DModel, cfg.Eps, dtype);
+        HookAttnOut = hooks.Create("hook_attn_out");
+        HookResidMid = hooks.Create("hook_resid_mid", listed: hasMlp && !cfg.ParallelAttnMlp);
+        HookMlpIn = hooks.Create("hook_mlp_in", listed: hasMlp);
+        MixtureOfExperts? experts = null;
+        if (hasMlp)
         {
-            ln1_post = new Normalization(p + ".ln1_post", "RMS", cfg.DModel, cfg.Eps, dtype);
-            if (!cfg.AttnOnly) ln2_post = new Normalization(p + ".ln2_post", "RMS", cfg.DModel, cfg.Eps, dtype);
+            if (norm != NormalizationKind.None) ln2 = new Normalization(hooks.Under("ln2"), norm, cfg.DModel, cfg.Eps, dtype);
+            if (cfg.NumExperts is null) mlp = new Mlp(hooks.Under("mlp"), cfg, dtype);
+            else experts = new MixtureOfExperts(hooks.Under("mlp"), cfg, dtype);
+            if (postNorms) ln2_post = new Normalization(hooks.Under("ln2_post"), NormalizationKind.RMS, cfg.DModel, cfg.Eps, dtype);
         }
-        attn = new Attention(p + ".attn", layer, cfg, dtype);
-        if (!cfg.AttnOnly && cfg.NumExperts is null) mlp = new Mlp(p + ".mlp", cfg, dtype);
-        HookResidPre = new(p + ".hook_resid_pre"); HookAttnIn = new(p + ".hook_attn_in");
-        HookQInput = new(p + ".hook_q_input"); HookKInput = new(p + ".hook_k_input"); HookVInput = new(p + ".hook_v_input");
-        HookAttnOut = new(p + ".hook_attn_out"); HookResidMid = new(p + ".hook_resid_mid");
-        HookMlpIn = new(p + ".hook_mlp_in"); HookMlpOut = new(p + ".hook_mlp_out"); HookResidPost = new(p + ".hook_resid_post");
+        HookMlpOut = hooks.Create("hook_mlp_out", listed: hasMlp);
+        HookResidPost = hooks.Create("hook_resid_post");
         RegisterComponents();
-        if (!cfg.AttnOnly && cfg.NumExperts is not null)
-        {
-            moe = new MixtureOfExperts(p + ".mlp", cfg, dtype);
-            register_module("mlp", moe);
-        }
-    }
-
-    /// <summary>The block's hook points in the order the forward pass reaches them.</summary>
-    public IEnumerable<HookPoint> HookPoints
-    {
-        get
-        {
-            // Every hook point exists whatever the config (as in TransformerLens); the config decides which fire.
-            yield return HookResidPre;
-            yield return HookAttnIn;
-            yield return HookQInput; yield return HookKInput; yield return HookVInput;
-            if (ln1 is not null) foreach (var h in ln1.HookPoints) yield return h;
-            foreach (var h in attn.HookPoints) yield return h;
-            if (ln1_post is not null) foreach (var h in ln1_post.HookPoints) yield return h;
-            yield return HookAttnOut;
-            if (HasMlp)
-            {
-                if (!_cfg.ParallelAttnMlp) yield return HookResidMid;
-                yield return HookMlpIn;
-                if (ln2 is not null) foreach (var h in ln2.HookPoints) yield return h;
-                foreach (var h in mlp?.HookPoints ?? moe!.HookPoints) yield return h;
-                if (ln2_post is not null) foreach (var h in ln2_post.HookPoints) yield return h;
-                yield return HookMlpOut;
-            }
-            yield return HookResidPost;
-        }
+        if (experts is not null) register_module("mlp", moe = experts);
     }
 
     /// <param name="padding">the batch's attention mask, or null for unpadded input.</param>

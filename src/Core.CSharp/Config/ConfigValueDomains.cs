@@ -33,7 +33,7 @@ public static class ConfigValueDomains
         Positive("eps", cfg.Eps);
         if (cfg.UseAttnScale) Positive("attn_scale", cfg.AttnScale);
         if (!double.IsFinite(cfg.InitializerRange)) throw Refuse("initializer_range", cfg.InitializerRange, "a finite number");
-        if (cfg.PositionalEmbeddingType == "rotary")
+        if (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary)
         {
             var rotary = cfg.RotaryDim ?? cfg.DHead;
             if (rotary < 2 || rotary > cfg.DHead || rotary % 2 != 0)
@@ -52,8 +52,7 @@ public static class ConfigValueDomains
         if (cfg.WindowSize is int window) AtLeastOne("window_size", window, MaxContext);
         if (cfg.AttnTypes is { } types)
         {
-            if (types.FirstOrDefault(t => t is not ("global" or "local")) is string bad)
-                throw new ArgumentException($"config field attn_types holds '{bad}'; each entry must be \"global\" or \"local\"");
+            _ = cfg.AttentionKinds; // refuses an entry other than global or local
             if (types.Length != cfg.NLayers)
                 throw new ArgumentException($"config field attn_types has {types.Length} entries; it needs one per layer (n_layers {cfg.NLayers})");
         }

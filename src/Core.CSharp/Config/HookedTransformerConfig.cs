@@ -19,11 +19,21 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("d_mlp")] public int? DMlp { get; set; }
     [JsonPropertyName("d_vocab")] public int DVocab { get; set; } = -1;
     [JsonPropertyName("d_vocab_out")] public int DVocabOut { get; set; } = -1;
-    [JsonPropertyName("act_fn")] public string? ActFn { get; set; }
+    [JsonPropertyName("act_fn")] public string? ActFn { get => _actFn; set { _actFn = value; _activation = ConfigChoices.Activation.Find(value); } }
     [JsonPropertyName("eps")] public double Eps { get; set; } = 1e-5;
-    [JsonPropertyName("normalization_type")] public string? NormalizationType { get; set; } = "LN";
+    [JsonPropertyName("normalization_type")]
+    public string? NormalizationType
+    {
+        get => _normalizationType;
+        set { _normalizationType = value; _normalization = value is null ? NormalizationKind.None : ConfigChoices.Normalization.Find(value); }
+    }
     [JsonPropertyName("attn_only")] public bool AttnOnly { get; set; }
-    [JsonPropertyName("positional_embedding_type")] public string PositionalEmbeddingType { get; set; } = "standard";
+    [JsonPropertyName("positional_embedding_type")]
+    public string PositionalEmbeddingType
+    {
+        get => _positionalEmbeddingType;
+        set { _positionalEmbeddingType = value; _positionalEmbedding = ConfigChoices.PositionalEmbedding.Find(value); }
+    }
     [JsonPropertyName("rotary_dim")] public int? RotaryDim { get; set; }
     [JsonPropertyName("rotary_base")] public double RotaryBase { get; set; } = 10000;
     [JsonPropertyName("rotary_adjacent_pairs")] public bool RotaryAdjacentPairs { get; set; }
@@ -47,7 +57,12 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("use_hook_tokens")] public bool UseHookTokens { get; set; }
     [JsonPropertyName("use_local_attn")] public bool UseLocalAttn { get; set; }
     [JsonPropertyName("window_size")] public int? WindowSize { get; set; }
-    [JsonPropertyName("attn_types")] public string[]? AttnTypes { get; set; }
+    [JsonPropertyName("attn_types")]
+    public string[]? AttnTypes
+    {
+        get => _attnTypes;
+        set { _attnTypes = value; _attentionKinds = value?.Select(t => ConfigChoices.AttentionKind.Find(t)).ToArray(); }
+    }
     [JsonPropertyName("default_prepend_bos")] public bool DefaultPrependBos { get; set; } = true;
     [JsonPropertyName("tokenizer_name")] public string? TokenizerName { get; set; }
     [JsonPropertyName("tokenizer_prepends_bos")] public bool? TokenizerPrependsBos { get; set; }
@@ -59,7 +74,12 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("init_weights")] public bool InitWeights { get; set; } = true;
     [JsonPropertyName("init_mode")] public string InitMode { get; set; } = "gpt2";
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; set; } = -1.0;
-    [JsonPropertyName("attention_dir")] public string AttentionDir { get; set; } = "causal";
+    [JsonPropertyName("attention_dir")]
+    public string AttentionDir
+    {
+        get => _attentionDir;
+        set { _attentionDir = value; _attentionDirection = ConfigChoices.AttentionDirection.Find(value); }
+    }
     [JsonPropertyName("uses_rms_norm")] public bool UsesRmsNorm { get; set; }
     [JsonPropertyName("layer_norm_folding")] public bool LayerNormFolding { get; set; }
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; set; }
@@ -96,8 +116,67 @@ public sealed class HookedTransformerConfig
     /// </summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 
-    public static readonly string[] ActFns = ["relu", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "silu", "solu_ln", "solu"];
-    public static readonly string[] NormalizationTypes = ["LN", "LNPre", "RMS", "RMSPre"];
+    // The enumerated fields: TransformerLens's JSON string (what is read and written back) and its value
+    // as a type, looked up once when the string is set. A string Lens does not know is kept (so that the
+    // config can still name it) and refused when its typed property is read; Complete reads them all.
+    string? _actFn;
+    ActivationFunction? _activation;
+    string? _normalizationType = "LN";
+    NormalizationKind? _normalization = NormalizationKind.LN;
+    string _positionalEmbeddingType = "standard";
+    PositionalEmbeddingKind? _positionalEmbedding = PositionalEmbeddingKind.Standard;
+    string _attentionDir = "causal";
+    AttentionDirection? _attentionDirection = Lens.AttentionDirection.Causal;
+    string[]? _attnTypes;
+    AttentionKind?[]? _attentionKinds;
+
+    /// <summary>act_fn as a type; refused when act_fn is null or a name Lens does not implement.</summary>
+    [JsonIgnore]
+    public ActivationFunction Activation
+    {
+        get => _activation ?? throw ConfigChoices.Activation.Unsupported(_actFn);
+        set => ActFn = ConfigChoices.Activation.NameOf(value);
+    }
+
+    /// <summary>normalization_type as a type (null is <see cref="NormalizationKind.None"/>).</summary>
+    [JsonIgnore]
+    public NormalizationKind Normalization
+    {
+        get => _normalization ?? throw ConfigChoices.Normalization.Unsupported(_normalizationType, "null");
+        set => NormalizationType = value == NormalizationKind.None ? null : ConfigChoices.Normalization.NameOf(value);
+    }
+
+    /// <summary>positional_embedding_type as a type.</summary>
+    [JsonIgnore]
+    public PositionalEmbeddingKind PositionalEmbedding
+    {
+        get => _positionalEmbedding ?? throw ConfigChoices.PositionalEmbedding.Unsupported(_positionalEmbeddingType);
+        set => PositionalEmbeddingType = ConfigChoices.PositionalEmbedding.NameOf(value);
+    }
+
+    /// <summary>attention_dir as a type.</summary>
+    [JsonIgnore]
+    public AttentionDirection AttentionDirection
+    {
+        get => _attentionDirection ?? throw ConfigChoices.AttentionDirection.Unsupported(_attentionDir);
+        set => AttentionDir = ConfigChoices.AttentionDirection.NameOf(value);
+    }
+
+    /// <summary>attn_types as types, one per layer (null when attn_types is null).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<AttentionKind>? AttentionKinds
+    {
+        get
+        {
+            if (_attentionKinds is null) return null;
+            int unknown = Array.IndexOf(_attentionKinds, null);
+            if (unknown >= 0) throw ConfigChoices.AttentionKind.Unsupported(_attnTypes![unknown]);
+            return _attentionKinds.Select(k => k!.Value).ToArray();
+        }
+    }
+
+    /// <summary>Whether layer <paramref name="layer"/> attends within window_size (use_local_attn and attn_types "local").</summary>
+    public bool IsLocalLayer(int layer) => UseLocalAttn && AttentionKinds![layer] == AttentionKind.Local;
 
     /// <summary>Key/value heads (n_heads unless grouped-query attention).</summary>
     [JsonIgnore] public int KvHeads => NKeyValueHeads ?? NHeads;
@@ -116,29 +195,27 @@ public sealed class HookedTransformerConfig
         {
             DMlp ??= DModel * 4;
             ActFn ??= "relu";
-            if (!ActFns.Contains(ActFn)) throw new ArgumentException($"unknown act_fn '{ActFn}' (known: {string.Join(", ", ActFns)})");
+            _ = Activation;
         }
-        if (NormalizationType is not null && !NormalizationTypes.Contains(NormalizationType))
-            throw new ArgumentException($"unknown normalization_type '{NormalizationType}' (known: {string.Join(", ", NormalizationTypes)}, or null)");
-        if (PositionalEmbeddingType is not ("standard" or "rotary" or "shortformer"))
-            throw new ArgumentException($"config field 'positional_embedding_type' = \"{PositionalEmbeddingType}\" is not supported by Lens: use standard, rotary or shortformer");
-        if (AttentionDir is not ("causal" or "bidirectional"))
-            throw new ArgumentException($"config field 'attention_dir' = \"{AttentionDir}\" is not supported: use causal or bidirectional");
+        // Reading a typed field refuses a name Lens does not know, naming the field, the value and the accepted names.
+        _ = Normalization;
+        _ = PositionalEmbedding;
+        _ = AttentionDirection;
         ConfigFields.RefuseUnsupported(Extra, "config");
         if (DVocab <= 0) throw new ArgumentException("config needs d_vocab");
         if (DVocabOut == -1) DVocabOut = DVocab;
         if (InitializerRange < 0) InitializerRange = 0.8 / Math.Sqrt(DModel);
         if (UseAttnScale && AttnScale == -1.0) AttnScale = Math.Sqrt(DHead);
         if (!UseAttnScale) AttnScale = 1.0;
-        if (PositionalEmbeddingType == "rotary") RotaryDim ??= DHead;
+        if (PositionalEmbedding == PositionalEmbeddingKind.Rotary) RotaryDim ??= DHead;
         if (NKeyValueHeads is int kv && kv > 0 && NHeads % kv != 0)
             throw new ArgumentException($"n_heads {NHeads} is not a multiple of n_key_value_heads {kv}");
-        UsesRmsNorm = NormalizationType is "RMS" or "RMSPre";
+        UsesRmsNorm = Normalization is NormalizationKind.RMS or NormalizationKind.RMSPre;
         if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
-        if (UseLocalAttn && WindowSize is null && AttnTypes!.Contains("local"))
+        if (UseLocalAttn && WindowSize is null && AttentionKinds!.Contains(AttentionKind.Local))
             throw new ArgumentException("config field 'window_size' is null but attn_types has local layers: local attention needs a window_size");
         // TransformerLens builds the post-norms only for RMS (its LN branch never matches and fails to build the block).
-        if (UseNormalizationBeforeAndAfter && NormalizationType is "LN" or "LNPre")
+        if (UseNormalizationBeforeAndAfter && Normalization is NormalizationKind.LN or NormalizationKind.LNPre)
             throw new ArgumentException($"config field 'use_normalization_before_and_after' = true needs normalization_type RMS or RMSPre (got \"{NormalizationType}\"): TransformerLens builds no LayerNorm post-norm");
         if ((NumExperts is null) != (ExpertsPerToken is null))
             throw new ArgumentException("num_experts and experts_per_token must be set together (both null for a dense MLP)");

@@ -57,7 +57,7 @@ public sealed class GptNeoArchitecture : HfArchitecture
         }
         if (result.Length != layers)
             throw new CheckpointException($"{hf.Source}: {result.Length} attention layer kinds for num_layers = {layers}");
-        if (result.FirstOrDefault(k => k is not ("global" or "local")) is string bad)
+        if (result.FirstOrDefault(k => ConfigChoices.AttentionKind.Find(k) is null) is string bad)
             throw new CheckpointException($"{hf.Source}: unknown attention kind '{bad}' (global or local)");
         return result;
     }

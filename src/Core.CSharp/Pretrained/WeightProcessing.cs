@@ -67,7 +67,7 @@ public static class WeightProcessing
             sd.Remove($"blocks.{l}.ln2.w");
             if (centerWeights) SubtractMean(sd[m + "W_in"], 0);
 
-            if (cfg.ActFn is string act && act.StartsWith("solu") && sd.Contains(m + "ln.w"))
+            if (cfg.Activation is ActivationFunction.Solu or ActivationFunction.SoluLn && sd.Contains(m + "ln.w"))
             {
                 if (foldBiases)
                 {
@@ -102,7 +102,7 @@ public static class WeightProcessing
         using var _ = no_grad();
         var sd = new StateDictView(stateDict, "center_writing_weights");
         SubtractMean(sd["embed.W_E"], -1);
-        if (cfg.PositionalEmbeddingType != "rotary") SubtractMean(sd["pos_embed.W_pos"], -1);
+        if (cfg.PositionalEmbedding != PositionalEmbeddingKind.Rotary) SubtractMean(sd["pos_embed.W_pos"], -1);
         for (int l = 0; l < cfg.NLayers; l++)
         {
             SubtractMean(sd[$"blocks.{l}.attn.W_O"], -1);
@@ -153,7 +153,7 @@ public static class WeightProcessing
     /// </summary>
     public static void RefactorFactoredAttnMatrices(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg)
     {
-        if (cfg.PositionalEmbeddingType == "rotary")
+        if (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary)
             throw new ArgumentException("refactor_factored_attn_matrices: the QK circuit of a rotary model depends on the positions, so it cannot be refactored");
         if (cfg.NKeyValueHeads is not null)
             throw new ArgumentException("refactor_factored_attn_matrices: not defined for grouped-query attention (n_key_value_heads)");
@@ -191,15 +191,15 @@ public static class WeightProcessing
     public static HookedTransformerConfig Process(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg, WeightProcessingOptions options)
     {
         var processed = cfg.Clone();
-        var norm = cfg.NormalizationType;
+        var norm = cfg.Normalization;
         // TransformerLens skips fold_ln for mixtures of experts (the norm would have to enter every expert and the router).
         if (options.FoldLn && cfg.NumExperts is null)
         {
-            if (norm == "LN") { FoldLayerNorm(stateDict, cfg); processed.NormalizationType = "LNPre"; }
-            else if (norm == "RMS") { FoldLayerNorm(stateDict, cfg, foldBiases: false, centerWeights: false); processed.NormalizationType = "RMSPre"; }
+            if (norm == NormalizationKind.LN) { FoldLayerNorm(stateDict, cfg); processed.Normalization = NormalizationKind.LNPre; }
+            else if (norm == NormalizationKind.RMS) { FoldLayerNorm(stateDict, cfg, foldBiases: false, centerWeights: false); processed.Normalization = NormalizationKind.RMSPre; }
             // LNPre / RMSPre: already folded; null: nothing to fold.
         }
-        bool layerNorm = norm is "LN" or "LNPre";
+        bool layerNorm = norm is NormalizationKind.LN or NormalizationKind.LNPre;
         if (options.CenterWritingWeights && layerNorm && !cfg.FinalRms) CenterWritingWeights(stateDict, cfg);
         // cap·tanh(logits/cap) is not invariant under a per-position shift: TransformerLens skips centring then.
         if (options.CenterUnembed && cfg.OutputLogitsSoftCap <= 0) CenterUnembed(stateDict);
