@@ -97,7 +97,7 @@ public sealed class PositionSlice
     {
         Kind.All => "[:]",
         Kind.Single => $"[{_start}]",
-        Kind.Range => $"[{_start}:{_stop?.ToString() ?? ""}]",
+        Kind.Range => $"[{_start}:{_stop?.ToString(CultureInfo.InvariantCulture) ?? ""}]",
         _ => $"[{string.Join(", ", _indices)}]",
     };
 }

@@ -67,7 +67,7 @@ public static class WeightProcessing
             sd.Remove($"blocks.{l}.ln2.w");
             if (centerWeights) SubtractMean(sd[m + "W_in"], 0);
 
-            if (cfg.ActFn is string act && act.StartsWith("solu") && sd.Contains(m + "ln.w"))
+            if (cfg.ActFn is string act && act.StartsWith("solu", StringComparison.Ordinal) && sd.Contains(m + "ln.w"))
             {
                 if (foldBiases)
                 {
