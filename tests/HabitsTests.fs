@@ -41,21 +41,22 @@ let private commandLines (path: string) =
 [<Tests>]
 let tests =
     testList "habits" [
-        testCase "every C# project builds with the recommended analyzers, warnings as errors, and none turns them off" <| fun () ->
+        testCase "every C# project builds with the recommended analyzers as errors; none turns them off" <| fun () ->
             Expect.equal (sharedValue "AnalysisLevel") "latest-recommended" "Directory.Build.props: AnalysisLevel"
             Expect.equal (sharedValue "TreatWarningsAsErrors") "true" "Directory.Build.props: TreatWarningsAsErrors"
             let csharp = projectFiles () |> List.filter (fun (_, path) -> path.EndsWith ".csproj")
             Expect.isGreaterThanOrEqual csharp.Length 4 "finds the C# projects"
             for name, path in csharp do
                 Expect.equal (effectiveValue path "AnalysisLevel") (Some "latest-recommended") $"{name}: AnalysisLevel"
-                Expect.equal (effectiveValue path "TreatWarningsAsErrors") (Some "true") $"{name}: TreatWarningsAsErrors"
+                let warningsAsErrors = effectiveValue path "TreatWarningsAsErrors"
+                Expect.equal warningsAsErrors (Some "true") $"{name}: TreatWarningsAsErrors"
                 for off in [ "EnableNETAnalyzers"; "RunAnalyzers"; "RunAnalyzersDuringBuild" ] do
                     Expect.isFalse (propertyValues path off |> List.contains "false") $"{name} sets {off} to false"
 
         testCase "every packable project generates its XML documentation" <| fun () ->
             let packable =
                 projectFiles () |> List.filter (fun (_, path) -> effectiveValue path "IsPackable" <> Some "false")
-            Expect.isGreaterThanOrEqual packable.Length 4 "finds the packable projects (Lens.Core, Lens.Dsl, Lens.FSharp, lens)"
+            Expect.isGreaterThanOrEqual packable.Length 4 "finds Lens.Core, Lens.Dsl, Lens.FSharp and lens"
             for name, path in packable do
                 Expect.equal (effectiveValue path "GenerateDocumentationFile") (Some "true")
                     $"{name} is packable, so it sets GenerateDocumentationFile to true (or IsPackable to false)"
@@ -68,9 +69,10 @@ let tests =
                 // A group of rules shares the comment above its first line.
                 let mutable j = i - 1
                 while j >= 0 && lines[j].StartsWith "dotnet_diagnostic." do j <- j - 1
-                Expect.isTrue (j >= 0 && lines[j].StartsWith "#") $".editorconfig line {i + 1} ({rule}) has a comment above it saying why"
+                let commented = j >= 0 && lines[j].StartsWith "#"
+                Expect.isTrue commented $".editorconfig line {i + 1} ({rule}) has a comment above it saying why"
 
-        testCase ".ci/run checks formatting with dotnet format --verify-no-changes before the tests, and stops on a failure" <| fun () ->
+        testCase ".ci/run runs dotnet format --verify-no-changes before ./test, and stops on its failure" <| fun () ->
             let ci = Path.Combine(repoRoot, ".ci", "run")
             let lines = commandLines ci
             Expect.contains lines "set -euo pipefail" ".ci/run stops at the first failing command"
