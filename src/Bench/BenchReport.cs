@@ -10,7 +10,7 @@ public sealed record MachineInfo(string Cpu, int Nproc, int TorchThreads, long M
 {
     public static string CpuModel() =>
         File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "unknown"
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
             : RuntimeInformation.ProcessArchitecture.ToString();
 
     public static string LoadAverage() =>
@@ -18,7 +18,7 @@ public sealed record MachineInfo(string Cpu, int Nproc, int TorchThreads, long M
 
     public static long MemoryTotalMb() =>
         File.Exists("/proc/meminfo")
-            ? long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:"))["MemTotal:".Length..].Trim().Split(' ')[0]) / 1024
+            ? long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024
             : 0;
 }
 
@@ -51,7 +51,7 @@ public sealed record BenchReport(string Model, bool Quick, string Shapes, Machin
 
     public IEnumerable<string[]> TableRows() => Rows.Select(r => new[]
     {
-        r.Name, Format(r.Median), Format(r.Min), Format(r.Max), r.Unit, Format(r.Baseline), r.Ratio is double x ? x.ToString("0.000") : "",
+        r.Name, Format(r.Median), Format(r.Min), Format(r.Max), r.Unit, Format(r.Baseline), r.Ratio is double x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "",
         r.Target?.Describe(r.Unit) ?? "", r.Met switch { true => "met", false => "MISSED", null => r.Median is null ? "skipped" : "" },
     });
 
@@ -60,8 +60,8 @@ public sealed record BenchReport(string Model, bool Quick, string Shapes, Machin
     static string Format(double? v) => v switch
     {
         null => "",
-        double d when Math.Abs(d) >= 1000 => d.ToString("0"),
-        double d when Math.Abs(d) >= 10 => d.ToString("0.0"),
-        double d => d.ToString("0.00#"),
+        double d when Math.Abs(d) >= 1000 => d.ToString("0", CultureInfo.InvariantCulture),
+        double d when Math.Abs(d) >= 10 => d.ToString("0.0", CultureInfo.InvariantCulture),
+        double d => d.ToString("0.00#", CultureInfo.InvariantCulture),
     };
 }

@@ -11,7 +11,11 @@ public sealed record Target(bool OnRatio, string Op, double Limit)
 
     public bool? Met(double? value) => value is not double v || double.IsNaN(v) ? null : Op switch
     {
-        "<=" => v <= Limit, "<" => v < Limit, ">=" => v >= Limit, ">" => v > Limit, "==" => v == Limit,
+        "<=" => v <= Limit,
+        "<" => v < Limit,
+        ">=" => v >= Limit,
+        ">" => v > Limit,
+        "==" => v == Limit,
         _ => throw new InvalidOperationException($"unknown comparison '{Op}'"),
     };
 

@@ -7,7 +7,7 @@ public static class HookBenchmarks
 {
     /// <summary>Hook points whose presence of a hook makes the forward compute them explicitly (no fused kernel).</summary>
     public static bool SelectsExplicitPath(string name) =>
-        name.EndsWith(".hook_attn_scores") || name.EndsWith(".hook_pattern") || name.EndsWith(".hook_scale") || name.EndsWith(".hook_normalized");
+        name.EndsWith(".hook_attn_scores", StringComparison.Ordinal) || name.EndsWith(".hook_pattern", StringComparison.Ordinal) || name.EndsWith(".hook_scale", StringComparison.Ordinal) || name.EndsWith(".hook_normalized", StringComparison.Ordinal);
 
     static readonly HookFunction NoOp = (_, _) => null;
 

@@ -31,7 +31,8 @@ public static class PatchingBenchmarks
                     using var target = z.select(2, head);
                     target.copy_(stored);
                     return null;
-                }));
+                }
+                ));
                 using var logits = model.Forward(corrupted);
             }
         }

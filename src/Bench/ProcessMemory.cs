@@ -38,7 +38,7 @@ public static class ProcessMemory
     static void TrimNativeHeap()
     {
         if (_noTrim || !OperatingSystem.IsLinux()) return;
-        try { malloc_trim(0); }
+        try { _ = malloc_trim(0); }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { _noTrim = true; } // not glibc
     }
 
@@ -49,7 +49,7 @@ public static class ProcessMemory
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith(name, StringComparison.Ordinal))
-                return long.Parse(line[name.Length..].Trim().Split(' ')[0]) * 1024;
+                return long.Parse(line[name.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
         throw new InvalidOperationException($"/proc/self/status has no {name} line");
     }
 

@@ -25,7 +25,7 @@ public static class CliRunner
     static bool IsUserError(Exception e) =>
         e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException or IOException
           or InvalidOperationException or KeyNotFoundException or CheckpointException or Lens.IO.SafetensorsException
-          or NotSupportedException || e.GetType().Name.EndsWith("Exception") && e.GetType().Namespace?.StartsWith("Lens") == true;
+          or NotSupportedException || e.GetType().Name.EndsWith("Exception", StringComparison.Ordinal) && e.GetType().Namespace?.StartsWith("Lens", StringComparison.Ordinal) == true;
 }
 
 /// <summary>A mistake in how the command was called (exit code 2).</summary>

@@ -113,6 +113,6 @@ public sealed partial class HookedTransformer
     static bool IsBias(string name)
     {
         var leaf = name[(name.LastIndexOf('.') + 1)..];
-        return leaf.StartsWith("b_") || leaf.StartsWith("_b_") || leaf == "b";
+        return leaf.StartsWith("b_", StringComparison.Ordinal) || leaf.StartsWith("_b_", StringComparison.Ordinal) || leaf == "b";
     }
 }

@@ -83,7 +83,7 @@ public sealed partial class HookedTransformer
     /// </summary>
     public long? EosTokenId =>
         Tokenizer?.EosTokenId is int id ? id
-        : Config.TokenizerName is string t && (t == "gpt2" || t.StartsWith("gpt2-") || t.StartsWith("openai-community/gpt2")) ? 50256 : null;
+        : Config.TokenizerName is string t && (t == "gpt2" || t.StartsWith("gpt2-", StringComparison.Ordinal) || t.StartsWith("openai-community/gpt2", StringComparison.Ordinal)) ? 50256 : null;
 
     /// <summary>The prompt's mask as int64 on the device, refused unless every row ends in a real token (left padding).</summary>
     Tensor GenerationMask(Tensor attentionMask, long[] shape)

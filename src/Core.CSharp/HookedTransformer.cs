@@ -153,7 +153,7 @@ public sealed partial class HookedTransformer : nn.Module
                 throw new ArgumentException($"with start_at_layer the input is the residual stream [batch, pos, d_model = {Config.DModel}] (got shape [{string.Join(", ", input.shape)}])");
             tokens = lossTokens?.dim() == 1 ? lossTokens.unsqueeze(0) : lossTokens;
             if (tokens is not null && tokens.device != Device) tokens = tokens.to(Device);
-            var mask = CheckMask(attentionMask, residual.shape[..2]);
+            var mask = CheckMask(attentionMask, residual.shape.AsSpan(0, 2));
             if (mask is not null) padding = PaddingMask.Create(mask, 0);
         }
         for (int l = start; l < stop; l++)
@@ -259,7 +259,7 @@ public sealed partial class HookedTransformer : nn.Module
         {
             var leaf = name[(name.LastIndexOf('.') + 1)..];
             // Mixture-of-experts weights are nn.Linear weights ("mlp.experts.0.W_in.weight"): TransformerLens matches "W_" anywhere.
-            if (leaf.StartsWith("W_") || leaf.StartsWith("_W_") || name.Contains(".W_")) p.normal_(0, Config.InitializerRange, generator: g);
+            if (leaf.StartsWith("W_", StringComparison.Ordinal) || leaf.StartsWith("_W_", StringComparison.Ordinal) || name.Contains(".W_")) p.normal_(0, Config.InitializerRange, generator: g);
             else if (leaf == "w") p.fill_(1.0);
             else p.zero_();
         }

@@ -12,7 +12,7 @@ public static class PretrainedDownloads
     /// <summary>The local folder of a repository's model files, downloading what is missing.</summary>
     /// <param name="verify">check each cached file's content against the hash its blob is named by (reads every byte);
     /// a damaged one is downloaded again, or, offline, reported.</param>
-    public static string Fetch(string repoId, HubOptions? options = null, CancellationToken ct = default, bool verify = false)
+    public static string Fetch(string repoId, HubOptions? options = null, bool verify = false, CancellationToken ct = default)
     {
         options ??= HubOptions.FromEnvironment();
         var repair = false;

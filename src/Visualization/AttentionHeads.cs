@@ -37,18 +37,18 @@ public static class AttentionHeads
             .Append("<div class=\"lens-ah-heads\">");
         for (var h = 0; h < data.Heads; h++)
         {
-            body.Append($"<div class=\"lens-ah-head\" data-h=\"{h}\"><div class=\"lens-ah-name\">{Html.Escape(data.Names[h])}</div>")
-                .Append($"<div class=\"lens-ah-plot\" style=\"grid-template-columns:auto {side}px;font-size:{font}px\">");
+            body.Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ah-head\" data-h=\"{h}\"><div class=\"lens-ah-name\">{Html.Escape(data.Names[h])}</div>")
+                .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ah-plot\" style=\"grid-template-columns:auto {side}px;font-size:{font}px\">");
             if (labels)
             {
                 body.Append("<div></div><div class=\"lens-ah-cols\">");
-                for (var k = 0; k < data.N; k++) body.Append($"<span style=\"width:{cellPx}px\">{shown[k]}</span>");
+                for (var k = 0; k < data.N; k++) body.Append(CultureInfo.InvariantCulture, $"<span style=\"width:{cellPx}px\">{shown[k]}</span>");
                 body.Append("</div><div class=\"lens-ah-rows\">");
-                for (var q = 0; q < data.N; q++) body.Append($"<span style=\"height:{cellPx}px;line-height:{cellPx}px\">{shown[q]}</span>");
+                for (var q = 0; q < data.N; q++) body.Append(CultureInfo.InvariantCulture, $"<span style=\"height:{cellPx}px;line-height:{cellPx}px\">{shown[q]}</span>");
                 body.Append("</div>");
             }
             else body.Append("<div></div>");
-            body.Append($"<canvas style=\"width:{side}px;height:{side}px\"></canvas></div></div>");
+            body.Append(CultureInfo.InvariantCulture, $"<canvas style=\"width:{side}px;height:{side}px\"></canvas></div></div>");
         }
         body.Append("</div>");
         // Labels are read from the spans; with no labels the script needs the tokens themselves.

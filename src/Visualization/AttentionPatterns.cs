@@ -26,10 +26,10 @@ public static class AttentionPatterns
         var body = new StringBuilder(tokens.Length * 48 + 2048);
         body.Append(Figure.Title(title))
             .Append("<div class=\"lens-ap-top\">")
-            .Append($"<div class=\"lens-ap-grid\" style=\"grid-template-columns:repeat({cols},76px)\">");
+            .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ap-grid\" style=\"grid-template-columns:repeat({cols},76px)\">");
         for (var h = 0; h < data.Heads; h++)
-            body.Append($"<div class=\"lens-ap-cell\" data-h=\"{h}\"><canvas></canvas>")
-                .Append($"<div class=\"lens-ap-name\">{Html.Escape(data.Names[h])}</div></div>");
+            body.Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ap-cell\" data-h=\"{h}\"><canvas></canvas>")
+                .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ap-name\">{Html.Escape(data.Names[h])}</div></div>");
         body.Append("</div><div class=\"lens-ap-main\">")
             .Append("<div class=\"lens-ap-head\">Head <b class=\"lens-ap-headname\"></b> <span class=\"lens-ap-mode\"></span></div>")
             .Append("<div class=\"lens-ap-big\"><canvas></canvas><div class=\"lens-ap-row\"></div><div class=\"lens-ap-col\"></div></div>")

@@ -68,7 +68,7 @@ public static class ColorMap
         for (var i = 0; i < 256; i++)
         {
             var c = map(lo + (hi - lo) * i / 255.0);
-            sb.Append(c.R.ToString("x2")).Append(c.G.ToString("x2")).Append(c.B.ToString("x2"));
+            sb.Append(c.R.ToString("x2", CultureInfo.InvariantCulture)).Append(c.G.ToString("x2", CultureInfo.InvariantCulture)).Append(c.B.ToString("x2", CultureInfo.InvariantCulture));
         }
         return sb.ToString();
     }

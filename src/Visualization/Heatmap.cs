@@ -28,22 +28,22 @@ public static partial class Heatmap
         var print = showValues ?? (cols <= 16 && rows * cols <= 400);
         var body = new StringBuilder(rows * cols * 120 + 1024);
         body.Append(Figure.Title(title))
-            .Append($"<div class=\"lens-hm-wrap\"><table class=\"lens-hm{(print ? "" : " lens-hm-small")}\"><thead><tr><th></th>");
+            .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-hm-wrap\"><table class=\"lens-hm{(print ? "" : " lens-hm-small")}\"><thead><tr><th></th>");
         // Labels are often tokens (positions in a patching sweep): show their whitespace.
         var rowText = rowLabels.Select(TokenText.Display).ToArray();
         var colText = colLabels.Select(TokenText.Display).ToArray();
-        for (var c = 0; c < cols; c++) body.Append($"<th class=\"lens-hm-c\" data-c=\"{c}\">{Html.Escape(colText[c])}</th>");
+        for (var c = 0; c < cols; c++) body.Append(CultureInfo.InvariantCulture, $"<th class=\"lens-hm-c\" data-c=\"{c}\">{Html.Escape(colText[c])}</th>");
         body.Append("</tr></thead><tbody>");
         for (var r = 0; r < rows; r++)
         {
-            body.Append($"<tr><th class=\"lens-hm-r\" data-r=\"{r}\">{Html.Escape(rowText[r])}</th>");
+            body.Append(CultureInfo.InvariantCulture, $"<tr><th class=\"lens-hm-r\" data-r=\"{r}\">{Html.Escape(rowText[r])}</th>");
             for (var c = 0; c < cols; c++)
             {
                 var v = values[r, c];
                 var color = ColorMap.DivergingFor(v, scale);
                 var tip = $"{rowText[r]}, {colText[c]}: {Html.Value(v)}";
-                body.Append($"<td data-r=\"{r}\" data-c=\"{c}\" data-v=\"{Html.Num(v)}\" data-tip=\"{Html.Escape(tip)}\" ")
-                    .Append($"style=\"background:{color.Css}{(color.IsDark ? ";color:#fff" : "")}\">")
+                body.Append(CultureInfo.InvariantCulture, $"<td data-r=\"{r}\" data-c=\"{c}\" data-v=\"{Html.Num(v)}\" data-tip=\"{Html.Escape(tip)}\" ")
+                    .Append(CultureInfo.InvariantCulture, $"style=\"background:{color.Css}{(color.IsDark ? ";color:#fff" : "")}\">")
                     .Append(print ? Html.Escape(CellText(v)) : "").Append("</td>");
             }
             body.Append("</tr>");
@@ -68,8 +68,8 @@ public static partial class Heatmap
         ArgumentNullException.ThrowIfNull(values);
         int rows = values.GetLength(0), cols = values.GetLength(1);
         if (rows == 0 || cols == 0) throw new ArgumentException($"values is empty ({rows} x {cols}).", nameof(values));
-        rowLabels ??= Enumerable.Range(0, rows).Select(i => i.ToString()).ToArray();
-        colLabels ??= Enumerable.Range(0, cols).Select(i => i.ToString()).ToArray();
+        rowLabels ??= Enumerable.Range(0, rows).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        colLabels ??= Enumerable.Range(0, cols).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
         if (rowLabels.Length != rows) throw new ArgumentException($"{rowLabels.Length} row labels for {rows} rows.", nameof(rowLabels));
         if (colLabels.Length != cols) throw new ArgumentException($"{colLabels.Length} column labels for {cols} columns.", nameof(colLabels));
         if (maxAbs is { } given && !(given > 0)) throw new ArgumentException($"maxAbs must be positive, got {given}.", nameof(maxAbs));

@@ -79,25 +79,25 @@ public static class LinePlot
         double Py(double v) => Top + (1 - (v - y0) / (y1 - y0)) * (H - Top - Bottom);
 
         var svg = new StringBuilder();
-        svg.Append($"<svg viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\">");
+        svg.Append(CultureInfo.InvariantCulture, $"<svg viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\">");
         foreach (var t in yTicks)
-            svg.Append($"<line class=\"lens-lp-grid\" x1=\"{Left}\" x2=\"{W - Right}\" y1=\"{Html.Px(Py(t))}\" y2=\"{Html.Px(Py(t))}\"/>")
-               .Append($"<text x=\"{Left - 6}\" y=\"{Html.Px(Py(t) + 4)}\" text-anchor=\"end\">{Html.Escape(Html.Value(t))}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<line class=\"lens-lp-grid\" x1=\"{Left}\" x2=\"{W - Right}\" y1=\"{Html.Px(Py(t))}\" y2=\"{Html.Px(Py(t))}\"/>")
+               .Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 6}\" y=\"{Html.Px(Py(t) + 4)}\" text-anchor=\"end\">{Html.Escape(Html.Value(t))}</text>");
         var rotate = categorical && xTicks.Length > 6 && xTicks.Any(t => xText[(int)t].Length > 5);
         foreach (var t in xTicks)
         {
             var label = Html.Escape(categorical ? TokenText.Display(xText[(int)t]) : Html.Value(t));
             var (tx, ty) = (Html.Px(Px(t)), Html.Px(H - Bottom + 16));
-            svg.Append($"<line class=\"lens-lp-tick\" x1=\"{tx}\" x2=\"{tx}\" y1=\"{H - Bottom}\" y2=\"{H - Bottom + 4}\"/>")
+            svg.Append(CultureInfo.InvariantCulture, $"<line class=\"lens-lp-tick\" x1=\"{tx}\" x2=\"{tx}\" y1=\"{H - Bottom}\" y2=\"{H - Bottom + 4}\"/>")
                .Append(rotate ? $"<text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\" transform=\"rotate(-35 {tx} {ty})\">{label}</text>"
                               : $"<text x=\"{tx}\" y=\"{ty}\" text-anchor=\"middle\">{label}</text>");
         }
-        svg.Append($"<line class=\"lens-lp-axis\" x1=\"{Left}\" x2=\"{W - Right}\" y1=\"{H - Bottom}\" y2=\"{H - Bottom}\"/>")
-           .Append($"<line class=\"lens-lp-axis\" x1=\"{Left}\" x2=\"{Left}\" y1=\"{Top}\" y2=\"{H - Bottom}\"/>");
+        svg.Append(CultureInfo.InvariantCulture, $"<line class=\"lens-lp-axis\" x1=\"{Left}\" x2=\"{W - Right}\" y1=\"{H - Bottom}\" y2=\"{H - Bottom}\"/>")
+           .Append(CultureInfo.InvariantCulture, $"<line class=\"lens-lp-axis\" x1=\"{Left}\" x2=\"{Left}\" y1=\"{Top}\" y2=\"{H - Bottom}\"/>");
         if (!string.IsNullOrWhiteSpace(xTitle))
-            svg.Append($"<text class=\"lens-lp-title\" x=\"{Html.Px((Left + W - Right) / 2)}\" y=\"{H - 6}\" text-anchor=\"middle\">{Html.Escape(xTitle)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text class=\"lens-lp-title\" x=\"{Html.Px((Left + W - Right) / 2)}\" y=\"{H - 6}\" text-anchor=\"middle\">{Html.Escape(xTitle)}</text>");
         if (!string.IsNullOrWhiteSpace(yTitle))
-            svg.Append($"<text class=\"lens-lp-title\" transform=\"translate(14 {Html.Px((Top + H - Bottom) / 2)}) rotate(-90)\" text-anchor=\"middle\">{Html.Escape(yTitle)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text class=\"lens-lp-title\" transform=\"translate(14 {Html.Px((Top + H - Bottom) / 2)}) rotate(-90)\" text-anchor=\"middle\">{Html.Escape(yTitle)}</text>");
 
         var series = new List<object>();
         for (var s = 0; s < ys.Length; s++)
@@ -114,22 +114,22 @@ public static class LinePlot
                 path.Append(pen ? " L" : " M").Append(Html.Px(Px(x[i]))).Append(' ').Append(Html.Px(py[i]!.Value));
                 pen = true;
             }
-            svg.Append($"<path class=\"lens-lp-line\" d=\"{path.ToString().Trim()}\" stroke=\"{color}\"/>");
+            svg.Append(CultureInfo.InvariantCulture, $"<path class=\"lens-lp-line\" d=\"{path.ToString().Trim()}\" stroke=\"{color}\"/>");
             if (n <= 60)
                 for (var i = 0; i < n; i++)
-                    if (py[i] is { } yy) svg.Append($"<circle cx=\"{Html.Px(Px(x[i]))}\" cy=\"{Html.Px(yy)}\" r=\"2.5\" fill=\"{color}\"/>");
+                    if (py[i] is { } yy) svg.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{Html.Px(Px(x[i]))}\" cy=\"{Html.Px(yy)}\" r=\"2.5\" fill=\"{color}\"/>");
             series.Add(new { name = names[s], py, v = ys[s].Select(v => float.IsFinite(v) ? (double?)v : null).ToArray() });
         }
-        svg.Append($"<line class=\"lens-lp-guide\" y1=\"{Top}\" y2=\"{H - Bottom}\" visibility=\"hidden\"/>");
+        svg.Append(CultureInfo.InvariantCulture, $"<line class=\"lens-lp-guide\" y1=\"{Top}\" y2=\"{H - Bottom}\" visibility=\"hidden\"/>");
         for (var s = 0; s < ys.Length; s++)
-            svg.Append($"<circle class=\"lens-lp-dot\" r=\"5\" fill=\"{Palette[s % Palette.Length]}\" visibility=\"hidden\"/>");
-        svg.Append($"<rect class=\"lens-lp-hit\" x=\"{Left}\" y=\"{Top}\" width=\"{W - Left - Right}\" height=\"{H - Top - Bottom}\"/>");
+            svg.Append(CultureInfo.InvariantCulture, $"<circle class=\"lens-lp-dot\" r=\"5\" fill=\"{Palette[s % Palette.Length]}\" visibility=\"hidden\"/>");
+        svg.Append(CultureInfo.InvariantCulture, $"<rect class=\"lens-lp-hit\" x=\"{Left}\" y=\"{Top}\" width=\"{W - Left - Right}\" height=\"{H - Top - Bottom}\"/>");
         svg.Append("</svg>");
 
         var body = new StringBuilder();
         body.Append(Figure.Title(title)).Append("<div class=\"lens-lp-legend\">");
         for (var s = 0; s < names.Length; s++)
-            body.Append($"<span><span class=\"lens-swatch\" style=\"background:{Palette[s % Palette.Length]}\"></span>{Html.Escape(names[s])}</span>");
+            body.Append(CultureInfo.InvariantCulture, $"<span><span class=\"lens-swatch\" style=\"background:{Palette[s % Palette.Length]}\"></span>{Html.Escape(names[s])}</span>");
         body.Append("</div>").Append(svg);
         var data = new
         {

@@ -36,7 +36,7 @@ public sealed class Report(string title)
         var numeric = Enumerable.Range(0, header.Length).Select(c => rows.Length > 0 && rows.All(r => TextTable.IsNumber(r[c]))).ToArray();
         var sb = new StringBuilder();
         sb.Append(Heading(title)).Append("<table class=\"lens-table\"><thead><tr>");
-        foreach (var h in header) sb.Append($"<th>{Html.Escape(h)}</th>");
+        foreach (var h in header) sb.Append(CultureInfo.InvariantCulture, $"<th>{Html.Escape(h)}</th>");
         sb.Append("</tr></thead><tbody>");
         foreach (var row in rows)
         {
@@ -63,12 +63,12 @@ public sealed class Report(string title)
     {
         var body = new StringBuilder();
         body.Append("<div class=\"lens-report\">")
-            .Append($"<h1>{Html.Escape(Title)}</h1>");
-        if (_model is not null) body.Append($"<div class=\"lens-meta\">Model: <b>{Html.Escape(_model)}</b></div>");
+            .Append(CultureInfo.InvariantCulture, $"<h1>{Html.Escape(Title)}</h1>");
+        if (_model is not null) body.Append(CultureInfo.InvariantCulture, $"<div class=\"lens-meta\">Model: <b>{Html.Escape(_model)}</b></div>");
         if (_source is not null)
             body.Append("<details class=\"lens-source\" open><summary>Experiment")
                 .Append(_sourceName is null ? "" : $" <code>{Html.Escape(_sourceName)}</code>")
-                .Append($"</summary><pre>{Html.Escape(_source)}</pre></details>");
+                .Append(CultureInfo.InvariantCulture, $"</summary><pre>{Html.Escape(_source)}</pre></details>");
         foreach (var s in _sections) body.Append("<section>").Append(s).Append("</section>\n");
         body.Append("</div><style>").Append(Css).Append("</style>");
         return HtmlPage.Wrap(Title, new HtmlContent(body.ToString()));

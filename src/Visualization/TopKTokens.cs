@@ -36,20 +36,20 @@ public static class TopKTokens
 
         var body = new StringBuilder();
         body.Append(Figure.Title(title)).Append("<div class=\"lens-tk-wrap\"><table class=\"lens-tk\"><thead><tr><th>pos</th><th>token</th>");
-        for (var r = 0; r < k; r++) body.Append($"<th>#{r + 1}</th>");
+        for (var r = 0; r < k; r++) body.Append(CultureInfo.InvariantCulture, $"<th>#{r + 1}</th>");
         body.Append("</tr></thead><tbody>");
         for (var i = 0; i < tokens.Length; i++)
         {
-            body.Append($"<tr><td class=\"lens-tk-pos\">{i}</td><td>{Figure.Token(tokens[i])}</td>");
+            body.Append(CultureInfo.InvariantCulture, $"<tr><td class=\"lens-tk-pos\">{i}</td><td>{Figure.Token(tokens[i])}</td>");
             for (var r = 0; r < k; r++)
             {
                 if (r >= topTokens[i].Length) { body.Append("<td></td>"); continue; }
                 var v = topValues[i][r];
                 var c = double.IsNaN(v) ? ColorMap.Missing : ColorMap.Sequential((v - lo) / (hi - lo));
                 var tip = $"position {i} \"{TokenText.Display(tokens[i])}\", #{r + 1}: \"{TokenText.Display(topTokens[i][r])}\" {Html.Value(v)}";
-                body.Append($"<td class=\"lens-tk-cell\" style=\"background:{c.Css}{(c.IsDark ? ";color:#fff" : "")}\" data-tip=\"{Html.Escape(tip)}\">")
-                    .Append($"<span class=\"lens-tk-tok\">{Html.Escape(TokenText.Display(topTokens[i][r]))}</span>")
-                    .Append($"<span class=\"lens-tk-val\">{Html.Escape(Html.Value(v))}</span></td>");
+                body.Append(CultureInfo.InvariantCulture, $"<td class=\"lens-tk-cell\" style=\"background:{c.Css}{(c.IsDark ? ";color:#fff" : "")}\" data-tip=\"{Html.Escape(tip)}\">")
+                    .Append(CultureInfo.InvariantCulture, $"<span class=\"lens-tk-tok\">{Html.Escape(TokenText.Display(topTokens[i][r]))}</span>")
+                    .Append(CultureInfo.InvariantCulture, $"<span class=\"lens-tk-val\">{Html.Escape(Html.Value(v))}</span></td>");
             }
             body.Append("</tr>");
         }

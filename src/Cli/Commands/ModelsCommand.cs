@@ -48,7 +48,7 @@ public static class ModelsCommand
             Console.WriteLine(Tables.Render(["hub id", "loadable", "size", "snapshots"], others.Select(r => new[]
             {
                 r.RepoId, PretrainedDownloads.CachedSnapshot(r.RepoId, cacheDir) is not null ? "yes" : "no",
-                ConsoleProgressBar.Bytes(r.SizeOnDisk), r.Snapshots.Count.ToString(),
+                ConsoleProgressBar.Bytes(r.SizeOnDisk), r.Snapshots.Count.ToString(CultureInfo.InvariantCulture),
             })));
         }
         return CliRunner.Ok;

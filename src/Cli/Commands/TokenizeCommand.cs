@@ -10,6 +10,8 @@ namespace Lens.Cli.Commands;
 /// <summary><c>lens tokenize PATH --text "..."</c>: a checkpoint's own tokenizer applied to one text, as JSON.</summary>
 public static class TokenizeCommand
 {
+    static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static Command Create()
     {
         var path = new Argument<string>("path") { Description = "a model name or hub id (already downloaded), a checkpoint folder, or a tokenizer folder" };
@@ -33,8 +35,7 @@ public static class TokenizeCommand
     {
         var tokenizer = CheckpointTokenizer.FromFolder(FolderOf(path));
         var ids = tokenizer.Encode(text, addSpecialTokens: !noSpecial);
-        var json = JsonSerializer.Serialize(new { ids, tokens = tokenizer.Pieces(ids) },
-            new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        var json = JsonSerializer.Serialize(new { ids, tokens = tokenizer.Pieces(ids) }, RelaxedJson);
         Console.WriteLine(json);
         return CliRunner.Ok;
     }

@@ -49,7 +49,7 @@ public sealed class AttributionPatching : IDisposable
             throw new ArgumentException($"the clean tokens [{string.Join(", ", cleanTokens.shape)}] and the corrupted tokens [{string.Join(", ", corruptedTokens.shape)}] must have the same shape");
         // A cache that asks for ln_final's or the unembedding's hooks needs the full tail of the forward.
         bool partial = metricReads is { IsAll: false } && namesFilter is not null
-            && !model.HookNames.Any(n => (n.StartsWith("ln_final.") || n.StartsWith("unembed.")) && namesFilter(n));
+            && !model.HookNames.Any(n => (n.StartsWith("ln_final.", StringComparison.Ordinal) || n.StartsWith("unembed.", StringComparison.Ordinal)) && namesFilter(n));
         var clean = partial
             ? model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask, stopAtLayer: model.Config.NLayers)
             : model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask);
@@ -184,7 +184,7 @@ public sealed class AttributionPatching : IDisposable
         cache.TryGetValue(name, out var t) ? t
         : throw new KeyNotFoundException($"the {what} has no '{name}' (the hook does not fire on this model, or the names filter left it out)");
 
-    static bool PatternLike(string name) => name.EndsWith(".hook_pattern") || name.EndsWith(".hook_attn_scores");
+    static bool PatternLike(string name) => name.EndsWith(".hook_pattern", StringComparison.Ordinal) || name.EndsWith(".hook_attn_scores", StringComparison.Ordinal);
 
     /// <summary>Where an index axis lies in an activation's layout (see the shapes in TransformerLens's HookPoints).</summary>
     static int Dim(string name, Tensor activation, string axis)
@@ -221,5 +221,5 @@ public sealed class AttributionPatching : IDisposable
     }
 
     static IReadOnlyList<string> Labels(string axis, long size) =>
-        Enumerable.Range(0, checked((int)size)).Select(i => axis is "head" or "head_index" ? $"H{i}" : axis == "layer" ? $"L{i}" : i.ToString()).ToList();
+        Enumerable.Range(0, checked((int)size)).Select(i => axis is "head" or "head_index" ? $"H{i}" : axis == "layer" ? $"L{i}" : i.ToString(CultureInfo.InvariantCulture)).ToList();
 }

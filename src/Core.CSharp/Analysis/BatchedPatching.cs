@@ -45,7 +45,7 @@ public static class BatchedPatching
                 var chunkMask = attentionMask?.repeat(rows, 1);
                 Tensor? Patch(Tensor corrupted, HookPoint hook)
                 {
-                    if (corrupted.shape[0] != rows * batch || !corrupted.shape[1..].SequenceEqual(clean.shape[1..]) || clean.shape[0] != batch)
+                    if (corrupted.shape[0] != rows * batch || !corrupted.shape.AsSpan(1).SequenceEqual(clean.shape.AsSpan(1)) || clean.shape[0] != batch)
                         throw new ArgumentException($"{hook.Name}: the corrupted activation [{string.Join(", ", corrupted.shape[1..])}] and the clean one [{string.Join(", ", clean.shape[1..])}] differ in shape (clean and corrupted inputs must have the same shape)");
                     var patched = corrupted.clone();
                     var source = clean.to(patched.dtype);

@@ -184,7 +184,7 @@ public sealed class InductionStudy : IDisposable
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.AppendLine($"Tokens: {TokensDescription}").AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Tokens: {TokensDescription}").AppendLine();
         sb.AppendLine(inv, $"Loss, first copy: {FirstRepeatLoss:F3}; second copy: {SecondRepeatLoss:F3} (difference {FirstRepeatLoss - SecondRepeatLoss:F3})").AppendLine();
         sb.AppendLine(inv, $"Controls at the second copy's positions: shuffled copy {ShuffledSecondRepeatLoss:F3}; fresh random tokens {FreshSecondRepeatLoss:F3}").AppendLine();
         AppendTable(sb, "Induction score", Induction);

@@ -18,7 +18,7 @@ public static class MaskedEntries
         if (activation.dim() < 2 || activation.shape[0] != real.shape[0])
             throw new ArgumentException($"{hookName} [{string.Join(", ", activation.shape)}] does not match the attention mask [{string.Join(", ", attentionMask.shape)}]");
         Tensor entries;
-        if (hookName.EndsWith(".hook_pattern") || hookName.EndsWith(".hook_attn_scores"))
+        if (hookName.EndsWith(".hook_pattern", StringComparison.Ordinal) || hookName.EndsWith(".hook_attn_scores", StringComparison.Ordinal))
             entries = real.view(real.shape[0], 1, real.shape[1], 1).logical_and(real.view(real.shape[0], 1, 1, real.shape[1])).expand_as(activation);
         else
         {

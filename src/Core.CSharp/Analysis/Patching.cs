@@ -216,5 +216,5 @@ public static class Patching
     }
 
     static IReadOnlyList<string> Labels(string axis, long size) =>
-        Enumerable.Range(0, checked((int)size)).Select(i => axis is "head" or "head_index" ? $"H{i}" : axis == "layer" ? $"L{i}" : i.ToString()).ToList();
+        Enumerable.Range(0, checked((int)size)).Select(i => axis is "head" or "head_index" ? $"H{i}" : axis == "layer" ? $"L{i}" : i.ToString(CultureInfo.InvariantCulture)).ToList();
 }

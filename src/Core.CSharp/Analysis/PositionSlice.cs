@@ -53,16 +53,16 @@ public sealed class PositionSlice
             case Kind.Single:
                 return x.select(d, Normalise(_start, size));
             case Kind.Range:
-                {
-                    long start = Clamp(_start, size), stop = _stop is long s ? Clamp(s, size) : size;
-                    return x.narrow(d, start, Math.Max(0, stop - start));
-                }
+            {
+                long start = Clamp(_start, size), stop = _stop is long s ? Clamp(s, size) : size;
+                return x.narrow(d, start, Math.Max(0, stop - start));
+            }
             default:
-                {
-                    var idx = _indices.Select(i => Normalise(i, size)).ToArray();
-                    using var index = tensor(idx, dtype: ScalarType.Int64, device: x.device);
-                    return x.index_select(d, index);
-                }
+            {
+                var idx = _indices.Select(i => Normalise(i, size)).ToArray();
+                using var index = tensor(idx, dtype: ScalarType.Int64, device: x.device);
+                return x.index_select(d, index);
+            }
         }
     }
 
@@ -97,7 +97,7 @@ public sealed class PositionSlice
     {
         Kind.All => "[:]",
         Kind.Single => $"[{_start}]",
-        Kind.Range => $"[{_start}:{_stop?.ToString() ?? ""}]",
+        Kind.Range => $"[{_start}:{_stop?.ToString(CultureInfo.InvariantCulture) ?? ""}]",
         _ => $"[{string.Join(", ", _indices)}]",
     };
 }

@@ -238,7 +238,7 @@ public sealed class HookedTransformerConfig
         catch (JsonException e) { throw new FormatException($"{source}: not a valid TransformerLens config ({e.Message})", e); }
         if (cfg is null) throw new FormatException($"{source}: empty config");
         // TransformerLens writes dtype as "torch.float32" in some versions.
-        if (cfg.Dtype.StartsWith("torch.")) cfg.Dtype = cfg.Dtype["torch.".Length..];
+        if (cfg.Dtype.StartsWith("torch.", StringComparison.Ordinal)) cfg.Dtype = cfg.Dtype["torch.".Length..];
         ConfigFields.RefuseUnsupported(cfg.Extra, source);
         try { return cfg.Complete(); }
         catch (ArgumentException e) { throw new ArgumentException($"{source}: {e.Message}", e); }

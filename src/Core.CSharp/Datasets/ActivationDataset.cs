@@ -67,7 +67,7 @@ public sealed class ActivationDataset
     {
         var shards = Directory.EnumerateDirectories(folder, "shard-*-of-*").Select(d => (Dir: d, Parts: System.IO.Path.GetFileName(d).Split('-')))
             .Where(s => s.Parts.Length == 4 && int.TryParse(s.Parts[1], out _) && int.TryParse(s.Parts[3], out _))
-            .Select(s => (s.Dir, Index: int.Parse(s.Parts[1]), Count: int.Parse(s.Parts[3]))).ToList();
+            .Select(s => (s.Dir, Index: int.Parse(s.Parts[1], CultureInfo.InvariantCulture), Count: int.Parse(s.Parts[3], CultureInfo.InvariantCulture))).ToList();
         if (shards.Count == 0) throw new HarvestException($"'{folder}' is neither a dataset (no {DatasetLayout.StateFile}) nor a folder of harvest shards (no shard-I-of-N folders)");
         var counts = shards.Select(s => s.Count).Distinct().ToList();
         if (counts.Count > 1) throw new HarvestException($"'{folder}' holds shards of different counts ({string.Join(", ", counts.Select(c => "of-" + c))}): keep one harvest's shards per folder");

@@ -26,7 +26,7 @@ public sealed record HarvestSettings(
         if (Context != other.Context) return $"context: {Context} vs {other.Context}";
         if (Batch != other.Batch) return $"batch: {Batch} vs {other.Batch}";
         if (Dtype != other.Dtype) return $"dtype: {Dtype} vs {other.Dtype}";
-        if (MaxTokens != other.MaxTokens) return $"max tokens: {MaxTokens?.ToString() ?? "none"} vs {other.MaxTokens?.ToString() ?? "none"}";
+        if (MaxTokens != other.MaxTokens) return $"max tokens: {MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "none"} vs {other.MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "none"}";
         if (MaxFileBytes != other.MaxFileBytes) return $"max file bytes: {MaxFileBytes} vs {other.MaxFileBytes}";
         return null;
     }

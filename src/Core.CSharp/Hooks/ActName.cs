@@ -26,12 +26,12 @@ public static partial class ActName
     /// </summary>
     public static string Get(string name, int? layer = null, string? layerType = null)
     {
-        if ((name.Contains('.') || name.StartsWith("hook_")) && layer is null && layerType is null) return name;
+        if ((name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)) && layer is null && layerType is null) return name;
         var m = Compact().Match(name);
         if (m.Success && layer is null)
         {
             name = m.Groups[1].Value;
-            layer = int.Parse(m.Groups[2].Value);
+            layer = int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
             layerType = m.Groups[3].Value;
         }
         if (NameAlias.TryGetValue(name, out var alias)) name = alias;

@@ -38,7 +38,7 @@ public sealed partial class ActivationCache : IReadOnlyDictionary<string, Tensor
     {
         if (layer < 0) layer += Model.Config.NLayers;
         // A gradient (cache["z_grad", 0]) is named after its activation.
-        var full = name.EndsWith("_grad") ? ActName.Get(name[..^5], layer, layerType) + "_grad" : ActName.Get(name, layer, layerType);
+        var full = name.EndsWith("_grad", StringComparison.Ordinal) ? ActName.Get(name[..^5], layer, layerType) + "_grad" : ActName.Get(name, layer, layerType);
         return _store.TryGetValue(full, out var t) ? t : throw new KeyNotFoundException(Missing(full));
     }
 

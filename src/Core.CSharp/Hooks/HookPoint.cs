@@ -126,7 +126,7 @@ public sealed class HookPoint
 
     static int? ParseLayer(string name)
     {
-        if (!name.StartsWith("blocks.")) return null;
+        if (!name.StartsWith("blocks.", StringComparison.Ordinal)) return null;
         var rest = name.AsSpan("blocks.".Length);
         int dot = rest.IndexOf('.');
         return dot > 0 && int.TryParse(rest[..dot], out var l) ? l : null;

@@ -17,7 +17,7 @@ namespace Lens.IO;
 public sealed class PickledStateDict : IDisposable
 {
     // torch/serialization.py's LEGACY MAGIC_NUMBER and PROTOCOL_VERSION.
-    static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356");
+    static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356", CultureInfo.InvariantCulture);
     const int LegacyProtocol = 1001;
 
     static readonly Dictionary<string, (ScalarType Type, int Size, string Dtype)> StorageTypes = new()

@@ -15,14 +15,14 @@ namespace Lens.Native;
 /// </summary>
 public static class TorchThreads
 {
-    [DllImport("libc", EntryPoint = "setenv")]
+    [DllImport("libc", EntryPoint = "setenv", BestFitMapping = false)]
     static extern int setenv(string name, string value, int overwrite);
 
     /// <summary>Sets OMP_WAIT_POLICY=PASSIVE for the native runtime unless already set; must run before libtorch loads.</summary>
     internal static void PrepareEnvironment()
     {
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"))) return;
-        try { setenv("OMP_WAIT_POLICY", "PASSIVE", 0); }
+        try { _ = setenv("OMP_WAIT_POLICY", "PASSIVE", 0); }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
     }
 

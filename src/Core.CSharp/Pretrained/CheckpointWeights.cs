@@ -53,7 +53,7 @@ public sealed class CheckpointWeights : IDisposable
         var pickledIndex = Path.Combine(folder, PickledIndexFile);
         if (File.Exists(pickledIndex)) return new CheckpointWeights(folder, ReadIndex(pickledIndex, folder));
         var others = Directory.Exists(folder)
-            ? Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n!.EndsWith(".bin") || n.EndsWith(".pt") || n.EndsWith(".pth") || n.EndsWith(".h5") || n.EndsWith(".msgpack")).ToList()
+            ? Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n!.EndsWith(".bin", StringComparison.Ordinal) || n.EndsWith(".pt", StringComparison.Ordinal) || n.EndsWith(".pth", StringComparison.Ordinal) || n.EndsWith(".h5", StringComparison.Ordinal) || n.EndsWith(".msgpack", StringComparison.Ordinal)).ToList()
             : [];
         throw new CheckpointException($"{folder}: no {SingleFile}, {IndexFile}, {PickledFile} or {PickledIndexFile}" +
             (others.Count > 0 ? $" (found {string.Join(", ", others)}, which Lens does not read)" : ""));
@@ -97,8 +97,8 @@ public sealed class CheckpointWeights : IDisposable
         if (_fileOf.ContainsKey(name)) return name;
         if (BasePrefix is string p)
         {
-            if (name.StartsWith(p) && _fileOf.ContainsKey(name[p.Length..])) return name[p.Length..];
-            if (!name.StartsWith(p) && _fileOf.ContainsKey(p + name)) return p + name;
+            if (name.StartsWith(p, StringComparison.Ordinal) && _fileOf.ContainsKey(name[p.Length..])) return name[p.Length..];
+            if (!name.StartsWith(p, StringComparison.Ordinal) && _fileOf.ContainsKey(p + name)) return p + name;
         }
         return null;
     }

@@ -41,12 +41,12 @@ public static partial class GemmaScopeLayout
         var repo = folders.SkipLast(3).Reverse().FirstOrDefault(f => f.Contains("gemma-scope"));
         bool embedding = folderName.Contains("embedding");
         var layerMatch = LayerFolder().Match(folderName);
-        int? layer = layerMatch.Success ? int.Parse(layerMatch.Groups[1].Value) : embedding ? 0 : null;
+        int? layer = layerMatch.Success ? int.Parse(layerMatch.Groups[1].Value, CultureInfo.InvariantCulture) : embedding ? 0 : null;
 
         var state = NpzArchive.LoadAll(full);
         try
         {
-            foreach (var key in state.Keys.Where(k => k.StartsWith("w_")).ToList())
+            foreach (var key in state.Keys.Where(k => k.StartsWith("w_", StringComparison.Ordinal)).ToList())
             {
                 state["W_" + key[2..]] = state[key];
                 state.Remove(key);

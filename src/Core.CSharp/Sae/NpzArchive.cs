@@ -16,7 +16,7 @@ public static class NpzArchive
             using var zip = ZipFile.OpenRead(path);
             foreach (var entry in zip.Entries)
             {
-                if (!entry.FullName.EndsWith(".npy")) continue;
+                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal)) continue;
                 var name = entry.FullName[..^".npy".Length];
                 using var s = entry.Open();
                 arrays[name] = NpyArray.Read(s, $"{path}: {entry.FullName}");

@@ -97,10 +97,10 @@ public static class SaeConfigJson
         if (reshape is not ("none" or "hook_z"))
             throw new SaeException($"{where}: reshape_activations '{reshape}' is not supported (none, hook_z)");
         if (hook is null) throw new SaeException($"{where}: no hook_name: say where the SAE attaches (sae load PATH at HOOK)");
-        if (reshape == "hook_z" && !hook.EndsWith("_z"))
+        if (reshape == "hook_z" && !hook.EndsWith("_z", StringComparison.Ordinal))
             throw new SaeException($"{where}: reshape_activations 'hook_z' with hook '{hook}' (SAELens allows hook_z reshaping only on a hook ending in _z)");
         var dtype = Str(f, "dtype", where) ?? "float32";
-        if (dtype.StartsWith("torch.")) dtype = dtype["torch.".Length..];
+        if (dtype.StartsWith("torch.", StringComparison.Ordinal)) dtype = dtype["torch.".Length..];
         if (dtype is not ("float32" or "float64" or "float16" or "bfloat16"))
             throw new SaeException($"{where}: dtype '{dtype}' is not supported (float32, float64, float16, bfloat16)");
         var dIn = Int(f, "d_in", where) ?? throw new SaeException($"{where}: no d_in");

@@ -83,7 +83,7 @@ public static partial class SaeFeatures
         if (sae.HookName is "hook_embed" or "hook_pos_embed" || m.Success && m.Groups[2].Value != "attn.hook_z") { }
         else if (m.Success)
         {
-            var wO = model.blocks[int.Parse(m.Groups[1].Value)].attn.W_O; // [h, e, d]
+            var wO = model.blocks[int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)].attn.W_O; // [h, e, d]
             direction = einsum("he,hed->d", direction.reshape(wO.shape[0], wO.shape[1]), wO);
         }
         else throw new SaeException($"direct logit attribution needs an SAE on the residual stream or on a hook that writes into it (resid, mlp_out, attn_out, attn.hook_z); {sae.HookName} is not one");

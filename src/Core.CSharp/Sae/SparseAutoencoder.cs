@@ -235,8 +235,14 @@ public sealed class SparseAutoencoder : IDisposable
     public IReadOnlyList<KeyValuePair<string, Tensor>> StateDict() =>
         StateDictNames(Config.Architecture).Select(n => new KeyValuePair<string, Tensor>(n, n switch
         {
-            "W_enc" => W_enc, "W_dec" => W_dec, "b_dec" => b_dec, "b_enc" => b_enc!, "threshold" => threshold!,
-            "b_gate" => b_gate!, "b_mag" => b_mag!, _ => r_mag!,
+            "W_enc" => W_enc,
+            "W_dec" => W_dec,
+            "b_dec" => b_dec,
+            "b_enc" => b_enc!,
+            "threshold" => threshold!,
+            "b_gate" => b_gate!,
+            "b_mag" => b_mag!,
+            _ => r_mag!,
         })).ToList();
 
     public void Dispose()

@@ -82,7 +82,7 @@ public static class Inputs
     public static string[] Strings(long[] ids, HookedTransformer model)
     {
         var tokenizer = model.Tokenizer;
-        if (tokenizer is null || ids.Any(id => id < 0 || id >= tokenizer.VocabSize)) return ids.Select(id => id.ToString()).ToArray();
+        if (tokenizer is null || ids.Any(id => id < 0 || id >= tokenizer.VocabSize)) return ids.Select(id => id.ToString(CultureInfo.InvariantCulture)).ToArray();
         return model.ToStrTokens((IReadOnlyList<int>)ids.Select(id => (int)id).ToArray());
     }
 }

@@ -44,7 +44,7 @@ internal static class OutputStages
         var k = TensorData.Longs(key);
         var text = new StringBuilder($"{heads.Count} head(s), {length} tokens; the last token attends most to:\n");
         for (int i = 0; i < heads.Count; i++)
-            text.Append($"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} ({Numbers.Text(w[i])})\n");
+            text.Append(CultureInfo.InvariantCulture, $"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} ({Numbers.Text(w[i])})\n");
         return (title, [fragment], text.ToString());
     }
 

@@ -34,7 +34,7 @@ public abstract record ResultValue
         var text = new StringBuilder();
         if (Title.Length > 0 && this is not LayerHeadValue) text.Append(Title).Append('\n');
         text.Append(Body().TrimEnd('\n')).Append('\n');
-        foreach (var (name, value) in Summary) text.Append($"  {name}: {Numbers.Text(value)}\n");
+        foreach (var (name, value) in Summary) text.Append(CultureInfo.InvariantCulture, $"  {name}: {Numbers.Text(value)}\n");
         return text.ToString();
     }
 
@@ -219,7 +219,7 @@ public sealed record TokensValue(long[][] Ids, string[][] Tokens) : ResultValue
 
     internal override void AddFigures(Report report) =>
         report.AddTable(Title, ["row", "tokens", "ids"],
-            Tokens.Select((row, r) => new[] { r.ToString(), string.Join("|", row.Select(Lens.Visualization.TokenText.Display)), string.Join(" ", Ids[r]) }).ToArray());
+            Tokens.Select((row, r) => new[] { r.ToString(CultureInfo.InvariantCulture), string.Join("|", row.Select(Lens.Visualization.TokenText.Display)), string.Join(" ", Ids[r]) }).ToArray());
 }
 
 /// <summary>Rows of cells (strings or numbers) under column names.</summary>
@@ -304,7 +304,7 @@ public sealed record TextValue(string[] Texts, long[][] Ids, string[][] Tokens) 
 
     protected override string Body() => string.Join("\n", Texts.Select((t, r) => $"row {r}: {t}"));
 
-    internal override void AddFigures(Report report) => report.AddTable(Title, ["row", "text"], Texts.Select((t, r) => new[] { r.ToString(), t }).ToArray());
+    internal override void AddFigures(Report report) => report.AddTable(Title, ["row", "text"], Texts.Select((t, r) => new[] { r.ToString(CultureInfo.InvariantCulture), t }).ToArray());
 }
 
 /// <summary>A figure (`show`): HTML for the report, written to <see cref="Path"/> when the statement named a file.</summary>

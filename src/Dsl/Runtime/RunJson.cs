@@ -26,7 +26,7 @@ public static class RunJson
             var env = state.Environment;
             json.WriteStartObject();
             json.WriteString("lens_version", LensVersion);
-            json.WriteString("created", (created ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-ddTHH:mm:ssZ"));
+            json.WriteString("created", (created ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
             Provenance.Write(json, env);
             json.WriteStartObject("experiment");
             json.WriteString("file", env.FileName);

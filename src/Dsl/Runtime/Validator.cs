@@ -225,7 +225,7 @@ public static class Validator
             var cfg = model.Config;
             foreach (var id in input.Ids.SelectMany(r => r).Where(id => id < 0 || id >= cfg.DVocab).Distinct().Take(1))
             {
-                Error(s, $"token id {id} is out of range: the model's vocabulary has {cfg.DVocab} tokens (ids 0..{cfg.DVocab - 1})", id.ToString());
+                Error(s, $"token id {id} is out of range: the model's vocabulary has {cfg.DVocab} tokens (ids 0..{cfg.DVocab - 1})", id.ToString(CultureInfo.InvariantCulture));
                 return null;
             }
             if (input.Positions > cfg.NCtx)
@@ -371,12 +371,12 @@ public static class Validator
             if (NeedInput(g) is not ExperimentInput input) return;
             if ((long)input.Positions + g.MaxNewTokens > model.Config.NCtx)
                 Error(g, $"the input has {input.Positions} tokens; {g.MaxNewTokens} more would exceed the model's context of {model.Config.NCtx} (n_ctx)",
-                    g.MaxNewTokens.ToString());
+                    g.MaxNewTokens.ToString(CultureInfo.InvariantCulture));
         }
 
         void Token(Statement s, TokenRef token, HookedTransformer model)
         {
-            if (TokenProblem(token, model) is string problem) Error(s, problem, token is TokenText text ? Printer.Quote(text.Text) : ((TokenId)token).Id.ToString());
+            if (TokenProblem(token, model) is string problem) Error(s, problem, token is TokenText text ? Printer.Quote(text.Text) : ((TokenId)token).Id.ToString(CultureInfo.InvariantCulture));
         }
 
         static string? TokenProblem(TokenRef token, HookedTransformer model)
@@ -546,7 +546,7 @@ public static class Validator
         bool Feature(Statement s, ActiveSae sae, int feature)
         {
             if (feature < sae.Sae.Config.DSae) return true;
-            Error(s, $"feature {feature} is out of range: the SAE at {sae.Sae.HookName} has {sae.Sae.Config.DSae} features (0..{sae.Sae.Config.DSae - 1})", feature.ToString());
+            Error(s, $"feature {feature} is out of range: the SAE at {sae.Sae.HookName} has {sae.Sae.Config.DSae} features (0..{sae.Sae.Config.DSae - 1})", feature.ToString(CultureInfo.InvariantCulture));
             return false;
         }
 

@@ -35,7 +35,7 @@ public sealed class ModelActivations
         _model = model; HookName = hookName; _tokens = tokens; _sequencesPerRun = sequencesPerRun; _generator = generator;
         _exclude = excludeTokens?.ToArray() ?? [];
         var m = Regex.Match(hookName, @"^blocks\.(\d+)\.");
-        _stopAtLayer = m.Success ? int.Parse(m.Groups[1].Value) + 1 : hookName is "hook_embed" or "hook_pos_embed" ? 0 : null;
+        _stopAtLayer = m.Success ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) + 1 : hookName is "hook_embed" or "hook_pos_embed" ? 0 : null;
         using var probe = Next();
         DIn = (int)probe.shape[1];
     }

@@ -73,7 +73,7 @@ public static class SaeTrainer
                 progress?.Report(step + 1, record.OverallLoss);
                 if (checkpointAt.Count > 0 && samples > checkpointAt[0])
                 {
-                    var dir = Path.Combine(options.CheckpointPath!, samples.ToString());
+                    var dir = Path.Combine(options.CheckpointPath!, samples.ToString(CultureInfo.InvariantCulture));
                     using var snapshot = sae.ToInference(metadata.HookName, dir);
                     using var sparsity = LogSparsity(actFreq, fracSamples);
                     SaeCheckpoint.Save(snapshot, dir, metadata, sparsity);

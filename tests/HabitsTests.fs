@@ -1,0 +1,87 @@
+/// The project's habits, read from the files that set them: every C# project builds with the recommended .NET
+/// analyzers as errors, every packable project ships its XML documentation, .editorconfig says why it sets a rule
+/// aside, and CI checks formatting before it runs the tests.
+module Lens.Tests.HabitsTests
+
+open System
+open System.IO
+open System.Xml.Linq
+open Expecto
+open Lens.Tests.TestSupport
+open Lens.Tests.ProjectReferenceTests
+
+/// The values a project file (or Directory.Build.props) gives a property, in every PropertyGroup.
+let private propertyValues (path: string) (name: string) =
+    XDocument.Load(path).Descendants(XName.Get name)
+    |> Seq.filter (fun e -> not (isNull e.Parent) && e.Parent.Name.LocalName = "PropertyGroup")
+    |> Seq.map (fun e -> e.Value.Trim())
+    |> List.ofSeq
+
+let private buildProps = Path.Combine(repoRoot, "Directory.Build.props")
+
+/// The one value Directory.Build.props gives a property (fails when it gives none or several).
+let private sharedValue (name: string) =
+    match propertyValues buildProps name with
+    | [ v ] -> v
+    | [] -> failtestf "Directory.Build.props does not set %s" name
+    | vs -> failtestf "Directory.Build.props sets %s %d times (%s)" name vs.Length (String.Join(", ", vs))
+
+/// A project's own value for a property, else Directory.Build.props's (None when neither sets it).
+let private effectiveValue (path: string) (name: string) =
+    match propertyValues path name with
+    | [] -> propertyValues buildProps name |> List.tryLast
+    | vs -> Some(List.last vs)
+
+/// Non-comment lines of a shell script, trimmed.
+let private commandLines (path: string) =
+    File.ReadAllLines path
+    |> Array.map (fun l -> l.Trim())
+    |> Array.filter (fun l -> l <> "" && not (l.StartsWith "#"))
+
+[<Tests>]
+let tests =
+    testList "habits" [
+        testCase "every C# project builds with the recommended analyzers as errors; none turns them off" <| fun () ->
+            Expect.equal (sharedValue "AnalysisLevel") "latest-recommended" "Directory.Build.props: AnalysisLevel"
+            Expect.equal (sharedValue "TreatWarningsAsErrors") "true" "Directory.Build.props: TreatWarningsAsErrors"
+            let csharp = projectFiles () |> List.filter (fun (_, path) -> path.EndsWith ".csproj")
+            Expect.isGreaterThanOrEqual csharp.Length 4 "finds the C# projects"
+            for name, path in csharp do
+                Expect.equal (effectiveValue path "AnalysisLevel") (Some "latest-recommended") $"{name}: AnalysisLevel"
+                let warningsAsErrors = effectiveValue path "TreatWarningsAsErrors"
+                Expect.equal warningsAsErrors (Some "true") $"{name}: TreatWarningsAsErrors"
+                for off in [ "EnableNETAnalyzers"; "RunAnalyzers"; "RunAnalyzersDuringBuild" ] do
+                    Expect.isFalse (propertyValues path off |> List.contains "false") $"{name} sets {off} to false"
+
+        testCase "every packable project generates its XML documentation" <| fun () ->
+            let packable =
+                projectFiles () |> List.filter (fun (_, path) -> effectiveValue path "IsPackable" <> Some "false")
+            Expect.isGreaterThanOrEqual packable.Length 4 "finds Lens.Core, Lens.Dsl, Lens.FSharp and lens"
+            for name, path in packable do
+                Expect.equal (effectiveValue path "GenerateDocumentationFile") (Some "true")
+                    $"{name} is packable, so it sets GenerateDocumentationFile to true (or IsPackable to false)"
+
+        testCase ".editorconfig gives the reason for every analyzer rule it sets aside" <| fun () ->
+            let lines = File.ReadAllLines(Path.Combine(repoRoot, ".editorconfig")) |> Array.map (fun l -> l.Trim())
+            let rules = lines |> Array.indexed |> Array.filter (fun (_, l) -> l.StartsWith "dotnet_diagnostic.")
+            Expect.isNonEmpty rules "sets analyzer severities"
+            for i, rule in rules do
+                // A group of rules shares the comment above its first line.
+                let mutable j = i - 1
+                while j >= 0 && lines[j].StartsWith "dotnet_diagnostic." do j <- j - 1
+                let commented = j >= 0 && lines[j].StartsWith "#"
+                Expect.isTrue commented $".editorconfig line {i + 1} ({rule}) has a comment above it saying why"
+
+        testCase ".ci/run runs dotnet format --verify-no-changes before ./test, and stops on its failure" <| fun () ->
+            let ci = Path.Combine(repoRoot, ".ci", "run")
+            let lines = commandLines ci
+            Expect.contains lines "set -euo pipefail" ".ci/run stops at the first failing command"
+            let isFormat (l: string) = l.StartsWith "dotnet format " && l.Contains "--verify-no-changes"
+            let format = lines |> Array.tryFindIndex isFormat
+            let test = lines |> Array.tryFindIndex (fun l -> l = "./test" || l.StartsWith "./test ")
+            Expect.isSome format ".ci/run runs dotnet format ... --verify-no-changes"
+            Expect.isSome test ".ci/run runs ./test"
+            Expect.isLessThan format.Value test.Value "the format check comes before ./test"
+            for l in lines |> Array.filter isFormat do
+                Expect.isFalse (l.Contains "||") $"the format check's failure is not swallowed: {l}"
+    ]
