@@ -122,6 +122,22 @@ let tests =
             Expect.equal result.Rows textResult.Rows "the same rows"
             expectSameData out textOut
 
+        testCase "the older two-level list (a repeated int64 token_ids) and a required text column read the same" <| fun () ->
+            let textOut, _ = textRun.Force()
+            let rows = tokenRowsOf textOut
+            let file = Path.Combine(tempFolder (), "repeated.parquet")
+            let repeated = DataField<int64[]>("token_ids")
+            writeParquet file [ repeated ]
+                [ for group in Array.chunkBySize 5 rows ->
+                    fun g ->
+                        let reps = group |> Array.collect (fun r -> Array.init r.Length (fun i -> if i = 0 then 0 else 1))
+                        g.WriteAsync(repeated, ReadOnlyMemory(Array.concat group), Nullable(ReadOnlyMemory reps), null, CancellationToken.None).Wait() ]
+            expectSameData (fst (harvest file)) textOut
+            let required = DataField<string>("text", false)
+            let textFile = Path.Combine(tempFolder (), "required.parquet")
+            writeParquet textFile [ required ] [ writeStrings required (CorpusDocuments.Read(corpusText.Force()) |> Array.ofSeq) ]
+            expectSameData (fst (harvest textFile)) textOut
+
         testCase "bad Parquet input is refused naming the file, the column and the row" <| fun () ->
             let folder = tempFolder ()
             let path name = Path.Combine(folder, name)
