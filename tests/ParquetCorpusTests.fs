@@ -163,6 +163,14 @@ let tests =
             let text = DataField<string>("text")
             writeParquet (path "nulls.parquet") [ text ] [ writeStrings text [| "fine"; null |] ]
             Expect.stringContains (refusal (path "nulls.parquet")) "row 1 of column 'text' is null" "a null document"
+            // A damaged data page (its header zeroed; the footer intact): refused naming the row group, never a crash or fewer rows.
+            let damaged = path "damaged.parquet"
+            let list = ListField("tokens", DataField<int64>("element"))
+            writeParquet damaged [ list ] [ writeLists list [| Array.create 32 5L; Array.create 32 6L |]; writeLists list [| Array.create 32 7L |] ]
+            let bytes = File.ReadAllBytes damaged
+            Array.fill bytes 4 24 0uy
+            File.WriteAllBytes(damaged, bytes)
+            Expect.stringContains (refusal damaged) (sprintf "--corpus '%s': row group 0 " damaged) "a damaged row group"
             let mixed = tempFolder ()
             File.Copy(path "nulls.parquet", Path.Combine(mixed, "a.parquet"))
             File.WriteAllText(Path.Combine(mixed, "b.txt"), "text")

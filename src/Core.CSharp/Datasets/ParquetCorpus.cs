@@ -106,8 +106,8 @@ public static class ParquetCorpus
     static List<long[]> GroupRows(SyncReader reader, int g, DataField element, string file, string column, long firstRow)
     {
         using var group = reader.OpenRowGroupReader(g);
-        using var raw = group.ReadRawColumnDataBaseAsync(element).GetAwaiter().GetResult();
-        return raw switch
+        using var raw = Readable(file, g, () => group.ReadRawColumnDataBaseAsync(element).GetAwaiter().GetResult());
+        var rows = raw switch
         {
             RawColumnData<long> a => Lists(a, a.Values, element, file, column, firstRow),
             RawColumnData<int> a => Lists(a, a.Values, element, file, column, firstRow),
@@ -118,6 +118,19 @@ public static class ParquetCorpus
             RawColumnData<byte> a => Lists(a, a.Values, element, file, column, firstRow),
             _ => throw new HarvestException($"--corpus '{file}': column '{column}' holds {element.ClrType.Name}, not integer token ids"),
         };
+        if (rows.Count != group.RowCount)
+            throw new HarvestException($"--corpus '{file}': row group {g} holds {group.RowCount} rows but its column '{column}' gives {rows.Count}: the file is damaged");
+        return rows;
+    }
+
+    /// <summary>Runs a read of row group <paramref name="g"/>, turning Parquet.Net's failures (a damaged file) into a refusal naming the file and group.</summary>
+    static T Readable<T>(string file, int g, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is not HarvestException and not OutOfMemoryException)
+        {
+            throw new HarvestException($"--corpus '{file}': row group {g} cannot be read ({e.Message})");
+        }
     }
 
     /// <summary>
@@ -162,7 +175,8 @@ public static class ParquetCorpus
             using (var group = reader.OpenRowGroupReader(g))
             {
                 documents = new string?[checked((int)group.RowCount)];
-                group.ReadAsync(field, documents.AsMemory(), null).AsTask().GetAwaiter().GetResult();
+                var memory = documents.AsMemory();
+                Readable(file, g, () => { group.ReadAsync(field, memory, null).AsTask().GetAwaiter().GetResult(); return 0; });
             }
             foreach (var doc in documents)
             {
@@ -174,7 +188,14 @@ public static class ParquetCorpus
     }
 
     /// <summary>A reader that is disposed synchronously (Parquet.Net's reader is only IAsyncDisposable).</summary>
-    static SyncReader Open(string file) => new(ParquetReader.CreateAsync(file).GetAwaiter().GetResult());
+    static SyncReader Open(string file)
+    {
+        try { return new(ParquetReader.CreateAsync(file).GetAwaiter().GetResult()); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new HarvestException($"--corpus '{file}': not a readable Parquet file ({e.Message})");
+        }
+    }
 
     sealed class SyncReader(ParquetReader reader) : IDisposable
     {
