@@ -138,6 +138,25 @@ let tests =
             writeParquet textFile [ required ] [ writeStrings required (CorpusDocuments.Read(corpusText.Force()) |> Array.ofSeq) ]
             expectSameData (fst (harvest textFile)) textOut
 
+        testCase "row groups are read one at a time: the rows before a damaged last row group come out before it is read" <| fun () ->
+            let file = Path.Combine(tempFolder (), "streamed.parquet")
+            let list = ListField("tokens", DataField<int64>("element"))
+            writeParquet file [ list ] [ for g in 0L .. 2L -> writeLists list [| Array.create 32 (10L + g); Array.create 32 (20L + g) |] ]
+            let offset =
+                let reader = ParquetReader.CreateAsync(file).Result
+                let offset = reader.Metadata.RowGroups.[2].Columns.[0].MetaData.DataPageOffset
+                reader.DisposeAsync().AsTask().Wait()
+                int offset
+            let bytes = File.ReadAllBytes file
+            Array.fill bytes offset 24 0uy
+            File.WriteAllBytes(file, bytes)
+            use rows = (HarvestCorpus.Open file).Rows(null, 32).GetEnumerator()
+            for expected in [ 10L; 20L; 11L; 21L ] do
+                Expect.isTrue (rows.MoveNext()) "a row of the intact groups"
+                Expect.equal rows.Current.[0] expected "in order"
+            let e = Expect.throwsC (fun () -> rows.MoveNext() |> ignore) id
+            Expect.stringContains e.Message (sprintf "--corpus '%s': row group 2 " file) "the damaged group is met only when its rows are due"
+
         testCase "bad Parquet input is refused naming the file, the column and the row" <| fun () ->
             let folder = tempFolder ()
             let path name = Path.Combine(folder, name)
