@@ -292,7 +292,7 @@ let tests =
             File.WriteAllText(file, "")
             Expect.stringContains (message (options corpus file)) "is a file, not a folder" "out is a file"
             Expect.stringContains (message (HarvestOptions(corpus, hooks, 32, out (), Dtype = "bfloat16"))) "no bfloat16" "bfloat16"
-            Expect.stringContains (message (options "c.parquet" (out ()))) "Parquet" "parquet"
+            Expect.stringContains (message (options "c.parquet" (out ()))) "--corpus 'c.parquet': no such file" "a missing Parquet corpus"
             Expect.stringContains (message (HarvestOptions(corpus, hooks, 32, single, Batch = 8, MaxFileBytes = 100_000L))) "other settings (batch: 4 vs 8" "a changed option against an existing output"
             let jsonl = Path.Combine(tempFolder (), "c.jsonl")
             File.WriteAllText(jsonl, "{\"text\": \"fine\"}\n{\"txt\": \"no\"}\n")

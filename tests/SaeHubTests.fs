@@ -1,5 +1,6 @@
 /// SAEs named by a hub repository id (owner/repo[/folder]) download through the hub cache, from a hub-like
-/// server on 127.0.0.1 (HubTests.FakeHub), and load to the same weights as the local folder.
+/// server on 127.0.0.1 (HubTests.FakeHub), and load to the same weights as the local folder; the experiment
+/// language's `sae load` takes the same ids (run and `lens check`).
 module Lens.Tests.SaeHubTests
 
 open System
@@ -8,6 +9,8 @@ open Expecto
 open TorchSharp
 open Lens.Sae
 open Lens.Hub
+open Lens.Dsl
+open Lens.Dsl.Runtime
 open Lens.Tests.TestSupport
 open Lens.Tests.HubTests
 
@@ -55,4 +58,39 @@ let tests =
             Expect.equal sae.Config.Architecture "jumprelu" "Gemma Scope is JumpReLU"
             use local = SaeLoader.Load(npz, "blocks.0.hook_resid_post")
             sameWeights sae local
+    
+        testCase "sae load owner/repo/folder in the language: runs as the local folder does; lens check resolves it and names an unknown id" <| fun () ->
+            let file name lfs = { Name = "blocks.0.hook_resid_post/" + name; Bytes = File.ReadAllBytes(Path.Combine(demoSae, name)); Lfs = lfs }
+            use hub = new FakeHub(saeRepo, commit, [ file "cfg.json" false; file "sae_weights.safetensors" true; readmeFile ])
+            use cache = new TempCache()
+            let opts = options cache hub
+            // The experiment's folder holds no `lens-test/...`, so the reference is a hub id.
+            let folder = Path.Combine(Path.GetTempPath(), "lens-sae-hub-dsl-" + Guid.NewGuid().ToString("N"))
+            Directory.CreateDirectory folder |> ignore
+            try
+                let text sae = sprintf "model demo-attn-only-2l\ninput tokens [[50256, 464, 3797, 3332, 319, 262, 2603]]\nsae load %s\nfeatures top 3\n" sae
+                let env source = new ExperimentEnvironment(FileName = "hub.lens", SourceText = source, ReadDirectory = folder, Hub = opts)
+                let check sae =
+                    use env = env (text sae)
+                    Pipeline.Parse(text sae, "hub.lens").Check(ExperimentState.Start env) |> Seq.map string |> List.ofSeq
+                let featuresTop sae =
+                    use env = env (text sae)
+                    let state = Pipeline.Parse(text sae, "hub.lens").Execute env
+                    match (state.Results |> Seq.filter (fun r -> r.Text.StartsWith "features top") |> Seq.last).Value with
+                    | :? TableValue as t -> [ for row in t.Rows -> [ for cell in row -> string cell ] ]
+                    | other -> failtestf "features top gave %s" other.Kind
+                Expect.isEmpty (check "lens-test/saes/blocks.0.hook_resid_post") "lens check resolves the hub id"
+                let fromHub = featuresTop "lens-test/saes/blocks.0.hook_resid_post"
+                Expect.isGreaterThan fromHub.Length 3 "a row per position"
+                Expect.equal fromHub (featuresTop (sprintf "\"%s\"" demoSae)) "the same features as the local folder"
+                Expect.isTrue (Directory.Exists(Path.Combine(cache.Dir, "models--lens-test--saes"))) "downloaded through the hub cache"
+                let unknownFolder = check "lens-test/saes/blocks.1.hook_resid_post"
+                Expect.equal unknownFolder.Length 1 "one error"
+                Expect.stringContains unknownFolder.Head "cannot load the SAE 'lens-test/saes/blocks.1.hook_resid_post': hub repository lens-test/saes has no SAE in 'blocks.1.hook_resid_post'" "an unknown folder names the repository and folder"
+                Expect.stringContains unknownFolder.Head "SAE folders there include blocks.0.hook_resid_post" "and lists what is there"
+                let unknownRepo = check "lens-test/other/x"
+                Expect.stringContains (String.concat "\n" unknownRepo) "'lens-test/other/x' is not a local SAE folder or file, and as a hub repository id:" "an unknown repository names the id"
+                Expect.stringContains (String.concat "\n" (check "./no-such-sae")) "SAE './no-such-sae' not found" "a path that is no hub id stays a missing path"
+            finally
+                try Directory.Delete(folder, true) with _ -> ()
     ]

@@ -17,7 +17,7 @@ internal sealed partial class Grammar
         var rest = word.Value.Value switch
         {
             "load" =>
-                from path in PathArgument("the SAE's folder (SAELens) or params.npz (Gemma Scope)", "the SAE path")
+                from path in PathArgument("the SAE's folder (SAELens), params.npz (Gemma Scope) or hub id (owner/repo[/folder])", "the SAE path")
                 from options in Options.Parser("sae load option",
                     [Option.Of("at", DottedName("a hook name after 'at', such as blocks.0.hook_resid_post")), Option.Flag("error_term")])
                 select (Statement)new SaeLoadStatement(path.Value, options.Get<string>("at"), options.Has("error_term")),

@@ -10,7 +10,7 @@ public static class HarvestCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
-        var corpus = new Option<string?>("--corpus") { Description = "a .txt file (one document per line), a folder of .txt files, a .jsonl file with a \"text\" field, or pre-tokenized .arrow / datasets folder (column tokens, input_ids or token_ids)" };
+        var corpus = new Option<string?>("--corpus") { Description = "a .txt file (one document per line), a folder of .txt files, a .jsonl file with a \"text\" field, pre-tokenized .arrow / datasets folder (column tokens, input_ids or token_ids), or .parquet file / folder (that token column, or a \"text\" column)" };
         var hooks = new Option<string[]>("--hooks") { Description = "hook points: globs or full names, comma-separated (e.g. 'blocks.*.hook_resid_post')", AllowMultipleArgumentsPerToken = true };
         var context = new Option<int?>("--context") { Description = "tokens per row, BOS included (at most the model's n_ctx)" };
         var output = new Option<string?>("--out") { Description = "the dataset folder (with --shard: the folder that holds shard-I-of-N/)" };

@@ -8,22 +8,42 @@ namespace Lens.Datasets;
 /// A harvest's input: text (<c>.txt</c>, a folder of <c>.txt</c>, <c>.jsonl</c>), packed into rows by
 /// <see cref="TokenPacking"/>; or pre-tokenized rows from Arrow stream files (one <c>.arrow</c> file, or a folder
 /// written by <c>datasets.save_to_disk</c>) whose <c>tokens</c>, <c>input_ids</c> or <c>token_ids</c> column holds rows of exactly
-/// the context length, taken as they are. Parquet is refused: reading it would need a second columnar package.
+/// the context length, taken as they are; or Parquet (a <c>.parquet</c> file, or a folder of them) read by
+/// <see cref="ParquetCorpus"/> as token rows or as text documents.
 /// </summary>
 public sealed class HarvestCorpus
 {
     public string Path { get; }
     public bool PreTokenized { get; }
     readonly IReadOnlyList<string> _files;
+    readonly ParquetCorpus.Layout? _parquet;
 
-    HarvestCorpus(string path, bool preTokenized, IReadOnlyList<string> files) { Path = path; PreTokenized = preTokenized; _files = files; }
+    HarvestCorpus(string path, bool preTokenized, IReadOnlyList<string> files, ParquetCorpus.Layout? parquet = null)
+    {
+        Path = path; PreTokenized = preTokenized; _files = files; _parquet = parquet;
+    }
+
+    static HarvestCorpus OpenParquet(string path, IReadOnlyList<string> files)
+    {
+        var layout = ParquetCorpus.Inspect(files);
+        return new HarvestCorpus(path, layout.PreTokenized, files, layout);
+    }
 
     public static HarvestCorpus Open(string path)
     {
-        if (path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
-            throw new HarvestException($"--corpus '{path}': Parquet is not read by Lens; convert it to Arrow (datasets: load_dataset(\"parquet\", data_files=...).save_to_disk(DIR)) and give the folder or its .arrow file");
+        if (ParquetCorpus.IsParquet(path) && !Directory.Exists(path))
+        {
+            if (!File.Exists(path)) throw new HarvestException($"--corpus '{path}': no such file");
+            return OpenParquet(path, [path]);
+        }
         if (Directory.Exists(path) && File.Exists(System.IO.Path.Combine(path, "state.json")))
             return new HarvestCorpus(path, true, ActivationDataset.DataFiles(path));
+        if (Directory.Exists(path) && Directory.EnumerateFiles(path, "*.parquet").Order(StringComparer.Ordinal).ToList() is { Count: > 0 } parquetFiles)
+        {
+            if (Directory.EnumerateFiles(path, "*.txt").Any())
+                throw new HarvestException($"--corpus '{path}': the folder holds both .txt and .parquet files; give a folder of one kind");
+            return OpenParquet(path, parquetFiles);
+        }
         if (path.EndsWith(".arrow", StringComparison.OrdinalIgnoreCase))
         {
             if (!File.Exists(path)) throw new HarvestException($"--corpus '{path}': no such file");
@@ -52,9 +72,11 @@ public sealed class HarvestCorpus
     {
         if (!PreTokenized)
         {
-            if (tokenizer is null) throw new HarvestException($"--corpus '{Path}' is text but the model has no tokenizer: give a pre-tokenized .arrow corpus");
-            return TokenPacking.Rows(_files.SelectMany(f => CorpusDocuments.Read(f)), tokenizer, context);
+            if (tokenizer is null) throw new HarvestException($"--corpus '{Path}' is text but the model has no tokenizer: give a pre-tokenized .arrow or .parquet corpus");
+            var documents = _parquet is null ? _files.SelectMany(f => CorpusDocuments.Read(f)) : _files.SelectMany(ParquetCorpus.Documents);
+            return TokenPacking.Rows(documents, tokenizer, context);
         }
+        if (_parquet is not null) return _files.SelectMany(f => ParquetCorpus.TokenRows(f, _parquet.Column, context));
         return _files.SelectMany(f => TokenRows(f, context));
     }
 

@@ -108,15 +108,29 @@ public sealed class ExperimentEnvironment : IDisposable
 
     readonly Dictionary<(string Path, string? Hook, string Device), Lens.Sae.SparseAutoencoder> saes = new();
 
-    /// <summary>The SAE at <paramref name="path"/> (a SAELens folder or Gemma Scope params.npz), attached at <paramref name="hook"/> when given, on this device; loaded on first use and kept.</summary>
+    /// <summary>Where `sae load` downloads a hub SAE (owner/repo[/folder]) from; null: the environment's hub settings (HF_ENDPOINT, HF_HOME, ...).</summary>
+    public Lens.Hub.HubOptions? Hub { get; init; }
+
+    /// <summary>
+    /// What `sae load PATH` names: the path relative to the experiment's folder when something is there, else, when it
+    /// reads as one, a hub id (owner/repo[/folder], as SaeLoader takes it) as written, else the (missing) local path.
+    /// </summary>
+    public string SaeLocation(string written)
+    {
+        var local = ReadPath(written);
+        return !File.Exists(local) && !Directory.Exists(local) && Lens.Sae.SaeHubSource.IsRepoId(written) ? written : local;
+    }
+
+    /// <summary>The SAE at <paramref name="path"/> (a SAELens folder, Gemma Scope params.npz, or a hub id from <see cref="SaeLocation"/>), attached at <paramref name="hook"/> when given, on this device; loaded on first use and kept.</summary>
     public Lens.Sae.SparseAutoencoder LoadSae(string path, string? hook, DeviceSpec device)
     {
-        var key = (Path.GetFullPath(path), hook, device.ToString());
+        bool hubId = Lens.Sae.SaeHubSource.IsRepoId(path);
+        var key = (hubId ? path : Path.GetFullPath(path), hook, device.ToString());
         lock (saes)
         {
             if (saes.TryGetValue(key, out var sae)) return sae;
-            sae = Lens.Sae.SaeLoader.Load(key.Item1, hook, device.Kind == DeviceKind.Cpu ? null : device.ToTorch());
-            RecordRead("sae", key.Item1);
+            sae = Lens.Sae.SaeLoader.Load(key.Item1, hook, device.Kind == DeviceKind.Cpu ? null : device.ToTorch(), Hub);
+            RecordRead("sae", hubId ? sae.Source : key.Item1);
             return saes[key] = sae;
         }
     }

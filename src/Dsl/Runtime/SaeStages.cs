@@ -13,7 +13,7 @@ internal static class SaeStages
     public static ExperimentState Load(SaeLoadStatement s, ExperimentState state)
     {
         state = state.WithModel();
-        var sae = state.Environment.LoadSae(state.Environment.ReadPath(s.Path), s.Hook, state.EffectiveDevice);
+        var sae = state.Environment.LoadSae(state.Environment.SaeLocation(s.Path), s.Hook, state.EffectiveDevice);
         if (state.Saes.FirstOrDefault(a => a.Sae.HookName == sae.HookName) is { } other)
             throw new InvalidOperationException($"an SAE is already loaded at {sae.HookName} (`{other.Text}`): one SAE per hook point");
         var cfg = sae.Config;

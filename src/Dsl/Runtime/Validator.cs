@@ -552,14 +552,15 @@ public static class Validator
 
         void SaeLoad(SaeLoadStatement s, HookedTransformer model)
         {
-            var path = Env.ReadPath(s.Path);
+            var path = Env.SaeLocation(s.Path);
             saeFailed = true;
-            if (!File.Exists(path) && !Directory.Exists(path))
+            bool hubId = SaeHubSource.IsRepoId(path);
+            if (!hubId && !File.Exists(path) && !Directory.Exists(path))
             {
                 Error(s, $"SAE '{s.Path}' not found (a relative path is relative to the experiment's folder)", s.Path);
                 return;
             }
-            if (File.Exists(path) && !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
+            if (!hubId && File.Exists(path) && !path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
             {
                 Error(s, $"'{s.Path}' is a file, not an SAE: give the SAE's folder (cfg.json + sae_weights.safetensors, SAELens) or Gemma Scope's params.npz", s.Path);
                 return;
