@@ -185,6 +185,20 @@ let tests =
                 Expect.equal (param "blocks.0.attn.k_norm.w") [ 16L ] "attn.k_norm.w [kv_heads·d_head]"
                 Expect.equal (param "blocks.0.mlp.experts.3.W_out.weight") [ 32L; 24L ] "expert W_out as nn.Linear [out, in]")
 
+        testCase "saved as a TransformerLens-native folder it reloads to the same logits (original_architecture selects the norm)" <| fun () ->
+            withFolder (olmoeConfig false) (olmoeWeights ()) (fun dir ->
+                use model = HookedTransformer.FromPretrainedNoProcessing(dir)
+                use tokens = randomTokens ()
+                use before = model.Forward(tokens)
+                let native = tempDir "olmoe-native"
+                try
+                    model.Save native
+                    use reloaded = HookedTransformer.Load native
+                    Expect.equal reloaded.Config.OriginalArchitecture "OlmoeForCausalLM" "original_architecture is written and read back"
+                    use after = reloaded.Forward(tokens)
+                    Expect.equal (maxAbsDiff before after) 0.0 "the same computation"
+                finally Directory.Delete(native, true))
+
         testCase "clip_qkv, attention biases and rope scaling are refused naming the field" <| fun () ->
             refusedWith ((olmoeConfig false).Replace("\"clip_qkv\": null", "\"clip_qkv\": 8.0")) "clip_qkv"
             refusedWith ((olmoeConfig false).Replace("\"attention_bias\": false", "\"attention_bias\": true")) "attention_bias"
