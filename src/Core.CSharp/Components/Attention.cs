@@ -161,7 +161,10 @@ public sealed class Attention : nn.Module
         return norm.forward(x.reshape(x.shape[0], x.shape[1], -1)).view(x.shape).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The original_architecture whose q/k norms span the whole projection (TransformerLens: OLMoE, OLMo 2, OLMo 3).</summary>
+    /// <summary>
+    /// The original_architecture whose q/k norms span the whole projection, as in TransformerLens's attention
+    /// (which does the same for OLMo 2 and 3; those also get post-norm blocks there and are refused in ConfigValueDomains).
+    /// </summary>
     public const string OlmoeArchitecture = "OlmoeForCausalLM";
 
     /// <summary>

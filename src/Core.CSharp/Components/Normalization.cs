@@ -62,7 +62,7 @@ public sealed class Normalization : nn.Module
     }
 
     /// <summary>
-    /// The square root rounded correctly, as PyTorch's float32 kernel gives it: libtorch's float32 sqrt (in
+    /// The square root rounded correctly, as the fixtures' PyTorch gives it: libtorch's float32 sqrt (in
     /// TorchSharp 0.107) is one ulp off for about 15% of inputs, and gemma2like's large activations amplify
     /// one ulp of an RMS scale into 1e-4s on the logits. In float64 and rounded back the result is exact.
     /// </summary>
