@@ -20,6 +20,7 @@ public sealed class Attention : nn.Module
     public Parameter? _W_K, _W_V, _b_K, _b_V;  // grouped-query heads
     public Tensor? rotary_sin, rotary_cos;
     public Normalization? q_norm, k_norm;      // use_qk_norm: RMSNorm over d_head of each head's query / key
+    readonly bool _qkNormOverProjection;        // OLMoE: q_norm / k_norm over all heads' queries / keys at once
     readonly HookedTransformerConfig _cfg;
     readonly double _attnScale;
     readonly int? _window;
@@ -56,6 +57,15 @@ public sealed class Attention : nn.Module
         {
             q_norm = new Normalization(hooks.Under("q_norm"), NormalizationKind.RMS, e, cfg.Eps, dtype);
             k_norm = new Normalization(hooks.Under("k_norm"), NormalizationKind.RMS, e, cfg.Eps, dtype);
+        }
+        else if (cfg.OriginalArchitecture == OlmoeArchitecture)
+        {
+            // TransformerLens keys this on original_architecture: q_norm over d_model, k_norm over kv_heads·d_head.
+            if (h * e != d)
+                throw new ArgumentException($"config field d_head is {e}: OLMoE's q_norm spans d_model ({d}), so n_heads·d_head must equal it (it is {h * e})");
+            q_norm = new Normalization(hooks.Under("q_norm"), NormalizationKind.RMS, d, cfg.Eps, dtype);
+            k_norm = new Normalization(hooks.Under("k_norm"), NormalizationKind.RMS, kv * e, cfg.Eps, dtype);
+            _qkNormOverProjection = true;
         }
         HookRotQ = hooks.Create("hook_rot_q", listed: rotary); HookRotK = hooks.Create("hook_rot_k", listed: rotary);
         HookAttnScores = hooks.Create("hook_attn_scores"); HookPattern = hooks.Create("hook_pattern");
@@ -99,8 +109,8 @@ public sealed class Attention : nn.Module
             k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
             v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
         }
-        if (q_norm is not null) q = PerHeadNorm(q, q_norm);
-        if (k_norm is not null) k = PerHeadNorm(k, k_norm);
+        if (q_norm is not null) q = _qkNormOverProjection ? ProjectionNorm(q, q_norm) : PerHeadNorm(q, q_norm);
+        if (k_norm is not null) k = _qkNormOverProjection ? ProjectionNorm(k, k_norm!) : PerHeadNorm(k, k_norm!);
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (padding is not null && padding.Real.shape[1] != k.shape[1])
@@ -145,6 +155,22 @@ public sealed class Attention : nn.Module
         using var scope = NewDisposeScope();
         return norm.forward(x.reshape(-1, x.shape[3])).view(x.shape).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// OLMoE's q/k norm (TransformerLens's OLMo branch of AbstractAttention.forward): x [b, p, heads, d_head]
+    /// normalised as [b, p, heads·d_head], so its hook_scale is [b, p, 1].
+    /// </summary>
+    static Tensor ProjectionNorm(Tensor x, Normalization norm)
+    {
+        using var scope = NewDisposeScope();
+        return norm.forward(x.reshape(x.shape[0], x.shape[1], -1)).view(x.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The original_architecture whose q/k norms span the whole projection, as in TransformerLens's attention
+    /// (which does the same for OLMo 2 and 3; those also get post-norm blocks there and are refused in ConfigValueDomains).
+    /// </summary>
+    public const string OlmoeArchitecture = "OlmoeForCausalLM";
 
     /// <summary>
     /// Whether attention may run as one fused kernel (scaled_dot_product_attention): nobody hooks the

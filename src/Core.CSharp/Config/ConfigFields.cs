@@ -59,7 +59,7 @@ public static class ConfigFields
         new("use_qk_norm", I, "false", "RMSNorm of each head's query and key (attn.q_norm, attn.k_norm) before rotary (Qwen3, Gemma 3)"),
         new("use_local_attn", I, "false", "local windows per attn_types"),
         new("ungroup_grouped_query_attention", R, "false", "use false: hook_k and hook_v keep n_key_value_heads heads"),
-        new("original_architecture", M, "null", "a label (the loader has already mapped the architecture)"),
+        new("original_architecture", I, "null", "OlmoeForCausalLM: q/k RMSNorm over the whole projection, as TransformerLens's attention; Olmo2/Olmo3ForCausalLM refused; otherwise a label"),
         new("from_checkpoint", M, "false", "a label"),
         new("checkpoint_index", M, "null", "a label"),
         new("checkpoint_label_type", M, "null", "a label"),

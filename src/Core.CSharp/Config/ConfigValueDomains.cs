@@ -50,6 +50,9 @@ public static class ConfigValueDomains
             AtLeastOne("NTK_original_ctx_len", cfg.NtkOriginalCtxLen, MaxContext);
         }
         if (cfg.WindowSize is int window) AtLeastOne("window_size", window, MaxContext);
+        if (cfg.OriginalArchitecture is "Olmo2ForCausalLM" or "Olmo3ForCausalLM")
+            throw new ArgumentException($"config field original_architecture is '{cfg.OriginalArchitecture}': TransformerLens gives it post-norm blocks "
+                                        + "and q/k norms over the whole projection, which Lens does not compute (OlmoeForCausalLM is supported)");
         if (cfg.AttnTypes is { } types)
         {
             _ = cfg.AttentionKinds; // refuses an entry other than global or local

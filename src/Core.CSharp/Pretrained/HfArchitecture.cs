@@ -26,7 +26,7 @@ public abstract class HfArchitecture
 
     static readonly HfArchitecture[] All = [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture(),
         new GemmaArchitecture(), new Qwen3Architecture(),
-        new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture()];
+        new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture(), new OlmoeArchitecture()];
 
     /// <summary>
     /// The Llama-style attention shape of a Hugging Face config: hidden_size, num_attention_heads,

@@ -54,6 +54,7 @@ public sealed class HfConfig
                 "phi3" => "Phi3ForCausalLM",
                 "gptj" => "GPTJForCausalLM",
                 "opt" => "OPTForCausalLM",
+                "olmoe" => "OlmoeForCausalLM",
                 _ => null,
             };
         }
