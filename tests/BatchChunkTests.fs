@@ -39,6 +39,25 @@ let private sameTable (command: string) (chunked: ExperimentState) (whole: Exper
             for j in 0 .. w.Rows.[i].Length - 1 do sameCell (sprintf "%s row %d column %s" command i w.Columns.[j]) c.Rows.[i].[j] w.Rows.[i].[j]
     | c, w -> failtestf "%s gave %s and %s" command (c.GetType().Name) (w.GetType().Name)
 
+/// A safetensors file read from the format's description alone (u64 little-endian header length, a JSON header of
+/// name → dtype, shape, data_offsets, then the data): each tensor's dtype, shape and bytes; checks that the data is
+/// covered exactly, tensor after tensor.
+let private readSafetensors (bytes: byte[]) =
+    let length = int (BitConverter.ToUInt64(bytes, 0))
+    use header = Text.Json.JsonDocument.Parse(ReadOnlyMemory(bytes, 8, length))
+    let start = 8 + length
+    let entries =
+        [ for p in header.RootElement.EnumerateObject() do
+            if p.Name <> "__metadata__" then
+                let ints (field: string) = [| for d in p.Value.GetProperty(field).EnumerateArray() -> d.GetInt64() |]
+                let offsets = ints "data_offsets"
+                p.Name, p.Value.GetProperty("dtype").GetString(), ints "shape", offsets.[0], offsets.[1] ]
+    let ends = entries |> List.sortBy (fun (_, _, _, b, _) -> b) |> List.fold (fun at (n, _, _, b, e) -> (if b <> at then failtestf "%s starts at %d, not %d" n b at); e) 0L
+    Expect.equal (int64 start + ends) bytes.LongLength "the data ends where the file does"
+    entries |> List.map (fun (n, d, shape, b, e) -> n, (d, shape, bytes.[start + int b .. start + int e - 1])) |> Map.ofList
+
+let private quoted (rows: string[]) = rows |> Array.map (sprintf "\"%s\"") |> String.concat ", "
+
 [<Tests>]
 let tests =
     testList "batch chunks" [
@@ -132,6 +151,80 @@ let tests =
             for i in 0 .. 1 do
                 for kv in w.[i].Value.Summary do
                     sameCell (sprintf "patch %d %s" i kv.Key) (box (c.[i].Value.Summary |> Seq.find (fun x -> x.Key = kv.Key)).Value) (box kv.Value)
+
+        testCase "cache save on five padded texts in 3 chunks writes the bytes one batch writes, which hold a direct forward's activations" <| fun () ->
+            let file = IO.Path.Combine(Lens.Tests.CoreTests.tempDir (), "acts.safetensors")
+            let text = sprintf "model %s\ninput %s\ncache save %s\n" Lens.Tests.PaddedStatementTests.modelDir.Value (quoted texts) file
+            let whole, plans = runWith None text
+            Expect.isEmpty plans "one batch without a budget"
+            let oneBatch = IO.File.ReadAllBytes file
+            let chunked, chunkPlans = runWith (Some (budgetFor whole.Model.Model.Config 2 whole.Input.Positions true)) text
+            Expect.sequenceEqual (chunkPlans |> List.map snd) [ 3 ] "5 rows in 3 chunks of at most 2"
+            let inChunks = IO.File.ReadAllBytes file
+            Expect.equal inChunks.Length oneBatch.Length "the same length"
+            match Array.tryFindIndex id (Array.map2 (<>) inChunks oneBatch) with
+            | Some i -> failtestf "byte %d differs: %d in chunks, %d in one batch" i inChunks.[i] oneBatch.[i]
+            | None -> ()
+            let tensors = readSafetensors inChunks
+            let input = whole.Input
+            let _, maskShape, maskBytes = tensors.["attention_mask"]
+            Expect.sequenceEqual maskShape [| 5L; int64 input.Positions |] "the mask of every row"
+            Expect.sequenceEqual (Array.init (maskBytes.Length / 8) (fun i -> BitConverter.ToInt64(maskBytes, 8 * i))) (Array.concat input.Mask) "the input's mask"
+            // A forward of its own (loaded apart from the experiment's, float32 rounding apart).
+            use model = HookedTransformer.Load Lens.Tests.PaddedStatementTests.modelDir.Value
+            use tokens = input.ToTensor TorchSharp.torch.CPU
+            use mask = input.MaskTensor TorchSharp.torch.CPU
+            for hook in [ "blocks.0.attn.hook_pattern"; "blocks.1.hook_resid_post"; "ln_final.hook_normalized" ] do
+                use run = model.RunWithCache(tokens, ReturnType.Logits, (fun n -> n = hook), attentionMask = mask)
+                let dtype, shape, data = tensors.[hook]
+                Expect.equal dtype "F32" hook
+                Expect.sequenceEqual shape run.Cache.[hook].shape (hook + ": the whole batch's shape")
+                let expected = floats run.Cache.[hook]
+                Array.iteri (fun i (e: float32) ->
+                    let a = BitConverter.ToSingle(data, 4 * i)
+                    if abs (a - e) > 1e-5f * max 1.0f (abs e) then failtestf "%s entry %d: %g in the file, %g from the forward" hook i a e) expected
+            match (result "cache" chunked).Value, (result "cache" whole).Value with
+            | (:? FileValue as c), (:? FileValue as w) ->
+                Expect.sequenceEqual c.Names w.Names "the same tensors listed"
+                Expect.equal (set c.Names) (tensors |> Map.keys |> set) "the file holds the tensors the result lists"
+            | c, w -> failtestf "cache save gave %s and %s" c.Kind w.Kind
+
+        testCase "print HOOK on five padded texts in 3 chunks gives one batch's shape and statistics" <| fun () ->
+            let text = sprintf "model %s\ninput %s\nprint blocks.0.hook_resid_post\nprint blocks.1.attn.hook_pattern\nprint ln_final.hook_normalized\n"
+                               Lens.Tests.PaddedStatementTests.modelDir.Value (quoted texts)
+            let whole, _ = runWith None text
+            let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 2 whole.Input.Positions false)) text
+            Expect.sequenceEqual (plans |> List.map snd) [ 3; 3; 3 ] "5 rows in 3 chunks of at most 2, for each print"
+            List.iter2 (fun (c: ExperimentResult) (w: ExperimentResult) ->
+                match c.Value, w.Value with
+                | (:? ActivationValue as a), (:? ActivationValue as b) ->
+                    Expect.sequenceEqual a.Shape b.Shape (b.Hook + ": the whole batch's shape")
+                    Expect.equal a.Shape.[0] 5L "five rows"
+                    for what, x, y in [ "mean", a.Mean, b.Mean; "std", a.Std, b.Std; "min", a.Min, b.Min; "max", a.Max, b.Max; "norm", a.Norm, b.Norm ] do
+                        if abs (x - y) > 1e-6 * max 1e-3 (abs y) then failtestf "%s %s: %.12g in chunks, %.12g in one batch" b.Hook what x y
+                    Expect.equal a.First.Length 8 "the first 8 entries"
+                    Array.iteri2 (fun i x y -> if abs (x - y) > 1e-6 * max 1.0 (abs y) then failtestf "%s entry %d: %g in chunks, %g in one batch" b.Hook i x y) a.First b.First
+                | a, b -> failtestf "print gave %s and %s" a.Kind b.Kind) (results "print" chunked) (results "print" whole)
+
+        testCase "show pattern above the budget runs row 0 alone and draws what one batch draws" <| fun () ->
+            let text = sprintf "model %s\ninput %s\nshow pattern L1\nshow tokens\n" Lens.Tests.PaddedStatementTests.modelDir.Value (quoted texts)
+            let whole, _ = runWith None text
+            let budget = budgetFor whole.Model.Model.Config 1 whole.Input.Positions true
+            let chunked, plans = runWith (Some budget) text
+            Expect.sequenceEqual plans [ "ShowStatement", 1 ] "show pattern runs one chunk, row 0; show tokens needs no plan (it runs row 0 anyway)"
+            match (results "show" chunked).[0].Value, (results "show" whole).[0].Value with
+            | (:? FigureValue as c), (:? FigureValue as w) ->
+                Expect.stringStarts c.ConsoleText w.ConsoleText "the same heads, positions and weights"
+                Expect.stringContains c.ConsoleText "(only row 0 of the 5 rows was run: the whole input does not fit the memory budget)" "says that only row 0 ran"
+                // The same figure, but for the element ids each figure numbers anew.
+                let figure (html: string) = Text.RegularExpressions.Regex.Replace(html, @"lens-ap-[0-9a-f]+-\d+", "lens-ap-ID")
+                Expect.equal (figure c.Figure.Html) (figure w.Figure.Html) "the same figure"
+            | c, w -> failtestf "show gave %s and %s" c.Kind w.Kind
+            // Not even one row: refused at the check.
+            let tooSmall = budget - int64 (MemoryEstimate.ForwardBytes(whole.Model.Model.Config, 1L, int64 whole.Input.Positions, true))
+            use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ReadDirectory = Lens.Tests.TestSupport.repoRoot, MemoryBudget = Nullable tooSmall)
+            let errors = Pipeline.Parse(text, "test.lens").Check(ExperimentState.Start env) |> Seq.map string |> String.concat "\n"
+            Expect.stringContains errors "test.lens:3:1: even one row of the input" "show pattern names its line"
 
         testCase "a budget below one row is refused at the check, naming the statement" <| fun () ->
             let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nloss\n" tinyModel

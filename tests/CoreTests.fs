@@ -122,6 +122,31 @@ let safetensorsTests =
         testCase "overlapping tensors" <| fun () ->
             expectSafetensorsError """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""" (Array.zeroCreate 12) "overlap"
         testCase "shape and byte span disagree" <| fun () -> expectSafetensorsError """{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""" (Array.zeroCreate 8) "needs 12 bytes"
+        testCase "written two rows at a time, a file is byte for byte the one saved whole; missing, extra or misshapen rows are refused" <| fun () ->
+            use a = torch.arange(24.0f).reshape(4L, 3L, 2L)
+            use b = torch.tensor([| 10L; 20L; 30L; 40L |])
+            let metadata = dict [ "note", "rows" ]
+            let path = Path.Combine(tempDir (), "whole.safetensors")
+            SafetensorsFile.Save(path, [ Collections.Generic.KeyValuePair("b", b); Collections.Generic.KeyValuePair("a", a) ], Collections.Generic.Dictionary metadata)
+            let layout = SafetensorsLayout.Of([ struct ("a", torch.ScalarType.Float32, [| 4L; 3L; 2L |]); struct ("b", torch.ScalarType.Int64, [| 4L |]) ], Collections.Generic.Dictionary metadata)
+            use stream = new MemoryStream()
+            let writer = SafetensorsWriter(stream, layout)
+            for start in [ 0L; 2L ] do
+                use rowsA = a.narrow(0, start, 2L)
+                use rowsB = b.narrow(0, start, 2L)
+                writer.Append("a", rowsA)
+                writer.Append("b", rowsB)
+            writer.Finish()
+            Expect.sequenceEqual (stream.ToArray()) (File.ReadAllBytes path) "the same bytes"
+            let refused (f: SafetensorsWriter -> unit) (fragment: string) =
+                use s = new MemoryStream()
+                let e = Expect.throwsC (fun () -> f (SafetensorsWriter(s, layout))) id
+                Expect.stringContains e.Message fragment fragment
+            refused (fun w -> (use r = a.narrow(0, 0, 2L) in w.Append("a", r)); w.Finish()) "tensor 'a' of shape [4, 3, 2] got 48 of its 96 bytes"
+            refused (fun w -> (use r = torch.zeros(2L, 2L, 2L) in w.Append("a", r))) "rows of shape [2, 2, 2] into tensor 'a' of shape [4, 3, 2]"
+            refused (fun w -> (use r = torch.zeros(2L, 3L, 2L, dtype = torch.float64) in w.Append("a", r))) "dtype Float64 into tensor 'a' of dtype F32"
+            refused (fun w -> w.Append("a", a); (use r = a.narrow(0, 0, 1L) in w.Append("a", r))) "no room left"
+            refused (fun w -> w.Append("c", a)) "no such tensor"
         testCase "a corrupt weights file is reported by the checkpoint loader" <| fun () ->
             let o = Oracle "attnonly"
             use model = o.Model()

@@ -379,12 +379,14 @@ let memoryTests =
         }
         test "an experiment above the memory budget is refused before running, naming the statement" {
             let dir = folder "memory-over"
-            // show pattern keeps every layer's activations and does not run in chunks of rows.
-            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nshow pattern L0H0\n" tinyDir)
+            // Sampled generate draws every row from one random stream and does not run in chunks of rows.
+            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\ngenerate 5 temperature 0.7\n" tinyDir)
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 1 r.Stderr
-            Expect.stringContains r.Stderr "m.lens:4:1: this statement needs an estimated" "at the statement"
-            Expect.stringContains r.Stderr "on an input of [4000, 20] tokens but this machine has 50.0 MiB available" "the input and the budget"
+            Expect.stringContains r.Stderr "m.lens:4:1: sampled generate cannot run in chunks of rows: every row draws from one random stream in batch order" "at the statement, saying why"
+            Expect.stringContains r.Stderr "on an input of [4000, 20] tokens it needs an estimated" "the input"
+            Expect.stringContains r.Stderr "but this machine has 50.0 MiB available: give at most " "the budget"
+            Expect.stringContains r.Stderr "or generate greedily (`generate N greedy` runs in chunks)" "what to do"
             Expect.stringContains r.Stderr "nothing was run" "before running"
             Expect.isFalse (r.Stdout.Contains "loss") "nothing ran"
         }
@@ -396,5 +398,20 @@ let memoryTests =
             Expect.stringContains check.Stdout "line 4: `score induction` runs in " "states the chunks of the statement"
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 0 r.Stderr
+        }
+        test "cache save and print run in chunks of rows above the budget, show pattern runs row 0 alone, and lens check says so" {
+            let dir = folder "memory-outputs"
+            File.WriteAllText(Path.Combine(dir, "m.lens"),
+                              sprintf "model %s\ninput repeat random 10 batch 4000\ncache save acts.safetensors filter \"blocks.0.hook_resid_post\"\nprint blocks.1.hook_mlp_out\nshow pattern L0H0\n" tinyDir)
+            let check = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "check"; "m.lens" ]
+            Expect.equal check.ExitCode 0 check.Stderr
+            Expect.stringContains check.Stdout "line 3: `cache save acts.safetensors filter \"blocks.0.hook_resid_post\"` runs in " "the chunks of cache save"
+            Expect.stringContains check.Stdout "line 4: `print blocks.1.hook_mlp_out` runs in " "the chunks of print"
+            Expect.stringContains check.Stdout "line 5: `show pattern L0H0` runs on row 0 only, the row it shows (the whole input does not fit the memory budget)" "show pattern's one row"
+            let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
+            Expect.equal r.ExitCode 0 r.Stderr
+            Expect.stringContains r.Stdout "(only row 0 of the 4000 rows was run: the whole input does not fit the memory budget)" "show says so"
+            use file = SafetensorsFile.Open(Path.Combine(dir, "acts.safetensors"))
+            Expect.sequenceEqual file.Entries.["blocks.0.hook_resid_post"].Shape [| 4000L; 20L; 16L |] "every row's activations"
         }
     ]

@@ -41,7 +41,7 @@ public static class CheckCommand
             Console.WriteLine($"estimated peak memory: {Lens.MemoryEstimate.Describe(peak.Bytes)} (line {peak.Statement.Span.Line}: `{environment.TextOf(peak.Statement)}`), "
                               + $"of {Lens.MemoryEstimate.Describe(Lens.MemoryEstimate.AvailableBytes())} available");
         foreach (var plan in environment.ChunkPlans.Values.OrderBy(p => p.Statement.Span.Line))
-            Console.WriteLine($"line {plan.Statement.Span.Line}: `{environment.TextOf(plan.Statement)}` runs in {plan.Chunks} chunks of at most {plan.RowsPerChunk} rows (the whole input does not fit the memory budget)");
+            Console.WriteLine($"line {plan.Statement.Span.Line}: `{environment.TextOf(plan.Statement)}` {plan.Describe()}");
         return CliRunner.Ok;
     }
 }

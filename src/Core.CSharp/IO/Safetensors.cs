@@ -26,14 +26,14 @@ public sealed record SafetensorsEntry(string Name, string Dtype, long[] Shape, l
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
-    static readonly Dictionary<string, (ScalarType Type, int Size)> Dtypes = new()
+    internal static readonly Dictionary<string, (ScalarType Type, int Size)> Dtypes = new()
     {
         ["F64"] = (ScalarType.Float64, 8), ["F32"] = (ScalarType.Float32, 4), ["F16"] = (ScalarType.Float16, 2),
         ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
         ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1),
         ["BOOL"] = (ScalarType.Bool, 1),
     };
-    static readonly Dictionary<ScalarType, string> DtypeNames = Dtypes.ToDictionary(kv => kv.Value.Type, kv => kv.Key);
+    internal static readonly Dictionary<ScalarType, string> DtypeNames = Dtypes.ToDictionary(kv => kv.Value.Type, kv => kv.Key);
 
     readonly SafeFileHandle _handle;
     readonly long _dataStart;
@@ -189,37 +189,17 @@ public sealed class SafetensorsFile : IDisposable
         return f.Names.ToDictionary(n => n, n => f.Load(n, device: device));
     }
 
-    /// <summary>Writes tensors (in the given order, data sorted by name as the reference writer does) atomically.</summary>
+    /// <summary>Writes tensors (data sorted by name as the reference writer does) atomically.</summary>
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var list = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
-        var header = new Dictionary<string, object>();
-        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
-        long offset = 0;
-        foreach (var (name, t) in list)
-        {
-            if (!DtypeNames.TryGetValue(t.dtype, out var dn)) throw new SafetensorsException($"cannot write tensor '{name}' of dtype {t.dtype}");
-            long bytes = t.numel() * t.ElementSize;
-            header[name] = new { dtype = dn, shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
-            offset += bytes;
-        }
-        var json = JsonSerializer.SerializeToUtf8Bytes(header);
-        int pad = (8 - json.Length % 8) % 8;
-        var headerBytes = new byte[json.Length + pad];
-        json.CopyTo(headerBytes, 0);
-        for (int i = json.Length; i < headerBytes.Length; i++) headerBytes[i] = (byte)' ';
-
+        var list = tensors.ToList();
+        var layout = SafetensorsLayout.Of(list.Select(kv => (kv.Key, kv.Value.dtype, kv.Value.shape)), metadata);
+        var byName = list.ToDictionary(kv => kv.Key, kv => kv.Value);
         AtomicFile.Write(path, fs =>
         {
-            fs.Write(BitConverter.GetBytes((ulong)headerBytes.Length));
-            fs.Write(headerBytes);
-            foreach (var (_, t) in list) WriteData(fs, t);
+            var writer = new SafetensorsWriter(fs, layout);
+            foreach (var e in layout.Entries) writer.Append(e.Name, byName[e.Name]);
+            writer.Finish();
         });
-    }
-
-    static void WriteData(Stream fs, Tensor t)
-    {
-        using var c = t.detach().cpu().contiguous();
-        if (c.numel() > 0) fs.Write(c.bytes);
     }
 }

@@ -1,7 +1,16 @@
 namespace Lens.Dsl.Runtime;
 
 /// <summary>How many rows of the input one forward pass of a statement takes, so that its estimated peak fits the memory budget.</summary>
-public sealed record ChunkPlan(Statement Statement, int RowsPerChunk, int Chunks);
+public sealed record ChunkPlan(Statement Statement, int RowsPerChunk, int Chunks)
+{
+    /// <summary>The statement shows row 0 only (`show pattern`), and runs that row alone.</summary>
+    public bool FirstRowOnly { get; init; }
+
+    /// <summary>What `lens check` says of the plan.</summary>
+    public string Describe() => FirstRowOnly
+        ? "runs on row 0 only, the row it shows (the whole input does not fit the memory budget)"
+        : $"runs in {Chunks} chunks of at most {RowsPerChunk} rows (the whole input does not fit the memory budget)";
+}
 
 /// <summary>
 /// Inputs larger than the memory budget run in chunks of rows: the checks size the chunks from the memory estimate

@@ -17,7 +17,7 @@ internal static class OutputStages
         state = state.WithModel();
         var (title, fragments, text) = s.View switch
         {
-            PatternView v => Patterns(v, state),
+            PatternView v => Patterns(s, v, state),
             ScoresView v => Scores(v, state),
             _ => Tokens(state),
         };
@@ -26,11 +26,14 @@ internal static class OutputStages
         return state.WithResult(s, new FigureValue(figure, s.OutputPath, text) { Title = title });
     }
 
-    static (string, HtmlContent[], string) Patterns(PatternView v, ExperimentState state)
+    static (string, HtmlContent[], string) Patterns(ShowStatement s, PatternView v, ExperimentState state)
     {
         using var scope = NewDisposeScope();
-        using var pass = new StagePass(state, "show pattern", masked: true);
-        var (model, input) = (pass.Model, pass.Input);
+        var input = state.RequireInput("show pattern");
+        // Above the memory budget the checks plan row 0 alone: the only row drawn.
+        bool firstRowOnly = state.Environment.ChunkPlans.TryGetValue(s, out var plan) && plan.FirstRowOnly;
+        using var pass = new StagePass(state, "show pattern", masked: true, firstRowOnly ? input.Slice(0, 1) : null);
+        var model = pass.Model;
         var heads = HeadStages.Resolve(v.Heads, state);
         if (heads.Count == 0) throw new ArgumentException($"the selection {Printer.Print(v.Heads)} picks no heads: nothing to show");
         using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), attentionMask: pass.AttentionMask);
@@ -45,6 +48,7 @@ internal static class OutputStages
         var text = new StringBuilder($"{heads.Count} head(s), {length} tokens; the last token attends most to:\n");
         for (int i = 0; i < heads.Count; i++)
             text.Append(CultureInfo.InvariantCulture, $"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} ({Numbers.Text(w[i])})\n");
+        if (firstRowOnly) text.Append(CultureInfo.InvariantCulture, $"(only row 0 of the {input.Batch} rows was run: the whole input does not fit the memory budget)\n");
         return (title, [fragment], text.ToString());
     }
 
@@ -82,25 +86,12 @@ internal static class OutputStages
 
     public static ExperimentState Cache(CacheStatement s, ExperimentState state)
     {
+        if (s.Action == CacheAction.Save) return CacheSave.Run(s, state);
         state = state.WithModel();
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "cache", masked: true);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
-        if (s.Action == CacheAction.Save)
-        {
-            using var run = model.RunWithCache(tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
-            var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
-            // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and meaningless).
-            if (pass.AttentionMask is not null) tensors.Add(new("attention_mask", pass.AttentionMask));
-            var path = state.Environment.WritePath(s.Path);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            SafetensorsFile.Save(path, tensors, new Dictionary<string, string>
-            {
-                ["model"] = state.ModelName, ["producer"] = "lens run", ["statement"] = state.Environment.TextOf(s),
-            });
-            return state.WithResult(s, new FileValue(s.Path, tensors.Select(t => t.Key).ToArray()) { Title = $"activations of {Printer.Print(input.Source)}" });
-        }
         if (Directory.Exists(state.Environment.ReadPath(s.Path))) return DatasetCacheLoad.Compare(s, state, pass, filter);
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         state.Environment.RecordRead("cache", state.Environment.ReadPath(s.Path));
@@ -128,20 +119,26 @@ internal static class OutputStages
         {
             case PrintHook h:
             {
-                using var scope = NewDisposeScope();
-                using var pass = new StagePass(state, "print", masked: true);
-                var input = pass.Input;
+                var input = state.RequireInput("print");
                 var name = model.Hook(h.Hook.FullName).Name;
-                using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, n => n == name, attentionMask: pass.AttentionMask);
-                var activation = run.Cache[name].to(ScalarType.Float64);
-                // Texts of different lengths: the statistics are over real tokens' entries only (pads are not part of any text).
-                var x = pass.AttentionMask is null ? activation.flatten() : activation.masked_select(Lens.Analysis.MaskedEntries.Real(activation, name, pass.AttentionMask));
-                var first = TensorData.Flat(x.narrow(0, 0, Math.Min(8, x.numel())));
-                var value = new ActivationValue(name, activation.shape, x.mean().item<double>(), x.numel() > 1 ? x.std().item<double>() : 0,
-                    x.min().item<double>(), x.max().item<double>(), first)
+                var statistics = new ActivationStatistics();
+                long[] shape = [];
+                // Above the memory budget the rows run in the chunks the checks planned, the statistics combined exactly.
+                foreach (var (_, chunk) in BatchChunks.Of(state, s))
                 {
-                    Title = $"{name} on {Printer.Print(input.Source)}" + (pass.AttentionMask is null ? "" : " (real tokens' entries only)"),
-                    Norm = x.norm().item<double>(),
+                    using var scope = NewDisposeScope();
+                    using var pass = new StagePass(state, "print", masked: true, chunk);
+                    using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, n => n == name, attentionMask: pass.AttentionMask);
+                    var activation = run.Cache[name].to(ScalarType.Float64);
+                    // Texts of different lengths: the statistics are over real tokens' entries only (pads are not part of any text).
+                    statistics.Add(pass.AttentionMask is null ? activation.flatten() : activation.masked_select(Lens.Analysis.MaskedEntries.Real(activation, name, pass.AttentionMask)));
+                    shape = activation.shape;
+                }
+                shape[0] = input.Batch;
+                var value = new ActivationValue(name, shape, statistics.Mean, statistics.Std, statistics.Min, statistics.Max, statistics.First)
+                {
+                    Title = $"{name} on {Printer.Print(input.Source)}" + (input.Mask is null ? "" : " (real tokens' entries only)"),
+                    Norm = statistics.Norm,
                 };
                 return state.WithResult(s, value);
             }

@@ -135,13 +135,27 @@ public static class Validator
             if (cacheEveryLayer is not bool all || state.Input is not ExperimentInput input) return;
             var cfg = model.Config;
             var positions = input.Positions + (s is GenerateStatement g ? g.MaxNewTokens : 0);
-            int rows = s is DetectStatement ? 1 : input.Batch;              // detect_head runs each row alone
-            // Statements whose results are per row or means over rows run in chunks of rows when the whole batch does not fit.
+            // detect_head runs each row alone; show tokens runs only row 0 (the one it colours).
+            int rows = s is DetectStatement or ShowStatement { View: TokensView } ? 1 : input.Batch;
+            // Statements whose results are per row, means over rows or statistics over entries run in chunks of rows when the whole batch does not fit.
             Env.ChunkPlans.Remove(s);
             // Greedy generation too (each row generates as if alone); sampling is not, since chunks would draw in another order.
-            if ((s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement or PatchStatement or AttributePatchStatement
-                 || s is GenerateStatement g0 && ForwardStages.GenerationOptionsOf(g0, 0).IsGreedy)
-                && BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available) is var fit && fit < input.Batch)
+            bool chunked = s is RunStatement or LossStatement or LogitsStatement or PredictStatement or ScoreStatement or AttributeStatement or LogitLensStatement
+                               or PatchStatement or AttributePatchStatement or CacheStatement { Action: CacheAction.Save } or PrintStatement { Subject: PrintHook }
+                           || s is GenerateStatement g0 && ForwardStages.GenerationOptionsOf(g0, 0).IsGreedy;
+            // show pattern draws row 0 only: above the budget it runs that row alone.
+            bool firstRowOnly = s is ShowStatement { View: PatternView };
+            int fit = BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available);
+            if (s is GenerateStatement && !chunked && fit > 0 && fit < input.Batch)
+            {
+                Error(s, $"sampled generate cannot run in chunks of rows: every row draws from one random stream in batch order, so chunks would sample "
+                         + $"other tokens than one batch does; on an input of [{input.Batch}, {input.Positions}] tokens it needs an estimated "
+                         + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all))} of memory "
+                         + $"but this machine has {MemoryEstimate.Describe(available)} available: give at most {fit} rows, fewer new tokens, "
+                         + "or generate greedily (`generate N greedy` runs in chunks)");
+                return;
+            }
+            if ((chunked || firstRowOnly) && fit < input.Batch)
             {
                 if (fit == 0)
                 {
@@ -150,8 +164,16 @@ public static class Validator
                              + $"but this machine has {MemoryEstimate.Describe(available)} available: use shorter inputs or a smaller model");
                     return;
                 }
-                rows = fit;
-                Env.ChunkPlans[s] = new ChunkPlan(s, rows, (input.Batch + rows - 1) / rows);
+                if (firstRowOnly)
+                {
+                    rows = 1;
+                    Env.ChunkPlans[s] = new ChunkPlan(s, 1, 1) { FirstRowOnly = true };
+                }
+                else
+                {
+                    rows = fit;
+                    Env.ChunkPlans[s] = new ChunkPlan(s, rows, (input.Batch + rows - 1) / rows);
+                }
             }
             var bytes = MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, rows, positions, all);
             if (Env.EstimatedPeak is not { } peak || bytes > peak.Bytes) Env.EstimatedPeak = new MemoryPeak(bytes, s);
