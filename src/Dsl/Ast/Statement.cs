@@ -21,4 +21,7 @@ public abstract record Statement
 
     /// <summary>The statement as canonical experiment text (<see cref="Printer.Print(Statement)"/>).</summary>
     public sealed override string ToString() => Printer.Print(this);
+
+    /// <summary>The statement as JSON (<see cref="AstJson"/>).</summary>
+    public string ToJson() => AstJson.Serialize(this);
 }
