@@ -335,19 +335,35 @@ let private printingTests =
             Expect.equal ((TokenInput(nl [ nl [ 1 ]; nl [ 2 ] ])).ToString()) "tokens [[1], [2]]" "a batch of one-token rows"
 
         testCase "the printer refuses ASTs the language cannot express" <| fun () ->
-            let refuses what (s: Statement) = Expect.throwsT<ArgumentException> (fun () -> s.ToString() |> ignore) what
-            refuses "a union of one part" (HeadsStatement(SelectionUnion(nl [ head 0 1 ])))
-            refuses "a name that is not an identifier" (HeadsStatement(SelectionName("two words")))
-            refuses "a reserved name" (LetStatement("where", SelectionValue(head 0 1)))
-            refuses "a selector-like name" (LetStatement("L2", SelectionValue(head 0 1)))
-            refuses "an empty text list" (InputStatement(TextInput(nl [])))
-            refuses "ragged token rows" (InputStatement(TokenInput(nl [ nl [ 1; 2 ]; nl [ 3 ] ])))
-            refuses "a non-square pattern" (LetStatement("p", PatternValue(nl [ nl [ 1.0; 2.0 ] ])))
-            refuses "an infinite threshold" (HeadsStatement(inductionAbove Double.PositiveInfinity))
-            refuses "a negative head" (HeadsStatement(head 0 -1))
-            refuses "an index on cpu" (DeviceStatement(DeviceKind.Cpu, Nullable 0))
-            refuses "an empty path" (ModelStatement(""))
-            refuses "a print name that reads as a hook" (PrintStatement(PrintName("hook_embed")))
+            let refuses what (s: unit -> Statement) = Expect.throwsT<ArgumentException> (fun () -> (s ()).ToString() |> ignore) what
+            refuses "a union of one part" (fun () -> HeadsStatement(SelectionUnion(nl [ head 0 1 ])))
+            refuses "a name that is not an identifier" (fun () -> HeadsStatement(SelectionName("two words")))
+            refuses "a reserved name" (fun () -> LetStatement("where", SelectionValue(head 0 1)))
+            refuses "a selector-like name" (fun () -> LetStatement("L2", SelectionValue(head 0 1)))
+            refuses "an empty text list" (fun () -> InputStatement(TextInput(nl [])))
+            refuses "ragged token rows" (fun () -> InputStatement(TokenInput(nl [ nl [ 1; 2 ]; nl [ 3 ] ])))
+            refuses "a non-square pattern" (fun () -> LetStatement("p", PatternValue(nl [ nl [ 1.0; 2.0 ] ])))
+            refuses "an infinite threshold" (fun () -> HeadsStatement(inductionAbove Double.PositiveInfinity))
+            refuses "a negative head" (fun () -> HeadsStatement(head 0 -1))
+            refuses "an index on cpu" (fun () -> DeviceStatement(DeviceKind.Cpu, Nullable 0))
+            refuses "an empty path" (fun () -> ModelStatement(""))
+            refuses "a print name that reads as a hook" (fun () -> PrintStatement(PrintName("hook_embed")))
+
+        testCase "records keep the range rules the grammar reports, with the same words" <| fun () ->
+            let message (build: unit -> obj) =
+                try build () |> ignore; "" with :? ArgumentException as e -> e.Message
+            Expect.equal (message (fun () -> RepeatRandomInput(50, 2, -8) :> obj)) "the batch size must be at least 1, found -8" "batch"
+            Expect.equal (message (fun () -> GenerateStatement(5, Nullable(-0.5), Nullable(), Nullable(), false) :> obj)) "the temperature must be at least 0, found -0.5" "temperature"
+            Expect.equal (message (fun () -> GenerateStatement(5, Nullable(), Nullable(), Nullable(1.5), false) :> obj)) "top_p must be above 0 and at most 1, found 1.5" "top_p"
+            Expect.equal (message (fun () -> LogitsStatement(Nullable 0) :> obj)) "the count after 'top' must be at least 1, found 0" "top"
+            Expect.equal (message (fun () -> SeedStatement(-1L) :> obj)) "the seed must be at least 0, found -1" "seed"
+            Expect.equal (message (fun () -> TokenId(-3) :> obj)) "the token id must be at least 0, found -3" "token id"
+            Expect.equal (message (fun () -> ExpectStatement(ExpectTarget(nl [ "loss" ]), ExpectOperator.Equal, 2.5, Nullable()) :> obj))
+                "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`" "== without within"
+            // The parser reports the same rule at the token that broke it.
+            let parseError text = try Parser.Parse(text, "x.lens") |> ignore; "" with :? DslParseException as e -> e.Message
+            Expect.stringContains (parseError "input repeat random 50 x2 batch -8") "the batch size must be at least 1, found -8" "same words from the parser"
+            Expect.stringContains (parseError "generate 5 temperature -0.5") "the temperature must be at least 0, found -0.5" "same words from the parser"
     ]
 
 // ---------------------------------------------------------------------------------------------

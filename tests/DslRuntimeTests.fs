@@ -120,7 +120,7 @@ let pipelineTests =
                     .Then(Pipeline.Score ScoreKind.Induction)
             Expect.equal built (Pipeline.Parse text) "equal pipelines"
             Expect.equal (built.ToText()) text "code prints to the same canonical text"
-            Expect.equal (built.Stages |> Seq.map (fun s -> s.Statement) |> List.ofSeq) (Parser.Parse(text, "x").Statements |> List.ofSeq) "each stage carries its AST node"
+            Expect.equal (built.Stages |> List.ofSeq) (Parser.Parse(text, "x").Statements |> List.ofSeq) "each stage is its AST node"
 
         testCase "the F# steps compose with >> into the same pipeline" <| fun () ->
             let study =
@@ -157,7 +157,7 @@ let stateTests =
         testCase "stages are pure: the state they are given is unchanged, and the same stage gives the same result" <| fun () ->
             use env = environment ""
             let start = Pipeline.Parse(tinyModel + "input tokens [1, 2, 3, 4, 5, 6]\nablate L0H1").Apply(ExperimentState.Start env)
-            let loss = Stage(LossStatement())
+            let loss = LossStatement() :> Statement
             let a = loss.Apply start
             let b = loss.Apply start
             Expect.equal start.Results.Count 0 "the given state has no results"

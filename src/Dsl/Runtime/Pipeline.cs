@@ -1,30 +1,30 @@
 namespace Lens.Dsl.Runtime;
 
 /// <summary>
-/// An experiment as a sequence of <see cref="Stage"/>s, built from text (<see cref="Parse"/>) or in code
+/// An experiment as a sequence of statements (its stages, see <see cref="Stage"/>), built from text (<see cref="Parse"/>) or in code
 /// (the builders in Pipeline.Builders.cs, composed with <see cref="Then(Pipeline)"/> or
 /// <see cref="Sequence"/>). Pipelines compare by value, print back to experiment text and serialise to
 /// JSON. <see cref="Execute(ExperimentState)"/> checks every statement first and runs nothing when a
 /// check fails.
 /// </summary>
-public sealed partial record Pipeline(NodeList<Stage> Stages)
+public sealed partial record Pipeline(NodeList<Statement> Stages)
 {
-    public static readonly Pipeline Empty = new(NodeList<Stage>.Empty);
+    public static readonly Pipeline Empty = new(NodeList<Statement>.Empty);
 
     public Pipeline Then(Pipeline next) => new([.. Stages, .. next.Stages]);
 
-    public Pipeline Then(Stage next) => new([.. Stages, next]);
+    public Pipeline Then(Statement next) => new([.. Stages, next]);
 
     public static Pipeline Sequence(params Pipeline[] parts) => new([.. parts.SelectMany(p => p.Stages)]);
 
-    public static Pipeline Of(Statement statement) => new([new Stage(statement)]);
+    public static Pipeline Of(Statement statement) => new([statement]);
 
-    public static Pipeline FromScript(Script script) => new([.. script.Statements.Select(s => new Stage(s))]);
+    public static Pipeline FromScript(Script script) => new(script.Statements);
 
     /// <summary>Parses experiment text (<see cref="Parser.Parse"/>; a mistake throws <see cref="DslParseException"/>).</summary>
     public static Pipeline Parse(string text, string fileName = "<text>") => FromScript(Parser.Parse(text, fileName));
 
-    public Script ToScript() => new([.. Stages.Select(s => s.Statement)]);
+    public Script ToScript() => new(Stages);
 
     /// <summary>Canonical experiment text: parsing it gives back an equal pipeline.</summary>
     public string ToText() => Printer.Print(ToScript());

@@ -22,7 +22,15 @@ public sealed record LayerSelector(int? Layer) : Selection;
 public sealed record ScoreFilter(NodeList<ScoreCondition> Conditions) : Selection;
 
 /// <summary>A selection bound earlier with `let`.</summary>
-public sealed record SelectionName(string Name) : Selection;
+public sealed record SelectionName(string Name) : Selection
+{
+    /// <summary>0-based index of the name in its statement's line, for errors of the name check; -1 when built in code. Not part of equality or JSON.</summary>
+    internal int Position { get; init; } = -1;
+
+    public bool Equals(SelectionName? other) => other is not null && Name == other.Name;
+
+    public override int GetHashCode() => Name.GetHashCode(StringComparison.Ordinal);
+}
 
 /// <summary>`a, b, c`: every head any part selects (two or more parts).</summary>
 public sealed record SelectionUnion(NodeList<Selection> Parts) : Selection;

@@ -35,11 +35,11 @@ internal sealed partial class Grammar
         var rest = word.Value.Value switch
         {
             "top" =>
-                from count in Count("a count after 'top'", "the count after 'top'", 1)
-                from options in Options.Parser("features option", [Option.Of("pos", Count("a position after 'pos'", "the position", 0))])
+                from count in Count("a count after 'top'", Ranges.Top)
+                from options in Options.Parser("features option", [Option.Of("pos", Count("a position after 'pos'", Ranges.Position))])
                 select (Statement)new FeaturesTopStatement(count.Value, options.Value<int>("pos")),
             "logits" =>
-                from feature in Count("a feature index after 'logits'", "the feature index", 0)
+                from feature in Count("a feature index after 'logits'", Ranges.FeatureIndex)
                 from options in Options.Parser("features option", [Top])
                 select (Statement)new FeatureLogitsStatement(feature.Value, options.Value<int>("top")),
             var other => throw Errors.UnknownWord(word.Value.Start, "feature table", other, FeatureViews),
@@ -49,7 +49,7 @@ internal sealed partial class Grammar
 
     private static Parser<Statement> Steer() =>
         from keyword in Keyword("feature")
-        from feature in Count("a feature index after 'feature'", "the feature index", 0)
+        from feature in Count("a feature index after 'feature'", Ranges.FeatureIndex)
         from how in Keyword("by").Or(Keyword("to"))
         from value in Number(how == "by" ? "a number to add after 'by'" : "a value after 'to'")
         from end in Options.End()

@@ -19,6 +19,12 @@ public abstract record Statement
 
     public override int GetHashCode() => EqualityContract.GetHashCode();
 
+    /// <summary>The statement's canonical text: each command's record writes its own; a block's lines are indented by <paramref name="indent"/> and two spaces.</summary>
+    internal abstract string Canonical(string indent);
+
     /// <summary>The statement as canonical experiment text (<see cref="Printer.Print(Statement)"/>).</summary>
     public sealed override string ToString() => Printer.Print(this);
+
+    /// <summary>The statement as JSON (<see cref="AstJson"/>).</summary>
+    public string ToJson() => AstJson.Serialize(this);
 }

@@ -76,13 +76,8 @@ public sealed class KeywordTable<T> where T : struct, Enum
 /// <summary>The vocabulary of the experiment language: commands, the closed keyword sets, reserved names.</summary>
 public static partial class Keywords
 {
-    /// <summary>Every command word, in the order the language documents them.</summary>
-    public static readonly IReadOnlyList<string> Commands =
-    [
-        "model", "seed", "device", "input", "score", "detect", "heads", "let", "ablate", "run", "loss", "logits",
-        "predict", "generate", "circuit", "compose", "attribute", "logit_lens", "patch", "show", "cache", "print", "use", "expect",
-        "sae", "features", "steer",
-    ];
+    /// <summary>Every command word, in the order the language documents them: the grammar's command table.</summary>
+    public static IReadOnlyList<string> Commands => Grammar.Instance.CommandWords;
 
     public static readonly KeywordTable<ScoreKind> ScoreKinds = new(
         ("induction", ScoreKind.Induction), ("prev_token", ScoreKind.PrevToken), ("duplicate_token", ScoreKind.DuplicateToken));

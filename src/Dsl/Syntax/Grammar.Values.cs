@@ -14,8 +14,7 @@ internal sealed partial class Grammar
     /// term      := L1H4 | L1 | 'where' condition ('and' condition)* | '(' selection ')' | let-bound name
     /// </code>
     /// </summary>
-    /// <param name="contextWords">Keywords valid where the selection starts, offered as suggestions for an unknown name.</param>
-    private Parser<Selection> SelectionParser(IReadOnlyList<string> contextWords)
+    private static Parser<Selection> SelectionParser()
     {
         Parser<Selection>? whole = null;
         var condition =
@@ -29,19 +28,18 @@ internal sealed partial class Grammar
             select (Selection)new ScoreFilter(NodeList.From(conditions));
         var grouped =
             from open in Symbol("(")
-            from inner in Lazy(() => whole!)
+            from inner in Sprache.Parse.Ref(() => whole!)
             from close in Symbol(")")
             select inner;
         Parser<Selection> named = input =>
         {
             const string expected = "a let-bound selection name";
             var word = Word(expected)(input);
-            if (!word.WasSuccessful) return Fail<Selection>(input, expected);
-            Resolve(word.Value, BindingKind.Selection, "head selection", contextWords,
-                "expected a head selector such as L1H4, 'where ...' or a name bound with 'let'");
-            return Result.Success<Selection>(new SelectionName(word.Value.Value), word.Remainder);
+            return word.WasSuccessful
+                ? Result.Success<Selection>(new SelectionName(word.Value.Value) { Position = word.Value.Start }, word.Remainder)
+                : Fail<Selection>(input, expected);
         };
-        var term = Selector.Select(t => t.Value).OrElse(filter).OrElse(grouped).OrElse(named);
+        var term = Selector.Select(t => t.Value).XOr(filter).XOr(grouped).XOr(named);
         var union = term.XDelimitedBy(Symbol(",")).Select(terms =>
         {
             var parts = terms.ToList();
@@ -84,15 +82,15 @@ internal sealed partial class Grammar
         return count;
     }
 
-    private Parser<InputSource> InputSourceParser()
+    private static Parser<InputSource> InputSourceParser()
     {
         var repeat =
             from keyword in Keyword("repeat")
             from random in Keyword("random")
-            from length in Count("a sequence length", "the sequence length", 1)
+            from length in Count("a sequence length", Ranges.SequenceLength)
             from repeats in RepeatCount.XOptional()
             from options in Options.Parser("input option",
-                [Option.Of("batch", Count("a batch size after 'batch'", "the batch size", 1)), Option.Of("seed", Count("a seed after 'seed'", "the seed", 0))],
+                [Option.Of("batch", Count("a batch size after 'batch'", Ranges.BatchSize)), Option.Of("seed", Count("a seed after 'seed'", Ranges.Seed))],
                 terminal: false)
             select (InputSource)new RepeatRandomInput(length.Value, repeats.IsDefined ? repeats.Get().Value : 2, options.Value<int>("batch") ?? 1,
                 (long?)options.Value<int>("seed"));
@@ -116,12 +114,11 @@ internal sealed partial class Grammar
         {
             const string expected = "a let-bound input name";
             var word = Word(expected)(input);
-            if (!word.WasSuccessful) return Fail<InputSource>(input, expected);
-            Resolve(word.Value, BindingKind.Input, "input", Keywords.InputWords,
-                "expected a string, 'repeat', 'tokens', 'file', 'dataset' or a name bound with 'let'");
-            return Result.Success<InputSource>(new InputName(word.Value.Value), word.Remainder);
+            return word.WasSuccessful
+                ? Result.Success<InputSource>(new InputName(word.Value.Value) { Position = word.Value.Start }, word.Remainder)
+                : Fail<InputSource>(input, expected);
         };
-        return repeat.OrElse(tokens).OrElse(file).OrElse(dataset).OrElse(texts).OrElse(named);
+        return repeat.XOr(tokens).XOr(file).XOr(dataset).XOr(texts).XOr(named);
     }
 
     /// <summary>`A..B` (rows A to B - 1) or `A` (row A alone) after `dataset "DIR" rows`.</summary>
@@ -161,7 +158,7 @@ internal sealed partial class Grammar
     private static readonly Parser<NodeList<NodeList<int>>> TokenRows = input =>
     {
         const string expected = "a token list such as [50256, 11, 12]";
-        var id = Count("a token id", "the token id", 0).Select(t => t.Value);
+        var id = Count("a token id", Ranges.TokenId).Select(t => t.Value);
         if (!Peek(input, '[')) return Fail<NodeList<NodeList<int>>>(input, expected);
         if (!Peek(input, '[', skipOne: true))
         {

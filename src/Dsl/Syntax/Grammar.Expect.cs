@@ -30,7 +30,7 @@ internal sealed partial class Grammar
         from comparison in ExpectOperatorParser
         from threshold in Number("a number to compare with")
         from options in Options.Parser("expect option",
-            [Option.Of("within", Number("a tolerance after 'within'", v => v >= 0 ? null : $"the tolerance must be at least 0, found {Printer.Number(v)}"))])
+            [Option.Of("within", Number("a tolerance after 'within'", Ranges.Tolerance))])
         select comparison.Value == ExpectOperator.Equal && options.Value<double>("within") is null
             ? throw new SyntaxError(comparison.Start, "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`", ["'within'"])
             : (Statement)new ExpectStatement(target, comparison.Value, threshold.Value, options.Value<double>("within"));

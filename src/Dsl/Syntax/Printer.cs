@@ -14,71 +14,18 @@ public static partial class Printer
 {
     public static string Print(Script script) => string.Concat(script.Statements.Select(s => Print(s) + "\n"));
 
-    public static string Print(Statement statement) => Statement(statement, "");
+    public static string Print(Statement statement) => statement.Canonical("");
 
-    private static string Statement(Statement statement, string indent) => statement switch
-    {
-        ModelStatement s => "model " + Path(s.Reference),
-        UseStatement s => "use " + Keywords.ModelFlags.Text(s.Flag),
-        SeedStatement s => "seed " + Int(Require(s.Seed, s.Seed >= 0, "a seed must not be negative")),
-        DeviceStatement s => "device " + Keywords.Devices.Text(s.Device) + (s.Index is { } i
-            ? ":" + Int(Require(i, s.Device == DeviceKind.Cuda && i >= 0, "only cuda takes a device index, and it must not be negative"))
-            : ""),
-        InputStatement s => "input " + Print(s.Source),
-        ScoreStatement s => "score " + Keywords.ScoreKinds.Text(s.Kind),
-        DetectStatement s => "detect " + Print(s.Pattern)
-                             + (s.ExcludeBos ? " exclude_bos" : "")
-                             + (s.ExcludeCurrentToken ? " exclude_current" : "")
-                             + (s.ErrorMeasure == ErrorMeasure.Mul ? "" : " error " + Keywords.ErrorMeasures.Text(s.ErrorMeasure)),
-        HeadsStatement s => "heads " + Print(s.Selection),
-        LetStatement s => "let " + Name(s.Name) + " = " + Print(s.Value)
-                          + (s.Value is PatternValue && Keywords.BuiltinPatterns.TryParse(s.Name, out _)
-                              ? throw new ArgumentException($"'{s.Name}' is a built-in detection pattern and cannot name another one")
-                              : ""),
-        InterventionStatement s => Print(s.Intervention) + Block(s.Body, indent),
-        RunStatement => "run",
-        LossStatement => "loss",
-        LogitsStatement s => "logits" + Top(s.Top),
-        PredictStatement => "predict",
-        GenerateStatement s => "generate " + Int(Require(s.MaxNewTokens, s.MaxNewTokens >= 1, "generate needs at least 1 token"))
-                               + (s.Temperature is { } t ? " temperature " + Number(Require(t, t >= 0, "the temperature must be at least 0")) : "")
-                               + (s.TopK is { } k ? " top_k " + Int(Require(k, k >= 1, "top_k must be at least 1")) : "")
-                               + (s.TopP is { } p ? " top_p " + Number(Require(p, p is > 0 and <= 1, "top_p must be above 0 and at most 1")) : "")
-                               + (s.Greedy ? " greedy" : ""),
-        CircuitStatement s => "circuit " + Keywords.CircuitKinds.Text(s.Kind) + " " + Print(s.Heads) + Top(s.Top),
-        ComposeStatement s => "compose " + Keywords.CompositionKinds.Text(s.Kind) + " " + Print(s.From) + " -> " + Print(s.To),
-        AttributeStatement s => "attribute" + (s.Target is { } target ? " " + Print(target) : ""),
-        LogitLensStatement => "logit_lens",
-        PatchStatement s => "patch " + Keywords.PatchTargets.Text(s.Target) + " from " + Print(s.Source) + " metric " + Print(s.Metric),
-        AttributePatchStatement s => "attribute patch " + Keywords.PatchTargets.Text(s.Target) + " from " + Print(s.Source) + " metric " + Print(s.Metric),
-        ShowStatement s => "show " + Print(s.View) + (s.OutputPath is { } path ? " > " + Path(path) : ""),
-        CacheStatement s => "cache " + Keywords.CacheActions.Text(s.Action) + " " + Path(s.Path)
-                            + (s.Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : "")
-                            + (s.StopAtLayer is int stop ? " stop_at_layer " + Int(Require(stop, stop >= 0, "stop_at_layer must not be negative")) : ""),
-        PrintStatement s => "print " + Print(s.Subject),
-        ExpectStatement s => "expect " + Print(s.Target) + " " + Keywords.ExpectOperators.Text(s.Operator) + " " + Number(s.Threshold)
-                             + (s.Tolerance is { } tolerance ? " within " + Number(Require(tolerance, tolerance >= 0, "a tolerance must not be negative"))
-                                 : s.Operator == ExpectOperator.Equal ? throw new ArgumentException("'==' needs a tolerance ('within')") : ""),
-        ExpectTextStatement s => "expect " + Print(s.Target) + " " + Keywords.TextComparisons.Text(s.Operator) + " " + Quote(s.Text),
-        SaeLoadStatement s => "sae load " + Path(s.Path) + (s.Hook is { } hook ? " at " + Print(new FullHookName(hook)) : "") + (s.ErrorTerm ? " error_term" : ""),
-        SaeMetricsStatement => "sae metrics",
-        FeaturesTopStatement s => "features top " + Int(Require(s.Top, s.Top >= 1, "features top needs at least 1"))
-                                  + (s.Position is { } pos ? " pos " + Int(Require(pos, pos >= 0, "a position must not be negative")) : ""),
-        FeatureLogitsStatement s => "features logits " + Int(Require(s.Feature, s.Feature >= 0, "a feature must not be negative")) + Top(s.Top),
-        SteerStatement s => "steer feature " + Int(Require(s.Feature, s.Feature >= 0, "a feature must not be negative")) + (s.Set ? " to " : " by ") + Number(s.Value),
-        _ => throw new ArgumentException($"cannot print {statement.GetType().Name}"),
-    };
-
-    private static string Block(NodeList<Statement>? body, string indent)
+    internal static string Block(NodeList<Statement>? body, string indent)
     {
         if (body is null) return "";
         var inner = indent + "  ";
         var text = new StringBuilder(" {\n");
-        foreach (var statement in body) text.Append(inner).Append(Statement(statement, inner)).Append('\n');
+        foreach (var statement in body) text.Append(inner).Append(statement.Canonical(inner)).Append('\n');
         return text.Append(indent).Append('}').ToString();
     }
 
-    private static string Top(int? top) => top is { } n ? " top " + Int(Require(n, n >= 1, "top must be at least 1")) : "";
+    internal static string TopOption(int? top) => top is { } n ? " top " + Int(n) : "";
 
     public static string Print(Selection selection) => selection switch
     {
@@ -103,22 +50,14 @@ public static partial class Printer
         FileInput s => "file " + Path(s.Path),
         DatasetInput s => "dataset " + Path(s.Path) + " rows " + Int(Require(s.FirstRow, s.FirstRow >= 0, "the first row must be at least 0"))
                           + (Require(s.Rows, s.Rows >= 1, "a dataset input takes at least one row") == 1 ? "" : ".." + Int(s.FirstRow + s.Rows)),
-        RepeatRandomInput s => "repeat random " + Int(Require(s.Length, s.Length >= 1, "the sequence length must be at least 1"))
-                               + " x" + Int(Require(s.Repeats, s.Repeats >= 1, "the repeat count must be at least 1"))
-                               + " batch " + Int(Require(s.Batch, s.Batch >= 1, "the batch size must be at least 1"))
-                               + (s.Seed is { } seed ? " seed " + Int(Require(seed, seed >= 0, "the seed must be at least 0")) : ""),
+        RepeatRandomInput s => "repeat random " + Int(s.Length) + " x" + Int(s.Repeats) + " batch " + Int(s.Batch)
+                               + (s.Seed is { } seed ? " seed " + Int(seed) : ""),
         InputName s => Name(s.Name),
         _ => throw new ArgumentException($"cannot print {source.GetType().Name}"),
     };
 
     private static string TokenRows(NodeList<NodeList<int>> rows)
     {
-        NotEmpty(rows, "a token input");
-        foreach (var row in rows)
-        {
-            Require(row, row.Count == rows[0].Count && row.Count > 0, "token rows must be non-empty and of equal length");
-            foreach (var id in row) Require(id, id >= 0, "token ids must not be negative");
-        }
         string Row(NodeList<int> row) => "[" + string.Join(", ", row.Select(id => Int(id))) + "]";
         return rows.Count == 1 ? Row(rows[0]) : "[" + string.Join(", ", rows.Select(Row)) + "]";
     }
@@ -154,14 +93,14 @@ public static partial class Printer
         AttnTarget t => "attn L" + Int(Require(t.Layer, t.Layer >= 0, "a layer must not be negative")),
         NeuronsTarget t => "neurons mlp L" + Int(Require(t.Layer, t.Layer >= 0, "a layer must not be negative")) + " "
                            + string.Join(",", NotEmpty(t.Neurons, "a neuron list").Select(n => "N" + Int(Require(n, n >= 0, "a neuron must not be negative")))),
-        FeatureTarget t => "feature " + Int(Require(t.Feature, t.Feature >= 0, "a feature must not be negative")),
+        FeatureTarget t => "feature " + Int(t.Feature),
         _ => throw new ArgumentException($"cannot print {target.GetType().Name}"),
     };
 
     public static string Print(TokenRef token) => token switch
     {
         TokenText t => Quote(t.Text),
-        TokenId t => Int(Require(t.Id, t.Id >= 0, "a token id must not be negative")),
+        TokenId t => Int(t.Id),
         _ => throw new ArgumentException($"cannot print {token.GetType().Name}"),
     };
 
@@ -208,7 +147,7 @@ public static partial class Printer
         HookShorthand h => (Keywords.IsIdentifier(h.Name) && !IsHookLike(h.Name)
                                ? h.Name
                                : throw new ArgumentException($"'{h.Name}' is not a hook shorthand name"))
-                           + " " + Int(Require(h.Layer, h.Layer >= 0, "a layer must not be negative"))
+                           + " " + Int(h.Layer)
                            + (h.LayerType is { } type
                                ? " " + (Keywords.IsIdentifier(type) ? type : throw new ArgumentException($"'{type}' is not a layer type"))
                                : ""),
@@ -245,20 +184,20 @@ public static partial class Printer
     }
 
     /// <summary>A path bare when it is plainly one word, otherwise quoted.</summary>
-    private static string Path(string path) => BarePathRegex().IsMatch(NotEmpty(path, "a path")) ? path : Quote(path);
+    internal static string Path(string path) => BarePathRegex().IsMatch(NotEmpty(path, "a path")) ? path : Quote(path);
 
-    private static string Name(string name) =>
+    internal static string Name(string name) =>
         Keywords.IsValidName(name) ? name : throw new ArgumentException($"'{name}' is not a valid name (an identifier, not reserved, not like L1)");
 
     private static bool IsHookLike(string name) => name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal);
 
     private static string Index(int? index) => index is { } i ? Int(Require(i, i >= 0, "an index must not be negative")) : "*";
 
-    private static string Int(long value) => value.ToString(CultureInfo.InvariantCulture);
+    internal static string Int(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static T Require<T>(T value, bool ok, string problem) => ok ? value : throw new ArgumentException(problem);
 
-    private static string NotEmpty(string text, string what) => text.Length > 0 ? text : throw new ArgumentException($"{what} must not be empty");
+    internal static string NotEmpty(string text, string what) => text.Length > 0 ? text : throw new ArgumentException($"{what} must not be empty");
 
     private static NodeList<T> NotEmpty<T>(NodeList<T> list, string what) => list.Count > 0 ? list : throw new ArgumentException($"{what} must not be empty");
 

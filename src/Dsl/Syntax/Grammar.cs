@@ -6,23 +6,29 @@ namespace Lens.Dsl;
 /// <summary>
 /// The Sprache grammar of one statement header (the text of a statement on its line, without its block):
 /// the command word picks a per-command parser, which ends by requiring the end of the statement.
-/// Names are resolved against the let-bindings in <see cref="Scope"/> as they are read, so an unknown
-/// or misused name is reported at the name.
+/// Let-bound names are read as name nodes here and resolved afterwards (<see cref="NameResolver"/>).
 /// </summary>
 internal sealed partial class Grammar
 {
     private static readonly IReadOnlyList<string> AfterSelection = [",", "except"];
     private static readonly IReadOnlyList<string> AfterList = [","];
 
-    private readonly Dictionary<string, Parser<Statement>> commands;
+    // Built on first use: the parsers read static rules of this partial class, initialized in no fixed order across its files.
+    private static readonly Lazy<Grammar> instance = new(() => new Grammar());
+
+    /// <summary>The grammar holds no state, so one instance serves every parse.</summary>
+    public static Grammar Instance => instance.Value;
+
+    /// <summary>The command table, in the order the language documents the commands (and lists them in errors).</summary>
+    private readonly OrderedDictionary<string, Parser<Statement>> commands;
     private readonly Parser<Selection> selection;
     private readonly Parser<InputSource> inputSource;
 
     public Grammar()
     {
-        selection = SelectionParser(["heads", "where"]);
+        selection = SelectionParser();
         inputSource = InputSourceParser();
-        commands = new Dictionary<string, Parser<Statement>>
+        commands = new OrderedDictionary<string, Parser<Statement>>
         {
             ["model"] = Model(),
             ["seed"] = Seed(),
@@ -54,31 +60,20 @@ internal sealed partial class Grammar
         };
     }
 
-    /// <summary>The let-bound names visible to the statement being parsed (set by the reader before each one).</summary>
-    public Scope Scope { get; set; } = new(null);
+    public IReadOnlyList<string> CommandWords => [.. commands.Keys];
 
     public IResult<Statement> Parse(IInput input)
     {
         var word = Word("a command")(input);
         if (!word.WasSuccessful) return Fail<Statement>(input, word.Expectations);
         if (!commands.TryGetValue(word.Value.Value, out var command))
-            throw Errors.UnknownWord(word.Value.Start, "command", word.Value.Value, Keywords.Commands);
+            throw Errors.UnknownWord(word.Value.Start, "command", word.Value.Value, CommandWords);
         return command(word.Remainder);
-    }
-
-    /// <summary>Checks that a name read where a <paramref name="kind"/> is expected is bound to one.</summary>
-    private void Resolve(Tok<string> name, BindingKind kind, string what, IEnumerable<string> keywords, string otherwise)
-    {
-        var bound = Scope.Lookup(name.Value);
-        if (bound == kind) return;
-        if (bound is { } other)
-            throw new SyntaxError(name.Start, $"'{name.Value}' is {Scope.Describe(other)}, not {Scope.Describe(kind)}", [Scope.Describe(kind)]);
-        throw Errors.UnknownWord(name.Start, what, name.Value, Scope.Names(kind).Concat(keywords).ToList(), otherwise);
     }
 
     private static Parser<Statement> NoArguments(Func<Statement> create) => Options.End().Select(_ => create());
 
-    private static readonly Option Top = Option.Of("top", Count("a count after 'top'", "the count after 'top'", 1));
+    private static readonly Option Top = Option.Of("top", Count("a count after 'top'", Ranges.Top));
 
     private static Parser<Statement> Model() =>
         from reference in PathArgument("a model name, hub id or path", "the model reference")
@@ -88,9 +83,9 @@ internal sealed partial class Grammar
     private static Parser<Statement> Seed() =>
         from seed in Integer("a seed (an integer)")
         from end in Options.End()
-        select seed.Value >= 0
-            ? new SeedStatement(seed.Value)
-            : throw new SyntaxError(seed.Start, $"the seed must be at least 0, found {seed.Value}", ["a seed (an integer)"]);
+        select Ranges.Seed.Problem(seed.Value) is { } problem
+            ? throw new SyntaxError(seed.Start, problem, ["a seed (an integer)"])
+            : (Statement)new SeedStatement(seed.Value);
 
     private static Parser<Statement> Use() =>
         from flag in Choice(Keywords.ModelFlags, "flag")
@@ -99,7 +94,7 @@ internal sealed partial class Grammar
 
     private static Parser<Statement> Device() =>
         from device in Choice(Keywords.Devices, "device")
-        from index in (from colon in Symbol(":") from n in Count("a device index after ':'", "the device index", 0) select n).XOptional()
+        from index in (from colon in Symbol(":") from n in Count("a device index after ':'", Ranges.DeviceIndex) select n).XOptional()
         from end in Options.End()
         select device.Value == DeviceKind.Cpu && index.IsDefined
             ? throw new SyntaxError(index.Get().Start, "only cuda takes a device index, as in cuda:1", ["end of statement"])
@@ -129,9 +124,7 @@ internal sealed partial class Grammar
         if (!word.WasSuccessful) return Fail<DetectPattern>(input, expected);
         if (Keywords.BuiltinPatterns.TryParse(word.Value.Value, out var kind))
             return Result.Success<DetectPattern>(new BuiltinPattern(kind), word.Remainder);
-        Resolve(word.Value, BindingKind.Pattern, "detection pattern", Keywords.BuiltinPatterns.Words,
-            "expected previous_token, duplicate_token, induction or a name bound with 'let NAME = pattern [[...]]'");
-        return Result.Success<DetectPattern>(new PatternName(word.Value.Value), word.Remainder);
+        return Result.Success<DetectPattern>(new PatternName(word.Value.Value) { Position = word.Value.Start }, word.Remainder);
     };
 
     private Parser<Statement> Heads() =>
@@ -141,11 +134,10 @@ internal sealed partial class Grammar
 
     private Parser<Statement> Let()
     {
-        var letSelection = SelectionParser(["heads", "where", "input", "pattern"]);
         var value =
             (from keyword in Keyword("input") from source in inputSource select (LetValue)new InputValue(source))
-            .OrElse(from keyword in Keyword("pattern") from rows in PatternRows select (LetValue)new PatternValue(rows))
-            .OrElse(letSelection.Select(s => (LetValue)new SelectionValue(s)));
+            .XOr(from keyword in Keyword("pattern") from rows in PatternRows select (LetValue)new PatternValue(rows))
+            .XOr(selection.Select(s => (LetValue)new SelectionValue(s)));
         return
             from name in LetName
             from assign in Symbol("=")
@@ -170,26 +162,25 @@ internal sealed partial class Grammar
 
     private Parser<Statement> Ablate()
     {
-        var ablationSelection = SelectionParser(["heads", "where", "mlp", "attn", "neurons"]);
         var target =
             (from keyword in Keyword("feature")
-             from feature in Count("a feature index after 'feature'", "the feature index", 0)
+             from feature in Count("a feature index after 'feature'", Ranges.FeatureIndex)
              select (InterventionTarget)new FeatureTarget(feature.Value))
-            .OrElse(
+            .XOr(
              from keyword in Keyword("mlp")
              from layer in Layer("a layer such as L0 after 'mlp'")
              select (InterventionTarget)new MlpTarget(layer.Value))
-            .OrElse(
+            .XOr(
                 from keyword in Keyword("attn")
                 from layer in Layer("a layer such as L0 after 'attn'")
                 select (InterventionTarget)new AttnTarget(layer.Value))
-            .OrElse(
+            .XOr(
                 from keyword in Keyword("neurons")
                 from mlp in Keyword("mlp")
                 from layer in Layer("a layer such as L0 after 'mlp'")
                 from neurons in Neuron("a neuron such as N12").XDelimitedBy(Symbol(","))
                 select (InterventionTarget)new NeuronsTarget(layer.Value, NodeList.From(neurons.Select(n => n.Value))))
-            .OrElse(ablationSelection.Select(s => (InterventionTarget)new HeadsTarget(s)));
+            .XOr(selection.Select(s => (InterventionTarget)new HeadsTarget(s)));
         Option[] modes = [.. Keywords.AblationModes.Words.Select(w => Option.Flag(w, "ablation mode"))];
         return
             from ablated in target
@@ -205,14 +196,12 @@ internal sealed partial class Grammar
         select (Statement)new LogitsStatement(options.Value<int>("top"));
 
     private static Parser<Statement> Generate() =>
-        from count in Count("the number of tokens to generate", "the number of tokens to generate", 1)
+        from count in Count("the number of tokens to generate", Ranges.NewTokens)
         from options in Options.Parser("generate option",
         [
-            Option.Of("temperature", Number("a temperature after 'temperature'",
-                v => v >= 0 ? null : $"the temperature must be at least 0, found {Printer.Number(v)}")),
-            Option.Of("top_k", Count("a count after 'top_k'", "the count after 'top_k'", 1)),
-            Option.Of("top_p", Number("a probability after 'top_p'",
-                v => v is > 0 and <= 1 ? null : $"top_p must be above 0 and at most 1, found {Printer.Number(v)}")),
+            Option.Of("temperature", Number("a temperature after 'temperature'", Ranges.Temperature)),
+            Option.Of("top_k", Count("a count after 'top_k'", Ranges.TopK)),
+            Option.Of("top_p", Number("a probability after 'top_p'", Ranges.TopP)),
             Option.Flag("greedy"),
         ])
         select (Statement)new GenerateStatement(count.Value, options.Value<double>("temperature"), options.Value<int>("top_k"),
@@ -279,7 +268,7 @@ internal sealed partial class Grammar
 
     private static Parser<TokenRef> TokenRefParser(string expected) =>
         String(expected).Select(t => (TokenRef)new TokenText(t.Value))
-            .OrElse(Count(expected, "the token id", 0).Select(t => (TokenRef)new TokenId(t.Value)));
+            .XOr(Count(expected, Ranges.TokenId).Select(t => (TokenRef)new TokenId(t.Value)));
 
     private Parser<Statement> Show()
     {
@@ -299,7 +288,7 @@ internal sealed partial class Grammar
         {
             "pattern" => selection.Select(s => (View)new PatternView(s)),
             "scores" => Choice(Keywords.ScoreKinds, "score kind").Select(k => (View)new ScoresView(k.Value))
-                .OrElse(Sprache.Parse.Return<View>(new ScoresView(null))),
+                .XOr(Sprache.Parse.Return<View>(new ScoresView(null))),
             "tokens" => Sprache.Parse.Return<View>(new TokensView()),
             var other => throw Errors.UnknownWord(word.Value.Start, "view", other, Keywords.ViewWords),
         };
@@ -310,7 +299,7 @@ internal sealed partial class Grammar
         from action in Choice(Keywords.CacheActions, "cache action")
         from path in PathArgument("a file path", "the cache path")
         from options in Options.Parser("cache option", [Option.Of("filter", PathArgument("a hook name filter after 'filter'", "the filter")),
-            Option.Of("stop_at_layer", Count("a layer after 'stop_at_layer'", "the layer after 'stop_at_layer'", 0))])
+            Option.Of("stop_at_layer", Count("a layer after 'stop_at_layer'", Ranges.StopAtLayer))])
         select (Statement)new CacheStatement(action.Value, path.Value, options.Get<string>("filter"), options.Value<int>("stop_at_layer"));
 
     private static Parser<Statement> PrintCommand()
@@ -318,10 +307,10 @@ internal sealed partial class Grammar
         Parser<PrintSubject> Subject(string name) =>
             name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)
                 ? Sprache.Parse.Return<PrintSubject>(new PrintHook(new FullHookName(name)))
-                : (from layer in Count("a layer index", "the layer index", 0)
+                : (from layer in Count("a layer index", Ranges.LayerIndex)
                    from layerType in Word("a layer type such as ln1").XOptional()
                    select (PrintSubject)new PrintHook(new HookShorthand(name, layer.Value, layerType.IsDefined ? layerType.Get().Value : null)))
-                .OrElse(Sprache.Parse.Return<PrintSubject>(new PrintName(name)));
+                .XOr(Sprache.Parse.Return<PrintSubject>(new PrintName(name)));
         return
             from name in DottedName("a result name, a let-bound name or a hook name")
             from subject in Subject(name.Value)

@@ -32,23 +32,6 @@ internal static partial class Tokens
 
     public static IResult<T> Fail<T>(IInput at, params string[] expected) => Result.Failure<T>(at, "", expected);
 
-    /// <summary>Tries <paramref name="first"/>, then, if it failed without consuming input, <paramref name="second"/>; merges what both expected.</summary>
-    public static Parser<T> OrElse<T>(this Parser<T> first, Parser<T> second) => input =>
-    {
-        var a = first(input);
-        if (a.WasSuccessful || a.Remainder.Position != input.Position) return a;
-        var b = second(input);
-        if (b.WasSuccessful || b.Remainder.Position != input.Position) return b;
-        return Fail<T>(input, a.Expectations.Concat(b.Expectations));
-    };
-
-    /// <summary>A parser built on first use, for recursive grammar rules.</summary>
-    public static Parser<T> Lazy<T>(Func<Parser<T>> build)
-    {
-        Parser<T>? parser = null;
-        return input => (parser ??= build())(input);
-    }
-
     /// <summary>An identifier: a letter or underscore, then letters, digits and underscores.</summary>
     public static Parser<Tok<string>> Word(string expected) => input =>
     {
@@ -109,14 +92,14 @@ internal static partial class Tokens
         return Result.Success(new Tok<long>(value, s.Position), Advance(s, end - s.Position));
     };
 
-    /// <summary>An integer in [min, int.MaxValue]; `noun` names it in range errors ("the batch size must be at least 1, found -8").</summary>
-    public static Parser<Tok<int>> Count(string expected, string noun, int min) => input =>
+    /// <summary>An integer that keeps <paramref name="rule"/> and fits an int; a broken rule is reported at the token.</summary>
+    public static Parser<Tok<int>> Count(string expected, Rule<long> rule) => input =>
     {
         var r = Integer(expected)(input);
         if (!r.WasSuccessful) return Fail<Tok<int>>(r.Remainder, r.Expectations);
         var (value, start) = r.Value;
-        if (value < min) throw new SyntaxError(start, $"{noun} must be at least {min}, found {value}", [expected]);
-        if (value > int.MaxValue) throw new SyntaxError(start, $"{noun} is too large, found {value}", [expected]);
+        if (rule.Problem(value) is { } problem) throw new SyntaxError(start, problem, [expected]);
+        if (value > int.MaxValue) throw new SyntaxError(start, $"{rule.Noun} is too large, found {value}", [expected]);
         return Result.Success(new Tok<int>((int)value, start), r.Remainder);
     };
 
@@ -132,11 +115,11 @@ internal static partial class Tokens
         return Result.Success(new Tok<double>(value, s.Position), Advance(s, end - s.Position));
     };
 
-    /// <summary>A number that must pass <paramref name="problem"/> (which returns null when the value is fine).</summary>
-    public static Parser<Tok<double>> Number(string expected, Func<double, string?> problem) => input =>
+    /// <summary>A number that keeps <paramref name="rule"/>.</summary>
+    public static Parser<Tok<double>> Number(string expected, Rule<double> rule) => input =>
     {
         var r = Number(expected)(input);
-        if (r.WasSuccessful && problem(r.Value.Value) is { } message) throw new SyntaxError(r.Value.Start, message, [expected]);
+        if (r.WasSuccessful && rule.Problem(r.Value.Value) is { } message) throw new SyntaxError(r.Value.Start, message, [expected]);
         return r;
     };
 
@@ -227,7 +210,7 @@ internal static partial class Tokens
     /// <summary>A path (or model reference): a string literal or a bare word, not empty.</summary>
     public static Parser<Tok<string>> PathArgument(string expected, string noun) => input =>
     {
-        var r = String(expected).OrElse(BareWord(expected))(input);
+        var r = String(expected).XOr(BareWord(expected))(input);
         if (r.WasSuccessful && r.Value.Value.Length == 0) throw new SyntaxError(r.Value.Start, $"{noun} must not be empty", [expected]);
         return r;
     };
@@ -279,7 +262,7 @@ internal static partial class Tokens
         var w = Word("a repeat count such as x2")(input);
         if (!w.WasSuccessful || !RepeatRegex().IsMatch(w.Value.Value)) return Fail<Tok<int>>(input, "a repeat count such as x2");
         var count = Index(w.Value.Value[1..], w.Value.Start, "repeat count") ?? 0;
-        if (count < 1) throw new SyntaxError(w.Value.Start, $"the repeat count must be at least 1, found {w.Value.Value}", ["a repeat count such as x2"]);
+        if (Ranges.RepeatCount.Problem(count, w.Value.Value) is { } problem) throw new SyntaxError(w.Value.Start, problem, ["a repeat count such as x2"]);
         return Result.Success(new Tok<int>(count, w.Value.Start), w.Remainder);
     };
 

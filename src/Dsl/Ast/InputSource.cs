@@ -12,7 +12,11 @@ public abstract record InputSource
 public sealed record TextInput(NodeList<string> Texts) : InputSource;
 
 /// <summary>`tokens [50256, 11, 12]` (one row) or `tokens [[1, 2, 3], [1, 4, 5]]` (a batch of equal-length rows).</summary>
-public sealed record TokenInput(NodeList<NodeList<int>> Rows) : InputSource;
+public sealed record TokenInput(NodeList<NodeList<int>> Rows) : InputSource
+{
+    private Valid InRange { get; } = Valid.Require(Rows.Count > 0 && Rows.All(r => r.Count > 0 && r.Count == Rows[0].Count), "token rows must be non-empty and of equal length")
+        & Rows.SelectMany(r => r).Aggregate(default(Valid), (valid, id) => valid & Ranges.TokenId.Of(id));
+}
 
 /// <summary>`file "prompts.txt"`: texts read from a file.</summary>
 public sealed record FileInput(string Path) : InputSource;
@@ -22,7 +26,10 @@ public sealed record FileInput(string Path) : InputSource;
 /// <see cref="Repeats"/> times (the induction-head test). `x` defaults to 2 and `batch` to 1; without `seed`
 /// the experiment's `seed` statement (default 0) seeds the draw.
 /// </summary>
-public sealed record RepeatRandomInput(int Length, int Repeats, int Batch, long? Seed = null) : InputSource;
+public sealed record RepeatRandomInput(int Length, int Repeats, int Batch, long? Seed = null) : InputSource
+{
+    private Valid InRange { get; } = Ranges.SequenceLength.Of(Length) & Ranges.RepeatCount.Of(Repeats) & Ranges.BatchSize.Of(Batch) & Ranges.Seed.Of(Seed);
+}
 
 /// <summary>
 /// `dataset "acts" rows 8..12` (rows 8 to 11, end excluded as in Python's slices) or `dataset "acts" rows 5` (one row):
@@ -31,4 +38,12 @@ public sealed record RepeatRandomInput(int Length, int Repeats, int Batch, long?
 public sealed record DatasetInput(string Path, long FirstRow, int Rows) : InputSource;
 
 /// <summary>An input bound earlier with `let`.</summary>
-public sealed record InputName(string Name) : InputSource;
+public sealed record InputName(string Name) : InputSource
+{
+    /// <summary>0-based index of the name in its statement's line, for errors of the name check; -1 when built in code. Not part of equality or JSON.</summary>
+    internal int Position { get; init; } = -1;
+
+    public bool Equals(InputName? other) => other is not null && Name == other.Name;
+
+    public override int GetHashCode() => Name.GetHashCode(StringComparison.Ordinal);
+}

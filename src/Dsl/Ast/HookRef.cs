@@ -23,6 +23,8 @@ public sealed record FullHookName(string Name) : HookRef
 /// <summary>Shorthand `NAME LAYER [LAYER_TYPE]`, expanded as TransformerLens's utils.get_act_name does.</summary>
 public sealed record HookShorthand(string Name, int Layer, string? LayerType) : HookRef
 {
+    private Valid InRange { get; } = Ranges.LayerIndex.Of(Layer);
+
     private static readonly Dictionary<string, string> NameAliases = new()
     {
         ["attn"] = "pattern", ["attn_logits"] = "attn_scores", ["key"] = "k", ["query"] = "q", ["value"] = "v",

@@ -7,6 +7,8 @@ internal enum BindingKind { Selection, Input, Pattern }
 internal sealed class Scope(Scope? parent)
 {
     private readonly Scope? parent = parent;
+
+    public Scope? Parent => parent;
     private readonly Dictionary<string, BindingKind> names = new();
 
     public void Bind(string name, BindingKind kind) => names[name] = kind;

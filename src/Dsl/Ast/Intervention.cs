@@ -32,4 +32,7 @@ public sealed record AttnTarget(int Layer) : InterventionTarget;
 public sealed record NeuronsTarget(int Layer, NodeList<int> Neurons) : InterventionTarget;
 
 /// <summary>`feature 12`: one feature of the most recent SAE (`ablate feature 12` sets it to 0 on hook_sae_acts_post).</summary>
-public sealed record FeatureTarget(int Feature) : InterventionTarget;
+public sealed record FeatureTarget(int Feature) : InterventionTarget
+{
+    private Valid InRange { get; } = Ranges.FeatureIndex.Of(Feature);
+}

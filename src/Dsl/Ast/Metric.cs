@@ -10,7 +10,10 @@ public abstract record TokenRef
 
 public sealed record TokenText(string Text) : TokenRef;
 
-public sealed record TokenId(int Id) : TokenRef;
+public sealed record TokenId(int Id) : TokenRef
+{
+    private Valid InRange { get; } = Ranges.TokenId.Of(Id);
+}
 
 /// <summary>`to " Mary"` or `to " Mary" vs " John"` (the logit difference).</summary>
 public sealed record LogitTarget(TokenRef Token, TokenRef? Versus)
