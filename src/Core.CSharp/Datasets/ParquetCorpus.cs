@@ -106,7 +106,7 @@ public static class ParquetCorpus
     static List<long[]> GroupRows(SyncReader reader, int g, DataField element, string file, string column, long firstRow)
     {
         using var group = reader.OpenRowGroupReader(g);
-        using var raw = Readable(file, g, () => group.ReadRawColumnDataBaseAsync(element).GetAwaiter().GetResult());
+        using var raw = Readable(file, g, () => group.ReadRawColumnDataBaseAsync(element).AsTask().GetAwaiter().GetResult());
         var rows = raw switch
         {
             RawColumnData<long> a => Lists(a, a.Values, element, file, column, firstRow),

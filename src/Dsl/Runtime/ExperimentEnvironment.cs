@@ -118,18 +118,19 @@ public sealed class ExperimentEnvironment : IDisposable
     public string SaeLocation(string written)
     {
         var local = ReadPath(written);
-        return !File.Exists(local) && !Directory.Exists(local) && Lens.Sae.SaeHubSource.IsRepoId(written) ? written : local;
+        return !File.Exists(local) && !Directory.Exists(local) && Lens.Hub.SaeHubSource.IsRepoId(written) ? written : local;
     }
 
     /// <summary>The SAE at <paramref name="path"/> (a SAELens folder, Gemma Scope params.npz, or a hub id from <see cref="SaeLocation"/>), attached at <paramref name="hook"/> when given, on this device; loaded on first use and kept.</summary>
     public Lens.Sae.SparseAutoencoder LoadSae(string path, string? hook, DeviceSpec device)
     {
-        bool hubId = Lens.Sae.SaeHubSource.IsRepoId(path);
+        bool hubId = Lens.Hub.SaeHubSource.IsRepoId(path);
         var key = (hubId ? path : Path.GetFullPath(path), hook, device.ToString());
         lock (saes)
         {
             if (saes.TryGetValue(key, out var sae)) return sae;
-            sae = Lens.Sae.SaeLoader.Load(key.Item1, hook, device.Kind == DeviceKind.Cpu ? null : device.ToTorch(), Hub);
+            var on = device.Kind == DeviceKind.Cpu ? null : device.ToTorch();
+            sae = hubId ? Lens.Hub.SaeHubSource.Load(path, hook, on, Hub) : Lens.Sae.SaeLoader.Load(key.Item1, hook, on);
             RecordRead("sae", hubId ? sae.Source : key.Item1);
             return saes[key] = sae;
         }

@@ -1,3 +1,4 @@
+using Lens.Hub;
 using Lens.Sae;
 using Lens.Tokenization;
 using static TorchSharp.torch;

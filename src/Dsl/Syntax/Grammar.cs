@@ -110,14 +110,14 @@ internal sealed partial class Grammar
         from end in Options.End()
         select (Statement)new ScoreStatement(kind.Value);
 
-    private Parser<Statement> Detect() =>
+    private static Parser<Statement> Detect() =>
         from pattern in DetectPatternParser()
         from options in Options.Parser("detect option",
             [Option.Flag("exclude_bos"), Option.Flag("exclude_current"), Option.Of("error", Choice(Keywords.ErrorMeasures, "error measure"))])
         select (Statement)new DetectStatement(pattern, options.Has("exclude_bos"), options.Has("exclude_current"),
             options.Value<ErrorMeasure>("error") ?? ErrorMeasure.Mul);
 
-    private Parser<DetectPattern> DetectPatternParser() => input =>
+    private static Parser<DetectPattern> DetectPatternParser() => input =>
     {
         const string expected = "a detection pattern (previous_token, duplicate_token, induction or a let-bound pattern)";
         var word = Word(expected)(input);
