@@ -83,6 +83,22 @@ let configTypesTests =
                 Expect.stringContains message shown (sprintf "%s: names the value" field)
                 Expect.stringContains message accepted (sprintf "%s: names the accepted values" field)
 
+        testCase "init_mode: TransformerLens's names as types; fresh weights refuse every mode but gpt2, and an unknown one by name" <| fun () ->
+            let cfg = (Oracle "gpt2like").Config()
+            cfg.InitMode <- "kaiming_normal"
+            Expect.equal cfg.Initialization InitMode.KaimingNormal "kaiming_normal"
+            cfg.Initialization <- InitMode.MuP
+            Expect.equal cfg.InitMode "muP" "muP written back by TransformerLens's name"
+            cfg.InitWeights <- true
+            Expect.throwsC (fun () -> (new HookedTransformer(cfg)).Dispose())
+                (fun e -> Expect.stringContains e.Message "'init_mode' = \"muP\" is not supported by Lens for fresh weights" "muP refused")
+            cfg.InitMode <- "orthogonal"
+            Expect.throwsC (fun () -> (new HookedTransformer(cfg)).Dispose())
+                (fun e -> Expect.stringContains e.Message "'init_mode' = \"orthogonal\" is not supported by Lens: use gpt2, xavier_uniform" "unknown refused")
+            cfg.InitWeights <- false
+            use loaded = new HookedTransformer(cfg)
+            Expect.equal loaded.Config.InitMode "orthogonal" "without fresh weights init_mode is metadata, kept as written"
+
         testCase "hook_dict lists the hook points in the order a forward pass first reaches them (rotary, gated, q/k norms, post-norms)" <| fun () ->
             for name in [ "gpt2like"; "gemma2like"; "qwen3like"; "mixtrallike"; "attnonly" ] do
                 let o = Oracle name

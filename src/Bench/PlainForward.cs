@@ -34,7 +34,7 @@ public sealed class PlainForward : IDisposable
         if (c.UseSplitQkvInput || c.UseAttnIn || c.UseAttnResult) return "per-head attention inputs or results";
         if (c.ScaleAttnByInverseLayerIdx) return "per-layer attention scale";
         if (c.UseQkNorm || c.AttnScoresSoftCap > 0 || c.OutputLogitsSoftCap > 0) return "query/key norms or soft caps";
-        if (c.Dtype != "float32") return $"dtype {c.Dtype}";
+        if (HookedTransformer.DtypeOf(c.Dtype) != ScalarType.Float32) return $"dtype {c.Dtype}";
         return null;
     }
 

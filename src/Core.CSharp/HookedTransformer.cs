@@ -57,7 +57,7 @@ public sealed partial class HookedTransformer : nn.Module
         RegisterComponents();
         foreach (var (_, p) in named_parameters()) p.requires_grad = false;
         _hookDict = _hooks.Ordered.ToDictionary(h => h.Name);
-        if (config.InitWeights && config.InitMode != "gpt2")
+        if (config.InitWeights && config.Initialization != InitMode.Gpt2)
             throw new ArgumentException($"config field 'init_mode' = \"{config.InitMode}\" is not supported by Lens for fresh weights: use \"gpt2\", or load weights (init_weights false)");
         if (config.InitWeights) InitWeights(config.Seed);
     }

@@ -12,6 +12,9 @@ public enum AttentionDirection { Causal, Bidirectional }
 /// <summary>TransformerLens's act_fn, every one Lens implements.</summary>
 public enum ActivationFunction { Relu, Gelu, GeluNew, GeluFast, GeluPytorchTanh, Silu, Solu, SoluLn }
 
+/// <summary>TransformerLens's init_mode; Lens initialises fresh weights with <see cref="Gpt2"/> only.</summary>
+public enum InitMode { Gpt2, XavierUniform, XavierNormal, KaimingUniform, KaimingNormal, MuP }
+
 /// <summary>One entry of TransformerLens's attn_types: a layer attends to every earlier key or within window_size.</summary>
 public enum AttentionKind { Global, Local }
 
@@ -71,6 +74,10 @@ public static class ConfigChoices
         (ActivationFunction.Relu, "relu"), (ActivationFunction.Gelu, "gelu"), (ActivationFunction.GeluNew, "gelu_new"),
         (ActivationFunction.GeluFast, "gelu_fast"), (ActivationFunction.GeluPytorchTanh, "gelu_pytorch_tanh"),
         (ActivationFunction.Silu, "silu"), (ActivationFunction.SoluLn, "solu_ln"), (ActivationFunction.Solu, "solu"));
+
+    public static readonly ConfigChoices<InitMode> InitMode = new("init_mode",
+        (Lens.InitMode.Gpt2, "gpt2"), (Lens.InitMode.XavierUniform, "xavier_uniform"), (Lens.InitMode.XavierNormal, "xavier_normal"),
+        (Lens.InitMode.KaimingUniform, "kaiming_uniform"), (Lens.InitMode.KaimingNormal, "kaiming_normal"), (Lens.InitMode.MuP, "muP"));
 
     public static readonly ConfigChoices<AttentionKind> AttentionKind = new("attn_types",
         (Lens.AttentionKind.Global, "global"), (Lens.AttentionKind.Local, "local"));

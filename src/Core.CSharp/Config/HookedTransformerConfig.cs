@@ -72,7 +72,12 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("dtype")] public string Dtype { get; set; } = "float32";
     [JsonPropertyName("device")] public string? Device { get; set; }
     [JsonPropertyName("init_weights")] public bool InitWeights { get; set; } = true;
-    [JsonPropertyName("init_mode")] public string InitMode { get; set; } = "gpt2";
+    [JsonPropertyName("init_mode")]
+    public string InitMode
+    {
+        get => _initMode;
+        set { _initMode = value; _initialization = ConfigChoices.InitMode.Find(value); }
+    }
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; set; } = -1.0;
     [JsonPropertyName("attention_dir")]
     public string AttentionDir
@@ -127,6 +132,8 @@ public sealed class HookedTransformerConfig
     PositionalEmbeddingKind? _positionalEmbedding = PositionalEmbeddingKind.Standard;
     string _attentionDir = "causal";
     AttentionDirection? _attentionDirection = Lens.AttentionDirection.Causal;
+    string _initMode = "gpt2";
+    InitMode? _initialization = Lens.InitMode.Gpt2;
     string[]? _attnTypes;
     AttentionKind?[]? _attentionKinds;
 
@@ -160,6 +167,14 @@ public sealed class HookedTransformerConfig
     {
         get => _attentionDirection ?? throw ConfigChoices.AttentionDirection.Unsupported(_attentionDir);
         set => AttentionDir = ConfigChoices.AttentionDirection.NameOf(value);
+    }
+
+    /// <summary>init_mode as a type (read only to initialise fresh weights, as TransformerLens does).</summary>
+    [JsonIgnore]
+    public InitMode Initialization
+    {
+        get => _initialization ?? throw ConfigChoices.InitMode.Unsupported(_initMode);
+        set => InitMode = ConfigChoices.InitMode.NameOf(value);
     }
 
     /// <summary>attn_types as types, one per layer (null when attn_types is null).</summary>
