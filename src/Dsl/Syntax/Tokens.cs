@@ -32,31 +32,30 @@ internal static partial class Tokens
 
     public static IResult<T> Fail<T>(IInput at, params string[] expected) => Result.Failure<T>(at, "", expected);
 
-    /// <summary>An identifier: a letter or underscore, then letters, digits and underscores.</summary>
-    public static Parser<Tok<string>> Word(string expected) => input =>
+    /// <summary>
+    /// A token made of Sprache combinators: blanks, then <paramref name="body"/>, with where it starts (Sprache's
+    /// <c>Span</c>). A missing token fails where the blanks began, naming <paramref name="expected"/>, so that
+    /// <c>XOr</c> goes on to the next alternative and merges what each expected.
+    /// </summary>
+    public static Parser<Tok<T>> Lexeme<T>(Parser<T> body, string expected) => input =>
     {
-        var s = Skip(input);
-        if (s.AtEnd || !SourceText.IsWordStart(s.Current)) return Fail<Tok<string>>(input, expected);
-        var end = s.Position;
-        while (end < s.Source.Length && SourceText.IsWordChar(s.Source[end])) end++;
-        return Result.Success(new Tok<string>(s.Source[s.Position..end], s.Position), Advance(s, end - s.Position));
+        var r = body.Span()(Skip(input));
+        return r.WasSuccessful
+            ? Result.Success(new Tok<T>(r.Value.Value, r.Value.Start.Pos), r.Remainder)
+            : Fail<Tok<T>>(input, expected);
     };
+
+    private static readonly Parser<string> Identifier =
+        Parse.Char(SourceText.IsWordStart, "a letter").Once().Concat(Parse.Char(SourceText.IsWordChar, "a letter or digit").Many()).Text();
+
+    /// <summary>An identifier: a letter or underscore, then letters, digits and underscores.</summary>
+    public static Parser<Tok<string>> Word(string expected) => Lexeme(Identifier, expected);
 
     /// <summary>Exactly this word (not a prefix of a longer one).</summary>
-    public static Parser<string> Keyword(string word) => input =>
-    {
-        var w = Word("")(input);
-        return w.WasSuccessful && w.Value.Value == word ? Result.Success(word, w.Remainder) : Fail<string>(input, $"'{word}'");
-    };
+    public static Parser<string> Keyword(string word) => Lexeme(Identifier.Where(w => w == word), $"'{word}'").Select(t => t.Value);
 
     /// <summary>Punctuation such as `,`, `=`, `->`.</summary>
-    public static Parser<string> Symbol(string symbol) => input =>
-    {
-        var s = Skip(input);
-        return s.Source.AsSpan(s.Position).StartsWith(symbol, StringComparison.Ordinal)
-            ? Result.Success(symbol, Advance(s, symbol.Length))
-            : Fail<string>(input, $"'{symbol}'");
-    };
+    public static Parser<string> Symbol(string symbol) => Lexeme(Parse.String(symbol).Text(), $"'{symbol}'").Select(t => t.Value);
 
     /// <summary>One of the words of <paramref name="table"/>; any other word is an error with a suggestion.</summary>
     public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum => input =>
@@ -197,15 +196,8 @@ internal static partial class Tokens
     };
 
     /// <summary>An unquoted path or name: everything up to a blank, `;`, `#`, a brace or a quote.</summary>
-    public static Parser<Tok<string>> BareWord(string expected) => input =>
-    {
-        var s = Skip(input);
-        var end = s.Position;
-        while (end < s.Source.Length && !SourceText.EndsBareWord(s.Source[end])) end++;
-        return end == s.Position
-            ? Fail<Tok<string>>(input, expected)
-            : Result.Success(new Tok<string>(s.Source[s.Position..end], s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<string>> BareWord(string expected) =>
+        Lexeme(Parse.Char(c => !SourceText.EndsBareWord(c), "a path character").AtLeastOnce().Text(), expected);
 
     /// <summary>A path (or model reference): a string literal or a bare word, not empty.</summary>
     public static Parser<Tok<string>> PathArgument(string expected, string noun) => input =>
