@@ -56,6 +56,29 @@ let private readSafetensors (bytes: byte[]) =
     Expect.equal (int64 start + ends) bytes.LongLength "the data ends where the file does"
     entries |> List.map (fun (n, d, shape, b, e) -> n, (d, shape, bytes.[start + int b .. start + int e - 1])) |> Map.ofList
 
+/// Each `print HOOK` of a chunked run against one batch's: the same shape, statistics to 1e-6 relative, the same first entries.
+let private samePrints (chunked: ExperimentState) (whole: ExperimentState) =
+    List.iter2 (fun (c: ExperimentResult) (w: ExperimentResult) ->
+        match c.Value, w.Value with
+        | (:? ActivationValue as a), (:? ActivationValue as b) ->
+            Expect.sequenceEqual a.Shape b.Shape (b.Hook + ": the whole batch's shape")
+            for what, x, y in [ "mean", a.Mean, b.Mean; "std", a.Std, b.Std; "min", a.Min, b.Min; "max", a.Max, b.Max; "norm", a.Norm, b.Norm ] do
+                if abs (x - y) > 1e-6 * max 1e-3 (abs y) then failtestf "%s %s: %.12g in chunks, %.12g in one batch" b.Hook what x y
+            Expect.equal a.First.Length 8 "the first 8 entries"
+            Array.iteri2 (fun i x y -> if abs (x - y) > 1e-6 * max 1.0 (abs y) then failtestf "%s entry %d: %g in chunks, %g in one batch" b.Hook i x y) a.First b.First
+        | a, b -> failtestf "print gave %s and %s" a.Kind b.Kind) (results "print" chunked) (results "print" whole)
+
+/// The first `show` (a pattern) of a run that computed row 0 alone against one batch's: the same text, plus the note, and the same figure.
+let private sameShow (chunked: ExperimentState) (whole: ExperimentState) (rows: int) =
+    match (results "show" chunked).[0].Value, (results "show" whole).[0].Value with
+    | (:? FigureValue as c), (:? FigureValue as w) ->
+        Expect.stringStarts c.ConsoleText w.ConsoleText "the same heads, positions and weights"
+        Expect.stringContains c.ConsoleText (sprintf "(only row 0 of the %d rows was run: the whole input does not fit the memory budget)" rows) "says that only row 0 ran"
+        // The same figure, but for the element ids each figure numbers anew.
+        let figure (html: string) = Text.RegularExpressions.Regex.Replace(html, @"lens-ap-[0-9a-f]+-\d+", "lens-ap-ID")
+        Expect.equal (figure c.Figure.Html) (figure w.Figure.Html) "the same figure"
+    | c, w -> failtestf "show gave %s and %s" c.Kind w.Kind
+
 let private quoted (rows: string[]) = rows |> Array.map (sprintf "\"%s\"") |> String.concat ", "
 
 [<Tests>]
@@ -195,16 +218,8 @@ let tests =
             let whole, _ = runWith None text
             let chunked, plans = runWith (Some (budgetFor whole.Model.Model.Config 2 whole.Input.Positions false)) text
             Expect.sequenceEqual (plans |> List.map snd) [ 3; 3; 3 ] "5 rows in 3 chunks of at most 2, for each print"
-            List.iter2 (fun (c: ExperimentResult) (w: ExperimentResult) ->
-                match c.Value, w.Value with
-                | (:? ActivationValue as a), (:? ActivationValue as b) ->
-                    Expect.sequenceEqual a.Shape b.Shape (b.Hook + ": the whole batch's shape")
-                    Expect.equal a.Shape.[0] 5L "five rows"
-                    for what, x, y in [ "mean", a.Mean, b.Mean; "std", a.Std, b.Std; "min", a.Min, b.Min; "max", a.Max, b.Max; "norm", a.Norm, b.Norm ] do
-                        if abs (x - y) > 1e-6 * max 1e-3 (abs y) then failtestf "%s %s: %.12g in chunks, %.12g in one batch" b.Hook what x y
-                    Expect.equal a.First.Length 8 "the first 8 entries"
-                    Array.iteri2 (fun i x y -> if abs (x - y) > 1e-6 * max 1.0 (abs y) then failtestf "%s entry %d: %g in chunks, %g in one batch" b.Hook i x y) a.First b.First
-                | a, b -> failtestf "print gave %s and %s" a.Kind b.Kind) (results "print" chunked) (results "print" whole)
+            samePrints chunked whole
+            Expect.isTrue (results "print" whole |> List.forall (fun r -> (r.Value :?> ActivationValue).Shape.[0] = 5L)) "five rows"
 
         testCase "show pattern above the budget runs row 0 alone and draws what one batch draws" <| fun () ->
             let text = sprintf "model %s\ninput %s\nshow pattern L1\nshow tokens\n" Lens.Tests.PaddedStatementTests.modelDir.Value (quoted texts)
@@ -212,19 +227,29 @@ let tests =
             let budget = budgetFor whole.Model.Model.Config 1 whole.Input.Positions true
             let chunked, plans = runWith (Some budget) text
             Expect.sequenceEqual plans [ "ShowStatement", 1 ] "show pattern runs one chunk, row 0; show tokens needs no plan (it runs row 0 anyway)"
-            match (results "show" chunked).[0].Value, (results "show" whole).[0].Value with
-            | (:? FigureValue as c), (:? FigureValue as w) ->
-                Expect.stringStarts c.ConsoleText w.ConsoleText "the same heads, positions and weights"
-                Expect.stringContains c.ConsoleText "(only row 0 of the 5 rows was run: the whole input does not fit the memory budget)" "says that only row 0 ran"
-                // The same figure, but for the element ids each figure numbers anew.
-                let figure (html: string) = Text.RegularExpressions.Regex.Replace(html, @"lens-ap-[0-9a-f]+-\d+", "lens-ap-ID")
-                Expect.equal (figure c.Figure.Html) (figure w.Figure.Html) "the same figure"
-            | c, w -> failtestf "show gave %s and %s" c.Kind w.Kind
+            sameShow chunked whole 5
             // Not even one row: refused at the check.
             let tooSmall = budget - int64 (MemoryEstimate.ForwardBytes(whole.Model.Model.Config, 1L, int64 whole.Input.Positions, true))
             use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ReadDirectory = Lens.Tests.TestSupport.repoRoot, MemoryBudget = Nullable tooSmall)
             let errors = Pipeline.Parse(text, "test.lens").Check(ExperimentState.Start env) |> Seq.map string |> String.concat "\n"
             Expect.stringContains errors "test.lens:3:1: even one row of the input" "show pattern names its line"
+
+        testCase "on the demo model (trained induction heads): cache save, print and show pattern above the budget equal one batch" <| fun () ->
+            let file = IO.Path.Combine(Lens.Tests.CoreTests.tempDir (), "demo.safetensors")
+            let input = "model demo-attn-only-2l\ninput repeat random 12 x2 batch 7 seed 11\n"
+            let saveAndShow = input + sprintf "cache save %s filter \"blocks.*.hook_resid_post\"\nshow pattern L1\n" file
+            let whole, _ = runWith None saveAndShow
+            let oneBatch = IO.File.ReadAllBytes file
+            let cfg, positions = whole.Model.Model.Config, whole.Input.Positions
+            let chunked, plans = runWith (Some (budgetFor cfg 2 positions true)) saveAndShow
+            Expect.sequenceEqual plans [ "CacheStatement", 4; "ShowStatement", 1 ] "7 rows in 4 chunks of at most 2; show pattern on row 0 alone"
+            Expect.isTrue (IO.File.ReadAllBytes file = oneBatch) "cache save writes the same bytes"
+            sameShow chunked whole 7
+            let prints = input + "print blocks.1.attn.hook_pattern\nprint blocks.1.hook_resid_post\n"
+            let whole, _ = runWith None prints
+            let chunked, plans = runWith (Some (budgetFor cfg 2 positions false)) prints
+            Expect.sequenceEqual (plans |> List.map snd) [ 4; 4 ] "each print in 4 chunks of at most 2 rows"
+            samePrints chunked whole
 
         testCase "a budget below one row is refused at the check, naming the statement" <| fun () ->
             let text = sprintf "%sinput repeat random 6 x2 batch 7 seed 3\nloss\n" tinyModel
