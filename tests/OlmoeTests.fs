@@ -199,6 +199,25 @@ let tests =
                     Expect.equal (maxAbsDiff before after) 0.0 "the same computation"
                 finally Directory.Delete(native, true))
 
+        testCase "lens cache on the Hugging Face folder writes the whole-projection q_norm hook and the reference's log-probs" <| fun () ->
+            let w = olmoeWeights ()
+            withFolder (olmoeConfig false) w (fun dir ->
+                use tokens = randomTokens ()
+                let logits, residuals = olmoeReference false w tokens
+                let rows = [ for r in 0L .. tokens.shape.[0] - 1L -> "[" + String.Join(",", tokens.[r].data<int64>().ToArray()) + "]" ]
+                let out = Path.Combine(dir, "acts.safetensors")
+                let r = Processes.lens [ "cache"; dir; "--tokens"; "[" + String.Join(",", rows) + "]"; "--names"; "blocks.*.attn.q_norm.hook_scale"; "--out"; out ]
+                Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
+                use written = Lens.IO.SafetensorsFile.Open out
+                use cached = written.Load "logits"
+                // lens cache processes the weights (center_unembed moves each position's logits by a constant): log-probs.
+                use a = logSoftmax cached
+                use b = logSoftmax logits
+                Expect.isLessThan (relativeError "lens cache log-probs" a b) 1e-5 "the reference's log-probabilities"
+                use scale = written.Load "blocks.1.attn.q_norm.hook_scale"
+                Expect.equal (List.ofArray scale.shape) [ 2L; 10L; 1L ] "one scale per position"
+                for t in logits :: residuals do t.Dispose())
+
         testCase "clip_qkv, attention biases and rope scaling are refused naming the field" <| fun () ->
             refusedWith ((olmoeConfig false).Replace("\"clip_qkv\": null", "\"clip_qkv\": 8.0")) "clip_qkv"
             refusedWith ((olmoeConfig false).Replace("\"attention_bias\": false", "\"attention_bias\": true")) "attention_bias"
