@@ -276,8 +276,11 @@ public sealed partial class HookedTransformer : nn.Module
 
     internal static string NameOf(ScalarType t) => t switch
     {
-        ScalarType.Float32 => "float32", ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float64 => "float64", _ => t.ToString(),
+        ScalarType.Float32 => "float32",
+        ScalarType.Float16 => "float16",
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float64 => "float64",
+        _ => t.ToString(),
     };
 
     public override string ToString() =>

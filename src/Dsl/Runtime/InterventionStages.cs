@@ -29,8 +29,12 @@ internal static class InterventionStages
     static ExperimentState EndBlock(ExperimentState inner, ExperimentState outer) =>
         inner with
         {
-            Interventions = outer.Interventions, Bindings = outer.Bindings, Scores = outer.Scores, Latest = outer.Latest,
-            Saes = outer.Saes, FeatureEdits = outer.FeatureEdits,
+            Interventions = outer.Interventions,
+            Bindings = outer.Bindings,
+            Scores = outer.Scores,
+            Latest = outer.Latest,
+            Saes = outer.Saes,
+            FeatureEdits = outer.FeatureEdits,
         };
 
     /// <summary>`ablate feature N`: the most recent SAE's feature N set to 0 on hook_sae_acts_post at every position.</summary>

@@ -25,7 +25,8 @@ internal static class SaeStages
         ];
         var text = state.Environment.TextOf(s);
         return state.WithResult(s, new TableValue(["", "value"], rows) { Title = $"SAE spliced into {sae.HookName}" })
-            with { Saes = state.Saes.Add(new ActiveSae(text, sae, s.ErrorTerm)) };
+            with
+        { Saes = state.Saes.Add(new ActiveSae(text, sae, s.ErrorTerm)) };
     }
 
     static ActiveSae Latest(ExperimentState state, string command) =>
