@@ -357,7 +357,7 @@ let dslTests =
                 expectRel "text batch" ("cache save " + n) t libraryRun.Cache.[n]
             use savedMask = written.Load "attention_mask"
             Expect.equal (maxAbsDiff savedMask batch.AttentionMask) 0.0 "the mask is saved with the activations"
-            // Every statement takes padded texts now (tests/PaddedStatementTests.fs checks each against the texts alone).
+            // Every statement takes padded texts now (tests/Language/PaddedStatementTests.fs checks each against the texts alone).
             let lens = Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nlogit_lens\n" dir texts.[0] texts.[1])
             Expect.equal (Lens.Tests.DslRuntimeTests.results "logit_lens" lens).Length 1 "logit_lens runs on the padded input"
 

@@ -206,7 +206,7 @@ let stateTests =
             let row = state.Inputs[0].Ids[0]
             Expect.equal row[0..3] row[4..7] "repeated"
             use rep = RepeatedTokens.GenerateInRange(0L, 100L, 4, 3, 2, 3UL)
-            Expect.equal (state.Inputs[0].Ids |> Array.concat) (HeadScoreTests.longs rep.Tokens) "the library's seeded generator"
+            Expect.equal (state.Inputs[0].Ids |> Array.concat) (longs rep.Tokens) "the library's seeded generator"
             Expect.equal state.Inputs[1].Tokens[0] [| "5"; "6"; "7" |] "ids stand for tokens without a tokenizer"
     ]
 

@@ -9,7 +9,6 @@ open Lens.Analysis
 open Lens.Tests.TestSupport
 open Lens.Tests.ParityTests
 
-let longs (t: torch.Tensor) = use c = t.to_type(torch.int64).cpu().contiguous() in c.data<int64>().ToArray()
 
 /// A hook on blocks.{layer}.attn.hook_pattern that gives one head a hand-made pattern [query, key].
 let forcePattern (head: int64) (pattern: torch.Tensor) : HookFunction =

@@ -6,6 +6,9 @@ open System.IO
 open Expecto
 open TorchSharp
 
+/// A tensor's values as int64s (token ids, indices), copied to the CPU.
+let longs (t: torch.Tensor) = use c = t.to_type(torch.int64).cpu().contiguous() in c.data<int64>().ToArray()
+
 /// The repository root (the folder holding Lens.sln), found from the test binary's location.
 let repoRoot =
     let rec up (d: DirectoryInfo) =
