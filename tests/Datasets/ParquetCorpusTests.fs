@@ -34,7 +34,7 @@ let private corpusText =
             [ Path.Combine(repoRoot, "README.md") ] @ (Directory.GetFiles(Path.Combine(repoRoot, "docs"), "*.md") |> Array.sort |> List.ofArray)
             |> List.map File.ReadAllText |> String.concat "\n"
         let file = Path.Combine(tempFolder (), "corpus.txt")
-        File.WriteAllText(file, text.Substring(0, min 20000 text.Length))
+        File.WriteAllText(file, text.Substring(0, min 40000 text.Length))
         file)
 
 let private demo = lazy (ModelLoader.Load "demo-attn-only-2l")
