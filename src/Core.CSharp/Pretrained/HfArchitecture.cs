@@ -65,6 +65,34 @@ public abstract class HfArchitecture
     /// <summary>nn.Linear output weight [d_model, heads·d_head] → TransformerLens W_O [heads, d_head, d_model] ("m (n h) → n h m").</summary>
     protected static Tensor OutputHeads(Tensor w, int heads) => w.view(w.shape[0], heads, -1).permute(1, 2, 0);
 
+    /// <summary>
+    /// A mixture of experts' per-expert weights (TransformerLens's mlp.experts.{e}.W_gate/W_in/W_out), from either layout:
+    /// one file per projection (<paramref name="gate"/>, <paramref name="up"/>, <paramref name="down"/> under
+    /// <c>{moe}experts.{e}.</c>), or transformers 5's fused <c>{moe}experts.gate_up_proj</c> / <c>down_proj</c>.
+    /// </summary>
+    protected static IEnumerable<ConvertedWeight> ExpertWeights(CheckpointWeights ckpt, string moe, string block, int experts, long dMlp,
+        string gate, string up, string down)
+    {
+        bool fused = ckpt.Contains(moe + "experts.gate_up_proj");
+        for (int e = 0; e < experts; e++)
+        {
+            int expert = e;
+            string x = $"{moe}experts.{e}.", m = $"{block}mlp.experts.{e}.";
+            if (fused)
+            {
+                yield return W(m + "W_gate.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, 0, dMlp));
+                yield return W(m + "W_in.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, dMlp, dMlp));
+                yield return W(m + "W_out.weight", t => ckpt.Load(moe + "experts.down_proj", t)[expert]);
+            }
+            else
+            {
+                yield return W(m + "W_gate.weight", t => ckpt.Load(x + gate + ".weight", t));
+                yield return W(m + "W_in.weight", t => ckpt.Load(x + up + ".weight", t));
+                yield return W(m + "W_out.weight", t => ckpt.Load(x + down + ".weight", t));
+            }
+        }
+    }
+
     /// <summary>A per-head bias [heads·d_head] → [heads, d_head].</summary>
     protected static Tensor BiasHeads(Tensor b, int heads) => b.view(heads, -1);
 

@@ -73,23 +73,7 @@ public sealed class MixtralArchitecture : HfArchitecture
             bool fused = ckpt.Contains(h + "mlp.experts.gate_up_proj");
             string moe = fused ? h + "mlp." : h + "block_sparse_moe.";
             yield return W(b + "mlp.W_gate.weight", t => ckpt.Load(moe + "gate.weight", t));
-            for (int e = 0; e < experts; e++)
-            {
-                int expert = e;
-                string x = $"{moe}experts.{e}.", m = $"{b}mlp.experts.{e}.";
-                if (fused)
-                {
-                    yield return W(m + "W_gate.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, 0, f));
-                    yield return W(m + "W_in.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, f, f));
-                    yield return W(m + "W_out.weight", t => ckpt.Load(moe + "experts.down_proj", t)[expert]);
-                }
-                else
-                {
-                    yield return W(m + "W_gate.weight", t => ckpt.Load(x + "w1.weight", t));
-                    yield return W(m + "W_in.weight", t => ckpt.Load(x + "w3.weight", t));
-                    yield return W(m + "W_out.weight", t => ckpt.Load(x + "w2.weight", t));
-                }
-            }
+            foreach (var w in ExpertWeights(ckpt, moe, b, experts, f, "w1", "w3", "w2")) yield return w;
         }
         yield return W("ln_final.w", t => ckpt.Load("model.norm.weight", t));
         var unembed = ckpt.Contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";

@@ -74,25 +74,7 @@ public sealed class OlmoeArchitecture : HfArchitecture
             yield return W(b + "attn.W_O", t => OutputHeads(ckpt.Load(a + "o_proj.weight", t), n));
             yield return W(b + "ln2.w", t => ckpt.Load(h + "post_attention_layernorm.weight", t));
             yield return W(b + "mlp.W_gate.weight", t => ckpt.Load(moe + "gate.weight", t));
-            // The hub's files store each expert's projections; transformers 5 saves fused gate_up_proj / down_proj tensors.
-            bool fused = ckpt.Contains(moe + "experts.gate_up_proj");
-            for (int e = 0; e < experts; e++)
-            {
-                int expert = e;
-                string x = $"{moe}experts.{e}.", m = $"{b}mlp.experts.{e}.";
-                if (fused)
-                {
-                    yield return W(m + "W_gate.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, 0, f));
-                    yield return W(m + "W_in.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, f, f));
-                    yield return W(m + "W_out.weight", t => ckpt.Load(moe + "experts.down_proj", t)[expert]);
-                }
-                else
-                {
-                    yield return W(m + "W_gate.weight", t => ckpt.Load(x + "gate_proj.weight", t));
-                    yield return W(m + "W_in.weight", t => ckpt.Load(x + "up_proj.weight", t));
-                    yield return W(m + "W_out.weight", t => ckpt.Load(x + "down_proj.weight", t));
-                }
-            }
+            foreach (var w in ExpertWeights(ckpt, moe, b, experts, f, "gate_proj", "up_proj", "down_proj")) yield return w;
         }
         yield return W("ln_final.w", t => ckpt.Load("model.norm.weight", t));
         var unembed = ckpt.Contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";
