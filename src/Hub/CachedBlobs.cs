@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Lens.IO;
 
 namespace Lens.Hub;
 
@@ -10,16 +11,6 @@ namespace Lens.Hub;
 /// </summary>
 public static class CachedBlobs
 {
-    /// <summary>Whether the file exists and, when it is a link, what it finally points to exists too.</summary>
-    public static bool IsPresent(string path)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists) return false;
-        if (info.LinkTarget is null) return true;
-        try { return info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: true }; }
-        catch (IOException) { return false; }
-    }
-
     /// <summary>The blob a snapshot file links to, or null when it is a plain file (a copy where links could not be made).</summary>
     public static string? BlobOf(string path)
     {
@@ -33,7 +24,7 @@ public static class CachedBlobs
     public static string? Problem(string snapshotFile, string name)
     {
         var blob = BlobOf(snapshotFile);
-        if (!IsPresent(snapshotFile))
+        if (!LinkedFiles.IsPresent(snapshotFile))
             return blob is null ? $"'{name}' is missing" : $"'{name}' links to blob {Path.GetFileName(blob)}, which is missing";
         if (blob is null) return null;
         var etag = Path.GetFileName(blob);

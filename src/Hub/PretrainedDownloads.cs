@@ -1,3 +1,4 @@
+using Lens.IO;
 using Lens.Pretrained;
 
 namespace Lens.Hub;
@@ -38,9 +39,9 @@ public static class PretrainedDownloads
         catch (ArgumentException) { return null; }
         if (commit is null) return null;
         var dir = Path.Combine(cacheDir ?? HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
-        if (!CachedBlobs.IsPresent(Path.Combine(dir, "config.json"))) return null;
+        if (!LinkedFiles.IsPresent(Path.Combine(dir, "config.json"))) return null;
         var single = Path.Combine(dir, CheckpointWeights.SingleFile);
-        if (CachedBlobs.IsPresent(single)) return dir;
+        if (LinkedFiles.IsPresent(single)) return dir;
         if (File.Exists(single)) return null;  // a snapshot link whose blob was deleted
         if (!CheckpointWeights.Exist(dir)) return null;
         try { using var _ = CheckpointWeights.Open(dir); return dir; }  // every shard the index names is present

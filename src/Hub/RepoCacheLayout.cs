@@ -1,3 +1,5 @@
+using Lens.IO;
+
 namespace Lens.Hub;
 
 /// <summary>
@@ -52,7 +54,7 @@ internal sealed class RepoCacheLayout
     public string? ExistingPointer(string commit, string filename)
     {
         var pointer = PointerPath(commit, filename);
-        return CachedBlobs.IsPresent(pointer) ? pointer : null;
+        return LinkedFiles.IsPresent(pointer) ? pointer : null;
     }
 
     /// <summary>The files present in a snapshot ('/'-separated, sorted); links whose blob is gone are left out.</summary>
@@ -60,7 +62,7 @@ internal sealed class RepoCacheLayout
         !Directory.Exists(snapshotDir)
             ? []
             : new DirectoryInfo(snapshotDir).EnumerateFiles("*", SearchOption.AllDirectories)
-                .Where(f => CachedBlobs.IsPresent(f.FullName) && !f.Name.EndsWith(".tmp", StringComparison.Ordinal))
+                .Where(f => LinkedFiles.IsPresent(f.FullName) && !f.Name.EndsWith(".tmp", StringComparison.Ordinal))
                 .Select(f => Path.GetRelativePath(snapshotDir, f.FullName).Replace('\\', '/'))
                 .Order(StringComparer.Ordinal)
                 .ToList();

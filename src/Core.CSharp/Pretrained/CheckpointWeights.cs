@@ -74,19 +74,10 @@ public sealed class CheckpointWeights : IDisposable
             if (string.IsNullOrEmpty(shard) || shard.Contains("..") || Path.IsPathRooted(shard))
                 throw new CheckpointException($"{index}: tensor '{e.Name}' has an invalid shard name '{shard}'");
             var path = Path.Combine(folder, shard);
-            if (!IsPresent(path)) throw new CheckpointException($"{index}: shard '{shard}' (holding '{e.Name}') is missing");
+            if (!LinkedFiles.IsPresent(path)) throw new CheckpointException($"{index}: shard '{shard}' (holding '{e.Name}') is missing");
             fileOf[e.Name] = path;
         }
         return fileOf;
-    }
-
-    /// <summary>Whether the file exists and, when it is a link (a hub cache snapshot's), what it finally points to exists too.</summary>
-    static bool IsPresent(string path)
-    {
-        var info = new FileInfo(path);
-        if (!info.Exists || info.LinkTarget is null) return info.Exists;
-        try { return info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: true }; }
-        catch (IOException) { return false; }
     }
 
     public IReadOnlyCollection<string> Names => _fileOf.Keys;
