@@ -80,7 +80,8 @@ public sealed class HarvestCorpus
         return _files.SelectMany(f => TokenRows(f, context));
     }
 
-    static readonly string[] TokenColumns = ["tokens", "input_ids", "token_ids"];
+    /// <summary>The names a pre-tokenized corpus's token column goes by (SAELens's datasets), in the order tried, for Arrow and Parquet alike.</summary>
+    internal static readonly string[] TokenColumns = ["tokens", "input_ids", "token_ids"];
 
     static IEnumerable<long[]> TokenRows(string file, int context)
     {

@@ -16,7 +16,6 @@ public static class ParquetCorpus
 {
     public sealed record Layout(bool PreTokenized, string Column);
 
-    static readonly string[] TokenColumns = ["tokens", "input_ids", "token_ids"];
     const string TextColumn = "text";
 
     static readonly Type[] TokenTypes = [typeof(long), typeof(int), typeof(short), typeof(sbyte), typeof(uint), typeof(ushort), typeof(byte)];
@@ -49,7 +48,7 @@ public static class ParquetCorpus
     static Layout LayoutOf(string file, ParquetSchema schema)
     {
         string Columns() => string.Join(", ", schema.Fields.Select(f => f.Name));
-        var tokens = TokenColumns.Select(name => schema.Fields.FirstOrDefault(f => f.Name == name)).FirstOrDefault(f => f is not null);
+        var tokens = HarvestCorpus.TokenColumns.Select(name => schema.Fields.FirstOrDefault(f => f.Name == name)).FirstOrDefault(f => f is not null);
         if (tokens is not null)
         {
             var element = ElementOf(tokens)
