@@ -19,5 +19,4 @@
 
 open Lens
 open Lens.FSharp
-Lens.Native.TorchNative.EnsureLoaded()
-Lens.Models.ModelSources.Use()
+Startup.ensure ()
