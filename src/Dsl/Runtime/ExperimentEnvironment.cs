@@ -129,8 +129,7 @@ public sealed class ExperimentEnvironment : IDisposable
         lock (saes)
         {
             if (saes.TryGetValue(key, out var sae)) return sae;
-            var on = device.Kind == DeviceKind.Cpu ? null : device.ToTorch();
-            sae = hubId ? Lens.Hub.SaeHubSource.Load(path, hook, on, Hub) : Lens.Sae.SaeLoader.Load(key.Item1, hook, on);
+            sae = Lens.Hub.SaeHubSource.Load(key.Item1, hook, device.Kind == DeviceKind.Cpu ? null : device.ToTorch(), Hub);
             RecordRead("sae", hubId ? sae.Source : key.Item1);
             return saes[key] = sae;
         }
