@@ -109,8 +109,8 @@ public sealed class Attention : nn.Module
             k = HookK.Run(Project(keyInput, KeyWeight, KeyBias));
             v = HookV.Run(Project(valueInput, ValueWeight, ValueBias));
         }
-        if (q_norm is not null) q = _qkNormOverProjection ? ProjectionNorm(q, q_norm) : PerHeadNorm(q, q_norm);
-        if (k_norm is not null) k = _qkNormOverProjection ? ProjectionNorm(k, k_norm!) : PerHeadNorm(k, k_norm!);
+        if (q_norm is not null) q = QkNorm(q, q_norm);
+        if (k_norm is not null) k = QkNorm(k, k_norm);
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (padding is not null && padding.Real.shape[1] != k.shape[1])
@@ -145,6 +145,9 @@ public sealed class Attention : nn.Module
         }
         return addmm(b_O, z.reshape(b * p, -1), W_O.reshape(-1, W_O.shape[2]), 1, 1).view(b, p, -1);
     }
+
+    /// <summary>A q/k norm: over the whole projection for OLMoE, else per head.</summary>
+    Tensor QkNorm(Tensor x, Normalization norm) => _qkNormOverProjection ? ProjectionNorm(x, norm) : PerHeadNorm(x, norm);
 
     /// <summary>
     /// TransformerLens's _apply_qk_norm: the norm over d_head of x [b, p, heads, d_head] flattened to
