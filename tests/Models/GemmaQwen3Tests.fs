@@ -197,8 +197,9 @@ let gemma2HfTests =
 // ---- Qwen3 from a Hugging Face folder --------------------------------------------------------------
 
 /// qwen3like has no Hugging Face folder: this writes one from its TransformerLens weights by the inverse of
-/// convert_qwen3_weights (W_Q "n m h → (n h) m", W_O "n h m → m (n h)", W_in/W_gate/W_out transposed back).
-let private qwen3Folder (o: Oracle) (dir: string) =
+/// convert_qwen3_weights (W_Q "n m h → (n h) m", W_O "n h m → m (n h)", W_in/W_gate/W_out transposed back);
+/// <c>edit</c> changes the Hugging Face tensors before they are written.
+let private qwen3FolderWith (edit: Dictionary<string, torch.Tensor> -> unit) (o: Oracle) (dir: string) =
     let tl = o.Expected "weights.safetensors"
     let hf = Dictionary<string, torch.Tensor>()
     let heads (w: torch.Tensor) = w.permute(0L, 2L, 1L).reshape(-1L, w.shape.[1]).contiguous()
@@ -219,6 +220,7 @@ let private qwen3Folder (o: Oracle) (dir: string) =
         hf.[h + "mlp.down_proj.weight"] <- tl.[b + "mlp.W_out"].t().contiguous()
     hf.["model.norm.weight"] <- tl.["ln_final.w"]
     hf.["lm_head.weight"] <- tl.["unembed.W_U"].t().contiguous()
+    edit hf
     writeHubFolder dir """{
   "architectures": [ "Qwen3ForCausalLM" ],
   "attention_bias": false,
@@ -242,6 +244,8 @@ let private qwen3Folder (o: Oracle) (dir: string) =
   "vocab_size": 107
 }""" hf
     disposeAll tl
+
+let private qwen3Folder = qwen3FolderWith ignore
 
 let qwen3HfTests =
     testList "Qwen3 (Hugging Face folder built from qwen3like)" [
@@ -288,6 +292,16 @@ let qwen3HfTests =
                 File.WriteAllText(path, File.ReadAllText(path).Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"))
                 let message = messageOf<CheckpointException> (fun () -> HubLayoutLoader.ReadConfig dir |> ignore)
                 Expect.stringContains message "use_sliding_window" "names the key"
+            finally Directory.Delete(dir, true)
+
+        testCase "a Qwen3 checkpoint with a bias is refused naming the tensor (Llama's mapping, which Qwen3's extends, would load it)" <| fun () ->
+            let o = Oracle "qwen3like"
+            let dir = tempDir "qwen3-bias"
+            try
+                use bias = torch.zeros(64L)
+                qwen3FolderWith (fun hf -> hf.["model.layers.1.self_attn.q_proj.bias"] <- bias) o dir
+                let message = messageOf<CheckpointException> (fun () -> HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false)) |> ignore)
+                Expect.stringContains message "'model.layers.1.self_attn.q_proj.bias' is a bias" "names the tensor"
             finally Directory.Delete(dir, true)
     ]
 

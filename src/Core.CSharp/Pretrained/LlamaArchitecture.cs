@@ -89,7 +89,10 @@ public sealed class LlamaArchitecture : HfArchitecture
         cfg.NCtx = Math.Min(cfg.NCtx, 2048);
     }
 
-    public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
+    public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg) => LlamaWeights(ckpt, cfg);
+
+    /// <summary>TransformerLens's convert_llama_weights, which Qwen3's conversion extends with the q/k norms.</summary>
+    internal static IEnumerable<ConvertedWeight> LlamaWeights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
     {
         int n = cfg.NHeads, kv = cfg.KvHeads;
         string g = cfg.NKeyValueHeads is null ? "" : "_";

@@ -49,31 +49,22 @@ public sealed class Qwen3Architecture : HfArchitecture
         return cfg;
     }
 
+    /// <summary>
+    /// Llama's mapping plus each layer's self_attn.q_norm / k_norm → attn.q_norm.w / k_norm.w, as TransformerLens's
+    /// convert_qwen3_weights differs from convert_llama_weights. Biases are refused first: Llama's mapping would load them.
+    /// </summary>
     public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
     {
-        int n = cfg.NHeads, kv = cfg.KvHeads;
-        string g = cfg.NKeyValueHeads is null ? "" : "_";
         foreach (var name in ckpt.Names)
             if (name.EndsWith(".bias", StringComparison.Ordinal))
                 throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which Qwen3 has none of (TransformerLens's conversion would drop it)");
-        yield return W("embed.W_E", t => ckpt.Load("model.embed_tokens.weight", t));
+        foreach (var weight in LlamaArchitecture.LlamaWeights(ckpt, cfg))
+            yield return weight;
         for (int l = 0; l < cfg.NLayers; l++)
         {
-            string h = $"model.layers.{l}.", a = h + "self_attn.", b = $"blocks.{l}.";
-            yield return W(b + "ln1.w", t => ckpt.Load(h + "input_layernorm.weight", t));
-            yield return W(b + "attn.W_Q", t => InputHeads(ckpt.Load(a + "q_proj.weight", t), n));
-            yield return W($"{b}attn.{g}W_K", t => InputHeads(ckpt.Load(a + "k_proj.weight", t), kv));
-            yield return W($"{b}attn.{g}W_V", t => InputHeads(ckpt.Load(a + "v_proj.weight", t), kv));
+            string a = $"model.layers.{l}.self_attn.", b = $"blocks.{l}.";
             yield return W(b + "attn.q_norm.w", t => ckpt.Load(a + "q_norm.weight", t));
             yield return W(b + "attn.k_norm.w", t => ckpt.Load(a + "k_norm.weight", t));
-            yield return W(b + "attn.W_O", t => OutputHeads(ckpt.Load(a + "o_proj.weight", t), n));
-            yield return W(b + "ln2.w", t => ckpt.Load(h + "post_attention_layernorm.weight", t));
-            yield return W(b + "mlp.W_in", t => ckpt.Load(h + "mlp.up_proj.weight", t).t());
-            yield return W(b + "mlp.W_gate", t => ckpt.Load(h + "mlp.gate_proj.weight", t).t());
-            yield return W(b + "mlp.W_out", t => ckpt.Load(h + "mlp.down_proj.weight", t).t());
         }
-        yield return W("ln_final.w", t => ckpt.Load("model.norm.weight", t));
-        var unembed = ckpt.Contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";
-        yield return W("unembed.W_U", t => ckpt.Load(unembed, t).t());
     }
 }
