@@ -26,9 +26,7 @@ internal static class AttributePatchStages
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "attribute patch", masked: true, rows);
         var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
-        var clean = Inputs.Resolve(s.Source, model, state);
-        if (rows is not null && clean.Batch == state.RequireInput("attribute patch").Batch) clean = clean.Slice(start, rows.Batch);
-        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`attribute patch ... from {Printer.Print(s.Source)}`: {why}");
+        var clean = PatchStages.CleanRows(s.Source, "attribute patch", state, model, corrupted, start, rows);
         var (activations, axes) = s.Target switch
         {
             PatchTarget.ResidPre => (["resid_pre"], new[] { "layer", "pos" }),

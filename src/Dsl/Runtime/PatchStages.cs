@@ -49,9 +49,7 @@ internal static class PatchStages
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "patch", masked: true, rows);
         var (model, corrupted, corruptedTokens, mask) = (pass.Model, pass.Input, pass.Tokens, pass.AttentionMask);
-        var clean = Inputs.Resolve(s.Source, model, state);
-        if (rows is not null && clean.Batch == state.RequireInput("patch").Batch) clean = clean.Slice(start, rows.Batch);
-        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`patch ... from {Printer.Print(s.Source)}`: {why}");
+        var clean = CleanRows(s.Source, "patch", state, model, corrupted, start, rows);
         var metric = Metric(s.Metric, model, corrupted, corruptedTokens, mask);
         var options = new PatchingOptions { MetricReads = MetricReads(s.Metric, model, corrupted) };
         var activation = s.Target switch
@@ -86,6 +84,20 @@ internal static class PatchStages
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : result.AxisLabels[a].ToArray()).ToArray());
         return value with { Title = title, Summary = summary };
+    }
+
+    /// <summary>
+    /// The clean run of `patch`/`attribute patch` (<paramref name="command"/>) for the rows being patched (<paramref name="corrupted"/>):
+    /// when the current input runs in chunks (<paramref name="rows"/> from <paramref name="start"/>) and SOURCE has as many rows,
+    /// the same rows of SOURCE; otherwise SOURCE whole. Refused, naming SOURCE, when its rows' real tokens do not line up.
+    /// </summary>
+    internal static ExperimentInput CleanRows(InputSource source, string command, ExperimentState state, HookedTransformer model,
+        ExperimentInput corrupted, int start, ExperimentInput? rows)
+    {
+        var clean = Inputs.Resolve(source, model, state);
+        if (rows is not null && clean.Batch == state.RequireInput(command).Batch) clean = clean.Slice(start, rows.Batch);
+        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`{command} ... from {Printer.Print(source)}`: {why}");
+        return clean;
     }
 
     /// <summary>
