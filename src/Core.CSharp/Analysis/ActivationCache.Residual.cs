@@ -136,16 +136,7 @@ public sealed partial class ActivationCache
             parts.Add(posSlice.Apply(this["result", l], -3));
             for (int h = 0; h < Model.Config.NHeads; h++) labels.Add($"L{l}H{h}");
         }
-        var stack = parts.Count > 0 ? cat(parts.ToArray(), -2).movedim([-2L], [0L]) : EmptyStack(posSlice);
-        if (inclRemainder)
-        {
-            var whole = posSlice.Apply(ResidualEntering(target, false), -2);
-            var remainder = parts.Count > 0 ? whole - stack.sum(0L) : whole;
-            stack = cat([stack, remainder.unsqueeze(0)], 0);
-            labels.Add("remainder");
-        }
-        if (applyLn) stack = ApplyLnToStack(stack, target, false, posSlice);
-        return new LabelledStack(stack.MoveToOuterDisposeScope(), labels);
+        return ComponentStack(parts, labels, target, false, posSlice, inclRemainder, applyLn);
     }
 
     /// <summary>
@@ -177,15 +168,26 @@ public sealed partial class ActivationCache
             parts.Add(acts.unsqueeze(-1) * wOut);
             labels.AddRange(kept.Select(n => $"L{l}N{n}"));
         }
+        return ComponentStack(parts, labels, target, mlpInput, posSlice, inclRemainder, applyLn);
+    }
+
+    /// <summary>
+    /// What <see cref="StackHeadResults"/> and <see cref="StackNeuronResults"/> make of their parts, each
+    /// [batch, pos, components, d_model] (position-sliced): one stack [components, batch, pos, d_model], with the
+    /// <c>remainder</c> of the residual stream that <paramref name="layer"/>'s norm reads and that norm applied when
+    /// asked. Runs in the caller's dispose scope and moves the stack out of it.
+    /// </summary>
+    LabelledStack ComponentStack(List<Tensor> parts, List<string> labels, int layer, bool mlpInput, PositionSlice posSlice, bool inclRemainder, bool applyLn)
+    {
         var stack = parts.Count > 0 ? cat(parts.ToArray(), -2).movedim([-2L], [0L]) : EmptyStack(posSlice);
         if (inclRemainder)
         {
-            var whole = posSlice.Apply(ResidualEntering(target, mlpInput), -2);
+            var whole = posSlice.Apply(ResidualEntering(layer, mlpInput), -2);
             var remainder = parts.Count > 0 ? whole - stack.sum(0L) : whole;
             stack = cat([stack, remainder.unsqueeze(0)], 0);
             labels.Add("remainder");
         }
-        if (applyLn) stack = ApplyLnToStack(stack, target, mlpInput, posSlice);
+        if (applyLn) stack = ApplyLnToStack(stack, layer, mlpInput, posSlice);
         return new LabelledStack(stack.MoveToOuterDisposeScope(), labels);
     }
 
