@@ -11,14 +11,8 @@ namespace Lens.Dsl.Runtime;
 /// </summary>
 internal static class AttributePatchStages
 {
-    public static ExperimentState AttributePatch(AttributePatchStatement s, ExperimentState state)
-    {
-        state = state.WithModel();
-        var chunks = BatchChunks.Of(state, s).ToList();
-        if (chunks.Count == 1) return state.WithResult(s, AttributeRows(s, state, 0, null));
-        // Each cell sums over rows the gradient of a mean (over rows, or over real pairs for loss): chunks weigh as in patch.
-        return state.WithResult(s, PatchStages.Combine(chunks.Select(c => (PatchStages.RowWeight(s.Metric, c.Rows), AttributeRows(s, state, c.Start, c.Rows))).ToList()));
-    }
+    public static ExperimentState AttributePatch(AttributePatchStatement s, ExperimentState state) =>
+        PatchStages.InChunks(s, s.Metric, state, (withModel, start, rows) => AttributeRows(s, withModel, start, rows));
 
     /// <summary>The attribution table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
     static ResultValue AttributeRows(AttributePatchStatement s, ExperimentState state, int start, ExperimentInput? rows)

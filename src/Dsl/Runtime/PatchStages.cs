@@ -14,23 +14,29 @@ namespace Lens.Dsl.Runtime;
 /// </summary>
 internal static class PatchStages
 {
-    public static ExperimentState Patch(PatchStatement s, ExperimentState state)
+    public static ExperimentState Patch(PatchStatement s, ExperimentState state) =>
+        InChunks(s, s.Metric, state, (withModel, start, rows) => PatchRows(s, withModel, start, rows));
+
+    /// <summary>
+    /// The result of `patch` or `attribute patch` (<paramref name="s"/>): its <paramref name="table"/> of the whole current input
+    /// (start 0, rows null), or, when the checks planned chunks of rows, the tables of the chunks (start, rows) combined. Each
+    /// cell is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss), or a sum over rows of the gradient of
+    /// such a mean, so the chunks' cells are averaged with those weights.
+    /// </summary>
+    internal static ExperimentState InChunks(Statement s, Metric metric, ExperimentState state, Func<ExperimentState, int, ExperimentInput?, ResultValue> table)
     {
         state = state.WithModel();
         var chunks = BatchChunks.Of(state, s).ToList();
-        if (chunks.Count == 1) return state.WithResult(s, PatchRows(s, state, 0, null));
-        // Chunks of rows: each cell's metric is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss),
-        // so the chunks' cells are averaged with those weights.
-        var parts = chunks.Select(c => (Weight: RowWeight(s.Metric, c.Rows), Value: PatchRows(s, state, c.Start, c.Rows))).ToList();
-        return state.WithResult(s, Combine(parts));
+        if (chunks.Count == 1) return state.WithResult(s, table(state, 0, null));
+        return state.WithResult(s, Combine(chunks.Select(c => (RowWeight(metric, c.Rows), table(state, c.Start, c.Rows))).ToList()));
     }
 
     /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the loss.</summary>
-    internal static double RowWeight(Metric metric, ExperimentInput rows) =>
+    static double RowWeight(Metric metric, ExperimentInput rows) =>
         metric is LogitDiffMetric or ProbMetric ? rows.Batch : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
 
     /// <summary>The chunks' tables (cells and summary) averaged with their weights.</summary>
-    internal static ResultValue Combine(IReadOnlyList<(double Weight, ResultValue Value)> parts)
+    static ResultValue Combine(IReadOnlyList<(double Weight, ResultValue Value)> parts)
     {
         double total = parts.Sum(p => p.Weight);
         double Mix(Func<ResultValue, double> of) => parts.Sum(p => p.Weight * of(p.Value)) / total;
