@@ -18,12 +18,7 @@ public sealed class LlamaArchitecture : HfArchitecture
     {
         var cfg = Base(architecture);
         bool qwen = architecture == Qwen2, mistral = architecture == Mistral;
-        int d = hf.Int("hidden_size", 4096), heads = hf.Int("num_attention_heads", 32);
-        int kv = hf.IntOrNull("num_key_value_heads") ?? heads;
-        int headDim = hf.IntOrNull("head_dim") is int hd && hd > 0 ? hd : d / heads;
-        cfg.DModel = d;
-        cfg.DHead = headDim;
-        cfg.NHeads = heads;
+        ReadAttentionShape(cfg, hf, 4096);
         cfg.DMlp = hf.Int("intermediate_size", qwen ? 22016 : mistral ? 14336 : 11008);
         cfg.NLayers = hf.Int("num_hidden_layers", 32);
         cfg.Eps = hf.Double("rms_norm_eps", 1e-6);
@@ -32,7 +27,7 @@ public sealed class LlamaArchitecture : HfArchitecture
         cfg.NormalizationType = "RMS";
         cfg.PositionalEmbeddingType = "rotary";
         cfg.RotaryAdjacentPairs = false;
-        cfg.RotaryDim = headDim;
+        cfg.RotaryDim = cfg.DHead;
         cfg.GatedMlp = true;
         cfg.RotaryBase = hf.Double("rope_theta", 10000);
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", false);
@@ -40,7 +35,7 @@ public sealed class LlamaArchitecture : HfArchitecture
         {
             // TransformerLens caps n_ctx at 2048 and always names the K/V weights _W_K/_W_V for Qwen2.
             cfg.NCtx = 2048;
-            cfg.NKeyValueHeads = kv;
+            cfg.NKeyValueHeads = cfg.KvHeads;
             cfg.UseAttnScale = true;
             cfg.InitializerRange = hf.Double("initializer_range", 0.02);
             cfg.TokenizerPrependsBos = true;
@@ -50,7 +45,7 @@ public sealed class LlamaArchitecture : HfArchitecture
         else if (mistral)
         {
             cfg.NCtx = 2048; // capped, as TransformerLens does
-            cfg.NKeyValueHeads = kv;
+            cfg.NKeyValueHeads = cfg.KvHeads;
             // HF's MistralConfig default is a 4096 window; an explicit null means none.
             int? window = hf.ContainsKey("sliding_window") ? hf.IntOrNull("sliding_window") : 4096;
             cfg.UseLocalAttn = window is > 0;
@@ -60,7 +55,6 @@ public sealed class LlamaArchitecture : HfArchitecture
         else
         {
             cfg.NCtx = hf.Int("max_position_embeddings", 2048);
-            cfg.NKeyValueHeads = kv != heads ? kv : null;
             cfg.FinalRms = true;
         }
         ApplyRopeScaling(hf, cfg);

@@ -15,12 +15,8 @@ public sealed class MixtralArchitecture : HfArchitecture
     public override HookedTransformerConfig Config(HfConfig hf, string architecture)
     {
         var cfg = Base(architecture);
-        int d = hf.Int("hidden_size", 4096), heads = hf.Int("num_attention_heads", 32);
-        int headDim = hf.IntOrNull("head_dim") is int hd && hd > 0 ? hd : d / heads;
-        cfg.DModel = d;
-        cfg.DHead = headDim;
-        cfg.NHeads = heads;
-        cfg.NKeyValueHeads = hf.Int("num_key_value_heads", 8);
+        ReadAttentionShape(cfg, hf, 4096);
+        cfg.NKeyValueHeads = hf.Int("num_key_value_heads", 8); // always grouped (_W_K/_W_V), 8 when the key is absent
         cfg.DMlp = hf.Int("intermediate_size", 14336);
         cfg.NLayers = hf.Int("num_hidden_layers", 32);
         cfg.NCtx = hf.Int("max_position_embeddings", 4096 * 32);
@@ -29,7 +25,7 @@ public sealed class MixtralArchitecture : HfArchitecture
         cfg.Eps = hf.Double("rms_norm_eps", 1e-5);
         cfg.NormalizationType = "RMS";
         cfg.PositionalEmbeddingType = "rotary";
-        cfg.RotaryDim = headDim;
+        cfg.RotaryDim = cfg.DHead;
         cfg.RotaryBase = hf.Double("rope_theta", 1e6);
         cfg.GatedMlp = true;
         cfg.NumExperts = hf.Int("num_local_experts", 8);
