@@ -72,6 +72,24 @@ let tests =
                 let commented = j >= 0 && lines[j].StartsWith "#"
                 Expect.isTrue commented $".editorconfig line {i + 1} ({rule}) has a comment above it saying why"
 
+        testCase "every F# file keeps .editorconfig's basics: spaces, LF, no trailing blanks, a final newline" <| fun () ->
+            let files =
+                [ for dir in [ "src"; "tests"; "examples" ] do
+                    for pattern in [ "*.fs"; "*.fsx"; "*.fsi" ] do
+                        yield! Directory.EnumerateFiles(Path.Combine(repoRoot, dir), pattern, SearchOption.AllDirectories) ]
+                |> List.filter (fun f -> not (f.Contains "/bin/" || f.Contains "/obj/" || f.Contains "node_modules"))
+            Expect.isGreaterThan files.Length 50 "finds the F# files"
+            let problems =
+                [ for f in files do
+                    let text = File.ReadAllText f
+                    let name = Path.GetRelativePath(repoRoot, f)
+                    if text.Contains '\r' then yield $"{name}: CR line endings"
+                    if text.Length > 0 && not (text.EndsWith "\n") then yield $"{name}: no final newline"
+                    for i, line in text.Split('\n') |> Array.indexed do
+                        if line.Contains '\t' then yield $"{name}:{i + 1}: a tab"
+                        if line.Length > 0 && Char.IsWhiteSpace line[line.Length - 1] then yield $"{name}:{i + 1}: trailing blanks" ]
+            Expect.isEmpty problems (String.Join("\n", problems))
+
         testCase ".ci/run runs dotnet format --verify-no-changes before ./test, and stops on its failure" <| fun () ->
             let ci = Path.Combine(repoRoot, ".ci", "run")
             let lines = commandLines ci

@@ -236,7 +236,7 @@ let processCase (rng: Random) (dir: string) (k: int) =
 
 [<Tests>]
 let tests =
-    testSequenced <| testList "fuzz" [
+    testList "fuzz" [
         test "random and mutated inputs end in a result or a named refusal, within the time budget" {
             let rng = Random seed
             let dir = Path.Combine(scratch.Force(), "in-process")

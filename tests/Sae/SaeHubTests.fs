@@ -58,7 +58,7 @@ let tests =
             Expect.equal sae.Config.Architecture "jumprelu" "Gemma Scope is JumpReLU"
             use local = SaeLoader.Load(npz, "blocks.0.hook_resid_post")
             sameWeights sae local
-    
+
         testCase "sae load owner/repo/folder in the language: runs as the local folder does; lens check resolves it and names an unknown id" <| fun () ->
             let file name lfs = { Name = "blocks.0.hook_resid_post/" + name; Bytes = File.ReadAllBytes(Path.Combine(demoSae, name)); Lfs = lfs }
             use hub = new FakeHub(saeRepo, commit, [ file "cfg.json" false; file "sae_weights.safetensors" true; readmeFile ])

@@ -18,8 +18,8 @@ public static class TrainDemoCommand
             Trains demo-attn-only-2l, Lens's embedded default model, from its recipe (models/demo-attn-only-2l/README.md):
             a two-layer attention-only transformer on BOS + n random ids + the same n ids again. One torch
             thread and fixed seeds: on a given CPU the result is the same to the bit. Prints the head scores
-            while training, then the five properties of the trained model against their targets, and writes
-            the checkpoint (float16 weights).
+            while training, the sha256 of the trained float32 weights (compare it with another machine's), then
+            the five properties of the trained model against their targets, and writes the checkpoint (float16 weights).
             Examples:
               lens train-demo --out models/demo-attn-only-2l
               lens train-demo --out /tmp/demo --compare demo-attn-only-2l
@@ -46,6 +46,7 @@ public static class TrainDemoCommand
             Console.WriteLine($"step {step,5} {clock.Elapsed.TotalSeconds,6:F0}s  previous-token L0H{p.PreviousTokenHead} {p.PreviousTokenScore:F2}  induction L1H{p.InductionHead} {p.InductionScore:F2}  loss {p.FirstRepeatLoss:F2} -> {p.SecondRepeatLoss:F2}  ablated x{p.AblationFactor:F1}");
         }, progress: showProgress);
         Console.WriteLine($"trained in {clock.Elapsed.TotalSeconds:F0} s");
+        Console.WriteLine($"weights sha256 (float32, before saving): {DemoModelTraining.WeightsSha256(model)}");
         DemoModelTraining.Save(model, output);
         Console.WriteLine($"wrote {output}");
         // Measured as saved: float16 weights, loaded back as the config's float32.
