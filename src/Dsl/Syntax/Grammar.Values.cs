@@ -19,9 +19,9 @@ internal sealed partial class Grammar
         Parser<Selection>? whole = null;
         var condition =
             from score in Choice(Keywords.ScoreKinds, "score kind")
-            from comparison in ComparisonOperator
+            from comparison in Operator(Keywords.Comparisons, "a comparison (>, >=, < or <=)")
             from threshold in Number("a threshold (a number)")
-            select new ScoreCondition(score.Value, comparison, threshold.Value);
+            select new ScoreCondition(score.Value, comparison.Value, threshold.Value);
         var filter =
             from keyword in Keyword("where")
             from conditions in condition.XDelimitedBy(Keyword("and"))
@@ -31,14 +31,8 @@ internal sealed partial class Grammar
             from inner in Sprache.Parse.Ref(() => whole!)
             from close in Symbol(")")
             select inner;
-        Parser<Selection> named = input =>
-        {
-            const string expected = "a let-bound selection name";
-            var word = Word(expected)(input);
-            return word.WasSuccessful
-                ? Result.Success<Selection>(new SelectionName(word.Value.Value) { Position = word.Value.Start }, word.Remainder)
-                : Fail<Selection>(input, expected);
-        };
+        var named = Word("a let-bound selection name")
+            .Select(w => (Selection)new SelectionName(w.Value) { Position = w.Start });
         var term = Selector.Select(t => t.Value).XOr(filter).XOr(grouped).XOr(named);
         var union = term.XDelimitedBy(Symbol(",")).Select(terms =>
         {
@@ -110,14 +104,7 @@ internal sealed partial class Grammar
             select (InputSource)new DatasetInput(path.Value, rows.First, rows.Count);
         var texts = String("a string").XDelimitedBy(Symbol(","))
             .Select(strings => (InputSource)new TextInput(NodeList.From(strings.Select(s => s.Value))));
-        Parser<InputSource> named = input =>
-        {
-            const string expected = "a let-bound input name";
-            var word = Word(expected)(input);
-            return word.WasSuccessful
-                ? Result.Success<InputSource>(new InputName(word.Value.Value) { Position = word.Value.Start }, word.Remainder)
-                : Fail<InputSource>(input, expected);
-        };
+        var named = Word("a let-bound input name").Select(w => (InputSource)new InputName(w.Value) { Position = w.Start });
         return repeat.XOr(tokens).XOr(file).XOr(dataset).XOr(texts).XOr(named);
     }
 

@@ -66,30 +66,31 @@ internal static partial class Tokens
         throw Errors.UnknownWord(w.Value.Start, what, w.Value.Value, table.Words);
     };
 
-    /// <summary>`&gt;`, `&gt;=`, `&lt;` or `&lt;=`.</summary>
-    public static readonly Parser<Comparison> ComparisonOperator = input =>
-    {
-        var s = Skip(input);
-        foreach (var op in new[] { ">=", "<=", ">", "<" })
-            if (s.Source.AsSpan(s.Position).StartsWith(op, StringComparison.Ordinal))
-            {
-                Keywords.Comparisons.TryParse(op, out var comparison);
-                return Result.Success(comparison, Advance(s, op.Length));
-            }
-        return Fail<Comparison>(input, "a comparison (>, >=, < or <=)");
-    };
+    /// <summary>
+    /// A word that picks the parser of what follows from <paramref name="table"/> (in the order errors list its words);
+    /// any other word is an error with a suggestion.
+    /// </summary>
+    public static Parser<T> Dispatch<T>(string expected, string what, OrderedDictionary<string, Parser<T>> table) =>
+        input =>
+        {
+            var word = Word(expected)(input);
+            if (!word.WasSuccessful) return Fail<T>(input, expected);
+            return table.TryGetValue(word.Value.Value, out var rest)
+                ? rest(word.Remainder)
+                : throw Errors.UnknownWord(word.Value.Start, what, word.Value.Value, [.. table.Keys]);
+        };
+
+    /// <summary>The longest of the symbols of <paramref name="table"/> (`&gt;=`, `&lt;`) that stands next.</summary>
+    public static Parser<Tok<T>> Operator<T>(KeywordTable<T> table, string expected) where T : struct, Enum =>
+        Lexeme(table.Entries.OrderByDescending(e => e.Word.Length).Select(e => Parse.String(e.Word).Return(e.Value))
+            .Aggregate((longer, shorter) => longer.Or(shorter)), expected);
 
     /// <summary>An integer (optionally negative; no fraction, no exponent).</summary>
-    public static Parser<Tok<long>> Integer(string expected) => input =>
-    {
-        var s = Skip(input);
-        var end = ScanNumber(s.Source, s.Position, out var isInteger);
-        if (end < 0 || !isInteger) return Fail<Tok<long>>(input, expected);
-        var text = s.Source[s.Position..end];
-        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-            throw new SyntaxError(s.Position, $"the number {text} is too large", [expected]);
-        return Result.Success(new Tok<long>(value, s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<long>> Integer(string expected) =>
+        Lexeme(NumberText.Where(m => !m.Groups["fraction"].Success && !m.Groups["exponent"].Success), expected)
+            .Select(t => long.TryParse(t.Value.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+                ? new Tok<long>(value, t.Start)
+                : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>An integer that keeps <paramref name="rule"/> and fits an int; a broken rule is reported at the token.</summary>
     public static Parser<Tok<int>> Count(string expected, Rule<long> rule) => input =>
@@ -103,16 +104,11 @@ internal static partial class Tokens
     };
 
     /// <summary>A decimal number: `-1`, `0.5`, `1e-05`.</summary>
-    public static Parser<Tok<double>> Number(string expected) => input =>
-    {
-        var s = Skip(input);
-        var end = ScanNumber(s.Source, s.Position, out _);
-        if (end < 0) return Fail<Tok<double>>(input, expected);
-        var text = s.Source[s.Position..end];
-        var value = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
-        if (!double.IsFinite(value)) throw new SyntaxError(s.Position, $"the number {text} is too large", [expected]);
-        return Result.Success(new Tok<double>(value, s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<double>> Number(string expected) =>
+        Lexeme(NumberText, expected).Select(t =>
+            double.Parse(t.Value.Value, NumberStyles.Float, CultureInfo.InvariantCulture) is var value && double.IsFinite(value)
+                ? new Tok<double>(value, t.Start)
+                : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>A number that keeps <paramref name="rule"/>.</summary>
     public static Parser<Tok<double>> Number(string expected, Rule<double> rule) => input =>
@@ -122,36 +118,11 @@ internal static partial class Tokens
         return r;
     };
 
-    /// <summary>The end of a number token starting at <paramref name="p"/>, or -1 when there is none there.</summary>
-    private static int ScanNumber(string source, int p, out bool isInteger)
-    {
-        isInteger = true;
-        var q = p;
-        if (q < source.Length && source[q] == '-') q++;
-        var digits = q;
-        while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-        if (q == digits) return -1;
-        if (q + 1 < source.Length && source[q] == '.' && char.IsAsciiDigit(source[q + 1]))
-        {
-            isInteger = false;
-            q++;
-            while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-        }
-        if (q < source.Length && source[q] is 'e' or 'E')
-        {
-            var r = q + 1;
-            if (r < source.Length && source[r] is '+' or '-') r++;
-            if (r < source.Length && char.IsAsciiDigit(source[r]))
-            {
-                isInteger = false;
-                q = r;
-                while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-            }
-        }
-        // `50x2` or `1.2.3` is not a number followed by something else: it is one bad token.
-        if (q < source.Length && (SourceText.IsWordChar(source[q]) || source[q] == '.')) return -1;
-        return q;
-    }
+    /// <summary>A number's text; `50x2` or `1.2.3` is one bad token, not a number followed by something else.</summary>
+    private static readonly Parser<Match> NumberText = input =>
+        NumberRegex().Match(input.Source, input.Position) is { Success: true } match
+            ? Result.Success(match, Advance(input, match.Length))
+            : Fail<Match>(input, "a number");
 
     /// <summary>A string literal with escapes \" \\ \n \t \r \uXXXX.</summary>
     public static Parser<Tok<string>> String(string expected) => input =>
@@ -208,17 +179,14 @@ internal static partial class Tokens
     };
 
     /// <summary>A hook name: identifiers joined by dots (`blocks.1.attn.hook_pattern`), or a single identifier.</summary>
-    public static Parser<Tok<string>> DottedName(string expected) => input =>
-    {
-        var s = Skip(input);
-        if (s.AtEnd || !SourceText.IsWordStart(s.Current)) return Fail<Tok<string>>(input, expected);
-        var end = s.Position;
-        while (end < s.Source.Length && (SourceText.IsWordChar(s.Source[end]) || s.Source[end] == '.')) end++;
-        var text = s.Source[s.Position..end];
-        if (!DottedNameRegex().IsMatch(text))
-            throw new SyntaxError(s.Position, $"bad hook name '{text}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern", [expected]);
-        return Result.Success(new Tok<string>(text, s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<string>> DottedName(string expected) =>
+        Lexeme(DottedText, expected).Select(t => DottedNameRegex().IsMatch(t.Value)
+            ? t
+            : throw new SyntaxError(t.Start,
+                $"bad hook name '{t.Value}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern", [expected]));
+
+    private static readonly Parser<string> DottedText =
+        Parse.Char(SourceText.IsWordStart, "a letter").Once().Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '.', "").Many()).Text();
 
     /// <summary>`L1H4`, `L*H3`, `L1H*`, `L*H*` (heads) or `L1`, `L*` (layers). Anything else starting `L1`/`L*` is an error.</summary>
     public static readonly Parser<Tok<Selection>> Selector = input =>
@@ -311,6 +279,10 @@ internal static partial class Tokens
 
     [GeneratedRegex(@"^L(?<layer>\d+|\*)(H(?<head>\d+|\*))?$")]
     private static partial Regex SelectorRegex();
+
+    // The lookahead refuses what a backtracked, shorter match would leave: a digit, a dot or a letter.
+    [GeneratedRegex(@"\G-?[0-9]+(?<fraction>\.[0-9]+)?(?<exponent>[eE][+-]?[0-9]+)?(?![A-Za-z0-9_.])")]
+    private static partial Regex NumberRegex();
 
     [GeneratedRegex(@"^x\d+$")]
     private static partial Regex RepeatRegex();
