@@ -188,27 +188,20 @@ internal static partial class Tokens
     private static readonly Parser<string> DottedText =
         Parse.Char(SourceText.IsWordStart, "a letter").Once().Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '.', "").Many()).Text();
 
+    // `L` and a digit or `*`, then the rest of the word: all of it must be one selector.
+    private static readonly Parser<string> SelectorText = Parse.Char('L').Once()
+        .Concat(Parse.Char(c => char.IsAsciiDigit(c) || c == '*', "").Once())
+        .Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '*', "").Many()).Text();
+
     /// <summary>`L1H4`, `L*H3`, `L1H*`, `L*H*` (heads) or `L1`, `L*` (layers). Anything else starting `L1`/`L*` is an error.</summary>
-    public static readonly Parser<Tok<Selection>> Selector = input =>
-    {
-        const string expected = "a head or layer selector such as L1H4 or L1";
-        var s = Skip(input);
-        var source = s.Source;
-        var p = s.Position;
-        if (p + 1 >= source.Length || source[p] != 'L' || !(char.IsAsciiDigit(source[p + 1]) || source[p + 1] == '*'))
-            return Fail<Tok<Selection>>(input, expected);
-        var end = p;
-        while (end < source.Length && (SourceText.IsWordChar(source[end]) || source[end] == '*')) end++;
-        var text = source[p..end];
-        var match = SelectorRegex().Match(text);
-        if (!match.Success)
-            throw new SyntaxError(p, $"bad head selector '{text}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer such as L1", [expected]);
-        var layer = Index(match.Groups["layer"].Value, p, "layer");
-        Selection selection = match.Groups["head"].Success
-            ? new HeadSelector(layer, Index(match.Groups["head"].Value, p, "head"))
-            : new LayerSelector(layer);
-        return Result.Success(new Tok<Selection>(selection, p), Advance(s, end - p));
-    };
+    public static readonly Parser<Tok<Selection>> Selector =
+        Lexeme(SelectorText, "a head or layer selector such as L1H4 or L1").Select(t => SelectorRegex().Match(t.Value) is { Success: true } m
+            ? new Tok<Selection>(m.Groups["head"].Success
+                ? new HeadSelector(Index(m.Groups["layer"].Value, t.Start, "layer"), Index(m.Groups["head"].Value, t.Start, "head"))
+                : new LayerSelector(Index(m.Groups["layer"].Value, t.Start, "layer")), t.Start)
+            : throw new SyntaxError(t.Start,
+                $"bad head selector '{t.Value}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer such as L1",
+                ["a head or layer selector such as L1H4 or L1"]));
 
     /// <summary>`L0`: one layer, no wildcard.</summary>
     public static Parser<Tok<int>> Layer(string expected) => Indexed('L', "layer", expected, "a layer such as L0");
@@ -287,6 +280,7 @@ internal static partial class Tokens
     [GeneratedRegex(@"^x\d+$")]
     private static partial Regex RepeatRegex();
 
+    /// <summary>A well-formed hook name: identifiers joined by single dots.</summary>
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
-    private static partial Regex DottedNameRegex();
+    internal static partial Regex DottedNameRegex();
 }
