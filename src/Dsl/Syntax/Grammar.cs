@@ -137,17 +137,12 @@ internal sealed partial class Grammar
                 : (Statement)new LetStatement(name.Value, bound);
     }
 
-    private static readonly Parser<Tok<string>> LetName = input =>
-    {
-        var word = Word("a name")(input);
-        if (!word.WasSuccessful) return word;
-        var (name, start) = word.Value;
-        if (Keywords.LooksLikeSelector(name))
-            throw new SyntaxError(start, $"'{name}' reads as a layer or head selector and cannot be a name", ["a name"]);
-        if (Keywords.IsReservedName(name))
-            throw new SyntaxError(start, $"'{name}' is a reserved word and cannot be a name", ["a name"]);
-        return word;
-    };
+    private static readonly Parser<Tok<string>> LetName = Word("a name").Select(t =>
+        Keywords.LooksLikeSelector(t.Value)
+            ? throw new SyntaxError(t.Start, $"'{t.Value}' reads as a layer or head selector and cannot be a name", ["a name"])
+            : Keywords.IsReservedName(t.Value)
+                ? throw new SyntaxError(t.Start, $"'{t.Value}' is a reserved word and cannot be a name", ["a name"])
+                : t);
 
     private Parser<Statement> Ablate()
     {
@@ -156,13 +151,9 @@ internal sealed partial class Grammar
              from feature in Count("a feature index after 'feature'", Ranges.FeatureIndex)
              select (InterventionTarget)new FeatureTarget(feature.Value))
             .XOr(
-             from keyword in Keyword("mlp")
-             from layer in Layer("a layer such as L0 after 'mlp'")
-             select (InterventionTarget)new MlpTarget(layer.Value))
-            .XOr(
-                from keyword in Keyword("attn")
-                from layer in Layer("a layer such as L0 after 'attn'")
-                select (InterventionTarget)new AttnTarget(layer.Value))
+                from keyword in Keyword("mlp").Or(Keyword("attn"))
+                from layer in Layer($"a layer such as L0 after '{keyword}'")
+                select keyword == "mlp" ? (InterventionTarget)new MlpTarget(layer.Value) : new AttnTarget(layer.Value))
             .XOr(
                 from keyword in Keyword("neurons")
                 from mlp in Keyword("mlp")

@@ -93,15 +93,12 @@ internal static partial class Tokens
                 : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>An integer that keeps <paramref name="rule"/> and fits an int; a broken rule is reported at the token.</summary>
-    public static Parser<Tok<int>> Count(string expected, Rule<long> rule) => input =>
-    {
-        var r = Integer(expected)(input);
-        if (!r.WasSuccessful) return Fail<Tok<int>>(r.Remainder, r.Expectations);
-        var (value, start) = r.Value;
-        if (rule.Problem(value) is { } problem) throw new SyntaxError(start, problem, [expected]);
-        if (value > int.MaxValue) throw new SyntaxError(start, $"{rule.Noun} is too large, found {value}", [expected]);
-        return Result.Success(new Tok<int>((int)value, start), r.Remainder);
-    };
+    public static Parser<Tok<int>> Count(string expected, Rule<long> rule) =>
+        Integer(expected).Select(t => rule.Problem(t.Value) is { } problem
+            ? throw new SyntaxError(t.Start, problem, [expected])
+            : t.Value > int.MaxValue
+                ? throw new SyntaxError(t.Start, $"{rule.Noun} is too large, found {t.Value}", [expected])
+                : new Tok<int>((int)t.Value, t.Start));
 
     /// <summary>A decimal number: `-1`, `0.5`, `1e-05`.</summary>
     public static Parser<Tok<double>> Number(string expected) =>
@@ -111,12 +108,8 @@ internal static partial class Tokens
                 : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>A number that keeps <paramref name="rule"/>.</summary>
-    public static Parser<Tok<double>> Number(string expected, Rule<double> rule) => input =>
-    {
-        var r = Number(expected)(input);
-        if (r.WasSuccessful && rule.Problem(r.Value.Value) is { } message) throw new SyntaxError(r.Value.Start, message, [expected]);
-        return r;
-    };
+    public static Parser<Tok<double>> Number(string expected, Rule<double> rule) =>
+        Number(expected).Select(t => rule.Problem(t.Value) is { } problem ? throw new SyntaxError(t.Start, problem, [expected]) : t);
 
     /// <summary>A number's text; `50x2` or `1.2.3` is one bad token, not a number followed by something else.</summary>
     private static readonly Parser<Match> NumberText = input =>
@@ -210,25 +203,20 @@ internal static partial class Tokens
     public static Parser<Tok<int>> Neuron(string expected) => Indexed('N', "neuron", expected, "a neuron such as N12");
 
     /// <summary>`x2`: how many times `repeat random` repeats its tokens.</summary>
-    public static readonly Parser<Tok<int>> RepeatCount = input =>
-    {
-        var w = Word("a repeat count such as x2")(input);
-        if (!w.WasSuccessful || !RepeatRegex().IsMatch(w.Value.Value)) return Fail<Tok<int>>(input, "a repeat count such as x2");
-        var count = Index(w.Value.Value[1..], w.Value.Start, "repeat count") ?? 0;
-        if (Ranges.RepeatCount.Problem(count, w.Value.Value) is { } problem) throw new SyntaxError(w.Value.Start, problem, ["a repeat count such as x2"]);
-        return Result.Success(new Tok<int>(count, w.Value.Start), w.Remainder);
-    };
+    public static readonly Parser<Tok<int>> RepeatCount =
+        Lexeme(Identifier.Where(w => RepeatRegex().IsMatch(w)), "a repeat count such as x2").Select(t =>
+        {
+            var count = Index(t.Value[1..], t.Start, "repeat count") ?? 0;
+            return Ranges.RepeatCount.Problem(count, t.Value) is { } problem
+                ? throw new SyntaxError(t.Start, problem, ["a repeat count such as x2"])
+                : new Tok<int>(count, t.Start);
+        });
 
-    private static Parser<Tok<int>> Indexed(char prefix, string noun, string expected, string example) => input =>
-    {
-        var w = Word(expected)(input);
-        if (!w.WasSuccessful || w.Value.Value.Length < 2 || w.Value.Value[0] != prefix || !char.IsAsciiDigit(w.Value.Value[1]))
-            return Fail<Tok<int>>(input, expected);
-        var text = w.Value.Value;
-        if (!text[1..].All(char.IsAsciiDigit))
-            throw new SyntaxError(w.Value.Start, $"bad {noun} '{text}'; expected {example}", [expected]);
-        return Result.Success(new Tok<int>(Index(text[1..], w.Value.Start, noun)!.Value, w.Value.Start), w.Remainder);
-    };
+    private static Parser<Tok<int>> Indexed(char prefix, string noun, string expected, string example) =>
+        Lexeme(Identifier.Where(w => w.Length >= 2 && w[0] == prefix && char.IsAsciiDigit(w[1])), expected).Select(t =>
+            t.Value[1..].All(char.IsAsciiDigit)
+                ? new Tok<int>(Index(t.Value[1..], t.Start, noun)!.Value, t.Start)
+                : throw new SyntaxError(t.Start, $"bad {noun} '{t.Value}'; expected {example}", [expected]));
 
     /// <summary>Digits as an index, or null for `*`.</summary>
     private static int? Index(string digits, int position, string noun)
