@@ -58,27 +58,19 @@ internal static partial class Tokens
     public static Parser<string> Symbol(string symbol) => Lexeme(Parse.String(symbol).Text(), $"'{symbol}'").Select(t => t.Value);
 
     /// <summary>One of the words of <paramref name="table"/>; any other word is an error with a suggestion.</summary>
-    public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum => input =>
-    {
-        var w = Word($"{Article(what)} {what} ({table.Listing})")(input);
-        if (!w.WasSuccessful) return Fail<Tok<T>>(input, w.Expectations);
-        if (table.TryParse(w.Value.Value, out var value)) return Result.Success(new Tok<T>(value, w.Value.Start), w.Remainder);
-        throw Errors.UnknownWord(w.Value.Start, what, w.Value.Value, table.Words);
-    };
+    public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum =>
+        Word($"{Article(what)} {what} ({table.Listing})").Select(w => table.TryParse(w.Value, out var value)
+            ? new Tok<T>(value, w.Start)
+            : throw Errors.UnknownWord(w.Start, what, w.Value, table.Words));
 
     /// <summary>
     /// A word that picks the parser of what follows from <paramref name="table"/> (in the order errors list its words);
     /// any other word is an error with a suggestion.
     /// </summary>
     public static Parser<T> Dispatch<T>(string expected, string what, OrderedDictionary<string, Parser<T>> table) =>
-        input =>
-        {
-            var word = Word(expected)(input);
-            if (!word.WasSuccessful) return Fail<T>(input, expected);
-            return table.TryGetValue(word.Value.Value, out var rest)
-                ? rest(word.Remainder)
-                : throw Errors.UnknownWord(word.Value.Start, what, word.Value.Value, [.. table.Keys]);
-        };
+        Word(expected).Then(w => table.TryGetValue(w.Value, out var rest)
+            ? rest
+            : throw Errors.UnknownWord(w.Start, what, w.Value, [.. table.Keys]));
 
     /// <summary>The longest of the symbols of <paramref name="table"/> (`&gt;=`, `&lt;`) that stands next.</summary>
     public static Parser<Tok<T>> Operator<T>(KeywordTable<T> table, string expected) where T : struct, Enum =>
