@@ -156,12 +156,9 @@ internal static partial class Tokens
         Lexeme(Parse.Char(c => !SourceText.EndsBareWord(c), "a path character").AtLeastOnce().Text(), expected);
 
     /// <summary>A path (or model reference): a string literal or a bare word, not empty.</summary>
-    public static Parser<Tok<string>> PathArgument(string expected, string noun) => input =>
-    {
-        var r = String(expected).XOr(BareWord(expected))(input);
-        if (r.WasSuccessful && r.Value.Value.Length == 0) throw new SyntaxError(r.Value.Start, $"{noun} must not be empty", [expected]);
-        return r;
-    };
+    public static Parser<Tok<string>> PathArgument(string expected, string noun) =>
+        String(expected).XOr(BareWord(expected))
+            .Select(t => t.Value.Length == 0 ? throw new SyntaxError(t.Start, $"{noun} must not be empty", [expected]) : t);
 
     /// <summary>A hook name: identifiers joined by dots (`blocks.1.attn.hook_pattern`), or a single identifier.</summary>
     public static Parser<Tok<string>> DottedName(string expected) =>
