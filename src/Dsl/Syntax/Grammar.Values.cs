@@ -33,7 +33,7 @@ internal sealed partial class Grammar
             from close in Symbol(")")
             select inner;
         var named = Word("a let-bound selection name")
-            .Select(w => (Selection)new SelectionName(w.Value) { Position = w.Start });
+            .Select(w => (Selection)new SelectionName(w.Value) { Position = new(w.Start) });
         var term = Selector.Select(t => t.Value).XOr(filter).XOr(grouped).XOr(named);
         var union = term.XDelimitedBy(Symbol(",")).Select(terms =>
         {
@@ -105,7 +105,7 @@ internal sealed partial class Grammar
             select (InputSource)new DatasetInput(path.Value, rows.First, rows.Count);
         var texts = String("a string").XDelimitedBy(Symbol(","))
             .Select(strings => (InputSource)new TextInput(NodeList.From(strings.Select(s => s.Value))));
-        var named = Word("a let-bound input name").Select(w => (InputSource)new InputName(w.Value) { Position = w.Start });
+        var named = Word("a let-bound input name").Select(w => (InputSource)new InputName(w.Value) { Position = new(w.Start) });
         return repeat.XOr(tokens).XOr(file).XOr(dataset).XOr(texts).XOr(named);
     }
 

@@ -114,7 +114,7 @@ internal sealed partial class Grammar
         Word("a detection pattern (previous_token, duplicate_token, induction or a let-bound pattern)").Select(w =>
             Keywords.BuiltinPatterns.TryParse(w.Value, out var kind)
                 ? (DetectPattern)new BuiltinPattern(kind)
-                : new PatternName(w.Value) { Position = w.Start });
+                : new PatternName(w.Value) { Position = new(w.Start) });
 
     private Parser<Statement> Heads() =>
         from heads in selection
