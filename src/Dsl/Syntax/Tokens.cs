@@ -217,25 +217,15 @@ internal static partial class Tokens
     }
 
     /// <summary>`[a, b, c]`, at least one item; the list's Start is its `[`.</summary>
-    public static Parser<Tok<NodeList<T>>> BracketList<T>(Parser<T> item) => input =>
-    {
-        var s = Skip(input);
-        if (s.AtEnd || s.Current != '[') return Fail<Tok<NodeList<T>>>(input, "'['");
-        var start = s.Position;
-        var current = s.Advance();
-        var items = new List<T>();
-        while (true)
-        {
-            var r = item(current);
-            if (!r.WasSuccessful) return Fail<Tok<NodeList<T>>>(r.Remainder, r.Expectations);
-            items.Add(r.Value);
-            current = r.Remainder;
-            var next = Skip(current);
-            if (!next.AtEnd && next.Current == ',') current = next.Advance();
-            else if (!next.AtEnd && next.Current == ']') return Result.Success(new Tok<NodeList<T>>(NodeList.From(items), start), next.Advance());
-            else return Fail<Tok<NodeList<T>>>(current, "','", "']'");
-        }
-    };
+    public static Parser<Tok<NodeList<T>>> BracketList<T>(Parser<T> item) =>
+        from open in Lexeme(Parse.Char('['), "'['")
+        from items in item.XDelimitedBy(Symbol(","))
+        from close in CloseBracket
+        select new Tok<NodeList<T>>(NodeList.From(items), open.Start);
+
+    // After an item either a comma or the closing bracket may come.
+    private static readonly Parser<string> CloseBracket = input =>
+        Symbol("]")(input) is { WasSuccessful: true } close ? close : Fail<string>(input, "','", "']'");
 
     /// <summary>Whether the next non-blank character is <paramref name="c"/> (after the next one, with <paramref name="skipOne"/>).</summary>
     public static bool Peek(IInput input, char c, bool skipOne = false)
