@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 using Sprache;
 
@@ -114,42 +113,28 @@ internal static partial class Tokens
     {
         var s = Skip(input);
         if (s.AtEnd || s.Current != '"') return Fail<Tok<string>>(input, expected);
-        var source = s.Source;
-        var p = s.Position + 1;
-        var text = new StringBuilder();
-        while (true)
-        {
-            if (p >= source.Length)
-                throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
-            var c = source[p];
-            if (c == '"') break;
-            if (c != '\\')
-            {
-                text.Append(c);
-                p++;
-                continue;
-            }
-            var escape = p + 1 < source.Length ? source[p + 1] : ' ';
-            switch (escape)
-            {
-                case '"' or '\\': text.Append(escape); p += 2; break;
-                case 'n': text.Append('\n'); p += 2; break;
-                case 't': text.Append('\t'); p += 2; break;
-                case 'r': text.Append('\r'); p += 2; break;
-                case 'u':
-                    var hex = source.Length >= p + 6 ? source.Substring(p + 2, 4) : source[(p + 2)..];
-                    if (hex.Length < 4 || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
-                        throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041", ["four hex digits"]);
-                    text.Append((char)code);
-                    p += 6;
-                    break;
-                default:
-                    throw new SyntaxError(p, $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
-                        ["\\\"", "\\\\", "\\n", "\\t", "\\r", "\\uXXXX"]);
-            }
-        }
-        return Result.Success(new Tok<string>(text.ToString(), s.Position), Advance(s, p + 1 - s.Position));
+        var text = StringCharacter.Many().Text()(s.Advance());
+        if (text.Remainder.AtEnd)
+            throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
+        return Result.Success(new Tok<string>(text.Value, s.Position), text.Remainder.Advance());
     };
+
+    /// <summary>A string literal's character: any but a quote or a backslash, or an escape (a bad one fails at its backslash).</summary>
+    private static readonly Parser<char> StringCharacter = Parse.CharExcept(c => c is '"' or '\\', "a character").Or(input =>
+    {
+        if (input.AtEnd || input.Current != '\\') return Fail<char>(input, "'\\'");
+        var (source, p) = (input.Source, input.Position);
+        var escape = p + 1 < source.Length ? source[p + 1] : ' ';
+        char? plain = escape switch { '"' or '\\' => escape, 'n' => '\n', 't' => '\t', 'r' => '\r', _ => null };
+        if (plain is { } c) return Result.Success(c, Advance(input, 2));
+        if (escape != 'u')
+            throw new SyntaxError(p, $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
+                ["\\\"", "\\\\", "\\n", "\\t", "\\r", "\\uXXXX"]);
+        var hex = source.Length >= p + 6 ? source.Substring(p + 2, 4) : source[(p + 2)..];
+        if (hex.Length < 4 || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+            throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041", ["four hex digits"]);
+        return Result.Success((char)code, Advance(input, 6));
+    });
 
     /// <summary>An unquoted path or name: everything up to a blank, `;`, `#`, a brace or a quote.</summary>
     public static Parser<Tok<string>> BareWord(string expected) =>
