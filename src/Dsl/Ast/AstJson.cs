@@ -43,7 +43,7 @@ public static class AstJson
             case long l: writer.WriteNumberValue(l); break;
             case double d: writer.WriteNumberValue(d); break;
             case Enum e: writer.WriteStringValue(Keywords.Text(e)); break;
-            case SourceSpan span: WriteSpan(writer, span); break;
+            case SourceSpan span: WriteNode(writer, span, typed: false); break;
             case IEnumerable list:
                 writer.WriteStartArray();
                 foreach (var item in list) WriteValue(writer, item);
@@ -53,26 +53,16 @@ public static class AstJson
         }
     }
 
-    private static void WriteNode(Utf8JsonWriter writer, object node)
+    /// <param name="typed">Whether the object starts with "$type" (every node but a span).</param>
+    private static void WriteNode(Utf8JsonWriter writer, object node, bool typed = true)
     {
         writer.WriteStartObject();
-        writer.WriteString("$type", node.GetType().Name);
+        if (typed) writer.WriteString("$type", node.GetType().Name);
         foreach (var property in PropertiesOf(node.GetType()))
         {
             writer.WritePropertyName(JsonNamingPolicy.CamelCase.ConvertName(property.Name));
             WriteValue(writer, property.GetValue(node));
         }
-        writer.WriteEndObject();
-    }
-
-    private static void WriteSpan(Utf8JsonWriter writer, SourceSpan span)
-    {
-        writer.WriteStartObject();
-        writer.WriteString("file", span.File);
-        writer.WriteNumber("line", span.Line);
-        writer.WriteNumber("column", span.Column);
-        writer.WriteNumber("endLine", span.EndLine);
-        writer.WriteNumber("endColumn", span.EndColumn);
         writer.WriteEndObject();
     }
 

@@ -40,10 +40,6 @@ public sealed record DatasetInput(string Path, long FirstRow, int Rows) : InputS
 /// <summary>An input bound earlier with `let`.</summary>
 public sealed record InputName(string Name) : InputSource
 {
-    /// <summary>0-based index of the name in its statement's line, for errors of the name check; -1 when built in code. Not part of equality or JSON.</summary>
-    internal int Position { get; init; } = -1;
-
-    public bool Equals(InputName? other) => other is not null && Name == other.Name;
-
-    public override int GetHashCode() => Name.GetHashCode(StringComparison.Ordinal);
+    /// <summary>Where the name was written, for errors of the name check.</summary>
+    internal NamePosition Position { get; init; } = NamePosition.None;
 }

@@ -24,12 +24,8 @@ public sealed record ScoreFilter(NodeList<ScoreCondition> Conditions) : Selectio
 /// <summary>A selection bound earlier with `let`.</summary>
 public sealed record SelectionName(string Name) : Selection
 {
-    /// <summary>0-based index of the name in its statement's line, for errors of the name check; -1 when built in code. Not part of equality or JSON.</summary>
-    internal int Position { get; init; } = -1;
-
-    public bool Equals(SelectionName? other) => other is not null && Name == other.Name;
-
-    public override int GetHashCode() => Name.GetHashCode(StringComparison.Ordinal);
+    /// <summary>Where the name was written, for errors of the name check.</summary>
+    internal NamePosition Position { get; init; } = NamePosition.None;
 }
 
 /// <summary>`a, b, c`: every head any part selects (two or more parts).</summary>

@@ -14,17 +14,14 @@ public sealed partial record ModelStatement(string Reference) : Statement
     /// anything else (leading ./ or /, several slashes, spaces) a path.
     /// </summary>
     public ModelReferenceKind Kind =>
-        HubIdRegex().IsMatch(Reference) ? ModelReferenceKind.HubId
-        : NameRegex().IsMatch(Reference) ? ModelReferenceKind.Name
-        : ModelReferenceKind.Path;
+        ReferenceRegex().Match(Reference) is not { Success: true } match ? ModelReferenceKind.Path
+        : match.Groups["repo"].Success ? ModelReferenceKind.HubId
+        : ModelReferenceKind.Name;
 
     internal override string Canonical(string indent) => "model " + Path(Reference);
 
-    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.\-]*/[A-Za-z0-9_][A-Za-z0-9_.\-]*$")]
-    private static partial Regex HubIdRegex();
-
-    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")]
-    private static partial Regex NameRegex();
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(?<repo>/[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")]
+    private static partial Regex ReferenceRegex();
 }
 
 /// <summary>`seed 0`.</summary>

@@ -74,13 +74,13 @@ internal sealed class NameResolver(string file, IReadOnlyList<string> lines)
     }
 
     /// <summary>Checks that a name read where a <paramref name="kind"/> is expected is bound to one.</summary>
-    private void Use(int line, string name, int position, BindingKind kind, string what, IReadOnlyList<string> words, string otherwise)
+    private void Use(int line, string name, NamePosition position, BindingKind kind, string what, IReadOnlyList<string> words, string otherwise)
     {
         var bound = scope.Lookup(name);
         if (bound == kind) return;
         var error = bound is { } other
-            ? new SyntaxError(position, $"'{name}' is {Scope.Describe(other)}, not {Scope.Describe(kind)}", [Scope.Describe(kind)])
-            : Errors.UnknownWord(position, what, name, [.. scope.Names(kind), .. words], otherwise);
+            ? new SyntaxError(position.Index, $"'{name}' is {Scope.Describe(other)}, not {Scope.Describe(kind)}", [Scope.Describe(kind)])
+            : Errors.UnknownWord(position.Index, what, name, [.. scope.Names(kind), .. words], otherwise);
         throw Errors.At(file, lines, line, error.Position, error.Problem, error.Expected);
     }
 

@@ -6,20 +6,19 @@ internal enum BindingKind { Selection, Input, Pattern }
 /// <summary>The let-bound names visible at a point of the script: a block sees its own and its enclosing ones.</summary>
 internal sealed class Scope(Scope? parent)
 {
-    private readonly Scope? parent = parent;
+    public Scope? Parent { get; } = parent;
 
-    public Scope? Parent => parent;
     private readonly Dictionary<string, BindingKind> names = new();
 
     public void Bind(string name, BindingKind kind) => names[name] = kind;
 
-    public BindingKind? Lookup(string name) => names.TryGetValue(name, out var kind) ? kind : this.parent?.Lookup(name);
+    public BindingKind? Lookup(string name) => names.TryGetValue(name, out var kind) ? kind : Parent?.Lookup(name);
 
     /// <summary>The visible names that hold <paramref name="kind"/> (an inner binding hides an outer one).</summary>
     public IEnumerable<string> Names(BindingKind kind)
     {
         var seen = new HashSet<string>();
-        for (var scope = this; scope is not null; scope = scope.parent)
+        for (var scope = this; scope is not null; scope = scope.Parent)
             foreach (var (name, k) in scope.names)
                 if (seen.Add(name) && k == kind) yield return name;
     }

@@ -10,35 +10,25 @@ namespace Lens.Dsl;
 ///   ^ (under the column)
 /// </code>
 /// </summary>
-public sealed class DslParseException : Exception
+/// <param name="line">1-based.</param>
+/// <param name="column">1-based, in characters (a tab is one).</param>
+/// <param name="sourceLine">The text of the offending line, without its line break.</param>
+/// <param name="problem">What is wrong, in one sentence (the first line of the message, after the location).</param>
+/// <param name="expected">What the parser would have accepted at this point, in plain words.</param>
+public sealed class DslParseException(string file, int line, int column, string sourceLine, string problem, IReadOnlyList<string> expected)
+    : Exception(Format(file, line, column, sourceLine, problem))
 {
-    public DslParseException(string file, int line, int column, string sourceLine, string problem, IReadOnlyList<string> expected)
-        : base(Format(file, line, column, sourceLine, problem))
-    {
-        File = file;
-        Line = line;
-        Column = column;
-        SourceLine = sourceLine;
-        Problem = problem;
-        Expected = expected;
-    }
+    public string File { get; } = file;
 
-    public string File { get; }
+    public int Line { get; } = line;
 
-    /// <summary>1-based.</summary>
-    public int Line { get; }
+    public int Column { get; } = column;
 
-    /// <summary>1-based, in characters (a tab is one).</summary>
-    public int Column { get; }
+    public string SourceLine { get; } = sourceLine;
 
-    /// <summary>The text of the offending line, without its line break.</summary>
-    public string SourceLine { get; }
+    public string Problem { get; } = problem;
 
-    /// <summary>What is wrong, in one sentence (the first line of the message, after the location).</summary>
-    public string Problem { get; }
-
-    /// <summary>What the parser would have accepted at this point, in plain words.</summary>
-    public IReadOnlyList<string> Expected { get; }
+    public IReadOnlyList<string> Expected { get; } = expected;
 
     private static string Format(string file, int line, int column, string sourceLine, string problem)
     {

@@ -27,7 +27,7 @@ internal sealed partial class Grammar
         select (Statement)new ExpectTextStatement(target, comparison.Value, text.Value);
 
     private static Parser<Statement> ExpectNumber(ExpectTarget target) =>
-        from comparison in ExpectOperatorParser
+        from comparison in Operator(Keywords.ExpectOperators, ExpectedComparison)
         from threshold in Number("a number to compare with")
         from options in Options.Parser("expect option",
             [Option.Of("within", Number("a tolerance after 'within'", Ranges.Tolerance))])
@@ -68,17 +68,5 @@ internal sealed partial class Grammar
             words.Add(s.Source[s.Position..end]);
             current = Advance(s, end - s.Position);
         }
-    };
-
-    private static readonly Parser<Tok<ExpectOperator>> ExpectOperatorParser = input =>
-    {
-        var s = Skip(input);
-        foreach (var op in new[] { ">=", "<=", "==", ">", "<" })
-            if (s.Source.AsSpan(s.Position).StartsWith(op, StringComparison.Ordinal))
-            {
-                Keywords.ExpectOperators.TryParse(op, out var comparison);
-                return Result.Success(new Tok<ExpectOperator>(comparison, s.Position), Advance(s, op.Length));
-            }
-        return Fail<Tok<ExpectOperator>>(input, ExpectedComparison);
     };
 }

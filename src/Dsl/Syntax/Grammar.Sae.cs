@@ -6,46 +6,29 @@ namespace Lens.Dsl;
 /// <summary>Sparse autoencoders: `sae load|metrics`, `features top|logits`, `steer feature`.</summary>
 internal sealed partial class Grammar
 {
-    private static readonly IReadOnlyList<string> SaeActions = ["load", "metrics"];
-    private static readonly IReadOnlyList<string> FeatureViews = ["top", "logits"];
-
-    private static Parser<Statement> Sae() => input =>
-    {
-        const string expected = "what to do with the SAE (load or metrics)";
-        var word = Word(expected)(input);
-        if (!word.WasSuccessful) return Fail<Statement>(input, expected);
-        var rest = word.Value.Value switch
+    private static Parser<Statement> Sae() => Dispatch("what to do with the SAE (load or metrics)", "sae action",
+        new OrderedDictionary<string, Parser<Statement>>
         {
-            "load" =>
+            ["load"] =
                 from path in PathArgument("the SAE's folder (SAELens), params.npz (Gemma Scope) or hub id (owner/repo[/folder])", "the SAE path")
                 from options in Options.Parser("sae load option",
                     [Option.Of("at", DottedName("a hook name after 'at', such as blocks.0.hook_resid_post")), Option.Flag("error_term")])
                 select (Statement)new SaeLoadStatement(path.Value, options.Get<string>("at"), options.Has("error_term")),
-            "metrics" => Options.End().Select(_ => (Statement)new SaeMetricsStatement()),
-            var other => throw Errors.UnknownWord(word.Value.Start, "sae action", other, SaeActions),
-        };
-        return rest(word.Remainder);
-    };
+            ["metrics"] = Options.End().Select(_ => (Statement)new SaeMetricsStatement()),
+        });
 
-    private static Parser<Statement> Features() => input =>
-    {
-        const string expected = "which feature table (top or logits)";
-        var word = Word(expected)(input);
-        if (!word.WasSuccessful) return Fail<Statement>(input, expected);
-        var rest = word.Value.Value switch
+    private static Parser<Statement> Features() => Dispatch("which feature table (top or logits)", "feature table",
+        new OrderedDictionary<string, Parser<Statement>>
         {
-            "top" =>
+            ["top"] =
                 from count in Count("a count after 'top'", Ranges.Top)
                 from options in Options.Parser("features option", [Option.Of("pos", Count("a position after 'pos'", Ranges.Position))])
                 select (Statement)new FeaturesTopStatement(count.Value, options.Value<int>("pos")),
-            "logits" =>
+            ["logits"] =
                 from feature in Count("a feature index after 'logits'", Ranges.FeatureIndex)
                 from options in Options.Parser("features option", [Top])
                 select (Statement)new FeatureLogitsStatement(feature.Value, options.Value<int>("top")),
-            var other => throw Errors.UnknownWord(word.Value.Start, "feature table", other, FeatureViews),
-        };
-        return rest(word.Remainder);
-    };
+        });
 
     private static Parser<Statement> Steer() =>
         from keyword in Keyword("feature")

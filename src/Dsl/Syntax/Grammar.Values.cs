@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Sprache;
 using static Lens.Dsl.Tokens;
 
@@ -19,9 +20,9 @@ internal sealed partial class Grammar
         Parser<Selection>? whole = null;
         var condition =
             from score in Choice(Keywords.ScoreKinds, "score kind")
-            from comparison in ComparisonOperator
+            from comparison in Operator(Keywords.Comparisons, "a comparison (>, >=, < or <=)")
             from threshold in Number("a threshold (a number)")
-            select new ScoreCondition(score.Value, comparison, threshold.Value);
+            select new ScoreCondition(score.Value, comparison.Value, threshold.Value);
         var filter =
             from keyword in Keyword("where")
             from conditions in condition.XDelimitedBy(Keyword("and"))
@@ -31,14 +32,8 @@ internal sealed partial class Grammar
             from inner in Sprache.Parse.Ref(() => whole!)
             from close in Symbol(")")
             select inner;
-        Parser<Selection> named = input =>
-        {
-            const string expected = "a let-bound selection name";
-            var word = Word(expected)(input);
-            return word.WasSuccessful
-                ? Result.Success<Selection>(new SelectionName(word.Value.Value) { Position = word.Value.Start }, word.Remainder)
-                : Fail<Selection>(input, expected);
-        };
+        var named = Word("a let-bound selection name")
+            .Select(w => (Selection)new SelectionName(w.Value) { Position = new(w.Start) });
         var term = Selector.Select(t => t.Value).XOr(filter).XOr(grouped).XOr(named);
         var union = term.XDelimitedBy(Symbol(",")).Select(terms =>
         {
@@ -110,14 +105,7 @@ internal sealed partial class Grammar
             select (InputSource)new DatasetInput(path.Value, rows.First, rows.Count);
         var texts = String("a string").XDelimitedBy(Symbol(","))
             .Select(strings => (InputSource)new TextInput(NodeList.From(strings.Select(s => s.Value))));
-        Parser<InputSource> named = input =>
-        {
-            const string expected = "a let-bound input name";
-            var word = Word(expected)(input);
-            return word.WasSuccessful
-                ? Result.Success<InputSource>(new InputName(word.Value.Value) { Position = word.Value.Start }, word.Remainder)
-                : Fail<InputSource>(input, expected);
-        };
+        var named = Word("a let-bound input name").Select(w => (InputSource)new InputName(w.Value) { Position = new(w.Start) });
         return repeat.XOr(tokens).XOr(file).XOr(dataset).XOr(texts).XOr(named);
     }
 
@@ -126,32 +114,25 @@ internal sealed partial class Grammar
     {
         const string expected = "a row range such as 0..8, or a row such as 5";
         var s = Skip(input);
-        var source = s.Source;
-        int p = s.Position;
-        long Digits(ref int q)
+        var match = RowsRegex().Match(s.Source, s.Position);
+        if (!match.Success) return Fail<(long, int)>(input, expected);
+        long Row(Group digits) => long.TryParse(digits.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var row)
+            ? row
+            : throw new SyntaxError(digits.Index, $"the row {digits.Value} is too large", [expected]);
+        var first = Row(match.Groups["first"]);
+        var end = first + 1;
+        if (match.Groups["end"] is { Success: true } last)
         {
-            int start = q;
-            while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-            if (q == start) return -1;
-            return long.TryParse(source.AsSpan(start, q - start), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
-                ? v : throw new SyntaxError(start, $"the row {source[start..q]} is too large", [expected]);
-        }
-        var first = Digits(ref p);
-        if (first < 0) return Fail<(long, int)>(input, expected);
-        long end = first + 1;
-        if (p + 1 < source.Length && source[p] == '.' && source[p + 1] == '.')
-        {
-            p += 2;
-            int at = p;
-            end = Digits(ref p);
-            if (end < 0) throw new SyntaxError(at, "expected the end row after '..' (rows A..B takes rows A to B - 1)", [expected]);
+            if (last.Length == 0) throw new SyntaxError(last.Index, "expected the end row after '..' (rows A..B takes rows A to B - 1)", [expected]);
+            end = Row(last);
             if (end <= first) throw new SyntaxError(s.Position, $"the row range {first}..{end} is empty: rows A..B takes rows A to B - 1, so B must be above A", [expected]);
         }
-        if (p < source.Length && (SourceText.IsWordChar(source[p]) || source[p] == '.'))
+        var after = s.Position + match.Length;
+        if (after < s.Source.Length && (SourceText.IsWordChar(s.Source[after]) || s.Source[after] == '.'))
             return Fail<(long, int)>(input, expected);
         if (end - first > Limits.InputRows)
             throw new SyntaxError(s.Position, $"{end - first} rows is above the limit of {Limits.InputRows} rows", [expected]);
-        return Result.Success((first, (int)(end - first)), Advance(s, p - s.Position));
+        return Result.Success((first, (int)(end - first)), Advance(s, match.Length));
     };
 
     /// <summary>`[1, 2, 3]` (one row) or `[[1, 2, 3], [1, 4, 5]]` (a batch; rows of equal length).</summary>
@@ -170,15 +151,8 @@ internal sealed partial class Grammar
         var rows = BracketList(BracketList(id))(input);
         if (!rows.WasSuccessful) return Fail<NodeList<NodeList<int>>>(rows.Remainder, rows.Expectations);
         var first = rows.Value.Value[0].Value.Count;
-        for (var k = 1; k < rows.Value.Value.Count; k++)
-        {
-            var (tokens, start) = rows.Value.Value[k];
-            if (tokens.Count != first)
-                throw new SyntaxError(start,
-                    $"the rows of a token batch must have the same length: row {k + 1} has {Plural(tokens.Count, "token")}, row 1 has {first}",
-                    [$"a row of {Plural(first, "token")}"]);
-        }
-        return Result.Success(NodeList.From(rows.Value.Value.Select(r => r.Value)), rows.Remainder);
+        return Result.Success(EqualRows(rows.Value.Value, first, "token", (k, length) =>
+            $"the rows of a token batch must have the same length: row {k} has {Plural(length, "token")}, row 1 has {first}"), rows.Remainder);
     };
 
     /// <summary>`[[1, 0], [1, 1]]`: a square matrix of numbers.</summary>
@@ -189,16 +163,23 @@ internal sealed partial class Grammar
         var rows = BracketList(BracketList(Number("a number").Select(t => t.Value)))(input);
         if (!rows.WasSuccessful) return Fail<NodeList<NodeList<double>>>(rows.Remainder, rows.Expectations);
         var size = rows.Value.Value.Count;
-        for (var k = 0; k < size; k++)
-        {
-            var (values, start) = rows.Value.Value[k];
-            if (values.Count != size)
-                throw new SyntaxError(start,
-                    $"a detection pattern must be square: row {k + 1} has {Plural(values.Count, "value")} but there are {Plural(size, "row")}",
-                    [$"a row of {Plural(size, "value")}"]);
-        }
-        return Result.Success(NodeList.From(rows.Value.Value.Select(r => r.Value)), rows.Remainder);
+        return Result.Success(EqualRows(rows.Value.Value, size, "value", (k, length) =>
+            $"a detection pattern must be square: row {k} has {Plural(length, "value")} but there are {Plural(size, "row")}"), rows.Remainder);
     };
 
+    /// <summary>The rows, once each has <paramref name="length"/> items; the first that does not is an error at its `[`.</summary>
+    /// <param name="problem">The error, from the row's number (1-based) and its length.</param>
+    private static NodeList<NodeList<T>> EqualRows<T>(
+        NodeList<Tok<NodeList<T>>> rows, int length, string noun, Func<int, int, string> problem)
+    {
+        for (var k = 0; k < rows.Count; k++)
+            if (rows[k].Value.Count != length)
+                throw new SyntaxError(rows[k].Start, problem(k + 1, rows[k].Value.Count), [$"a row of {Plural(length, noun)}"]);
+        return NodeList.From(rows.Select(r => r.Value));
+    }
+
     private static string Plural(int count, string noun) => count == 1 ? $"1 {noun}" : $"{count} {noun}s";
+
+    [GeneratedRegex(@"\G(?<first>[0-9]+)(\.\.(?<end>[0-9]*))?")]
+    private static partial Regex RowsRegex();
 }

@@ -62,14 +62,7 @@ internal sealed partial class Grammar
 
     public IReadOnlyList<string> CommandWords => [.. commands.Keys];
 
-    public IResult<Statement> Parse(IInput input)
-    {
-        var word = Word("a command")(input);
-        if (!word.WasSuccessful) return Fail<Statement>(input, word.Expectations);
-        if (!commands.TryGetValue(word.Value.Value, out var command))
-            throw Errors.UnknownWord(word.Value.Start, "command", word.Value.Value, CommandWords);
-        return command(word.Remainder);
-    }
+    public IResult<Statement> Parse(IInput input) => Dispatch("a command", "command", commands)(input);
 
     private static Parser<Statement> NoArguments(Func<Statement> create) => Options.End().Select(_ => create());
 
@@ -117,15 +110,11 @@ internal sealed partial class Grammar
         select (Statement)new DetectStatement(pattern, options.Has("exclude_bos"), options.Has("exclude_current"),
             options.Value<ErrorMeasure>("error") ?? ErrorMeasure.Mul);
 
-    private static Parser<DetectPattern> DetectPatternParser() => input =>
-    {
-        const string expected = "a detection pattern (previous_token, duplicate_token, induction or a let-bound pattern)";
-        var word = Word(expected)(input);
-        if (!word.WasSuccessful) return Fail<DetectPattern>(input, expected);
-        if (Keywords.BuiltinPatterns.TryParse(word.Value.Value, out var kind))
-            return Result.Success<DetectPattern>(new BuiltinPattern(kind), word.Remainder);
-        return Result.Success<DetectPattern>(new PatternName(word.Value.Value) { Position = word.Value.Start }, word.Remainder);
-    };
+    private static Parser<DetectPattern> DetectPatternParser() =>
+        Word("a detection pattern (previous_token, duplicate_token, induction or a let-bound pattern)").Select(w =>
+            Keywords.BuiltinPatterns.TryParse(w.Value, out var kind)
+                ? (DetectPattern)new BuiltinPattern(kind)
+                : new PatternName(w.Value) { Position = new(w.Start) });
 
     private Parser<Statement> Heads() =>
         from heads in selection
@@ -148,17 +137,12 @@ internal sealed partial class Grammar
                 : (Statement)new LetStatement(name.Value, bound);
     }
 
-    private static readonly Parser<Tok<string>> LetName = input =>
-    {
-        var word = Word("a name")(input);
-        if (!word.WasSuccessful) return word;
-        var (name, start) = word.Value;
-        if (Keywords.LooksLikeSelector(name))
-            throw new SyntaxError(start, $"'{name}' reads as a layer or head selector and cannot be a name", ["a name"]);
-        if (Keywords.IsReservedName(name))
-            throw new SyntaxError(start, $"'{name}' is a reserved word and cannot be a name", ["a name"]);
-        return word;
-    };
+    private static readonly Parser<Tok<string>> LetName = Word("a name").Select(t =>
+        Keywords.LooksLikeSelector(t.Value)
+            ? throw new SyntaxError(t.Start, $"'{t.Value}' reads as a layer or head selector and cannot be a name", ["a name"])
+            : Keywords.IsReservedName(t.Value)
+                ? throw new SyntaxError(t.Start, $"'{t.Value}' is a reserved word and cannot be a name", ["a name"])
+                : t);
 
     private Parser<Statement> Ablate()
     {
@@ -167,13 +151,9 @@ internal sealed partial class Grammar
              from feature in Count("a feature index after 'feature'", Ranges.FeatureIndex)
              select (InterventionTarget)new FeatureTarget(feature.Value))
             .XOr(
-             from keyword in Keyword("mlp")
-             from layer in Layer("a layer such as L0 after 'mlp'")
-             select (InterventionTarget)new MlpTarget(layer.Value))
-            .XOr(
-                from keyword in Keyword("attn")
-                from layer in Layer("a layer such as L0 after 'attn'")
-                select (InterventionTarget)new AttnTarget(layer.Value))
+                from keyword in Keyword("mlp").Or(Keyword("attn"))
+                from layer in Layer($"a layer such as L0 after '{keyword}'")
+                select keyword == "mlp" ? (InterventionTarget)new MlpTarget(layer.Value) : new AttnTarget(layer.Value))
             .XOr(
                 from keyword in Keyword("neurons")
                 from mlp in Keyword("mlp")
@@ -246,25 +226,16 @@ internal sealed partial class Grammar
         from options in Options.Parser("patch option", [Option.Node("metric", MetricParser)], followers: source is TextInput ? AfterList : null)
         select (Statement)new PatchStatement(target.Value, source, options.Get<Metric>("metric") ?? new LossMetric());
 
-    private static readonly Parser<Metric> MetricParser = input =>
-    {
-        const string expected = "a metric (logit_diff, loss or prob)";
-        var word = Word(expected)(input);
-        if (!word.WasSuccessful) return Fail<Metric>(input, expected);
-        var arguments = word.Value.Value switch
+    private static readonly Parser<Metric> MetricParser = Dispatch("a metric (logit_diff, loss or prob)", "metric",
+        new OrderedDictionary<string, Parser<Metric>>
         {
-            "logit_diff" =>
+            ["logit_diff"] =
                 from correct in TokenRefParser("the correct token after 'logit_diff' (a string or a token id)")
                 from incorrect in TokenRefParser("the incorrect token after the correct one (a string or a token id)")
                 select (Metric)new LogitDiffMetric(correct, incorrect),
-            "loss" => Sprache.Parse.Return<Metric>(new LossMetric()),
-            "prob" =>
-                from token in TokenRefParser("a token after 'prob' (a string or a token id)")
-                select (Metric)new ProbMetric(token),
-            var other => throw Errors.UnknownWord(word.Value.Start, "metric", other, Keywords.MetricWords),
-        };
-        return arguments(word.Remainder);
-    };
+            ["loss"] = Sprache.Parse.Return<Metric>(new LossMetric()),
+            ["prob"] = TokenRefParser("a token after 'prob' (a string or a token id)").Select(t => (Metric)new ProbMetric(t)),
+        });
 
     private static Parser<TokenRef> TokenRefParser(string expected) =>
         String(expected).Select(t => (TokenRef)new TokenText(t.Value))
@@ -279,21 +250,14 @@ internal sealed partial class Grammar
             select (Statement)new ShowStatement(view, options.Get<string>(">"));
     }
 
-    private Parser<View> ViewParser() => input =>
-    {
-        const string expected = "what to show (pattern, scores or tokens)";
-        var word = Word(expected)(input);
-        if (!word.WasSuccessful) return Fail<View>(input, expected);
-        var arguments = word.Value.Value switch
+    private Parser<View> ViewParser() => Dispatch("what to show (pattern, scores or tokens)", "view",
+        new OrderedDictionary<string, Parser<View>>
         {
-            "pattern" => selection.Select(s => (View)new PatternView(s)),
-            "scores" => Choice(Keywords.ScoreKinds, "score kind").Select(k => (View)new ScoresView(k.Value))
+            ["pattern"] = selection.Select(s => (View)new PatternView(s)),
+            ["scores"] = Choice(Keywords.ScoreKinds, "score kind").Select(k => (View)new ScoresView(k.Value))
                 .XOr(Sprache.Parse.Return<View>(new ScoresView(null))),
-            "tokens" => Sprache.Parse.Return<View>(new TokensView()),
-            var other => throw Errors.UnknownWord(word.Value.Start, "view", other, Keywords.ViewWords),
-        };
-        return arguments(word.Remainder);
-    };
+            ["tokens"] = Sprache.Parse.Return<View>(new TokensView()),
+        });
 
     private static Parser<Statement> Cache() =>
         from action in Choice(Keywords.CacheActions, "cache action")

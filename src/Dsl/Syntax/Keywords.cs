@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Lens.Dsl;
@@ -45,11 +46,17 @@ public enum ModelFlag { AttnResult, SplitQkvInput, AttnIn, HookMlpIn }
 public enum ModelReferenceKind { Name, HubId, Path }
 
 /// <summary>The words of one closed set of the language (score kinds, ablation modes, ...) and the values they stand for.</summary>
-public sealed class KeywordTable<T> where T : struct, Enum
+public sealed class KeywordTable<T> : IKeywordTable where T : struct, Enum
 {
     private readonly (string Word, T Value)[] entries;
 
     public KeywordTable(params (string Word, T Value)[] entries) => this.entries = entries;
+
+    /// <summary>Each member's name in snake_case (PrevToken is prev_token), in declaration order.</summary>
+    public KeywordTable()
+        : this([.. Enum.GetValues<T>().Select(v => (JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString()), v))]) { }
+
+    internal IReadOnlyList<(string Word, T Value)> Entries => entries;
 
     /// <summary>The words, in the order the language documents them.</summary>
     public IReadOnlyList<string> Words => entries.Select(e => e.Word).ToArray();
@@ -71,6 +78,18 @@ public sealed class KeywordTable<T> where T : struct, Enum
 
     /// <summary>"a, b or c".</summary>
     public string Listing => Keywords.JoinOr(Words);
+
+    Type IKeywordTable.EnumType => typeof(T);
+
+    string IKeywordTable.Text(Enum value) => Text((T)value);
+}
+
+/// <summary>A keyword table whatever its enum, so that any keyword value can be written (JSON, messages).</summary>
+public interface IKeywordTable
+{
+    Type EnumType { get; }
+
+    string Text(Enum value);
 }
 
 /// <summary>The vocabulary of the experiment language: commands, the closed keyword sets, reserved names.</summary>
@@ -79,27 +98,22 @@ public static partial class Keywords
     /// <summary>Every command word, in the order the language documents them: the grammar's command table.</summary>
     public static IReadOnlyList<string> Commands => Grammar.Instance.CommandWords;
 
-    public static readonly KeywordTable<ScoreKind> ScoreKinds = new(
-        ("induction", ScoreKind.Induction), ("prev_token", ScoreKind.PrevToken), ("duplicate_token", ScoreKind.DuplicateToken));
+    // Each member's name in snake_case, in the order the language documents them.
+    public static readonly KeywordTable<ScoreKind> ScoreKinds = new();
+    public static readonly KeywordTable<BuiltinPatternKind> BuiltinPatterns = new();
+    public static readonly KeywordTable<AblationMode> AblationModes = new();
+    public static readonly KeywordTable<CircuitKind> CircuitKinds = new();
+    public static readonly KeywordTable<CompositionKind> CompositionKinds = new();
+    public static readonly KeywordTable<PatchTarget> PatchTargets = new();
+    public static readonly KeywordTable<TextComparison> TextComparisons = new();
+    public static readonly KeywordTable<CacheAction> CacheActions = new();
+    public static readonly KeywordTable<DeviceKind> Devices = new();
+    public static readonly KeywordTable<ModelReferenceKind> ModelReferenceKinds = new();
 
-    public static readonly KeywordTable<BuiltinPatternKind> BuiltinPatterns = new(
-        ("previous_token", BuiltinPatternKind.PreviousToken), ("duplicate_token", BuiltinPatternKind.DuplicateToken),
-        ("induction", BuiltinPatternKind.Induction));
+    /// <summary>The flags of `use`: TransformerLens's config flag is "use_" + the word.</summary>
+    public static readonly KeywordTable<ModelFlag> ModelFlags = new();
 
     public static readonly KeywordTable<ErrorMeasure> ErrorMeasures = new(("abs", ErrorMeasure.Abs), ("mul", ErrorMeasure.Mul));
-
-    public static readonly KeywordTable<AblationMode> AblationModes = new(
-        ("zero", AblationMode.Zero), ("mean", AblationMode.Mean), ("resample", AblationMode.Resample));
-
-    public static readonly KeywordTable<CircuitKind> CircuitKinds = new(
-        ("ov", CircuitKind.Ov), ("qk", CircuitKind.Qk), ("full_ov", CircuitKind.FullOv), ("full_qk", CircuitKind.FullQk));
-
-    public static readonly KeywordTable<CompositionKind> CompositionKinds = new(
-        ("q", CompositionKind.Q), ("k", CompositionKind.K), ("v", CompositionKind.V));
-
-    public static readonly KeywordTable<PatchTarget> PatchTargets = new(
-        ("resid_pre", PatchTarget.ResidPre), ("attn_out", PatchTarget.AttnOut), ("mlp_out", PatchTarget.MlpOut),
-        ("heads", PatchTarget.Heads), ("heads_by_pos", PatchTarget.HeadsByPos), ("blocks", PatchTarget.Blocks));
 
     public static readonly KeywordTable<Comparison> Comparisons = new(
         (">", Comparison.Greater), (">=", Comparison.GreaterOrEqual), ("<", Comparison.Less), ("<=", Comparison.LessOrEqual));
@@ -113,30 +127,6 @@ public static partial class Keywords
         ["induction", "prev_token", "duplicate_token", "detect", "loss", "predict", "attribute", "patch", "compose", "circuit",
          "logit", "logits", "run", "logit_lens", "cache", "print", "heads", "generated", "sae", "features"];
 
-    /// <summary>The comparisons of a text expectation (`expect generated contains "..."`).</summary>
-    public static readonly KeywordTable<TextComparison> TextComparisons = new(("contains", TextComparison.Contains), ("equals", TextComparison.Equals));
-
-    public static readonly KeywordTable<CacheAction> CacheActions = new(("save", CacheAction.Save), ("load", CacheAction.Load));
-
-    public static readonly KeywordTable<DeviceKind> Devices = new(("cpu", DeviceKind.Cpu), ("cuda", DeviceKind.Cuda));
-
-    /// <summary>The flags of `use`: TransformerLens's config flag is "use_" + the word.</summary>
-    public static readonly KeywordTable<ModelFlag> ModelFlags = new(
-        ("attn_result", ModelFlag.AttnResult), ("split_qkv_input", ModelFlag.SplitQkvInput), ("attn_in", ModelFlag.AttnIn),
-        ("hook_mlp_in", ModelFlag.HookMlpIn));
-
-    public static readonly KeywordTable<ModelReferenceKind> ModelReferenceKinds = new(
-        ("name", ModelReferenceKind.Name), ("hub_id", ModelReferenceKind.HubId), ("path", ModelReferenceKind.Path));
-
-    /// <summary>The ablation targets that are not head selections.</summary>
-    public static readonly IReadOnlyList<string> TargetWords = ["mlp", "attn", "neurons", "feature"];
-
-    /// <summary>The metrics of `patch ... metric`.</summary>
-    public static readonly IReadOnlyList<string> MetricWords = ["logit_diff", "loss", "prob"];
-
-    /// <summary>What `show` can show.</summary>
-    public static readonly IReadOnlyList<string> ViewWords = ["pattern", "scores", "tokens"];
-
     /// <summary>Words that introduce an input source other than a let-bound name.</summary>
     public static readonly IReadOnlyList<string> InputWords = ["repeat", "tokens", "file", "dataset"];
 
@@ -144,25 +134,17 @@ public static partial class Keywords
     private static readonly HashSet<string> reserved =
         ["heads", "where", "except", "and", "mlp", "attn", "neurons", "repeat", "tokens", "file", "input", "pattern", "feature"];
 
-    /// <summary>The keyword of any enum value of the language (for JSON and messages).</summary>
-    public static string Text(Enum value) => value switch
+    private static readonly Dictionary<Type, IKeywordTable> TablesByEnum = new IKeywordTable[]
     {
-        ScoreKind v => ScoreKinds.Text(v),
-        BuiltinPatternKind v => BuiltinPatterns.Text(v),
-        ErrorMeasure v => ErrorMeasures.Text(v),
-        AblationMode v => AblationModes.Text(v),
-        CircuitKind v => CircuitKinds.Text(v),
-        CompositionKind v => CompositionKinds.Text(v),
-        PatchTarget v => PatchTargets.Text(v),
-        Comparison v => Comparisons.Text(v),
-        ExpectOperator v => ExpectOperators.Text(v),
-        TextComparison v => TextComparisons.Text(v),
-        CacheAction v => CacheActions.Text(v),
-        DeviceKind v => Devices.Text(v),
-        ModelFlag v => ModelFlags.Text(v),
-        ModelReferenceKind v => ModelReferenceKinds.Text(v),
-        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "not a keyword enum of the language"),
-    };
+        ScoreKinds, BuiltinPatterns, ErrorMeasures, AblationModes, CircuitKinds, CompositionKinds, PatchTargets, Comparisons,
+        ExpectOperators, TextComparisons, CacheActions, Devices, ModelFlags, ModelReferenceKinds,
+    }.ToDictionary(t => t.EnumType);
+
+    /// <summary>The keyword of any enum value of the language (for JSON and messages).</summary>
+    public static string Text(Enum value) =>
+        TablesByEnum.TryGetValue(value.GetType(), out var table)
+            ? table.Text(value)
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "not a keyword enum of the language");
 
     /// <summary>Whether text is an identifier: a letter or underscore, then letters, digits, underscores.</summary>
     public static bool IsIdentifier(string text) => IdentifierRegex().IsMatch(text);

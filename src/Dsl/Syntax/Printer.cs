@@ -141,7 +141,7 @@ public static partial class Printer
 
     public static string Print(HookRef hook) => hook switch
     {
-        FullHookName h => IsHookLike(h.Name) && DottedNameRegex().IsMatch(h.Name)
+        FullHookName h => IsHookLike(h.Name) && Tokens.DottedNameRegex().IsMatch(h.Name)
             ? h.Name
             : throw new ArgumentException($"'{h.Name}' is not a full hook name (names joined by dots, or starting with hook_)"),
         HookShorthand h => (Keywords.IsIdentifier(h.Name) && !IsHookLike(h.Name)
@@ -203,9 +203,6 @@ public static partial class Printer
 
     [GeneratedRegex(@"^[A-Za-z0-9_./\-~:+@%=*]+$")]
     private static partial Regex BarePathRegex();
-
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
-    private static partial Regex DottedNameRegex();
 
     [GeneratedRegex(@"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")]
     private static partial Regex BareTargetWordRegex();

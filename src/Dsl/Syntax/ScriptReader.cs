@@ -137,18 +137,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         return (TrimmedEnd(header), header.End);
     }
 
-    private int TrimmedEnd(HeaderEvent header)
-    {
-        var end = header.End;
-        while (end > header.Start && SourceText.IsSpace(lines[header.Line][end - 1])) end--;
-        return end;
-    }
+    private int TrimmedEnd(HeaderEvent header) => Math.Max(header.Start, lines[header.Line][..header.End].TrimEnd().Length);
 
-    private string CommandWord(HeaderEvent header)
-    {
-        var line = lines[header.Line];
-        var end = header.Start;
-        while (end < header.End && SourceText.IsWordChar(line[end])) end++;
-        return line[header.Start..end];
-    }
+    private string CommandWord(HeaderEvent header) =>
+        string.Concat(lines[header.Line][header.Start..header.End].TakeWhile(SourceText.IsWordChar));
 }

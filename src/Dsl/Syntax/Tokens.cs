@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 using Sprache;
 
@@ -58,189 +57,118 @@ internal static partial class Tokens
     public static Parser<string> Symbol(string symbol) => Lexeme(Parse.String(symbol).Text(), $"'{symbol}'").Select(t => t.Value);
 
     /// <summary>One of the words of <paramref name="table"/>; any other word is an error with a suggestion.</summary>
-    public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum => input =>
-    {
-        var w = Word($"{Article(what)} {what} ({table.Listing})")(input);
-        if (!w.WasSuccessful) return Fail<Tok<T>>(input, w.Expectations);
-        if (table.TryParse(w.Value.Value, out var value)) return Result.Success(new Tok<T>(value, w.Value.Start), w.Remainder);
-        throw Errors.UnknownWord(w.Value.Start, what, w.Value.Value, table.Words);
-    };
+    public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum =>
+        Word($"{Article(what)} {what} ({table.Listing})").Select(w => table.TryParse(w.Value, out var value)
+            ? new Tok<T>(value, w.Start)
+            : throw Errors.UnknownWord(w.Start, what, w.Value, table.Words));
 
-    /// <summary>`&gt;`, `&gt;=`, `&lt;` or `&lt;=`.</summary>
-    public static readonly Parser<Comparison> ComparisonOperator = input =>
-    {
-        var s = Skip(input);
-        foreach (var op in new[] { ">=", "<=", ">", "<" })
-            if (s.Source.AsSpan(s.Position).StartsWith(op, StringComparison.Ordinal))
-            {
-                Keywords.Comparisons.TryParse(op, out var comparison);
-                return Result.Success(comparison, Advance(s, op.Length));
-            }
-        return Fail<Comparison>(input, "a comparison (>, >=, < or <=)");
-    };
+    /// <summary>
+    /// A word that picks the parser of what follows from <paramref name="table"/> (in the order errors list its words);
+    /// any other word is an error with a suggestion.
+    /// </summary>
+    public static Parser<T> Dispatch<T>(string expected, string what, OrderedDictionary<string, Parser<T>> table) =>
+        Word(expected).Then(w => table.TryGetValue(w.Value, out var rest)
+            ? rest
+            : throw Errors.UnknownWord(w.Start, what, w.Value, [.. table.Keys]));
+
+    /// <summary>The longest of the symbols of <paramref name="table"/> (`&gt;=`, `&lt;`) that stands next.</summary>
+    public static Parser<Tok<T>> Operator<T>(KeywordTable<T> table, string expected) where T : struct, Enum =>
+        Lexeme(table.Entries.OrderByDescending(e => e.Word.Length).Select(e => Parse.String(e.Word).Return(e.Value))
+            .Aggregate((longer, shorter) => longer.Or(shorter)), expected);
 
     /// <summary>An integer (optionally negative; no fraction, no exponent).</summary>
-    public static Parser<Tok<long>> Integer(string expected) => input =>
-    {
-        var s = Skip(input);
-        var end = ScanNumber(s.Source, s.Position, out var isInteger);
-        if (end < 0 || !isInteger) return Fail<Tok<long>>(input, expected);
-        var text = s.Source[s.Position..end];
-        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
-            throw new SyntaxError(s.Position, $"the number {text} is too large", [expected]);
-        return Result.Success(new Tok<long>(value, s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<long>> Integer(string expected) =>
+        Lexeme(NumberText.Where(m => !m.Groups["fraction"].Success && !m.Groups["exponent"].Success), expected)
+            .Select(t => long.TryParse(t.Value.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+                ? new Tok<long>(value, t.Start)
+                : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>An integer that keeps <paramref name="rule"/> and fits an int; a broken rule is reported at the token.</summary>
-    public static Parser<Tok<int>> Count(string expected, Rule<long> rule) => input =>
-    {
-        var r = Integer(expected)(input);
-        if (!r.WasSuccessful) return Fail<Tok<int>>(r.Remainder, r.Expectations);
-        var (value, start) = r.Value;
-        if (rule.Problem(value) is { } problem) throw new SyntaxError(start, problem, [expected]);
-        if (value > int.MaxValue) throw new SyntaxError(start, $"{rule.Noun} is too large, found {value}", [expected]);
-        return Result.Success(new Tok<int>((int)value, start), r.Remainder);
-    };
+    public static Parser<Tok<int>> Count(string expected, Rule<long> rule) =>
+        Integer(expected).Select(t => rule.Problem(t.Value) is { } problem
+            ? throw new SyntaxError(t.Start, problem, [expected])
+            : t.Value > int.MaxValue
+                ? throw new SyntaxError(t.Start, $"{rule.Noun} is too large, found {t.Value}", [expected])
+                : new Tok<int>((int)t.Value, t.Start));
 
     /// <summary>A decimal number: `-1`, `0.5`, `1e-05`.</summary>
-    public static Parser<Tok<double>> Number(string expected) => input =>
-    {
-        var s = Skip(input);
-        var end = ScanNumber(s.Source, s.Position, out _);
-        if (end < 0) return Fail<Tok<double>>(input, expected);
-        var text = s.Source[s.Position..end];
-        var value = double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
-        if (!double.IsFinite(value)) throw new SyntaxError(s.Position, $"the number {text} is too large", [expected]);
-        return Result.Success(new Tok<double>(value, s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<double>> Number(string expected) =>
+        Lexeme(NumberText, expected).Select(t =>
+            double.Parse(t.Value.Value, NumberStyles.Float, CultureInfo.InvariantCulture) is var value && double.IsFinite(value)
+                ? new Tok<double>(value, t.Start)
+                : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>A number that keeps <paramref name="rule"/>.</summary>
-    public static Parser<Tok<double>> Number(string expected, Rule<double> rule) => input =>
-    {
-        var r = Number(expected)(input);
-        if (r.WasSuccessful && rule.Problem(r.Value.Value) is { } message) throw new SyntaxError(r.Value.Start, message, [expected]);
-        return r;
-    };
+    public static Parser<Tok<double>> Number(string expected, Rule<double> rule) =>
+        Number(expected).Select(t => rule.Problem(t.Value) is { } problem ? throw new SyntaxError(t.Start, problem, [expected]) : t);
 
-    /// <summary>The end of a number token starting at <paramref name="p"/>, or -1 when there is none there.</summary>
-    private static int ScanNumber(string source, int p, out bool isInteger)
-    {
-        isInteger = true;
-        var q = p;
-        if (q < source.Length && source[q] == '-') q++;
-        var digits = q;
-        while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-        if (q == digits) return -1;
-        if (q + 1 < source.Length && source[q] == '.' && char.IsAsciiDigit(source[q + 1]))
-        {
-            isInteger = false;
-            q++;
-            while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-        }
-        if (q < source.Length && source[q] is 'e' or 'E')
-        {
-            var r = q + 1;
-            if (r < source.Length && source[r] is '+' or '-') r++;
-            if (r < source.Length && char.IsAsciiDigit(source[r]))
-            {
-                isInteger = false;
-                q = r;
-                while (q < source.Length && char.IsAsciiDigit(source[q])) q++;
-            }
-        }
-        // `50x2` or `1.2.3` is not a number followed by something else: it is one bad token.
-        if (q < source.Length && (SourceText.IsWordChar(source[q]) || source[q] == '.')) return -1;
-        return q;
-    }
+    /// <summary>A number's text; `50x2` or `1.2.3` is one bad token, not a number followed by something else.</summary>
+    private static readonly Parser<Match> NumberText = input =>
+        NumberRegex().Match(input.Source, input.Position) is { Success: true } match
+            ? Result.Success(match, Advance(input, match.Length))
+            : Fail<Match>(input, "a number");
 
     /// <summary>A string literal with escapes \" \\ \n \t \r \uXXXX.</summary>
     public static Parser<Tok<string>> String(string expected) => input =>
     {
         var s = Skip(input);
         if (s.AtEnd || s.Current != '"') return Fail<Tok<string>>(input, expected);
-        var source = s.Source;
-        var p = s.Position + 1;
-        var text = new StringBuilder();
-        while (true)
-        {
-            if (p >= source.Length)
-                throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
-            var c = source[p];
-            if (c == '"') break;
-            if (c != '\\')
-            {
-                text.Append(c);
-                p++;
-                continue;
-            }
-            var escape = p + 1 < source.Length ? source[p + 1] : ' ';
-            switch (escape)
-            {
-                case '"' or '\\': text.Append(escape); p += 2; break;
-                case 'n': text.Append('\n'); p += 2; break;
-                case 't': text.Append('\t'); p += 2; break;
-                case 'r': text.Append('\r'); p += 2; break;
-                case 'u':
-                    var hex = source.Length >= p + 6 ? source.Substring(p + 2, 4) : source[(p + 2)..];
-                    if (hex.Length < 4 || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
-                        throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041", ["four hex digits"]);
-                    text.Append((char)code);
-                    p += 6;
-                    break;
-                default:
-                    throw new SyntaxError(p, $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
-                        ["\\\"", "\\\\", "\\n", "\\t", "\\r", "\\uXXXX"]);
-            }
-        }
-        return Result.Success(new Tok<string>(text.ToString(), s.Position), Advance(s, p + 1 - s.Position));
+        var text = StringCharacter.Many().Text()(s.Advance());
+        if (text.Remainder.AtEnd)
+            throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
+        return Result.Success(new Tok<string>(text.Value, s.Position), text.Remainder.Advance());
     };
+
+    /// <summary>A string literal's character: any but a quote or a backslash, or an escape (a bad one fails at its backslash).</summary>
+    private static readonly Parser<char> StringCharacter = Parse.CharExcept(c => c is '"' or '\\', "a character").Or(input =>
+    {
+        if (input.AtEnd || input.Current != '\\') return Fail<char>(input, "'\\'");
+        var (source, p) = (input.Source, input.Position);
+        var escape = p + 1 < source.Length ? source[p + 1] : ' ';
+        char? plain = escape switch { '"' or '\\' => escape, 'n' => '\n', 't' => '\t', 'r' => '\r', _ => null };
+        if (plain is { } c) return Result.Success(c, Advance(input, 2));
+        if (escape != 'u')
+            throw new SyntaxError(p, $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
+                ["\\\"", "\\\\", "\\n", "\\t", "\\r", "\\uXXXX"]);
+        var hex = source.Length >= p + 6 ? source.Substring(p + 2, 4) : source[(p + 2)..];
+        if (hex.Length < 4 || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+            throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041", ["four hex digits"]);
+        return Result.Success((char)code, Advance(input, 6));
+    });
 
     /// <summary>An unquoted path or name: everything up to a blank, `;`, `#`, a brace or a quote.</summary>
     public static Parser<Tok<string>> BareWord(string expected) =>
         Lexeme(Parse.Char(c => !SourceText.EndsBareWord(c), "a path character").AtLeastOnce().Text(), expected);
 
     /// <summary>A path (or model reference): a string literal or a bare word, not empty.</summary>
-    public static Parser<Tok<string>> PathArgument(string expected, string noun) => input =>
-    {
-        var r = String(expected).XOr(BareWord(expected))(input);
-        if (r.WasSuccessful && r.Value.Value.Length == 0) throw new SyntaxError(r.Value.Start, $"{noun} must not be empty", [expected]);
-        return r;
-    };
+    public static Parser<Tok<string>> PathArgument(string expected, string noun) =>
+        String(expected).XOr(BareWord(expected))
+            .Select(t => t.Value.Length == 0 ? throw new SyntaxError(t.Start, $"{noun} must not be empty", [expected]) : t);
 
     /// <summary>A hook name: identifiers joined by dots (`blocks.1.attn.hook_pattern`), or a single identifier.</summary>
-    public static Parser<Tok<string>> DottedName(string expected) => input =>
-    {
-        var s = Skip(input);
-        if (s.AtEnd || !SourceText.IsWordStart(s.Current)) return Fail<Tok<string>>(input, expected);
-        var end = s.Position;
-        while (end < s.Source.Length && (SourceText.IsWordChar(s.Source[end]) || s.Source[end] == '.')) end++;
-        var text = s.Source[s.Position..end];
-        if (!DottedNameRegex().IsMatch(text))
-            throw new SyntaxError(s.Position, $"bad hook name '{text}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern", [expected]);
-        return Result.Success(new Tok<string>(text, s.Position), Advance(s, end - s.Position));
-    };
+    public static Parser<Tok<string>> DottedName(string expected) =>
+        Lexeme(DottedText, expected).Select(t => DottedNameRegex().IsMatch(t.Value)
+            ? t
+            : throw new SyntaxError(t.Start,
+                $"bad hook name '{t.Value}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern", [expected]));
+
+    private static readonly Parser<string> DottedText =
+        Parse.Char(SourceText.IsWordStart, "a letter").Once().Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '.', "").Many()).Text();
+
+    // `L` and a digit or `*`, then the rest of the word: all of it must be one selector.
+    private static readonly Parser<string> SelectorText = Parse.Char('L').Once()
+        .Concat(Parse.Char(c => char.IsAsciiDigit(c) || c == '*', "").Once())
+        .Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '*', "").Many()).Text();
 
     /// <summary>`L1H4`, `L*H3`, `L1H*`, `L*H*` (heads) or `L1`, `L*` (layers). Anything else starting `L1`/`L*` is an error.</summary>
-    public static readonly Parser<Tok<Selection>> Selector = input =>
-    {
-        const string expected = "a head or layer selector such as L1H4 or L1";
-        var s = Skip(input);
-        var source = s.Source;
-        var p = s.Position;
-        if (p + 1 >= source.Length || source[p] != 'L' || !(char.IsAsciiDigit(source[p + 1]) || source[p + 1] == '*'))
-            return Fail<Tok<Selection>>(input, expected);
-        var end = p;
-        while (end < source.Length && (SourceText.IsWordChar(source[end]) || source[end] == '*')) end++;
-        var text = source[p..end];
-        var match = SelectorRegex().Match(text);
-        if (!match.Success)
-            throw new SyntaxError(p, $"bad head selector '{text}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer such as L1", [expected]);
-        var layer = Index(match.Groups["layer"].Value, p, "layer");
-        Selection selection = match.Groups["head"].Success
-            ? new HeadSelector(layer, Index(match.Groups["head"].Value, p, "head"))
-            : new LayerSelector(layer);
-        return Result.Success(new Tok<Selection>(selection, p), Advance(s, end - p));
-    };
+    public static readonly Parser<Tok<Selection>> Selector =
+        Lexeme(SelectorText, "a head or layer selector such as L1H4 or L1").Select(t => SelectorRegex().Match(t.Value) is { Success: true } m
+            ? new Tok<Selection>(m.Groups["head"].Success
+                ? new HeadSelector(Index(m.Groups["layer"].Value, t.Start, "layer"), Index(m.Groups["head"].Value, t.Start, "head"))
+                : new LayerSelector(Index(m.Groups["layer"].Value, t.Start, "layer")), t.Start)
+            : throw new SyntaxError(t.Start,
+                $"bad head selector '{t.Value}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer such as L1",
+                ["a head or layer selector such as L1H4 or L1"]));
 
     /// <summary>`L0`: one layer, no wildcard.</summary>
     public static Parser<Tok<int>> Layer(string expected) => Indexed('L', "layer", expected, "a layer such as L0");
@@ -249,25 +177,20 @@ internal static partial class Tokens
     public static Parser<Tok<int>> Neuron(string expected) => Indexed('N', "neuron", expected, "a neuron such as N12");
 
     /// <summary>`x2`: how many times `repeat random` repeats its tokens.</summary>
-    public static readonly Parser<Tok<int>> RepeatCount = input =>
-    {
-        var w = Word("a repeat count such as x2")(input);
-        if (!w.WasSuccessful || !RepeatRegex().IsMatch(w.Value.Value)) return Fail<Tok<int>>(input, "a repeat count such as x2");
-        var count = Index(w.Value.Value[1..], w.Value.Start, "repeat count") ?? 0;
-        if (Ranges.RepeatCount.Problem(count, w.Value.Value) is { } problem) throw new SyntaxError(w.Value.Start, problem, ["a repeat count such as x2"]);
-        return Result.Success(new Tok<int>(count, w.Value.Start), w.Remainder);
-    };
+    public static readonly Parser<Tok<int>> RepeatCount =
+        Lexeme(Identifier.Where(w => RepeatRegex().IsMatch(w)), "a repeat count such as x2").Select(t =>
+        {
+            var count = Index(t.Value[1..], t.Start, "repeat count") ?? 0;
+            return Ranges.RepeatCount.Problem(count, t.Value) is { } problem
+                ? throw new SyntaxError(t.Start, problem, ["a repeat count such as x2"])
+                : new Tok<int>(count, t.Start);
+        });
 
-    private static Parser<Tok<int>> Indexed(char prefix, string noun, string expected, string example) => input =>
-    {
-        var w = Word(expected)(input);
-        if (!w.WasSuccessful || w.Value.Value.Length < 2 || w.Value.Value[0] != prefix || !char.IsAsciiDigit(w.Value.Value[1]))
-            return Fail<Tok<int>>(input, expected);
-        var text = w.Value.Value;
-        if (!text[1..].All(char.IsAsciiDigit))
-            throw new SyntaxError(w.Value.Start, $"bad {noun} '{text}'; expected {example}", [expected]);
-        return Result.Success(new Tok<int>(Index(text[1..], w.Value.Start, noun)!.Value, w.Value.Start), w.Remainder);
-    };
+    private static Parser<Tok<int>> Indexed(char prefix, string noun, string expected, string example) =>
+        Lexeme(Identifier.Where(w => w.Length >= 2 && w[0] == prefix && char.IsAsciiDigit(w[1])), expected).Select(t =>
+            t.Value[1..].All(char.IsAsciiDigit)
+                ? new Tok<int>(Index(t.Value[1..], t.Start, noun)!.Value, t.Start)
+                : throw new SyntaxError(t.Start, $"bad {noun} '{t.Value}'; expected {example}", [expected]));
 
     /// <summary>Digits as an index, or null for `*`.</summary>
     private static int? Index(string digits, int position, string noun)
@@ -279,25 +202,15 @@ internal static partial class Tokens
     }
 
     /// <summary>`[a, b, c]`, at least one item; the list's Start is its `[`.</summary>
-    public static Parser<Tok<NodeList<T>>> BracketList<T>(Parser<T> item) => input =>
-    {
-        var s = Skip(input);
-        if (s.AtEnd || s.Current != '[') return Fail<Tok<NodeList<T>>>(input, "'['");
-        var start = s.Position;
-        var current = s.Advance();
-        var items = new List<T>();
-        while (true)
-        {
-            var r = item(current);
-            if (!r.WasSuccessful) return Fail<Tok<NodeList<T>>>(r.Remainder, r.Expectations);
-            items.Add(r.Value);
-            current = r.Remainder;
-            var next = Skip(current);
-            if (!next.AtEnd && next.Current == ',') current = next.Advance();
-            else if (!next.AtEnd && next.Current == ']') return Result.Success(new Tok<NodeList<T>>(NodeList.From(items), start), next.Advance());
-            else return Fail<Tok<NodeList<T>>>(current, "','", "']'");
-        }
-    };
+    public static Parser<Tok<NodeList<T>>> BracketList<T>(Parser<T> item) =>
+        from open in Lexeme(Parse.Char('['), "'['")
+        from items in item.XDelimitedBy(Symbol(","))
+        from close in CloseBracket
+        select new Tok<NodeList<T>>(NodeList.From(items), open.Start);
+
+    // After an item either a comma or the closing bracket may come.
+    private static readonly Parser<string> CloseBracket = input =>
+        Symbol("]")(input) is { WasSuccessful: true } close ? close : Fail<string>(input, "','", "']'");
 
     /// <summary>Whether the next non-blank character is <paramref name="c"/> (after the next one, with <paramref name="skipOne"/>).</summary>
     public static bool Peek(IInput input, char c, bool skipOne = false)
@@ -312,9 +225,14 @@ internal static partial class Tokens
     [GeneratedRegex(@"^L(?<layer>\d+|\*)(H(?<head>\d+|\*))?$")]
     private static partial Regex SelectorRegex();
 
+    // The lookahead refuses what a backtracked, shorter match would leave: a digit, a dot or a letter.
+    [GeneratedRegex(@"\G-?[0-9]+(?<fraction>\.[0-9]+)?(?<exponent>[eE][+-]?[0-9]+)?(?![A-Za-z0-9_.])")]
+    private static partial Regex NumberRegex();
+
     [GeneratedRegex(@"^x\d+$")]
     private static partial Regex RepeatRegex();
 
+    /// <summary>A well-formed hook name: identifiers joined by single dots.</summary>
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")]
-    private static partial Regex DottedNameRegex();
+    internal static partial Regex DottedNameRegex();
 }
