@@ -77,7 +77,9 @@ let tests =
                 [ for dir in [ "src"; "tests"; "examples" ] do
                     for pattern in [ "*.fs"; "*.fsx"; "*.fsi" ] do
                         yield! Directory.EnumerateFiles(Path.Combine(repoRoot, dir), pattern, SearchOption.AllDirectories) ]
-                |> List.filter (fun f -> not (f.Contains "/bin/" || f.Contains "/obj/" || f.Contains "node_modules"))
+                |> List.filter (fun f ->
+                    let path = f.Replace('\\', '/')
+                    not (path.Contains "/bin/" || path.Contains "/obj/" || path.Contains "node_modules"))
             Expect.isGreaterThan files.Length 50 "finds the F# files"
             let problems =
                 [ for f in files do
