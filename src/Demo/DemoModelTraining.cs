@@ -96,23 +96,6 @@ public static class DemoModelTraining
         return model;
     }
 
-    /// <summary>
-    /// The fingerprint of a training run: sha256 over the state dict in order, each name (UTF-8, then a 0 byte) then
-    /// its float32 values (little-endian). Taken before saving, since float16 would hide last-bit differences.
-    /// </summary>
-    public static string WeightsSha256(HookedTransformer model)
-    {
-        using var scope = NewDisposeScope();
-        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        foreach (var (name, value) in model.StateDict())
-        {
-            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\0"));
-            var values = value.detach().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-            sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
-    }
-
     /// <summary>Writes the model's config and its weights as float16 (Lens converts to the config's float32 while loading), which keeps the 50257-row matrices within the 16 MB budget.</summary>
     public static void Save(HookedTransformer model, string dir)
     {

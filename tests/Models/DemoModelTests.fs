@@ -25,8 +25,9 @@ let private expectProperties (p: DemoModelProperties) =
 /// The recipe's learning rate is constant after the warm-up, so these are exactly the first steps of the full run.
 let private firstSteps = 300
 
-/// Recorded by running this test once (the hash it prints) on the development machine.
-let private recordedSha256 = "a478949307ba82c2f9a6f529962536fc78d2f08df3d55c3ed483431274ecd58b"
+/// Recorded by running this test once (the hash it prints) on the development machine. It is the weights checksum
+/// that `lens run` records for a model (WeightsChecksum: each tensor's name, dtype and shape, then its bytes).
+let private recordedSha256 = "685eed3e4edfc7e4a02e800b24436bb530c3ca5d5bcf84aadc1ddc4f8c49e106"
 let private recordedOn = "the 2-core development machine (AMD EPYC, x86-64 with AVX2, no AVX-512; one torch thread)"
 
 /// `lens train-demo --steps 300` in its own process: the recipe sets torch's process-wide thread count to one, so
