@@ -16,17 +16,9 @@ open Lens.Tokenization
 open Lens.Tests.TestSupport
 
 /// Every folder these tests write lives under one root, removed when the test process exits.
-let private scratchRoot =
-    lazy (
-        let root = Path.Combine(Path.GetTempPath(), "lens-harvest-tests-" + Guid.NewGuid().ToString("N"))
-        Directory.CreateDirectory root |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
-        root)
+let private scratchRoot = scratchFolder "lens-harvest-tests"
 
-let private tempFolder () =
-    let d = Path.Combine(scratchRoot.Force(), Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempFolder () = freshFolderIn scratchRoot "harvest"
 
 /// A real English corpus from the repository's own documentation, as a folder of .txt files (one document per line).
 let private corpusOf (bytes: int) =

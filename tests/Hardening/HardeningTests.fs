@@ -18,18 +18,10 @@ open Lens.Tests.HubTests
 
 let tinyDir = fixture [ "dsl-runtime"; "tiny-mlp" ]
 
-let scratch =
-    lazy
-        let dir = Path.Combine(Path.GetTempPath(), sprintf "lens-hardening-%d" Environment.ProcessId)
-        Directory.CreateDirectory dir |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(dir, true) with _ -> ())
-        dir
+let scratch = scratchFolder "lens-hardening"
 
 /// A fresh folder under the scratch folder.
-let folder (name: string) =
-    let dir = Path.Combine(scratch.Force(), sprintf "%s-%d" name (Random.Shared.Next()))
-    Directory.CreateDirectory dir |> ignore
-    dir
+let folder (name: string) = freshFolderIn scratch name
 
 let parseError (text: string) =
     try
