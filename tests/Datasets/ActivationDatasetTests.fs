@@ -274,8 +274,7 @@ let tests =
             let corpus, single, _ = singleRun.Force()
             let model = demo.Force()
             let message (o: HarvestOptions) =
-                try ActivationHarvest.Run(model, "demo-attn-only-2l", o) |> ignore; failtest "not refused"
-                with :? HarvestException as e -> e.Message
+                messageOf<HarvestException> (fun () -> ActivationHarvest.Run(model, "demo-attn-only-2l", o) |> ignore)
             let out () = Path.Combine(tempFolder (), "x")
             Expect.stringContains (message (options "/no/such/corpus.txt" (out ()))) "--corpus '/no/such/corpus.txt'" "missing corpus"
             Expect.stringContains (message (HarvestOptions(corpus, [| "blocks.*.hook_nothing" |], 32, out ()))) "--hooks 'blocks.*.hook_nothing' matches no hook point" "bad glob"

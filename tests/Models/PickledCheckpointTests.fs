@@ -57,11 +57,7 @@ let private zipWithPickle (path: string) (pickle: byte[]) =
     s.Write(pickle, 0, pickle.Length)
 
 let private refused (dir: string) =
-    try
-        use _ = CheckpointWeights.Open dir
-        failtest "expected a CheckpointException"
-        ""
-    with :? CheckpointException as e -> e.Message
+    messageOf<CheckpointException> (fun () -> (CheckpointWeights.Open dir).Dispose())
 
 [<Tests>]
 let tests =

@@ -61,6 +61,13 @@ let skipOrFailMissing (what: string) (howToGet: string) : 'a =
     let message = sprintf "MISSING: %s. %s" what howToGet
     if runningInCi then failtest message else skiptest message
 
+/// The message of the exception a call throws (fails the test when it throws nothing or something else).
+let messageOf<'e when 'e :> exn> (f: unit -> unit) : string =
+    try
+        f ()
+        failtestf "expected %s" typeof<'e>.Name
+    with :? 'e as e -> e.Message
+
 /// ../shared beside the checkout (third-party or generated data that must not be committed).
 let sharedRoot = Path.GetFullPath(Path.Combine(repoRoot, "..", "shared"))
 
