@@ -18,10 +18,9 @@ open Lens.Tests.WeightProcessingTests
 let private pickled () = requireShared "fixtures/pickled/hf-gpt2"
 let private oracle = lazy (Oracle "hf-gpt2")
 
-let private tempFolder (label: string) =
-    let dir = Path.Combine(Path.GetTempPath(), sprintf "lens-pickled-%s-%s" label (Guid.NewGuid().ToString("N")))
-    Directory.CreateDirectory dir |> ignore
-    dir
+let private scratch = scratchFolder "lens-pickled-tests"
+
+let private tempFolder (label: string) = freshFolderIn scratch label
 
 /// A folder with hf-gpt2's config.json and the given files copied in under the given names.
 let private folderWith (label: string) (files: (string * string) list) =
