@@ -13,12 +13,7 @@ open Lens.Dsl
 open Lens.Dsl.Runtime
 open Lens.Tests.TestSupport
 
-let private scratch =
-    lazy (
-        let root = Path.Combine(Path.GetTempPath(), "lens-dataset-input-tests-" + Guid.NewGuid().ToString("N"))
-        Directory.CreateDirectory root |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
-        root)
+let private scratch = scratchFolder "lens-dataset-input-tests"
 
 /// A harvest of the repository's README and docs (a real English text) on the demo model: 32-token rows, batches
 /// of 4 rows, data files of about 12 rows each so that a few rows touch one file and not the others.

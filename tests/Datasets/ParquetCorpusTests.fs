@@ -15,17 +15,9 @@ open Lens.Datasets
 open Lens.Tests.TestSupport
 
 /// Every folder these tests write lives under one root, removed when the test process exits.
-let private scratchRoot =
-    lazy (
-        let root = Path.Combine(Path.GetTempPath(), "lens-parquet-tests-" + Guid.NewGuid().ToString("N"))
-        Directory.CreateDirectory root |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
-        root)
+let private scratchRoot = scratchFolder "lens-parquet-tests"
 
-let private tempFolder () =
-    let d = Path.Combine(scratchRoot.Force(), Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private tempFolder () = freshFolderIn scratchRoot "parquet"
 
 /// A real English corpus (the repository's documentation), one document per line, as the text route reads it.
 let private corpusText =
@@ -85,8 +77,9 @@ let private tokenRowsOf (dataset: string) =
          yield! Array.chunkBySize n ids |]
 
 let private refusal corpus =
-    try ActivationHarvest.Run(demo.Force(), "demo-attn-only-2l", options corpus (Path.Combine(tempFolder (), "x"))) |> ignore; failtest "not refused"
-    with :? HarvestException as e -> e.Message
+    let out = Path.Combine(tempFolder (), "x")
+    let harvest () = ActivationHarvest.Run(demo.Force(), "demo-attn-only-2l", options corpus out) |> ignore
+    messageOf<HarvestException> harvest
 
 [<Tests>]
 let tests =

@@ -18,18 +18,10 @@ open Lens.Tests.HubTests
 
 let tinyDir = fixture [ "dsl-runtime"; "tiny-mlp" ]
 
-let scratch =
-    lazy
-        let dir = Path.Combine(Path.GetTempPath(), sprintf "lens-hardening-%d" Environment.ProcessId)
-        Directory.CreateDirectory dir |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(dir, true) with _ -> ())
-        dir
+let scratch = scratchFolder "lens-hardening"
 
 /// A fresh folder under the scratch folder.
-let folder (name: string) =
-    let dir = Path.Combine(scratch.Force(), sprintf "%s-%d" name (Random.Shared.Next()))
-    Directory.CreateDirectory dir |> ignore
-    dir
+let folder (name: string) = freshFolderIn scratch name
 
 let parseError (text: string) =
     try
@@ -53,10 +45,7 @@ let configWith (field: string) (value: JsonNode) =
     cfg.ToJsonString()
 
 let configError (json: string) =
-    try
-        HookedTransformerConfig.FromJson(json, "config.json") |> ignore
-        failtest "expected the config to be refused"
-    with :? ArgumentException as e -> e.Message
+    messageOf<ArgumentException> (fun () -> HookedTransformerConfig.FromJson(json, "config.json") |> ignore)
 
 /// A safetensors file from a header text and data bytes.
 let safetensorsBytes (header: string) (data: byte[]) =
@@ -245,7 +234,7 @@ let outputTests =
             Expect.isNull (OutputPaths.FileProblem(Path.Combine(dir, "new", "deeper", "x.json"))) "missing folders can be made"
             let input = Path.Combine(dir, "x.lens")
             File.WriteAllText(input, "loss\n")
-            let message (work: unit -> unit) = try work (); failtest "expected an OutputPathException" with :? OutputPathException as e -> e.Message
+            let message (work: unit -> unit) = messageOf<OutputPathException> work
             Expect.stringContains (message (fun () -> OutputPaths.Check([| struct ("--json", input) |], [ struct ("the experiment itself", input) ])))
                 "is the experiment itself: an output may not overwrite an input" "the input"
             Expect.stringContains (message (fun () -> OutputPaths.Check([| struct ("--json", afile + "2"); struct ("--html", afile + "2") |], [])))

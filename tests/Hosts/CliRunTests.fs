@@ -89,12 +89,7 @@ module Schema =
 
 let tinyDir = fixture [ "dsl-runtime"; "tiny-mlp" ]
 
-let scratch =
-    lazy
-        let dir = Path.Combine(Path.GetTempPath(), sprintf "lens-cli-run-%d" Environment.ProcessId)
-        Directory.CreateDirectory dir |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(dir, true) with _ -> ())
-        dir
+let scratch = scratchFolder "lens-cli-run"
 
 /// Writes an experiment to the scratch folder and returns its path.
 let experiment (name: string) (text: string) =

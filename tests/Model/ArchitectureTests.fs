@@ -30,10 +30,10 @@ type HfWeights(seed: uint64) =
     member _.Has(name: string) = tensors.ContainsKey name
     member _.Tensors = tensors
 
-let tempDir (label: string) =
-    let d = Path.Combine(Path.GetTempPath(), sprintf "lens-%s-%s" label (Guid.NewGuid().ToString("N").Substring(0, 8)))
-    Directory.CreateDirectory d |> ignore
-    d
+let private scratch = scratchFolder "lens-architecture-tests"
+
+/// A fresh folder named from label, removed when the test process exits.
+let tempDir (label: string) = freshFolderIn scratch label
 
 /// Writes config.json and model.safetensors (HF's save_pretrained layout, metadata format=pt).
 let writeHubFolder (dir: string) (configJson: string) (weights: seq<KeyValuePair<string, Tensor>>) =

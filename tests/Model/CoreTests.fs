@@ -9,10 +9,10 @@ open Lens.IO
 open Lens.Tests.TestSupport
 open Lens.Tests.ParityTests
 
-let tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "lens-test-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private scratch = scratchFolder "lens-test"
+
+/// A fresh folder, removed when the test process exits.
+let tempDir () = freshFolderIn scratch "test"
 
 let tokensOf (o: Oracle) =
     let e = o.Expected "expected.safetensors"

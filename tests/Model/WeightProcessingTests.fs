@@ -20,13 +20,6 @@ let closeAndMeasured tol what actual expected =
     measured what actual expected |> ignore
     expectClose tol what actual expected
 
-/// The message of the exception a call throws (fails the test when it throws nothing or something else).
-let messageOf<'e when 'e :> exn> (f: unit -> unit) : string =
-    try
-        f ()
-        failtestf "expected %s" typeof<'e>.Name
-    with :? 'e as e -> e.Message
-
 let logSoftmax (t: torch.Tensor) = t.to_type(torch.float64).log_softmax(-1)
 
 /// The model's parameters as a state dict of copies (name → tensor).

@@ -26,7 +26,7 @@ let private expectProperties (p: DemoModelProperties) =
 let private firstSteps = 300
 
 /// Recorded by running this test once (the hash it prints) on the development machine. It is the weights checksum
-/// that `lens run` records for a model (WeightsChecksum: each tensor's name, dtype and shape, then its bytes).
+/// that `lens run` records for a model (StateDictChecksum: each tensor's name, dtype and shape, then its bytes).
 let private recordedSha256 = "685eed3e4edfc7e4a02e800b24436bb530c3ca5d5bcf84aadc1ddc4f8c49e106"
 let private recordedOn = "the 2-core development machine (AMD EPYC, x86-64 with AVX2, no AVX-512; one torch thread)"
 

@@ -9,12 +9,6 @@ open Lens.Pretrained
 open Lens.Models
 open Lens.Tests.TestSupport
 
-let private refusal (load: unit -> HookedTransformer) =
-    try
-        use _ = load ()
-        failtest "expected a CheckpointException"
-    with :? CheckpointException as e -> e.Message
-
 [<Tests>]
 let tests =
     testList "model sources" [
@@ -26,7 +20,8 @@ let tests =
             Expect.isTrue (obj.ReferenceEquals(ModelLoader.Sources, ModelSources.All)) "the test host installed the full list (Main.fs)"
 
         testCase "the core alone knows the local sources: the demo's name is refused, naming what was tried and how to get the rest" <| fun () ->
-            let message = refusal (fun () -> ModelLoader.Load("demo-attn-only-2l", sources = PretrainedSources.Local))
+            let load () = ModelLoader.Load("demo-attn-only-2l", sources = PretrainedSources.Local) |> ignore
+            let message = messageOf<CheckpointException> load
             Expect.stringContains message "unknown model 'demo-attn-only-2l'" "names the model"
             for kind in [ "TransformerLens-native"; "hub-layout"; "llama2.c" ] do Expect.stringContains message kind "lists the sources tried"
             Expect.stringContains message "Lens.Models.ModelSources.Use()" "says how to get the rest"
@@ -34,7 +29,7 @@ let tests =
             Expect.equal model.Config.NLayers 2 "the full list finds the embedded demo model"
 
         testCase "with the full list, an unknown name is refused naming every source tried" <| fun () ->
-            let message = refusal (fun () -> ModelLoader.Load "surely-not-a-model")
+            let message = messageOf<CheckpointException> (fun () -> ModelLoader.Load "surely-not-a-model" |> ignore)
             for kind in [ "embedded model (demo-attn-only-2l)"; "TransformerLens-native"; "hub-layout"; "llama2.c"; "known model name"; "hub id" ] do
                 Expect.stringContains message kind "lists every source"
             Expect.isFalse (message.Contains "ModelSources.Use()") "no hint once the full list is in use"

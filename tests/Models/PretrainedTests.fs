@@ -89,6 +89,19 @@ let tests =
             let message = messageOf<ArgumentException> (fun () -> OfficialModels.GetOfficialName "gpt2-smal" |> ignore)
             Expect.stringContains message "did you mean 'gpt2-small'" "suggests the nearest name"
 
+        testCase "HfConfig's getters: a value of another kind is refused naming the file, the key and the kind; absent keys fall back" <| fun () ->
+            let hf = HfConfig.Parse("""{"hidden_size": "64", "rms_norm_eps": true, "tie_word_embeddings": 1, "hidden_act": 3,
+                                        "vocab_size": 53, "rope_theta": 10000, "use_cache": false, "model_type": "llama", "head_dim": null}""", "x/config.json")
+            let refusal (read: unit -> unit) = messageOf<CheckpointException> read
+            Expect.equal (refusal (fun () -> hf.Int("hidden_size") |> ignore)) "x/config.json: 'hidden_size' should be an integer, got \"64\"" "int"
+            Expect.equal (refusal (fun () -> hf.Double("rms_norm_eps") |> ignore)) "x/config.json: 'rms_norm_eps' should be a number, got true" "double"
+            Expect.equal (refusal (fun () -> hf.Bool("tie_word_embeddings", false) |> ignore)) "x/config.json: 'tie_word_embeddings' should be true or false, got 1" "bool"
+            Expect.equal (refusal (fun () -> hf.String("hidden_act") |> ignore)) "x/config.json: 'hidden_act' should be a string, got 3" "string"
+            Expect.equal (refusal (fun () -> hf.Int("num_hidden_layers") |> ignore)) "x/config.json: needs 'num_hidden_layers'" "a missing key without a default"
+            Expect.equal (hf.Int("vocab_size"), hf.Double("rope_theta"), hf.Bool("use_cache", true), hf.String("model_type")) (53, 10000.0, false, "llama") "present values"
+            Expect.equal (hf.Int("head_dim", 8), hf.Double("absent", 0.5), hf.Bool("absent", true), hf.String("absent", "gelu")) (8, 0.5, true, "gelu") "null and absent keys give the default"
+            Expect.equal (hf.IntOrNull("head_dim"), hf.DoubleOrNull("absent"), hf.StringOrNull("absent")) (Nullable(), Nullable(), null) "or null"
+
         testCase "ModelLoader: hub-layout and native folders resolve; unknown names list the sources tried" <| fun () ->
             let dir = tempDir "loader"
             let native = tempDir "native"

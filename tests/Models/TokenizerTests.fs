@@ -11,16 +11,9 @@ open Lens.Tests.TestSupport
 // ---------------------------------------------------------------- helpers
 
 /// Scratch folders for files the tests write; removed when the test process exits.
-let private scratchRoot =
-    lazy
-        (let root = Path.Combine(Path.GetTempPath(), sprintf "lens-tokenizer-tests-%d" Environment.ProcessId)
-         AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
-         root)
+let private scratchRoot = scratchFolder "lens-tokenizer-tests"
 
-let private freshDir (name: string) =
-    let dir = Path.Combine(scratchRoot.Force(), name + "-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory dir |> ignore
-    dir
+let private freshDir (name: string) = freshFolderIn scratchRoot name
 
 let private writeFile (dir: string) (name: string) (text: string) =
     let path = Path.Combine(dir, name)

@@ -14,20 +14,10 @@ open Lens.Tests.TestSupport
 
 let saeFolder = Path.Combine(repoRoot, DemoSaeRecipe.Folder)
 
-/// sha256 over the SAE's state dict in order: each name (UTF-8, then a 0 byte), then its float32 values' bytes.
-let weightsSha256 (sae: SparseAutoencoder) =
-    use sha = Security.Cryptography.IncrementalHash.CreateHash Security.Cryptography.HashAlgorithmName.SHA256
-    for kv in sae.StateDict() do
-        sha.AppendData(Text.Encoding.UTF8.GetBytes(kv.Key + "\000"))
-        let values = kv.Value.detach().contiguous().data<float32>().ToArray()
-        let bytes = Array.zeroCreate<byte> (values.Length * 4)
-        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length)
-        sha.AppendData bytes
-    Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()
-
 let private firstSteps = 20
-/// Recorded by running this test once on the 2-core development machine (AMD EPYC, AVX2, one torch thread).
-let private recordedSha256 = "8b091b1533f501de3c96cd80cd22aa371ee15487a1a2f7c627348c8bf5bf7a69"
+/// Recorded by running this test once on the 2-core development machine (AMD EPYC, AVX2, one torch thread). It is
+/// StateDictChecksum (each tensor's name, dtype and shape, then its bytes), the checksum `lens run` records for a model.
+let private recordedSha256 = "0aa5492157e27ebbc62d6df21eabc28a860dd800669b9214ea73258c25f197e1"
 
 let private firstStepsTest =
     testCase $"the demo SAE's recipe: its first {firstSteps} steps give the recorded weights to the bit (one torch thread)" <| fun () ->
@@ -36,7 +26,7 @@ let private firstStepsTest =
         try
             use model = ModelLoader.Load "demo-attn-only-2l"
             use r = SaeTraining.Run(model, DemoSaeRecipe.Request(Nullable firstSteps))
-            let hash = weightsSha256 r.Sae
+            let hash = StateDictChecksum.Sha256(r.Sae.StateDict())
             printfn "demo SAE: sha256 of the weights after %d steps: %s (%.1f s)" firstSteps hash r.Elapsed.TotalSeconds
             Expect.equal hash recordedSha256 $"`{DemoSaeRecipe.Command}` with --training-tokens {firstSteps * DemoSaeRecipe.BatchTokens} computes these weights; on another CPU the kernels may round differently"
         finally torch.set_num_threads threads

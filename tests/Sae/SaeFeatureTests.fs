@@ -16,10 +16,10 @@ let tokensJson (tokens: torch.Tensor) =
     let rows = [ for b in 0L .. tokens.shape.[0] - 1L -> [ for p in 0L .. tokens.shape.[1] - 1L -> tokens.[b, p].item<int64>() ] ]
     "[" + (rows |> List.map (fun r -> "[" + (r |> List.map string |> String.concat ",") + "]") |> String.concat ",") + "]"
 
-let tempFolder () =
-    let d = Path.Combine(Path.GetTempPath(), "lens-sae-" + System.Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private scratch = scratchFolder "lens-sae-feature-tests"
+
+/// A fresh folder, removed when the test process exits.
+let tempFolder () = freshFolderIn scratch "sae"
 
 [<Tests>]
 let featureTests =

@@ -14,10 +14,10 @@ open Lens.Sae.Training
 open Lens.Tests.TestSupport
 open Lens.Tests.Processes
 
-let tempFolder () =
-    let d = Path.Combine(Path.GetTempPath(), "lens-sae-train-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let private scratch = scratchFolder "lens-sae-training-tests"
+
+/// A fresh folder, removed when the test process exits.
+let tempFolder () = freshFolderIn scratch "sae-train"
 
 /// Activations that are sparse sums of a hidden dictionary: each row mixes about 3 of nTrue unit directions.
 let synthetic (dIn: int) (nTrue: int) (seed: uint64) =

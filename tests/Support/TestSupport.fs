@@ -26,6 +26,22 @@ let artifact (name: string) =
     Directory.CreateDirectory dir |> ignore
     Path.Combine(dir, name)
 
+/// A folder for the files one test module writes, under the system's temp folder (named from prefix and unique to
+/// the process), made on first use and removed when the test process exits.
+let scratchFolder (prefix: string) =
+    lazy
+        let name = sprintf "%s-%d-%s" prefix Environment.ProcessId (Guid.NewGuid().ToString("N"))
+        let dir = Path.Combine(Path.GetTempPath(), name)
+        Directory.CreateDirectory dir |> ignore
+        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(dir, true) with _ -> ())
+        dir
+
+/// A fresh, empty folder in a scratch folder, named from name.
+let freshFolderIn (scratch: Lazy<string>) (name: string) =
+    let dir = Path.Combine(scratch.Force(), name + "-" + Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory dir |> ignore
+    dir
+
 /// External models that must not be committed (stories260K): LENS_EXTERNAL_MODELS or ../shared/models.
 let externalModel (name: string) =
     let roots =
@@ -44,6 +60,13 @@ let runningInCi = String.Equals(Environment.GetEnvironmentVariable "CI", "true",
 let skipOrFailMissing (what: string) (howToGet: string) : 'a =
     let message = sprintf "MISSING: %s. %s" what howToGet
     if runningInCi then failtest message else skiptest message
+
+/// The message of the exception a call throws (fails the test when it throws nothing or something else).
+let messageOf<'e when 'e :> exn> (f: unit -> unit) : string =
+    try
+        f ()
+        failtestf "expected %s" typeof<'e>.Name
+    with :? 'e as e -> e.Message
 
 /// ../shared beside the checkout (third-party or generated data that must not be committed).
 let sharedRoot = Path.GetFullPath(Path.Combine(repoRoot, "..", "shared"))

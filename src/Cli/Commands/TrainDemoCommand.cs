@@ -46,7 +46,7 @@ public static class TrainDemoCommand
             Console.WriteLine($"step {step,5} {clock.Elapsed.TotalSeconds,6:F0}s  previous-token L0H{p.PreviousTokenHead} {p.PreviousTokenScore:F2}  induction L1H{p.InductionHead} {p.InductionScore:F2}  loss {p.FirstRepeatLoss:F2} -> {p.SecondRepeatLoss:F2}  ablated x{p.AblationFactor:F1}");
         }, progress: showProgress);
         Console.WriteLine($"trained in {clock.Elapsed.TotalSeconds:F0} s");
-        Console.WriteLine($"weights sha256 (float32, before saving): {Lens.Dsl.Runtime.WeightsChecksum.Sha256(model)}");
+        Console.WriteLine($"weights sha256 (float32, before saving): {StateDictChecksum.Sha256(model.StateDict())}");
         DemoModelTraining.Save(model, output);
         Console.WriteLine($"wrote {output}");
         // Measured as saved: float16 weights, loaded back as the config's float32.

@@ -42,6 +42,28 @@ public abstract class HfArchitecture
         cfg.NKeyValueHeads = kv != heads ? kv : null;
     }
 
+    /// <summary>
+    /// Hugging Face's sliding_window as local attention on every layer (TransformerLens ignores it for Mistral's
+    /// descendants); a null or non-positive window leaves every layer global.
+    /// </summary>
+    protected static void SlidingWindowOnEveryLayer(HookedTransformerConfig cfg, int? window)
+    {
+        if (window is not > 0) return;
+        cfg.UseLocalAttn = true;
+        cfg.WindowSize = window;
+        cfg.AttnTypes = Enumerable.Repeat("local", cfg.NLayers).ToArray();
+    }
+
+    /// <summary>Scaled rotary frequencies are not computed by this model: refused rather than ignored.</summary>
+    protected static void RefuseRopeScaling(HfConfig hf)
+    {
+        if (hf.Object("rope_scaling") is not { } scaling) return;
+        var kind = scaling["rope_type"]?.GetValue<string>() ?? scaling["type"]?.GetValue<string>() ?? "default";
+        if (kind != "default")
+            throw new CheckpointException($"{hf.Source}: rope_scaling of type '{kind}' is not supported for "
+                + $"{hf.Architecture} (Lens computes unscaled rotary here; use a checkpoint without rope_scaling)");
+    }
+
     /// <summary>The architecture names that can be loaded.</summary>
     public static IEnumerable<string> Supported => All.SelectMany(a => a.Names);
 

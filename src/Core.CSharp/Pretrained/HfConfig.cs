@@ -70,13 +70,19 @@ public sealed class HfConfig
 
     public JsonNode? this[string key] => _json[key];
 
-    public int Int(string key, int? fallback = null)
+    /// <summary>
+    /// The key's value as a <typeparamref name="T"/>, or <paramref name="absent"/>'s when the key is missing or null;
+    /// a value of another kind is refused naming the key and the <paramref name="expected"/> kind.
+    /// </summary>
+    T Read<T>(string key, string expected, Func<T> absent)
     {
         var n = _json[key];
-        if (n is null) return fallback ?? throw Missing(key);
-        try { return n.GetValue<int>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "an integer", n); }
+        if (n is null) return absent();
+        try { return n.GetValue<T>(); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, expected, n); }
     }
+
+    public int Int(string key, int? fallback = null) => Read(key, "an integer", () => fallback ?? throw Missing(key));
 
     public int? IntOrNull(string key)
     {
@@ -84,31 +90,15 @@ public sealed class HfConfig
         return n is null ? null : Int(key);
     }
 
-    public double Double(string key, double? fallback = null)
-    {
-        var n = _json[key];
-        if (n is null) return fallback ?? throw Missing(key);
-        try { return n.GetValue<double>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "a number", n); }
-    }
+    public double Double(string key, double? fallback = null) =>
+        Read(key, "a number", () => fallback ?? throw Missing(key));
 
     public double? DoubleOrNull(string key) => _json[key] is null ? null : Double(key);
 
-    public bool Bool(string key, bool fallback)
-    {
-        var n = _json[key];
-        if (n is null) return fallback;
-        try { return n.GetValue<bool>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "true or false", n); }
-    }
+    public bool Bool(string key, bool fallback) => Read(key, "true or false", () => fallback);
 
-    public string String(string key, string? fallback = null)
-    {
-        var n = _json[key];
-        if (n is null) return fallback ?? throw Missing(key);
-        try { return n.GetValue<string>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "a string", n); }
-    }
+    public string String(string key, string? fallback = null) =>
+        Read(key, "a string", () => fallback ?? throw Missing(key));
 
     public string? StringOrNull(string key) => _json[key] is null ? null : String(key);
 

@@ -33,23 +33,9 @@ public sealed class MixtralArchitecture : HfArchitecture
         cfg.NormTopkProb = true; // MixtralSparseMoeBlock always renormalises the top-k weights
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", false);
         // HF applies sliding_window when it is set (TransformerLens ignores it); null (Mixtral 8x7B) means none.
-        if (hf.IntOrNull("sliding_window") is int window and > 0)
-        {
-            cfg.UseLocalAttn = true;
-            cfg.WindowSize = window;
-            cfg.AttnTypes = Enumerable.Repeat("local", cfg.NLayers).ToArray();
-        }
+        SlidingWindowOnEveryLayer(cfg, hf.IntOrNull("sliding_window"));
         RefuseRopeScaling(hf);
         return cfg;
-    }
-
-    /// <summary>Scaled rotary frequencies are not computed by this model: refused rather than ignored.</summary>
-    internal static void RefuseRopeScaling(HfConfig hf)
-    {
-        if (hf.Object("rope_scaling") is not { } scaling) return;
-        var kind = scaling["rope_type"]?.GetValue<string>() ?? scaling["type"]?.GetValue<string>() ?? "default";
-        if (kind != "default")
-            throw new CheckpointException($"{hf.Source}: rope_scaling of type '{kind}' is not supported for {hf.Architecture} (Lens computes unscaled rotary here; use a checkpoint without rope_scaling)");
     }
 
     public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)

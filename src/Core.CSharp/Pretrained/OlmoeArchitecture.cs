@@ -51,7 +51,7 @@ public sealed class OlmoeArchitecture : HfArchitecture
             throw new CheckpointException($"{hf.Source}: 'attention_bias' = true is not supported for OLMoE (TransformerLens's conversion drops the biases)");
         if (hf.Int("num_shared_experts", 0) != 0)
             throw new CheckpointException($"{hf.Source}: 'num_shared_experts' is not supported (OLMoE has no shared experts)");
-        MixtralArchitecture.RefuseRopeScaling(hf);
+        RefuseRopeScaling(hf);
         return cfg;
     }
 

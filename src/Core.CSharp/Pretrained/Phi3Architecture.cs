@@ -32,13 +32,8 @@ public sealed class Phi3Architecture : HfArchitecture
         cfg.ParallelAttnMlp = false;
         cfg.RotaryDim = (int)(cfg.DHead * hf.Double("partial_rotary_factor", 1.0));
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", false);
-        if (hf.IntOrNull("sliding_window") is int window and > 0)
-        {
-            cfg.UseLocalAttn = true;
-            cfg.WindowSize = window;
-            cfg.AttnTypes = Enumerable.Repeat("local", cfg.NLayers).ToArray();
-        }
-        MixtralArchitecture.RefuseRopeScaling(hf);
+        SlidingWindowOnEveryLayer(cfg, hf.IntOrNull("sliding_window"));
+        RefuseRopeScaling(hf);
         return cfg;
     }
 

@@ -12,15 +12,19 @@ namespace Lens.Dsl.Runtime;
 internal static class AttributePatchStages
 {
     public static ExperimentState AttributePatch(AttributePatchStatement s, ExperimentState state) =>
-        PatchStages.InChunks(s, s.Metric, state, (withModel, start, rows) => AttributeRows(s, withModel, start, rows));
+        PatchStages.InChunks(s, "attribute patch", s.Source, s.Metric, state,
+            (withModel, clean, rows) => AttributeRows(s, withModel, clean, rows));
 
-    /// <summary>The attribution table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
-    static ResultValue AttributeRows(AttributePatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
+    /// <summary>
+    /// The attribution table on some rows of the current input (null: all of them), from <paramref name="clean"/>, the
+    /// same rows of the source.
+    /// </summary>
+    static ResultValue AttributeRows(AttributePatchStatement s, ExperimentState state, ExperimentInput clean,
+        ExperimentInput? rows)
     {
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "attribute patch", masked: true, rows);
         var (model, corrupted, corruptedTokens) = (pass.Model, pass.Input, pass.Tokens);
-        var clean = PatchStages.CleanRows(s.Source, "attribute patch", state, model, corrupted, start, rows);
         var (activations, axes) = s.Target switch
         {
             PatchTarget.ResidPre => (["resid_pre"], new[] { "layer", "pos" }),

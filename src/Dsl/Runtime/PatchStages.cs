@@ -15,20 +15,29 @@ namespace Lens.Dsl.Runtime;
 internal static class PatchStages
 {
     public static ExperimentState Patch(PatchStatement s, ExperimentState state) =>
-        InChunks(s, s.Metric, state, (withModel, start, rows) => PatchRows(s, withModel, start, rows));
+        InChunks(s, "patch", s.Source, s.Metric, state,
+            (withModel, clean, rows) => PatchRows(s, withModel, clean, rows));
 
     /// <summary>
-    /// The result of `patch` or `attribute patch` (<paramref name="s"/>): its <paramref name="table"/> of the whole current input
-    /// (start 0, rows null), or, when the checks planned chunks of rows, the tables of the chunks (start, rows) combined. Each
-    /// cell is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss), or a sum over rows of the gradient of
-    /// such a mean, so the chunks' cells are averaged with those weights.
+    /// The result of `patch` or `attribute patch` (<paramref name="s"/>, <paramref name="command"/>): its
+    /// <paramref name="table"/> of the whole current input (rows null), or, when the checks planned chunks of rows,
+    /// the tables of the chunks combined. The clean run <paramref name="source"/> is resolved once, and each table
+    /// gets the rows of it that its rows are patched from (<see cref="CleanRows"/>). Each cell is a mean over rows
+    /// (logit_diff, prob) or over real pairs of tokens (loss), or a sum over rows of the gradient of such a mean, so
+    /// the chunks' cells are averaged with those weights.
     /// </summary>
-    internal static ExperimentState InChunks(Statement s, Metric metric, ExperimentState state, Func<ExperimentState, int, ExperimentInput?, ResultValue> table)
+    internal static ExperimentState InChunks(Statement s, string command, InputSource source, Metric metric,
+        ExperimentState state, Func<ExperimentState, ExperimentInput, ExperimentInput?, ResultValue> table)
     {
         state = state.WithModel();
         var chunks = BatchChunks.Of(state, s).ToList();
-        if (chunks.Count == 1) return state.WithResult(s, table(state, 0, null));
-        return state.WithResult(s, Combine(chunks.Select(c => (RowWeight(metric, c.Rows), table(state, c.Start, c.Rows))).ToList()));
+        var input = state.RequireInput(command);
+        var clean = Inputs.Resolve(source, state.RequireModel().Model, state);
+        ResultValue Table(int start, ExperimentInput? rows) =>
+            table(state, CleanRows(clean, source, command, input, start, rows), rows);
+        if (chunks.Count == 1) return state.WithResult(s, Table(0, null));
+        var parts = chunks.Select(c => (RowWeight(metric, c.Rows), Table(c.Start, c.Rows))).ToList();
+        return state.WithResult(s, Combine(parts));
     }
 
     /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the loss.</summary>
@@ -49,13 +58,15 @@ internal static class PatchStages
         return combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
     }
 
-    /// <summary>The patching table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
-    static ResultValue PatchRows(PatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
+    /// <summary>
+    /// The patching table on some rows of the current input (null: all of them), from <paramref name="clean"/>, the
+    /// same rows of the source.
+    /// </summary>
+    static ResultValue PatchRows(PatchStatement s, ExperimentState state, ExperimentInput clean, ExperimentInput? rows)
     {
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "patch", masked: true, rows);
         var (model, corrupted, corruptedTokens, mask) = (pass.Model, pass.Input, pass.Tokens, pass.AttentionMask);
-        var clean = CleanRows(s.Source, "patch", state, model, corrupted, start, rows);
         var metric = Metric(s.Metric, model, corrupted, corruptedTokens, mask);
         var options = new PatchingOptions { MetricReads = MetricReads(s.Metric, model, corrupted) };
         var activation = s.Target switch
@@ -93,16 +104,17 @@ internal static class PatchStages
     }
 
     /// <summary>
-    /// The clean run of `patch`/`attribute patch` (<paramref name="command"/>) for the rows being patched (<paramref name="corrupted"/>):
-    /// when the current input runs in chunks (<paramref name="rows"/> from <paramref name="start"/>) and SOURCE has as many rows,
-    /// the same rows of SOURCE; otherwise SOURCE whole. Refused, naming SOURCE, when its rows' real tokens do not line up.
+    /// The clean run of `patch`/`attribute patch` (<paramref name="command"/>) for the rows being patched: when the
+    /// current <paramref name="input"/> runs in chunks (<paramref name="rows"/> from <paramref name="start"/>) and
+    /// SOURCE (<paramref name="clean"/>) has as many rows, the same rows of SOURCE; otherwise SOURCE whole. Refused,
+    /// naming SOURCE, when its rows' real tokens do not line up with the rows being patched.
     /// </summary>
-    internal static ExperimentInput CleanRows(InputSource source, string command, ExperimentState state, HookedTransformer model,
-        ExperimentInput corrupted, int start, ExperimentInput? rows)
+    static ExperimentInput CleanRows(ExperimentInput clean, InputSource source, string command, ExperimentInput input,
+        int start, ExperimentInput? rows)
     {
-        var clean = Inputs.Resolve(source, model, state);
-        if (rows is not null && clean.Batch == state.RequireInput(command).Batch) clean = clean.Slice(start, rows.Batch);
-        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`{command} ... from {Printer.Print(source)}`: {why}");
+        if (rows is not null && clean.Batch == input.Batch) clean = clean.Slice(start, rows.Batch);
+        if ((rows ?? input).MisalignedWith(clean) is string why)
+            throw new ArgumentException($"`{command} ... from {Printer.Print(source)}`: {why}");
         return clean;
     }
 
