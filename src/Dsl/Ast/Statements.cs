@@ -9,6 +9,8 @@ namespace Lens.Dsl;
 /// <summary>`model demo-attn-only-2l`, `model org/name`, `model ./models/x` or `model "/path with spaces"`.</summary>
 public sealed partial record ModelStatement(string Reference) : Statement
 {
+    private Valid InRange { get; } = Valid.NotEmpty(Reference, "the model reference");
+
     /// <summary>
     /// Derived from the text: an org/name pair is a hub id, a single word (letters, digits, _ . -) a name,
     /// anything else (leading ./ or /, several slashes, spaces) a path.
@@ -82,10 +84,12 @@ public sealed record HeadsStatement(Selection Selection) : Statement
 /// </summary>
 public sealed record LetStatement(string Name, LetValue Value) : Statement
 {
-    internal override string Canonical(string indent) =>
-        Value is PatternValue && Keywords.BuiltinPatterns.TryParse(Name, out _)
-            ? throw new ArgumentException($"'{Name}' is a built-in detection pattern and cannot name another one")
-            : "let " + Printer.Name(Name) + " = " + Print(Value);
+    private Valid Bindable { get; } =
+        Valid.Require(Keywords.IsValidName(Name), $"'{Name}' is not a valid name (an identifier, not reserved, not like L1)")
+        & Valid.Require(Value is not PatternValue || !Keywords.BuiltinPatterns.TryParse(Name, out _),
+            $"'{Name}' is a built-in detection pattern and cannot name another one");
+
+    internal override string Canonical(string indent) => "let " + Name + " = " + Print(Value);
 }
 
 /// <summary>
@@ -181,16 +185,19 @@ public sealed record AttributePatchStatement(PatchTarget Target, InputSource Sou
 /// <summary>`show pattern L1 > out/l1.html`; without `> PATH` the view goes to the console.</summary>
 public sealed record ShowStatement(View View, string? OutputPath) : Statement
 {
+    private Valid InRange { get; } = Valid.Require(OutputPath is not "", "the output path must not be empty");
+
     internal override string Canonical(string indent) => "show " + Print(View) + (OutputPath is { } path ? " > " + Path(path) : "");
 }
 
 /// <summary>`cache save|load PATH [filter G] [stop_at_layer K]`: K runs the embedding and blocks 0 … K−1 only (TransformerLens's stop_at_layer).</summary>
 public sealed record CacheStatement(CacheAction Action, string Path, string? Filter, int? StopAtLayer = null) : Statement
 {
-    private Valid InRange { get; } = Ranges.StopAtLayer.Of(StopAtLayer);
+    private Valid InRange { get; } = Ranges.StopAtLayer.Of(StopAtLayer) & Valid.NotEmpty(Path, "the cache path")
+        & Valid.Require(Filter is not "", "the filter must not be empty");
 
     internal override string Canonical(string indent) =>
-        "cache " + Keywords.CacheActions.Text(Action) + " " + Printer.Path(Path) + (Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : "")
+        "cache " + Keywords.CacheActions.Text(Action) + " " + Printer.Path(Path) + (Filter is { } filter ? " filter " + Quote(filter) : "")
         + (StopAtLayer is int stop ? " stop_at_layer " + Int(stop) : "");
 }
 
@@ -230,8 +237,11 @@ public sealed record ExpectTextStatement(ExpectTarget Target, TextComparison Ope
 /// </summary>
 public sealed record SaeLoadStatement(string Path, string? Hook, bool ErrorTerm) : Statement
 {
+    private Valid InRange { get; } = Valid.NotEmpty(Path, "the SAE path")
+        & Valid.Require(Hook is null || Tokens.DottedNameRegex().IsMatch(Hook), $"'{Hook}' is not a hook name (names joined by dots)");
+
     internal override string Canonical(string indent) =>
-        "sae load " + Printer.Path(Path) + (Hook is { } hook ? " at " + Print(new FullHookName(hook)) : "") + (ErrorTerm ? " error_term" : "");
+        "sae load " + Printer.Path(Path) + (Hook is { } hook ? " at " + hook : "") + (ErrorTerm ? " error_term" : "");
 }
 
 /// <summary>`sae metrics`: SAELens's run_evals metrics of the most recent SAE on the current input.</summary>
