@@ -21,11 +21,11 @@ internal static class Errors
     {
         var hint = Suggest.DidYouMean(Suggest.Nearest(word, valid))
                    ?? otherwise
-                   ?? "expected " + Keywords.JoinOr(valid);
+                   ?? "expected " + Listing.Or(valid);
         return new SyntaxError(position, $"unknown {what} '{word}'; {hint}", valid.Select(v => $"'{v}'").ToArray());
     }
 
     /// <summary>"expected a, b or c, found X".</summary>
     public static string Expected(IReadOnlyList<string> expected, string found) =>
-        expected.Count == 0 ? $"unexpected {found}" : $"expected {Keywords.JoinOr(expected)}, found {found}";
+        expected.Count == 0 ? $"unexpected {found}" : $"expected {Listing.Or(expected)}, found {found}";
 }

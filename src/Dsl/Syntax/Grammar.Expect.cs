@@ -38,7 +38,7 @@ internal sealed partial class Grammar
     /// <summary>The result's word (checked here), then cell words (runs of letters, digits and `_`, or strings) up to the comparison.</summary>
     private static readonly Parser<ExpectTarget> ExpectTargetParser = input =>
     {
-        var expected = $"what to expect ({Keywords.JoinOr(Keywords.ExpectResults)})";
+        var expected = $"what to expect ({Listing.Or(Keywords.ExpectResults)})";
         var first = Word(expected)(input);
         if (!first.WasSuccessful) return Fail<ExpectTarget>(input, expected);
         if (!Keywords.ExpectResults.Contains(first.Value.Value))

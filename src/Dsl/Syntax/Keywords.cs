@@ -77,7 +77,7 @@ public sealed class KeywordTable<T> : IKeywordTable where T : struct, Enum
     }
 
     /// <summary>"a, b or c".</summary>
-    public string Listing => Keywords.JoinOr(Words);
+    public string Listing => Lens.Listing.Or(Words);
 
     Type IKeywordTable.EnumType => typeof(T);
 
@@ -157,17 +157,6 @@ public static partial class Keywords
 
     /// <summary>Whether the name is a reserved word (one that means something else where names are read).</summary>
     public static bool IsReservedName(string name) => reserved.Contains(name);
-
-    internal static string JoinOr(IEnumerable<string> items)
-    {
-        var list = items.ToList();
-        return list.Count switch
-        {
-            0 => "",
-            1 => list[0],
-            _ => string.Join(", ", list.Take(list.Count - 1)) + " or " + list[^1],
-        };
-    }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex IdentifierRegex();

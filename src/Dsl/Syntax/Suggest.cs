@@ -28,5 +28,5 @@ public static class Suggest
 
     /// <summary>"did you mean 'a'?" or "did you mean 'a' or 'b'?"; null when there is nothing to suggest.</summary>
     internal static string? DidYouMean(IReadOnlyList<string> suggestions) =>
-        suggestions.Count == 0 ? null : "did you mean " + Keywords.JoinOr(suggestions.Select(s => $"'{s}'")) + "?";
+        suggestions.Count == 0 ? null : "did you mean " + Listing.Or(suggestions.Select(s => $"'{s}'")) + "?";
 }
