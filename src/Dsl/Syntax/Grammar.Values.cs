@@ -136,36 +136,19 @@ internal sealed partial class Grammar
     };
 
     /// <summary>`[1, 2, 3]` (one row) or `[[1, 2, 3], [1, 4, 5]]` (a batch; rows of equal length).</summary>
-    private static readonly Parser<NodeList<NodeList<int>>> TokenRows = input =>
-    {
-        const string expected = "a token list such as [50256, 11, 12]";
-        var id = Count("a token id", Ranges.TokenId).Select(t => t.Value);
-        if (!Peek(input, '[')) return Fail<NodeList<NodeList<int>>>(input, expected);
-        if (!Peek(input, '[', skipOne: true))
-        {
-            var row = BracketList(id)(input);
-            return row.WasSuccessful
-                ? Result.Success(NodeList.Of(row.Value.Value), row.Remainder)
-                : Fail<NodeList<NodeList<int>>>(row.Remainder, row.Expectations);
-        }
-        var rows = BracketList(BracketList(id))(input);
-        if (!rows.WasSuccessful) return Fail<NodeList<NodeList<int>>>(rows.Remainder, rows.Expectations);
-        var first = rows.Value.Value[0].Value.Count;
-        return Result.Success(EqualRows(rows.Value.Value, first, "token", (k, length) =>
-            $"the rows of a token batch must have the same length: row {k} has {Plural(length, "token")}, row 1 has {first}"), rows.Remainder);
-    };
+    private static readonly Parser<NodeList<NodeList<int>>> TokenRows =
+        BracketList(Count("a token id", Ranges.TokenId).Select(t => t.Value)).Select(row => NodeList.Of(row.Value))
+            .Or(BracketList(BracketList(Count("a token id", Ranges.TokenId).Select(t => t.Value)).Named("a row such as [1, 2]")).Select(rows =>
+                EqualRows(rows.Value, rows.Value[0].Value.Count, "token", (k, length) =>
+                    $"the rows of a token batch must have the same length: row {k} has {Plural(length, "token")}, row 1 has {rows.Value[0].Value.Count}")))
+            .Named("a token list such as [50256, 11, 12]");
 
     /// <summary>`[[1, 0], [1, 1]]`: a square matrix of numbers.</summary>
-    private static readonly Parser<NodeList<NodeList<double>>> PatternRows = input =>
-    {
-        const string expected = "a square matrix such as [[1, 0], [1, 1]]";
-        if (!Peek(input, '[') || !Peek(input, '[', skipOne: true)) return Fail<NodeList<NodeList<double>>>(input, expected);
-        var rows = BracketList(BracketList(Number("a number").Select(t => t.Value)))(input);
-        if (!rows.WasSuccessful) return Fail<NodeList<NodeList<double>>>(rows.Remainder, rows.Expectations);
-        var size = rows.Value.Value.Count;
-        return Result.Success(EqualRows(rows.Value.Value, size, "value", (k, length) =>
-            $"a detection pattern must be square: row {k} has {Plural(length, "value")} but there are {Plural(size, "row")}"), rows.Remainder);
-    };
+    private static readonly Parser<NodeList<NodeList<double>>> PatternRows =
+        BracketList(BracketList(Number("a number").Select(t => t.Value)).Named("a row such as [1, 0]")).Select(rows =>
+            EqualRows(rows.Value, rows.Value.Count, "value", (k, length) =>
+                $"a detection pattern must be square: row {k} has {Plural(length, "value")} but there are {Plural(rows.Value.Count, "row")}"))
+            .Named("a square matrix such as [[1, 0], [1, 1]]");
 
     /// <summary>The rows, once each has <paramref name="length"/> items; the first that does not is an error at its `[`.</summary>
     /// <param name="problem">The error, from the row's number (1-based) and its length.</param>

@@ -212,14 +212,6 @@ internal static partial class Tokens
     private static readonly Parser<string> CloseBracket = input =>
         Symbol("]")(input) is { WasSuccessful: true } close ? close : Fail<string>(input, "','", "']'");
 
-    /// <summary>Whether the next non-blank character is <paramref name="c"/> (after the next one, with <paramref name="skipOne"/>).</summary>
-    public static bool Peek(IInput input, char c, bool skipOne = false)
-    {
-        var s = Skip(input);
-        if (skipOne && !s.AtEnd) s = Skip(s.Advance());
-        return !s.AtEnd && s.Current == c;
-    }
-
     public static string Article(string noun) => "aeiou".Contains(noun[0]) ? "an" : "a";
 
     [GeneratedRegex(@"^L(?<layer>\d+|\*)(H(?<head>\d+|\*))?$")]
