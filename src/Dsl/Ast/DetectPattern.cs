@@ -17,5 +17,6 @@ public sealed record PatternName(string Name) : DetectPattern
     internal NamePosition Position { get; init; } = NamePosition.None;
 
     private Valid NotBuiltin { get; } =
-        Valid.Require(!Keywords.BuiltinPatterns.TryParse(Name, out _), $"'{Name}' is a built-in detection pattern, not a name");
+        Valid.Require(!Keywords.BuiltinPatterns.TryParse(Name, out _),
+            $"'{Name}' is a built-in detection pattern, not a name");
 }

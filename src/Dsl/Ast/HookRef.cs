@@ -8,13 +8,15 @@ public abstract record HookRef
 {
     private protected HookRef() { }
 
-    /// <summary>The full hook name the reference stands for (whether the model has it is the runtime's concern).</summary>
+    /// <summary>The full hook name the reference stands for (whether the model has it is the runtime's
+    /// concern).</summary>
     public abstract string FullName { get; }
 
     public sealed override string ToString() => Printer.Print(this);
 
     /// <summary>Whether a name is written as a full hook name: it contains a dot or starts with `hook_`.</summary>
-    internal static bool IsFullName(string name) => name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal);
+    internal static bool IsFullName(string name) =>
+        name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal);
 }
 
 /// <summary>A full hook name: contains a dot or starts with `hook_`.</summary>
@@ -44,7 +46,8 @@ public sealed record HookShorthand(string Name, int Layer, string? LayerType) : 
         ["a"] = "attn", ["m"] = "mlp", ["b"] = "", ["block"] = "", ["blocks"] = "", ["attention"] = "attn",
     };
 
-    private static readonly HashSet<string> AttentionNames = ["k", "v", "q", "z", "rot_k", "rot_q", "result", "pattern", "attn_scores"];
+    private static readonly HashSet<string> AttentionNames =
+        ["k", "v", "q", "z", "rot_k", "rot_q", "result", "pattern", "attn_scores"];
 
     private static readonly HashSet<string> MlpNames = ["pre", "post", "mid", "pre_linear"];
 

@@ -14,10 +14,13 @@ public sealed record TextInput(NodeList<string> Texts) : InputSource
     private Valid InRange { get; } = Valid.NotEmpty(Texts, "a text input");
 }
 
-/// <summary>`tokens [50256, 11, 12]` (one row) or `tokens [[1, 2, 3], [1, 4, 5]]` (a batch of equal-length rows).</summary>
+/// <summary>`tokens [50256, 11, 12]` (one row) or `tokens [[1, 2, 3], [1, 4, 5]]` (a batch of equal-length
+/// rows).</summary>
 public sealed record TokenInput(NodeList<NodeList<int>> Rows) : InputSource
 {
-    private Valid InRange { get; } = Valid.Require(Rows.Count > 0 && Rows.All(r => r.Count > 0 && r.Count == Rows[0].Count), "token rows must be non-empty and of equal length")
+    private Valid InRange { get; } =
+        Valid.Require(Rows.Count > 0 && Rows.All(r => r.Count > 0 && r.Count == Rows[0].Count),
+            "token rows must be non-empty and of equal length")
         & Rows.SelectMany(r => r).Aggregate(default(Valid), (valid, id) => valid & Ranges.TokenId.Of(id));
 }
 
@@ -34,12 +37,14 @@ public sealed record FileInput(string Path) : InputSource
 /// </summary>
 public sealed record RepeatRandomInput(int Length, int Repeats, int Batch, long? Seed = null) : InputSource
 {
-    private Valid InRange { get; } = Ranges.SequenceLength.Of(Length) & Ranges.RepeatCount.Of(Repeats) & Ranges.BatchSize.Of(Batch) & Ranges.Seed.Of(Seed);
+    private Valid InRange { get; } = Ranges.SequenceLength.Of(Length) & Ranges.RepeatCount.Of(Repeats)
+        & Ranges.BatchSize.Of(Batch) & Ranges.Seed.Of(Seed);
 }
 
 /// <summary>
 /// `dataset "acts" rows 8..12` (rows 8 to 11, end excluded as in Python's slices) or `dataset "acts" rows 5` (one row):
-/// the `token_ids` rows of an activation dataset that `lens harvest` wrote, a dataset folder or a folder of shard folders.
+/// the `token_ids` rows of an activation dataset that `lens harvest` wrote, a dataset folder or a folder of shard
+/// folders.
 /// </summary>
 public sealed record DatasetInput(string Path, long FirstRow, int Rows) : InputSource
 {

@@ -41,7 +41,8 @@ public sealed record NeuronsTarget(int Layer, NodeList<int> Neurons) : Intervent
         & Neurons.Aggregate(default(Valid), (valid, n) => valid & Ranges.NeuronIndex.Of(n));
 }
 
-/// <summary>`feature 12`: one feature of the most recent SAE (`ablate feature 12` sets it to 0 on hook_sae_acts_post).</summary>
+/// <summary>`feature 12`: one feature of the most recent SAE (`ablate feature 12` sets it to 0 on
+/// hook_sae_acts_post).</summary>
 public sealed record FeatureTarget(int Feature) : InterventionTarget
 {
     private Valid InRange { get; } = Ranges.FeatureIndex.Of(Feature);

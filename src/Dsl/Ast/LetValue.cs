@@ -18,5 +18,6 @@ public sealed record InputValue(InputSource Source) : LetValue;
 public sealed record PatternValue(NodeList<NodeList<double>> Rows) : LetValue
 {
     private Valid InRange { get; } =
-        Valid.NotEmpty(Rows, "a pattern") & Valid.Require(Rows.All(row => row.Count == Rows.Count), "a pattern must be square");
+        Valid.NotEmpty(Rows, "a pattern")
+            & Valid.Require(Rows.All(row => row.Count == Rows.Count), "a pattern must be square");
 }

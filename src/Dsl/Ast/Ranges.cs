@@ -11,7 +11,8 @@ internal sealed class Rule<T>(string noun, string requirement, Func<T, bool> hol
 {
     public string Noun { get; } = noun;
 
-    /// <summary>Null when the value keeps the rule; otherwise "NOUN REQUIREMENT, found VALUE" (<paramref name="written"/>: the value as written, when not plain).</summary>
+    /// <summary>Null when the value keeps the rule; otherwise "NOUN REQUIREMENT, found VALUE"
+    /// (<paramref name="written"/>: the value as written, when not plain).</summary>
     public string? Problem(T value, string? written = null) =>
         holds(value) ? null : $"{Noun} {requirement}, found {written ?? Text(value)}";
 
@@ -19,7 +20,8 @@ internal sealed class Rule<T>(string noun, string requirement, Func<T, bool> hol
 
     public Valid Of(T? value) => value is { } v ? Of(v) : default;
 
-    private static string Text(T value) => value is double d ? Printer.Number(d) : Convert.ToString(value, CultureInfo.InvariantCulture)!;
+    private static string Text(T value) =>
+        value is double d ? Printer.Number(d) : Convert.ToString(value, CultureInfo.InvariantCulture)!;
 }
 
 /// <summary>
@@ -36,7 +38,8 @@ internal readonly record struct Valid
     /// <summary>A text the language cannot write empty (a path, a list of texts).</summary>
     public static Valid NotEmpty(string text, string what) => Require(text.Length > 0, $"{what} must not be empty");
 
-    public static Valid NotEmpty<T>(IReadOnlyCollection<T> items, string what) => Require(items.Count > 0, $"{what} must not be empty");
+    public static Valid NotEmpty<T>(IReadOnlyCollection<T> items, string what) =>
+        Require(items.Count > 0, $"{what} must not be empty");
 }
 
 /// <summary>The range rules of the language, by what they constrain.</summary>

@@ -28,24 +28,37 @@ internal sealed partial class Grammar
         from options in Options.Parser("expect option",
             [Option.Of("within", Number("a tolerance after 'within'", Ranges.Tolerance))])
         select comparison.Value == ExpectOperator.Equal && options.Value<double>("within") is null
-            ? throw new SyntaxError(comparison.Start, "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`", ["'within'"])
-            : (Statement)new ExpectStatement(target, comparison.Value, threshold.Value, options.Value<double>("within"));
+            ? throw new SyntaxError(comparison.Start,
+                "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`",
+                ["'within'"])
+            : (Statement)new ExpectStatement(target, comparison.Value, threshold.Value,
+                options.Value<double>("within"));
 
-    /// <summary>The result's word (checked here), then cell words (runs of letters, digits and `_`, or strings) up to the comparison.</summary>
+    /// <summary>
+    /// The result's word (checked here), then cell words (runs of letters, digits and `_`, or strings) up to the
+    /// comparison.
+    /// </summary>
     private static readonly Parser<ExpectTarget> ExpectTargetParser =
-        from result in Word($"what to expect ({Listing.Or(Keywords.ExpectResults)})").Select(w => Keywords.ExpectResults.Contains(w.Value)
-            ? w.Value
-            : throw Errors.UnknownWord(w.Start, "expectation target", w.Value, Keywords.ExpectResults))
+        from result in Word($"what to expect ({Listing.Or(Keywords.ExpectResults)})").Select(w =>
+            Keywords.ExpectResults.Contains(w.Value)
+                ? w.Value
+                : throw Errors.UnknownWord(w.Start, "expectation target", w.Value, Keywords.ExpectResults))
         from cells in QuotedCell.XOr(CellWord).XMany()
         select new ExpectTarget([result, .. cells]);
 
-    private static readonly Parser<string> QuotedCell = String("a string").Select(t => t.Value.Length > 0 && t.Value.All(char.IsAsciiDigit)
-        ? throw new SyntaxError(t.Start, $"a quoted number in an expectation target is ambiguous: write a token id bare ({t.Value}); a token whose text is digits is named by its id",
-            ["a token id"])
-        : t.Value);
+    private static readonly Parser<string> QuotedCell = String("a string").Select(t =>
+        t.Value.Length > 0 && t.Value.All(char.IsAsciiDigit)
+            ? throw new SyntaxError(t.Start, "a quoted number in an expectation target is ambiguous: write a token id "
+                + $"bare ({t.Value}); a token whose text is digits is named by its id", ["a token id"])
+            : t.Value);
 
-    // Words, or words joined by single dots (hook names: blocks.0.hook_resid_post); `contains` and `equals` end the target.
+    // Declared before CellWord, whose initializer reads it.
+    private static readonly Parser<string> CellText =
+        Sprache.Parse.Char(SourceText.IsWordChar, "a letter or digit").AtLeastOnce().Text();
+
+    // Words, or words joined by single dots (hook names: blocks.0.hook_resid_post); `contains` and `equals` end the
+    // target.
     private static readonly Parser<string> CellWord =
-        Lexeme(Sprache.Parse.Char(SourceText.IsWordChar, "a letter or digit").AtLeastOnce().Text().DelimitedBy(Sprache.Parse.Char('.')), "a cell such as L1H1")
+        Lexeme(CellText.DelimitedBy(Sprache.Parse.Char('.')), "a cell such as L1H1")
             .Select(t => string.Join(".", t.Value)).Where(w => !Keywords.TextComparisons.TryParse(w, out _));
 }

@@ -34,21 +34,25 @@ public static partial class Printer
         LayerSelector s => "L" + Index(s.Layer),
         ScoreFilter s => "where " + string.Join(" and ", s.Conditions.Select(Print)),
         SelectionName s => Name(s.Name),
-        SelectionUnion s => string.Join(", ", s.Parts.Select(p => p is SelectionUnion or SelectionExcept ? "(" + Print(p) + ")" : Print(p))),
+        SelectionUnion s => string.Join(", ",
+            s.Parts.Select(p => p is SelectionUnion or SelectionExcept ? "(" + Print(p) + ")" : Print(p))),
         // `except` is left-associative and binds looser than `,`: only a difference on the right needs parentheses.
-        SelectionExcept s => Print(s.Included) + " except " + (s.Excluded is SelectionExcept ? "(" + Print(s.Excluded) + ")" : Print(s.Excluded)),
+        SelectionExcept s => Print(s.Included) + " except "
+            + (s.Excluded is SelectionExcept ? "(" + Print(s.Excluded) + ")" : Print(s.Excluded)),
         _ => throw new ArgumentException($"cannot print {selection.GetType().Name}"),
     };
 
     public static string Print(ScoreCondition condition) =>
-        Keywords.ScoreKinds.Text(condition.Score) + " " + Keywords.Comparisons.Text(condition.Comparison) + " " + Number(condition.Threshold);
+        Keywords.ScoreKinds.Text(condition.Score) + " " + Keywords.Comparisons.Text(condition.Comparison) + " "
+            + Number(condition.Threshold);
 
     public static string Print(InputSource source) => source switch
     {
         TextInput s => string.Join(", ", s.Texts.Select(Quote)),
         TokenInput s => "tokens " + TokenRows(s.Rows),
         FileInput s => "file " + Path(s.Path),
-        DatasetInput s => "dataset " + Path(s.Path) + " rows " + Int(s.FirstRow) + (s.Rows == 1 ? "" : ".." + Int(s.FirstRow + s.Rows)),
+        DatasetInput s => "dataset " + Path(s.Path) + " rows " + Int(s.FirstRow)
+            + (s.Rows == 1 ? "" : ".." + Int(s.FirstRow + s.Rows)),
         RepeatRandomInput s => "repeat random " + Int(s.Length) + " x" + Int(s.Repeats) + " batch " + Int(s.Batch)
                                + (s.Seed is { } seed ? " seed " + Int(seed) : ""),
         InputName s => Name(s.Name),
@@ -65,7 +69,8 @@ public static partial class Printer
     {
         SelectionValue v => "heads " + Print(v.Selection),
         InputValue v => "input " + Print(v.Source),
-        PatternValue v => "pattern [" + string.Join(", ", v.Rows.Select(row => "[" + string.Join(", ", row.Select(Number)) + "]")) + "]",
+        PatternValue v => "pattern ["
+            + string.Join(", ", v.Rows.Select(row => "[" + string.Join(", ", row.Select(Number)) + "]")) + "]",
         _ => throw new ArgumentException($"cannot print {value.GetType().Name}"),
     };
 
@@ -78,7 +83,8 @@ public static partial class Printer
 
     public static string Print(Intervention intervention) => intervention switch
     {
-        Ablation a => "ablate " + Print(a.Target) + (a.Mode == AblationMode.Zero ? "" : " " + Keywords.AblationModes.Text(a.Mode)),
+        Ablation a => "ablate " + Print(a.Target)
+            + (a.Mode == AblationMode.Zero ? "" : " " + Keywords.AblationModes.Text(a.Mode)),
         _ => throw new ArgumentException($"cannot print {intervention.GetType().Name}"),
     };
 
@@ -99,7 +105,8 @@ public static partial class Printer
         _ => throw new ArgumentException($"cannot print {token.GetType().Name}"),
     };
 
-    public static string Print(LogitTarget target) => "to " + Print(target.Token) + (target.Versus is { } v ? " vs " + Print(v) : "");
+    public static string Print(LogitTarget target) =>
+        "to " + Print(target.Token) + (target.Versus is { } v ? " vs " + Print(v) : "");
 
     public static string Print(Metric metric) => metric switch
     {
@@ -117,9 +124,11 @@ public static partial class Printer
         _ => throw new ArgumentException($"cannot print {view.GetType().Name}"),
     };
 
-    /// <summary>An expectation's target: its words, bare when they are runs of letters, digits and underscores, quoted otherwise.</summary>
+    /// <summary>An expectation's target: its words, bare when they are runs of letters, digits and underscores, quoted
+    /// otherwise.</summary>
     public static string Print(ExpectTarget target) =>
-        string.Join(" ", target.Words.Select(w => BareTargetWordRegex().IsMatch(w) && !Keywords.TextComparisons.TryParse(w, out _) ? w : Quote(w)));
+        string.Join(" ", target.Words.Select(w =>
+            BareTargetWordRegex().IsMatch(w) && !Keywords.TextComparisons.TryParse(w, out _) ? w : Quote(w)));
 
     public static string Print(PrintSubject subject) => subject switch
     {
@@ -168,7 +177,9 @@ public static partial class Printer
     internal static string Path(string path) => BarePathRegex().IsMatch(path) ? path : Quote(path);
 
     internal static string Name(string name) =>
-        Keywords.IsValidName(name) ? name : throw new ArgumentException($"'{name}' is not a valid name (an identifier, not reserved, not like L1)");
+        Keywords.IsValidName(name)
+            ? name
+            : throw new ArgumentException($"'{name}' is not a valid name (an identifier, not reserved, not like L1)");
 
     private static string Index(int? index) => index is { } i ? Int(i) : "*";
 
