@@ -327,6 +327,11 @@ let private printingTests =
                 Expect.equal (s.ToString()) (Printer.Print s) "ToString = Print"
                 Expect.equal (lastOf (prelude + s.ToString())) s (s.ToString())
 
+        testCase "an SAE hook written as one word prints as written and reads back" <| fun () ->
+            let load = SaeLoadStatement("sae/x", "resid", false)
+            Expect.equal (load.ToString()) "sae load sae/x at resid" "printed"
+            Expect.equal (lastOf (load.ToString())) (load :> Statement) "read back"
+
         testCase "parts of statements print as themselves" <| fun () ->
             Expect.equal ((SelectionExcept(head 1 4, SelectionExcept(head 0 1, head 0 2))).ToString()) "L1H4 except (L0H1 except L0H2)" "selection"
             Expect.equal ((SelectionUnion(nl [ SelectionUnion(nl [ head 0 1; head 0 2 ]) :> Selection; head 1 1 ])).ToString()) "(L0H1, L0H2), L1H1" "nested union"
@@ -360,6 +365,12 @@ let private printingTests =
             Expect.equal (message (fun () -> TokenId(-3) :> obj)) "the token id must be at least 0, found -3" "token id"
             Expect.equal (message (fun () -> ExpectStatement(ExpectTarget(nl [ "loss" ]), ExpectOperator.Equal, 2.5, Nullable()) :> obj))
                 "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`" "== without within"
+            Expect.equal (message (fun () -> MlpTarget(-1) :> obj)) "the layer index must be at least 0, found -1" "mlp layer"
+            Expect.equal (message (fun () -> head 0 -1 :> obj)) "the head index must be at least 0, found -1" "head"
+            Expect.equal (message (fun () -> NeuronsTarget(0, nl [ 3; -2 ]) :> obj)) "the neuron index must be at least 0, found -2" "neuron"
+            Expect.equal (message (fun () -> DatasetInput("acts", -1L, 2) :> obj)) "the first row must be at least 0, found -1" "first row"
+            Expect.equal (message (fun () -> PatternValue(nl [ nl [ 1.0; 0.0 ] ]) :> obj)) "a pattern must be square" "pattern"
+            Expect.equal (message (fun () -> ShowStatement(TokensView(), "") :> obj)) "the output path must not be empty" "output path"
             // The parser reports the same rule at the token that broke it.
             let parseError text = try Parser.Parse(text, "x.lens") |> ignore; "" with :? DslParseException as e -> e.Message
             Expect.stringContains (parseError "input repeat random 50 x2 batch -8") "the batch size must be at least 1, found -8" "same words from the parser"

@@ -119,6 +119,10 @@ let lensCase (dir: string) (text: string) =
     match script with
     | None -> ()
     | Some script ->
+        // What parses prints as text that parses back to the same statements.
+        let printed = Printer.Print script
+        let back = try Parser.Parse(printed, "printed.lens") with :? DslParseException as e -> failtestf "the printed text does not parse: %s\n%s" e.Message printed
+        Expect.sequenceEqual back.Statements script.Statements (sprintf "the printed text reads back:\n%s" printed)
         use env = new ExperimentEnvironment(FileName = "fuzz.lens", SourceText = text, ModelOverride = tinyDir, ReadDirectory = dir, WriteDirectory = dir)
         let pipeline = Pipeline.FromScript script
         let errors =

@@ -50,12 +50,7 @@ public sealed class ConfigChoices<T> where T : struct, Enum
     public ArgumentException Unsupported(string? name, string? alsoAccepted = null) =>
         new($"config field '{Field}' = {(name is null ? "null" : $"\"{name}\"")} is not supported by Lens: use {Accepted(alsoAccepted)}");
 
-    string Accepted(string? alsoAccepted)
-    {
-        var names = Names.ToList();
-        if (alsoAccepted is not null) names.Add(alsoAccepted);
-        return names.Count == 1 ? names[0] : string.Join(", ", names.Take(names.Count - 1)) + " or " + names[^1];
-    }
+    string Accepted(string? alsoAccepted) => Listing.Or(alsoAccepted is null ? Names : [.. Names, alsoAccepted]);
 }
 
 /// <summary>The enumerated fields of <see cref="HookedTransformerConfig"/> with TransformerLens's JSON names.</summary>

@@ -17,17 +17,20 @@ public static class AstJson
 {
     private static readonly ConcurrentDictionary<Type, PropertyInfo[]> PropertyCache = new();
 
-    public static string Serialize(Statement statement, bool indented = false) => Write(w => WriteNode(w, statement), indented);
+    public static string Serialize(Statement statement, bool indented = false) =>
+        Write(w => WriteNode(w, statement), indented);
 
     public static string Serialize(Script script, bool indented = false) => Write(w => WriteNode(w, script), indented);
 
     /// <summary>An intervention on its own (what a run records as applied).</summary>
-    public static string Serialize(Intervention intervention, bool indented = false) => Write(w => WriteNode(w, intervention), indented);
+    public static string Serialize(Intervention intervention, bool indented = false) =>
+        Write(w => WriteNode(w, intervention), indented);
 
     private static string Write(Action<Utf8JsonWriter> write, bool indented)
     {
         using var stream = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = indented, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var writer = new Utf8JsonWriter(stream,
+            new JsonWriterOptions { Indented = indented, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             write(writer);
         return Encoding.UTF8.GetString(stream.ToArray());
     }
@@ -66,7 +69,8 @@ public static class AstJson
         writer.WriteEndObject();
     }
 
-    /// <summary>Public properties, the record's own first in declaration order, then inherited ones, the span last.</summary>
+    /// <summary>Public properties, the record's own first in declaration order, then inherited ones, the span
+    /// last.</summary>
     private static PropertyInfo[] PropertiesOf(Type type) => PropertyCache.GetOrAdd(type, t =>
         t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.GetIndexParameters().Length == 0)

@@ -15,4 +15,8 @@ public sealed record PatternName(string Name) : DetectPattern
 {
     /// <summary>Where the name was written, for errors of the name check.</summary>
     internal NamePosition Position { get; init; } = NamePosition.None;
+
+    private Valid NotBuiltin { get; } =
+        Valid.Require(!Keywords.BuiltinPatterns.TryParse(Name, out _),
+            $"'{Name}' is a built-in detection pattern, not a name");
 }

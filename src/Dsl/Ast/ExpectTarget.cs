@@ -7,5 +7,9 @@ namespace Lens.Dsl;
 /// </summary>
 public sealed record ExpectTarget(NodeList<string> Words)
 {
+    private Valid InRange { get; } = Valid.NotEmpty(Words, "an expectation target")
+        & Valid.Require(Keywords.ExpectResults.Contains(Words[0]),
+        $"'{Words[0]}' is not a result an expectation can read");
+
     public override string ToString() => Printer.Print(this);
 }

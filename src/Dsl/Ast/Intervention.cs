@@ -23,15 +23,26 @@ public abstract record InterventionTarget
 public sealed record HeadsTarget(Selection Selection) : InterventionTarget;
 
 /// <summary>`mlp L0`: the MLP output of a layer.</summary>
-public sealed record MlpTarget(int Layer) : InterventionTarget;
+public sealed record MlpTarget(int Layer) : InterventionTarget
+{
+    private Valid InRange { get; } = Ranges.LayerIndex.Of(Layer);
+}
 
 /// <summary>`attn L1`: the attention output of a layer.</summary>
-public sealed record AttnTarget(int Layer) : InterventionTarget;
+public sealed record AttnTarget(int Layer) : InterventionTarget
+{
+    private Valid InRange { get; } = Ranges.LayerIndex.Of(Layer);
+}
 
 /// <summary>`neurons mlp L0 N12,N40`: single MLP neurons of a layer.</summary>
-public sealed record NeuronsTarget(int Layer, NodeList<int> Neurons) : InterventionTarget;
+public sealed record NeuronsTarget(int Layer, NodeList<int> Neurons) : InterventionTarget
+{
+    private Valid InRange { get; } = Ranges.LayerIndex.Of(Layer) & Valid.NotEmpty(Neurons, "a neuron list")
+        & Neurons.Aggregate(default(Valid), (valid, n) => valid & Ranges.NeuronIndex.Of(n));
+}
 
-/// <summary>`feature 12`: one feature of the most recent SAE (`ablate feature 12` sets it to 0 on hook_sae_acts_post).</summary>
+/// <summary>`feature 12`: one feature of the most recent SAE (`ablate feature 12` sets it to 0 on
+/// hook_sae_acts_post).</summary>
 public sealed record FeatureTarget(int Feature) : InterventionTarget
 {
     private Valid InRange { get; } = Ranges.FeatureIndex.Of(Feature);

@@ -15,4 +15,9 @@ public sealed record SelectionValue(Selection Selection) : LetValue;
 public sealed record InputValue(InputSource Source) : LetValue;
 
 /// <summary>`pattern [[1, 0], [1, 1]]`: a square detection pattern, usable with `detect NAME`.</summary>
-public sealed record PatternValue(NodeList<NodeList<double>> Rows) : LetValue;
+public sealed record PatternValue(NodeList<NodeList<double>> Rows) : LetValue
+{
+    private Valid InRange { get; } =
+        Valid.NotEmpty(Rows, "a pattern")
+            & Valid.Require(Rows.All(row => row.Count == Rows.Count), "a pattern must be square");
+}

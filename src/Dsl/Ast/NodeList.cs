@@ -25,7 +25,8 @@ public sealed class NodeList<T> : IReadOnlyList<T>, IEquatable<NodeList<T>>
     IEnumerator IEnumerable.GetEnumerator() => items.GetEnumerator();
 
     public bool Equals(NodeList<T>? other) =>
-        other is not null && (ReferenceEquals(this, other) || items.AsSpan().SequenceEqual(other.items, EqualityComparer<T>.Default));
+        other is not null
+            && (ReferenceEquals(this, other) || items.AsSpan().SequenceEqual(other.items, EqualityComparer<T>.Default));
 
     public override bool Equals(object? obj) => obj is NodeList<T> other && Equals(other);
 
@@ -38,7 +39,8 @@ public sealed class NodeList<T> : IReadOnlyList<T>, IEquatable<NodeList<T>>
 
     public override string ToString() => "[" + string.Join(", ", items) + "]";
 
-    public static bool operator ==(NodeList<T>? left, NodeList<T>? right) => left is null ? right is null : left.Equals(right);
+    public static bool operator ==(NodeList<T>? left, NodeList<T>? right) =>
+        left is null ? right is null : left.Equals(right);
 
     public static bool operator !=(NodeList<T>? left, NodeList<T>? right) => !(left == right);
 }

@@ -9,7 +9,11 @@ public abstract record PrintSubject
 }
 
 /// <summary>`print induction`: a let-bound name or the name of a result (resolved by the runtime).</summary>
-public sealed record PrintName(string Name) : PrintSubject;
+public sealed record PrintName(string Name) : PrintSubject
+{
+    private Valid Plain { get; } = Valid.Require(Keywords.IsIdentifier(Name) && !HookRef.IsFullName(Name),
+        $"'{Name}' is not a plain name (a name is an identifier not starting with hook_)");
+}
 
 /// <summary>`print blocks.1.attn.hook_pattern` or `print pattern 1`: an activation.</summary>
 public sealed record PrintHook(HookRef Hook) : PrintSubject;

@@ -11,7 +11,8 @@ internal sealed class Rule<T>(string noun, string requirement, Func<T, bool> hol
 {
     public string Noun { get; } = noun;
 
-    /// <summary>Null when the value keeps the rule; otherwise "NOUN REQUIREMENT, found VALUE" (<paramref name="written"/>: the value as written, when not plain).</summary>
+    /// <summary>Null when the value keeps the rule; otherwise "NOUN REQUIREMENT, found VALUE"
+    /// (<paramref name="written"/>: the value as written, when not plain).</summary>
     public string? Problem(T value, string? written = null) =>
         holds(value) ? null : $"{Noun} {requirement}, found {written ?? Text(value)}";
 
@@ -19,7 +20,8 @@ internal sealed class Rule<T>(string noun, string requirement, Func<T, bool> hol
 
     public Valid Of(T? value) => value is { } v ? Of(v) : default;
 
-    private static string Text(T value) => value is double d ? Printer.Number(d) : Convert.ToString(value, CultureInfo.InvariantCulture)!;
+    private static string Text(T value) =>
+        value is double d ? Printer.Number(d) : Convert.ToString(value, CultureInfo.InvariantCulture)!;
 }
 
 /// <summary>
@@ -32,6 +34,12 @@ internal readonly record struct Valid
 
     /// <summary>A rule that is not about one number (a cpu device with an index, a ragged token batch).</summary>
     public static Valid Require(bool holds, string problem) => holds ? default : throw new ArgumentException(problem);
+
+    /// <summary>A text the language cannot write empty (a path, a list of texts).</summary>
+    public static Valid NotEmpty(string text, string what) => Require(text.Length > 0, $"{what} must not be empty");
+
+    public static Valid NotEmpty<T>(IReadOnlyCollection<T> items, string what) =>
+        Require(items.Count > 0, $"{what} must not be empty");
 }
 
 /// <summary>The range rules of the language, by what they constrain.</summary>
@@ -52,6 +60,9 @@ internal static class Ranges
     public static readonly Rule<long> Position = AtLeast("the position", 0);
     public static readonly Rule<long> StopAtLayer = AtLeast("the layer after 'stop_at_layer'", 0);
     public static readonly Rule<long> LayerIndex = AtLeast("the layer index", 0);
+    public static readonly Rule<long> HeadIndex = AtLeast("the head index", 0);
+    public static readonly Rule<long> NeuronIndex = AtLeast("the neuron index", 0);
+    public static readonly Rule<long> FirstRow = AtLeast("the first row", 0);
     public static readonly Rule<double> Temperature = new("the temperature", "must be at least 0", v => v >= 0);
     public static readonly Rule<double> TopP = new("top_p", "must be above 0 and at most 1", v => v is > 0 and <= 1);
     public static readonly Rule<double> Tolerance = new("the tolerance", "must be at least 0", v => v >= 0);

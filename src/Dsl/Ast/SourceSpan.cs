@@ -14,7 +14,8 @@ public readonly record struct SourceSpan(string File, int Line, int Column, int 
 
 /// <summary>
 /// Where a let-bound name stands: the 0-based index in its statement's line (-1 when built in code). Equal to every
-/// other position, so that it takes no part in the equality of the node that holds it (nor in its JSON: it is internal).
+/// other position, so that it takes no part in the equality of the node that holds it (nor in its JSON: it is
+/// internal).
 /// </summary>
 internal readonly record struct NamePosition(int Index)
 {

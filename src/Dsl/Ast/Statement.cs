@@ -19,7 +19,8 @@ public abstract record Statement
 
     public override int GetHashCode() => EqualityContract.GetHashCode();
 
-    /// <summary>The statement's canonical text: each command's record writes its own; a block's lines are indented by <paramref name="indent"/> and two spaces.</summary>
+    /// <summary>The statement's canonical text: each command's record writes its own; a block's lines are indented by
+    /// <paramref name="indent"/> and two spaces.</summary>
     internal abstract string Canonical(string indent);
 
     /// <summary>The statement as canonical experiment text (<see cref="Printer.Print(Statement)"/>).</summary>

@@ -9,6 +9,8 @@ namespace Lens.Dsl;
 /// <summary>`model demo-attn-only-2l`, `model org/name`, `model ./models/x` or `model "/path with spaces"`.</summary>
 public sealed partial record ModelStatement(string Reference) : Statement
 {
+    private Valid InRange { get; } = Valid.NotEmpty(Reference, "the model reference");
+
     /// <summary>
     /// Derived from the text: an org/name pair is a hub id, a single word (letters, digits, _ . -) a name,
     /// anything else (leading ./ or /, several slashes, spaces) a path.
@@ -36,9 +38,11 @@ public sealed record SeedStatement(long Seed) : Statement
 public sealed record DeviceStatement(DeviceKind Device, int? Index) : Statement
 {
     private Valid InRange { get; } =
-        Ranges.DeviceIndex.Of(Index) & Valid.Require(Device == DeviceKind.Cuda || Index is null, "only cuda takes a device index, as in cuda:1");
+        Ranges.DeviceIndex.Of(Index)
+            & Valid.Require(Device == DeviceKind.Cuda || Index is null, "only cuda takes a device index, as in cuda:1");
 
-    internal override string Canonical(string indent) => "device " + Keywords.Devices.Text(Device) + (Index is { } i ? ":" + Int(i) : "");
+    internal override string Canonical(string indent) =>
+        "device " + Keywords.Devices.Text(Device) + (Index is { } i ? ":" + Int(i) : "");
 }
 
 /// <summary>
@@ -63,10 +67,12 @@ public sealed record ScoreStatement(ScoreKind Kind) : Statement
 }
 
 /// <summary>`detect induction exclude_bos error abs`: TransformerLens detect_head.</summary>
-public sealed record DetectStatement(DetectPattern Pattern, bool ExcludeBos, bool ExcludeCurrentToken, ErrorMeasure ErrorMeasure) : Statement
+public sealed record DetectStatement(DetectPattern Pattern, bool ExcludeBos, bool ExcludeCurrentToken,
+    ErrorMeasure ErrorMeasure) : Statement
 {
     internal override string Canonical(string indent) =>
-        "detect " + Print(Pattern) + (ExcludeBos ? " exclude_bos" : "") + (ExcludeCurrentToken ? " exclude_current" : "")
+        "detect " + Print(Pattern) + (ExcludeBos ? " exclude_bos" : "")
+            + (ExcludeCurrentToken ? " exclude_current" : "")
         + (ErrorMeasure == ErrorMeasure.Mul ? "" : " error " + Keywords.ErrorMeasures.Text(ErrorMeasure));
 }
 
@@ -82,10 +88,13 @@ public sealed record HeadsStatement(Selection Selection) : Statement
 /// </summary>
 public sealed record LetStatement(string Name, LetValue Value) : Statement
 {
-    internal override string Canonical(string indent) =>
-        Value is PatternValue && Keywords.BuiltinPatterns.TryParse(Name, out _)
-            ? throw new ArgumentException($"'{Name}' is a built-in detection pattern and cannot name another one")
-            : "let " + Printer.Name(Name) + " = " + Print(Value);
+    private Valid Bindable { get; } =
+        Valid.Require(Keywords.IsValidName(Name),
+            $"'{Name}' is not a valid name (an identifier, not reserved, not like L1)")
+        & Valid.Require(Value is not PatternValue || !Keywords.BuiltinPatterns.TryParse(Name, out _),
+            $"'{Name}' is a built-in detection pattern and cannot name another one");
+
+    internal override string Canonical(string indent) => "let " + Name + " = " + Print(Value);
 }
 
 /// <summary>
@@ -126,13 +135,16 @@ public sealed record PredictStatement : Statement
 }
 
 /// <summary>`generate 20 temperature 0.8 top_k 40 top_p 0.9 greedy`.</summary>
-public sealed record GenerateStatement(int MaxNewTokens, double? Temperature, int? TopK, double? TopP, bool Greedy) : Statement
+public sealed record GenerateStatement(int MaxNewTokens, double? Temperature, int? TopK, double? TopP, bool Greedy)
+    : Statement
 {
     private Valid InRange { get; } =
-        Ranges.NewTokens.Of(MaxNewTokens) & Ranges.Temperature.Of(Temperature) & Ranges.TopK.Of(TopK) & Ranges.TopP.Of(TopP);
+        Ranges.NewTokens.Of(MaxNewTokens) & Ranges.Temperature.Of(Temperature) & Ranges.TopK.Of(TopK)
+            & Ranges.TopP.Of(TopP);
 
     internal override string Canonical(string indent) =>
-        "generate " + Int(MaxNewTokens) + (Temperature is { } t ? " temperature " + Number(t) : "") + (TopK is { } k ? " top_k " + Int(k) : "")
+        "generate " + Int(MaxNewTokens) + (Temperature is { } t ? " temperature " + Number(t) : "")
+            + (TopK is { } k ? " top_k " + Int(k) : "")
         + (TopP is { } p ? " top_p " + Number(p) : "") + (Greedy ? " greedy" : "");
 }
 
@@ -141,19 +153,23 @@ public sealed record CircuitStatement(CircuitKind Kind, Selection Heads, int? To
 {
     private Valid InRange { get; } = Ranges.Top.Of(Top);
 
-    internal override string Canonical(string indent) => "circuit " + Keywords.CircuitKinds.Text(Kind) + " " + Print(Heads) + TopOption(Top);
+    internal override string Canonical(string indent) =>
+        "circuit " + Keywords.CircuitKinds.Text(Kind) + " " + Print(Heads) + TopOption(Top);
 }
 
-/// <summary>`compose k L0H* -> L1H*`: composition scores from the earlier heads into an input of the later ones.</summary>
+/// <summary>`compose k L0H* -> L1H*`: composition scores from the earlier heads into an input of the later
+/// ones.</summary>
 public sealed record ComposeStatement(CompositionKind Kind, Selection From, Selection To) : Statement
 {
-    internal override string Canonical(string indent) => "compose " + Keywords.CompositionKinds.Text(Kind) + " " + Print(From) + " -> " + Print(To);
+    internal override string Canonical(string indent) =>
+        "compose " + Keywords.CompositionKinds.Text(Kind) + " " + Print(From) + " -> " + Print(To);
 }
 
 /// <summary>`attribute` or `attribute to " Mary" vs " John"`: direct logit attribution per head and layer.</summary>
 public sealed record AttributeStatement(LogitTarget? Target) : Statement
 {
-    internal override string Canonical(string indent) => "attribute" + (Target is { } target ? " " + Print(target) : "");
+    internal override string Canonical(string indent) =>
+        "attribute" + (Target is { } target ? " " + Print(target) : "");
 }
 
 /// <summary>`logit_lens`.</summary>
@@ -162,10 +178,12 @@ public sealed record LogitLensStatement : Statement
     internal override string Canonical(string indent) => "logit_lens";
 }
 
-/// <summary>`patch resid_pre from "clean prompt" metric logit_diff " Mary" " John"` (metric loss when not given).</summary>
+/// <summary>`patch resid_pre from "clean prompt" metric logit_diff " Mary" " John"` (metric loss when not
+/// given).</summary>
 public sealed record PatchStatement(PatchTarget Target, InputSource Source, Metric Metric) : Statement
 {
-    internal override string Canonical(string indent) => "patch " + Keywords.PatchTargets.Text(Target) + " from " + Print(Source) + " metric " + Print(Metric);
+    internal override string Canonical(string indent) =>
+        "patch " + Keywords.PatchTargets.Text(Target) + " from " + Print(Source) + " metric " + Print(Metric);
 }
 
 /// <summary>
@@ -181,16 +199,23 @@ public sealed record AttributePatchStatement(PatchTarget Target, InputSource Sou
 /// <summary>`show pattern L1 > out/l1.html`; without `> PATH` the view goes to the console.</summary>
 public sealed record ShowStatement(View View, string? OutputPath) : Statement
 {
-    internal override string Canonical(string indent) => "show " + Print(View) + (OutputPath is { } path ? " > " + Path(path) : "");
-}
-
-/// <summary>`cache save|load PATH [filter G] [stop_at_layer K]`: K runs the embedding and blocks 0 … K−1 only (TransformerLens's stop_at_layer).</summary>
-public sealed record CacheStatement(CacheAction Action, string Path, string? Filter, int? StopAtLayer = null) : Statement
-{
-    private Valid InRange { get; } = Ranges.StopAtLayer.Of(StopAtLayer);
+    private Valid InRange { get; } = Valid.Require(OutputPath is not "", "the output path must not be empty");
 
     internal override string Canonical(string indent) =>
-        "cache " + Keywords.CacheActions.Text(Action) + " " + Printer.Path(Path) + (Filter is { } filter ? " filter " + Quote(NotEmpty(filter, "a cache filter")) : "")
+        "show " + Print(View) + (OutputPath is { } path ? " > " + Path(path) : "");
+}
+
+/// <summary>`cache save|load PATH [filter G] [stop_at_layer K]`: K runs the embedding and blocks 0 … K−1 only
+/// (TransformerLens's stop_at_layer).</summary>
+public sealed record CacheStatement(CacheAction Action, string Path, string? Filter, int? StopAtLayer = null)
+    : Statement
+{
+    private Valid InRange { get; } = Ranges.StopAtLayer.Of(StopAtLayer) & Valid.NotEmpty(Path, "the cache path")
+        & Valid.Require(Filter is not "", "the filter must not be empty");
+
+    internal override string Canonical(string indent) =>
+        "cache " + Keywords.CacheActions.Text(Action) + " " + Printer.Path(Path)
+            + (Filter is { } filter ? " filter " + Quote(filter) : "")
         + (StopAtLayer is int stop ? " stop_at_layer " + Int(stop) : "");
 }
 
@@ -204,9 +229,11 @@ public sealed record PrintStatement(PrintSubject Subject) : Statement
 /// `expect induction L1H1 > 0.8`, `expect loss == 2.5 within 0.1`: a claim about a value of the most recent
 /// result of its kind in scope. A failing expectation does not stop the run; the run reports it at the end.
 /// </summary>
-public sealed record ExpectStatement(ExpectTarget Target, ExpectOperator Operator, double Threshold, double? Tolerance) : Statement
+public sealed record ExpectStatement(ExpectTarget Target, ExpectOperator Operator, double Threshold, double? Tolerance)
+    : Statement
 {
-    private Valid InRange { get; } = Ranges.Tolerance.Of(Tolerance) & Valid.Require(Operator != ExpectOperator.Equal || Tolerance is not null,
+    private Valid InRange { get; } =
+        Ranges.Tolerance.Of(Tolerance) & Valid.Require(Operator != ExpectOperator.Equal || Tolerance is not null,
         "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`");
 
     internal override string Canonical(string indent) =>
@@ -220,7 +247,8 @@ public sealed record ExpectStatement(ExpectTarget Target, ExpectOperator Operato
 /// </summary>
 public sealed record ExpectTextStatement(ExpectTarget Target, TextComparison Operator, string Text) : Statement
 {
-    internal override string Canonical(string indent) => "expect " + Print(Target) + " " + Keywords.TextComparisons.Text(Operator) + " " + Quote(Text);
+    internal override string Canonical(string indent) =>
+        "expect " + Print(Target) + " " + Keywords.TextComparisons.Text(Operator) + " " + Quote(Text);
 }
 
 /// <summary>
@@ -230,8 +258,12 @@ public sealed record ExpectTextStatement(ExpectTarget Target, TextComparison Ope
 /// </summary>
 public sealed record SaeLoadStatement(string Path, string? Hook, bool ErrorTerm) : Statement
 {
+    private Valid InRange { get; } = Valid.NotEmpty(Path, "the SAE path")
+        & Valid.Require(Hook is null || Tokens.DottedNameRegex().IsMatch(Hook),
+            $"'{Hook}' is not a hook name (names joined by dots)");
+
     internal override string Canonical(string indent) =>
-        "sae load " + Printer.Path(Path) + (Hook is { } hook ? " at " + Print(new FullHookName(hook)) : "") + (ErrorTerm ? " error_term" : "");
+        "sae load " + Printer.Path(Path) + (Hook is { } hook ? " at " + hook : "") + (ErrorTerm ? " error_term" : "");
 }
 
 /// <summary>`sae metrics`: SAELens's run_evals metrics of the most recent SAE on the current input.</summary>
@@ -240,15 +272,18 @@ public sealed record SaeMetricsStatement : Statement
     internal override string Canonical(string indent) => "sae metrics";
 }
 
-/// <summary>`features top 5 [pos 7]`: the most active features of the most recent SAE at each position (or one).</summary>
+/// <summary>`features top 5 [pos 7]`: the most active features of the most recent SAE at each position (or
+/// one).</summary>
 public sealed record FeaturesTopStatement(int Top, int? Position) : Statement
 {
     private Valid InRange { get; } = Ranges.Top.Of(Top) & Ranges.Position.Of(Position);
 
-    internal override string Canonical(string indent) => "features top " + Int(Top) + (Position is { } pos ? " pos " + Int(pos) : "");
+    internal override string Canonical(string indent) =>
+        "features top " + Int(Top) + (Position is { } pos ? " pos " + Int(pos) : "");
 }
 
-/// <summary>`features logits 12 [top 10]`: the tokens feature 12's decoder direction promotes and suppresses most (direct logit attribution).</summary>
+/// <summary>`features logits 12 [top 10]`: the tokens feature 12's decoder direction promotes and suppresses most
+/// (direct logit attribution).</summary>
 public sealed record FeatureLogitsStatement(int Feature, int? Top) : Statement
 {
     private Valid InRange { get; } = Ranges.FeatureIndex.Of(Feature) & Ranges.Top.Of(Top);
@@ -264,5 +299,6 @@ public sealed record SteerStatement(int Feature, double Value, bool Set) : State
 {
     private Valid InRange { get; } = Ranges.FeatureIndex.Of(Feature);
 
-    internal override string Canonical(string indent) => "steer feature " + Int(Feature) + (Set ? " to " : " by ") + Number(Value);
+    internal override string Canonical(string indent) =>
+        "steer feature " + Int(Feature) + (Set ? " to " : " by ") + Number(Value);
 }

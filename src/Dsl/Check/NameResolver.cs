@@ -30,12 +30,15 @@ internal sealed class NameResolver(string file, IReadOnlyList<string> lines)
         {
             case DetectStatement { Pattern: PatternName p }:
                 Use(line, p.Name, p.Position, BindingKind.Pattern, "detection pattern", Keywords.BuiltinPatterns.Words,
-                    "expected previous_token, duplicate_token, induction or a name bound with 'let NAME = pattern [[...]]'");
+                    "expected previous_token, duplicate_token, induction or a name bound with "
+                    + "'let NAME = pattern [[...]]'");
                 break;
             case HeadsStatement s: Check(s.Selection, line, SelectionWords); break;
             case LetStatement { Value: SelectionValue v }: Check(v.Selection, line, LetWords); break;
             case LetStatement { Value: InputValue v }: Check(v.Source, line); break;
-            case InterventionStatement { Intervention: Ablation { Target: HeadsTarget t } }: Check(t.Selection, line, AblationWords); break;
+            case InterventionStatement { Intervention: Ablation { Target: HeadsTarget t } }:
+                Check(t.Selection, line, AblationWords);
+                break;
             case CircuitStatement s: Check(s.Heads, line, SelectionWords); break;
             case ComposeStatement s:
                 Check(s.From, line, SelectionWords);
@@ -74,12 +77,14 @@ internal sealed class NameResolver(string file, IReadOnlyList<string> lines)
     }
 
     /// <summary>Checks that a name read where a <paramref name="kind"/> is expected is bound to one.</summary>
-    private void Use(int line, string name, NamePosition position, BindingKind kind, string what, IReadOnlyList<string> words, string otherwise)
+    private void Use(int line, string name, NamePosition position, BindingKind kind, string what,
+        IReadOnlyList<string> words, string otherwise)
     {
         var bound = scope.Lookup(name);
         if (bound == kind) return;
         var error = bound is { } other
-            ? new SyntaxError(position.Index, $"'{name}' is {Scope.Describe(other)}, not {Scope.Describe(kind)}", [Scope.Describe(kind)])
+            ? new SyntaxError(position.Index, $"'{name}' is {Scope.Describe(other)}, not {Scope.Describe(kind)}",
+                [Scope.Describe(kind)])
             : Errors.UnknownWord(position.Index, what, name, [.. scope.Names(kind), .. words], otherwise);
         throw Errors.At(file, lines, line, error.Position, error.Problem, error.Expected);
     }

@@ -3,7 +3,8 @@ namespace Lens.Dsl;
 /// <summary>What kind of value a let-bound name holds, which decides where it may be used.</summary>
 internal enum BindingKind { Selection, Input, Pattern }
 
-/// <summary>The let-bound names visible at a point of the script: a block sees its own and its enclosing ones.</summary>
+/// <summary>The let-bound names visible at a point of the script: a block sees its own and its enclosing
+/// ones.</summary>
 internal sealed class Scope(Scope? parent)
 {
     public Scope? Parent { get; } = parent;

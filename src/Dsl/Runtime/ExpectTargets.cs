@@ -152,7 +152,7 @@ public static partial class ExpectTargets
     static (string? Column, string? Problem) TakeColumn(List<string> rest, string[] columns)
     {
         var found = rest.Where(columns.Contains).ToList();
-        if (found.Count > 1) return (null, $"name one column ({Keywords.JoinOr(columns)}), not {string.Join(" and ", found)}");
+        if (found.Count > 1) return (null, $"name one column ({Listing.Or(columns)}), not {string.Join(" and ", found)}");
         if (found.Count == 1) rest.Remove(found[0]);
         return (found.FirstOrDefault(), null);
     }
@@ -178,7 +178,7 @@ public static partial class ExpectTargets
             var (c, problem) = TakeColumn(cell.Rest, columns);
             column = c;
             if (problem is not null) return (problem, near);
-            if (required && c is null) return ($"name a column of the {key} result: {Keywords.JoinOr(columns)}", near);
+            if (required && c is null) return ($"name a column of the {key} result: {Listing.Or(columns)}", near);
             return null;
         }
         (string, string)? Rest(int count, string form) => cell.Rest.Count == count ? null : (Usage(form), cell.Rest.Count > count ? cell.Rest[count] : near);
@@ -260,7 +260,7 @@ public static partial class ExpectTargets
             default:   // print HOOK
             {
                 if (Columns(ActivationStatistics, true, out _) is { } p) return p;
-                return Rest(0, $"a statistic of the activation: {Keywords.JoinOr(ActivationStatistics)}");
+                return Rest(0, $"a statistic of the activation: {Listing.Or(ActivationStatistics)}");
             }
         }
     }
@@ -294,7 +294,7 @@ public static partial class ExpectTargets
                     _ => Keywords.CircuitKinds.Words,
                 };
                 var what = first switch { "detect" => "detection pattern", "patch" => "patch target", "compose" => "composition kind", _ => "circuit kind" };
-                var hint = Suggest.DidYouMean(Suggest.Nearest(qualifier, valid)) ?? "expected " + Keywords.JoinOr(valid) + (first == "detect" ? " or a let-bound pattern" : "");
+                var hint = Suggest.DidYouMean(Suggest.Nearest(qualifier, valid)) ?? "expected " + Listing.Or(valid) + (first == "detect" ? " or a let-bound pattern" : "");
                 return ($"unknown {what} '{qualifier}' in the expectation; {hint}", qualifier);
             }
         }
@@ -358,7 +358,7 @@ public static partial class ExpectTargets
                 return At(HeadProblem(cell[0]), cell[0]) ?? At(HeadProblem(cell[1]), cell[1]);
             default:   // circuit
                 if (cell.Length != 2 || !CircuitColumns.Contains(cell[1]))
-                    return (Usage($"a head and a column ({Keywords.JoinOr(CircuitColumns)}), as in `{key} L1H1 copying`"), cell.Length > 1 ? cell[1] : key.Split(' ')[1]);
+                    return (Usage($"a head and a column ({Listing.Or(CircuitColumns)}), as in `{key} L1H1 copying`"), cell.Length > 1 ? cell[1] : key.Split(' ')[1]);
                 return At(HeadProblem(cell[0]), cell[0]);
         }
     }

@@ -15,7 +15,8 @@ namespace Lens.Dsl;
 /// <param name="sourceLine">The text of the offending line, without its line break.</param>
 /// <param name="problem">What is wrong, in one sentence (the first line of the message, after the location).</param>
 /// <param name="expected">What the parser would have accepted at this point, in plain words.</param>
-public sealed class DslParseException(string file, int line, int column, string sourceLine, string problem, IReadOnlyList<string> expected)
+public sealed class DslParseException(string file, int line, int column, string sourceLine, string problem,
+    IReadOnlyList<string> expected)
     : Exception(Format(file, line, column, sourceLine, problem))
 {
     public string File { get; } = file;

@@ -9,19 +9,15 @@ internal sealed partial class Grammar
     private const string ExpectedComparison = "a comparison (>, >=, <, <= or ==)";
 
     /// <summary>The target, then a text comparison (`contains`, `equals`) or a numeric one.</summary>
-    private static Parser<Statement> Expect() => input =>
-    {
-        var target = ExpectTargetParser(input);
-        if (!target.WasSuccessful) return Fail<Statement>(target.Remainder, target.Expectations);
-        var next = Word("a comparison")(target.Remainder);
-        return next.WasSuccessful && Keywords.TextComparisons.TryParse(next.Value.Value, out _)
-            ? ExpectText(target.Value)(target.Remainder)
-            : ExpectNumber(target.Value)(target.Remainder);
-    };
+    private static Parser<Statement> Expect() =>
+        from target in ExpectTargetParser
+        from text in Keyword("contains").Or(Keyword("equals")).Preview()
+        from statement in text.IsDefined ? ExpectText(target) : ExpectNumber(target)
+        select statement;
 
     /// <summary>`expect TARGET contains|equals "TEXT"`.</summary>
     private static Parser<Statement> ExpectText(ExpectTarget target) =>
-        from comparison in Choice(Keywords.TextComparisons, "a text comparison")
+        from comparison in Choice(Keywords.TextComparisons, "text comparison")
         from text in String("a string to compare with")
         from end in Options.End()
         select (Statement)new ExpectTextStatement(target, comparison.Value, text.Value);
@@ -32,41 +28,37 @@ internal sealed partial class Grammar
         from options in Options.Parser("expect option",
             [Option.Of("within", Number("a tolerance after 'within'", Ranges.Tolerance))])
         select comparison.Value == ExpectOperator.Equal && options.Value<double>("within") is null
-            ? throw new SyntaxError(comparison.Start, "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`", ["'within'"])
-            : (Statement)new ExpectStatement(target, comparison.Value, threshold.Value, options.Value<double>("within"));
+            ? throw new SyntaxError(comparison.Start,
+                "'==' needs a tolerance: write `== VALUE within TOLERANCE`, as in `expect loss == 2.5 within 0.01`",
+                ["'within'"])
+            : (Statement)new ExpectStatement(target, comparison.Value, threshold.Value,
+                options.Value<double>("within"));
 
-    /// <summary>The result's word (checked here), then cell words (runs of letters, digits and `_`, or strings) up to the comparison.</summary>
-    private static readonly Parser<ExpectTarget> ExpectTargetParser = input =>
-    {
-        var expected = $"what to expect ({Keywords.JoinOr(Keywords.ExpectResults)})";
-        var first = Word(expected)(input);
-        if (!first.WasSuccessful) return Fail<ExpectTarget>(input, expected);
-        if (!Keywords.ExpectResults.Contains(first.Value.Value))
-            throw Errors.UnknownWord(first.Value.Start, "expectation target", first.Value.Value, Keywords.ExpectResults);
-        var words = new List<string> { first.Value.Value };
-        var current = first.Remainder;
-        while (true)
-        {
-            var s = Skip(current);
-            if (s.AtEnd) return Fail<ExpectTarget>(current, "a cell such as L1H1", ExpectedComparison);
-            if (s.Current == '"')
-            {
-                var text = String("a string")(s);
-                if (text.Value.Value.Length > 0 && text.Value.Value.All(char.IsAsciiDigit))
-                    throw new SyntaxError(text.Value.Start, $"a quoted number in an expectation target is ambiguous: write a token id bare ({text.Value.Value}); a token whose text is digits is named by its id",
-                        ["a token id"]);
-                words.Add(text.Value.Value);
-                current = text.Remainder;
-                continue;
-            }
-            var end = s.Position;
-            // Words, or words joined by single dots (hook names: blocks.0.hook_resid_post).
-            while (end < s.Source.Length && (SourceText.IsWordChar(s.Source[end])
-                   || s.Source[end] == '.' && end > s.Position && end + 1 < s.Source.Length && SourceText.IsWordChar(s.Source[end + 1]))) end++;
-            if (end == s.Position || Keywords.TextComparisons.TryParse(s.Source[s.Position..end], out _))
-                return Result.Success(new ExpectTarget(NodeList.From(words)), current);
-            words.Add(s.Source[s.Position..end]);
-            current = Advance(s, end - s.Position);
-        }
-    };
+    /// <summary>
+    /// The result's word (checked here), then cell words (runs of letters, digits and `_`, or strings) up to the
+    /// comparison.
+    /// </summary>
+    private static readonly Parser<ExpectTarget> ExpectTargetParser =
+        from result in Word($"what to expect ({Listing.Or(Keywords.ExpectResults)})").Select(w =>
+            Keywords.ExpectResults.Contains(w.Value)
+                ? w.Value
+                : throw Errors.UnknownWord(w.Start, "expectation target", w.Value, Keywords.ExpectResults))
+        from cells in QuotedCell.XOr(CellWord).XMany()
+        select new ExpectTarget([result, .. cells]);
+
+    private static readonly Parser<string> QuotedCell = String("a string").Select(t =>
+        t.Value.Length > 0 && t.Value.All(char.IsAsciiDigit)
+            ? throw new SyntaxError(t.Start, "a quoted number in an expectation target is ambiguous: write a token id "
+                + $"bare ({t.Value}); a token whose text is digits is named by its id", ["a token id"])
+            : t.Value);
+
+    // Declared before CellWord, whose initializer reads it.
+    private static readonly Parser<string> CellText =
+        Sprache.Parse.Char(SourceText.IsWordChar, "a letter or digit").AtLeastOnce().Text();
+
+    // Words, or words joined by single dots (hook names: blocks.0.hook_resid_post); `contains` and `equals` end the
+    // target.
+    private static readonly Parser<string> CellWord =
+        Lexeme(CellText.DelimitedBy(Sprache.Parse.Char('.')), "a cell such as L1H1")
+            .Select(t => string.Join(".", t.Value)).Where(w => !Keywords.TextComparisons.TryParse(w, out _));
 }

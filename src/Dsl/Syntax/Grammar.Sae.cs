@@ -10,10 +10,13 @@ internal sealed partial class Grammar
         new OrderedDictionary<string, Parser<Statement>>
         {
             ["load"] =
-                from path in PathArgument("the SAE's folder (SAELens), params.npz (Gemma Scope) or hub id (owner/repo[/folder])", "the SAE path")
+                from path in PathArgument("the SAE's folder (SAELens), params.npz (Gemma Scope) or hub id "
+                    + "(owner/repo[/folder])", "the SAE path")
                 from options in Options.Parser("sae load option",
-                    [Option.Of("at", DottedName("a hook name after 'at', such as blocks.0.hook_resid_post")), Option.Flag("error_term")])
-                select (Statement)new SaeLoadStatement(path.Value, options.Get<string>("at"), options.Has("error_term")),
+                    [Option.Of("at", DottedName("a hook name after 'at', such as blocks.0.hook_resid_post")),
+                        Option.Flag("error_term")])
+                select (Statement)new SaeLoadStatement(path.Value, options.Get<string>("at"),
+                    options.Has("error_term")),
             ["metrics"] = Options.End().Select(_ => (Statement)new SaeMetricsStatement()),
         });
 
@@ -22,7 +25,8 @@ internal sealed partial class Grammar
         {
             ["top"] =
                 from count in Count("a count after 'top'", Ranges.Top)
-                from options in Options.Parser("features option", [Option.Of("pos", Count("a position after 'pos'", Ranges.Position))])
+                from options in Options.Parser("features option",
+                    [Option.Of("pos", Count("a position after 'pos'", Ranges.Position))])
                 select (Statement)new FeaturesTopStatement(count.Value, options.Value<int>("pos")),
             ["logits"] =
                 from feature in Count("a feature index after 'logits'", Ranges.FeatureIndex)

@@ -53,14 +53,15 @@ internal sealed partial class Grammar
             var result = bare(input);
             if (result.WasSuccessful && Terms(result.Value) > Limits.SelectionTerms)
                 throw new SyntaxError(Skip(input).Position,
-                    $"this selection has {Terms(result.Value)} terms; the limit is {Limits.SelectionTerms} (select whole layers, `L1H*`, or a `where` filter instead)",
-                    ["a shorter selection"]);
+                    $"this selection has {Terms(result.Value)} terms; the limit is {Limits.SelectionTerms} (select "
+                    + "whole layers, `L1H*`, or a `where` filter instead)", ["a shorter selection"]);
             return result;
         };
         return whole;
     }
 
-    /// <summary>The selectors, filters and names in a selection (without recursion: an `except` chain is as deep as it is long).</summary>
+    /// <summary>The selectors, filters and names in a selection (without recursion: an `except` chain is as deep as it
+    /// is long).</summary>
     private static int Terms(Selection selection)
     {
         var count = 0;
@@ -85,10 +86,10 @@ internal sealed partial class Grammar
             from length in Count("a sequence length", Ranges.SequenceLength)
             from repeats in RepeatCount.XOptional()
             from options in Options.Parser("input option",
-                [Option.Of("batch", Count("a batch size after 'batch'", Ranges.BatchSize)), Option.Of("seed", Count("a seed after 'seed'", Ranges.Seed))],
-                terminal: false)
-            select (InputSource)new RepeatRandomInput(length.Value, repeats.IsDefined ? repeats.Get().Value : 2, options.Value<int>("batch") ?? 1,
-                (long?)options.Value<int>("seed"));
+                [Option.Of("batch", Count("a batch size after 'batch'", Ranges.BatchSize)),
+                    Option.Of("seed", Count("a seed after 'seed'", Ranges.Seed))], terminal: false)
+            select (InputSource)new RepeatRandomInput(length.Value, repeats.IsDefined ? repeats.Get().Value : 2,
+                options.Value<int>("batch") ?? 1, (long?)options.Value<int>("seed"));
         var tokens =
             from keyword in Keyword("tokens")
             from rows in TokenRows
@@ -105,7 +106,8 @@ internal sealed partial class Grammar
             select (InputSource)new DatasetInput(path.Value, rows.First, rows.Count);
         var texts = String("a string").XDelimitedBy(Symbol(","))
             .Select(strings => (InputSource)new TextInput(NodeList.From(strings.Select(s => s.Value))));
-        var named = Word("a let-bound input name").Select(w => (InputSource)new InputName(w.Value) { Position = new(w.Start) });
+        var named =
+            Word("a let-bound input name").Select(w => (InputSource)new InputName(w.Value) { Position = new(w.Start) });
         return repeat.XOr(tokens).XOr(file).XOr(dataset).XOr(texts).XOr(named);
     }
 
@@ -116,65 +118,63 @@ internal sealed partial class Grammar
         var s = Skip(input);
         var match = RowsRegex().Match(s.Source, s.Position);
         if (!match.Success) return Fail<(long, int)>(input, expected);
-        long Row(Group digits) => long.TryParse(digits.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var row)
+        long Row(Group digits) =>
+            long.TryParse(digits.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var row)
             ? row
             : throw new SyntaxError(digits.Index, $"the row {digits.Value} is too large", [expected]);
         var first = Row(match.Groups["first"]);
         var end = first + 1;
         if (match.Groups["end"] is { Success: true } last)
         {
-            if (last.Length == 0) throw new SyntaxError(last.Index, "expected the end row after '..' (rows A..B takes rows A to B - 1)", [expected]);
+            if (last.Length == 0)
+                throw new SyntaxError(last.Index, "expected the end row after '..' (rows A..B takes rows A to B - 1)",
+                    [expected]);
             end = Row(last);
-            if (end <= first) throw new SyntaxError(s.Position, $"the row range {first}..{end} is empty: rows A..B takes rows A to B - 1, so B must be above A", [expected]);
+            if (end <= first)
+                throw new SyntaxError(s.Position,
+                    $"the row range {first}..{end} is empty: rows A..B takes rows A to B - 1, so B must be above A",
+                    [expected]);
         }
         var after = s.Position + match.Length;
         if (after < s.Source.Length && (SourceText.IsWordChar(s.Source[after]) || s.Source[after] == '.'))
             return Fail<(long, int)>(input, expected);
         if (end - first > Limits.InputRows)
-            throw new SyntaxError(s.Position, $"{end - first} rows is above the limit of {Limits.InputRows} rows", [expected]);
+            throw new SyntaxError(s.Position, $"{end - first} rows is above the limit of {Limits.InputRows} rows",
+                [expected]);
         return Result.Success((first, (int)(end - first)), Advance(s, match.Length));
     };
 
+    // Declared before TokenRows, whose initializer reads it.
+    private static readonly Parser<Tok<NodeList<int>>> TokenRow =
+        BracketList(Count("a token id", Ranges.TokenId).Select(t => t.Value));
+
     /// <summary>`[1, 2, 3]` (one row) or `[[1, 2, 3], [1, 4, 5]]` (a batch; rows of equal length).</summary>
-    private static readonly Parser<NodeList<NodeList<int>>> TokenRows = input =>
-    {
-        const string expected = "a token list such as [50256, 11, 12]";
-        var id = Count("a token id", Ranges.TokenId).Select(t => t.Value);
-        if (!Peek(input, '[')) return Fail<NodeList<NodeList<int>>>(input, expected);
-        if (!Peek(input, '[', skipOne: true))
-        {
-            var row = BracketList(id)(input);
-            return row.WasSuccessful
-                ? Result.Success(NodeList.Of(row.Value.Value), row.Remainder)
-                : Fail<NodeList<NodeList<int>>>(row.Remainder, row.Expectations);
-        }
-        var rows = BracketList(BracketList(id))(input);
-        if (!rows.WasSuccessful) return Fail<NodeList<NodeList<int>>>(rows.Remainder, rows.Expectations);
-        var first = rows.Value.Value[0].Value.Count;
-        return Result.Success(EqualRows(rows.Value.Value, first, "token", (k, length) =>
-            $"the rows of a token batch must have the same length: row {k} has {Plural(length, "token")}, row 1 has {first}"), rows.Remainder);
-    };
+    private static readonly Parser<NodeList<NodeList<int>>> TokenRows =
+        TokenRow.Select(row => NodeList.Of(row.Value))
+            .Or(BracketList(TokenRow.Named("a row such as [1, 2]")).Select(rows =>
+                EqualRows(rows.Value, rows.Value[0].Value.Count, "token", (k, length) =>
+                    $"the rows of a token batch must have the same length: row {k} has {Plural(length, "token")}, "
+                    + $"row 1 has {rows.Value[0].Value.Count}")))
+            .Named("a token list such as [50256, 11, 12]");
 
     /// <summary>`[[1, 0], [1, 1]]`: a square matrix of numbers.</summary>
-    private static readonly Parser<NodeList<NodeList<double>>> PatternRows = input =>
-    {
-        const string expected = "a square matrix such as [[1, 0], [1, 1]]";
-        if (!Peek(input, '[') || !Peek(input, '[', skipOne: true)) return Fail<NodeList<NodeList<double>>>(input, expected);
-        var rows = BracketList(BracketList(Number("a number").Select(t => t.Value)))(input);
-        if (!rows.WasSuccessful) return Fail<NodeList<NodeList<double>>>(rows.Remainder, rows.Expectations);
-        var size = rows.Value.Value.Count;
-        return Result.Success(EqualRows(rows.Value.Value, size, "value", (k, length) =>
-            $"a detection pattern must be square: row {k} has {Plural(length, "value")} but there are {Plural(size, "row")}"), rows.Remainder);
-    };
+    private static readonly Parser<NodeList<NodeList<double>>> PatternRows =
+        BracketList(BracketList(Number("a number").Select(t => t.Value)).Named("a row such as [1, 0]")).Select(rows =>
+            EqualRows(rows.Value, rows.Value.Count, "value", (k, length) =>
+                $"a detection pattern must be square: row {k} has {Plural(length, "value")} but there "
+                + $"are {Plural(rows.Value.Count, "row")}"))
+            .Named("a square matrix such as [[1, 0], [1, 1]]");
 
-    /// <summary>The rows, once each has <paramref name="length"/> items; the first that does not is an error at its `[`.</summary>
+    /// <summary>The rows, once each has <paramref name="length"/> items; the first that does not is an error at its
+    /// `[`.</summary>
     /// <param name="problem">The error, from the row's number (1-based) and its length.</param>
     private static NodeList<NodeList<T>> EqualRows<T>(
         NodeList<Tok<NodeList<T>>> rows, int length, string noun, Func<int, int, string> problem)
     {
         for (var k = 0; k < rows.Count; k++)
             if (rows[k].Value.Count != length)
-                throw new SyntaxError(rows[k].Start, problem(k + 1, rows[k].Value.Count), [$"a row of {Plural(length, noun)}"]);
+                throw new SyntaxError(rows[k].Start, problem(k + 1, rows[k].Value.Count),
+                    [$"a row of {Plural(length, noun)}"]);
         return NodeList.From(rows.Select(r => r.Value));
     }
 

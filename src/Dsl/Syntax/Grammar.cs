@@ -13,13 +13,14 @@ internal sealed partial class Grammar
     private static readonly IReadOnlyList<string> AfterSelection = [",", "except"];
     private static readonly IReadOnlyList<string> AfterList = [","];
 
-    // Built on first use: the parsers read static rules of this partial class, initialized in no fixed order across its files.
+    // Built on first use: the parsers read static rules of this partial class, initialized in no fixed order across
+    // its files.
     private static readonly Lazy<Grammar> instance = new(() => new Grammar());
 
     /// <summary>The grammar holds no state, so one instance serves every parse.</summary>
     public static Grammar Instance => instance.Value;
 
-    /// <summary>The command table, in the order the language documents the commands (and lists them in errors).</summary>
+    /// <summary>The command table, in the order the language documents the commands and lists them in errors.</summary>
     private readonly OrderedDictionary<string, Parser<Statement>> commands;
     private readonly Parser<Selection> selection;
     private readonly Parser<InputSource> inputSource;
@@ -87,10 +88,11 @@ internal sealed partial class Grammar
 
     private static Parser<Statement> Device() =>
         from device in Choice(Keywords.Devices, "device")
-        from index in (from colon in Symbol(":") from n in Count("a device index after ':'", Ranges.DeviceIndex) select n).XOptional()
+        from index in Symbol(":").Then(_ => Count("a device index after ':'", Ranges.DeviceIndex)).XOptional()
         from end in Options.End()
         select device.Value == DeviceKind.Cpu && index.IsDefined
-            ? throw new SyntaxError(index.Get().Start, "only cuda takes a device index, as in cuda:1", ["end of statement"])
+            ? throw new SyntaxError(index.Get().Start, "only cuda takes a device index, as in cuda:1",
+                ["end of statement"])
             : new DeviceStatement(device.Value, index.IsDefined ? index.Get().Value : null);
 
     private Parser<Statement> InputCommand() =>
@@ -106,7 +108,8 @@ internal sealed partial class Grammar
     private static Parser<Statement> Detect() =>
         from pattern in DetectPatternParser()
         from options in Options.Parser("detect option",
-            [Option.Flag("exclude_bos"), Option.Flag("exclude_current"), Option.Of("error", Choice(Keywords.ErrorMeasures, "error measure"))])
+            [Option.Flag("exclude_bos"), Option.Flag("exclude_current"),
+                Option.Of("error", Choice(Keywords.ErrorMeasures, "error measure"))])
         select (Statement)new DetectStatement(pattern, options.Has("exclude_bos"), options.Has("exclude_current"),
             options.Value<ErrorMeasure>("error") ?? ErrorMeasure.Mul);
 
@@ -131,15 +134,18 @@ internal sealed partial class Grammar
             from name in LetName
             from assign in Symbol("=")
             from bound in value
-            from end in Options.End(bound is SelectionValue ? AfterSelection : bound is InputValue { Source: TextInput } ? AfterList : null)
+            from end in Options.End(
+                bound is SelectionValue ? AfterSelection : bound is InputValue { Source: TextInput } ? AfterList : null)
             select bound is PatternValue && Keywords.BuiltinPatterns.TryParse(name.Value, out _)
-                ? throw new SyntaxError(name.Start, $"'{name.Value}' is a built-in detection pattern and cannot name another one", ["a name"])
+                ? throw new SyntaxError(name.Start,
+                    $"'{name.Value}' is a built-in detection pattern and cannot name another one", ["a name"])
                 : (Statement)new LetStatement(name.Value, bound);
     }
 
     private static readonly Parser<Tok<string>> LetName = Word("a name").Select(t =>
         Keywords.LooksLikeSelector(t.Value)
-            ? throw new SyntaxError(t.Start, $"'{t.Value}' reads as a layer or head selector and cannot be a name", ["a name"])
+            ? throw new SyntaxError(t.Start, $"'{t.Value}' reads as a layer or head selector and cannot be a name",
+                ["a name"])
             : Keywords.IsReservedName(t.Value)
                 ? throw new SyntaxError(t.Start, $"'{t.Value}' is a reserved word and cannot be a name", ["a name"])
                 : t);
@@ -165,9 +171,11 @@ internal sealed partial class Grammar
         return
             from ablated in target
             from options in Options.Parser("ablation mode", modes,
-                followers: ablated is HeadsTarget ? AfterSelection : ablated is NeuronsTarget ? AfterList : null, extra: "'{'")
+                followers: ablated is HeadsTarget ? AfterSelection : ablated is NeuronsTarget ? AfterList : null,
+                extra: "'{'")
             select (Statement)new InterventionStatement(
-                new Ablation(ablated, options.InGroup("ablation mode") is { } mode && Keywords.AblationModes.TryParse(mode, out var m) ? m : AblationMode.Zero),
+                new Ablation(ablated, options.InGroup("ablation mode") is { } mode
+                    && Keywords.AblationModes.TryParse(mode, out var m) ? m : AblationMode.Zero),
                 null);
     }
 
@@ -184,8 +192,8 @@ internal sealed partial class Grammar
             Option.Of("top_p", Number("a probability after 'top_p'", Ranges.TopP)),
             Option.Flag("greedy"),
         ])
-        select (Statement)new GenerateStatement(count.Value, options.Value<double>("temperature"), options.Value<int>("top_k"),
-            options.Value<double>("top_p"), options.Has("greedy"));
+        select (Statement)new GenerateStatement(count.Value, options.Value<double>("temperature"),
+            options.Value<int>("top_k"), options.Value<double>("top_p"), options.Has("greedy"));
 
     private Parser<Statement> Circuit() =>
         from kind in Choice(Keywords.CircuitKinds, "circuit kind")
@@ -205,7 +213,8 @@ internal sealed partial class Grammar
     {
         var target =
             from token in TokenRefParser("a token after 'to' (a string or a token id)")
-            from versus in (from keyword in Keyword("vs") from other in TokenRefParser("a token after 'vs' (a string or a token id)") select other).XOptional()
+            from versus in Keyword("vs")
+                .Then(_ => TokenRefParser("a token after 'vs' (a string or a token id)")).XOptional()
             select new LogitTarget(token, versus.GetOrDefault());
         return
             from options in Options.Parser("attribute option", [Option.Node("to", target)])
@@ -223,7 +232,8 @@ internal sealed partial class Grammar
         from target in Choice(Keywords.PatchTargets, "patch target")
         from keyword in Keyword("from")
         from source in inputSource
-        from options in Options.Parser("patch option", [Option.Node("metric", MetricParser)], followers: source is TextInput ? AfterList : null)
+        from options in Options.Parser("patch option", [Option.Node("metric", MetricParser)],
+            followers: source is TextInput ? AfterList : null)
         select (Statement)new PatchStatement(target.Value, source, options.Get<Metric>("metric") ?? new LossMetric());
 
     private static readonly Parser<Metric> MetricParser = Dispatch("a metric (logit_diff, loss or prob)", "metric",
@@ -234,7 +244,8 @@ internal sealed partial class Grammar
                 from incorrect in TokenRefParser("the incorrect token after the correct one (a string or a token id)")
                 select (Metric)new LogitDiffMetric(correct, incorrect),
             ["loss"] = Sprache.Parse.Return<Metric>(new LossMetric()),
-            ["prob"] = TokenRefParser("a token after 'prob' (a string or a token id)").Select(t => (Metric)new ProbMetric(t)),
+            ["prob"] =
+                TokenRefParser("a token after 'prob' (a string or a token id)").Select(t => (Metric)new ProbMetric(t)),
         });
 
     private static Parser<TokenRef> TokenRefParser(string expected) =>
@@ -243,10 +254,12 @@ internal sealed partial class Grammar
 
     private Parser<Statement> Show()
     {
-        var output = new Option(">", PathArgument("an output path after '>'", "the output path").Select(t => (object)t.Value), Display: "'> PATH'");
+        var path = PathArgument("an output path after '>'", "the output path").Select(t => (object)t.Value);
+        var output = new Option(">", path, Display: "'> PATH'");
         return
             from view in ViewParser()
-            from options in Options.Parser("show option", [output], followers: view is PatternView ? AfterSelection : null)
+            from options in Options.Parser("show option", [output],
+                followers: view is PatternView ? AfterSelection : null)
             select (Statement)new ShowStatement(view, options.Get<string>(">"));
     }
 
@@ -262,9 +275,11 @@ internal sealed partial class Grammar
     private static Parser<Statement> Cache() =>
         from action in Choice(Keywords.CacheActions, "cache action")
         from path in PathArgument("a file path", "the cache path")
-        from options in Options.Parser("cache option", [Option.Of("filter", PathArgument("a hook name filter after 'filter'", "the filter")),
-            Option.Of("stop_at_layer", Count("a layer after 'stop_at_layer'", Ranges.StopAtLayer))])
-        select (Statement)new CacheStatement(action.Value, path.Value, options.Get<string>("filter"), options.Value<int>("stop_at_layer"));
+        from options in Options.Parser("cache option",
+            [Option.Of("filter", PathArgument("a hook name filter after 'filter'", "the filter")),
+                Option.Of("stop_at_layer", Count("a layer after 'stop_at_layer'", Ranges.StopAtLayer))])
+        select (Statement)new CacheStatement(action.Value, path.Value, options.Get<string>("filter"),
+            options.Value<int>("stop_at_layer"));
 
     private static Parser<Statement> PrintCommand()
     {
@@ -273,7 +288,8 @@ internal sealed partial class Grammar
                 ? Sprache.Parse.Return<PrintSubject>(new PrintHook(new FullHookName(name)))
                 : (from layer in Count("a layer index", Ranges.LayerIndex)
                    from layerType in Word("a layer type such as ln1").XOptional()
-                   select (PrintSubject)new PrintHook(new HookShorthand(name, layer.Value, layerType.IsDefined ? layerType.Get().Value : null)))
+                   select (PrintSubject)new PrintHook(
+                       new HookShorthand(name, layer.Value, layerType.IsDefined ? layerType.Get().Value : null)))
                 .XOr(Sprache.Parse.Return<PrintSubject>(new PrintName(name)));
         return
             from name in DottedName("a result name, a let-bound name or a hook name")

@@ -9,7 +9,8 @@ public enum ScoreKind { Induction, PrevToken, DuplicateToken }
 /// <summary>Built-in detection patterns of `detect` (TransformerLens detect_head).</summary>
 public enum BuiltinPatternKind { PreviousToken, DuplicateToken, Induction }
 
-/// <summary>How `detect` compares an attention pattern with the detection pattern (detect_head's error_measure).</summary>
+/// <summary>How `detect` compares an attention pattern with the detection pattern (detect_head's
+/// error_measure).</summary>
 public enum ErrorMeasure { Mul, Abs }
 
 /// <summary>What an ablated activation is replaced with.</summary>
@@ -42,10 +43,12 @@ public enum DeviceKind { Cpu, Cuda }
 /// <summary>A TransformerLens config flag that switches hook points on (`use attn_result`).</summary>
 public enum ModelFlag { AttnResult, SplitQkvInput, AttnIn, HookMlpIn }
 
-/// <summary>How a `model` reference is to be found (derived from its text, see <see cref="ModelStatement.Kind"/>).</summary>
+/// <summary>How a `model` reference is to be found (derived from its text, see
+/// <see cref="ModelStatement.Kind"/>).</summary>
 public enum ModelReferenceKind { Name, HubId, Path }
 
-/// <summary>The words of one closed set of the language (score kinds, ablation modes, ...) and the values they stand for.</summary>
+/// <summary>The words of one closed set of the language (score kinds, ablation modes, ...) and the values they stand
+/// for.</summary>
 public sealed class KeywordTable<T> : IKeywordTable where T : struct, Enum
 {
     private readonly (string Word, T Value)[] entries;
@@ -77,7 +80,7 @@ public sealed class KeywordTable<T> : IKeywordTable where T : struct, Enum
     }
 
     /// <summary>"a, b or c".</summary>
-    public string Listing => Keywords.JoinOr(Words);
+    public string Listing => Lens.Listing.Or(Words);
 
     Type IKeywordTable.EnumType => typeof(T);
 
@@ -113,18 +116,21 @@ public static partial class Keywords
     /// <summary>The flags of `use`: TransformerLens's config flag is "use_" + the word.</summary>
     public static readonly KeywordTable<ModelFlag> ModelFlags = new();
 
-    public static readonly KeywordTable<ErrorMeasure> ErrorMeasures = new(("abs", ErrorMeasure.Abs), ("mul", ErrorMeasure.Mul));
+    public static readonly KeywordTable<ErrorMeasure> ErrorMeasures =
+        new(("abs", ErrorMeasure.Abs), ("mul", ErrorMeasure.Mul));
 
     public static readonly KeywordTable<Comparison> Comparisons = new(
-        (">", Comparison.Greater), (">=", Comparison.GreaterOrEqual), ("<", Comparison.Less), ("<=", Comparison.LessOrEqual));
+        (">", Comparison.Greater), (">=", Comparison.GreaterOrEqual), ("<", Comparison.Less),
+            ("<=", Comparison.LessOrEqual));
 
     public static readonly KeywordTable<ExpectOperator> ExpectOperators = new(
-        (">", ExpectOperator.Greater), (">=", ExpectOperator.GreaterOrEqual), ("<", ExpectOperator.Less), ("<=", ExpectOperator.LessOrEqual),
-        ("==", ExpectOperator.Equal));
+        (">", ExpectOperator.Greater), (">=", ExpectOperator.GreaterOrEqual), ("<", ExpectOperator.Less),
+            ("<=", ExpectOperator.LessOrEqual), ("==", ExpectOperator.Equal));
 
     /// <summary>The results an `expect` can read, by the word its target starts with.</summary>
     public static readonly IReadOnlyList<string> ExpectResults =
-        ["induction", "prev_token", "duplicate_token", "detect", "loss", "predict", "attribute", "patch", "compose", "circuit",
+        ["induction", "prev_token", "duplicate_token", "detect", "loss", "predict", "attribute", "patch", "compose",
+            "circuit",
          "logit", "logits", "run", "logit_lens", "cache", "print", "heads", "generated", "sae", "features"];
 
     /// <summary>Words that introduce an input source other than a let-bound name.</summary>
@@ -132,12 +138,13 @@ public static partial class Keywords
 
     // Words a let-bound name may not be, because where names are read these words mean something else.
     private static readonly HashSet<string> reserved =
-        ["heads", "where", "except", "and", "mlp", "attn", "neurons", "repeat", "tokens", "file", "input", "pattern", "feature"];
+        ["heads", "where", "except", "and", "mlp", "attn", "neurons", "repeat", "tokens", "file", "input", "pattern",
+            "feature"];
 
     private static readonly Dictionary<Type, IKeywordTable> TablesByEnum = new IKeywordTable[]
     {
-        ScoreKinds, BuiltinPatterns, ErrorMeasures, AblationModes, CircuitKinds, CompositionKinds, PatchTargets, Comparisons,
-        ExpectOperators, TextComparisons, CacheActions, Devices, ModelFlags, ModelReferenceKinds,
+        ScoreKinds, BuiltinPatterns, ErrorMeasures, AblationModes, CircuitKinds, CompositionKinds, PatchTargets,
+        Comparisons, ExpectOperators, TextComparisons, CacheActions, Devices, ModelFlags, ModelReferenceKinds,
     }.ToDictionary(t => t.EnumType);
 
     /// <summary>The keyword of any enum value of the language (for JSON and messages).</summary>
@@ -149,25 +156,17 @@ public static partial class Keywords
     /// <summary>Whether text is an identifier: a letter or underscore, then letters, digits, underscores.</summary>
     public static bool IsIdentifier(string text) => IdentifierRegex().IsMatch(text);
 
-    /// <summary>Whether text reads as a layer or head selector (L1, L1H4, L*H*), which a name may not look like.</summary>
-    public static bool LooksLikeSelector(string text) => text.Length >= 2 && text[0] == 'L' && (char.IsAsciiDigit(text[1]) || text[1] == '*');
+    /// <summary>Whether text reads as a layer or head selector (L1, L1H4, L*H*), which a name may not look
+    /// like.</summary>
+    public static bool LooksLikeSelector(string text) =>
+        text.Length >= 2 && text[0] == 'L' && (char.IsAsciiDigit(text[1]) || text[1] == '*');
 
     /// <summary>Whether a let may bind this name: an identifier that is neither reserved nor selector-like.</summary>
-    public static bool IsValidName(string name) => IsIdentifier(name) && !reserved.Contains(name) && !LooksLikeSelector(name);
+    public static bool IsValidName(string name) =>
+        IsIdentifier(name) && !reserved.Contains(name) && !LooksLikeSelector(name);
 
     /// <summary>Whether the name is a reserved word (one that means something else where names are read).</summary>
     public static bool IsReservedName(string name) => reserved.Contains(name);
-
-    internal static string JoinOr(IEnumerable<string> items)
-    {
-        var list = items.ToList();
-        return list.Count switch
-        {
-            0 => "",
-            1 => list[0],
-            _ => string.Join(", ", list.Take(list.Count - 1)) + " or " + list[^1],
-        };
-    }
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex IdentifierRegex();

@@ -11,7 +11,8 @@ public static class Limits
     /// <summary>Brackets, `(` and `[`, open at once within one statement.</summary>
     public const int NestingDepth = 32;
 
-    /// <summary>Terms (selectors, `where` filters, names) in one head selection, counting every part of its unions and `except`s.</summary>
+    /// <summary>Terms (selectors, `where` filters, names) in one head selection, counting every part of its unions and
+    /// `except`s.</summary>
     public const int SelectionTerms = 1024;
 
     /// <summary>Characters of an experiment's text (the .lens file, or a REPL session so far).</summary>

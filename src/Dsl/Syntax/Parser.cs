@@ -14,7 +14,8 @@ public static class Parser
         if (text.StartsWith('\uFEFF')) text = text[1..];
         var lines = text.Split('\n').Select(l => l.EndsWith('\r') ? l[..^1] : l).ToArray();
         if (text.Length > Limits.SourceCharacters)
-            throw new DslParseException(fileName, 1, 1, lines[0], $"the experiment is {text.Length} characters long; the limit is {Limits.SourceCharacters}", []);
+            throw new DslParseException(fileName, 1, 1, lines[0],
+                $"the experiment is {text.Length} characters long; the limit is {Limits.SourceCharacters}", []);
         return new Script(new ScriptReader(fileName, lines).Read());
     }
 

@@ -18,7 +18,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         return Sequence(events, out _);
     }
 
-    /// <summary>Statements up to the end of the file, or up to the `}` that closes the current block (returned in <paramref name="close"/>).</summary>
+    /// <summary>Statements up to the end of the file, or up to the `}` that closes the current block (returned in
+    /// <paramref name="close"/>).</summary>
     private NodeList<Statement> Sequence(IEnumerator<SplitEvent> events, out BlockEndEvent? close)
     {
         var statements = new List<Statement>();
@@ -58,7 +59,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         var text = new string(' ', header.Start) + line[header.Start..header.End];
         if (TooDeep(line, header.Start, header.End) is int deep)
             throw Errors.At(file, lines, header.Line, deep,
-                $"brackets nested more than {Limits.NestingDepth} deep; the limit is {Limits.NestingDepth}", ["fewer nested brackets"]);
+                $"brackets nested more than {Limits.NestingDepth} deep; the limit is {Limits.NestingDepth}",
+                ["fewer nested brackets"]);
         try
         {
             var result = grammar.Parse(new Input(text));
@@ -66,7 +68,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
             var expected = result.Expectations.Where(e => e.Length > 0).Distinct().ToList();
             CheckNamesBefore(header, result.Remainder.Position);
             var (at, found) = Locate(header, result.Remainder.Position);
-            throw Errors.At(file, lines, header.Line, at, Errors.Expected(expected, SourceText.Describe(line, found)), expected);
+            throw Errors.At(file, lines, header.Line, at, Errors.Expected(expected, SourceText.Describe(line, found)),
+                expected);
         }
         catch (SyntaxError e)
         {
@@ -90,7 +93,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         Statement? prefix;
         try
         {
-            var result = grammar.Parse(new Input(new string(' ', header.Start) + lines[header.Line][header.Start..position]));
+            var result =
+                grammar.Parse(new Input(new string(' ', header.Start) + lines[header.Line][header.Start..position]));
             prefix = result.WasSuccessful ? result.Value : null;
         }
         catch (Exception e) when (e is SyntaxError or ArgumentException or ParseException)
@@ -100,7 +104,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         if (prefix is not null) names.Check(prefix, header.Line);
     }
 
-    /// <summary>The index of the first `(` or `[` (outside strings) that opens more than <see cref="Limits.NestingDepth"/> brackets at once, or null.</summary>
+    /// <summary>The index of the first `(` or `[` (outside strings) that opens more than
+    /// <see cref="Limits.NestingDepth"/> brackets at once, or null.</summary>
     private static int? TooDeep(string line, int start, int end)
     {
         var depth = 0;
@@ -137,7 +142,8 @@ internal sealed class ScriptReader(string file, IReadOnlyList<string> lines)
         return (TrimmedEnd(header), header.End);
     }
 
-    private int TrimmedEnd(HeaderEvent header) => Math.Max(header.Start, lines[header.Line][..header.End].TrimEnd().Length);
+    private int TrimmedEnd(HeaderEvent header) =>
+        Math.Max(header.Start, lines[header.Line][..header.End].TrimEnd().Length);
 
     private string CommandWord(HeaderEvent header) =>
         string.Concat(lines[header.Line][header.Start..header.End].TakeWhile(SourceText.IsWordChar));

@@ -6,7 +6,8 @@ internal abstract record SplitEvent;
 /// <param name="Line">0-based line index.</param>
 /// <param name="Start">0-based index of the statement's first character.</param>
 /// <param name="End">0-based index just past the header (where `;`, `#`, `{`, `}` or the line end stands).</param>
-/// <param name="OpensBlock">Whether a `{` at <paramref name="End"/> opens a block that belongs to this statement.</param>
+/// <param name="OpensBlock">Whether a `{` at <paramref name="End"/> opens a block that belongs to this
+/// statement.</param>
 internal sealed record HeaderEvent(int Line, int Start, int End, bool OpensBlock) : SplitEvent;
 
 /// <param name="Line">0-based line index of the `}`.</param>
@@ -36,29 +37,35 @@ internal sealed class StatementSplitter(string file, IReadOnlyList<string> lines
             if (AtEndOfFile)
             {
                 if (open.TryPeek(out var o))
-                    throw Errors.At(file, lines, o.Line, o.Index, "this '{' is never closed; expected '}' before the end of the file", ["'}'"]);
+                    throw Errors.At(file, lines, o.Line, o.Index,
+                        "this '{' is never closed; expected '}' before the end of the file", ["'}'"]);
                 yield break;
             }
             switch (Text[index])
             {
                 case '}':
                     if (!open.TryPop(out _))
-                        throw Errors.At(file, lines, line, index, "unexpected '}': there is no open block to close", ["a command"]);
+                        throw Errors.At(file, lines, line, index, "unexpected '}': there is no open block to close",
+                            ["a command"]);
                     var close = new BlockEndEvent(line, index);
                     index = SourceText.SkipSpaces(Text, index + 1);
                     if (index < Text.Length && Text[index] is not (';' or '#' or '}'))
                         throw Errors.At(file, lines, line, index,
-                            $"expected ';' or a new line after the block's '}}', found {SourceText.Describe(Text, index)}", ["';'", "a new line"]);
+                            $"expected ';' or a new line after the block's '}}', " +
+                            $"found {SourceText.Describe(Text, index)}", ["';'", "a new line"]);
                     yield return close;
                     break;
                 case '{':
-                    throw Errors.At(file, lines, line, index, "a block must follow a command, as in 'ablate L1H4 { loss }'", ["a command"]);
+                    throw Errors.At(file, lines, line, index,
+                        "a block must follow a command, as in 'ablate L1H4 { loss }'", ["a command"]);
                 default:
                     var header = Header();
                     if (header.OpensBlock)
                     {
                         if (open.Count >= Limits.NestingDepth)
-                            throw Errors.At(file, lines, line, index, $"blocks nested more than {Limits.NestingDepth} deep; the limit is {Limits.NestingDepth}", ["fewer nested blocks"]);
+                            throw Errors.At(file, lines, line, index,
+                                $"blocks nested more than {Limits.NestingDepth} deep; the limit " +
+                                $"is {Limits.NestingDepth}", ["fewer nested blocks"]);
                         open.Push((line, index));
                         index++;
                     }
@@ -105,6 +112,7 @@ internal sealed class StatementSplitter(string file, IReadOnlyList<string> lines
             if (Text[index] == '\\') index += 2;
             else if (Text[index++] == '"') return;
         }
-        throw Errors.At(file, lines, line, open, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
+        throw Errors.At(file, lines, line, open,
+            "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
     }
 }

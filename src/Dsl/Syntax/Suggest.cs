@@ -23,10 +23,11 @@ public static class Suggest
         return nearest;
     }
 
-    /// <summary>Optimal string alignment distance, ignoring case (the core's <see cref="Lens.Suggestions.Distance"/>).</summary>
+    /// <summary>Optimal string alignment distance, ignoring case (the core's
+    /// <see cref="Lens.Suggestions.Distance"/>).</summary>
     public static int Distance(string a, string b) => Lens.Suggestions.Distance(a, b);
 
     /// <summary>"did you mean 'a'?" or "did you mean 'a' or 'b'?"; null when there is nothing to suggest.</summary>
     internal static string? DidYouMean(IReadOnlyList<string> suggestions) =>
-        suggestions.Count == 0 ? null : "did you mean " + Keywords.JoinOr(suggestions.Select(s => $"'{s}'")) + "?";
+        suggestions.Count == 0 ? null : "did you mean " + Listing.Or(suggestions.Select(s => $"'{s}'")) + "?";
 }

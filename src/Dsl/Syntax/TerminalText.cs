@@ -9,7 +9,10 @@ namespace Lens.Dsl;
 /// </summary>
 public static class TerminalText
 {
-    /// <summary>C0 controls other than tab and line break become their Unicode control pictures (ESC as ␛), DEL ␡, C1 controls '�'.</summary>
+    /// <summary>
+    /// C0 controls other than tab and line break become their Unicode control pictures (ESC as ␛), DEL ␡, C1
+    /// controls '�'.
+    /// </summary>
     public static string Visible(string text)
     {
         var unsafeAt = text.AsSpan().IndexOfAnyInRange('\0', '\u001f');

@@ -45,16 +45,19 @@ internal static partial class Tokens
     };
 
     private static readonly Parser<string> Identifier =
-        Parse.Char(SourceText.IsWordStart, "a letter").Once().Concat(Parse.Char(SourceText.IsWordChar, "a letter or digit").Many()).Text();
+        Parse.Char(SourceText.IsWordStart, "a letter").Once()
+            .Concat(Parse.Char(SourceText.IsWordChar, "a letter or digit").Many()).Text();
 
     /// <summary>An identifier: a letter or underscore, then letters, digits and underscores.</summary>
     public static Parser<Tok<string>> Word(string expected) => Lexeme(Identifier, expected);
 
     /// <summary>Exactly this word (not a prefix of a longer one).</summary>
-    public static Parser<string> Keyword(string word) => Lexeme(Identifier.Where(w => w == word), $"'{word}'").Select(t => t.Value);
+    public static Parser<string> Keyword(string word) =>
+        Lexeme(Identifier.Where(w => w == word), $"'{word}'").Select(t => t.Value);
 
     /// <summary>Punctuation such as `,`, `=`, `->`.</summary>
-    public static Parser<string> Symbol(string symbol) => Lexeme(Parse.String(symbol).Text(), $"'{symbol}'").Select(t => t.Value);
+    public static Parser<string> Symbol(string symbol) =>
+        Lexeme(Parse.String(symbol).Text(), $"'{symbol}'").Select(t => t.Value);
 
     /// <summary>One of the words of <paramref name="table"/>; any other word is an error with a suggestion.</summary>
     public static Parser<Tok<T>> Choice<T>(KeywordTable<T> table, string what) where T : struct, Enum =>
@@ -79,11 +82,13 @@ internal static partial class Tokens
     /// <summary>An integer (optionally negative; no fraction, no exponent).</summary>
     public static Parser<Tok<long>> Integer(string expected) =>
         Lexeme(NumberText.Where(m => !m.Groups["fraction"].Success && !m.Groups["exponent"].Success), expected)
-            .Select(t => long.TryParse(t.Value.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+            .Select(t =>
+                long.TryParse(t.Value.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
                 ? new Tok<long>(value, t.Start)
                 : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
-    /// <summary>An integer that keeps <paramref name="rule"/> and fits an int; a broken rule is reported at the token.</summary>
+    /// <summary>An integer that keeps <paramref name="rule"/> and fits an int; a broken rule is reported at the
+    /// token.</summary>
     public static Parser<Tok<int>> Count(string expected, Rule<long> rule) =>
         Integer(expected).Select(t => rule.Problem(t.Value) is { } problem
             ? throw new SyntaxError(t.Start, problem, [expected])
@@ -94,13 +99,15 @@ internal static partial class Tokens
     /// <summary>A decimal number: `-1`, `0.5`, `1e-05`.</summary>
     public static Parser<Tok<double>> Number(string expected) =>
         Lexeme(NumberText, expected).Select(t =>
-            double.Parse(t.Value.Value, NumberStyles.Float, CultureInfo.InvariantCulture) is var value && double.IsFinite(value)
+            double.Parse(t.Value.Value, NumberStyles.Float, CultureInfo.InvariantCulture) is var value
+                && double.IsFinite(value)
                 ? new Tok<double>(value, t.Start)
                 : throw new SyntaxError(t.Start, $"the number {t.Value.Value} is too large", [expected]));
 
     /// <summary>A number that keeps <paramref name="rule"/>.</summary>
     public static Parser<Tok<double>> Number(string expected, Rule<double> rule) =>
-        Number(expected).Select(t => rule.Problem(t.Value) is { } problem ? throw new SyntaxError(t.Start, problem, [expected]) : t);
+        Number(expected).Select(t =>
+            rule.Problem(t.Value) is { } problem ? throw new SyntaxError(t.Start, problem, [expected]) : t);
 
     /// <summary>A number's text; `50x2` or `1.2.3` is one bad token, not a number followed by something else.</summary>
     private static readonly Parser<Match> NumberText = input =>
@@ -115,12 +122,15 @@ internal static partial class Tokens
         if (s.AtEnd || s.Current != '"') return Fail<Tok<string>>(input, expected);
         var text = StringCharacter.Many().Text()(s.Advance());
         if (text.Remainder.AtEnd)
-            throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line", ["'\"'"]);
+            throw new SyntaxError(s.Position, "unterminated string; expected a closing '\"' before the end of the line",
+                ["'\"'"]);
         return Result.Success(new Tok<string>(text.Value, s.Position), text.Remainder.Advance());
     };
 
-    /// <summary>A string literal's character: any but a quote or a backslash, or an escape (a bad one fails at its backslash).</summary>
-    private static readonly Parser<char> StringCharacter = Parse.CharExcept(c => c is '"' or '\\', "a character").Or(input =>
+    /// <summary>A string literal's character: any but a quote or a backslash, or an escape (a bad one fails at its
+    /// backslash).</summary>
+    private static readonly Parser<char> StringCharacter =
+        Parse.CharExcept(c => c is '"' or '\\', "a character").Or(input =>
     {
         if (input.AtEnd || input.Current != '\\') return Fail<char>(input, "'\\'");
         var (source, p) = (input.Source, input.Position);
@@ -128,11 +138,14 @@ internal static partial class Tokens
         char? plain = escape switch { '"' or '\\' => escape, 'n' => '\n', 't' => '\t', 'r' => '\r', _ => null };
         if (plain is { } c) return Result.Success(c, Advance(input, 2));
         if (escape != 'u')
-            throw new SyntaxError(p, $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
+            throw new SyntaxError(p,
+                $"unknown escape '\\{escape}' in a string; the escapes are \\\" \\\\ \\n \\t \\r and \\uXXXX",
                 ["\\\"", "\\\\", "\\n", "\\t", "\\r", "\\uXXXX"]);
         var hex = source.Length >= p + 6 ? source.Substring(p + 2, 4) : source[(p + 2)..];
-        if (hex.Length < 4 || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
-            throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041", ["four hex digits"]);
+        if (hex.Length < 4
+            || !ushort.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var code))
+            throw new SyntaxError(p, "bad escape in a string: \\u must be followed by four hex digits, as in \\u0041",
+                ["four hex digits"]);
         return Result.Success((char)code, Advance(input, 6));
     });
 
@@ -143,32 +156,39 @@ internal static partial class Tokens
     /// <summary>A path (or model reference): a string literal or a bare word, not empty.</summary>
     public static Parser<Tok<string>> PathArgument(string expected, string noun) =>
         String(expected).XOr(BareWord(expected))
-            .Select(t => t.Value.Length == 0 ? throw new SyntaxError(t.Start, $"{noun} must not be empty", [expected]) : t);
+            .Select(t =>
+                t.Value.Length == 0 ? throw new SyntaxError(t.Start, $"{noun} must not be empty", [expected]) : t);
 
-    /// <summary>A hook name: identifiers joined by dots (`blocks.1.attn.hook_pattern`), or a single identifier.</summary>
+    /// <summary>A hook name: identifiers joined by dots (`blocks.1.attn.hook_pattern`), or a single
+    /// identifier.</summary>
     public static Parser<Tok<string>> DottedName(string expected) =>
         Lexeme(DottedText, expected).Select(t => DottedNameRegex().IsMatch(t.Value)
             ? t
             : throw new SyntaxError(t.Start,
-                $"bad hook name '{t.Value}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern", [expected]));
+                $"bad hook name '{t.Value}'; expected names joined by single dots, as in blocks.1.attn.hook_pattern",
+                [expected]));
 
     private static readonly Parser<string> DottedText =
-        Parse.Char(SourceText.IsWordStart, "a letter").Once().Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '.', "").Many()).Text();
+        Parse.Char(SourceText.IsWordStart, "a letter").Once()
+            .Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '.', "").Many()).Text();
 
     // `L` and a digit or `*`, then the rest of the word: all of it must be one selector.
     private static readonly Parser<string> SelectorText = Parse.Char('L').Once()
         .Concat(Parse.Char(c => char.IsAsciiDigit(c) || c == '*', "").Once())
         .Concat(Parse.Char(c => SourceText.IsWordChar(c) || c == '*', "").Many()).Text();
 
-    /// <summary>`L1H4`, `L*H3`, `L1H*`, `L*H*` (heads) or `L1`, `L*` (layers). Anything else starting `L1`/`L*` is an error.</summary>
+    /// <summary>`L1H4`, `L*H3`, `L1H*`, `L*H*` (heads) or `L1`, `L*` (layers). Anything else starting `L1`/`L*` is an
+    /// error.</summary>
     public static readonly Parser<Tok<Selection>> Selector =
-        Lexeme(SelectorText, "a head or layer selector such as L1H4 or L1").Select(t => SelectorRegex().Match(t.Value) is { Success: true } m
+        Lexeme(SelectorText, "a head or layer selector such as L1H4 or L1")
+            .Select(t => SelectorRegex().Match(t.Value) is { Success: true } m
             ? new Tok<Selection>(m.Groups["head"].Success
-                ? new HeadSelector(Index(m.Groups["layer"].Value, t.Start, "layer"), Index(m.Groups["head"].Value, t.Start, "head"))
+                ? new HeadSelector(Index(m.Groups["layer"].Value, t.Start, "layer"),
+                    Index(m.Groups["head"].Value, t.Start, "head"))
                 : new LayerSelector(Index(m.Groups["layer"].Value, t.Start, "layer")), t.Start)
             : throw new SyntaxError(t.Start,
-                $"bad head selector '{t.Value}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer such as L1",
-                ["a head or layer selector such as L1H4 or L1"]));
+                $"bad head selector '{t.Value}'; expected L<layer>H<head> such as L1H4, L1H* or L*H3, or a layer "
+                + "such as L1", ["a head or layer selector such as L1H4 or L1"]));
 
     /// <summary>`L0`: one layer, no wildcard.</summary>
     public static Parser<Tok<int>> Layer(string expected) => Indexed('L', "layer", expected, "a layer such as L0");
@@ -211,14 +231,6 @@ internal static partial class Tokens
     // After an item either a comma or the closing bracket may come.
     private static readonly Parser<string> CloseBracket = input =>
         Symbol("]")(input) is { WasSuccessful: true } close ? close : Fail<string>(input, "','", "']'");
-
-    /// <summary>Whether the next non-blank character is <paramref name="c"/> (after the next one, with <paramref name="skipOne"/>).</summary>
-    public static bool Peek(IInput input, char c, bool skipOne = false)
-    {
-        var s = Skip(input);
-        if (skipOne && !s.AtEnd) s = Skip(s.Advance());
-        return !s.AtEnd && s.Current == c;
-    }
 
     public static string Article(string noun) => "aeiou".Contains(noun[0]) ? "an" : "a";
 
