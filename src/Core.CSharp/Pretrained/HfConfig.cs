@@ -36,7 +36,8 @@ public sealed class HfConfig
     {
         get
         {
-            if (_json["architectures"] is JsonArray { Count: > 0 } a && a[0]?.GetValue<string>() is string arch) return arch;
+            if (_json["architectures"] is JsonArray { Count: > 0 } a && a[0]?.GetValue<string>() is string arch)
+                return arch;
             return ModelType switch
             {
                 "gpt2" => "GPT2LMHeadModel",
@@ -65,7 +66,8 @@ public sealed class HfConfig
     /// <summary>Whether the key is present with a non-null value.</summary>
     public bool Has(string key) => _json[key] is not null;
 
-    /// <summary>Whether the key is present at all (an explicit null counts: HF distinguishes it from a default).</summary>
+    /// <summary>Whether the key is present at all (an explicit null counts: HF distinguishes it from a
+    /// default).</summary>
     public bool ContainsKey(string key) => _json.ContainsKey(key);
 
     public JsonNode? this[string key] => _json[key];
@@ -75,7 +77,10 @@ public sealed class HfConfig
         var n = _json[key];
         if (n is null) return fallback ?? throw Missing(key);
         try { return n.GetValue<int>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "an integer", n); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            throw Bad(key, "an integer", n);
+        }
     }
 
     public int? IntOrNull(string key)
@@ -99,7 +104,10 @@ public sealed class HfConfig
         var n = _json[key];
         if (n is null) return fallback;
         try { return n.GetValue<bool>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad(key, "true or false", n); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            throw Bad(key, "true or false", n);
+        }
     }
 
     public string String(string key, string? fallback = null)

@@ -49,7 +49,8 @@ public sealed class MixtralArchitecture : HfArchitecture
         if (hf.Object("rope_scaling") is not { } scaling) return;
         var kind = scaling["rope_type"]?.GetValue<string>() ?? scaling["type"]?.GetValue<string>() ?? "default";
         if (kind != "default")
-            throw new CheckpointException($"{hf.Source}: rope_scaling of type '{kind}' is not supported for {hf.Architecture} (Lens computes unscaled rotary here; use a checkpoint without rope_scaling)");
+            throw new CheckpointException($"{hf.Source}: rope_scaling of type '{kind}' is not supported " +
+                $"for {hf.Architecture} (Lens computes unscaled rotary here; use a checkpoint without rope_scaling)");
     }
 
     public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)

@@ -18,22 +18,29 @@ internal static class PatchStages
         InChunks(s, s.Metric, state, (withModel, start, rows) => PatchRows(s, withModel, start, rows));
 
     /// <summary>
-    /// The result of `patch` or `attribute patch` (<paramref name="s"/>): its <paramref name="table"/> of the whole current input
-    /// (start 0, rows null), or, when the checks planned chunks of rows, the tables of the chunks (start, rows) combined. Each
-    /// cell is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss), or a sum over rows of the gradient of
-    /// such a mean, so the chunks' cells are averaged with those weights.
+    /// The result of `patch` or `attribute patch` (<paramref name="s"/>): its <paramref name="table"/> of the whole
+    /// current input
+    /// (start 0, rows null), or, when the checks planned chunks of rows, the tables of the chunks (start, rows)
+    /// combined. Each
+    /// cell is a mean over rows (logit_diff, prob) or over real pairs of tokens (loss), or a sum over rows of the
+    /// gradient of such a mean, so the chunks' cells are averaged with those weights.
     /// </summary>
-    internal static ExperimentState InChunks(Statement s, Metric metric, ExperimentState state, Func<ExperimentState, int, ExperimentInput?, ResultValue> table)
+    internal static ExperimentState InChunks(Statement s, Metric metric, ExperimentState state,
+        Func<ExperimentState, int, ExperimentInput?, ResultValue> table)
     {
         state = state.WithModel();
         var chunks = BatchChunks.Of(state, s).ToList();
         if (chunks.Count == 1) return state.WithResult(s, table(state, 0, null));
-        return state.WithResult(s, Combine(chunks.Select(c => (RowWeight(metric, c.Rows), table(state, c.Start, c.Rows))).ToList()));
+        return state.WithResult(s,
+            Combine(chunks.Select(c => (RowWeight(metric, c.Rows), table(state, c.Start, c.Rows))).ToList()));
     }
 
-    /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the loss.</summary>
+    /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the
+    /// loss.</summary>
     static double RowWeight(Metric metric, ExperimentInput rows) =>
-        metric is LogitDiffMetric or ProbMetric ? rows.Batch : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
+        metric is LogitDiffMetric or ProbMetric
+            ? rows.Batch
+            : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
 
     /// <summary>The chunks' tables (cells and summary) averaged with their weights.</summary>
     static ResultValue Combine(IReadOnlyList<(double Weight, ResultValue Value)> parts)
@@ -42,14 +49,26 @@ internal static class PatchStages
         double Mix(Func<ResultValue, double> of) => parts.Sum(p => p.Weight * of(p.Value)) / total;
         ResultValue combined = parts[0].Value switch
         {
-            LayerHeadValue v => v with { Values = v.Values.Select((row, l) => row.Select((_, h) => Mix(x => ((LayerHeadValue)x).Values[l][h])).ToArray()).ToArray() },
-            TensorValue v => v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
+            LayerHeadValue v => v with
+            {
+                Values =
+                    v.Values.Select((row, l) =>
+                        row.Select((_, h) => Mix(x => ((LayerHeadValue)x).Values[l][h])).ToArray()).ToArray()
+            },
+            TensorValue v =>
+                v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
             var other => throw new InvalidOperationException($"patch gave a {other.Kind}"),
         };
-        return combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
+        return combined with
+        {
+            Summary = parts[0]
+                .Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key,
+                Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList()
+        };
     }
 
-    /// <summary>The patching table on some rows of the current input (null: all of them), from the same rows of the source.</summary>
+    /// <summary>The patching table on some rows of the current input (null: all of them), from the same rows of the
+    /// source.</summary>
     static ResultValue PatchRows(PatchStatement s, ExperimentState state, int start, ExperimentInput? rows)
     {
         using var scope = NewDisposeScope();
@@ -68,7 +87,8 @@ internal static class PatchStages
         };
         string[] names = activation is null ? ["resid_pre", "attn_out", "mlp_out"] : [activation];
         using var cleanRun = model.RunWithCache(clean.ToTensor(model.Device), ReturnType.Logits,
-            HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]), attentionMask: mask);
+            HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]),
+            attentionMask: mask);
         double cleanMetric = metric(cleanRun.Logits);
         double corruptedMetric = metric(model.Forward(corruptedTokens, ReturnType.Logits, attentionMask: mask).Logits!);
         using var result = s.Target switch
@@ -76,16 +96,20 @@ internal static class PatchStages
             PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
             PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
             PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
-            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
-            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.Heads =>
+                Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.HeadsByPos =>
+                Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
             _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
         };
         var measure = Printer.Print(s.Metric);
-        var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
+        var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} " +
+            $"into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
         List<KeyValuePair<string, double>> summary = [new("clean", cleanMetric), new("corrupted", corruptedMetric)];
         ResultValue value = s.Target == PatchTarget.Heads
             ? new LayerHeadValue(measure, TensorData.Grid(result.Values))
-            : new TensorValue(measure, TensorData.Flat(result.Values), result.Values.shape.Select(d => (int)d).ToArray(), [.. result.AxisNames],
+            : new TensorValue(measure, TensorData.Flat(result.Values),
+                result.Values.shape.Select(d => (int)d).ToArray(), [.. result.AxisNames],
                 result.AxisNames.Select((axis, a) => axis == "pos"
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : result.AxisLabels[a].ToArray()).ToArray());
@@ -93,16 +117,21 @@ internal static class PatchStages
     }
 
     /// <summary>
-    /// The clean run of `patch`/`attribute patch` (<paramref name="command"/>) for the rows being patched (<paramref name="corrupted"/>):
-    /// when the current input runs in chunks (<paramref name="rows"/> from <paramref name="start"/>) and SOURCE has as many rows,
-    /// the same rows of SOURCE; otherwise SOURCE whole. Refused, naming SOURCE, when its rows' real tokens do not line up.
+    /// The clean run of `patch`/`attribute patch` (<paramref name="command"/>) for the rows being patched
+    /// (<paramref name="corrupted"/>):
+    /// when the current input runs in chunks (<paramref name="rows"/> from <paramref name="start"/>) and SOURCE has as
+    /// many rows,
+    /// the same rows of SOURCE; otherwise SOURCE whole. Refused, naming SOURCE, when its rows' real tokens do not line
+    /// up.
     /// </summary>
-    internal static ExperimentInput CleanRows(InputSource source, string command, ExperimentState state, HookedTransformer model,
-        ExperimentInput corrupted, int start, ExperimentInput? rows)
+    internal static ExperimentInput CleanRows(InputSource source, string command, ExperimentState state,
+        HookedTransformer model, ExperimentInput corrupted, int start, ExperimentInput? rows)
     {
         var clean = Inputs.Resolve(source, model, state);
-        if (rows is not null && clean.Batch == state.RequireInput(command).Batch) clean = clean.Slice(start, rows.Batch);
-        if (corrupted.MisalignedWith(clean) is string why) throw new ArgumentException($"`{command} ... from {Printer.Print(source)}`: {why}");
+        if (rows is not null && clean.Batch == state.RequireInput(command).Batch)
+            clean = clean.Slice(start, rows.Batch);
+        if (corrupted.MisalignedWith(clean) is string why)
+            throw new ArgumentException($"`{command} ... from {Printer.Print(source)}`: {why}");
         return clean;
     }
 
@@ -112,39 +141,48 @@ internal static class PatchStages
     /// </summary>
     internal static LogitsRead? MetricReads(Metric metric, HookedTransformer model, ExperimentInput input)
     {
-        long[] last = input.Mask is null ? [-1] : Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).Distinct().ToArray();
+        long[] last = input.Mask is null
+            ? [-1]
+            : Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).Distinct().ToArray();
         return metric switch
         {
-            LogitDiffMetric m => new LogitsRead(last, [AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)]),
+            LogitDiffMetric m => new LogitsRead(last,
+                [AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)]),
             ProbMetric => new LogitsRead(last, null),
             _ => null,
         };
     }
 
-    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
+    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens,
+        Tensor? mask)
     {
         switch (metric)
         {
             case LogitDiffMetric m:
-                long correct = AttributionStages.IdOf(model, m.Correct), incorrect = AttributionStages.IdOf(model, m.Incorrect);
+                long correct = AttributionStages.IdOf(model, m.Correct),
+                    incorrect = AttributionStages.IdOf(model, m.Incorrect);
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    var last = RealPositions.AtLast(logits, input);               // [batch, d_vocab] at each row's last real token
-                    return (last.select(-1, correct) - last.select(-1, incorrect)).to(ScalarType.Float64).mean().item<double>();
+                    // [batch, d_vocab] at each row's last real token
+                    var last = RealPositions.AtLast(logits, input);
+                    return (last.select(-1, correct) - last.select(-1, incorrect)).to(ScalarType.Float64).mean()
+                        .item<double>();
                 };
             case ProbMetric m:
                 long id = AttributionStages.IdOf(model, m.Token);
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return RealPositions.AtLast(logits, input).to(ScalarType.Float64).softmax(-1).select(-1, id).mean().item<double>();
+                    return RealPositions.AtLast(logits, input).to(ScalarType.Float64).softmax(-1).select(-1, id).mean()
+                        .item<double>();
                 };
             default:
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask).to(ScalarType.Float64).item<double>();
+                    return LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask).to(ScalarType.Float64)
+                        .item<double>();
                 };
         }
     }

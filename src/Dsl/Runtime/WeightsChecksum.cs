@@ -18,7 +18,8 @@ public static class WeightsChecksum
         {
             using var scope = NewDisposeScope();
             var cpu = tensor.detach().cpu().contiguous();
-            hash.AppendData(Encoding.UTF8.GetBytes($"{name} {cpu.dtype.ToString().ToLowerInvariant()} [{string.Join(", ", cpu.shape)}]\n"));
+            hash.AppendData(Encoding.UTF8.GetBytes(
+                $"{name} {cpu.dtype.ToString().ToLowerInvariant()} [{string.Join(", ", cpu.shape)}]\n"));
             if (cpu.numel() > 0) hash.AppendData(cpu.bytes);
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
