@@ -96,7 +96,10 @@ public sealed partial class HookedTransformer
             _hookDict.Add(p.Name, p);
             added.Add(p);
         }
-        return new CompositeHandle([new Unregister(() => { foreach (var a in added) if (_hookDict.TryGetValue(a.Name, out var h) && h == a) _hookDict.Remove(a.Name); })]);
+        return new CompositeHandle([new Unregister(() =>
+        {
+            foreach (var a in added) if (_hookDict.TryGetValue(a.Name, out var h) && h == a) _hookDict.Remove(a.Name);
+        })]);
     }
 
     sealed class Unregister(Action action) : IDisposable

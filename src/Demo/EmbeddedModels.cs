@@ -51,7 +51,10 @@ public static class EmbeddedModels
                         contents[i].CopyTo(target);
                     }
                     try { Directory.Move(staging, folder); }
-                    catch (IOException) when (files.All(f => File.Exists(Path.Combine(folder, f)))) { /* another process extracted it first */ }
+                    catch (IOException) when (files.All(f => File.Exists(Path.Combine(folder, f))))
+                    {
+                        /* another process extracted it first */
+                    }
                 }
                 finally { if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true); }
                 return folder;

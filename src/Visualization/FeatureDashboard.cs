@@ -42,14 +42,16 @@ public static class FeatureDashboard
             $"activation {Html.Value(s.MaxActivation)}"))
             .Append("</div>");
 
-        body.Append("<div class=\"lens-fd-section\">Top activations</div><table class=\"lens-fd-top\"><thead><tr><th>#</th><th>row</th><th>pos</th><th>activation</th><th>context</th></tr></thead><tbody>");
+        body.Append("<div class=\"lens-fd-section\">Top activations</div><table class=\"lens-fd-top\"><thead><tr>" +
+            "<th>#</th><th>row</th><th>pos</th><th>activation</th><th>context</th></tr></thead><tbody>");
         for (var i = 0; i < s.TopContexts.Count; i++)
         {
             var c = s.TopContexts[i];
             body.Append(CultureInfo.InvariantCulture,
                 $"<tr class=\"lens-fd-ctx\" data-row=\"{c.Row}\" data-pos=\"{c.Position}\" " +
                 $"data-act=\"{Html.Num(c.Activation)}\">")
-                .Append(CultureInfo.InvariantCulture, $"<td>{i + 1}</td><td>{c.Row}</td><td>{c.Position}</td><td>{Html.Escape(Html.Value(c.Activation))}</td><td class=\"lens-fd-tokens\">");
+                .Append(CultureInfo.InvariantCulture, $"<td>{i + 1}</td><td>{c.Row}</td><td>{c.Position}</td>" +
+                    $"<td>{Html.Escape(Html.Value(c.Activation))}</td><td class=\"lens-fd-tokens\">");
             for (var j = 0; j < c.Tokens.Length; j++)
             {
                 var v = c.Activations[j];
@@ -95,7 +97,8 @@ public static class FeatureDashboard
         for (var i = 0; i < n; i++)
         {
             var h = height * s.BinCounts[i] / most;
-            var tip = $"[{Html.Value(s.BinEdges[i])}, {Html.Value(s.BinEdges[i + 1])}{(i == n - 1 ? "]" : ")")}: {s.BinCounts[i]} positions";
+            var tip = $"[{Html.Value(s.BinEdges[i])}, {Html.Value(s.BinEdges[i + 1])}{(i == n - 1 ? "]" : ")")}: " +
+                $"{s.BinCounts[i]} positions";
             sb.Append(CultureInfo.InvariantCulture,
                 $"<rect class=\"lens-fd-bin\" x=\"{Html.Px(i * width / n)}\" y=\"{Html.Px(height - h)}\" " +
                 $"width=\"{Html.Px(width / n - 1)}\" height=\"{Html.Px(Math.Max(h, 0.5))}\"")
@@ -114,7 +117,9 @@ public static class FeatureDashboard
         var sb = new StringBuilder(
             $"<table class=\"lens-fd-{what}\"><thead><tr><th>{what}</th><th>logit weight</th></tr></thead><tbody>");
         foreach (var (w, token) in tokens)
-            sb.Append(CultureInfo.InvariantCulture, $"<tr data-token=\"{w.Token}\" data-weight=\"{Html.Num(w.Weight)}\"><td>{Figure.Token(token)}</td><td>{Html.Escape(Html.Value(w.Weight))}</td></tr>");
+            sb.Append(CultureInfo.InvariantCulture, $"<tr data-token=\"{w.Token}\" " +
+                $"data-weight=\"{Html.Num(w.Weight)}\"><td>{Figure.Token(token)}</td>" +
+                $"<td>{Html.Escape(Html.Value(w.Weight))}</td></tr>");
         return sb.Append("</tbody></table>").ToString();
     }
 

@@ -121,7 +121,10 @@ public static class CacheCommand
         foreach (var sae in loaded)
             Console.WriteLine($"{sae} from {sae.Source}" + (saeErrorTerm ? ", with its error term" : ""));
         Console.WriteLine(Tables.Render(["activation", "shape", "dtype"],
-            tensors.Select(kv => new[] { kv.Key, "[" + string.Join(", ", kv.Value.shape) + "]", kv.Value.dtype.ToString().ToLowerInvariant() })));
+            tensors.Select(kv => new[]
+            {
+                kv.Key, "[" + string.Join(", ", kv.Value.shape) + "]", kv.Value.dtype.ToString().ToLowerInvariant()
+            })));
         Console.WriteLine($"wrote {tensors.Count} tensors to {output}");
         return CliRunner.Ok;
     }

@@ -15,7 +15,11 @@ public static class SaeCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("sae", "Sparse autoencoders: train one on a model's activations, or draw its features' dashboards (docs/sae.md).") { Train(), Dashboard() };
+        var cmd = new Command("sae",
+            "Sparse autoencoders: train one on a model's activations, or draw its features' dashboards (docs/sae.md).")
+        {
+            Train(), Dashboard()
+        };
         return cmd;
     }
 

@@ -19,7 +19,12 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("d_mlp")] public int? DMlp { get; set; }
     [JsonPropertyName("d_vocab")] public int DVocab { get; set; } = -1;
     [JsonPropertyName("d_vocab_out")] public int DVocabOut { get; set; } = -1;
-    [JsonPropertyName("act_fn")] public string? ActFn { get => _actFn; set { _actFn = value; _activation = ConfigChoices.Activation.Find(value); } }
+    [JsonPropertyName("act_fn")]
+    public string? ActFn
+    {
+        get => _actFn;
+        set { _actFn = value; _activation = ConfigChoices.Activation.Find(value); }
+    }
     [JsonPropertyName("eps")] public double Eps { get; set; } = 1e-5;
     [JsonPropertyName("normalization_type")]
     public string? NormalizationType

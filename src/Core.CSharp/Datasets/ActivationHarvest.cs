@@ -111,7 +111,11 @@ public static class ActivationHarvest
                 $"the first given as recorded there): give a new folder, or the same options");
         int? index = o.ShardCount == 1 ? null : o.ShardIndex, count = o.ShardCount == 1 ? null : o.ShardCount;
         if (found.ShardIndex != index || found.ShardCount != count)
-            throw new HarvestException($"--out '{folder}' holds shard {found.ShardIndex?.ToString(CultureInfo.InvariantCulture) ?? "-"}/{found.ShardCount?.ToString(CultureInfo.InvariantCulture) ?? "-"}, not {index?.ToString(CultureInfo.InvariantCulture) ?? "-"}/{count?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
+            throw new HarvestException($"--out '{folder}' holds shard " +
+                $"{found.ShardIndex?.ToString(CultureInfo.InvariantCulture) ?? "-"}/" +
+                $"{found.ShardCount?.ToString(CultureInfo.InvariantCulture) ?? "-"}, not " +
+                $"{index?.ToString(CultureInfo.InvariantCulture) ?? "-"}/" +
+                $"{count?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
     }
 
     /// <summary>The columns: token_ids [context] int64, then each hook's shape per row from a one-row run.</summary>

@@ -55,7 +55,10 @@ public static class OutputPaths
         var probe = AtomicFile.TemporaryPath(Path.Combine(existing, "probe"));
         try
         {
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1,
+                FileOptions.DeleteOnClose))
+            {
+            }
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

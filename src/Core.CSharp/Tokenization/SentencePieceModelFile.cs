@@ -66,7 +66,13 @@ internal static class SentencePieceModelFile
         if (pieces.Count == 0)
             throw new TokenizerFileException(path, "holds no pieces; it is not a SentencePiece model.");
         if (modelType != ModelTypeBpe)
-            throw new TokenizerFileException(path, $"is a SentencePiece model of type {modelType switch { 1 => "UNIGRAM", 3 => "WORD", 4 => "CHAR", _ => modelType.ToString(CultureInfo.InvariantCulture) }}; only BPE models (Llama 2, Mistral) are read.");
+            throw new TokenizerFileException(path, $"is a SentencePiece model of type {modelType switch
+            {
+                1 => "UNIGRAM",
+                3 => "WORD",
+                4 => "CHAR",
+                _ => modelType.ToString(CultureInfo.InvariantCulture)
+            }}; only BPE models (Llama 2, Mistral) are read.");
         if (!addDummyPrefix)
             throw new TokenizerFileException(path,
                 "has add_dummy_prefix=false (a Gemma-style model), which Lens does not convert; use the repository's " +
@@ -81,7 +87,15 @@ internal static class SentencePieceModelFile
             bool allowed = p.Type is Normal or Byte || (p.Type is Unknown && i == unkId)
                 || (p.Type is Control && (i == bosId || i == eosId));
             if (!allowed)
-                throw new TokenizerFileException(path, $"piece {i} \"{p.Text}\" is of type {p.Type switch { Unknown => "UNKNOWN", Control => "CONTROL", UserDefined => "USER_DEFINED", Unused => "UNUSED", _ => p.Type.ToString(CultureInfo.InvariantCulture) }}, which Hugging Face's conversion adds as an added token Lens does not reproduce; use the repository's tokenizer.json.");
+                throw new TokenizerFileException(path, $"piece {i} \"{p.Text}\" is of type {p.Type switch
+                {
+                    Unknown => "UNKNOWN",
+                    Control => "CONTROL",
+                    UserDefined => "USER_DEFINED",
+                    Unused => "UNUSED",
+                    _ => p.Type.ToString(CultureInfo.InvariantCulture)
+                }}, which Hugging Face's conversion adds as an added token Lens does not reproduce; use the " +
+                    $"repository's tokenizer.json.");
         }
 
         bool legacy = tokenizerConfig is { } tc && HubTokenizerJson.BoolOf(tc, "legacy") is { } l ? l : true;
@@ -107,7 +121,11 @@ internal static class SentencePieceModelFile
                         .Append(Json(new { type = "Replace", pattern = new { String = " " }, content = "▁" }))
                         .ToArray()),
             } : null,
-            ["pre_tokenizer"] = legacy ? null : Json(new { type = "Metaspace", replacement = "▁", prepend_scheme = addPrefixSpace ? "first" : "never", split = false }),
+            ["pre_tokenizer"] = legacy ? null : Json(new
+            {
+                type = "Metaspace", replacement = "▁", prepend_scheme = addPrefixSpace ? "first" : "never",
+                split = false
+            }),
             ["post_processor"] = Template(pieces, addBos ? bosId : null, addEos ? eosId : null),
             ["decoder"] = new JsonObject
             {

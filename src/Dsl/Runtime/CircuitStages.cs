@@ -65,7 +65,10 @@ internal static class CircuitStages
                 s.Kind == CircuitKind.FullOv ? ("attended token", "raised logit") : ("query token", "key token");
             pairTable = new TableValue(["head", rowName, columnName, "value"],
                 pairs.OrderBy(p => p.Head).ThenByDescending(p => p.Value)
-                    .Select(p => new object[] { p.Head.Label, ForwardStages.Token(model, p.Row), ForwardStages.Token(model, p.Column), p.Value }).ToArray())
+                    .Select(p => new object[]
+                    {
+                        p.Head.Label, ForwardStages.Token(model, p.Row), ForwardStages.Token(model, p.Column), p.Value
+                    }).ToArray())
             {
                 Title = $"top {top} token pairs per head among the input's {ids.Length} distinct tokens",
             };

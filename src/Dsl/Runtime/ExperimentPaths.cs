@@ -49,10 +49,18 @@ public static class ExperimentPaths
         {
             switch (s)
             {
-                case CacheStatement { Action: CacheAction.Load } c: inputs.Add((Named(s, "cache load"), environment.ReadPath(c.Path))); break;
-                case InputStatement { Source: FileInput f }: inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path))); break;
-                case LetStatement { Value: InputValue { Source: FileInput f } }: inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path))); break;
-                case PatchStatement { Source: FileInput f }: inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path))); break;
+                case CacheStatement { Action: CacheAction.Load } c:
+                    inputs.Add((Named(s, "cache load"), environment.ReadPath(c.Path)));
+                    break;
+                case InputStatement { Source: FileInput f }:
+                    inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path)));
+                    break;
+                case LetStatement { Value: InputValue { Source: FileInput f } }:
+                    inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path)));
+                    break;
+                case PatchStatement { Source: FileInput f }:
+                    inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path)));
+                    break;
             }
         }
         return inputs;

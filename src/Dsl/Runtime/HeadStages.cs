@@ -128,7 +128,10 @@ internal static class HeadStages
             default:
                 throw new KeyNotFoundException($"'{s.Pattern}' is not a let-bound detection pattern");
         }
-        var options = string.Join(", ", new[] { s.ExcludeBos ? "exclude_bos" : null, s.ExcludeCurrentToken ? "exclude_current" : null, $"error {measure}" }.OfType<string>());
+        var options = string.Join(", ", new[]
+        {
+            s.ExcludeBos ? "exclude_bos" : null, s.ExcludeCurrentToken ? "exclude_current" : null, $"error {measure}"
+        }.OfType<string>());
         var value = new LayerHeadValue($"detect {what}", TensorData.Grid(scores))
         {
             Title = $"{what} head detection ({options}) on {Printer.Print(input.Source)}"

@@ -238,7 +238,11 @@ public sealed record TokensValue(long[][] Ids, string[][] Tokens) : ResultValue
 
     internal override void AddFigures(Report report) =>
         report.AddTable(Title, ["row", "tokens", "ids"],
-            Tokens.Select((row, r) => new[] { r.ToString(CultureInfo.InvariantCulture), string.Join("|", row.Select(Lens.Visualization.TokenText.Display)), string.Join(" ", Ids[r]) }).ToArray());
+            Tokens.Select((row, r) => new[]
+            {
+                r.ToString(CultureInfo.InvariantCulture),
+                string.Join("|", row.Select(Lens.Visualization.TokenText.Display)), string.Join(" ", Ids[r])
+            }).ToArray());
 }
 
 /// <summary>Rows of cells (strings or numbers) under column names.</summary>

@@ -23,7 +23,11 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         Field(context, "Lens version", Text(before, "lens_version"), Text(after, "lens_version"));
         var pa = Child(before, "provenance");
         var pb = Child(after, "provenance");
-        foreach (var (name, what) in new[] { ("lens_commit", "Lens commit"), ("torchsharp_version", "TorchSharp"), ("libtorch_version", "libtorch"), ("threads", "threads"), ("cpu", "CPU"), ("os", "OS") })
+        foreach (var (name, what) in new[]
+        {
+            ("lens_commit", "Lens commit"), ("torchsharp_version", "TorchSharp"), ("libtorch_version", "libtorch"),
+            ("threads", "threads"), ("cpu", "CPU"), ("os", "OS")
+        })
             Field(context, what, Text(pa, name), Text(pb, name));
         Field(context, "device", Text(before, "device"), Text(after, "device"));
         Field(context, "seed", Text(before, "seed"), Text(after, "seed"));

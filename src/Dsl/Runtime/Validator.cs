@@ -100,7 +100,10 @@ public static class Validator
                 case HeadsStatement heads: Selection(s, heads.Selection, model); break;
                 case InterventionStatement intervention: Intervention(intervention, model); break;
                 case RunStatement or PredictStatement or LogitLensStatement or LogitsStatement: NeedInput(s); break;
-                case LossStatement: if (NeedInput(s) is { Positions: < 2 }) Error(s, "loss needs an input of at least 2 tokens (each position predicts the next)"); break;
+                case LossStatement:
+                    if (NeedInput(s) is { Positions: < 2 })
+                        Error(s, "loss needs an input of at least 2 tokens (each position predicts the next)");
+                    break;
                 case GenerateStatement g: Generate(g, model); break;
                 case CircuitStatement c: Selection(s, c.Heads, model); break;
                 case ComposeStatement c: Selection(s, c.From, model); Selection(s, c.To, model); break;
@@ -188,7 +191,8 @@ public static class Validator
                          + $"order, so chunks would sample "
                          + $"other tokens than one batch does; on an input of [{input.Batch}, {input.Positions}] "
                          + $"tokens it needs an estimated "
-                         + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all))} of memory "
+                         + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg)
+                             + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all))} of memory "
                          + $"but this machine has {MemoryEstimate.Describe(available)} available: give at most {fit} "
                          + $"rows, fewer new tokens, "
                          + "or generate greedily (`generate N greedy` runs in chunks)");
@@ -199,7 +203,8 @@ public static class Validator
                 if (fit == 0)
                 {
                     Error(s, $"even one row of the input ([1, {input.Positions}] tokens) needs an estimated "
-                             + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, 1, positions, all))} of memory "
+                             + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg)
+                                 + MemoryEstimate.ForwardBytes(cfg, 1, positions, all))} of memory "
                              + $"but this machine has {MemoryEstimate.Describe(available)} available: use shorter "
                              + $"inputs or a smaller model");
                     return;
