@@ -12,7 +12,8 @@ public sealed class BenchContext : IDisposable
         Model = options.Model is string name ? ModelLoader.Load(name) : BenchModels.Build(BenchModels.Gpt2Small());
         Model.eval();
         // With a named model every row measures that model; otherwise the sweep and memory rows use a small one.
-        _small = new Lazy<HookedTransformer>(() => options.Model is null ? BenchModels.Build(BenchModels.Small()) : Model);
+        _small =
+            new Lazy<HookedTransformer>(() => options.Model is null ? BenchModels.Build(BenchModels.Small()) : Model);
         PlainUnsupported = PlainForward.Unsupported(Model.Config);
         _plain = new Lazy<PlainForward?>(() => PlainUnsupported is null ? new PlainForward(Model) : null);
     }

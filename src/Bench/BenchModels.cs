@@ -5,7 +5,8 @@ namespace Lens.Bench;
 /// <summary>The random-weight models the bench builds when no model is named (no download).</summary>
 public static class BenchModels
 {
-    /// <summary>GPT-2 small's shape: 12 layers, d_model 768, 12 heads, d_mlp 3072, vocab 50257, n_ctx 1024, gelu_new, LayerNorm.</summary>
+    /// <summary>GPT-2 small's shape: 12 layers, d_model 768, 12 heads, d_mlp 3072, vocab 50257, n_ctx 1024, gelu_new,
+    /// LayerNorm.</summary>
     public static HookedTransformerConfig Gpt2Small() => new()
     {
         ModelName = "random-gpt2-small", NLayers = 12, DModel = 768, NHeads = 12, DHead = 64, DMlp = 3072,
@@ -19,7 +20,8 @@ public static class BenchModels
         DVocab = 5000, NCtx = 256, ActFn = "gelu_new", NormalizationType = "LN", Seed = 1,
     };
 
-    /// <summary>A tiny model for start-up timing and the per-hook-call cost (compute is negligible next to the hooks).</summary>
+    /// <summary>A tiny model for start-up timing and the per-hook-call cost (compute is negligible next to the
+    /// hooks).</summary>
     public static HookedTransformerConfig Tiny() => new()
     {
         ModelName = "random-tiny", NLayers = 2, DModel = 32, NHeads = 4, DHead = 8, DMlp = 64,

@@ -5,7 +5,8 @@ namespace Lens.Bench;
 /// <summary>What <c>lens bench</c> measures and how long it may take.</summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] Groups = ["forward", "hooks", "cache", "patching", "gradients", "generation", "load", "startup", "throughput", "memory", "harvest", "sae"];
+    public static readonly string[] Groups = ["forward", "hooks", "cache", "patching", "gradients", "generation",
+        "load", "startup", "throughput", "memory", "harvest", "sae"];
 
     /// <summary>A model name for <see cref="ModelLoader.Load"/>; null: random weights at GPT-2 small's shape.</summary>
     public string? Model { get; init; }
@@ -19,7 +20,8 @@ public sealed record BenchOptions
     /// <summary>Only these groups (see <see cref="Groups"/>); null: all.</summary>
     public IReadOnlySet<string>? Only { get; init; }
 
-    /// <summary>How to start this program again with other arguments (for the load probe and start-up timing).</summary>
+    /// <summary>How to start this program again with other arguments (for the load probe and start-up
+    /// timing).</summary>
     public Func<IEnumerable<string>, ProcessStartInfo> SelfCommand { get; init; } = SelfInvocation.StartInfo;
 
     /// <summary>Where progress lines go (not the report).</summary>
@@ -43,7 +45,8 @@ public sealed record BenchOptions
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var bits = part.Split('x', 'X');
-            if (bits.Length != 2 || !long.TryParse(bits[0], out var b) || !long.TryParse(bits[1], out var p) || b < 1 || p < 1)
+            if (bits.Length != 2 || !long.TryParse(bits[0], out var b) || !long.TryParse(bits[1], out var p) || b < 1
+                || p < 1)
                 throw new ArgumentException($"bad shape '{part}': expected BATCHxPOSITIONS, e.g. 8x128");
             shapes.Add((b, p));
         }
@@ -52,13 +55,18 @@ public sealed record BenchOptions
     }
 }
 
-/// <summary>Starts this program (the <c>lens</c> command) again, whether it runs as <c>dotnet lens.dll</c> or as an apphost.</summary>
+/// <summary>Starts this program (the <c>lens</c> command) again, whether it runs as <c>dotnet lens.dll</c> or as an
+/// apphost.</summary>
 public static class SelfInvocation
 {
     public static ProcessStartInfo StartInfo(IEnumerable<string> args)
     {
-        var host = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which program is running");
-        var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var host =
+            Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which program is running");
+        var psi = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false
+        };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
             psi.ArgumentList.Add(System.Reflection.Assembly.GetEntryAssembly()?.Location
                 ?? throw new InvalidOperationException("cannot tell which assembly to start"));
@@ -76,7 +84,8 @@ public static class SelfInvocation
         if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{psi.FileName} {string.Join(' ', psi.ArgumentList)} did not finish within {timeout.TotalSeconds:0} s");
+            throw new TimeoutException($"{psi.FileName} {string.Join(' ', psi.ArgumentList)} did not finish " +
+                $"within {timeout.TotalSeconds:0} s");
         }
         p.WaitForExit();
         var ms = sw.Elapsed.TotalMilliseconds;

@@ -32,7 +32,8 @@ public sealed record BenchRow(string Name, double? Median, double? Min, double? 
 {
     public bool? Met => Target is null ? null : Target.Met(Target.OnRatio ? Ratio : Median);
 
-    public static BenchRow FromSamples(string name, Samples measured, string unit, Samples? baseline, double? ratio, Target? target, string? note = null) =>
+    public static BenchRow FromSamples(string name, Samples measured, string unit, Samples? baseline, double? ratio,
+        Target? target, string? note = null) =>
         new(name, measured.Median, measured.Min, measured.Max, unit, baseline?.Median, ratio, target, note);
 
     public static BenchRow Skipped(string name, string unit, Target? target, string why) =>

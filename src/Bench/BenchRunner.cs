@@ -13,7 +13,9 @@ public static class BenchRunner
         var clock = Stopwatch.StartNew();
         var loadStart = MachineInfo.LoadAverage();
         var rows = new List<BenchRow>();
-        options.Progress(options.Model is null ? "building a random model at GPT-2 small's shape" : $"loading {options.Model}");
+        options.Progress(options.Model is null
+            ? "building a random model at GPT-2 small's shape"
+            : $"loading {options.Model}");
         using (var ctx = new BenchContext(options))
         using (no_grad())
         {
@@ -21,7 +23,11 @@ public static class BenchRunner
             if (options.Runs("forward")) Add(ForwardBenchmarks.Run(ctx));
             if (options.Runs("hooks")) Add(HookBenchmarks.Run(ctx));
             if (options.Runs("cache")) Add(CacheBenchmarks.Run(ctx));
-            if (options.Runs("patching")) { rows.Add(PatchingBenchmarks.Run(ctx)); rows.Add(BatchedPatchingBenchmarks.Run(ctx)); }
+            if (options.Runs("patching"))
+            {
+                rows.Add(PatchingBenchmarks.Run(ctx));
+                rows.Add(BatchedPatchingBenchmarks.Run(ctx));
+            }
             if (options.Runs("gradients")) Add(GradientBenchmarks.Run(ctx));
             if (options.Runs("generation")) Add(GenerationBenchmarks.Run(ctx));
             if (options.Runs("throughput")) Add(ThroughputBenchmarks.Run(ctx));
@@ -30,11 +36,12 @@ public static class BenchRunner
             if (options.Runs("sae")) Add(SaeBenchmarks.Run(ctx));
             if (options.Runs("load")) Add(LoadBenchmarks.Run(ctx));
             if (options.Runs("startup")) Add(StartupBenchmarks.Run(ctx));
-            var machine = new MachineInfo(MachineInfo.CpuModel(), Environment.ProcessorCount, get_num_threads(), MachineInfo.MemoryTotalMb(),
-                RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription,
+            var machine = new MachineInfo(MachineInfo.CpuModel(), Environment.ProcessorCount, get_num_threads(),
+                MachineInfo.MemoryTotalMb(), RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription,
                 typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "?",
                 loadStart, MachineInfo.LoadAverage(), started, Math.Round(clock.Elapsed.TotalSeconds, 1));
-            return new BenchReport(ctx.ModelLabel, options.Quick, string.Join(",", options.Shapes.Select(s => $"{s.Batch}x{s.Pos}")), machine, rows);
+            return new BenchReport(ctx.ModelLabel, options.Quick,
+                string.Join(",", options.Shapes.Select(s => $"{s.Batch}x{s.Pos}")), machine, rows);
         }
     }
 }

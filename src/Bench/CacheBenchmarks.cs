@@ -1,6 +1,7 @@
 namespace Lens.Bench;
 
-/// <summary>RunWithCache against a plain forward: time with every activation and with one hook per layer, and peak memory.</summary>
+/// <summary>RunWithCache against a plain forward: time with every activation and with one hook per layer, and peak
+/// memory.</summary>
 public static class CacheBenchmarks
 {
     public static IEnumerable<BenchRow> Run(BenchContext ctx)
@@ -11,15 +12,19 @@ public static class CacheBenchmarks
         ctx.Options.Progress($"RunWithCache {batch}x{pos}");
         var once = Timing.Milliseconds(() => { using var r = model.RunWithCache(tokens); });
         var reps = ctx.Options.Repetitions(once);
-        var (m, b, ratio) = Timing.Paired(() => { using var r = model.RunWithCache(tokens); }, () => { using var l = model.Forward(tokens); }, 1, reps);
+        var (m, b, ratio) = Timing.Paired(() => { using var r = model.RunWithCache(tokens); },
+            () => { using var l = model.Forward(tokens); }, 1, reps);
         int count;
         using (var r = model.RunWithCache(tokens)) count = r.Cache.Count;
-        yield return BenchRow.FromSamples($"RunWithCache {batch}x{pos}, all {count} activations, vs forward", m, "ms", b, ratio, Target.Ratio("<=", 1.25));
+        yield return BenchRow.FromSamples($"RunWithCache {batch}x{pos}, all {count} activations, vs forward", m, "ms",
+            b, ratio, Target.Ratio("<=", 1.25));
         yield return PeakMemory(model, tokens, $"{batch}x{pos}");
 
         var perLayer = HookedTransformer.NamesFilter("blocks.*.hook_resid_post");
-        (m, b, ratio) = Timing.Paired(() => { using var r = model.RunWithCache(tokens, perLayer); }, () => { using var l = model.Forward(tokens); }, 1, reps);
-        yield return BenchRow.FromSamples($"RunWithCache {batch}x{pos}, one hook per layer (resid_post), vs forward", m, "ms", b, ratio, Target.Ratio("<=", 1.05));
+        (m, b, ratio) = Timing.Paired(() => { using var r = model.RunWithCache(tokens, perLayer); },
+            () => { using var l = model.Forward(tokens); }, 1, reps);
+        yield return BenchRow.FromSamples($"RunWithCache {batch}x{pos}, one hook per layer (resid_post), vs forward", m,
+            "ms", b, ratio, Target.Ratio("<=", 1.05));
     }
 
     /// <summary>
@@ -37,7 +42,9 @@ public static class CacheBenchmarks
         {
             ProcessMemory.Settle();
             var before = ProcessMemory.Resident();
-            if (!ProcessMemory.ResetPeak()) return BenchRow.Skipped(name, "MB", target, "the kernel refused to reset VmHWM (/proc/self/clear_refs)");
+            if (!ProcessMemory.ResetPeak())
+                return BenchRow.Skipped(name, "MB", target,
+                    "the kernel refused to reset VmHWM (/proc/self/clear_refs)");
             using var run = model.RunWithCache(tokens);
             peaks.Add(ProcessMemory.Mb(ProcessMemory.Peak() - before));
             needed = ProcessMemory.Mb(run.Cache.Bytes + run.Logits.numel() * run.Logits.ElementSize);

@@ -20,15 +20,18 @@ public static class GenerationBenchmarks
         using var earlyCache = Prefill(model, early, out var earlyToken);
         var once = Timing.Milliseconds(() => lateToken = Step(model, lateCache, lateToken));
         int reps = Math.Min(ctx.Options.Repetitions(once, 5, 25), (int)(model.Config.NCtx - late - 2));
-        var (m, b, ratio) = Timing.Paired(() => lateToken = Step(model, lateCache, lateToken), () => earlyToken = Step(model, earlyCache, earlyToken), 1, reps);
+        var (m, b, ratio) = Timing.Paired(() => lateToken = Step(model, lateCache, lateToken),
+            () => earlyToken = Step(model, earlyCache, earlyToken), 1, reps);
         lateToken.Dispose(); earlyToken.Dispose();
-        yield return BenchRow.FromSamples($"kv-cached step: ms per new token at position {late}, vs at {early}", m, "ms/token", b, ratio, Target.Ratio("<=", 2.0));
+        yield return BenchRow.FromSamples($"kv-cached step: ms per new token at position {late}, vs at {early}", m,
+            "ms/token", b, ratio, Target.Ratio("<=", 2.0));
 
         ctx.Options.Progress("cached vs uncached greedy output");
-        var (mismatches, generated, maxDiff) = CompareWithUncached(model, prompt: 16, steps: ctx.Options.Quick ? 8 : 16);
+        var (mismatches, generated, maxDiff) =
+            CompareWithUncached(model, prompt: 16, steps: ctx.Options.Quick ? 8 : 16);
         var lateDiff = LateStepDifference(model, late);
-        yield return new BenchRow($"model.Generate greedy, kv cache vs none ({generated} tokens)", mismatches, mismatches, mismatches, "tokens differing",
-            null, null, Target.Value("==", 0),
+        yield return new BenchRow($"model.Generate greedy, kv cache vs none ({generated} tokens)", mismatches,
+            mismatches, mismatches, "tokens differing", null, null, Target.Value("==", 0),
             $"max |Δlogit| {maxDiff:0.0e+0} over the steps; at position {late}: {lateDiff:0.0e+0}");
     }
 
@@ -55,13 +58,17 @@ public static class GenerationBenchmarks
         return last.argmax(-1, keepdim: true);
     }
 
-    /// <summary>model.Generate, greedy, with and without the key-value cache: tokens that differ, and the largest logit gap of the cached steps.</summary>
-    static (int Mismatches, int Steps, double MaxDiff) CompareWithUncached(HookedTransformer model, long prompt, int steps)
+    /// <summary>model.Generate, greedy, with and without the key-value cache: tokens that differ, and the largest logit
+    /// gap of the cached steps.</summary>
+    static (int Mismatches, int Steps, double MaxDiff) CompareWithUncached(HookedTransformer model, long prompt,
+        int steps)
     {
         using var scope = NewDisposeScope();
         var tokens = BenchModels.Tokens(model.Config, 1, prompt, seed: 9);
-        var cached = model.Generate(tokens, steps, new GenerationOptions { Greedy = true, StopAtEos = false, UseKvCache = true });
-        var uncached = model.Generate(tokens, steps, new GenerationOptions { Greedy = true, StopAtEos = false, UseKvCache = false });
+        var cached = model.Generate(tokens, steps,
+            new GenerationOptions { Greedy = true, StopAtEos = false, UseKvCache = true });
+        var uncached = model.Generate(tokens, steps,
+            new GenerationOptions { Greedy = true, StopAtEos = false, UseKvCache = false });
         int mismatches = (int)cached.ne(uncached).sum().item<long>();
         // The logits behind each cached step against the full forward of the same sequence.
         using var cache = new KeyValueCache(model.Config.NLayers);

@@ -6,7 +6,8 @@ namespace Lens.Bench;
 
 /// <summary>
 /// <c>lens harvest</c>'s cost: tokens/s against the bare forward over the same batches (timed alternately), the peak
-/// memory for a corpus 8× the throughput one against 2× (it must not grow with the corpus), and the output's size per million
+/// memory for a corpus 8× the throughput one against 2× (it must not grow with the corpus), and the output's size per
+/// million
 /// tokens in float16 against float32. The corpus is pre-tokenized random ids (an Arrow file), so the small model
 /// needs no tokenizer and the rows measure the forward, the copy-out and the writing, not the packing.
 /// </summary>
@@ -24,25 +25,34 @@ public static class HarvestBenchmarks
             var corpus = WriteCorpus(Path.Combine(dir, "corpus.arrow"), model.Config, rows, context);
             int run = 0;
             HarvestResult Harvest(string path, string dtype) =>
-                ActivationHarvest.Run(model, model.Config.ModelName, new HarvestOptions(path, [hook], context, Path.Combine(dir, $"out-{run++}"), batch, dtype));
-            var batches = Enumerable.Range(0, rows / batch).Select(i => BenchModels.Tokens(model.Config, batch, context, seed: i)).ToList();
+                ActivationHarvest.Run(model, model.Config.ModelName,
+                    new HarvestOptions(path, [hook], context, Path.Combine(dir, $"out-{run++}"), batch, dtype));
+            var batches = Enumerable.Range(0, rows / batch)
+                .Select(i => BenchModels.Tokens(model.Config, batch, context, seed: i)).ToList();
             void Forward() { foreach (var t in batches) { using var o = model.Forward(t, ReturnType.None); } }
 
-            var name = $"harvest throughput ({ctx.SmallLabel}, {rows}x{context} tokens, batch {batch}, {hook}, float32), vs the bare forward of the same batches";
+            var name = $"harvest throughput ({ctx.SmallLabel}, {rows}x{context} tokens, batch {batch}, {hook}, " +
+                $"float32), vs the bare forward of the same batches";
             ctx.Options.Progress(name);
             var once = Timing.Milliseconds(() => Harvest(corpus, "float32")) + Timing.Milliseconds(Forward);
-            var (harvestMs, forwardMs, _) = Timing.Paired(() => Harvest(corpus, "float32"), Forward, 1, ctx.Options.Repetitions(once, min: 3));
+            var (harvestMs, forwardMs, _) =
+                Timing.Paired(() => Harvest(corpus, "float32"), Forward, 1, ctx.Options.Repetitions(once, min: 3));
             double tokens = rows * context;
             var harvestRate = new Samples(harvestMs.Values.Select(ms => tokens / (ms / 1000)));
             var forwardRate = new Samples(forwardMs.Values.Select(ms => tokens / (ms / 1000)));
-            yield return BenchRow.FromSamples(name, harvestRate, "tokens/s", forwardRate, harvestRate.Median / forwardRate.Median, Target.Ratio(">=", 0.9),
-                $"a harvest includes hashing and counting the corpus, the probe run, writing and fsync; {harvestMs.Values.Count} pairs; torch threads {get_num_threads()}");
+            yield return BenchRow.FromSamples(name, harvestRate, "tokens/s", forwardRate,
+                harvestRate.Median / forwardRate.Median, Target.Ratio(">=", 0.9),
+                $"a harvest includes hashing and counting the corpus, the probe run, writing and " +
+                $"fsync; {harvestMs.Values.Count} pairs; torch threads {get_num_threads()}");
 
-            // From 2× to 8× the throughput corpus: past the first GC and allocator warm-up, so what remains is growth with the corpus.
+            // From 2× to 8× the throughput corpus: past the first GC and allocator warm-up, so what remains is growth
+            // with the corpus.
             int baseRows = 2 * rows, largeRows = 8 * rows;
-            var memoryName = $"harvest peak memory growth, corpus of {largeRows} rows vs {baseRows} rows ({ctx.SmallLabel}, batch {batch})";
+            var memoryName = $"harvest peak memory growth, corpus of {largeRows} rows vs {baseRows} rows " +
+                $"({ctx.SmallLabel}, batch {batch})";
             var memoryTarget = Target.Value("<=", 32);
-            if (!ProcessMemory.Available) yield return BenchRow.Skipped(memoryName, "MB", memoryTarget, "no /proc/self/status");
+            if (!ProcessMemory.Available)
+                yield return BenchRow.Skipped(memoryName, "MB", memoryTarget, "no /proc/self/status");
             else
             {
                 ctx.Options.Progress(memoryName);
@@ -57,20 +67,25 @@ public static class HarvestBenchmarks
                     return ProcessMemory.Mb(ProcessMemory.Peak() - start);
                 }
                 // The least of three runs each: a GC or another process's pressure can only add to a run's peak.
-                double small = Enumerable.Range(0, 3).Min(_ => Peak(baseCorpus)), big = Enumerable.Range(0, 3).Min(_ => Peak(large));
+                double small = Enumerable.Range(0, 3).Min(_ => Peak(baseCorpus)),
+                    big = Enumerable.Range(0, 3).Min(_ => Peak(large));
                 double largeDataMb = ProcessMemory.Mb(largeRows * (long)context * (model.Config.DModel * 4 + 8));
                 yield return double.IsNaN(small)
-                    ? BenchRow.Skipped(memoryName, "MB", memoryTarget, "the kernel refuses to reset the peak (clear_refs)")
+                    ? BenchRow.Skipped(memoryName, "MB", memoryTarget,
+                        "the kernel refuses to reset the peak (clear_refs)")
                     : new BenchRow(memoryName, big - small, big - small, big - small, "MB", null, null, memoryTarget,
-                        $"least peak of 3 runs above the resident set before the run: {small:0.0} MB for {baseRows} rows, {big:0.0} MB for {largeRows} rows, whose dataset is {largeDataMb:0} MB on disk");
+                        $"least peak of 3 runs above the resident set before the run: {small:0.0} MB for {baseRows} " +
+                        $"rows, {big:0.0} MB for {largeRows} rows, whose dataset is {largeDataMb:0} MB on disk");
             }
 
-            var sizeName = $"harvest output per million tokens, float16 vs float32 ({hook}, d_model {model.Config.DModel})";
+            var sizeName =
+                $"harvest output per million tokens, float16 vs float32 ({hook}, d_model {model.Config.DModel})";
             ctx.Options.Progress(sizeName);
             double PerMillion(string dtype)
             {
                 var result = Harvest(corpus, dtype);
-                return Directory.EnumerateFiles(result.Folder, "data-*.arrow").Sum(f => new FileInfo(f).Length) / tokens * 1e6 / 1e6;
+                return Directory.EnumerateFiles(result.Folder, "data-*.arrow")
+                    .Sum(f => new FileInfo(f).Length) / tokens * 1e6 / 1e6;
             }
             double half = PerMillion("float16"), full = PerMillion("float32");
             yield return new BenchRow(sizeName, half, half, half, "MB", full, half / full, Target.Ratio("<=", 0.52),

@@ -5,9 +5,13 @@ namespace Lens.Bench;
 /// <summary>The cost of hooks: a no-op callback at every hook point, and the cost of one hook call.</summary>
 public static class HookBenchmarks
 {
-    /// <summary>Hook points whose presence of a hook makes the forward compute them explicitly (no fused kernel).</summary>
+    /// <summary>Hook points whose presence of a hook makes the forward compute them explicitly (no fused
+    /// kernel).</summary>
     public static bool SelectsExplicitPath(string name) =>
-        name.EndsWith(".hook_attn_scores", StringComparison.Ordinal) || name.EndsWith(".hook_pattern", StringComparison.Ordinal) || name.EndsWith(".hook_scale", StringComparison.Ordinal) || name.EndsWith(".hook_normalized", StringComparison.Ordinal);
+        name.EndsWith(".hook_attn_scores", StringComparison.Ordinal)
+            || name.EndsWith(".hook_pattern", StringComparison.Ordinal)
+            || name.EndsWith(".hook_scale", StringComparison.Ordinal)
+            || name.EndsWith(".hook_normalized", StringComparison.Ordinal);
 
     static readonly HookFunction NoOp = (_, _) => null;
 
@@ -28,7 +32,8 @@ public static class HookBenchmarks
                 () => { using (hooks.Suspended()) { using var l = model.Forward(tokens); } },
                 1, ctx.Options.Repetitions(once));
         }
-        yield return BenchRow.FromSamples($"forward {batch}x{pos}, no-op hook at all {points} points, vs no hooks", m, "ms", b, ratio, Target.Ratio("<=", 1.10),
+        yield return BenchRow.FromSamples($"forward {batch}x{pos}, no-op hook at all {points} points, vs no hooks", m,
+            "ms", b, ratio, Target.Ratio("<=", 1.10),
             "hooks on attn_scores/pattern/ln scale/normalized make attention and LayerNorm run unfused");
         yield return HookCallCost(ctx);
     }
@@ -48,10 +53,12 @@ public static class HookBenchmarks
         {
             using var tiny = BenchModels.Build(BenchModels.Tiny());
             using var tokens = BenchModels.Tokens(tiny.Config, 1, 8);
-            var all = tiny.HookDict.Keys.Where(n => tiny.DisablingFlag(n) is null).ToList(); // points a config flag switches off never fire
+            // points a config flag switches off never fire
+            var all = tiny.HookDict.Keys.Where(n => tiny.DisablingFlag(n) is null).ToList();
             var explicitOnly = all.Where(SelectsExplicitPath).ToList();
             int extraCalls = all.Count - explicitOnly.Count;
-            const int hooksPerPoint = 128; // enough calls per forward that their cost stands well out of the forward's own
+            // enough calls per forward that their cost stands well out of the forward's own
+            const int hooksPerPoint = 128;
             using var _ = tiny.Hooks(explicitOnly.Select(n => HookSpec.Named(n, NoOp)));
             using var forced = new HookedModel(tiny, n => !SelectsExplicitPath(n), hooksPerPoint);
             Func<Action, double> clock = ThreadCpuTime.Available ? ThreadCpuTime.Milliseconds : Timing.Milliseconds;
@@ -70,8 +77,10 @@ public static class HookBenchmarks
                 perCall.Add((with - without) * 1e6 / ((double)forwards * extraCalls * hooksPerPoint));
             }
             var direct = DirectCallNs();
-            return BenchRow.FromSamples($"hook call cost: tiny-model forwards with {hooksPerPoint} no-op hooks at every point", new Samples(perCall), "ns/call", null, null, Target.Value("<=", 100),
-                $"{(ThreadCpuTime.Available ? "thread CPU time" : "wall time")}, 1 torch thread, {forwards} forwards x {extraCalls * hooksPerPoint} extra calls per sample; "
+            return BenchRow.FromSamples($"hook call cost: tiny-model forwards with {hooksPerPoint} no-op hooks at " +
+                $"every point", new Samples(perCall), "ns/call", null, null, Target.Value("<=", 100),
+                $"{(ThreadCpuTime.Available ? "thread CPU time" : "wall time")}, 1 torch thread, {forwards} forwards "
+                + $"x {extraCalls * hooksPerPoint} extra calls per sample; "
                 + $"HookPoint.Run alone: {direct:0} ns/call; PyTorch's forward hooks cost ~2000 ns/call");
         }
         finally { set_num_threads(threads); }
@@ -105,7 +114,8 @@ public static class HookBenchmarks
             Attach();
         }
 
-        void Attach() => _handle = _model.Hooks(_names.SelectMany(n => Enumerable.Repeat(HookSpec.Named(n, NoOp), _perPoint)));
+        void Attach() =>
+            _handle = _model.Hooks(_names.SelectMany(n => Enumerable.Repeat(HookSpec.Named(n, NoOp), _perPoint)));
 
         public IDisposable Suspended()
         {

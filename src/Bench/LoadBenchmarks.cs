@@ -25,8 +25,10 @@ public static class LoadBenchmarks
             ReadOnce(file); // into the page cache, so that both sides below read warm
             ctx.Options.Progress($"HookedTransformer.Load ({label}) vs reading the file");
             var once = Timing.Milliseconds(() => { using var m = HookedTransformer.Load(dir); });
-            var (m, b, ratio) = Timing.Paired(() => { using var model = HookedTransformer.Load(dir); }, () => ReadOnce(file), 1, ctx.Options.Repetitions(once, 3, 7));
-            yield return BenchRow.FromSamples($"HookedTransformer.Load of a {label} checkpoint, vs reading the file once (both warm in page cache)",
+            var (m, b, ratio) = Timing.Paired(() => { using var model = HookedTransformer.Load(dir); },
+                () => ReadOnce(file), 1, ctx.Options.Repetitions(once, 3, 7));
+            yield return BenchRow.FromSamples(
+                $"HookedTransformer.Load of a {label} checkpoint, vs reading the file once (both warm in page cache)",
                 m, "ms", b, ratio, Target.Ratio("<=", 2.0), $"model.Save took {saveMs:0} ms");
             yield return PeakMemory(ctx, dir, size, label);
         }
@@ -39,7 +41,8 @@ public static class LoadBenchmarks
     /// <summary>Reads the whole file into freshly allocated memory, as any loader must at least do.</summary>
     public static unsafe void ReadOnce(string path)
     {
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        using var handle =
+            File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
         long length = RandomAccess.GetLength(handle);
         var buffer = (byte*)NativeMemory.Alloc((nuint)Math.Max(length, 1));
         try
@@ -66,7 +69,8 @@ public static class LoadBenchmarks
         double rawPeak = 0;
         for (int i = 0; i < (ctx.Options.Quick ? 1 : 3); i++)
         {
-            var (code, stdout, stderr, _) = SelfInvocation.Run(ctx.Options.SelfCommand(["bench", "--load-probe", dir]), TimeSpan.FromMinutes(5));
+            var (code, stdout, stderr, _) =
+                SelfInvocation.Run(ctx.Options.SelfCommand(["bench", "--load-probe", dir]), TimeSpan.FromMinutes(5));
             if (code != 0) throw new InvalidOperationException($"the load probe failed (exit {code}): {stderr.Trim()}");
             var probe = JsonSerializer.Deserialize<ProbeResult>(stdout.Trim().Split('\n')[^1])
                 ?? throw new InvalidOperationException($"the load probe printed no result: {stdout}");
@@ -76,12 +80,14 @@ public static class LoadBenchmarks
         var s = new Samples(peaks);
         var mb = ProcessMemory.Mb(size);
         return new BenchRow(name, s.Median, s.Min, s.Max, "MB", mb, s.Median / mb, target,
-            $"VmHWM − VmRSS before the load ({label} file); the child's whole VmHWM was {rawPeak:0} MB, runtime and libtorch included");
+            $"VmHWM − VmRSS before the load ({label} file); the child's whole VmHWM was {rawPeak:0} MB, runtime and " +
+            $"libtorch included");
     }
 
     public sealed record ProbeResult(long BeforeBytes, long PeakBytes, double LoadMs, long Parameters);
 
-    /// <summary>The child side: load the checkpoint once and print VmRSS before, VmHWM after, as one JSON line.</summary>
+    /// <summary>The child side: load the checkpoint once and print VmRSS before, VmHWM after, as one JSON
+    /// line.</summary>
     public static int Probe(string dir)
     {
         TorchNative.EnsureLoaded();

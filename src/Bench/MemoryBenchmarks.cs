@@ -1,6 +1,7 @@
 namespace Lens.Bench;
 
-/// <summary>Resident memory across many consecutive forwards of the same input: it must stay flat after warm-up.</summary>
+/// <summary>Resident memory across many consecutive forwards of the same input: it must stay flat after
+/// warm-up.</summary>
 public static class MemoryBenchmarks
 {
     public static BenchRow Run(BenchContext ctx)
@@ -29,6 +30,7 @@ public static class MemoryBenchmarks
         long tensorsAfter = TorchSharp.torch.Tensor.TotalCount;
         var end = growth[^1];
         return new BenchRow(name, end, growth.Min(), growth.Max(), "%", null, null, target,
-            $"VmRSS {ProcessMemory.Mb(start):0} MB after warm-up; live tensors {tensorsBefore} → {tensorsAfter}; median = growth at the end, min/max over {growth.Count} samples");
+            $"VmRSS {ProcessMemory.Mb(start):0} MB after warm-up; live tensors {tensorsBefore} → {tensorsAfter}; " +
+            $"median = growth at the end, min/max over {growth.Count} samples");
     }
 }

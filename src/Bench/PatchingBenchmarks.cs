@@ -13,8 +13,10 @@ public static class PatchingBenchmarks
         var model = ctx.Small;
         var cfg = model.Config;
         const long pos = 64;
-        var cells = Enumerable.Range(0, cfg.NLayers).SelectMany(l => Enumerable.Range(0, cfg.NHeads).Select(h => (Layer: l, Head: h))).Take(32).ToList();
-        var name = $"patching sweep, {cells.Count} cells (hook_z of one head), {ctx.SmallLabel} 1x{pos}: per cell vs one forward";
+        var cells = Enumerable.Range(0, cfg.NLayers)
+            .SelectMany(l => Enumerable.Range(0, cfg.NHeads).Select(h => (Layer: l, Head: h))).Take(32).ToList();
+        var name = $"patching sweep, {cells.Count} cells (hook_z of one head), {ctx.SmallLabel} 1x{pos}: per cell vs " +
+            $"one forward";
         using var clean = BenchModels.Tokens(cfg, 1, pos, seed: 1);
         using var corrupted = BenchModels.Tokens(cfg, 1, pos, seed: 2);
         ctx.Options.Progress(name);
@@ -40,6 +42,7 @@ public static class PatchingBenchmarks
 
         var once = Timing.Milliseconds(Sweep);
         var (m, b, ratio) = Timing.Paired(Sweep, Forwards, 1, ctx.Options.Repetitions(once, 3, 9));
-        return BenchRow.FromSamples(name, m.Scale(1.0 / cells.Count), "ms/cell", b.Scale(1.0 / cells.Count), ratio, Target.Ratio("<=", 1.10));
+        return BenchRow.FromSamples(name, m.Scale(1.0 / cells.Count), "ms/cell", b.Scale(1.0 / cells.Count), ratio,
+            Target.Ratio("<=", 1.10));
     }
 }

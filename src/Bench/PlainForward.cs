@@ -25,11 +25,16 @@ public sealed class PlainForward : IDisposable
     /// <summary>Why this model has no plain baseline, or null when it has one.</summary>
     public static string? Unsupported(HookedTransformerConfig c)
     {
-        if (c.Normalization is not (NormalizationKind.LN or NormalizationKind.LNPre) || c.FinalRms) return $"normalization {c.NormalizationType ?? "none"}";
-        if (c.PositionalEmbedding != PositionalEmbeddingKind.Standard) return $"positional embedding {c.PositionalEmbeddingType}";
-        if (c.AttnOnly || c.GatedMlp || c.ParallelAttnMlp || c.NumExperts is not null) return "not a sequential attention + MLP block";
-        if (c.NKeyValueHeads is not null || c.UseLocalAttn || c.AttentionDirection != AttentionDirection.Causal) return "grouped, local or bidirectional attention";
-        if (c.Activation is not (ActivationFunction.GeluNew or ActivationFunction.Gelu or ActivationFunction.Relu or ActivationFunction.GeluPytorchTanh))
+        if (c.Normalization is not (NormalizationKind.LN or NormalizationKind.LNPre) || c.FinalRms)
+            return $"normalization {c.NormalizationType ?? "none"}";
+        if (c.PositionalEmbedding != PositionalEmbeddingKind.Standard)
+            return $"positional embedding {c.PositionalEmbeddingType}";
+        if (c.AttnOnly || c.GatedMlp || c.ParallelAttnMlp || c.NumExperts is not null)
+            return "not a sequential attention + MLP block";
+        if (c.NKeyValueHeads is not null || c.UseLocalAttn || c.AttentionDirection != AttentionDirection.Causal)
+            return "grouped, local or bidirectional attention";
+        if (c.Activation is not (ActivationFunction.GeluNew or ActivationFunction.Gelu or ActivationFunction.Relu
+            or ActivationFunction.GeluPytorchTanh))
             return $"activation {c.ActFn}";
         if (c.UseSplitQkvInput || c.UseAttnIn || c.UseAttnResult) return "per-head attention inputs or results";
         if (c.ScaleAttnByInverseLayerIdx) return "per-layer attention scale";
@@ -41,7 +46,8 @@ public sealed class PlainForward : IDisposable
     public PlainForward(HookedTransformer model)
     {
         _cfg = model.Config;
-        if (Unsupported(_cfg) is string why) throw new NotSupportedException($"no plain baseline for this model: {why}");
+        if (Unsupported(_cfg) is string why)
+            throw new NotSupportedException($"no plain baseline for this model: {why}");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         _wE = Own(model.embed.W_E.detach());
@@ -56,12 +62,14 @@ public sealed class PlainForward : IDisposable
             long d = _cfg.DModel;
             Tensor Heads(Tensor w) => w.detach().permute(1, 0, 2).reshape(d, -1);     // [h, d, e] → [d, h·e]
             var wqkv = Own(cat([Heads(a.W_Q), Heads(a.W_K!), Heads(a.W_V!)], 1).contiguous());
-            var bqkv = Own(cat([a.b_Q.detach().reshape(-1), a.b_K!.detach().reshape(-1), a.b_V!.detach().reshape(-1)], 0));
+            var bqkv =
+                Own(cat([a.b_Q.detach().reshape(-1), a.b_K!.detach().reshape(-1), a.b_V!.detach().reshape(-1)], 0));
             return new Layer(
                 Own(b.ln1!.w?.detach() ?? ones(d)), b.ln1.b is { } b1 ? Own(b1.detach()) : null, wqkv, bqkv,
                 Own(a.W_O.detach().reshape(-1, d)), Own(a.b_O.detach()),
                 Own(b.ln2!.w?.detach() ?? ones(d)), b.ln2.b is { } b2 ? Own(b2.detach()) : null,
-                Own(b.mlp!.W_in.detach()), Own(b.mlp.b_in.detach()), Own(b.mlp.W_out.detach()), Own(b.mlp.b_out.detach()));
+                Own(b.mlp!.W_in.detach()), Own(b.mlp.b_in.detach()), Own(b.mlp.W_out.detach()),
+                    Own(b.mlp.b_out.detach()));
         }).ToArray();
         // SDPA scales by 1/sqrt(d_head); TransformerLens divides by attn_scale.
         _qScale = Math.Sqrt(_cfg.DHead) / _cfg.AttnScale;

@@ -13,7 +13,8 @@ public static class ProcessMemory
     /// <summary>Peak resident set since start or since <see cref="ResetPeak"/> (VmHWM).</summary>
     public static long Peak() => Field("VmHWM:");
 
-    /// <summary>Resets VmHWM to the current resident set (writes 5 to /proc/self/clear_refs); false where the kernel refuses.</summary>
+    /// <summary>Resets VmHWM to the current resident set (writes 5 to /proc/self/clear_refs); false where the kernel
+    /// refuses.</summary>
     public static bool ResetPeak()
     {
         try { File.WriteAllText("/proc/self/clear_refs", "5"); return true; }
@@ -39,7 +40,8 @@ public static class ProcessMemory
     {
         if (_noTrim || !OperatingSystem.IsLinux()) return;
         try { _ = malloc_trim(0); }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { _noTrim = true; } // not glibc
+        // not glibc
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { _noTrim = true; }
     }
 
     [DllImport("libc", EntryPoint = "malloc_trim")]

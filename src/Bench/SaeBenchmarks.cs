@@ -27,8 +27,10 @@ public static class SaeBenchmarks
             () => { using (model.AttachSae(sae)) { using var l = model.Forward(tokens); } },
             () => { using var l = model.Forward(tokens); },
             1, ctx.Options.Repetitions(2 * once));
-        yield return BenchRow.FromSamples($"forward {batch}x{pos} with a {Expansion}x SAE ({dIn}->{dSae}) spliced at {hook}, vs plain forward", m, "ms", b, ratio,
-            Target.Ratio("<=", 1.2), $"a standard SAE with random weights; attaching, encoding and decoding add 4·{dIn}·{dSae} FLOP per token");
+        yield return BenchRow.FromSamples($"forward {batch}x{pos} with a {Expansion}x SAE ({dIn}->{dSae}) spliced " +
+            $"at {hook}, vs plain forward", m, "ms", b, ratio,
+            Target.Ratio("<=", 1.2),
+            $"a standard SAE with random weights; attaching, encoding and decoding add 4·{dIn}·{dSae} FLOP per token");
         yield return Training(ctx, dIn, dSae);
     }
 
@@ -42,7 +44,8 @@ public static class SaeBenchmarks
             ["W_enc"] = wDec.t().contiguous(), ["b_enc"] = full(dSae, -0.5f), ["W_dec"] = wDec, ["b_dec"] = zeros(dIn),
         };
         foreach (var t in state.Values) t.DetachFromDisposeScope();
-        return new SparseAutoencoder(new SaeConfig { Architecture = "standard", DIn = dIn, DSae = dSae, HookName = hook }, state, "bench");
+        return new SparseAutoencoder(
+            new SaeConfig { Architecture = "standard", DIn = dIn, DSae = dSae, HookName = hook }, state, "bench");
     }
 
     sealed class RandomActivations(int dIn) : IActivationSource
@@ -54,23 +57,31 @@ public static class SaeBenchmarks
     static BenchRow Training(BenchContext ctx, int dIn, int dSae)
     {
         int steps = ctx.Options.Quick ? 4 : 10;
-        ctx.Options.Progress($"SAE training {dIn}->{dSae}, {steps} steps of {TrainBatch} activations, interleaved with the matmul ceiling");
-        var options = new SaeTrainingOptions { DSae = dSae, TrainingTokens = (long)steps * TrainBatch, TrainBatchSizeTokens = TrainBatch, Progress = false };
+        ctx.Options.Progress($"SAE training {dIn}->{dSae}, {steps} steps of {TrainBatch} activations, interleaved " +
+            $"with the matmul ceiling");
+        var options = new SaeTrainingOptions
+        {
+            DSae = dSae, TrainingTokens = (long)steps * TrainBatch, TrainBatchSizeTokens = TrainBatch, Progress = false
+        };
         var metadata = new SaeMetadata { HookName = "bench" };
         using var a = randn(CeilingSize, CeilingSize);
         using var b = randn(CeilingSize, CeilingSize);
         void Train() { using var r = SaeTrainer.Train(new RandomActivations(dIn), options, metadata); }
         void Matmul() { using var _ = mm(a, b); }
         var once = Timing.Milliseconds(Train) + Timing.Milliseconds(Matmul);
-        var (trainMs, matmulMs, timeRatio) = Timing.Paired(Train, Matmul, 0, ctx.Options.Repetitions(once, min: 3, max: 5));
+        var (trainMs, matmulMs, timeRatio) =
+            Timing.Paired(Train, Matmul, 0, ctx.Options.Repetitions(once, min: 3, max: 5));
         double activations = (double)steps * TrainBatch;
         var perSecond = new Samples(trainMs.Values.Select(v => activations / (v / 1000)));
         // encoder and decoder GEMMs, forward (2·n·d·s each) and backward (twice that): 12·n·d·s per step
         double flops = 12.0 * activations * dIn * dSae, ceilingFlops = 2.0 * CeilingSize * CeilingSize * CeilingSize;
         var gflops = trainMs.Values.Select(v => flops / (v / 1000) / 1e9).ToList();
         double ceiling = Samples.MedianOf(matmulMs.Values.Select(v => ceilingFlops / (v / 1000) / 1e9));
-        return new BenchRow($"SAE training {dIn}->{dSae} (standard, batch {TrainBatch}), activations/s; value: GEMM GFLOP/s vs a {CeilingSize}² matmul's",
-            perSecond.Median, perSecond.Min, perSecond.Max, "activations/s", null, flops / ceilingFlops / timeRatio, null,
-            $"{Samples.MedianOf(gflops):0.0} GFLOP/s in the SAE's GEMMs (12·n·d_in·d_sae per step) against the ceiling's {ceiling:0.0}; {steps} steps per run including setup; torch threads {get_num_threads()}");
+        return new BenchRow($"SAE training {dIn}->{dSae} (standard, batch {TrainBatch}), activations/s; value: GEMM " +
+            $"GFLOP/s vs a {CeilingSize}² matmul's",
+            perSecond.Median, perSecond.Min, perSecond.Max, "activations/s", null, flops / ceilingFlops / timeRatio,
+            null,
+            $"{Samples.MedianOf(gflops):0.0} GFLOP/s in the SAE's GEMMs (12·n·d_in·d_sae per step) against the " +
+            $"ceiling's {ceiling:0.0}; {steps} steps per run including setup; torch threads {get_num_threads()}");
     }
 }

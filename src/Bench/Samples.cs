@@ -40,7 +40,8 @@ public static class Timing
         return new Samples(Enumerable.Range(0, reps).Select(_ => Milliseconds(action)).ToList());
     }
 
-    public static (Samples Measured, Samples Baseline, double Ratio) Paired(Action measured, Action baseline, int warmup, int reps)
+    public static (Samples Measured, Samples Baseline, double Ratio) Paired(Action measured, Action baseline,
+        int warmup, int reps)
     {
         for (int i = 0; i < warmup; i++) { baseline(); measured(); }
         var m = new List<double>();

@@ -24,7 +24,8 @@ public static class StartupBenchmarks
             ctx.Options.Progress("start-up: lens --help");
             yield return Time(ctx, "start-up to exit: lens --help (.NET start-up alone)", ["--help"], reps, null);
             ctx.Options.Progress("start-up: lens run, 3-line experiment on the demo model");
-            yield return Time(ctx, "start-up to exit: lens run, 3-line experiment on demo-attn-only-2l", ["run", file], reps, Target.Value("<=", 1500));
+            yield return Time(ctx, "start-up to exit: lens run, 3-line experiment on demo-attn-only-2l", ["run", file],
+                reps, Target.Value("<=", 1500));
         }
         finally
         {
@@ -35,7 +36,8 @@ public static class StartupBenchmarks
     static BenchRow Time(BenchContext ctx, string name, string[] args, int reps, Target? target)
     {
         var psi = ctx.Options.SelfCommand(args);
-        var command = string.Join(' ', new[] { Path.GetFileName(psi.FileName) }.Concat(psi.ArgumentList.Select(Path.GetFileName)));
+        var command = string.Join(' ',
+            new[] { Path.GetFileName(psi.FileName) }.Concat(psi.ArgumentList.Select(Path.GetFileName)));
         var times = new List<double>();
         for (int i = 0; i <= reps; i++)
         {

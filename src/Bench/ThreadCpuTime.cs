@@ -27,7 +27,8 @@ public static class ThreadCpuTime
 
     public static double NowMs()
     {
-        if (clock_gettime(ClockThreadCputimeId, out var ts) != 0) throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        if (clock_gettime(ClockThreadCputimeId, out var ts) != 0)
+            throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
         return ts.Seconds * 1e3 + ts.Nanoseconds / 1e6;
     }
 

@@ -14,7 +14,8 @@ internal static class NativePreload
     public static void Start(string[] args)
     {
         if (args.Length == 0 || args.Any(a => a is "--help" or "-h" or "-?" or "--version")) return;
-        _thread = new Thread(() => Lens.Native.TorchNative.EnsureLoaded()) { IsBackground = true, Name = "libtorch preload" };
+        _thread =
+            new Thread(() => Lens.Native.TorchNative.EnsureLoaded()) { IsBackground = true, Name = "libtorch preload" };
         _thread.Start();
     }
 

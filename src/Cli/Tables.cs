@@ -7,7 +7,8 @@ public static class Tables
     {
         var all = new List<string[]> { header.ToArray() };
         all.AddRange(rows);
-        var widths = Enumerable.Range(0, header.Count).Select(c => all.Max(r => c < r.Length ? r[c].Length : 0)).ToArray();
+        var widths =
+            Enumerable.Range(0, header.Count).Select(c => all.Max(r => c < r.Length ? r[c].Length : 0)).ToArray();
         var sb = new System.Text.StringBuilder();
         for (int i = 0; i < all.Count; i++)
         {

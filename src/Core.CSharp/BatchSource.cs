@@ -9,15 +9,18 @@ public interface IBatchSource
     Tensor NextBatch(int batchSize, Generator generator);
 }
 
-/// <summary>Batches of rows drawn uniformly (with replacement) from a fixed dataset of token sequences [n, pos].</summary>
+/// <summary>Batches of rows drawn uniformly (with replacement) from a fixed dataset of token sequences [n,
+/// pos].</summary>
 public sealed class TensorBatches : IBatchSource
 {
     readonly Tensor _rows;
     public TensorBatches(Tensor rows)
     {
         if (rows.dim() != 2 || rows.shape[0] == 0 || rows.shape[1] < 2)
-            throw new ArgumentException($"a dataset is int64 token rows [n, pos >= 2] (got shape [{string.Join(", ", rows.shape)}])");
-        if (rows.dtype != ScalarType.Int64) throw new ArgumentException($"dataset tokens must be int64 (got {rows.dtype})");
+            throw new ArgumentException(
+                $"a dataset is int64 token rows [n, pos >= 2] (got shape [{string.Join(", ", rows.shape)}])");
+        if (rows.dtype != ScalarType.Int64)
+            throw new ArgumentException($"dataset tokens must be int64 (got {rows.dtype})");
         _rows = rows;
     }
     public Tensor NextBatch(int batchSize, Generator generator)

@@ -18,7 +18,8 @@ public sealed partial class HookedTransformer
     public const string ConfigFile = "config.json";
     public const string WeightsFile = "model.safetensors";
 
-    /// <summary>Whether a folder is a TransformerLens-native checkpoint (config.json with n_layers and d_model, model.safetensors).</summary>
+    /// <summary>Whether a folder is a TransformerLens-native checkpoint (config.json with n_layers and d_model,
+    /// model.safetensors).</summary>
     public static bool IsNativeCheckpoint(string dir)
     {
         var cfg = Path.Combine(dir, ConfigFile);
@@ -32,12 +33,16 @@ public sealed partial class HookedTransformer
     {
         var cfgPath = Path.Combine(dir, ConfigFile);
         if (!Directory.Exists(dir)) throw new CheckpointException($"checkpoint folder not found: {dir}");
-        if (!File.Exists(cfgPath)) throw new CheckpointException($"{dir}: no {ConfigFile} (a TransformerLens-native checkpoint has {ConfigFile} and {WeightsFile})");
+        if (!File.Exists(cfgPath))
+            throw new CheckpointException(
+                $"{dir}: no {ConfigFile} (a TransformerLens-native checkpoint has {ConfigFile} and {WeightsFile})");
         HookedTransformerConfig cfg;
         try { cfg = HookedTransformerConfig.FromJson(File.ReadAllText(cfgPath), cfgPath); }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
-            throw new CheckpointException(e.Message.StartsWith(cfgPath, StringComparison.Ordinal) ? e.Message : $"{cfgPath}: {e.Message}");
+            throw new CheckpointException(e.Message.StartsWith(cfgPath, StringComparison.Ordinal)
+                ? e.Message
+                : $"{cfgPath}: {e.Message}");
         }
         if (dtype is ScalarType dt) cfg.Dtype = NameOf(dt);
         cfg.InitWeights = false;
@@ -46,7 +51,8 @@ public sealed partial class HookedTransformer
         {
             using var file = SafetensorsFile.Open(Path.Combine(dir, WeightsFile));
             // Each tensor is read straight into its parameter's memory: no second copy of the weights at any time.
-            model.LoadStateDict(file.Entries.Values.Select(e => new TensorSource(e.Name, e.Shape, p => file.ReadInto(e.Name, p))), file.Path);
+            model.LoadStateDict(file.Entries.Values.Select(
+                e => new TensorSource(e.Name, e.Shape, p => file.ReadInto(e.Name, p))), file.Path);
         }
         catch (SafetensorsException e) { model.Dispose(); throw new CheckpointException(e.Message); }
         catch (FileNotFoundException e) { model.Dispose(); throw new CheckpointException(e.Message); }
@@ -58,9 +64,11 @@ public sealed partial class HookedTransformer
     /// <summary>Writes config.json and model.safetensors into a folder (created if needed).</summary>
     public void Save(string dir)
     {
-        if (OutputPaths.FolderProblem(dir) is string problem) throw new OutputPathException($"cannot save the model: {problem}");
+        if (OutputPaths.FolderProblem(dir) is string problem)
+            throw new OutputPathException($"cannot save the model: {problem}");
         Directory.CreateDirectory(dir);
-        SafetensorsFile.Save(Path.Combine(dir, WeightsFile), StateDict(), new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "Lens" });
+        SafetensorsFile.Save(Path.Combine(dir, WeightsFile), StateDict(),
+            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "Lens" });
         AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), Config.ToJson());
     }
 
@@ -72,7 +80,8 @@ public sealed partial class HookedTransformer
     public void LoadStateDict(IEnumerable<KeyValuePair<string, Tensor>> tensors, string source = "state dict") =>
         LoadStateDict(tensors.Select(kv => new TensorSource(kv.Key, kv.Value.shape, p => p.copy_(kv.Value))), source);
 
-    /// <summary>Tensors produced on demand in the parameter's dtype (converted checkpoints), each freed after its copy.</summary>
+    /// <summary>Tensors produced on demand in the parameter's dtype (converted checkpoints), each freed after its
+    /// copy.</summary>
     void LoadStateDict(IEnumerable<KeyValuePair<string, Func<ScalarType, Tensor>>> tensors, string source) =>
         LoadStateDict(tensors.Select(kv => new TensorSource(kv.Key, null, p =>
         {
@@ -81,11 +90,13 @@ public sealed partial class HookedTransformer
             p.copy_(t);
         })), source);
 
-    /// <summary>A named tensor (of a shape known up front, or checked once produced) that can copy itself into a parameter.</summary>
+    /// <summary>A named tensor (of a shape known up front, or checked once produced) that can copy itself into a
+    /// parameter.</summary>
     sealed record TensorSource(string Name, long[]? Shape, Action<Tensor> CopyInto);
 
     static CheckpointException ShapeMismatch(string source, string name, long[] shape, long[] expected) =>
-        new($"{source}: '{name}' has shape [{string.Join(", ", shape)}] but this config needs [{string.Join(", ", expected)}]");
+        new($"{source}: '{name}' has shape [{string.Join(", ", shape)}] but this config needs " +
+            $"[{string.Join(", ", expected)}]");
 
     void LoadStateDict(IEnumerable<TensorSource> tensors, string source)
     {
@@ -101,18 +112,21 @@ public sealed partial class HookedTransformer
             seen.Add(name);
         }
         if (unexpected.Count > 0)
-            throw new CheckpointException($"{source}: unexpected tensors for this config: {string.Join(", ", unexpected.Take(8))}{(unexpected.Count > 8 ? ", ..." : "")}");
+            throw new CheckpointException($"{source}: unexpected tensors for this " +
+                $"config: {string.Join(", ", unexpected.Take(8))}{(unexpected.Count > 8 ? ", ..." : "")}");
         // Missing biases are zeros, as TransformerLens's fill_missing_keys leaves them; missing weights are an error.
         var missing = parameters.Keys.Where(k => !seen.Contains(k)).ToList();
         var missingWeights = missing.Where(k => !IsBias(k)).ToList();
         if (missingWeights.Count > 0)
-            throw new CheckpointException($"{source}: missing tensors: {string.Join(", ", missingWeights.Take(8))}{(missingWeights.Count > 8 ? ", ..." : "")}");
+            throw new CheckpointException($"{source}: missing " +
+                $"tensors: {string.Join(", ", missingWeights.Take(8))}{(missingWeights.Count > 8 ? ", ..." : "")}");
         foreach (var k in missing) parameters[k].zero_();
     }
 
     static bool IsBias(string name)
     {
         var leaf = name[(name.LastIndexOf('.') + 1)..];
-        return leaf.StartsWith("b_", StringComparison.Ordinal) || leaf.StartsWith("_b_", StringComparison.Ordinal) || leaf == "b";
+        return leaf.StartsWith("b_", StringComparison.Ordinal) || leaf.StartsWith("_b_", StringComparison.Ordinal)
+            || leaf == "b";
     }
 }

@@ -6,7 +6,8 @@ namespace Lens;
 /// </summary>
 public sealed partial class HookedTransformer
 {
-    /// <summary>The config flag (TransformerLens's name) a hook point needs and that is off, or null when it fires.</summary>
+    /// <summary>The config flag (TransformerLens's name) a hook point needs and that is off, or null when it
+    /// fires.</summary>
     public string? DisablingFlag(string fullName)
     {
         var leaf = fullName[(fullName.LastIndexOf('.') + 1)..];
@@ -23,7 +24,8 @@ public sealed partial class HookedTransformer
 
     /// <summary>The message for a hook point whose flag is off.</summary>
     public static string DisabledHookMessage(string fullName, string flag) =>
-        $"hook point '{fullName}' fires only with {flag} = true, which is off in this model's config: " + HowToTurnOn(flag);
+        $"hook point '{fullName}' fires only with {flag} = true, which is off in this model's config: "
+            + HowToTurnOn(flag);
 
     static string HowToTurnOn(string flag) => flag == "use_hook_tokens"
         ? "set use_hook_tokens: true in the model's config.json (the hook point is made when the model is built)"
@@ -41,7 +43,8 @@ public sealed partial class HookedTransformer
     /// <summary>The hook point of a name, refused when its flag is off.</summary>
     HookPoint EnabledHook(string name)
     {
-        if (ActName.Get(name) == "hook_tokens" && !Config.UseHookTokens) throw new ArgumentException(DisabledHookMessage("hook_tokens", "use_hook_tokens"));
+        if (ActName.Get(name) == "hook_tokens" && !Config.UseHookTokens)
+            throw new ArgumentException(DisabledHookMessage("hook_tokens", "use_hook_tokens"));
         var hook = Hook(name);
         if (DisablingFlag(hook.Name) is string flag) throw new ArgumentException(DisabledHookMessage(hook.Name, flag));
         return hook;
@@ -63,7 +66,8 @@ public sealed partial class HookedTransformer
             if (selected.Count == 0 || selected.Any(n => DisablingFlag(n) is null)) continue;
             var flag = DisablingFlag(selected[0])!;
             throw new ArgumentException((pattern is null ? "the names filter" : $"'{pattern}'")
-                + $" selects only hook points that fire with {flag} = true, which is off in this model's config ({string.Join(", ", selected.Take(3))}{(selected.Count > 3 ? ", …" : "")}): "
+                + $" selects only hook points that fire with {flag} = true, which is off in this model's config "
+                + $"({string.Join(", ", selected.Take(3))}{(selected.Count > 3 ? ", …" : "")}): "
                 + HowToTurnOn(flag));
         }
     }

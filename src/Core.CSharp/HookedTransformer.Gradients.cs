@@ -16,17 +16,22 @@ namespace Lens;
 public sealed partial class HookedTransformer
 {
     /// <summary>
-    /// <see cref="RunWithCache(Tensor, ReturnType, Func{string, bool}?, bool, bool, Tensor?, int?, int?, Tensor?)"/> with, when
+    /// <see cref="RunWithCache(Tensor, ReturnType, Func{string, bool}?, bool, bool, Tensor?, int?, int?, Tensor?)"/>
+    /// with, when
     /// <paramref name="includeBackward"/> is set, the backward pass of the mean next-token loss (the
     /// return type must then include the loss) and every <c>NAME_grad</c> in the cache.
     /// </summary>
-    public CachedRun RunWithCache(Tensor tokens, ReturnType returnType, bool includeBackward, Func<string, bool>? namesFilter = null,
+    public CachedRun RunWithCache(Tensor tokens, ReturnType returnType, bool includeBackward,
+        Func<string, bool>? namesFilter = null,
         bool removeBatchDim = false, bool parameterGradients = false, Tensor? attentionMask = null)
     {
-        if (!includeBackward) return RunWithCache(tokens, returnType, namesFilter, removeBatchDim, attentionMask: attentionMask);
+        if (!includeBackward)
+            return RunWithCache(tokens, returnType, namesFilter, removeBatchDim, attentionMask: attentionMask);
         if (returnType is not (ReturnType.Loss or ReturnType.Both))
-            throw new ArgumentException($"includeBackward differentiates the loss: ask for ReturnType.Loss or ReturnType.Both (got {returnType})");
-        return GradientRun(tokens, returnType, output => output.Loss!, namesFilter, removeBatchDim, parameterGradients, attentionMask);
+            throw new ArgumentException($"includeBackward differentiates the loss: ask for ReturnType.Loss or " +
+                $"ReturnType.Both (got {returnType})");
+        return GradientRun(tokens, returnType, output => output.Loss!, namesFilter, removeBatchDim, parameterGradients,
+            attentionMask);
     }
 
     /// <summary>
@@ -42,32 +47,39 @@ public sealed partial class HookedTransformer
     /// block and only those are computed and differentiated (<see cref="ReadLogits"/>; the metric sees NaN
     /// elsewhere and a NaN metric is refused), and the run holds no logits.
     /// </remarks>
-    public CachedRun Backward(Tensor tokens, Func<Tensor, Tensor> metric, Func<string, bool>? namesFilter = null, bool parameterGradients = false,
-        Tensor? attentionMask = null, LogitsRead? metricReads = null)
+    public CachedRun Backward(Tensor tokens, Func<Tensor, Tensor> metric, Func<string, bool>? namesFilter = null,
+        bool parameterGradients = false, Tensor? attentionMask = null, LogitsRead? metricReads = null)
     {
         if (metricReads is null || metricReads.IsAll)
-            return GradientRun(tokens, ReturnType.Logits, output => metric(output.Logits!), namesFilter, false, parameterGradients, attentionMask);
+            return GradientRun(tokens, ReturnType.Logits, output => metric(output.Logits!), namesFilter, false,
+                parameterGradients, attentionMask);
         Tensor ReadMetric(ModelOutput output)
         {
             var residual = output.Residual!;
-            var value = metric(metricReads.Expand(ReadLogits(residual, metricReads), residual.shape[1], Config.DVocabOut));
+            var value =
+                metric(metricReads.Expand(ReadLogits(residual, metricReads), residual.shape[1], Config.DVocabOut));
             using (var nan = value.isnan().any())
                 if (nan.item<bool>())
-                    throw new ArgumentException($"the metric gave NaN on the logits it declares it reads ({metricReads}): it reads other logits; declare them in metricReads (null: every logit)");
+                    throw new ArgumentException($"the metric gave NaN on the logits it declares it reads " +
+                        $"({metricReads}): it reads other logits; declare them in metricReads (null: every logit)");
             return value;
         }
-        return GradientRun(tokens, ReturnType.Logits, ReadMetric, namesFilter, false, parameterGradients, attentionMask, stopAtLayer: Config.NLayers);
+        return GradientRun(tokens, ReturnType.Logits, ReadMetric, namesFilter, false, parameterGradients, attentionMask,
+            stopAtLayer: Config.NLayers);
     }
 
-    CachedRun GradientRun(Tensor tokens, ReturnType returnType, Func<ModelOutput, Tensor> objective, Func<string, bool>? namesFilter,
+    CachedRun GradientRun(Tensor tokens, ReturnType returnType, Func<ModelOutput, Tensor> objective,
+        Func<string, bool>? namesFilter,
         bool removeBatchDim, bool parameterGradients, Tensor? attentionMask, int? stopAtLayer = null)
     {
         var filter = namesFilter ?? (_ => true);
         var activations = new List<KeyValuePair<string, Tensor>>();
         var gradients = new List<KeyValuePair<string, Tensor>>();
         var parameterGrads = new Dictionary<string, Tensor>();
-        HookFunction record = (x, hp) => { activations.Add(new(hp.Name, x.detach().DetachFromDisposeScope())); return null; };
-        HookFunction recordGradient = (g, hp) => { gradients.Add(new(hp.Name + "_grad", g.detach().DetachFromDisposeScope())); return null; };
+        HookFunction record =
+            (x, hp) => { activations.Add(new(hp.Name, x.detach().DetachFromDisposeScope())); return null; };
+        HookFunction recordGradient =
+            (g, hp) => { gradients.Add(new(hp.Name + "_grad", g.detach().DetachFromDisposeScope())); return null; };
         var parameters = parameterGradients ? named_parameters().ToList() : [];
         var thawed = parameters.Where(p => !p.parameter.requires_grad).Select(p => p.parameter).ToList();
         Tensor? logits = null, loss = null;
@@ -76,23 +88,29 @@ public sealed partial class HookedTransformer
         {
             foreach (var p in thawed) p.requires_grad = true;
             using var scope = NewDisposeScope();
-            using var gradientMode = enable_grad(); // the metric is differentiated even when the caller runs under no_grad
+            // the metric is differentiated even when the caller runs under no_grad
+            using var gradientMode = enable_grad();
             using (Hooks([HookSpec.Where(filter, record), HookSpec.BackwardWhere(filter, recordGradient)]))
             {
                 var output = Forward(tokens, returnType, attentionMask: attentionMask, stopAtLayer: stopAtLayer);
                 var scalar = objective(output);
                 if (scalar.numel() != 1)
-                    throw new ArgumentException($"the metric must be a scalar (one number), got a tensor of shape [{string.Join(", ", scalar.shape)}]");
+                    throw new ArgumentException($"the metric must be a scalar (one number), got a tensor of shape " +
+                        $"[{string.Join(", ", scalar.shape)}]");
                 if (!scalar.requires_grad)
-                    throw new ArgumentException("the metric does not depend on the logits through the model (it has no gradient): compute it from the logits it is given");
+                    throw new ArgumentException("the metric does not depend on the logits through the model (it has " +
+                        "no gradient): compute it from the logits it is given");
                 value = scalar.to(ScalarType.Float64).item<double>();
                 if (parameterGradients)
                 {
-                    var grads = autograd.grad([scalar.reshape()], parameters.Select(p => (Tensor)p.parameter).ToList(), allow_unused: true);
+                    var grads = autograd.grad([scalar.reshape()], parameters.Select(p => (Tensor)p.parameter).ToList(),
+                        allow_unused: true);
                     for (int i = 0; i < parameters.Count; i++)
                     {
                         var g = grads[i];
-                        parameterGrads[parameters[i].name] = (g is null || g.IsInvalid ? zeros_like(parameters[i].parameter) : g.detach()).DetachFromDisposeScope();
+                        parameterGrads[parameters[i].name] =
+                            (g is null || g.IsInvalid ? zeros_like(parameters[i].parameter) : g.detach())
+                                .DetachFromDisposeScope();
                     }
                 }
                 else scalar.reshape().backward();

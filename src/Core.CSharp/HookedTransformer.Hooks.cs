@@ -4,34 +4,55 @@ using static TorchSharp.torch;
 
 namespace Lens;
 
-/// <summary>A forward hook to attach: a hook name (full or shorthand) or a predicate over names, and the function.</summary>
-/// <summary>The result of <see cref="HookedTransformer.RunWithCache(Tensor, Func{string, bool}?, bool)"/>: owns the logits, loss and cache.</summary>
-public sealed class CachedRun(Tensor? logits, Tensor? loss, ActivationCache cache, Tensor? residual = null) : IDisposable
+/// <summary>A forward hook to attach: a hook name (full or shorthand) or a predicate over names, and the
+/// function.</summary>
+/// <summary>The result of <see cref="HookedTransformer.RunWithCache(Tensor, Func{string, bool}?, bool)"/>: owns the
+/// logits, loss and cache.</summary>
+public sealed class CachedRun(Tensor? logits, Tensor? loss, ActivationCache cache, Tensor? residual = null)
+    : IDisposable
 {
-    public Tensor Logits => logits ?? throw new InvalidOperationException(residual is null ? "this run did not ask for logits" : "this run stopped at a layer: its output is Residual");
+    public Tensor Logits => logits
+        ?? throw new InvalidOperationException(residual is null
+            ? "this run did not ask for logits"
+            : "this run stopped at a layer: its output is Residual");
     public Tensor Loss => loss ?? throw new InvalidOperationException("this run did not ask for the loss");
     /// <summary>The residual stream of a run with stop_at_layer.</summary>
-    public Tensor Residual => residual ?? throw new InvalidOperationException("this run did not stop at a layer (stopAtLayer)");
+    public Tensor Residual =>
+        residual ?? throw new InvalidOperationException("this run did not stop at a layer (stopAtLayer)");
     public ActivationCache Cache => cache;
-    public void Deconstruct(out Tensor logitsOut, out ActivationCache cacheOut) { logitsOut = Logits; cacheOut = cache; }
+    public void Deconstruct(out Tensor logitsOut, out ActivationCache cacheOut)
+    {
+        logitsOut = Logits;
+        cacheOut = cache;
+    }
 
-    /// <summary>After a gradient run that asked for them: d metric / d parameter by state-dict name (else empty).</summary>
+    /// <summary>After a gradient run that asked for them: d metric / d parameter by state-dict name (else
+    /// empty).</summary>
     public IReadOnlyDictionary<string, Tensor> ParameterGradients { get; init; } = new Dictionary<string, Tensor>();
 
     /// <summary>After a gradient run: the value of the metric that was differentiated.</summary>
     public double? Metric { get; init; }
 
-    public void Dispose() { logits?.Dispose(); loss?.Dispose(); residual?.Dispose(); cache.Dispose(); foreach (var g in ParameterGradients.Values) g.Dispose(); }
+    public void Dispose()
+    {
+        logits?.Dispose();
+        loss?.Dispose();
+        residual?.Dispose();
+        cache.Dispose();
+        foreach (var g in ParameterGradients.Values) g.Dispose();
+    }
 }
 
-public sealed record HookSpec(string? Name, Func<string, bool>? Filter, HookFunction Function, HookDirection Direction = HookDirection.Forward)
+public sealed record HookSpec(string? Name, Func<string, bool>? Filter, HookFunction Function,
+    HookDirection Direction = HookDirection.Forward)
 {
     public static HookSpec Named(string name, HookFunction fn) => new(name, null, fn);
     public static HookSpec Where(Func<string, bool> filter, HookFunction fn) => new(null, filter, fn);
 
     /// <summary>A backward hook: sees the gradient flowing into the activation and may return a replacement.</summary>
     public static HookSpec Backward(string name, HookFunction fn) => new(name, null, fn, HookDirection.Backward);
-    public static HookSpec BackwardWhere(Func<string, bool> filter, HookFunction fn) => new(null, filter, fn, HookDirection.Backward);
+    public static HookSpec BackwardWhere(Func<string, bool> filter, HookFunction fn) =>
+        new(null, filter, fn, HookDirection.Backward);
 }
 
 public sealed partial class HookedTransformer
@@ -47,10 +68,12 @@ public sealed partial class HookedTransformer
     }
 
     /// <summary>Attaches a hook to every hook point whose full name passes the filter.</summary>
-    public IDisposable AddHook(Func<string, bool> filter, HookFunction fn, HookDirection direction = HookDirection.Forward)
+    public IDisposable AddHook(Func<string, bool> filter, HookFunction fn,
+        HookDirection direction = HookDirection.Forward)
     {
         RefuseDisabledOnly(filter);
-        var handle = new CompositeHandle(_hookDict.Values.Where(h => filter(h.Name)).Select(h => h.Add(fn, direction)).ToList());
+        var handle =
+            new CompositeHandle(_hookDict.Values.Where(h => filter(h.Name)).Select(h => h.Add(fn, direction)).ToList());
         _permanentHooks.Add(handle);
         return handle;
     }
@@ -73,7 +96,10 @@ public sealed partial class HookedTransformer
             _hookDict.Add(p.Name, p);
             added.Add(p);
         }
-        return new CompositeHandle([new Unregister(() => { foreach (var a in added) if (_hookDict.TryGetValue(a.Name, out var h) && h == a) _hookDict.Remove(a.Name); })]);
+        return new CompositeHandle([new Unregister(() =>
+        {
+            foreach (var a in added) if (_hookDict.TryGetValue(a.Name, out var h) && h == a) _hookDict.Remove(a.Name);
+        })]);
     }
 
     sealed class Unregister(Action action) : IDisposable
@@ -124,7 +150,8 @@ public sealed partial class HookedTransformer
         return Forward(tokens);
     }
 
-    public ModelOutput RunWithHooks(Tensor tokens, IEnumerable<HookSpec> hooks, ReturnType returnType, bool lossPerToken = false,
+    public ModelOutput RunWithHooks(Tensor tokens, IEnumerable<HookSpec> hooks, ReturnType returnType,
+        bool lossPerToken = false,
         Tensor? attentionMask = null, int? startAtLayer = null, int? stopAtLayer = null, Tensor? lossTokens = null)
     {
         using var _ = Hooks(hooks);
@@ -144,7 +171,8 @@ public sealed partial class HookedTransformer
     /// loss), stop_at_layer (the run's output is <see cref="CachedRun.Residual"/>). A filter that selects
     /// only hook points the config switches off is refused, naming the flag.
     /// </summary>
-    public CachedRun RunWithCache(Tensor tokens, ReturnType returnType, Func<string, bool>? namesFilter = null, bool removeBatchDim = false, bool lossPerToken = false,
+    public CachedRun RunWithCache(Tensor tokens, ReturnType returnType, Func<string, bool>? namesFilter = null,
+        bool removeBatchDim = false, bool lossPerToken = false,
         Tensor? attentionMask = null, int? startAtLayer = null, int? stopAtLayer = null, Tensor? lossTokens = null)
     {
         var store = new List<KeyValuePair<string, Tensor>>();
@@ -153,7 +181,8 @@ public sealed partial class HookedTransformer
         try
         {
             using (Hooks([HookSpec.Where(namesFilter ?? (_ => true), record)]))
-                output = Forward(tokens, returnType, lossPerToken, attentionMask, startAtLayer, stopAtLayer, lossTokens);
+                output =
+                    Forward(tokens, returnType, lossPerToken, attentionMask, startAtLayer, stopAtLayer, lossTokens);
         }
         catch { foreach (var kv in store) kv.Value.Dispose(); throw; }
         var cache = new ActivationCache(this, store);
@@ -161,7 +190,8 @@ public sealed partial class HookedTransformer
         return new CachedRun(output.Logits, output.Loss, cache, output.Residual);
     }
 
-    /// <summary>Names-filter helper: a glob with * (e.g. <c>blocks.*.attn.hook_pattern</c>) or a shorthand name.</summary>
+    /// <summary>Names-filter helper: a glob with * (e.g. <c>blocks.*.attn.hook_pattern</c>) or a shorthand
+    /// name.</summary>
     public static Func<string, bool> NamesFilter(params string[] patterns) => new HookNamePatterns(patterns).IsMatch;
 
     sealed class CompositeHandle(List<IDisposable> handles) : IDisposable

@@ -21,7 +21,8 @@ public sealed partial class HookedTransformer
     public static HookedTransformer FromPretrained(string name, LoadOptions? options = null) =>
         ModelLoader.Load(name, options ?? new LoadOptions());
 
-    /// <summary>As <see cref="FromPretrained"/> with no weight processing: the checkpoint's own weights, converted.</summary>
+    /// <summary>As <see cref="FromPretrained"/> with no weight processing: the checkpoint's own weights,
+    /// converted.</summary>
     public static HookedTransformer FromPretrainedNoProcessing(string name, LoadOptions? options = null) =>
         ModelLoader.Load(name, (options ?? new LoadOptions()) with { ProcessWeights = false });
 
@@ -59,7 +60,8 @@ public sealed partial class HookedTransformer
         var kind => kind,
     };
 
-    /// <summary>Replaces every norm by its weightless Pre variant after folding (the model's function is in the folded weights).</summary>
+    /// <summary>Replaces every norm by its weightless Pre variant after folding (the model's function is in the folded
+    /// weights).</summary>
     void UseFoldedNorms()
     {
         var kind = Config.Normalization;
@@ -68,13 +70,21 @@ public sealed partial class HookedTransformer
         {
             var b = blocks[l];
             var block = _hooks.Under($"blocks.{l}");
-            if (b.ln1 is not null) b.ln1 = Replace(b, "ln1", b.ln1, new Normalization(block.Replacing("ln1"), kind, Config.DModel, Config.Eps, dtype));
-            if (b.ln2 is not null) b.ln2 = Replace(b, "ln2", b.ln2, new Normalization(block.Replacing("ln2"), kind, Config.DModel, Config.Eps, dtype));
-            if (b.mlp?.ln is { Kind: NormalizationKind.LN } mid && kind == NormalizationKind.LNPre) // SoLU-LN: its mid-MLP LayerNorm was folded into W_out
-                b.mlp.ln = Replace(b.mlp, "ln", mid, new Normalization(block.Under("mlp").Replacing("ln"), NormalizationKind.LNPre, Config.DMlp!.Value, Config.Eps, dtype));
+            if (b.ln1 is not null)
+                b.ln1 = Replace(b, "ln1", b.ln1,
+                    new Normalization(block.Replacing("ln1"), kind, Config.DModel, Config.Eps, dtype));
+            if (b.ln2 is not null)
+                b.ln2 = Replace(b, "ln2", b.ln2,
+                    new Normalization(block.Replacing("ln2"), kind, Config.DModel, Config.Eps, dtype));
+            // SoLU-LN: its mid-MLP LayerNorm was folded into W_out
+            if (b.mlp?.ln is { Kind: NormalizationKind.LN } mid && kind == NormalizationKind.LNPre)
+                b.mlp.ln = Replace(b.mlp, "ln", mid,
+                    new Normalization(block.Under("mlp").Replacing("ln"), NormalizationKind.LNPre, Config.DMlp!.Value,
+                    Config.Eps, dtype));
         }
         if (ln_final is not null && FinalNormalizationKind(Config) is var final && final != NormalizationKind.None)
-            ln_final = Replace(this, "ln_final", ln_final, new Normalization(_hooks.Replacing("ln_final"), final, Config.DModel, Config.Eps, dtype));
+            ln_final = Replace(this, "ln_final", ln_final,
+                new Normalization(_hooks.Replacing("ln_final"), final, Config.DModel, Config.Eps, dtype));
         // The new norms' hook points took the places of the old ones; hook points registered from outside are dropped.
         _hookDict.Clear();
         foreach (var h in _hooks.Ordered) _hookDict.Add(h.Name, h);
@@ -93,17 +103,20 @@ public sealed partial class HookedTransformer
     /// time (the checkpoint stays memory-mapped; nothing is held twice), then applies the load
     /// options: weight processing (in float32 for half-precision targets), dtype, device.
     /// </summary>
-    internal static HookedTransformer FromConverted(HookedTransformerConfig cfg, IEnumerable<ConvertedWeight> weights, string source, LoadOptions options)
+    internal static HookedTransformer FromConverted(HookedTransformerConfig cfg, IEnumerable<ConvertedWeight> weights,
+        string source, LoadOptions options)
     {
         var target = options.Dtype ?? ScalarType.Float32;
         // Folding and centring in half precision loses digits: process in float32 and convert after.
-        var loadType = options.ProcessWeights && target is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : target;
+        var loadType =
+            options.ProcessWeights && target is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : target;
         cfg.Dtype = NameOf(loadType);
         cfg.InitWeights = false;
         var model = new HookedTransformer(cfg);
         try
         {
-            model.LoadStateDict(weights.Select(w => new KeyValuePair<string, Func<ScalarType, Tensor>>(w.Name, w.Load)), source);
+            model.LoadStateDict(weights.Select(w => new KeyValuePair<string, Func<ScalarType, Tensor>>(w.Name, w.Load)),
+                source);
             if (options.ProcessWeights) model.ProcessWeights();
             if (loadType != target) model.To(dtype: target);
             if (options.Device is not null) model.To(options.Device);

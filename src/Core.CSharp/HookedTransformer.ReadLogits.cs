@@ -19,10 +19,12 @@ public sealed partial class HookedTransformer
     public Tensor ReadLogits(Tensor residual, LogitsRead reads)
     {
         if (residual.dim() != 3 || residual.shape[2] != Config.DModel)
-            throw new ArgumentException($"ReadLogits takes the residual stream after the last block [batch, pos, d_model = {Config.DModel}] (got shape [{string.Join(", ", residual.shape)}])");
+            throw new ArgumentException($"ReadLogits takes the residual stream after the last block [batch, pos, " +
+                $"d_model = {Config.DModel}] (got shape [{string.Join(", ", residual.shape)}])");
         using var scope = NewDisposeScope();
         long batch = residual.shape[0], vocab = unembed.W_U.shape[1];
-        var positions = reads.Positions is null ? null : tensor(reads.PositionIndices(residual.shape[1]), device: residual.device);
+        var positions =
+            reads.Positions is null ? null : tensor(reads.PositionIndices(residual.shape[1]), device: residual.device);
         var columns = reads.Tokens is null ? null : tensor(reads.TokenIndices(vocab), device: residual.device);
         Tensor logits;
         if (FinalHooksAttached)
@@ -40,7 +42,8 @@ public sealed partial class HookedTransformer
             var b = columns is null ? unembed.b_U : unembed.b_U.index_select(0, columns);
             logits = addmm(b, x.reshape(-1, x.shape[^1]), w, 1, 1).view(batch, x.shape[1], w.shape[1]);
         }
-        if (Config.OutputLogitsSoftCap > 0) logits = logits.div(Config.OutputLogitsSoftCap).tanh_().mul_(Config.OutputLogitsSoftCap);
+        if (Config.OutputLogitsSoftCap > 0)
+            logits = logits.div(Config.OutputLogitsSoftCap).tanh_().mul_(Config.OutputLogitsSoftCap);
         return logits.MoveToOuterDisposeScope();
     }
 
@@ -48,6 +51,7 @@ public sealed partial class HookedTransformer
     internal bool FinalHooksAttached =>
         (ln_final?.HasHooks ?? false) || unembed.HookIn.HasHooks || unembed.HookOut.HasHooks;
 
-    /// <summary>Whether any hook point has a hook or a splice (a batched sweep then runs one cell per forward).</summary>
+    /// <summary>Whether any hook point has a hook or a splice (a batched sweep then runs one cell per
+    /// forward).</summary>
     internal bool AnyHooksAttached => _hookDict.Values.Any(h => h.HasHooks);
 }

@@ -19,7 +19,10 @@ public sealed partial class HookedTransformer
         set => _tokenizer = value;
     }
 
-    ITokenizer? DefaultTokenizer() => Config.TokenizerName is "gpt2" or "openai-community/gpt2" && Config.DVocab == 50257 ? Gpt2Tokenizer.Default : null;
+    ITokenizer? DefaultTokenizer() =>
+        Config.TokenizerName is "gpt2" or "openai-community/gpt2" && Config.DVocab == 50257
+            ? Gpt2Tokenizer.Default
+            : null;
 
     ITokenizer RequireTokenizer() => Tokenizer ?? throw new InvalidOperationException(
         $"model '{Config.ModelName}' has no tokenizer: give token ids instead of text, or set model.Tokenizer");
@@ -41,10 +44,12 @@ public sealed partial class HookedTransformer
     public TokenBatch ToTokens(IReadOnlyList<string> texts, bool? prependBos = null, string paddingSide = "right")
     {
         var (ids, mask) = TokenizerOps.ToTokensAndMask(RequireTokenizer(), texts, Bos(prependBos), paddingSide);
-        return new TokenBatch(tensor(ids, dtype: ScalarType.Int64, device: Device), tensor(mask, dtype: ScalarType.Int64, device: Device));
+        return new TokenBatch(tensor(ids, dtype: ScalarType.Int64, device: Device),
+            tensor(mask, dtype: ScalarType.Int64, device: Device));
     }
 
-    public string[] ToStrTokens(string text, bool? prependBos = null) => TokenizerOps.ToStrTokens(RequireTokenizer(), text, Bos(prependBos));
+    public string[] ToStrTokens(string text, bool? prependBos = null) =>
+        TokenizerOps.ToStrTokens(RequireTokenizer(), text, Bos(prependBos));
 
     public string[] ToStrTokens(IReadOnlyList<int> ids) => TokenizerOps.ToStrTokens(RequireTokenizer(), ids);
 
@@ -54,7 +59,8 @@ public sealed partial class HookedTransformer
     /// <summary>Decodes token ids to text (TransformerLens's to_string).</summary>
     public string ToText(IEnumerable<int> ids) => RequireTokenizer().Decode(ids);
 
-    public string ToText(Tensor tokens) => ToText((IEnumerable<int>)tokens.flatten().to(CPU).data<long>().Select(x => (int)x).ToArray());
+    public string ToText(Tensor tokens) =>
+        ToText((IEnumerable<int>)tokens.flatten().to(CPU).data<long>().Select(x => (int)x).ToArray());
 
     /// <summary>The id of a string that must be exactly one token.</summary>
     public int ToSingleToken(string text) => TokenizerOps.ToSingleToken(RequireTokenizer(), text);

@@ -15,7 +15,8 @@ public sealed partial class HookedTransformer
     public Tensor W_E => embed.W_E;
     public Tensor W_U => unembed.W_U;
     public Tensor b_U => unembed.b_U;
-    public Tensor W_pos => pos_embed?.W_pos ?? throw new InvalidOperationException("this model has no learned positional embedding (W_pos)");
+    public Tensor W_pos => pos_embed?.W_pos
+        ?? throw new InvalidOperationException("this model has no learned positional embedding (W_pos)");
 
     public Tensor W_Q => Stack(b => b.attn.W_Q);
     public Tensor W_K => Stack(b => Ungroup(b.attn.KeyWeight));
@@ -26,7 +27,8 @@ public sealed partial class HookedTransformer
     public Tensor b_V => Stack(b => Ungroup(b.attn.ValueBias));
     public Tensor b_O => Stack(b => b.attn.b_O);
     public Tensor W_in => Stack(b => Mlp(b).W_in);
-    public Tensor W_gate => Stack(b => Mlp(b).W_gate ?? throw new InvalidOperationException("this model's MLP is not gated (no W_gate)"));
+    public Tensor W_gate =>
+        Stack(b => Mlp(b).W_gate ?? throw new InvalidOperationException("this model's MLP is not gated (no W_gate)"));
     public Tensor W_out => Stack(b => Mlp(b).W_out);
     public Tensor b_in => Stack(b => Mlp(b).b_in);
     public Tensor b_out => Stack(b => Mlp(b).b_out);

@@ -15,17 +15,25 @@ public sealed record LogitsRead(IReadOnlyList<long>? Positions, IReadOnlyList<lo
     public static LogitsRead All { get; } = new(null, null);
 
     /// <summary>One position (e.g. −1, the last) and these token columns (none given: the whole vocabulary).</summary>
-    public static LogitsRead At(long position, params long[] tokens) => new([position], tokens.Length == 0 ? null : tokens);
+    public static LogitsRead At(long position, params long[] tokens) =>
+        new([position], tokens.Length == 0 ? null : tokens);
 
     public bool IsAll => Positions is null && Tokens is null;
 
-    /// <summary>The read positions out of <paramref name="size"/>, from 0, without repeats; refused when out of range.</summary>
+    /// <summary>The read positions out of <paramref name="size"/>, from 0, without repeats; refused when out of
+    /// range.</summary>
     public long[] PositionIndices(long size) =>
         Positions is null ? Range(size) : Positions.Select(p => Normalise(p, size, "position")).Distinct().ToArray();
 
-    /// <summary>The read token columns out of a vocabulary of <paramref name="size"/>, without repeats; refused when out of range.</summary>
+    /// <summary>The read token columns out of a vocabulary of <paramref name="size"/>, without repeats; refused when
+    /// out of range.</summary>
     public long[] TokenIndices(long size) =>
-        Tokens is null ? Range(size) : Tokens.Select(t => t >= 0 && t < size ? t : throw new ArgumentOutOfRangeException(nameof(Tokens), $"metric reads token {t}, outside the vocabulary of {size}")).Distinct().ToArray();
+        Tokens is null
+            ? Range(size)
+            : Tokens.Select(t => t >= 0 && t < size
+                ? t
+                : throw new ArgumentOutOfRangeException(nameof(Tokens),
+                    $"metric reads token {t}, outside the vocabulary of {size}")).Distinct().ToArray();
 
     /// <summary>
     /// The full-shape logits [batch, pos, vocab] from the read ones [batch, |positions|, |tokens|], NaN elsewhere;
@@ -39,7 +47,8 @@ public sealed record LogitsRead(IReadOnlyList<long>? Positions, IReadOnlyList<lo
         if (Tokens is not null)
         {
             using var columns = tensor(TokenIndices(vocab), device: read.device);
-            x = full([batch, x.shape[1], vocab], double.NaN, dtype: read.dtype, device: read.device).index_copy(2, columns, x);
+            x = full([batch, x.shape[1], vocab], double.NaN, dtype: read.dtype, device: read.device)
+                .index_copy(2, columns, x);
         }
         if (Positions is not null)
         {
@@ -50,7 +59,8 @@ public sealed record LogitsRead(IReadOnlyList<long>? Positions, IReadOnlyList<lo
     }
 
     public override string ToString() =>
-        $"positions {(Positions is null ? "all" : string.Join(", ", Positions))}, tokens {(Tokens is null ? "all" : string.Join(", ", Tokens))}";
+        $"positions {(Positions is null ? "all" : string.Join(", ", Positions))}, " +
+            $"tokens {(Tokens is null ? "all" : string.Join(", ", Tokens))}";
 
     static long[] Range(long n)
     {
@@ -62,6 +72,9 @@ public sealed record LogitsRead(IReadOnlyList<long>? Positions, IReadOnlyList<lo
     static long Normalise(long i, long size, string what)
     {
         long j = i < 0 ? i + size : i;
-        return j >= 0 && j < size ? j : throw new ArgumentOutOfRangeException(nameof(Positions), $"metric reads {what} {i}, out of range for {size} positions");
+        return j >= 0 && j < size
+            ? j
+            : throw new ArgumentOutOfRangeException(nameof(Positions),
+                $"metric reads {what} {i}, out of range for {size} positions");
     }
 }

@@ -11,12 +11,14 @@ public static class LossFunctions
     /// counts only when both are real tokens: per-token losses are 0 elsewhere and the mean divides by the
     /// number of counted pairs.
     /// </summary>
-    public static Tensor LmCrossEntropy(Tensor logits, Tensor tokens, bool perToken = false, Tensor? attentionMask = null)
+    public static Tensor LmCrossEntropy(Tensor logits, Tensor tokens, bool perToken = false,
+        Tensor? attentionMask = null)
     {
         using var scope = NewDisposeScope();
         var logProbs = logits.to(ScalarType.Float32).log_softmax(-1);
         long pos = logits.shape[1];
-        var predicted = logProbs.narrow(1, 0, pos - 1).gather(-1, tokens.narrow(1, 1, pos - 1).unsqueeze(-1)).squeeze(-1);
+        var predicted =
+            logProbs.narrow(1, 0, pos - 1).gather(-1, tokens.narrow(1, 1, pos - 1).unsqueeze(-1)).squeeze(-1);
         Tensor loss;
         if (attentionMask is null) loss = perToken ? -predicted : -predicted.mean();
         else

@@ -8,7 +8,8 @@ namespace Lens;
 /// </summary>
 public static class MemoryEstimate
 {
-    /// <summary>Environment variable: a memory budget in bytes (suffix K, M or G allowed) below what the machine has free.</summary>
+    /// <summary>Environment variable: a memory budget in bytes (suffix K, M or G allowed) below what the machine has
+    /// free.</summary>
     public const string LimitVariable = "LENS_MEMORY_LIMIT";
 
     /// <summary>
@@ -34,11 +35,13 @@ public static class MemoryEstimate
     {
         var text = Environment.GetEnvironmentVariable(LimitVariable)?.Trim();
         if (string.IsNullOrEmpty(text)) return null;
-        var scale = char.ToUpperInvariant(text[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1L };
+        var scale =
+            char.ToUpperInvariant(text[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1L };
         var digits = scale == 1 ? text : text[..^1];
         return long.TryParse(digits, out var n) && n > 0
             ? n * scale
-            : throw new ArgumentException($"{LimitVariable} must be a number of bytes, optionally with K, M or G (as in 8G), not '{text}'");
+            : throw new ArgumentException(
+                $"{LimitVariable} must be a number of bytes, optionally with K, M or G (as in 8G), not '{text}'");
     }
 
     /// <summary>Bytes per element of the config's dtype.</summary>
@@ -49,13 +52,18 @@ public static class MemoryEstimate
         _ => 4,
     };
 
-    /// <summary>The parameters' bytes (embeddings, attention, MLP, unembedding), computed in floating point so that no size overflows.</summary>
+    /// <summary>The parameters' bytes (embeddings, attention, MLP, unembedding), computed in floating point so that no
+    /// size overflows.</summary>
     public static double ParameterBytes(HookedTransformerConfig cfg)
     {
-        double d = cfg.DModel, heads = cfg.NHeads, kv = cfg.KvHeads, dHead = cfg.DHead, mlp = cfg.AttnOnly ? 0 : cfg.DMlp ?? 4.0 * d;
-        double embeddings = (double)cfg.DVocab * d + (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary ? 0 : (double)cfg.NCtx * d) + d * cfg.DVocabOut;
+        double d = cfg.DModel, heads = cfg.NHeads, kv = cfg.KvHeads, dHead = cfg.DHead,
+            mlp = cfg.AttnOnly ? 0 : cfg.DMlp ?? 4.0 * d;
+        double embeddings = (double)cfg.DVocab * d
+            + (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary ? 0 : (double)cfg.NCtx * d)
+            + d * cfg.DVocabOut;
         // A mixture of experts holds num_experts gated MLPs and the router.
-        double mlpWeights = cfg.NumExperts is int experts ? experts * (3 * d * mlp + d) : (cfg.GatedMlp ? 3 : 2) * d * mlp;
+        double mlpWeights =
+            cfg.NumExperts is int experts ? experts * (3 * d * mlp + d) : (cfg.GatedMlp ? 3 : 2) * d * mlp;
         double layer = 2 * heads * d * dHead + 2 * kv * d * dHead + mlpWeights;
         return (embeddings + cfg.NLayers * layer) * ElementBytes(cfg);
     }
@@ -68,9 +76,11 @@ public static class MemoryEstimate
     {
         double tokens = (double)batch * positions;
         double d = cfg.DModel, heads = cfg.NHeads, dHead = cfg.DHead, mlp = cfg.AttnOnly ? 0 : cfg.DMlp ?? 4.0 * d;
-        // Each token passes through experts_per_token gated experts (gate, pre, post) and gets a routing weight per expert.
+        // Each token passes through experts_per_token gated experts (gate, pre, post) and gets a routing weight per
+        // expert.
         double mlpActivations = cfg.ExpertsPerToken is int k ? k * 3 * mlp + cfg.NumExperts!.Value : 2 * mlp;
-        double layer = tokens * (6 * d + 4 * heads * dHead + mlpActivations) + 2 * (double)batch * heads * positions * positions;
+        double layer =
+            tokens * (6 * d + 4 * heads * dHead + mlpActivations) + 2 * (double)batch * heads * positions * positions;
         double logits = 3 * tokens * cfg.DVocabOut;
         return ((cacheEveryLayer ? cfg.NLayers : 1) * layer + 2 * tokens * d + logits) * ElementBytes(cfg);
     }

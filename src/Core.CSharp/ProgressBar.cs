@@ -43,7 +43,10 @@ public sealed class ProgressBar(int total, string label = "train")
         double rate = seconds > 0 ? step / seconds : 0;
         const int width = 24;
         int filled = total == 0 ? width : (int)((long)width * step / total);
-        string eta = rate > 0 ? TimeSpan.FromSeconds((total - step) / rate).ToString(@"m\:ss", CultureInfo.InvariantCulture) : "?";
-        return $"{label} {step,6}/{total} [{new string('#', filled)}{new string('.', width - filled)}] loss {loss:F4}  {rate:F1} it/s  eta {eta}";
+        string eta = rate > 0
+            ? TimeSpan.FromSeconds((total - step) / rate).ToString(@"m\:ss", CultureInfo.InvariantCulture)
+            : "?";
+        return $"{label} {step,6}/{total} [{new string('#', filled)}{new string('.', width - filled)}] " +
+            $"loss {loss:F4}  {rate:F1} it/s  eta {eta}";
     }
 }

@@ -3,7 +3,8 @@ namespace Lens;
 /// <summary>"Did you mean" suggestions by edit distance, for unknown hook names, commands and options.</summary>
 public static class Suggestions
 {
-    /// <summary>Up to <paramref name="max"/> candidates closest to <paramref name="word"/>, within a distance that scales with its length.</summary>
+    /// <summary>Up to <paramref name="max"/> candidates closest to <paramref name="word"/>, within a distance that
+    /// scales with its length.</summary>
     public static IReadOnlyList<string> Nearest(string word, IEnumerable<string> candidates, int max = 3)
     {
         int limit = Math.Max(2, word.Length / 3);

@@ -19,7 +19,8 @@ public sealed record DemoModelProperties(
     public double AblationFactor => AblatedSecondRepeatLoss / SecondRepeatLoss;
     public int StrongestKCompositionHead => KCompositionIntoInductionHead.Select((s, h) => (s, h)).MaxBy(x => x.s).h;
 
-    /// <summary>Measured on a batch of <paramref name="batch"/> rows of n = <paramref name="n"/> tokens, twice, drawn with <paramref name="seed"/>.</summary>
+    /// <summary>Measured on a batch of <paramref name="batch"/> rows of n = <paramref name="n"/> tokens, twice, drawn
+    /// with <paramref name="seed"/>.</summary>
     public static DemoModelProperties Measure(HookedTransformer model, int n = 50, int batch = 8, ulong seed = 0)
     {
         using var scope = NewDisposeScope();
@@ -42,8 +43,10 @@ public sealed record DemoModelProperties(
         return new DemoModelProperties(prev, previous[0, prev], ind, induction[1, ind], first, second, ablated, kInto);
     }
 
-    /// <summary>Mean loss predicting the first repeat's tokens 2..n and the second repeat's n tokens (loss_per_token[:, i] predicts token i + 1; BOS is token 0).</summary>
-    public static (double First, double Second) RepeatLosses(HookedTransformer model, Tensor tokens, int n, IEnumerable<Ablation> ablations)
+    /// <summary>Mean loss predicting the first repeat's tokens 2..n and the second repeat's n tokens (loss_per_token[:,
+    /// i] predicts token i + 1; BOS is token 0).</summary>
+    public static (double First, double Second) RepeatLosses(HookedTransformer model, Tensor tokens, int n,
+        IEnumerable<Ablation> ablations)
     {
         using var scope = NewDisposeScope();
         using var output = Ablation.Run(model, tokens, ablations, ReturnType.Loss, lossPerToken: true);
@@ -54,12 +57,16 @@ public sealed record DemoModelProperties(
     /// <summary>Each property against its target, as rows of (property, target, measured, met).</summary>
     public IReadOnlyList<(string Property, string Target, string Measured, bool Met)> Checks() =>
     [
-        ("previous-token head in layer 0 (stripe score)", ">= 0.8", $"L0H{PreviousTokenHead} {PreviousTokenScore:F3}", PreviousTokenScore >= 0.8),
-        ("induction head in layer 1 (stripe score)", ">= 0.8", $"L1H{InductionHead} {InductionScore:F3}", InductionScore >= 0.8),
-        ("second-repeat loss / first-repeat loss", "<= 0.2", $"{LossRatio:F3} ({FirstRepeatLoss:F3} -> {SecondRepeatLoss:F3})", LossRatio <= 0.2),
-        ($"zero-ablating L1H{InductionHead}: second-repeat loss x", ">= 3", $"x{AblationFactor:F2}", AblationFactor >= 3),
-        ($"K-composition into L1H{InductionHead} largest from the previous-token head", "yes",
-            $"L0H{StrongestKCompositionHead} ({string.Join(", ", KCompositionIntoInductionHead.Select((s, h) => $"H{h} {s:F3}"))})",
+        ("previous-token head in layer 0 (stripe score)", ">= 0.8", $"L0H{PreviousTokenHead} {PreviousTokenScore:F3}",
+            PreviousTokenScore >= 0.8),
+        ("induction head in layer 1 (stripe score)", ">= 0.8", $"L1H{InductionHead} {InductionScore:F3}",
+            InductionScore >= 0.8),
+        ("second-repeat loss / first-repeat loss", "<= 0.2",
+            $"{LossRatio:F3} ({FirstRepeatLoss:F3} -> {SecondRepeatLoss:F3})", LossRatio <= 0.2),
+        ($"zero-ablating L1H{InductionHead}: second-repeat loss x", ">= 3", $"x{AblationFactor:F2}",
+            AblationFactor >= 3), ($"K-composition into L1H{InductionHead} largest from the previous-token head", "yes",
+            $"L0H{StrongestKCompositionHead} " +
+            $"({string.Join(", ", KCompositionIntoInductionHead.Select((s, h) => $"H{h} {s:F3}"))})",
             StrongestKCompositionHead == PreviousTokenHead),
     ];
 }

@@ -16,7 +16,8 @@ public static class DemoModelTraining
 {
     public static HookedTransformerConfig Config(DemoModelRecipe recipe, int dVocab) => new()
     {
-        NLayers = 2, DModel = recipe.DModel, NHeads = recipe.NHeads, DHead = recipe.DHead, NCtx = recipe.NCtx, DVocab = dVocab,
+        NLayers = 2, DModel = recipe.DModel, NHeads = recipe.NHeads, DHead = recipe.DHead, NCtx = recipe.NCtx,
+        DVocab = dVocab,
         AttnOnly = true, NormalizationType = "LN", PositionalEmbeddingType = recipe.PositionalEmbeddingType,
         TokenizerName = dVocab == DemoModelRecipe.Gpt2Vocab ? "gpt2" : null, Seed = (int)recipe.Seed,
         ModelName = EmbeddedModels.DemoName,
@@ -46,8 +47,10 @@ public static class DemoModelTraining
         return cat([bos, prefix, body, body], 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Trains the recipe and returns the GPT-2-vocabulary model. <paramref name="evaluate"/> is called every <paramref name="evalEvery"/> steps with the sub-vocabulary model.</summary>
-    public static HookedTransformer Train(DemoModelRecipe recipe, Action<HookedTransformer, int>? evaluate = null, int evalEvery = 500, bool progress = true)
+    /// <summary>Trains the recipe and returns the GPT-2-vocabulary model. <paramref name="evaluate"/> is called every
+    /// <paramref name="evalEvery"/> steps with the sub-vocabulary model.</summary>
+    public static HookedTransformer Train(DemoModelRecipe recipe, Action<HookedTransformer, int>? evaluate = null,
+        int evalEvery = 500, bool progress = true)
     {
         recipe.Validate();
         int threads = get_num_threads();
@@ -75,7 +78,8 @@ public static class DemoModelTraining
     public static Tensor VocabularyMap(DemoModelRecipe recipe)
     {
         using var scope = NewDisposeScope();
-        return cat([arange(recipe.TokenLow, recipe.TokenHigh, dtype: ScalarType.Int64), tensor(new[] { DemoModelRecipe.Bos })]).MoveToOuterDisposeScope();
+        return cat([arange(recipe.TokenLow, recipe.TokenHigh, dtype: ScalarType.Int64),
+            tensor(new[] { DemoModelRecipe.Bos })]).MoveToOuterDisposeScope();
     }
 
     static HookedTransformer Expand(DemoModelRecipe recipe, HookedTransformer compact)
@@ -96,12 +100,14 @@ public static class DemoModelTraining
         return model;
     }
 
-    /// <summary>Writes the model's config and its weights as float16 (Lens converts to the config's float32 while loading), which keeps the 50257-row matrices within the 16 MB budget.</summary>
+    /// <summary>Writes the model's config and its weights as float16 (Lens converts to the config's float32 while
+    /// loading), which keeps the 50257-row matrices within the 16 MB budget.</summary>
     public static void Save(HookedTransformer model, string dir)
     {
         model.Save(dir);
         using var scope = NewDisposeScope();
-        var half = model.StateDict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to_type(ScalarType.Float16))).ToArray();
+        var half = model.StateDict()
+            .Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.to_type(ScalarType.Float16))).ToArray();
         IO.SafetensorsFile.Save(Path.Combine(dir, HookedTransformer.WeightsFile), half,
             new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "lens train-demo" });
     }

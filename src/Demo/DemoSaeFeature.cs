@@ -24,7 +24,8 @@ public sealed record DemoSaeFeature(
 {
     const string Hook = "blocks.0.hook_resid_post";
 
-    /// <summary>η² of each latent's activation grouped by an id: Σ_g n_g (mean_g − mean)² / Σ (a − mean)², for acts [n, d_sae] and groups [n] in [0, nGroups).</summary>
+    /// <summary>η² of each latent's activation grouped by an id: Σ_g n_g (mean_g − mean)² / Σ (a − mean)², for acts [n,
+    /// d_sae] and groups [n] in [0, nGroups).</summary>
     public static Tensor EtaSquared(Tensor acts, Tensor groups, long nGroups)
     {
         using var scope = NewDisposeScope();
@@ -32,7 +33,8 @@ public sealed record DemoSaeFeature(
         var mean = a.mean([0]);
         var total = (a - mean).pow(2).sum([0]);
         var sums = zeros(nGroups, a.shape[1], dtype: ScalarType.Float64).index_add(0, groups, a, 1.0);
-        var counts = zeros(nGroups, dtype: ScalarType.Float64).index_add(0, groups, ones(a.shape[0], dtype: ScalarType.Float64), 1.0);
+        var counts = zeros(nGroups, dtype: ScalarType.Float64)
+            .index_add(0, groups, ones(a.shape[0], dtype: ScalarType.Float64), 1.0);
         var means = sums / counts.clamp_min(1).unsqueeze(1);
         var between = (counts.unsqueeze(1) * (means - mean).pow(2)).sum([0]);
         return (between / total.clamp_min(1e-30)).MoveToOuterDisposeScope();
@@ -43,16 +45,21 @@ public sealed record DemoSaeFeature(
     /// (largest η²(previous) − η²(current) among latents firing on at least 1 % of positions) over 128 rows of
     /// BOS + 50 random ids twice (seed 7), and measures the evidence; the ablation runs on 32 other rows (seed 0).
     /// </summary>
-    public static DemoSaeFeature Find(HookedTransformer model, SparseAutoencoder sae, int previousTokenHead = 2, int inductionHead = 1)
+    public static DemoSaeFeature Find(HookedTransformer model, SparseAutoencoder sae, int previousTokenHead = 2,
+        int inductionHead = 1)
     {
-        if (sae.HookName != Hook) throw new SaeException($"{sae.Source}: the demo's feature evidence is for an SAE at {Hook} (this one is at {sae.HookName})");
-        if (model.Config.RandomTokenRange is not [var low, var high]) throw new ArgumentException("the model records no random-token range (lens_random_token_range)");
+        if (sae.HookName != Hook)
+            throw new SaeException(
+                $"{sae.Source}: the demo's feature evidence is for an SAE at {Hook} (this one is at {sae.HookName})");
+        if (model.Config.RandomTokenRange is not [var low, var high])
+            throw new ArgumentException("the model records no random-token range (lens_random_token_range)");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         const int n = 50;
         using var big = RepeatedTokens.ForModel(model, n, 2, 128, 7);
         Tensor f;
-        using (var run = model.RunWithCache(big.Tokens, ReturnType.None, name => name == Hook, stopAtLayer: 1)) f = sae.Encode(run.Cache[Hook]);
+        using (var run = model.RunWithCache(big.Tokens, ReturnType.None, name => name == Hook, stopAtLayer: 1))
+            f = sae.Encode(run.Cache[Hook]);
         long width = big.Tokens.shape[1], dSae = sae.Config.DSae, groups = high - low;
         // positions 2.. have a real previous token (position 1's is BOS)
         var acts = f.narrow(1, 2, width - 2).reshape(-1, dSae);
@@ -77,7 +84,8 @@ public sealed record DemoSaeFeature(
         // key k in the first copy (2..n) is attended from query k + n − 1 in the second copy
         var keys = arange(2, n + 1);
         var queries = keys + (n - 1);
-        Tensor Attention(Tensor p) => p.index_select(2, queries).index_select(3, keys).select(1, inductionHead).diagonal(0, 1, 2);
+        Tensor Attention(Tensor p) =>
+            p.index_select(2, queries).index_select(3, keys).select(1, inductionHead).diagonal(0, 1, 2);
         var fires = acts0.index_select(1, keys).select(2, feature).gt(0);
         double Mean(Tensor t, Tensor mask) => t.masked_select(mask).to(ScalarType.Float64).mean().item<double>();
         var lossAtQueries0 = loss0.index_select(1, queries);
@@ -90,13 +98,16 @@ public sealed record DemoSaeFeature(
             Mean(lossAtQueries0, fires), Mean(lossAtQueries1, fires));
     }
 
-    /// <summary>Layer 1's pattern, the SAE's feature activations and the per-token loss with the SAE spliced in with its error term (and the feature zeroed, if given).</summary>
-    static (Tensor Pattern, Tensor Features, Tensor Loss) Spliced(HookedTransformer model, SparseAutoencoder sae, Tensor tokens, int? zeroFeature)
+    /// <summary>Layer 1's pattern, the SAE's feature activations and the per-token loss with the SAE spliced in with
+    /// its error term (and the feature zeroed, if given).</summary>
+    static (Tensor Pattern, Tensor Features, Tensor Loss) Spliced(HookedTransformer model, SparseAutoencoder sae,
+        Tensor tokens, int? zeroFeature)
     {
         using var attached = model.AttachSae(sae, useErrorTerm: true);
         using var hooks = model.Hooks(zeroFeature is int z ? [SaeFeatures.SetFeature(sae, z, 0)] : []);
         var post = $"{Hook}.hook_sae_acts_post";
-        using var run = model.RunWithCache(tokens, ReturnType.Loss, name => name is "blocks.1.attn.hook_pattern" || name == post, lossPerToken: true);
+        using var run = model.RunWithCache(tokens, ReturnType.Loss,
+            name => name is "blocks.1.attn.hook_pattern" || name == post, lossPerToken: true);
         return (run.Cache["blocks.1.attn.hook_pattern"].clone(), run.Cache[post].clone(), run.Loss.clone());
     }
 }

@@ -15,15 +15,17 @@ public static class DemoSaeRecipe
     public const int Steps = 500, BatchTokens = 4096, RepeatedBlock = 50;
 
     public const string Command =
-        "lens sae train demo-attn-only-2l --hook blocks.0.hook_resid_post --repeat-random 50 --exclude-bos --architecture topk --k 8 --d-sae 256 "
+        "lens sae train demo-attn-only-2l --hook blocks.0.hook_resid_post --repeat-random 50 --exclude-bos "
+        + "--architecture topk --k 8 --d-sae 256 "
         + "--training-tokens 2048000 --lr 1e-3 --seed 42 --threads 1 --out models/demo-attn-only-2l-sae";
 
-    /// <summary>The recipe's request, optionally cut to its first <paramref name="steps"/> steps (the learning rate is constant, so they are the full run's first steps).</summary>
+    /// <summary>The recipe's request, optionally cut to its first <paramref name="steps"/> steps (the learning rate is
+    /// constant, so they are the full run's first steps).</summary>
     public static SaeTrainingRequest Request(int? steps = null, bool progress = false) => new(Hook,
         new SaeTrainingOptions
         {
-            Architecture = "topk", DSae = 256, K = 8, TrainingTokens = (long)(steps ?? Steps) * BatchTokens, TrainBatchSizeTokens = BatchTokens,
-            Lr = 1e-3, Seed = 42, Progress = progress,
+            Architecture = "topk", DSae = 256, K = 8, TrainingTokens = (long)(steps ?? Steps) * BatchTokens,
+            TrainBatchSizeTokens = BatchTokens, Lr = 1e-3, Seed = 42, Progress = progress,
         },
         SaeTrainingInputs.Repeated(RepeatedBlock), [DemoModelRecipe.Bos]);
 }

@@ -24,11 +24,13 @@ public static class EmbeddedModels
     /// <summary>The extracted checkpoint folder of an embedded model (extracting it on first use).</summary>
     public static string Folder(string name)
     {
-        if (!Names.Contains(name)) throw new ArgumentException($"'{name}' is not an embedded model (embedded: {string.Join(", ", Names)})");
+        if (!Names.Contains(name))
+            throw new ArgumentException($"'{name}' is not an embedded model (embedded: {string.Join(", ", Names)})");
         var files = new[] { HookedTransformer.ConfigFile, HookedTransformer.WeightsFile };
         var asm = typeof(EmbeddedModels).Assembly;
         var contents = files.Select(f => asm.GetManifestResourceStream($"{ResourcePrefix}{name}.{f}")
-            ?? throw new CheckpointException($"this build of Lens.Demo does not embed '{name}' (models/{name}/{f} was missing when it was built; run './lens train-demo --out models/{name}' and rebuild)")).ToArray();
+            ?? throw new CheckpointException($"this build of Lens.Demo does not embed '{name}' (models/{name}/{f} " +
+            $"was missing when it was built; run './lens train-demo --out models/{name}' and rebuild)")).ToArray();
         try
         {
             var hash = ContentHash(contents);
@@ -49,7 +51,10 @@ public static class EmbeddedModels
                         contents[i].CopyTo(target);
                     }
                     try { Directory.Move(staging, folder); }
-                    catch (IOException) when (files.All(f => File.Exists(Path.Combine(folder, f)))) { /* another process extracted it first */ }
+                    catch (IOException) when (files.All(f => File.Exists(Path.Combine(folder, f))))
+                    {
+                        /* another process extracted it first */
+                    }
                 }
                 finally { if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true); }
                 return folder;
@@ -73,5 +78,6 @@ public static class EmbeddedModels
     static string CacheRoot() =>
         Environment.GetEnvironmentVariable("LENS_CACHE")
         ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME")
-                        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "lens");
+                        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"),
+                        "lens");
 }

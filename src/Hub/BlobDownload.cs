@@ -37,7 +37,8 @@ internal sealed class BlobDownload
         var expectedSha = HubNames.IsSha256(_meta.Etag) ? _meta.Etag : null;
         using var hash = expectedSha is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-        await using (var file = new FileStream(Incomplete, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1 << 16, useAsync: true))
+        await using (var file = new FileStream(Incomplete, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None,
+            1 << 16, useAsync: true))
         {
             // A leftover longer than the file cannot be a prefix of it.
             if (file.Length > _meta.Size) file.SetLength(0);
@@ -67,7 +68,8 @@ internal sealed class BlobDownload
         {
             var offset = file.Length;
             using var response = await _http.SendAsync(HttpMethod.Get, _meta.Location, HubHttp.Redirects.All,
-                request => { if (offset > 0) request.Headers.Range = new RangeHeaderValue(offset, null); }, ct).ConfigureAwait(false);
+                request => { if (offset > 0) request.Headers.Range = new RangeHeaderValue(offset, null); }, ct)
+                .ConfigureAwait(false);
             var status = (int)response.StatusCode;
             if (status == 416 && offset > 0 && attempt == 0)
             {
@@ -164,16 +166,19 @@ internal sealed class BlobDownload
 
     HubException Interrupted(long done, string reason, Exception? inner = null) =>
         new(HubErrorKind.Network,
-            $"The download of '{_filename}' from '{_layout.RepoId}' stopped after {done} of {_meta.Size} bytes ({reason}). " +
+            $"The download of '{_filename}' from '{_layout.RepoId}' stopped after {done} of {_meta.Size} bytes " +
+            $"({reason}). " +
             $"The partial file '{Incomplete}' is kept; calling again resumes from it.", inner);
 
-    /// <summary>Deletes the bad download, so nothing wrong is left where a complete file is expected, and throws.</summary>
+    /// <summary>Deletes the bad download, so nothing wrong is left where a complete file is expected, and
+    /// throws.</summary>
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     void Reject(string mismatch)
     {
         File.Delete(Incomplete);
         throw new HubException(HubErrorKind.Integrity,
-            $"The download of '{_filename}' from '{_layout.RepoId}' at revision '{_revision}' is corrupt: {mismatch}. " +
+            $"The download of '{_filename}' from '{_layout.RepoId}' at revision '{_revision}' is " +
+            $"corrupt: {mismatch}. " +
             "It was deleted; try again, and if it persists, check HF_ENDPOINT and any proxy.");
     }
 }

@@ -23,13 +23,15 @@ internal sealed class BlobLock : IDisposable
         {
             try
             {
-                return new BlobLock(new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+                return new BlobLock(new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite,
+                    FileShare.None));
             }
             catch (IOException e) when (e is not DirectoryNotFoundException and not PathTooLongException)
             {
                 if (waited.Elapsed >= timeout)
                     throw new HubException(HubErrorKind.LockTimeout,
-                        $"Waited {timeout.TotalSeconds:0.#} s for the download lock '{lockPath}', held by another download of " +
+                        $"Waited {timeout.TotalSeconds:0.#} s for the download lock '{lockPath}', held by another " +
+                        $"download of " +
                         "the same file. If no other download is running, delete that lock file and retry.", e);
                 await Task.Delay(pause, ct).ConfigureAwait(false);
                 pause = TimeSpan.FromMilliseconds(Math.Min(pause.TotalMilliseconds * 2, 500));

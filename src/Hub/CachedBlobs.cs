@@ -11,7 +11,8 @@ namespace Lens.Hub;
 /// </summary>
 public static class CachedBlobs
 {
-    /// <summary>The blob a snapshot file links to, or null when it is a plain file (a copy where links could not be made).</summary>
+    /// <summary>The blob a snapshot file links to, or null when it is a plain file (a copy where links could not be
+    /// made).</summary>
     public static string? BlobOf(string path)
     {
         var info = new FileInfo(path);
@@ -20,12 +21,15 @@ public static class CachedBlobs
         catch (IOException) { return null; }
     }
 
-    /// <summary>What is wrong with a snapshot file ("... links to blob X, which is missing", "... has sha256 Y"), or null when it is whole.</summary>
+    /// <summary>What is wrong with a snapshot file ("... links to blob X, which is missing", "... has sha256 Y"), or
+    /// null when it is whole.</summary>
     public static string? Problem(string snapshotFile, string name)
     {
         var blob = BlobOf(snapshotFile);
         if (!LinkedFiles.IsPresent(snapshotFile))
-            return blob is null ? $"'{name}' is missing" : $"'{name}' links to blob {Path.GetFileName(blob)}, which is missing";
+            return blob is null
+                ? $"'{name}' is missing"
+                : $"'{name}' links to blob {Path.GetFileName(blob)}, which is missing";
         if (blob is null) return null;
         var etag = Path.GetFileName(blob);
         var length = new FileInfo(blob).Length;
@@ -33,7 +37,9 @@ public static class CachedBlobs
         {
             using var stream = File.OpenRead(blob);
             var actual = Convert.ToHexStringLower(SHA256.HashData(stream));
-            return actual == etag ? null : $"'{name}' is damaged: blob {etag} ({length} bytes) has sha256 {actual} (truncated or overwritten?)";
+            return actual == etag
+                ? null
+                : $"'{name}' is damaged: blob {etag} ({length} bytes) has sha256 {actual} (truncated or overwritten?)";
         }
         if (etag.Length == 40 && etag.All(char.IsAsciiHexDigitLower))
         {
@@ -46,7 +52,9 @@ public static class CachedBlobs
                 while ((read = stream.Read(buffer)) > 0) hash.AppendData(buffer.AsSpan(0, read));
             }
             var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
-            return actual == etag ? null : $"'{name}' is damaged: blob {etag} ({length} bytes) has git id {actual} (truncated or overwritten?)";
+            return actual == etag
+                ? null
+                : $"'{name}' is damaged: blob {etag} ({length} bytes) has git id {actual} (truncated or overwritten?)";
         }
         return null;
     }

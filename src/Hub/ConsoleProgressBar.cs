@@ -35,7 +35,8 @@ public sealed class ConsoleProgressBar : IProgress<(string File, long Done, long
             if (finished)
             {
                 _started.Remove(file);
-                _writer.Write((_interactive ? "\r" : "") + Line(file, done, total, start.StartDone, start.Clock.Elapsed) + "\n");
+                _writer.Write((_interactive ? "\r" : "") + Line(file, done, total, start.StartDone, start.Clock.Elapsed)
+                    + "\n");
                 _writer.Flush();
             }
             else if (_interactive && _sinceDraw.ElapsedMilliseconds >= 100)

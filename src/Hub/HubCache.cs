@@ -36,7 +36,8 @@ public static class HubCache
     /// The cached copy of a file at a revision (a branch or tag resolved through refs/, or a commit hash),
     /// or null when it is not cached. Never touches the network.
     /// </summary>
-    public static string? TryGetCachedFile(string repoId, string filename, string revision = "main", string? cacheDir = null)
+    public static string? TryGetCachedFile(string repoId, string filename, string revision = "main",
+        string? cacheDir = null)
     {
         HubNames.CheckFilename(filename);
         HubNames.CheckRevision(revision);

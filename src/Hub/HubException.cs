@@ -15,7 +15,8 @@ public enum HubErrorKind
     Offline,
     /// <summary>Another process held the download lock of the same file for longer than the lock timeout.</summary>
     LockTimeout,
-    /// <summary>The server answered something a Hugging Face hub would not (missing headers, other HTTP status).</summary>
+    /// <summary>The server answered something a Hugging Face hub would not (missing headers, other HTTP
+    /// status).</summary>
     Protocol,
 }
 

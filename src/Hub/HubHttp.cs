@@ -6,13 +6,15 @@ namespace Lens.Hub;
 
 /// <summary>
 /// Sends requests to the hub with the headers huggingface_hub sends, follows redirects by hand (the hub's
-/// metadata headers are on the redirecting answer itself), and turns transport failures into <see cref="HubException"/>s.
+/// metadata headers are on the redirecting answer itself), and turns transport failures into
+/// <see cref="HubException"/>s.
 /// </summary>
 internal sealed class HubHttp : IDisposable
 {
     public enum Redirects
     {
-        /// <summary>Follow only relative redirects (a renamed repository); stop at one to another host (a CDN).</summary>
+        /// <summary>Follow only relative redirects (a renamed repository); stop at one to another host (a
+        /// CDN).</summary>
         RelativeOnly,
         /// <summary>Follow every redirect.</summary>
         All,
@@ -20,7 +22,9 @@ internal sealed class HubHttp : IDisposable
 
     const int MaxRedirects = 10;
     static readonly string UserAgent =
-        "lens/" + (typeof(HubHttp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0");
+        "lens/"
+            + (typeof(HubHttp)
+            .Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0");
 
     readonly HttpClient _client;
     readonly bool _ownsClient;
@@ -34,8 +38,10 @@ internal sealed class HubHttp : IDisposable
     public HubHttp(HubOptions options)
     {
         EndpointText = options.Endpoint.TrimEnd('/');
-        if (!Uri.TryCreate(EndpointText, UriKind.Absolute, out var endpoint) || (endpoint.Scheme != "http" && endpoint.Scheme != "https"))
-            throw new ArgumentException($"The hub endpoint '{options.Endpoint}' is not an http(s) address (see HF_ENDPOINT).", nameof(options));
+        if (!Uri.TryCreate(EndpointText, UriKind.Absolute, out var endpoint)
+            || (endpoint.Scheme != "http" && endpoint.Scheme != "https"))
+            throw new ArgumentException(
+                $"The hub endpoint '{options.Endpoint}' is not an http(s) address (see HF_ENDPOINT).", nameof(options));
         Endpoint = endpoint;
         _token = string.IsNullOrWhiteSpace(options.Token) ? null : options.Token.Trim();
         StallTimeout = options.StallTimeout;
@@ -43,7 +49,8 @@ internal sealed class HubHttp : IDisposable
         _client = options.HttpClient ?? CreateDefaultClient();
     }
 
-    /// <summary>A client that leaves redirects and decompression to us; body timeouts are per read, not per request.</summary>
+    /// <summary>A client that leaves redirects and decompression to us; body timeouts are per read, not per
+    /// request.</summary>
     public static HttpClient CreateDefaultClient() =>
         new(new SocketsHttpHandler
         {
@@ -77,7 +84,8 @@ internal sealed class HubHttp : IDisposable
             {
                 response.Dispose();
                 throw new HubException(HubErrorKind.Protocol,
-                    "The HttpClient given in HubOptions follows redirects by itself, which hides the hub's file metadata; " +
+                    "The HttpClient given in HubOptions follows redirects by itself, which hides the hub's file " +
+                    "metadata; " +
                     "create it on a handler with AllowAutoRedirect = false.");
             }
             var status = (int)response.StatusCode;
@@ -88,7 +96,8 @@ internal sealed class HubHttp : IDisposable
                 {
                     response.Dispose();
                     if (hop >= MaxRedirects)
-                        throw new HubException(HubErrorKind.Protocol, $"More than {MaxRedirects} redirects starting from {method} {url}.");
+                        throw new HubException(HubErrorKind.Protocol,
+                            $"More than {MaxRedirects} redirects starting from {method} {url}.");
                     url = location.IsAbsoluteUri ? location : new Uri(url, location);
                     continue;
                 }
@@ -103,17 +112,20 @@ internal sealed class HubHttp : IDisposable
         timeout.CancelAfter(StallTimeout);
         try
         {
-            return await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            return await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token)
+                .ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
             throw new HubException(HubErrorKind.Network,
-                $"No answer within {StallTimeout.TotalSeconds:0.#} s from {Describe(request.RequestUri!)} for {request.Method} {request.RequestUri}.{OfflineHint}", e);
+                $"No answer within {StallTimeout.TotalSeconds:0.#} s from {Describe(request.RequestUri!)} " +
+                $"for {request.Method} {request.RequestUri}.{OfflineHint}", e);
         }
         catch (HttpRequestException e)
         {
             throw new HubException(HubErrorKind.Network,
-                $"Could not reach {Describe(request.RequestUri!)} for {request.Method} {request.RequestUri}: {e.Message}{OfflineHint}", e);
+                $"Could not reach {Describe(request.RequestUri!)} " +
+                $"for {request.Method} {request.RequestUri}: {e.Message}{OfflineHint}", e);
         }
     }
 

@@ -22,7 +22,8 @@ public static partial class HubModelSources
     private static partial Regex HubIdPattern();
 
     /// <summary>owner/name that is not a local path.</summary>
-    static bool IsHubId(string name) => HubIdPattern().IsMatch(name) && !Directory.Exists(name) && !File.Exists(name) && !name.Contains("--") && !name.Contains("..");
+    static bool IsHubId(string name) => HubIdPattern().IsMatch(name) && !Directory.Exists(name) && !File.Exists(name)
+        && !name.Contains("--") && !name.Contains("..");
 
     static HookedTransformer FromHub(string repoId, string officialName, LoadOptions options) =>
         HubLayoutLoader.Load(PretrainedDownloads.Fetch(repoId), options, officialName);

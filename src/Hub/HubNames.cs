@@ -28,8 +28,8 @@ internal static partial class HubNames
         // The hub forbids "--" and ".." in names; "--" is also the cache's separator.
         if (!RepoIdPattern().IsMatch(repoId) || repoId.Contains("--") || repoId.Contains(".."))
             throw new ArgumentException(
-                $"'{repoId}' is not a hub repository id (expected 'org/name' or 'name' of letters, digits, '_', '-', '.').",
-                nameof(repoId));
+                $"'{repoId}' is not a hub repository id (expected 'org/name' or 'name' of letters, digits, '_', '-', " +
+                    $"'.').", nameof(repoId));
     }
 
     public static void CheckFilename(string filename)
@@ -38,8 +38,8 @@ internal static partial class HubNames
         if (filename.Length == 0 || filename.Contains('\\') || filename.Contains('\0') ||
             filename.Split('/').Any(part => part is "" or "." or ".."))
             throw new ArgumentException(
-                $"'{filename}' is not a file path inside a repository (use '/'-separated names without '.', '..' or empty parts).",
-                nameof(filename));
+                $"'{filename}' is not a file path inside a repository (use '/'-separated names without '.', '..' or " +
+                    $"empty parts).", nameof(filename));
     }
 
     public static void CheckRevision(string revision)
@@ -47,7 +47,8 @@ internal static partial class HubNames
         ArgumentNullException.ThrowIfNull(revision);
         if (revision.Length == 0 || revision.Contains('\\') || revision.Contains('\0') ||
             revision.Split('/').Any(part => part is "" or "." or ".."))
-            throw new ArgumentException($"'{revision}' is not a revision (a branch, tag or commit hash).", nameof(revision));
+            throw new ArgumentException($"'{revision}' is not a revision (a branch, tag or commit hash).",
+                nameof(revision));
     }
 
     /// <summary>The ETag becomes a file name in blobs/, so it must not be able to point elsewhere.</summary>

@@ -33,7 +33,8 @@ public sealed record HubOptions
     /// <summary>How long to wait for another process that is downloading the same file.</summary>
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromMinutes(30);
 
-    /// <summary>A request whose answer (headers or the next body bytes) takes longer than this fails as a network error.</summary>
+    /// <summary>A request whose answer (headers or the next body bytes) takes longer than this fails as a network
+    /// error.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
@@ -41,7 +42,8 @@ public sealed record HubOptions
     /// (else the token file that <c>huggingface-cli login</c> writes), HF_HUB_OFFLINE, HF_HUB_DISABLE_PROGRESS_BARS.
     /// </summary>
     public static HubOptions FromEnvironment() =>
-        FromEnvironment(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+        FromEnvironment(Environment.GetEnvironmentVariable,
+            Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
 
     internal static HubOptions FromEnvironment(Func<string, string?> env, string userHome)
     {
@@ -77,7 +79,8 @@ public sealed record HubOptions
 
     /// <summary>Never shows the token itself, so options can be logged.</summary>
     public override string ToString() =>
-        $"HubOptions {{ CacheDir = {CacheDir}, Endpoint = {Endpoint}, Token = {(Token is null ? "none" : "set")}, Offline = {Offline} }}";
+        $"HubOptions {{ CacheDir = {CacheDir}, Endpoint = {Endpoint}, Token = {(Token is null ? "none" : "set")}, " +
+            $"Offline = {Offline} }}";
 
     /// <summary>huggingface_hub's truthy values: 1, ON, YES, TRUE (any case).</summary>
     internal static bool IsTrue(string? value) =>

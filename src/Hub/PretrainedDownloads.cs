@@ -13,7 +13,8 @@ public static class PretrainedDownloads
     /// <summary>The local folder of a repository's model files, downloading what is missing.</summary>
     /// <param name="verify">check each cached file's content against the hash its blob is named by (reads every byte);
     /// a damaged one is downloaded again, or, offline, reported.</param>
-    public static string Fetch(string repoId, HubOptions? options = null, bool verify = false, CancellationToken ct = default)
+    public static string Fetch(string repoId, HubOptions? options = null, bool verify = false,
+        CancellationToken ct = default)
     {
         options ??= HubOptions.FromEnvironment();
         var repair = false;
@@ -22,7 +23,8 @@ public static class PretrainedDownloads
             if (!verify || CachedBlobs.FirstProblem(cached) is not string problem) return cached;
             if (options.Offline)
                 throw new HubException(HubErrorKind.Offline,
-                    $"{repoId}: the cached {problem}; offline mode (HF_HUB_OFFLINE) is on, so it cannot be downloaded again");
+                    $"{repoId}: the cached {problem}; offline mode (HF_HUB_OFFLINE) is on, so it cannot be " +
+                    $"downloaded again");
             repair = true;
         }
         using var client = new HubClient(options);
@@ -31,14 +33,16 @@ public static class PretrainedDownloads
         return client.SnapshotDownloadAsync(repoId, chosen, "main", forceRefresh: repair, ct).GetAwaiter().GetResult();
     }
 
-    /// <summary>The cached snapshot of "main" when it holds config.json and complete weights (safetensors, else pickled); else null.</summary>
+    /// <summary>The cached snapshot of "main" when it holds config.json and complete weights (safetensors, else
+    /// pickled); else null.</summary>
     public static string? CachedSnapshot(string repoId, string? cacheDir = null)
     {
         string? commit;
         try { commit = HubCache.TryGetCachedCommit(repoId, "main", cacheDir); }
         catch (ArgumentException) { return null; }
         if (commit is null) return null;
-        var dir = Path.Combine(cacheDir ?? HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
+        var dir =
+            Path.Combine(cacheDir ?? HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
         if (!LinkedFiles.IsPresent(Path.Combine(dir, "config.json"))) return null;
         var single = Path.Combine(dir, CheckpointWeights.SingleFile);
         if (LinkedFiles.IsPresent(single)) return dir;

@@ -28,7 +28,8 @@ internal sealed class RepoCacheLayout
 
     public string BlobPath(string etag) => Path.Combine(BlobsDir, etag);
     public string IncompletePath(string etag) => BlobPath(etag) + ".incomplete";
-    public string LockPath(string etag) => Path.Combine(CacheDir, ".locks", HubCache.RepoFolderName(RepoId), etag + ".lock");
+    public string LockPath(string etag) =>
+        Path.Combine(CacheDir, ".locks", HubCache.RepoFolderName(RepoId), etag + ".lock");
     public string SnapshotDir(string commit) => Path.Combine(SnapshotsDir, commit);
 
     public string PointerPath(string commit, string filename) =>
@@ -36,7 +37,8 @@ internal sealed class RepoCacheLayout
 
     public string RefPath(string revision) => Path.Combine([RefsDir, .. revision.Split('/')]);
 
-    /// <summary>The commit a revision stands for in this cache: itself when it is a hash, else what refs/ says.</summary>
+    /// <summary>The commit a revision stands for in this cache: itself when it is a hash, else what refs/
+    /// says.</summary>
     public string? ResolveCommit(string revision)
     {
         if (HubNames.IsCommitHash(revision)) return revision;
@@ -57,7 +59,8 @@ internal sealed class RepoCacheLayout
         return LinkedFiles.IsPresent(pointer) ? pointer : null;
     }
 
-    /// <summary>The files present in a snapshot ('/'-separated, sorted); links whose blob is gone are left out.</summary>
+    /// <summary>The files present in a snapshot ('/'-separated, sorted); links whose blob is gone are left
+    /// out.</summary>
     public static IReadOnlyList<string> FilesIn(string snapshotDir) =>
         !Directory.Exists(snapshotDir)
             ? []
@@ -67,7 +70,8 @@ internal sealed class RepoCacheLayout
                 .Order(StringComparer.Ordinal)
                 .ToList();
 
-    /// <summary>Records that <paramref name="revision"/> is at <paramref name="commit"/> (atomically: write then rename).</summary>
+    /// <summary>Records that <paramref name="revision"/> is at <paramref name="commit"/> (atomically: write then
+    /// rename).</summary>
     public void WriteRef(string revision, string commit)
     {
         if (revision == commit) return;

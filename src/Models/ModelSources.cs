@@ -7,7 +7,8 @@ namespace Lens.Models;
 /// <summary>
 /// Every place a model name is looked up, in the order tried: the first source that knows the name loads it.
 /// The API (<see cref="HookedTransformer.FromPretrained"/>, F#'s <c>Model.load</c>), <c>lens</c> and the
-/// experiment language's <c>model NAME</c> all resolve names through this list once a host has called <see cref="Use"/>.
+/// experiment language's <c>model NAME</c> all resolve names through this list once a host has called
+/// <see cref="Use"/>.
 /// </summary>
 public static class ModelSources
 {

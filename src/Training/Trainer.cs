@@ -43,17 +43,22 @@ public static class Trainer
         return options.MinLr + 0.5 * (options.Lr - options.MinLr) * (1 + Math.Cos(Math.PI * t));
     }
 
-    static TrainingResult Run(HookedTransformer model, IBatchSource batches, TrainingOptions options, List<Parameter> trained)
+    static TrainingResult Run(HookedTransformer model, IBatchSource batches, TrainingOptions options,
+        List<Parameter> trained)
     {
-        if (options.CheckpointEvery > 0 && Lens.IO.OutputPaths.FolderProblem(options.CheckpointDir ?? "") is string problem)
+        if (options.CheckpointEvery > 0
+            && Lens.IO.OutputPaths.FolderProblem(options.CheckpointDir ?? "") is string problem)
             throw new Lens.IO.OutputPathException($"the checkpoint folder: {problem}");
         var loss = options.Loss ?? ((m, tokens) => m.Loss(tokens));
         using var generator = new Generator((ulong)options.Seed);
         var groups = new List<AdamW.ParamGroup>();
         var decayed = trained.Where(p => p.dim() >= 2).ToList();
         var plain = trained.Where(p => p.dim() < 2).ToList();
-        if (decayed.Count > 0) groups.Add(new AdamW.ParamGroup(decayed, new AdamW.Options { LearningRate = options.Lr, weight_decay = options.WeightDecay }));
-        if (plain.Count > 0) groups.Add(new AdamW.ParamGroup(plain, new AdamW.Options { LearningRate = options.Lr, weight_decay = 0 }));
+        if (decayed.Count > 0)
+            groups.Add(new AdamW.ParamGroup(decayed,
+                new AdamW.Options { LearningRate = options.Lr, weight_decay = options.WeightDecay }));
+        if (plain.Count > 0)
+            groups.Add(new AdamW.ParamGroup(plain, new AdamW.Options { LearningRate = options.Lr, weight_decay = 0 }));
         using var optimizer = optim.AdamW(groups, lr: options.Lr);
 
         var losses = new List<float>(options.Steps);
@@ -71,7 +76,9 @@ public static class Trainer
                 optimizer.zero_grad();
                 var tokens = batches.NextBatch(options.BatchSize, generator);
                 var value = loss(model, tokens);
-                if (!value.requires_grad) throw new InvalidOperationException("the training loss does not depend on the parameters (no gradient)");
+                if (!value.requires_grad)
+                    throw new InvalidOperationException(
+                        "the training loss does not depend on the parameters (no gradient)");
                 value.backward();
                 if (options.GradClip > 0) nn.utils.clip_grad_norm_(trained, options.GradClip);
                 optimizer.step();
@@ -79,7 +86,8 @@ public static class Trainer
             }
             step++;
             if (float.IsNaN(losses[^1]) || float.IsInfinity(losses[^1]))
-                throw new InvalidOperationException($"training diverged at step {step}: loss is {losses[^1]} (try a lower learning rate or gradient clipping)");
+                throw new InvalidOperationException($"training diverged at step {step}: loss is {losses[^1]} (try a " +
+                    $"lower learning rate or gradient clipping)");
             progress?.Report(step, losses[^1]);
             if (options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0)
             {

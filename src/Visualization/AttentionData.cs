@@ -32,7 +32,8 @@ internal sealed class AttentionData
         N = pattern.GetLength(1);
         var nKeys = pattern.GetLength(2);
         if (Heads == 0 || N == 0)
-            throw new ArgumentException($"pattern is empty: [{Heads} heads, {N} queries, {nKeys} keys].", nameof(pattern));
+            throw new ArgumentException($"pattern is empty: [{Heads} heads, {N} queries, {nKeys} keys].",
+                nameof(pattern));
         if (N != nKeys || tokens.Length != N)
             throw new ArgumentException(
                 $"pattern is [{Heads} heads, {N} queries, {nKeys} keys] but there are {tokens.Length} tokens; " +
@@ -54,7 +55,8 @@ internal sealed class AttentionData
             {
                 var v = values[k];
                 if (!float.IsFinite(v))
-                    throw new ArgumentException($"pattern[{row / N}, {q}, {k}] is {v}; attention values must be finite.", nameof(pattern));
+                    throw new ArgumentException(
+                        $"pattern[{row / N}, {q}, {k}] is {v}; attention values must be finite.", nameof(pattern));
                 if (v < min) min = v;
                 else if (v > max) max = v;
                 if (k > q && v != 0) causal = false;
@@ -76,7 +78,8 @@ internal sealed class AttentionData
 
     /// <summary>The array's elements in memory order (row-major), without copying.</summary>
     static ReadOnlySpan<float> Flat(float[,,] a) =>
-        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<byte, float>(ref MemoryMarshal.GetArrayDataReference(a)), a.Length);
+        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<byte, float>(ref MemoryMarshal.GetArrayDataReference(a)),
+            a.Length);
 
     /// <summary>The JSON object the figure scripts read (see LensViz.pattern).</summary>
     public string ToJson()
@@ -94,7 +97,8 @@ internal sealed class AttentionData
         var sb = new StringBuilder(bytes.Length * 4 / 3 + 200);
         sb.Append("{\"n\":").Append(N).Append(",\"heads\":").Append(Heads)
           .Append(",\"causal\":").Append(Causal ? "true" : "false")
-          .Append(",\"map\":\"").Append(Map).Append("\",\"lo\":").Append(Html.Num(Lo)).Append(",\"hi\":").Append(Html.Num(Hi))
+          .Append(",\"map\":\"").Append(Map).Append("\",\"lo\":").Append(Html.Num(Lo)).Append(",\"hi\":")
+            .Append(Html.Num(Hi))
           .Append(",\"zero\":").Append(Zero)
           .Append(",\"data\":\"").Append(Convert.ToBase64String(bytes)).Append("\"}");
         return sb.ToString();

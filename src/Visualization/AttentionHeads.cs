@@ -15,10 +15,12 @@ public static class AttentionHeads
     const double MaxCellPx = 22; // ... and the cell size cap when there are few
     const double MinLabelCellPx = 8;
 
-    public static HtmlContent Render(string[] tokens, float[,,] pattern, string[]? headNames = null, string? title = null) =>
+    public static HtmlContent Render(string[] tokens, float[,,] pattern, string[]? headNames = null,
+        string? title = null) =>
         HtmlPage.Wrap(title ?? "Attention heads", RenderFragment(tokens, pattern, headNames, title));
 
-    public static HtmlContent RenderFragment(string[] tokens, float[,,] pattern, string[]? headNames = null, string? title = null)
+    public static HtmlContent RenderFragment(string[] tokens, float[,,] pattern, string[]? headNames = null,
+        string? title = null)
     {
         var data = new AttentionData(tokens, pattern, headNames);
         var id = Figure.NewId("ah");
@@ -37,18 +39,25 @@ public static class AttentionHeads
             .Append("<div class=\"lens-ah-heads\">");
         for (var h = 0; h < data.Heads; h++)
         {
-            body.Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ah-head\" data-h=\"{h}\"><div class=\"lens-ah-name\">{Html.Escape(data.Names[h])}</div>")
-                .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ah-plot\" style=\"grid-template-columns:auto {side}px;font-size:{font}px\">");
+            body.Append(CultureInfo.InvariantCulture,
+                $"<div class=\"lens-ah-head\" data-h=\"{h}\"><div " +
+                $"class=\"lens-ah-name\">{Html.Escape(data.Names[h])}</div>")
+                .Append(CultureInfo.InvariantCulture,
+                $"<div class=\"lens-ah-plot\" style=\"grid-template-columns:auto {side}px;font-size:{font}px\">");
             if (labels)
             {
                 body.Append("<div></div><div class=\"lens-ah-cols\">");
-                for (var k = 0; k < data.N; k++) body.Append(CultureInfo.InvariantCulture, $"<span style=\"width:{cellPx}px\">{shown[k]}</span>");
+                for (var k = 0; k < data.N; k++)
+                    body.Append(CultureInfo.InvariantCulture, $"<span style=\"width:{cellPx}px\">{shown[k]}</span>");
                 body.Append("</div><div class=\"lens-ah-rows\">");
-                for (var q = 0; q < data.N; q++) body.Append(CultureInfo.InvariantCulture, $"<span style=\"height:{cellPx}px;line-height:{cellPx}px\">{shown[q]}</span>");
+                for (var q = 0; q < data.N; q++)
+                    body.Append(CultureInfo.InvariantCulture,
+                        $"<span style=\"height:{cellPx}px;line-height:{cellPx}px\">{shown[q]}</span>");
                 body.Append("</div>");
             }
             else body.Append("<div></div>");
-            body.Append(CultureInfo.InvariantCulture, $"<canvas style=\"width:{side}px;height:{side}px\"></canvas></div></div>");
+            body.Append(CultureInfo.InvariantCulture,
+                $"<canvas style=\"width:{side}px;height:{side}px\"></canvas></div></div>");
         }
         body.Append("</div>");
         // Labels are read from the spans; with no labels the script needs the tokens themselves.
@@ -58,10 +67,12 @@ public static class AttentionHeads
     }
 
     /// <param name="pattern">[head, query, key] or [1, head, query, key] (a batch of one).</param>
-    public static HtmlContent Render(string[] tokens, torch.Tensor pattern, string[]? headNames = null, string? title = null) =>
+    public static HtmlContent Render(string[] tokens, torch.Tensor pattern, string[]? headNames = null,
+        string? title = null) =>
         Render(tokens, TensorArrays.ToArray3(pattern, nameof(pattern), dropBatchOfOne: true), headNames, title);
 
-    public static HtmlContent RenderFragment(string[] tokens, torch.Tensor pattern, string[]? headNames = null, string? title = null) =>
+    public static HtmlContent RenderFragment(string[] tokens, torch.Tensor pattern, string[]? headNames = null,
+        string? title = null) =>
         RenderFragment(tokens, TensorArrays.ToArray3(pattern, nameof(pattern), dropBatchOfOne: true), headNames, title);
 
     const string Css = """

@@ -15,10 +15,12 @@ public static class AttentionPatterns
     /// <param name="pattern">[head, query, key] attention weights.</param>
     /// <param name="headNames">One name per head, e.g. <see cref="HeadNames.ForLayer"/>; H0.. when null.</param>
     /// <param name="title">Shown above the figure and as the page title.</param>
-    public static HtmlContent Render(string[] tokens, float[,,] pattern, string[]? headNames = null, string? title = null) =>
+    public static HtmlContent Render(string[] tokens, float[,,] pattern, string[]? headNames = null,
+        string? title = null) =>
         HtmlPage.Wrap(title ?? "Attention patterns", RenderFragment(tokens, pattern, headNames, title));
 
-    public static HtmlContent RenderFragment(string[] tokens, float[,,] pattern, string[]? headNames = null, string? title = null)
+    public static HtmlContent RenderFragment(string[] tokens, float[,,] pattern, string[]? headNames = null,
+        string? title = null)
     {
         var data = new AttentionData(tokens, pattern, headNames);
         var id = Figure.NewId("ap");
@@ -26,18 +28,24 @@ public static class AttentionPatterns
         var body = new StringBuilder(tokens.Length * 48 + 2048);
         body.Append(Figure.Title(title))
             .Append("<div class=\"lens-ap-top\">")
-            .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ap-grid\" style=\"grid-template-columns:repeat({cols},76px)\">");
+            .Append(CultureInfo.InvariantCulture,
+            $"<div class=\"lens-ap-grid\" style=\"grid-template-columns:repeat({cols},76px)\">");
         for (var h = 0; h < data.Heads; h++)
             body.Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ap-cell\" data-h=\"{h}\"><canvas></canvas>")
-                .Append(CultureInfo.InvariantCulture, $"<div class=\"lens-ap-name\">{Html.Escape(data.Names[h])}</div></div>");
+                .Append(CultureInfo.InvariantCulture,
+                $"<div class=\"lens-ap-name\">{Html.Escape(data.Names[h])}</div></div>");
         body.Append("</div><div class=\"lens-ap-main\">")
-            .Append("<div class=\"lens-ap-head\">Head <b class=\"lens-ap-headname\"></b> <span class=\"lens-ap-mode\"></span></div>")
-            .Append("<div class=\"lens-ap-big\"><canvas></canvas><div class=\"lens-ap-row\"></div><div class=\"lens-ap-col\"></div></div>")
+            .Append("<div class=\"lens-ap-head\">Head <b class=\"lens-ap-headname\"></b> <span " +
+            "class=\"lens-ap-mode\"></span></div>")
+            .Append("<div class=\"lens-ap-big\"><canvas></canvas><div class=\"lens-ap-row\"></div><div " +
+            "class=\"lens-ap-col\"></div></div>")
             .Append("<div class=\"lens-note\">rows: query (destination) · columns: key (source)</div>")
             .Append(data.ColorBar())
             .Append("</div></div>")
-            .Append("<div class=\"lens-note\">Hover a token: <span class=\"lens-swatch\" style=\"background:rgb(66,146,198)\"></span>where it attends (its row) · ")
-            .Append("<span class=\"lens-swatch\" style=\"background:rgb(241,105,19)\"></span>what attends to it (its column). Click a token to pin it.</div>")
+            .Append("<div class=\"lens-note\">Hover a token: <span class=\"lens-swatch\" " +
+            "style=\"background:rgb(66,146,198)\"></span>where it attends (its row) · ")
+            .Append("<span class=\"lens-swatch\" style=\"background:rgb(241,105,19)\"></span>what attends to it (its " +
+            "column). Click a token to pin it.</div>")
             .Append("<div class=\"lens-ap-tokens\">");
         for (var i = 0; i < tokens.Length; i++) body.Append(Figure.Token(tokens[i], $" data-i=\"{i}\""));
         body.Append("</div>");
@@ -46,10 +54,12 @@ public static class AttentionPatterns
     }
 
     /// <param name="pattern">[head, query, key] or [1, head, query, key] (a batch of one).</param>
-    public static HtmlContent Render(string[] tokens, torch.Tensor pattern, string[]? headNames = null, string? title = null) =>
+    public static HtmlContent Render(string[] tokens, torch.Tensor pattern, string[]? headNames = null,
+        string? title = null) =>
         Render(tokens, TensorArrays.ToArray3(pattern, nameof(pattern), dropBatchOfOne: true), headNames, title);
 
-    public static HtmlContent RenderFragment(string[] tokens, torch.Tensor pattern, string[]? headNames = null, string? title = null) =>
+    public static HtmlContent RenderFragment(string[] tokens, torch.Tensor pattern, string[]? headNames = null,
+        string? title = null) =>
         RenderFragment(tokens, TensorArrays.ToArray3(pattern, nameof(pattern), dropBatchOfOne: true), headNames, title);
 
     const string Css = """

@@ -44,7 +44,8 @@ public static class ColorMap
     /// <summary>t in [0, 1] (clamped): white to dark orange.</summary>
     public static Rgb Orange(double t) => Interpolate(OrangeStops, t);
 
-    /// <summary>The diverging colour for <paramref name="value"/> on a scale symmetric around 0 reaching ±<paramref name="maxAbs"/>.</summary>
+    /// <summary>The diverging colour for <paramref name="value"/> on a scale symmetric around 0 reaching
+    /// ±<paramref name="maxAbs"/>.</summary>
     public static Rgb DivergingFor(double value, double maxAbs) =>
         double.IsNaN(value) ? Missing : Diverging(maxAbs > 0 ? value / maxAbs : 0);
 
@@ -68,7 +69,9 @@ public static class ColorMap
         for (var i = 0; i < 256; i++)
         {
             var c = map(lo + (hi - lo) * i / 255.0);
-            sb.Append(c.R.ToString("x2", CultureInfo.InvariantCulture)).Append(c.G.ToString("x2", CultureInfo.InvariantCulture)).Append(c.B.ToString("x2", CultureInfo.InvariantCulture));
+            sb.Append(c.R.ToString("x2", CultureInfo.InvariantCulture))
+                .Append(c.G.ToString("x2", CultureInfo.InvariantCulture))
+                .Append(c.B.ToString("x2", CultureInfo.InvariantCulture));
         }
         return sb.ToString();
     }

@@ -14,7 +14,8 @@ public static class ColoredTokens
     public static HtmlContent Render(string[] tokens, float[] values, string? label = null, float? maxAbs = null) =>
         HtmlPage.Wrap(label ?? "Colored tokens", RenderFragment(tokens, values, label, maxAbs));
 
-    public static HtmlContent RenderFragment(string[] tokens, float[] values, string? label = null, float? maxAbs = null)
+    public static HtmlContent RenderFragment(string[] tokens, float[] values, string? label = null,
+        float? maxAbs = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(values);
@@ -33,7 +34,8 @@ public static class ColoredTokens
             var c = ColorMap.DivergingFor(v, scale);
             var tip = $"{i} \"{TokenText.Display(tokens[i])}\": {Html.Value(v)}";
             body.Append(Figure.Token(tokens[i],
-                $" data-i=\"{i}\" data-v=\"{Html.Num(v)}\" data-tip=\"{Html.Escape(tip)}\" style=\"background:{c.Css}{(c.IsDark ? ";color:#fff" : "")}\""));
+                $" data-i=\"{i}\" data-v=\"{Html.Num(v)}\" data-tip=\"{Html.Escape(tip)}\" " +
+                $"style=\"background:{c.Css}{(c.IsDark ? ";color:#fff" : "")}\""));
         }
         body.Append("</div>")
             .Append(Figure.ColorBar(ColorMap.Diverging, -1, 1, Html.Value(-scale), Html.Value(scale), "0"));
@@ -41,10 +43,12 @@ public static class ColoredTokens
         return Figure.Fragment(id, "lens-ct", body.ToString(), Css, "", $"LensViz.plain(\"{id}\")");
     }
 
-    public static HtmlContent Render(string[] tokens, torch.Tensor values, string? label = null, float? maxAbs = null) =>
+    public static HtmlContent Render(string[] tokens, torch.Tensor values, string? label = null,
+        float? maxAbs = null) =>
         Render(tokens, TensorArrays.ToArray1(values, nameof(values)), label, maxAbs);
 
-    public static HtmlContent RenderFragment(string[] tokens, torch.Tensor values, string? label = null, float? maxAbs = null) =>
+    public static HtmlContent RenderFragment(string[] tokens, torch.Tensor values, string? label = null,
+        float? maxAbs = null) =>
         RenderFragment(tokens, TensorArrays.ToArray1(values, nameof(values)), label, maxAbs);
 
     const string Css = """

@@ -29,7 +29,8 @@ internal static class Figure
         sb.Append("<div class=\"lens-viz ").Append(cssClass).Append("\" id=\"").Append(id).Append("\">")
           .Append(body).Append("</div>\n")
           .Append("<style>").Append(VizAssets.CommonCss).Append(css).Append("</style>\n")
-          .Append("<script>").Append(VizAssets.CommonJs).Append(script).Append('\n').Append(init).Append(";</script>\n");
+          .Append("<script>").Append(VizAssets.CommonJs).Append(script).Append('\n').Append(init)
+            .Append(";</script>\n");
         return new HtmlContent(sb.ToString());
     }
 

@@ -20,10 +20,11 @@ public static partial class Heatmap
     /// pixels on the same diverging scale as <see cref="Render(float[,], string[], string[], string, float?, bool?)"/>,
     /// row and column labels, an optional title and a vertical colour bar, all in a built-in 5x7 pixel font.
     /// </summary>
-    public static HeatmapPng EncodePng(float[,] values, string[]? rowLabels = null, string[]? colLabels = null, string? title = null,
-        int cellSize = 40, float? maxAbs = null)
+    public static HeatmapPng EncodePng(float[,] values, string[]? rowLabels = null, string[]? colLabels = null,
+        string? title = null, int cellSize = 40, float? maxAbs = null)
     {
-        if (cellSize < 2 || cellSize > 400) throw new ArgumentException($"cellSize must be 2..400 pixels, got {cellSize}.", nameof(cellSize));
+        if (cellSize < 2 || cellSize > 400)
+            throw new ArgumentException($"cellSize must be 2..400 pixels, got {cellSize}.", nameof(cellSize));
         var (rows, cols, scale) = Check(values, ref rowLabels, ref colLabels, maxAbs);
         const int pad = 14, labelGap = 8, barGap = 18, barWidth = 16;
         var ls = cellSize >= 28 ? 2 : 1;                     // label scale
@@ -42,7 +43,9 @@ public static partial class Heatmap
         var barLeft = gridLeft + gridW + barGap;
         var width = Math.Max(barLeft + barWidth + 6 + barLabelWidth + pad, 2 * pad + PixelFont.Width(title ?? "", 2));
         var height = gridTop + Math.Max(gridH, barH) + pad;
-        if ((long)width * height > 100_000_000) throw new ArgumentException($"the PNG would be {width} x {height} pixels; use a smaller cellSize.", nameof(cellSize));
+        if ((long)width * height > 100_000_000)
+            throw new ArgumentException($"the PNG would be {width} x {height} pixels; use a smaller cellSize.",
+                nameof(cellSize));
 
         var img = new RgbImage(width, height);
         if (titleHeight > 0) PixelFont.Draw(img, title!, pad, pad, 2, Ink);
@@ -50,15 +53,19 @@ public static partial class Heatmap
         for (var r = 0; r < rows; r++)
         {
             var y = gridTop + r * cellSize;
-            PixelFont.Draw(img, rowLabels[r], gridLeft - labelGap - PixelFont.Width(rowLabels[r], ls), y + (cellSize - lh) / 2, ls, Ink);
+            PixelFont.Draw(img, rowLabels[r], gridLeft - labelGap - PixelFont.Width(rowLabels[r], ls),
+                y + (cellSize - lh) / 2, ls, Ink);
             for (var c = 0; c < cols; c++)
-                img.Fill(gridLeft + c * cellSize, y, cellSize - gap, cellSize - gap, ColorMap.DivergingFor(values[r, c], scale));
+                img.Fill(gridLeft + c * cellSize, y, cellSize - gap, cellSize - gap,
+                    ColorMap.DivergingFor(values[r, c], scale));
         }
         for (var c = 0; c < cols; c++)
         {
             var x = gridLeft + c * cellSize;
             if (rotate) PixelFont.DrawUp(img, colLabels[c], x + (cellSize - lh) / 2, gridTop - labelGap, ls, Ink);
-            else PixelFont.Draw(img, colLabels[c], x + (cellSize - PixelFont.Width(colLabels[c], ls)) / 2, gridTop - labelGap - lh, ls, Ink);
+            else
+                PixelFont.Draw(img, colLabels[c], x + (cellSize - PixelFont.Width(colLabels[c], ls)) / 2,
+                    gridTop - labelGap - lh, ls, Ink);
         }
         for (var j = 0; j < barH; j++)
             img.Fill(barLeft, gridTop + j, barWidth, 1, ColorMap.Diverging(1 - 2.0 * j / (barH - 1)));
@@ -71,15 +78,15 @@ public static partial class Heatmap
     }
 
     /// <summary><see cref="EncodePng"/> written to <paramref name="path"/> (folders created as needed).</summary>
-    public static HeatmapPng WritePng(string path, float[,] values, string[]? rowLabels = null, string[]? colLabels = null, string? title = null,
-        int cellSize = 40, float? maxAbs = null)
+    public static HeatmapPng WritePng(string path, float[,] values, string[]? rowLabels = null,
+        string[]? colLabels = null, string? title = null, int cellSize = 40, float? maxAbs = null)
     {
         var png = EncodePng(values, rowLabels, colLabels, title, cellSize, maxAbs);
         Lens.IO.AtomicFile.WriteAllBytes(path, png.Bytes);
         return png;
     }
 
-    public static HeatmapPng WritePng(string path, torch.Tensor values, string[]? rowLabels = null, string[]? colLabels = null, string? title = null,
-        int cellSize = 40, float? maxAbs = null) =>
+    public static HeatmapPng WritePng(string path, torch.Tensor values, string[]? rowLabels = null,
+        string[]? colLabels = null, string? title = null, int cellSize = 40, float? maxAbs = null) =>
         WritePng(path, TensorArrays.ToArray2(values, nameof(values)), rowLabels, colLabels, title, cellSize, maxAbs);
 }

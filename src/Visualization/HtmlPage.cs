@@ -14,7 +14,9 @@ public static class HtmlPage
           .Append("<style>").Append(PageCss).Append("</style>\n</head>\n<body>\n");
         foreach (var f in fragments)
         {
-            if (f.IsPage) throw new ArgumentException("HtmlPage.Wrap takes fragments (RenderFragment), not whole pages (Render).", nameof(fragments));
+            if (f.IsPage)
+                throw new ArgumentException("HtmlPage.Wrap takes fragments (RenderFragment), not whole pages (Render).",
+                    nameof(fragments));
             sb.Append(f.Html).Append('\n');
         }
         sb.Append("</body>\n</html>\n");

@@ -14,7 +14,8 @@ public static class LayerHeadTable
         int layers = values.GetLength(0), heads = values.GetLength(1);
         var header = new[] { "" }.Concat(Enumerable.Range(0, heads).Select(h => $"H{h}")).ToArray();
         var rows = Enumerable.Range(0, layers)
-            .Select(l => new[] { $"L{l}" }.Concat(Enumerable.Range(0, heads).Select(h => Format(values[l, h]))).ToArray())
+            .Select(l =>
+                new[] { $"L{l}" }.Concat(Enumerable.Range(0, heads).Select(h => Format(values[l, h]))).ToArray())
             .ToArray();
         return (string.IsNullOrEmpty(title) ? "" : title + "\n") + TextTable.Render(header, rows);
     }
@@ -24,5 +25,7 @@ public static class LayerHeadTable
 
     /// <summary>One cell as the table prints it.</summary>
     public static string Format(float v) =>
-        float.IsNaN(v) ? "nan" : float.IsInfinity(v) ? (v > 0 ? "inf" : "-inf") : v.ToString("0.000", CultureInfo.InvariantCulture);
+        float.IsNaN(v)
+            ? "nan"
+            : float.IsInfinity(v) ? (v > 0 ? "inf" : "-inf") : v.ToString("0.000", CultureInfo.InvariantCulture);
 }

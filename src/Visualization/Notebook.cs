@@ -47,7 +47,8 @@ public static class Notebook
         {
             if (Registered.Contains(formatter)) return true;
             const BindingFlags flags = BindingFlags.Public | BindingFlags.Static;
-            var register = formatter.GetMethod("Register", flags, [typeof(Type), typeof(Action<object, TextWriter>), typeof(string)]);
+            var register = formatter.GetMethod("Register", flags,
+                [typeof(Type), typeof(Action<object, TextWriter>), typeof(string)]);
             if (register is null) return false;
             Action<object, TextWriter> write = (value, writer) => writer.Write(((HtmlContent)value).Html);
             register.Invoke(null, [typeof(HtmlContent), write, "text/html"]);

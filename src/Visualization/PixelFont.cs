@@ -93,7 +93,8 @@ internal static class PixelFont
         }
     }
 
-    /// <summary>Draws bottom to top (rotated a quarter turn anticlockwise) starting at (x, yBottom), glyph tops facing left.</summary>
+    /// <summary>Draws bottom to top (rotated a quarter turn anticlockwise) starting at (x, yBottom), glyph tops facing
+    /// left.</summary>
     public static void DrawUp(RgbImage img, string text, int x, int yBottom, int scale, Rgb color)
     {
         for (var i = 0; i < text.Length; i++)

@@ -16,8 +16,10 @@ internal static class Png
     /// <param name="rgb">width * height * 3 bytes, row by row from the top.</param>
     public static byte[] Encode(int width, int height, byte[] rgb)
     {
-        if (width <= 0 || height <= 0) throw new ArgumentException($"PNG size must be positive, got {width} x {height}.");
-        if (rgb.Length != (long)width * height * 3) throw new ArgumentException($"expected {width * height * 3} RGB bytes, got {rgb.Length}.");
+        if (width <= 0 || height <= 0)
+            throw new ArgumentException($"PNG size must be positive, got {width} x {height}.");
+        if (rgb.Length != (long)width * height * 3)
+            throw new ArgumentException($"expected {width * height * 3} RGB bytes, got {rgb.Length}.");
         var png = new MemoryStream();
         png.Write(Signature);
 

@@ -32,8 +32,10 @@ public sealed class Report(string title)
         ArgumentNullException.ThrowIfNull(rows);
         for (var r = 0; r < rows.Length; r++)
             if (rows[r] is null || rows[r].Length != header.Length)
-                throw new ArgumentException($"table \"{title}\": row {r} has {rows[r]?.Length ?? 0} cells but the header has {header.Length}.", nameof(rows));
-        var numeric = Enumerable.Range(0, header.Length).Select(c => rows.Length > 0 && rows.All(r => TextTable.IsNumber(r[c]))).ToArray();
+                throw new ArgumentException($"table \"{title}\": row {r} has {rows[r]?.Length ?? 0} cells but the " +
+                    $"header has {header.Length}.", nameof(rows));
+        var numeric = Enumerable.Range(0, header.Length)
+            .Select(c => rows.Length > 0 && rows.All(r => TextTable.IsNumber(r[c]))).ToArray();
         var sb = new StringBuilder();
         sb.Append(Heading(title)).Append("<table class=\"lens-table\"><thead><tr>");
         foreach (var h in header) sb.Append(CultureInfo.InvariantCulture, $"<th>{Html.Escape(h)}</th>");
@@ -41,7 +43,8 @@ public sealed class Report(string title)
         foreach (var row in rows)
         {
             sb.Append("<tr>");
-            for (var c = 0; c < row.Length; c++) sb.Append(numeric[c] ? "<td class=\"num\">" : "<td>").Append(Html.Escape(row[c])).Append("</td>");
+            for (var c = 0; c < row.Length; c++)
+                sb.Append(numeric[c] ? "<td class=\"num\">" : "<td>").Append(Html.Escape(row[c])).Append("</td>");
             sb.Append("</tr>");
         }
         sb.Append("</tbody></table>");
@@ -54,7 +57,8 @@ public sealed class Report(string title)
     {
         ArgumentNullException.ThrowIfNull(figure);
         if (figure.IsPage)
-            throw new ArgumentException($"figure \"{title}\" is a whole page; add the renderer's RenderFragment output instead.", nameof(figure));
+            throw new ArgumentException($"figure \"{title}\" is a whole page; add the renderer's RenderFragment " +
+                $"output instead.", nameof(figure));
         _sections.Add(Heading(title) + figure.Html);
         return this;
     }
@@ -64,7 +68,9 @@ public sealed class Report(string title)
         var body = new StringBuilder();
         body.Append("<div class=\"lens-report\">")
             .Append(CultureInfo.InvariantCulture, $"<h1>{Html.Escape(Title)}</h1>");
-        if (_model is not null) body.Append(CultureInfo.InvariantCulture, $"<div class=\"lens-meta\">Model: <b>{Html.Escape(_model)}</b></div>");
+        if (_model is not null)
+            body.Append(CultureInfo.InvariantCulture,
+                $"<div class=\"lens-meta\">Model: <b>{Html.Escape(_model)}</b></div>");
         if (_source is not null)
             body.Append("<details class=\"lens-source\" open><summary>Experiment")
                 .Append(_sourceName is null ? "" : $" <code>{Html.Escape(_sourceName)}</code>")

@@ -19,7 +19,8 @@ internal static class TensorArrays
         return a;
     }
 
-    /// <summary>[a, b, c]; with <paramref name="dropBatchOfOne"/> also [1, a, b, c] (a batch of one, as run_with_cache gives).</summary>
+    /// <summary>[a, b, c]; with <paramref name="dropBatchOfOne"/> also [1, a, b, c] (a batch of one, as run_with_cache
+    /// gives).</summary>
     public static float[,,] ToArray3(torch.Tensor t, string what, bool dropBatchOfOne = false)
     {
         var shape = t.shape;
@@ -33,7 +34,8 @@ internal static class TensorArrays
     static void RequireRank(torch.Tensor t, string what, int rank, string expected)
     {
         if (t.dim() != rank)
-            throw new ArgumentException($"{what} must have shape {expected}, got [{string.Join(", ", t.shape)}].", what);
+            throw new ArgumentException($"{what} must have shape {expected}, got [{string.Join(", ", t.shape)}].",
+                what);
     }
 
     static float[] Flat(torch.Tensor t)

@@ -17,12 +17,14 @@ public static class TextTable
         if (header.Length == 0) throw new ArgumentException("a table needs at least one column.", nameof(header));
         for (var r = 0; r < rows.Length; r++)
             if (rows[r] is null || rows[r].Length != header.Length)
-                throw new ArgumentException($"row {r} has {rows[r]?.Length ?? 0} cells but the header has {header.Length}.", nameof(rows));
+                throw new ArgumentException(
+                    $"row {r} has {rows[r]?.Length ?? 0} cells but the header has {header.Length}.", nameof(rows));
 
         var cols = header.Length;
         var cells = rows.Select(r => r.Select(Clean).ToArray()).ToArray();
         var head = header.Select(Clean).ToArray();
-        var width = Enumerable.Range(0, cols).Select(c => cells.Select(r => Width(r[c])).Append(Width(head[c])).Max()).ToArray();
+        var width = Enumerable.Range(0, cols).Select(c => cells.Select(r => Width(r[c])).Append(Width(head[c])).Max())
+            .ToArray();
         var right = Enumerable.Range(0, cols).Select(c => rows.Length > 0 && cells.All(r => IsNumber(r[c]))).ToArray();
 
         var sb = new StringBuilder();

@@ -12,21 +12,26 @@ public static class TopKTokens
 {
     /// <param name="tokens">The input tokens, one per position.</param>
     /// <param name="topTokens">Per position, the predicted tokens, best first.</param>
-    /// <param name="topValues">Per position, their values (probabilities or logits), same shape as <paramref name="topTokens"/>.</param>
-    public static HtmlContent Render(string[] tokens, string[][] topTokens, float[][] topValues, string? title = null) =>
+    /// <param name="topValues">Per position, their values (probabilities or logits), same shape as
+    /// <paramref name="topTokens"/>.</param>
+    public static HtmlContent Render(string[] tokens, string[][] topTokens, float[][] topValues,
+        string? title = null) =>
         HtmlPage.Wrap(title ?? "Top-k tokens", RenderFragment(tokens, topTokens, topValues, title));
 
-    public static HtmlContent RenderFragment(string[] tokens, string[][] topTokens, float[][] topValues, string? title = null)
+    public static HtmlContent RenderFragment(string[] tokens, string[][] topTokens, float[][] topValues,
+        string? title = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(topTokens);
         ArgumentNullException.ThrowIfNull(topValues);
         if (topTokens.Length != tokens.Length || topValues.Length != tokens.Length)
             throw new ArgumentException(
-                $"{tokens.Length} tokens but top tokens for {topTokens.Length} positions and values for {topValues.Length}.", nameof(topTokens));
+                $"{tokens.Length} tokens but top tokens for {topTokens.Length} positions and values " +
+                    $"for {topValues.Length}.", nameof(topTokens));
         for (var i = 0; i < tokens.Length; i++)
             if (topTokens[i].Length != topValues[i].Length)
-                throw new ArgumentException($"position {i}: {topTokens[i].Length} top tokens but {topValues[i].Length} values.", nameof(topValues));
+                throw new ArgumentException($"position {i}: {topTokens[i].Length} top tokens " +
+                    $"but {topValues[i].Length} values.", nameof(topValues));
         var k = topTokens.Select(r => r.Length).DefaultIfEmpty(0).Max();
 
         var finite = topValues.SelectMany(r => r).Where(float.IsFinite).ToArray();
@@ -35,21 +40,28 @@ public static class TopKTokens
         if (hi <= lo) hi = lo + 1;
 
         var body = new StringBuilder();
-        body.Append(Figure.Title(title)).Append("<div class=\"lens-tk-wrap\"><table class=\"lens-tk\"><thead><tr><th>pos</th><th>token</th>");
+        body.Append(Figure.Title(title))
+            .Append("<div class=\"lens-tk-wrap\"><table class=\"lens-tk\"><thead><tr><th>pos</th><th>token</th>");
         for (var r = 0; r < k; r++) body.Append(CultureInfo.InvariantCulture, $"<th>#{r + 1}</th>");
         body.Append("</tr></thead><tbody>");
         for (var i = 0; i < tokens.Length; i++)
         {
-            body.Append(CultureInfo.InvariantCulture, $"<tr><td class=\"lens-tk-pos\">{i}</td><td>{Figure.Token(tokens[i])}</td>");
+            body.Append(CultureInfo.InvariantCulture,
+                $"<tr><td class=\"lens-tk-pos\">{i}</td><td>{Figure.Token(tokens[i])}</td>");
             for (var r = 0; r < k; r++)
             {
                 if (r >= topTokens[i].Length) { body.Append("<td></td>"); continue; }
                 var v = topValues[i][r];
                 var c = double.IsNaN(v) ? ColorMap.Missing : ColorMap.Sequential((v - lo) / (hi - lo));
-                var tip = $"position {i} \"{TokenText.Display(tokens[i])}\", #{r + 1}: \"{TokenText.Display(topTokens[i][r])}\" {Html.Value(v)}";
-                body.Append(CultureInfo.InvariantCulture, $"<td class=\"lens-tk-cell\" style=\"background:{c.Css}{(c.IsDark ? ";color:#fff" : "")}\" data-tip=\"{Html.Escape(tip)}\">")
-                    .Append(CultureInfo.InvariantCulture, $"<span class=\"lens-tk-tok\">{Html.Escape(TokenText.Display(topTokens[i][r]))}</span>")
-                    .Append(CultureInfo.InvariantCulture, $"<span class=\"lens-tk-val\">{Html.Escape(Html.Value(v))}</span></td>");
+                var tip = $"position {i} \"{TokenText.Display(tokens[i])}\", #{r + 1}: " +
+                    $"\"{TokenText.Display(topTokens[i][r])}\" {Html.Value(v)}";
+                body.Append(CultureInfo.InvariantCulture,
+                    $"<td class=\"lens-tk-cell\" style=\"background:{c.Css}{(c.IsDark ? ";color:#fff" : "")}\" " +
+                    $"data-tip=\"{Html.Escape(tip)}\">")
+                    .Append(CultureInfo.InvariantCulture,
+                    $"<span class=\"lens-tk-tok\">{Html.Escape(TokenText.Display(topTokens[i][r]))}</span>")
+                    .Append(CultureInfo.InvariantCulture,
+                    $"<span class=\"lens-tk-val\">{Html.Escape(Html.Value(v))}</span></td>");
             }
             body.Append("</tr>");
         }
@@ -60,10 +72,12 @@ public static class TopKTokens
     }
 
     /// <param name="topValues">[position, k].</param>
-    public static HtmlContent Render(string[] tokens, string[][] topTokens, torch.Tensor topValues, string? title = null) =>
+    public static HtmlContent Render(string[] tokens, string[][] topTokens, torch.Tensor topValues,
+        string? title = null) =>
         Render(tokens, topTokens, Rows(topValues), title);
 
-    public static HtmlContent RenderFragment(string[] tokens, string[][] topTokens, torch.Tensor topValues, string? title = null) =>
+    public static HtmlContent RenderFragment(string[] tokens, string[][] topTokens, torch.Tensor topValues,
+        string? title = null) =>
         RenderFragment(tokens, topTokens, Rows(topValues), title);
 
     static float[][] Rows(torch.Tensor values)

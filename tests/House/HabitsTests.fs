@@ -38,6 +38,12 @@ let private commandLines (path: string) =
     |> Array.map (fun l -> l.Trim())
     |> Array.filter (fun l -> l <> "" && not (l.StartsWith "#"))
 
+/// For each line of a C# file, whether it lies inside a multi-line raw string literal ("""..."""): such a line is
+/// data (CSS, JavaScript, help text), which a line break would change.
+let private insideRawString (lines: string[]) =
+    let delimiters (line: string) = (line.Length - line.Replace("\"\"\"", "").Length) / 3
+    lines |> Array.scan (fun inside line -> if delimiters line % 2 = 1 then not inside else inside) false
+
 [<Tests>]
 let tests =
     testList "habits" [
@@ -90,6 +96,21 @@ let tests =
                     for i, line in text.Split('\n') |> Array.indexed do
                         if line.Contains '\t' then yield $"{name}:{i + 1}: a tab"
                         if line.Length > 0 && Char.IsWhiteSpace line[line.Length - 1] then yield $"{name}:{i + 1}: trailing blanks" ]
+            Expect.isEmpty problems (String.Join("\n", problems))
+
+        testCase "every C# line in src/ fits in 120 columns, except the content of raw string literals" <| fun () ->
+            let files =
+                Directory.EnumerateFiles(Path.Combine(repoRoot, "src"), "*.cs", SearchOption.AllDirectories)
+                |> Seq.map (fun f -> Path.GetRelativePath(repoRoot, f).Replace('\\', '/'))
+                |> Seq.filter (fun f -> not (f.Contains "/bin/" || f.Contains "/obj/"))
+                |> List.ofSeq
+            Expect.isGreaterThan files.Length 100 "finds the C# files in src/"
+            let problems =
+                [ for f in files do
+                    let lines = File.ReadAllText(Path.Combine(repoRoot, f)).Split('\n')
+                    let inRaw = insideRawString lines
+                    for i, line in Array.indexed lines do
+                        if line.Length > 120 && not inRaw[i] then yield $"{f}:{i + 1}: {line.Length} columns" ]
             Expect.isEmpty problems (String.Join("\n", problems))
 
         testCase ".ci/run runs dotnet format --verify-no-changes before ./test, and stops on its failure" <| fun () ->

@@ -9,7 +9,8 @@ public static class CheckCommand
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "the experiment (.lens file)" };
-        var model = new Option<string?>("--model") { Description = "check against this model instead of the experiment's" };
+        var model =
+            new Option<string?>("--model") { Description = "check against this model instead of the experiment's" };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N" };
         var cmd = new Command("check", """
             Parses an experiment and runs every check `lens run` runs before starting (it loads the model's
@@ -36,12 +37,15 @@ public static class CheckCommand
             ExperimentFiles.Report(new ExperimentCheckException(errors));
             return CliRunner.Failed;
         }
-        Console.WriteLine($"{path}: ok ({script.Statements.Count} statements, model {ExperimentFiles.Named(start, script).ModelName})");
+        Console.WriteLine($"{path}: ok ({script.Statements.Count} statements, " +
+            $"model {ExperimentFiles.Named(start, script).ModelName})");
         if (environment.EstimatedPeak is { } peak)
-            Console.WriteLine($"estimated peak memory: {Lens.MemoryEstimate.Describe(peak.Bytes)} (line {peak.Statement.Span.Line}: `{environment.TextOf(peak.Statement)}`), "
+            Console.WriteLine($"estimated peak memory: {Lens.MemoryEstimate.Describe(peak.Bytes)} "
+                              + $"(line {peak.Statement.Span.Line}: `{environment.TextOf(peak.Statement)}`), "
                               + $"of {Lens.MemoryEstimate.Describe(Lens.MemoryEstimate.AvailableBytes())} available");
         foreach (var plan in environment.ChunkPlans.Values.OrderBy(p => p.Statement.Span.Line))
-            Console.WriteLine($"line {plan.Statement.Span.Line}: `{environment.TextOf(plan.Statement)}` {plan.Describe()}");
+            Console.WriteLine(
+                $"line {plan.Statement.Span.Line}: `{environment.TextOf(plan.Statement)}` {plan.Describe()}");
         return CliRunner.Ok;
     }
 }

@@ -17,7 +17,12 @@ public static class DiffCommand
     {
         var before = new Argument<string>("before") { Description = "the first run record (lens run --json)" };
         var after = new Argument<string>("after") { Description = "the second run record" };
-        var tolerance = new Option<double>("--tolerance") { Description = $"numbers closer than this are the same (default {DefaultTolerance.ToString(CultureInfo.InvariantCulture)})", DefaultValueFactory = _ => DefaultTolerance };
+        var tolerance = new Option<double>("--tolerance")
+        {
+            Description = $"numbers closer than this are the same " +
+                $"(default {DefaultTolerance.ToString(CultureInfo.InvariantCulture)})", DefaultValueFactory =
+                    _ => DefaultTolerance
+        };
         var cmd = new Command("diff", """
             Compares two run records written by `lens run --json`. Results are matched by their line and
             statement text; for each, every cell (a head's score, a loss, a patched run's metric, a summary
@@ -50,11 +55,14 @@ public static class DiffCommand
 
     static int Diff(string beforePath, string afterPath, double tolerance)
     {
-        if (!(tolerance >= 0)) throw new UsageException($"--tolerance must be at least 0, not {tolerance.ToString(CultureInfo.InvariantCulture)}");
+        if (!(tolerance >= 0))
+            throw new UsageException(
+                $"--tolerance must be at least 0, not {tolerance.ToString(CultureInfo.InvariantCulture)}");
         using var beforeDoc = Load(beforePath);
         using var afterDoc = Load(afterPath);
         var diff = RunRecordDiff.Compare(beforeDoc.RootElement, afterDoc.RootElement, tolerance);
-        Console.WriteLine($"lens diff {beforePath} {afterPath} (tolerance {tolerance.ToString("G", CultureInfo.InvariantCulture)})");
+        Console.WriteLine(
+            $"lens diff {beforePath} {afterPath} (tolerance {tolerance.ToString("G", CultureInfo.InvariantCulture)})");
         foreach (var line in diff.Context) Console.WriteLine("  " + line);
         foreach (var line in diff.Changes) Console.WriteLine(line);
         if (diff.Changes.Count == 0)
@@ -62,8 +70,11 @@ public static class DiffCommand
             Console.WriteLine($"no differences beyond the tolerance in {diff.Compared} results");
             return CliRunner.Ok;
         }
-        Console.WriteLine($"{diff.ChangedCells} cell{(diff.ChangedCells == 1 ? "" : "s")} changed in {diff.ChangedResults} of {diff.Compared} results"
-                          + (diff.Changes.Count > diff.ChangedCells ? $"; {diff.Changes.Count - diff.ChangedCells} other changes" : ""));
+        Console.WriteLine($"{diff.ChangedCells} cell{(diff.ChangedCells == 1 ? "" : "s")} changed "
+                          + $"in {diff.ChangedResults} of {diff.Compared} results"
+                          + (diff.Changes.Count > diff.ChangedCells
+                              ? $"; {diff.Changes.Count - diff.ChangedCells} other changes"
+                              : ""));
         return CliRunner.Failed;
     }
 }

@@ -10,7 +10,10 @@ public static partial class DownloadCommand
 {
     public static Command Create()
     {
-        var name = new Argument<string>("name") { Description = "a known model name or alias (see 'lens models') or a hub id such as EleutherAI/pythia-70m" };
+        var name = new Argument<string>("name")
+        {
+            Description = "a known model name or alias (see 'lens models') or a hub id such as EleutherAI/pythia-70m"
+        };
         var cmd = new Command("download", """
             Downloads a model's config, tokenizer and safetensors weights into the Hugging Face cache
             (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub; shared with Python's
@@ -35,9 +38,11 @@ public static partial class DownloadCommand
         if (known is null)
         {
             if (Directory.Exists(name) || File.Exists(name))
-                throw new UsageException($"'{name}' is a local path: there is nothing to download (give a model name or hub id)");
+                throw new UsageException(
+                    $"'{name}' is a local path: there is nothing to download (give a model name or hub id)");
             if (!RepoIdPattern().IsMatch(repoId) || repoId.Contains("--") || repoId.Contains(".."))
-                throw new UsageException($"'{name}' is neither a known model name nor a hub id (owner/name)" + Suggest(name));
+                throw new UsageException($"'{name}' is neither a known model name nor a hub id (owner/name)"
+                    + Suggest(name));
         }
         var options = HubOptions.FromEnvironment();
         string folder;
@@ -49,9 +54,11 @@ public static partial class DownloadCommand
         var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
             .Select(f => (Name: Path.GetRelativePath(folder, f), Bytes: SizeOf(f)))
             .OrderBy(f => f.Name, StringComparer.Ordinal).ToList();
-        Console.WriteLine(known is null ? $"{repoId}: {files.Count} files, {ConsoleProgressBar.Bytes(files.Sum(f => f.Bytes))}"
+        Console.WriteLine(known is null
+            ? $"{repoId}: {files.Count} files, {ConsoleProgressBar.Bytes(files.Sum(f => f.Bytes))}"
             : $"{name} (hub id {repoId}): {files.Count} files, {ConsoleProgressBar.Bytes(files.Sum(f => f.Bytes))}");
-        Console.WriteLine(Tables.Render(["file", "size"], files.Select(f => new[] { f.Name, ConsoleProgressBar.Bytes(f.Bytes) })));
+        Console.WriteLine(Tables.Render(["file", "size"],
+            files.Select(f => new[] { f.Name, ConsoleProgressBar.Bytes(f.Bytes) })));
         Console.WriteLine($"files are in {folder}");
         return CliRunner.Ok;
     }
@@ -60,7 +67,8 @@ public static partial class DownloadCommand
     static long SizeOf(string path)
     {
         var info = new FileInfo(path);
-        return (info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true) ?? info).Length;
+        return (info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true) ?? info)
+            .Length;
     }
 
     static string Suggest(string name)

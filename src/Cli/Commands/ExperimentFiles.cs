@@ -3,10 +3,12 @@ using Lens.Dsl.Runtime;
 
 namespace Lens.Cli.Commands;
 
-/// <summary>What `lens run` and `lens check` share: reading an experiment file into a parsed script and its environment.</summary>
+/// <summary>What `lens run` and `lens check` share: reading an experiment file into a parsed script and its
+/// environment.</summary>
 static class ExperimentFiles
 {
-    /// <summary>The experiment's text and script; a missing file or a syntax error is written to stderr and gives null.</summary>
+    /// <summary>The experiment's text and script; a missing file or a syntax error is written to stderr and gives
+    /// null.</summary>
     public static (string Text, Script Script)? Read(string path)
     {
         if (!File.Exists(path))
@@ -29,16 +31,17 @@ static class ExperimentFiles
         }
     }
 
-    public static ExperimentEnvironment Environment(string path, string text, string? model, string? device, Action<ExperimentResult>? onResult) => new()
-    {
-        FileName = path,
-        SourceText = text,
-        ReadDirectory = Path.GetDirectoryName(Path.GetFullPath(path))!,
-        WriteDirectory = Directory.GetCurrentDirectory(),
-        ModelOverride = model,
-        DeviceOverride = Device(device),
-        OnResult = onResult,
-    };
+    public static ExperimentEnvironment Environment(string path, string text, string? model, string? device,
+        Action<ExperimentResult>? onResult) => new()
+        {
+            FileName = path,
+            SourceText = text,
+            ReadDirectory = Path.GetDirectoryName(Path.GetFullPath(path))!,
+            WriteDirectory = Directory.GetCurrentDirectory(),
+            ModelOverride = model,
+            DeviceOverride = Device(device),
+            OnResult = onResult,
+        };
 
     /// <summary>--device: cpu, cuda or cuda:N (anything else is a usage error).</summary>
     public static DeviceSpec? Device(string? text)
@@ -48,7 +51,8 @@ static class ExperimentFiles
         catch (DslParseException) { throw new UsageException($"--device must be cpu, cuda or cuda:N, not '{text}'"); }
     }
 
-    /// <summary>The state an experiment starts in, naming the model its first `model` statement gives (for messages before it runs).</summary>
+    /// <summary>The state an experiment starts in, naming the model its first `model` statement gives (for messages
+    /// before it runs).</summary>
     public static ExperimentState Named(ExperimentState start, Script script) =>
         start with { ModelReference = script.Statements.OfType<ModelStatement>().FirstOrDefault()?.Reference };
 

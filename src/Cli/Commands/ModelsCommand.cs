@@ -29,7 +29,9 @@ public static class ModelsCommand
         var rows = OfficialModels.All.Select(m =>
         {
             var repo = cached.GetValueOrDefault(m.RepoId);
-            var state = repo is null ? "no" : PretrainedDownloads.CachedSnapshot(m.RepoId, cacheDir) is not null ? "yes" : "partial";
+            var state = repo is null
+                ? "no"
+                : PretrainedDownloads.CachedSnapshot(m.RepoId, cacheDir) is not null ? "yes" : "partial";
             return new[]
             {
                 m.Name, m.RepoId, m.Family, state, repo is null ? "-" : ConsoleProgressBar.Bytes(repo.SizeOnDisk),
@@ -39,7 +41,8 @@ public static class ModelsCommand
         Console.WriteLine(Tables.Render(["name", "hub id", "family", "cached", "size", "aliases"], rows));
 
         var known = new HashSet<string>(OfficialModels.All.Select(m => m.RepoId), StringComparer.OrdinalIgnoreCase);
-        var others = cached.Values.Where(r => !known.Contains(r.RepoId)).OrderBy(r => r.RepoId, StringComparer.Ordinal).ToList();
+        var others =
+            cached.Values.Where(r => !known.Contains(r.RepoId)).OrderBy(r => r.RepoId, StringComparer.Ordinal).ToList();
         Console.WriteLine();
         if (others.Count == 0) Console.WriteLine("no other repositories in the cache");
         else

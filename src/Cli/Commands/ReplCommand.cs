@@ -4,7 +4,8 @@ using Lens.Dsl.Runtime;
 
 namespace Lens.Cli.Commands;
 
-/// <summary><c>lens repl</c>: an interactive prompt that keeps the model loaded; statements run as they are entered.</summary>
+/// <summary><c>lens repl</c>: an interactive prompt that keeps the model loaded; statements run as they are
+/// entered.</summary>
 public static class ReplCommand
 {
     const string Help = """
@@ -16,7 +17,11 @@ public static class ReplCommand
 
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = $"the model to load (default {ExperimentEnvironment.DefaultModel}, or the first `model` statement)" };
+        var model = new Option<string?>("--model")
+        {
+            Description =
+                $"the model to load (default {ExperimentEnvironment.DefaultModel}, or the first `model` statement)"
+        };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N" };
         var cmd = new Command("repl", """
             An interactive prompt for the experiment language: enter statements one per line and see
@@ -45,7 +50,9 @@ public static class ReplCommand
         var session = new ExperimentSession(environment);
         var editor = new LineEditor();
         bool interactive = LineEditor.Interactive;
-        if (interactive) Console.WriteLine($"lens repl: the experiment language, one statement per line (model {session.State.ModelName}). :help for help, :quit to leave.");
+        if (interactive)
+            Console.WriteLine($"lens repl: the experiment language, one statement per line " +
+                $"(model {session.State.ModelName}). :help for help, :quit to leave.");
         int failures = 0, lineNumber = 0, firstLine = 1;
         var pending = "";
         while (editor.ReadLine(pending.Length == 0 ? "lens> " : "...   ") is string line)
@@ -65,10 +72,18 @@ public static class ReplCommand
             pending = "";
             try { session.Submit(text, firstLine); }
             catch (DslParseException e) { Console.Error.WriteLine(e.Message); failures++; }
-            catch (ExperimentCheckException e) { foreach (var error in e.Errors) Console.Error.WriteLine(error); failures++; }
+            catch (ExperimentCheckException e)
+            {
+                foreach (var error in e.Errors) Console.Error.WriteLine(error);
+                failures++;
+            }
             catch (ExperimentRunException e) { Console.Error.WriteLine(e.Message); failures++; }
         }
-        if (pending.Length > 0) { Console.Error.WriteLine("lens repl: the input ended inside an unclosed block"); failures++; }
+        if (pending.Length > 0)
+        {
+            Console.Error.WriteLine("lens repl: the input ended inside an unclosed block");
+            failures++;
+        }
         // Interactive sessions always end well; piped ones say whether every statement ran.
         return interactive || failures == 0 ? CliRunner.Ok : CliRunner.Failed;
     }

@@ -5,16 +5,30 @@ using Lens.IO;
 
 namespace Lens.Cli.Commands;
 
-/// <summary><c>lens run FILE.lens</c>: checks an experiment, runs it, prints each result, and writes the JSON record and HTML report.</summary>
+/// <summary><c>lens run FILE.lens</c>: checks an experiment, runs it, prints each result, and writes the JSON record
+/// and HTML report.</summary>
 public static class RunCommand
 {
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "the experiment (.lens file)" };
-        var json = new Option<string?>("--json") { Description = "write every result as JSON (layout: docs/run-result.schema.json)" };
-        var html = new Option<string?>("--html") { Description = "write one self-contained HTML report: the experiment, the model, every table and figure" };
-        var model = new Option<string?>("--model") { Description = $"run on this model instead of the experiment's (default when neither names one: {ExperimentEnvironment.DefaultModel})" };
-        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (instead of the experiment's `device`)" };
+        var json = new Option<string?>("--json")
+        {
+            Description = "write every result as JSON (layout: docs/run-result.schema.json)"
+        };
+        var html = new Option<string?>("--html")
+        {
+            Description = "write one self-contained HTML report: the experiment, the model, every table and figure"
+        };
+        var model = new Option<string?>("--model")
+        {
+            Description = $"run on this model instead of the experiment's (default when neither names " +
+                $"one: {ExperimentEnvironment.DefaultModel})"
+        };
+        var device = new Option<string?>("--device")
+        {
+            Description = "cpu, cuda or cuda:N (instead of the experiment's `device`)"
+        };
         var cmd = new Command("run", """
             Runs an experiment written in the Lens experiment language (see src/Dsl/LANGUAGE.md). Every
             statement is checked first (layers and heads in range, single tokens, known hooks, inputs and
@@ -30,14 +44,16 @@ public static class RunCommand
               lens run my-study.lens --model ./models/my-model --device cpu
             """)
         { file, json, html, model, device };
-        cmd.SetAction(r => Run(r.GetValue(file)!, r.GetValue(json), r.GetValue(html), r.GetValue(model), r.GetValue(device)));
+        cmd.SetAction(r =>
+            Run(r.GetValue(file)!, r.GetValue(json), r.GetValue(html), r.GetValue(model), r.GetValue(device)));
         return cmd;
     }
 
     static int Run(string path, string? jsonPath, string? htmlPath, string? model, string? device)
     {
         if (ExperimentFiles.Read(path) is not var (text, script)) return CliRunner.Failed;
-        using var environment = ExperimentFiles.Environment(path, text, model, device, result => Console.WriteLine(TerminalText.Visible(result.ToText())));
+        using var environment = ExperimentFiles.Environment(path, text, model, device,
+            result => Console.WriteLine(TerminalText.Visible(result.ToText())));
         List<(string, string)> outputs = [];
         if (jsonPath is not null) outputs.Add(("--json", jsonPath));
         if (htmlPath is not null) outputs.Add(("--html", htmlPath));
@@ -51,7 +67,8 @@ public static class RunCommand
             if (errors.Count > 0) throw new ExperimentCheckException(errors);
             var loaded = ExperimentFiles.Named(start, script).WithModel();
             var cfg = loaded.RequireModel().Config;
-            Console.WriteLine($"lens run {path}: model {loaded.ModelName} ({cfg.NLayers} layers × {cfg.NHeads} heads, d_model {cfg.DModel}), {script.Statements.Count} statements\n");
+            Console.WriteLine($"lens run {path}: model {loaded.ModelName} ({cfg.NLayers} layers × {cfg.NHeads} " +
+                $"heads, d_model {cfg.DModel}), {script.Statements.Count} statements\n");
             final = pipeline.Apply(start);
         }
         catch (ExperimentCheckException e) { ExperimentFiles.Report(e); return CliRunner.Failed; }

@@ -13,8 +13,13 @@ public static class TestCommand
 {
     public static Command Create()
     {
-        var paths = new Argument<string[]>("paths") { Description = "experiment files or folders (searched for *.lens); default: the current folder", Arity = ArgumentArity.ZeroOrMore };
-        var model = new Option<string?>("--model") { Description = "run every experiment on this model instead of its own" };
+        var paths = new Argument<string[]>("paths")
+        {
+            Description = "experiment files or folders (searched for *.lens); default: the current folder",
+            Arity = ArgumentArity.ZeroOrMore
+        };
+        var model =
+            new Option<string?>("--model") { Description = "run every experiment on this model instead of its own" };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N" };
         var cmd = new Command("test", """
             Runs every .lens file under the given files and folders (default: the current folder), as many at
@@ -98,7 +103,8 @@ public static class TestCommand
         }
         catch (ExperimentCheckException e) { return Error(e.Message); }
         catch (ExperimentRunException e) { return Error(e.Message); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or KeyNotFoundException or NotSupportedException
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException
+            or KeyNotFoundException or NotSupportedException
                                       || e.GetType().Namespace?.StartsWith("Lens", StringComparison.Ordinal) == true)
         {
             return Error($"{file}: {e.Message}");
@@ -108,6 +114,7 @@ public static class TestCommand
         var expectations = count == 0 ? "no expectations" : $"{count} expectation{(count == 1 ? "" : "s")}";
         return failures.Count == 0
             ? new Outcome(file, Verdict.Pass, $"PASS  {file} ({expectations}, {Took()})", [])
-            : new Outcome(file, Verdict.Fail, $"FAIL  {file} ({failures.Count} of {expectations} failed, {Took()})", failures.Select(f => f.ToString()).ToList());
+            : new Outcome(file, Verdict.Fail, $"FAIL  {file} ({failures.Count} of {expectations} failed, {Took()})",
+                failures.Select(f => f.ToString()).ToList());
     }
 }

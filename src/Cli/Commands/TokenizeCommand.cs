@@ -7,16 +7,23 @@ using Lens.Tokenization;
 
 namespace Lens.Cli.Commands;
 
-/// <summary><c>lens tokenize PATH --text "..."</c>: a checkpoint's own tokenizer applied to one text, as JSON.</summary>
+/// <summary><c>lens tokenize PATH --text "..."</c>: a checkpoint's own tokenizer applied to one text, as
+/// JSON.</summary>
 public static class TokenizeCommand
 {
     static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "a model name or hub id (already downloaded), a checkpoint folder, or a tokenizer folder" };
+        var path = new Argument<string>("path")
+        {
+            Description = "a model name or hub id (already downloaded), a checkpoint folder, or a tokenizer folder"
+        };
         var text = new Option<string>("--text") { Description = "the text to tokenize", Required = true };
-        var noSpecial = new Option<bool>("--no-special") { Description = "add no special tokens (Hugging Face's add_special_tokens=False)" };
+        var noSpecial = new Option<bool>("--no-special")
+        {
+            Description = "add no special tokens (Hugging Face's add_special_tokens=False)"
+        };
         var cmd = new Command("tokenize", """
             Tokenizes a text with a checkpoint's own tokenizer files (tokenizer.json, or vocab.json +
             merges.txt, with tokenizer_config.json) as Hugging Face does, and prints
@@ -40,7 +47,8 @@ public static class TokenizeCommand
         return CliRunner.Ok;
     }
 
-    /// <summary>The folder holding the tokenizer files: the path itself, the folder of a file, or a downloaded model's snapshot.</summary>
+    /// <summary>The folder holding the tokenizer files: the path itself, the folder of a file, or a downloaded model's
+    /// snapshot.</summary>
     static string FolderOf(string path)
     {
         if (Directory.Exists(path)) return path;
@@ -50,7 +58,8 @@ public static class TokenizeCommand
         try { commit = HubCache.TryGetCachedCommit(repoId, "main", null); }
         catch (ArgumentException) { commit = null; }
         if (commit is null)
-            throw new UsageException($"'{path}' is neither a folder nor a downloaded model (run 'lens download {path}' first, or give a folder holding tokenizer.json)");
+            throw new UsageException($"'{path}' is neither a folder nor a downloaded model (run 'lens " +
+                $"download {path}' first, or give a folder holding tokenizer.json)");
         return Path.Combine(HubCache.DefaultCacheDir(), HubCache.RepoFolderName(repoId), "snapshots", commit);
     }
 }

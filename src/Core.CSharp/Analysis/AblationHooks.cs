@@ -79,8 +79,10 @@ public sealed class AblationHooks : IDisposable
                         var replaced = x.clone();
                         using var part = site.Part(replaced);
                         if (part.shape[1] != source.shape[1])
-                            throw new ArgumentException($"resample ablation at {hook.Name}: the source input has {source.shape[1]} positions but the run has {part.shape[1]}");
-                        using var rows = tensor(ResampleRows(seed, part.shape[0], source.shape[0]), dtype: ScalarType.Int64, device: source.device);
+                            throw new ArgumentException($"resample ablation at {hook.Name}: the source input " +
+                                $"has {source.shape[1]} positions but the run has {part.shape[1]}");
+                        using var rows = tensor(ResampleRows(seed, part.shape[0], source.shape[0]),
+                            dtype: ScalarType.Int64, device: source.device);
                         using var drawn = source.index_select(0, rows);
                         part.copy_(drawn.to(x.dtype));
                         return replaced;
@@ -93,7 +95,8 @@ public sealed class AblationHooks : IDisposable
         }
     }
 
-    /// <summary>The source row of each example of a resample ablation: SplitMix64(seed).NextBelow(sourceRows), in example order.</summary>
+    /// <summary>The source row of each example of a resample ablation: SplitMix64(seed).NextBelow(sourceRows), in
+    /// example order.</summary>
     public static long[] ResampleRows(ulong seed, long examples, long sourceRows)
     {
         var rng = new SplitMix64(seed);

@@ -28,27 +28,44 @@ public abstract record AblationTarget
     internal IReadOnlyList<Site> Sites(HookedTransformer model)
     {
         var cfg = model.Config;
-        int layer = this switch { Head h => h.Layer, AttentionLayer a => a.Layer, Block b => b.Layer, Mlp m => m.Layer, Neuron n => n.Layer, _ => -1 };
-        if (layer < 0 || layer >= cfg.NLayers) throw new ArgumentOutOfRangeException(nameof(layer), $"{this}: layer {layer} is out of range: the model has {cfg.NLayers} layers");
+        int layer = this switch
+        {
+            Head h => h.Layer,
+            AttentionLayer a => a.Layer,
+            Block b => b.Layer,
+            Mlp m => m.Layer,
+            Neuron n => n.Layer,
+            _ => -1
+        };
+        if (layer < 0 || layer >= cfg.NLayers)
+            throw new ArgumentOutOfRangeException(nameof(layer),
+                $"{this}: layer {layer} is out of range: the model has {cfg.NLayers} layers");
         bool hasMlp = model.blocks[layer].mlp is not null || model.blocks[layer].moe is not null;
         switch (this)
         {
             case Head h:
-                if (h.HeadIndex < 0 || h.HeadIndex >= cfg.NHeads) throw new ArgumentOutOfRangeException(nameof(h.HeadIndex), $"{this}: head {h.HeadIndex} is out of range: the model has {cfg.NHeads} heads per layer");
+                if (h.HeadIndex < 0 || h.HeadIndex >= cfg.NHeads)
+                    throw new ArgumentOutOfRangeException(nameof(h.HeadIndex),
+                        $"{this}: head {h.HeadIndex} is out of range: the model has {cfg.NHeads} heads per layer");
                 return [new Site($"blocks.{layer}.attn.hook_z", 2, h.HeadIndex)];
             case AttentionLayer:
                 return [new Site($"blocks.{layer}.hook_attn_out", null, 0)];
             case Block:
                 return hasMlp
-                    ? [new Site($"blocks.{layer}.hook_attn_out", null, 0), new Site($"blocks.{layer}.hook_mlp_out", null, 0)]
+                    ? [new Site($"blocks.{layer}.hook_attn_out", null, 0),
+                        new Site($"blocks.{layer}.hook_mlp_out", null, 0)]
                     : [new Site($"blocks.{layer}.hook_attn_out", null, 0)];
             case Mlp:
-                if (!hasMlp) throw new InvalidOperationException($"{this}: the model is attention-only (no MLP to ablate)");
+                if (!hasMlp)
+                    throw new InvalidOperationException($"{this}: the model is attention-only (no MLP to ablate)");
                 return [new Site($"blocks.{layer}.hook_mlp_out", null, 0)];
             case Neuron n:
-                if (!hasMlp) throw new InvalidOperationException($"{this}: the model is attention-only (no MLP neurons)");
+                if (!hasMlp)
+                    throw new InvalidOperationException($"{this}: the model is attention-only (no MLP neurons)");
                 int dMlp = cfg.DMlp ?? 0;
-                if (n.NeuronIndex < 0 || n.NeuronIndex >= dMlp) throw new ArgumentOutOfRangeException(nameof(n.NeuronIndex), $"{this}: neuron {n.NeuronIndex} is out of range: the MLP has {dMlp} neurons");
+                if (n.NeuronIndex < 0 || n.NeuronIndex >= dMlp)
+                    throw new ArgumentOutOfRangeException(nameof(n.NeuronIndex),
+                        $"{this}: neuron {n.NeuronIndex} is out of range: the MLP has {dMlp} neurons");
                 return [new Site($"blocks.{layer}.mlp.hook_post", -1, n.NeuronIndex)];
             default:
                 throw new ArgumentException($"unknown ablation target {this}");

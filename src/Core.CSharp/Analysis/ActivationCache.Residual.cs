@@ -19,7 +19,8 @@ public sealed partial class ActivationCache
     {
         if (layer is null || layer == -1) return NLayers;
         if (layer < 0 || layer > NLayers)
-            throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} is out of range: use 0..{NLayers} ({NLayers}, -1 or null = the final residual stream)");
+            throw new ArgumentOutOfRangeException(nameof(layer),
+                $"layer {layer} is out of range: use 0..{NLayers} ({NLayers}, -1 or null = the final residual stream)");
         return layer.Value;
     }
 
@@ -33,11 +34,14 @@ public sealed partial class ActivationCache
     /// unembed would see; the logit lens); at an earlier layer it centres and divides by that layer's
     /// cached ln1 (or ln2 with mlpInput) scale.</para>
     /// </summary>
-    public LabelledStack AccumulatedResid(int? layer = null, bool inclMid = false, bool applyLn = false, PositionSlice? posSlice = null, bool mlpInput = false)
+    public LabelledStack AccumulatedResid(int? layer = null, bool inclMid = false, bool applyLn = false,
+        PositionSlice? posSlice = null, bool mlpInput = false)
     {
         posSlice ??= PositionSlice.All;
         int target = ResolveLayer(layer);
-        if (mlpInput && target == NLayers) throw new ArgumentException("mlpInput needs a layer below n_layers (the final residual stream has no MLP input)");
+        if (mlpInput && target == NLayers)
+            throw new ArgumentException(
+                "mlpInput needs a layer below n_layers (the final residual stream has no MLP input)");
         using var scope = NewDisposeScope();
         var labels = new List<string>();
         var parts = new List<Tensor>();
@@ -68,12 +72,16 @@ public sealed partial class ActivationCache
     /// norm that reads it (ln_final.hook_scale at the final layer): a linear map, so the parts still
     /// add up to the normalised stream before the norm's weight and bias.
     /// </summary>
-    public LabelledStack DecomposeResid(int? layer = null, bool mlpInput = false, string mode = "all", bool applyLn = false, PositionSlice? posSlice = null, bool inclEmbeds = true)
+    public LabelledStack DecomposeResid(int? layer = null, bool mlpInput = false, string mode = "all",
+        bool applyLn = false, PositionSlice? posSlice = null, bool inclEmbeds = true)
     {
-        if (mode is not ("all" or "attn" or "mlp")) throw new ArgumentException($"mode must be \"all\", \"attn\" or \"mlp\", not \"{mode}\"");
+        if (mode is not ("all" or "attn" or "mlp"))
+            throw new ArgumentException($"mode must be \"all\", \"attn\" or \"mlp\", not \"{mode}\"");
         posSlice ??= PositionSlice.All;
         int target = ResolveLayer(layer);
-        if (mlpInput && target == NLayers) throw new ArgumentException("mlpInput needs a layer below n_layers (the final residual stream has no MLP input)");
+        if (mlpInput && target == NLayers)
+            throw new ArgumentException(
+                "mlpInput needs a layer below n_layers (the final residual stream has no MLP input)");
         bool inclAttn = mode != "mlp", inclMlp = mode != "attn" && !Model.Config.AttnOnly;
         using var scope = NewDisposeScope();
         var labels = new List<string>();
@@ -89,7 +97,9 @@ public sealed partial class ActivationCache
             if (inclMlp) { parts.Add(this["mlp_out", l]); labels.Add($"{l}_mlp_out"); }
         }
         if (mlpInput && inclAttn) { parts.Add(this["attn_out", target]); labels.Add($"{target}_attn_out"); }
-        if (parts.Count == 0) throw new ArgumentException($"nothing to decompose: no components up to layer {target} with mode \"{mode}\" and inclEmbeds = {inclEmbeds}");
+        if (parts.Count == 0)
+            throw new ArgumentException($"nothing to decompose: no components up to layer {target} with mode " +
+                $"\"{mode}\" and inclEmbeds = {inclEmbeds}");
         var stack = torch.stack(parts.Select(p => posSlice.Apply(p, -2)).ToArray(), 0);
         if (applyLn) stack = ApplyLnToStack(stack, target, mlpInput, posSlice);
         return new LabelledStack(stack.MoveToOuterDisposeScope(), labels);
@@ -106,7 +116,8 @@ public sealed partial class ActivationCache
         for (int l = 0; l < NLayers; l++)
         {
             var key = $"blocks.{l}.attn.hook_result";
-            if (_store.TryGetValue(key, out var cached) && cached.dim() == expectedDims && cached.shape[^2] == Model.Config.NHeads) continue;
+            if (_store.TryGetValue(key, out var cached) && cached.dim() == expectedDims
+                && cached.shape[^2] == Model.Config.NHeads) continue;
             using var scope = NewDisposeScope();
             var z = this["z", l];
             var wO = Model.blocks[l].attn.W_O;
@@ -123,7 +134,8 @@ public sealed partial class ActivationCache
     /// (the residual stream minus the heads) when <paramref name="inclRemainder"/>. Computes the
     /// head results from hook_z if the cache lacks them (<see cref="ComputeHeadResults"/>).
     /// </summary>
-    public LabelledStack StackHeadResults(int layer = -1, bool inclRemainder = false, PositionSlice? posSlice = null, bool applyLn = false)
+    public LabelledStack StackHeadResults(int layer = -1, bool inclRemainder = false, PositionSlice? posSlice = null,
+        bool applyLn = false)
     {
         posSlice ??= PositionSlice.All;
         int target = ResolveLayer(layer);
@@ -147,16 +159,22 @@ public sealed partial class ActivationCache
     /// <paramref name="inclRemainder"/> a final <c>remainder</c> completes the residual stream the
     /// layer's norm reads (resid_mid of <paramref name="layer"/> with mlpInput, else its resid_pre).
     /// </summary>
-    public LabelledStack StackNeuronResults(int layer = -1, long[]? neurons = null, PositionSlice? posSlice = null, bool inclRemainder = false, bool applyLn = false, bool mlpInput = false)
+    public LabelledStack StackNeuronResults(int layer = -1, long[]? neurons = null, PositionSlice? posSlice = null,
+        bool inclRemainder = false, bool applyLn = false, bool mlpInput = false)
     {
         posSlice ??= PositionSlice.All;
-        if (Model.Config.AttnOnly) throw new InvalidOperationException("this model is attention-only: it has no MLP neurons");
+        if (Model.Config.AttnOnly)
+            throw new InvalidOperationException("this model is attention-only: it has no MLP neurons");
         int target = ResolveLayer(layer);
-        if (mlpInput && target == NLayers) throw new ArgumentException("mlpInput needs a layer below n_layers (the final residual stream has no MLP input)");
+        if (mlpInput && target == NLayers)
+            throw new ArgumentException(
+                "mlpInput needs a layer below n_layers (the final residual stream has no MLP input)");
         int dMlp = Model.Config.DMlp ?? throw new InvalidOperationException("the model config has no d_mlp");
         var kept = neurons ?? Enumerable.Range(0, dMlp).Select(i => (long)i).ToArray();
         foreach (var n in kept)
-            if (n < 0 || n >= dMlp) throw new ArgumentOutOfRangeException(nameof(neurons), $"neuron {n} is out of range: the MLP has {dMlp} neurons");
+            if (n < 0 || n >= dMlp)
+                throw new ArgumentOutOfRangeException(nameof(neurons),
+                    $"neuron {n} is out of range: the MLP has {dMlp} neurons");
         using var scope = NewDisposeScope();
         var index = tensor(kept, dtype: ScalarType.Int64, device: Model.Device);
         var labels = new List<string>();
@@ -177,7 +195,8 @@ public sealed partial class ActivationCache
     /// <c>remainder</c> of the residual stream that <paramref name="layer"/>'s norm reads and that norm applied when
     /// asked. Runs in the caller's dispose scope and moves the stack out of it.
     /// </summary>
-    LabelledStack ComponentStack(List<Tensor> parts, List<string> labels, int layer, bool mlpInput, PositionSlice posSlice, bool inclRemainder, bool applyLn)
+    LabelledStack ComponentStack(List<Tensor> parts, List<string> labels, int layer, bool mlpInput,
+        PositionSlice posSlice, bool inclRemainder, bool applyLn)
     {
         var stack = parts.Count > 0 ? cat(parts.ToArray(), -2).movedim([-2L], [0L]) : EmptyStack(posSlice);
         if (inclRemainder)
@@ -200,13 +219,16 @@ public sealed partial class ActivationCache
     /// through ln_final itself (its own statistics, weight and bias), as the logit lens needs. A model
     /// without normalisation returns the stack unchanged.
     /// </summary>
-    public Tensor ApplyLnToStack(Tensor residualStack, int? layer = null, bool mlpInput = false, PositionSlice? posSlice = null, bool recomputeLn = false)
+    public Tensor ApplyLnToStack(Tensor residualStack, int? layer = null, bool mlpInput = false,
+        PositionSlice? posSlice = null, bool recomputeLn = false)
     {
         posSlice ??= PositionSlice.All;
         var norm = Model.Config.Normalization;
         if (norm == NormalizationKind.None) return residualStack.alias();
         int target = ResolveLayer(layer);
-        if (mlpInput && target == NLayers) throw new ArgumentException("mlpInput needs a layer below n_layers: at the final layer the norm is ln_final");
+        if (mlpInput && target == NLayers)
+            throw new ArgumentException(
+                "mlpInput needs a layer below n_layers: at the final layer the norm is ln_final");
         using var scope = NewDisposeScope();
         if (recomputeLn && target == NLayers && Model.ln_final is { } lnFinal)
         {
@@ -221,10 +243,13 @@ public sealed partial class ActivationCache
             }
             return torch.stack(results.ToArray(), 0).MoveToOuterDisposeScope();
         }
-        var stack = norm is NormalizationKind.LN or NormalizationKind.LNPre ? residualStack - residualStack.mean([-1L], keepdim: true) : residualStack;
+        var stack = norm is NormalizationKind.LN or NormalizationKind.LNPre
+            ? residualStack - residualStack.mean([-1L], keepdim: true)
+            : residualStack;
         var key = target == NLayers ? "ln_final.hook_scale" : $"blocks.{target}.ln{(mlpInput ? 2 : 1)}.hook_scale";
         if (!_store.TryGetValue(key, out var scale))
-            throw new KeyNotFoundException($"applying layer norm to a stack needs the cached scale '{key}', which this cache lacks (run with a names filter that keeps it)");
+            throw new KeyNotFoundException($"applying layer norm to a stack needs the cached scale '{key}', which " +
+                $"this cache lacks (run with a names filter that keeps it)");
         return (stack / posSlice.Apply(scale, -2)).MoveToOuterDisposeScope();
     }
 
@@ -235,14 +260,16 @@ public sealed partial class ActivationCache
     /// or bias, no b_U). tokens [batch, pos] picks a token per example and position, [batch] one per
     /// example, a scalar one for all. Returns [component, batch, pos].
     /// </summary>
-    public Tensor LogitAttrs(Tensor residualStack, Tensor tokens, Tensor? incorrectTokens = null, PositionSlice? posSlice = null)
+    public Tensor LogitAttrs(Tensor residualStack, Tensor tokens, Tensor? incorrectTokens = null,
+        PositionSlice? posSlice = null)
     {
         using var scope = NewDisposeScope();
         var directions = ResidualDirections.OfTokens(Model, tokens);
         if (incorrectTokens is not null)
         {
             if (!tokens.shape.SequenceEqual(incorrectTokens.shape))
-                throw new ArgumentException($"tokens and incorrectTokens must have the same shape: [{string.Join(", ", tokens.shape)}] vs [{string.Join(", ", incorrectTokens.shape)}]");
+                throw new ArgumentException($"tokens and incorrectTokens must have the same shape: " +
+                    $"[{string.Join(", ", tokens.shape)}] vs [{string.Join(", ", incorrectTokens.shape)}]");
             directions = directions - ResidualDirections.OfTokens(Model, incorrectTokens);
         }
         var scaled = ApplyLnToStack(residualStack, -1, false, posSlice);
@@ -252,16 +279,20 @@ public sealed partial class ActivationCache
     }
 
     /// <summary>Logit attributions of one token (minus another) for every component.</summary>
-    public Tensor LogitAttrs(Tensor residualStack, long token, long? incorrectToken = null, PositionSlice? posSlice = null)
+    public Tensor LogitAttrs(Tensor residualStack, long token, long? incorrectToken = null,
+        PositionSlice? posSlice = null)
     {
         using var t = tensor(token);
         using var i = incorrectToken is long it ? tensor(it) : null;
         return LogitAttrs(residualStack, t, i, posSlice);
     }
 
-    /// <summary>Logit attributions of a token given as text (it must be a single token of the model's tokenizer).</summary>
-    public Tensor LogitAttrs(Tensor residualStack, string token, string? incorrectToken = null, PositionSlice? posSlice = null) =>
-        LogitAttrs(residualStack, Model.ToSingleToken(token), incorrectToken is null ? null : Model.ToSingleToken(incorrectToken), posSlice);
+    /// <summary>Logit attributions of a token given as text (it must be a single token of the model's
+    /// tokenizer).</summary>
+    public Tensor LogitAttrs(Tensor residualStack, string token, string? incorrectToken = null,
+        PositionSlice? posSlice = null) =>
+        LogitAttrs(residualStack, Model.ToSingleToken(token),
+            incorrectToken is null ? null : Model.ToSingleToken(incorrectToken), posSlice);
 
     /// <summary>
     /// The logit lens: the accumulated residual stream after each layer passed through the final norm
@@ -278,7 +309,8 @@ public sealed partial class ActivationCache
         return new LabelledStack(logits.MoveToOuterDisposeScope(), accumulated.Labels);
     }
 
-    /// <summary>The residual stream a layer's norm reads: resid_mid with mlpInput, else resid_pre (resid_post of the last layer at n_layers).</summary>
+    /// <summary>The residual stream a layer's norm reads: resid_mid with mlpInput, else resid_pre (resid_post of the
+    /// last layer at n_layers).</summary>
     Tensor ResidualEntering(int layer, bool mlpInput) =>
         mlpInput ? this["resid_mid", layer]
         : layer == NLayers ? this["resid_post", NLayers - 1]

@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 
 namespace Lens.Analysis;
 
-/// <summary>Attribution patching beside the activation patching it estimates (both as metric changes), with their correlations. Owns both results.</summary>
+/// <summary>Attribution patching beside the activation patching it estimates (both as metric changes), with their
+/// correlations. Owns both results.</summary>
 public sealed class AttributionComparison : IDisposable
 {
     public AttributionComparison(PatchingResult attribution, PatchingResult activationPatching)

@@ -22,10 +22,11 @@ public sealed class AttributionPatching : IDisposable
     readonly Tensor? _attentionMask;
     double? _plainCorruptedMetric;
 
-    AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric, LogitsRead? metricReads,
-        CachedRun clean, double cleanMetric, CachedRun corrupted, Tensor? attentionMask)
+    AttributionPatching(HookedTransformer model, Tensor corruptedTokens, Func<Tensor, Tensor> metric,
+        LogitsRead? metricReads, CachedRun clean, double cleanMetric, CachedRun corrupted, Tensor? attentionMask)
     {
-        (_model, _corruptedTokens, _metric, _metricReads, _clean, _corrupted, _attentionMask) = (model, corruptedTokens, metric, metricReads, clean, corrupted, attentionMask);
+        (_model, _corruptedTokens, _metric, _metricReads, _clean, _corrupted, _attentionMask) =
+            (model, corruptedTokens, metric, metricReads, clean, corrupted, attentionMask);
         CleanMetric = cleanMetric;
         CorruptedMetric = corrupted.Metric!.Value;
     }
@@ -40,26 +41,34 @@ public sealed class AttributionPatching : IDisposable
     /// With an attention mask [batch, pos] (clean and corrupted texts padded alike) both runs get it and only
     /// real entries count in the sums: pad positions are never patched.
     /// </summary>
-    public static AttributionPatching Run(HookedTransformer model, Tensor cleanTokens, Tensor corruptedTokens, Func<Tensor, Tensor> metric,
+    public static AttributionPatching Run(HookedTransformer model, Tensor cleanTokens, Tensor corruptedTokens,
+        Func<Tensor, Tensor> metric,
         Func<string, bool>? namesFilter = null, LogitsRead? metricReads = null, Tensor? attentionMask = null)
     {
         if (cleanTokens.dim() == 1) cleanTokens = cleanTokens.unsqueeze(0);
         if (corruptedTokens.dim() == 1) corruptedTokens = corruptedTokens.unsqueeze(0);
         if (!cleanTokens.shape.SequenceEqual(corruptedTokens.shape))
-            throw new ArgumentException($"the clean tokens [{string.Join(", ", cleanTokens.shape)}] and the corrupted tokens [{string.Join(", ", corruptedTokens.shape)}] must have the same shape");
+            throw new ArgumentException($"the clean tokens [{string.Join(", ", cleanTokens.shape)}] and the " +
+                $"corrupted tokens [{string.Join(", ", corruptedTokens.shape)}] must have the same shape");
         // A cache that asks for ln_final's or the unembedding's hooks needs the full tail of the forward.
         bool partial = metricReads is { IsAll: false } && namesFilter is not null
-            && !model.HookNames.Any(n => (n.StartsWith("ln_final.", StringComparison.Ordinal) || n.StartsWith("unembed.", StringComparison.Ordinal)) && namesFilter(n));
+            && !model.HookNames.Any(n => (n.StartsWith("ln_final.", StringComparison.Ordinal)
+            || n.StartsWith("unembed.", StringComparison.Ordinal)) && namesFilter(n));
         var clean = partial
-            ? model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask, stopAtLayer: model.Config.NLayers)
+            ? model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask,
+                stopAtLayer: model.Config.NLayers)
             : model.RunWithCache(cleanTokens, ReturnType.Logits, namesFilter, attentionMask: attentionMask);
         try
         {
-            double cleanMetric = partial ? ReadMetricValue(model, metric, metricReads!, clean.Residual) : MetricValue(metric, clean.Logits);
-            var corrupted = model.Backward(corruptedTokens, metric, namesFilter, attentionMask: attentionMask, metricReads: partial ? metricReads : null);
+            double cleanMetric = partial
+                ? ReadMetricValue(model, metric, metricReads!, clean.Residual)
+                : MetricValue(metric, clean.Logits);
+            var corrupted = model.Backward(corruptedTokens, metric, namesFilter, attentionMask: attentionMask,
+                metricReads: partial ? metricReads : null);
             var corruptedTokensKept = corruptedTokens.detach().DetachFromDisposeScope();
             var maskKept = attentionMask?.detach().clone().DetachFromDisposeScope();
-            return new AttributionPatching(model, corruptedTokensKept, metric, metricReads, clean, cleanMetric, corrupted, maskKept);
+            return new AttributionPatching(model, corruptedTokensKept, metric, metricReads, clean, cleanMetric,
+                corrupted, maskKept);
         }
         catch { clean.Dispose(); throw; }
     }
@@ -93,16 +102,20 @@ public sealed class AttributionPatching : IDisposable
             var corrupted = Cached(_corrupted.Cache, name, "corrupted run");
             var grad = Cached(_corrupted.Cache, name + "_grad", "corrupted run's gradients");
             var keep = indexAxes.Skip(1).Select(a => Dim(name, corrupted, a)).ToArray();
-            var product = (clean.to(ScalarType.Float64) - corrupted.to(ScalarType.Float64)) * grad.to(ScalarType.Float64);
-            if (_attentionMask is not null) product = product.masked_fill(MaskedEntries.Real(product, name, _attentionMask).logical_not(), 0.0);
-            var summed = Enumerable.Range(0, (int)product.dim()).Where(d => !keep.Contains(d)).Select(d => (long)d).ToArray();
+            var product =
+                (clean.to(ScalarType.Float64) - corrupted.to(ScalarType.Float64)) * grad.to(ScalarType.Float64);
+            if (_attentionMask is not null)
+                product = product.masked_fill(MaskedEntries.Real(product, name, _attentionMask).logical_not(), 0.0);
+            var summed =
+                Enumerable.Range(0, (int)product.dim()).Where(d => !keep.Contains(d)).Select(d => (long)d).ToArray();
             var reduced = summed.Length == product.dim() ? product.sum() : product.sum(summed);
             var ascending = keep.OrderBy(d => d).ToList();
             if (keep.Length > 1) reduced = reduced.permute(keep.Select(d => (long)ascending.IndexOf(d)).ToArray());
             perLayer.Add(reduced);
         }
         var values = stack(perLayer, 0).MoveToOuterDisposeScope();
-        return new PatchingResult(values, indexAxes.ToList(), indexAxes.Select((a, i) => Labels(a, values.shape[i])).ToList());
+        return new PatchingResult(values, indexAxes.ToList(),
+            indexAxes.Select((a, i) => Labels(a, values.shape[i])).ToList());
     }
 
     /// <summary>
@@ -115,12 +128,14 @@ public sealed class AttributionPatching : IDisposable
         var name0 = ActName.Get(activationName, 0);
         var setter = SetterFor(name0, Cached(_corrupted.Cache, name0, "corrupted run"), indexAxes);
         double corrupted = _plainCorruptedMetric ??= PlainCorruptedMetric();
-        using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache, logits => MetricValue(_metric, logits), activationName, indexAxes, setter,
+        using var patched = Patching.Generic(_model, _corruptedTokens, _clean.Cache,
+            logits => MetricValue(_metric, logits), activationName, indexAxes, setter,
             new PatchingOptions { MetricReads = _metricReads }, _attentionMask);
         return new PatchingResult(patched.Values - corrupted, patched.AxisNames, patched.AxisLabels);
     }
 
-    /// <summary>Attribution and activation patching side by side, with their Pearson and Spearman correlations over every cell.</summary>
+    /// <summary>Attribution and activation patching side by side, with their Pearson and Spearman correlations over
+    /// every cell.</summary>
     public AttributionComparison Compare(string activationName, IReadOnlyList<string> indexAxes)
     {
         var attribution = Attribute(activationName, indexAxes);
@@ -146,7 +161,13 @@ public sealed class AttributionPatching : IDisposable
     public PatchingResult AttnHeadPatternAllPos() => Attribute("pattern", ["layer", "head"]);
     public PatchingResult AttnHeadPatternByDestPos() => Attribute("pattern", ["layer", "head", "dest_pos"]);
 
-    public void Dispose() { _clean.Dispose(); _corrupted.Dispose(); _corruptedTokens.Dispose(); _attentionMask?.Dispose(); }
+    public void Dispose()
+    {
+        _clean.Dispose();
+        _corrupted.Dispose();
+        _corruptedTokens.Dispose();
+        _attentionMask?.Dispose();
+    }
 
     // ---- helpers ---------------------------------------------------------------------------------
 
@@ -154,17 +175,21 @@ public sealed class AttributionPatching : IDisposable
     {
         using var scope = NewDisposeScope();
         var m = metric(logits);
-        if (m.numel() != 1) throw new ArgumentException($"the metric must be a scalar (one number), got a tensor of shape [{string.Join(", ", m.shape)}]");
+        if (m.numel() != 1)
+            throw new ArgumentException(
+                $"the metric must be a scalar (one number), got a tensor of shape [{string.Join(", ", m.shape)}]");
         return m.to(ScalarType.Float64).item<double>();
     }
 
-    static double ReadMetricValue(HookedTransformer model, Func<Tensor, Tensor> metric, LogitsRead reads, Tensor residual)
+    static double ReadMetricValue(HookedTransformer model, Func<Tensor, Tensor> metric, LogitsRead reads,
+        Tensor residual)
     {
         using var read = model.ReadLogits(residual, reads);
         using var logits = reads.Expand(read, residual.shape[1], model.Config.DVocabOut);
         double value = MetricValue(metric, logits);
         return double.IsNaN(value)
-            ? throw new ArgumentException($"the metric gave NaN on the logits it declares it reads ({reads}): it reads other logits; declare them in metricReads (null: every logit)")
+            ? throw new ArgumentException($"the metric gave NaN on the logits it declares it reads ({reads}): it " +
+                $"reads other logits; declare them in metricReads (null: every logit)")
             : value;
     }
 
@@ -176,17 +201,22 @@ public sealed class AttributionPatching : IDisposable
 
     static void CheckAxes(IReadOnlyList<string> axes)
     {
-        if (axes.Count == 0 || axes[0] != "layer") throw new ArgumentException("the first index axis must be \"layer\"");
-        if (axes.Distinct().Count() != axes.Count) throw new ArgumentException($"an index axis appears twice in [{string.Join(", ", axes)}]");
+        if (axes.Count == 0 || axes[0] != "layer")
+            throw new ArgumentException("the first index axis must be \"layer\"");
+        if (axes.Distinct().Count() != axes.Count)
+            throw new ArgumentException($"an index axis appears twice in [{string.Join(", ", axes)}]");
     }
 
     static Tensor Cached(ActivationCache cache, string name, string what) =>
         cache.TryGetValue(name, out var t) ? t
-        : throw new KeyNotFoundException($"the {what} has no '{name}' (the hook does not fire on this model, or the names filter left it out)");
+        : throw new KeyNotFoundException(
+            $"the {what} has no '{name}' (the hook does not fire on this model, or the names filter left it out)");
 
-    static bool PatternLike(string name) => name.EndsWith(".hook_pattern", StringComparison.Ordinal) || name.EndsWith(".hook_attn_scores", StringComparison.Ordinal);
+    static bool PatternLike(string name) => name.EndsWith(".hook_pattern", StringComparison.Ordinal)
+        || name.EndsWith(".hook_attn_scores", StringComparison.Ordinal);
 
-    /// <summary>Where an index axis lies in an activation's layout (see the shapes in TransformerLens's HookPoints).</summary>
+    /// <summary>Where an index axis lies in an activation's layout (see the shapes in TransformerLens's
+    /// HookPoints).</summary>
     static int Dim(string name, Tensor activation, string axis)
     {
         bool pattern = PatternLike(name), perHead = activation.dim() == 4 && !pattern;
@@ -200,7 +230,10 @@ public sealed class AttributionPatching : IDisposable
             "neuron" when activation.dim() == 3 && name.Contains(".mlp.hook_") => 2,
             _ => null,
         };
-        return dim ?? throw new ArgumentException($"{name} [{string.Join(", ", activation.shape)}] has no '{axis}' axis to index (pos; head for per-head activations; head, dest_pos, src_pos for patterns; neuron for MLP activations)");
+        return dim
+            ?? throw new ArgumentException($"{name} [{string.Join(", ", activation.shape)}] has no '{axis}' axis to " +
+            $"index (pos; head for per-head activations; head, dest_pos, src_pos for patterns; neuron for MLP " +
+            $"activations)");
     }
 
     static PatchSetter SetterFor(string name, Tensor activation, IReadOnlyList<string> axes)
@@ -216,10 +249,14 @@ public sealed class AttributionPatching : IDisposable
             (true, _, "head") => Patching.LayerHeadPatternSetter,
             (true, _, "head,dest_pos") => Patching.LayerHeadPosPatternSetter,
             (true, _, "head,dest_pos,src_pos") => Patching.LayerHeadDestSrcPosPatternSetter,
-            _ => throw new ArgumentException($"activation patching has no setter for {name} by [{string.Join(", ", axes)}] (attribution alone is available)"),
+            _ => throw new ArgumentException($"activation patching has no setter for {name} by " +
+                $"[{string.Join(", ", axes)}] (attribution alone is available)"),
         };
     }
 
     static IReadOnlyList<string> Labels(string axis, long size) =>
-        Enumerable.Range(0, checked((int)size)).Select(i => axis is "head" or "head_index" ? $"H{i}" : axis == "layer" ? $"L{i}" : i.ToString(CultureInfo.InvariantCulture)).ToList();
+        Enumerable.Range(0, checked((int)size))
+            .Select(i => axis is "head" or "head_index"
+                ? $"H{i}"
+                : axis == "layer" ? $"L{i}" : i.ToString(CultureInfo.InvariantCulture)).ToList();
 }

@@ -16,8 +16,10 @@ namespace Lens.Analysis;
 /// </summary>
 public static class BatchedPatching
 {
-    /// <summary>The metric of each cell, in the flat order of <see cref="Patching.Generic"/> (last axis fastest).</summary>
-    internal static double[] Sweep(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache, Func<Tensor, double> metric,
+    /// <summary>The metric of each cell, in the flat order of <see cref="Patching.Generic"/> (last axis
+    /// fastest).</summary>
+    internal static double[] Sweep(HookedTransformer model, Tensor corruptedTokens, ActivationCache cleanCache,
+        Func<Tensor, double> metric,
         string activationName, long[] sizes, PatchSetter setter, PatchingOptions options, Tensor? attentionMask = null)
     {
         var cfg = model.Config;
@@ -34,7 +36,8 @@ public static class BatchedPatching
         {
             var hookName = ActName.Get(activationName, layer);
             if (!cleanCache.TryGetValue(hookName, out var clean))
-                throw new KeyNotFoundException($"the clean cache has no '{hookName}' (cache it to patch {activationName})");
+                throw new KeyNotFoundException(
+                    $"the clean cache has no '{hookName}' (cache it to patch {activationName})");
             int start = fromTokens ? 0 : model.Hook(hookName).Layer ?? 0;
             for (long first = 0; first < perLayer; first += rowsPerChunk)
             {
@@ -45,8 +48,12 @@ public static class BatchedPatching
                 var chunkMask = attentionMask?.repeat(rows, 1);
                 Tensor? Patch(Tensor corrupted, HookPoint hook)
                 {
-                    if (corrupted.shape[0] != rows * batch || !corrupted.shape.AsSpan(1).SequenceEqual(clean.shape.AsSpan(1)) || clean.shape[0] != batch)
-                        throw new ArgumentException($"{hook.Name}: the corrupted activation [{string.Join(", ", corrupted.shape[1..])}] and the clean one [{string.Join(", ", clean.shape[1..])}] differ in shape (clean and corrupted inputs must have the same shape)");
+                    if (corrupted.shape[0] != rows * batch
+                        || !corrupted.shape.AsSpan(1).SequenceEqual(clean.shape.AsSpan(1)) || clean.shape[0] != batch)
+                        throw new ArgumentException($"{hook.Name}: the corrupted activation " +
+                            $"[{string.Join(", ", corrupted.shape[1..])}] and the clean one " +
+                            $"[{string.Join(", ", clean.shape[1..])}] differ in shape (clean and corrupted inputs " +
+                            $"must have the same shape)");
                     var patched = corrupted.clone();
                     var source = clean.to(patched.dtype);
                     for (long r = 0; r < rows; r++)
@@ -61,7 +68,8 @@ public static class BatchedPatching
                 var input = fromTokens ? corruptedTokens.repeat(rows, 1) : residPre![start].repeat(rows, 1, 1);
                 Tensor logits;
                 using (model.Hooks((hookName, Patch)))
-                using (var output = model.Forward(input, ReturnType.Logits, attentionMask: chunkMask, startAtLayer: fromTokens ? null : start, stopAtLayer: cfg.NLayers))
+                using (var output = model.Forward(input, ReturnType.Logits, attentionMask: chunkMask,
+                    startAtLayer: fromTokens ? null : start, stopAtLayer: cfg.NLayers))
                     logits = model.ReadLogits(output.Residual!, reads);
                 for (long r = 0; r < rows; r++)
                 {
@@ -69,7 +77,9 @@ public static class BatchedPatching
                     var rowLogits = reads.Expand(logits.narrow(0, r * batch, batch), pos, vocab);
                     double value = metric(rowLogits);
                     if (double.IsNaN(value) && !reads.IsAll)
-                        throw new ArgumentException($"the metric gave NaN on the logits it declares it reads ({reads}): it reads other logits, which a batched sweep does not compute; declare them in PatchingOptions.MetricReads (null: every logit)");
+                        throw new ArgumentException($"the metric gave NaN on the logits it declares it reads " +
+                            $"({reads}): it reads other logits, which a batched sweep does not compute; declare them " +
+                            $"in PatchingOptions.MetricReads (null: every logit)");
                     values[layer * perLayer + first + r] = value;
                 }
             }
@@ -78,7 +88,8 @@ public static class BatchedPatching
     }
 
     /// <summary>How many cells one batched forward may hold within the memory budget (at least one).</summary>
-    public static long RowsPerForward(HookedTransformerConfig cfg, long batch, long pos, LogitsRead reads, double budgetBytes)
+    public static long RowsPerForward(HookedTransformerConfig cfg, long batch, long pos, LogitsRead reads,
+        double budgetBytes)
     {
         int element = MemoryEstimate.ElementBytes(cfg);
         double readLogits = (reads.Positions?.Count ?? pos) * (double)(reads.Tokens?.Count ?? cfg.DVocabOut);
@@ -89,11 +100,14 @@ public static class BatchedPatching
         return Math.Max(1, (long)(budgetBytes / Math.Max(row, 1)));
     }
 
-    /// <summary>The corrupted run's residual stream entering each block (hooks already attached stay in force).</summary>
+    /// <summary>The corrupted run's residual stream entering each block (hooks already attached stay in
+    /// force).</summary>
     static Tensor[] CorruptedResiduals(HookedTransformer model, Tensor tokens, Tensor? attentionMask)
     {
-        using var run = model.RunWithCache(tokens, ReturnType.None, HookedTransformer.NamesFilter("blocks.*.hook_resid_pre"), attentionMask: attentionMask);
-        return Enumerable.Range(0, model.Config.NLayers).Select(l => run.Cache[$"blocks.{l}.hook_resid_pre"].clone()).ToArray();
+        using var run = model.RunWithCache(tokens, ReturnType.None,
+            HookedTransformer.NamesFilter("blocks.*.hook_resid_pre"), attentionMask: attentionMask);
+        return Enumerable.Range(0, model.Config.NLayers).Select(l => run.Cache[$"blocks.{l}.hook_resid_pre"].clone())
+            .ToArray();
     }
 
     static long[] Unflatten(long flat, long[] sizes)

@@ -18,7 +18,8 @@ public static class Composition
     /// </summary>
     public static CompositionScores AllScores(HookedTransformer model, string mode)
     {
-        if (mode is not ("Q" or "K" or "V")) throw new ArgumentException($"mode must be one of \"Q\", \"K\", \"V\", not \"{mode}\"");
+        if (mode is not ("Q" or "K" or "V"))
+            throw new ArgumentException($"mode must be one of \"Q\", \"K\", \"V\", not \"{mode}\"");
         using var scope = NewDisposeScope();
         using var ov = model.OV;
         using var right = mode switch { "Q" => model.QK, "K" => QkTransposed(model), _ => model.OV };
@@ -31,7 +32,8 @@ public static class Composition
         var productNorms = Enumerable.Range(0, layers)
             .Select(l1 => Frobenius(left[l1].unsqueeze(1).unsqueeze(2).matmul(rightCollapsed.unsqueeze(0))))
             .ToArray();
-        var scores = torch.stack(productNorms, 0) / rightNorms.unsqueeze(0).unsqueeze(1) / leftNorms.unsqueeze(-1).unsqueeze(-1);
+        var scores =
+            torch.stack(productNorms, 0) / rightNorms.unsqueeze(0).unsqueeze(1) / leftNorms.unsqueeze(-1).unsqueeze(-1);
         var layerIds = arange(layers, device: scores.device);
         var later = layerIds.view(layers, 1, 1, 1).lt(layerIds.view(1, 1, layers, 1));
         scores = where(later, scores, zeros_like(scores));
@@ -77,7 +79,8 @@ public static class Composition
     public static Tensor FullOvEigenvalues(HookedTransformer model)
     {
         if (model.Config.DVocab != model.Config.DVocabOut)
-            throw new InvalidOperationException($"the full OV circuit is square only when d_vocab = d_vocab_out ({model.Config.DVocab} vs {model.Config.DVocabOut})");
+            throw new InvalidOperationException($"the full OV circuit is square only when d_vocab = d_vocab_out " +
+                $"({model.Config.DVocab} vs {model.Config.DVocabOut})");
         using var scope = NewDisposeScope();
         var unembedEmbed = model.W_U.matmul(model.W_E);                  // [d_model, d_model]
         var small = model.W_O.matmul(unembedEmbed).matmul(model.W_V);     // [L, H, d_head, d_head]

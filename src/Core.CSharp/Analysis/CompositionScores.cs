@@ -41,7 +41,8 @@ public sealed class CompositionScores(string mode, Tensor scores) : IDisposable
             for (int h1 = 0; h1 < heads; h1++)
                 for (int l2 = l1 + 1; l2 < layers; l2++)
                     for (int h2 = 0; h2 < heads; h2++)
-                        pairs.Add(new HeadPairScore(l1, h1, l2, h2, values[((l1 * heads + h1) * layers + l2) * heads + h2]));
+                        pairs.Add(new HeadPairScore(l1, h1, l2, h2,
+                            values[((l1 * heads + h1) * layers + l2) * heads + h2]));
         return pairs.OrderByDescending(p => p.Score).ToList();
     }
 

@@ -1,6 +1,7 @@
 namespace Lens.Analysis;
 
-/// <summary>Pearson and Spearman correlations of two equally long series (e.g. attribution vs activation patching).</summary>
+/// <summary>Pearson and Spearman correlations of two equally long series (e.g. attribution vs activation
+/// patching).</summary>
 public static class Correlation
 {
     public static double Pearson(IReadOnlyList<double> x, IReadOnlyList<double> y)
@@ -40,8 +41,10 @@ public static class Correlation
 
     static void Check(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {
-        if (x.Count != y.Count) throw new ArgumentException($"the two series differ in length ({x.Count} and {y.Count})");
+        if (x.Count != y.Count)
+            throw new ArgumentException($"the two series differ in length ({x.Count} and {y.Count})");
         if (x.Count < 2) throw new ArgumentException("a correlation needs at least two values");
-        if (x.Concat(y).Any(double.IsNaN)) throw new ArgumentException("a correlation of series containing NaN is undefined");
+        if (x.Concat(y).Any(double.IsNaN))
+            throw new ArgumentException("a correlation of series containing NaN is undefined");
     }
 }

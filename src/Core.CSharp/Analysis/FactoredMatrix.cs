@@ -23,11 +23,14 @@ public sealed class FactoredMatrix : IDisposable
     public FactoredMatrix(Tensor a, Tensor b)
     {
         if (a.dim() < 2 || b.dim() < 2)
-            throw new ArgumentException($"FactoredMatrix factors need at least 2 dimensions; A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
+            throw new ArgumentException(
+                $"FactoredMatrix factors need at least 2 dimensions; A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
         if (a.shape[^1] != b.shape[^2])
-            throw new ArgumentException($"FactoredMatrix factors must match on the inner dimension: A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
+            throw new ArgumentException($"FactoredMatrix factors must match on the inner dimension: A is " +
+                $"[{Dims(a.shape)}], B is [{Dims(b.shape)}]");
         var lead = Broadcast(a.shape[..^2], b.shape[..^2])
-            ?? throw new ArgumentException($"FactoredMatrix leading dimensions do not broadcast: A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
+            ?? throw new ArgumentException(
+            $"FactoredMatrix leading dimensions do not broadcast: A is [{Dims(a.shape)}], B is [{Dims(b.shape)}]");
         Ldim = a.shape[^2]; Mdim = a.shape[^1]; Rdim = b.shape[^1];
         Shape = [.. lead, Ldim, Rdim];
         _a = a.broadcast_to([.. lead, Ldim, Mdim]).DetachFromDisposeScope();
@@ -70,9 +73,12 @@ public sealed class FactoredMatrix : IDisposable
     /// </summary>
     public FactoredMatrix Multiply(Tensor other)
     {
-        if (other.dim() < 2) throw new ArgumentException("a vector is not a matrix: use MultiplyVector to multiply by a vector (the result is a tensor)");
+        if (other.dim() < 2)
+            throw new ArgumentException(
+                "a vector is not a matrix: use MultiplyVector to multiply by a vector (the result is a tensor)");
         if (other.shape[^2] != Rdim)
-            throw new ArgumentException($"right matrix must match on the inner dimension: this is [{Dims(Shape)}], other is [{Dims(other.shape)}]");
+            throw new ArgumentException($"right matrix must match on the inner dimension: this is [{Dims(Shape)}], " +
+                $"other is [{Dims(other.shape)}]");
         using var scope = NewDisposeScope();
         return Rdim > Mdim ? new FactoredMatrix(_a, _b.matmul(other)) : new FactoredMatrix(AB, other);
     }
@@ -89,9 +95,12 @@ public sealed class FactoredMatrix : IDisposable
     /// </summary>
     public FactoredMatrix MultiplyLeft(Tensor other)
     {
-        if (other.dim() < 2) throw new ArgumentException("a vector is not a matrix: use VectorMultiply to multiply a vector by this matrix (the result is a tensor)");
+        if (other.dim() < 2)
+            throw new ArgumentException("a vector is not a matrix: use VectorMultiply to multiply a vector by this " +
+                "matrix (the result is a tensor)");
         if (other.shape[^1] != Ldim)
-            throw new ArgumentException($"left matrix must match on the inner dimension: other is [{Dims(other.shape)}], this is [{Dims(Shape)}]");
+            throw new ArgumentException($"left matrix must match on the inner dimension: other is " +
+                $"[{Dims(other.shape)}], this is [{Dims(Shape)}]");
         using var scope = NewDisposeScope();
         return Ldim > Mdim ? new FactoredMatrix(other.matmul(_a), _b) : new FactoredMatrix(other, AB);
     }
@@ -106,7 +115,8 @@ public sealed class FactoredMatrix : IDisposable
     /// <summary>this · v for a vector v [rdim]: A·(B·v), a tensor [..., ldim].</summary>
     public Tensor MultiplyVector(Tensor v)
     {
-        if (v.dim() != 1 || v.shape[0] != Rdim) throw new ArgumentException($"expected a vector of {Rdim} elements, got [{Dims(v.shape)}]");
+        if (v.dim() != 1 || v.shape[0] != Rdim)
+            throw new ArgumentException($"expected a vector of {Rdim} elements, got [{Dims(v.shape)}]");
         using var scope = NewDisposeScope();
         return _a.matmul(_b.matmul(v.unsqueeze(-1))).squeeze(-1).MoveToOuterDisposeScope();
     }
@@ -114,7 +124,8 @@ public sealed class FactoredMatrix : IDisposable
     /// <summary>v · this for a vector v [ldim]: (v·A)·B, a tensor [..., rdim].</summary>
     public Tensor VectorMultiply(Tensor v)
     {
-        if (v.dim() != 1 || v.shape[0] != Ldim) throw new ArgumentException($"expected a vector of {Ldim} elements, got [{Dims(v.shape)}]");
+        if (v.dim() != 1 || v.shape[0] != Ldim)
+            throw new ArgumentException($"expected a vector of {Ldim} elements, got [{Dims(v.shape)}]");
         using var scope = NewDisposeScope();
         return v.unsqueeze(-2).matmul(_a).matmul(_b).squeeze(-2).MoveToOuterDisposeScope();
     }
@@ -156,7 +167,8 @@ public sealed class FactoredMatrix : IDisposable
         var (um, sm, vhm) = linalg.svd(middle, fullMatrices: false);
         var u = ua.matmul(um).to(_a.dtype);
         var v = vhb.mT.matmul(vhm.mT).to(_a.dtype);
-        _svd = new FactoredSvd(u.DetachFromDisposeScope(), sm.to(_a.dtype).DetachFromDisposeScope(), v.DetachFromDisposeScope());
+        _svd = new FactoredSvd(u.DetachFromDisposeScope(), sm.to(_a.dtype).DetachFromDisposeScope(),
+            v.DetachFromDisposeScope());
         return _svd;
     }
 
@@ -164,7 +176,8 @@ public sealed class FactoredMatrix : IDisposable
     public Tensor U => CachedSvd().U.alias();
     /// <summary>Singular values [..., k], descending.</summary>
     public Tensor S => CachedSvd().S.alias();
-    /// <summary>Right singular vectors as columns [..., rdim, k] (TransformerLens's naming: A·B = U·diag(S)·Vhᵀ).</summary>
+    /// <summary>Right singular vectors as columns [..., rdim, k] (TransformerLens's naming: A·B =
+    /// U·diag(S)·Vhᵀ).</summary>
     public Tensor Vh => CachedSvd().Vh.alias();
 
     /// <summary>
@@ -214,7 +227,8 @@ public sealed class FactoredMatrix : IDisposable
         return new FactoredMatrix(svd.U * root.unsqueeze(-2), root.unsqueeze(-1) * svd.Vh.mT);
     }
 
-    /// <summary>The top-left k×k corner of A·B (and of every leading dimension), computed from k rows of A and k columns of B.</summary>
+    /// <summary>The top-left k×k corner of A·B (and of every leading dimension), computed from k rows of A and k
+    /// columns of B.</summary>
     public Tensor GetCorner(int k = 3)
     {
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), "corner size must be positive");
@@ -226,19 +240,23 @@ public sealed class FactoredMatrix : IDisposable
 
     // ---- shape -----------------------------------------------------------------------------------
 
-    /// <summary>Indexes the leading dimensions only, e.g. <c>ov[layer, head]</c>; negative indices count from the end.</summary>
+    /// <summary>Indexes the leading dimensions only, e.g. <c>ov[layer, head]</c>; negative indices count from the
+    /// end.</summary>
     public FactoredMatrix this[params long[] leading]
     {
         get
         {
             if (leading.Length > Shape.Length - 2)
-                throw new ArgumentException($"a FactoredMatrix of shape [{Dims(Shape)}] has {Shape.Length - 2} leading dimensions; got {leading.Length} indices (index only the leading dimensions)");
+                throw new ArgumentException($"a FactoredMatrix of shape [{Dims(Shape)}] has {Shape.Length - 2} " +
+                    $"leading dimensions; got {leading.Length} indices (index only the leading dimensions)");
             using var scope = NewDisposeScope();
             Tensor a = _a, b = _b;
             for (int d = 0; d < leading.Length; d++)
             {
                 long size = Shape[d], i = leading[d] < 0 ? leading[d] + size : leading[d];
-                if (i < 0 || i >= size) throw new ArgumentOutOfRangeException(nameof(leading), $"index {leading[d]} is out of range for leading dimension {d} of size {size}");
+                if (i < 0 || i >= size)
+                    throw new ArgumentOutOfRangeException(nameof(leading),
+                        $"index {leading[d]} is out of range for leading dimension {d} of size {size}");
                 a = a.select(0, i); b = b.select(0, i);
             }
             return new FactoredMatrix(a, b);
@@ -252,7 +270,8 @@ public sealed class FactoredMatrix : IDisposable
         return new FactoredMatrix(_a.unsqueeze(k), _b.unsqueeze(k));
     }
 
-    /// <summary>NumPy/torch broadcasting of two shapes (aligned at the right; 1 stretches), or null when they clash.</summary>
+    /// <summary>NumPy/torch broadcasting of two shapes (aligned at the right; 1 stretches), or null when they
+    /// clash.</summary>
     static long[]? Broadcast(long[] x, long[] y)
     {
         int n = Math.Max(x.Length, y.Length);
@@ -266,7 +285,8 @@ public sealed class FactoredMatrix : IDisposable
         return result;
     }
 
-    static Tensor Float(Tensor t) => t.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? t.to(ScalarType.Float32) : t;
+    static Tensor Float(Tensor t) =>
+        t.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? t.to(ScalarType.Float32) : t;
 
     internal static string Dims(IEnumerable<long> shape) => string.Join(", ", shape);
 

@@ -16,29 +16,37 @@ namespace Lens.Analysis;
 /// </summary>
 public static class HeadDetector
 {
-    public static readonly IReadOnlyList<string> HeadNames = ["previous_token_head", "duplicate_token_head", "induction_head"];
+    public static readonly IReadOnlyList<string> HeadNames =
+        ["previous_token_head", "duplicate_token_head", "induction_head"];
 
-    /// <summary>Scores [n_layers, n_heads] of one sequence (tokens [pos] or [1, pos]) against a named pattern.</summary>
+    /// <summary>Scores [n_layers, n_heads] of one sequence (tokens [pos] or [1, pos]) against a named
+    /// pattern.</summary>
     public static Tensor DetectHead(HookedTransformer model, Tensor tokens, string detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
         using var scope = NewDisposeScope();
         var seq = Sequence(tokens);
         var pattern = Pattern(detectionPattern, seq);
-        return DetectHead(model, seq, pattern, heads, excludeBos, excludeCurrentToken, errorMeasure).MoveToOuterDisposeScope();
+        return DetectHead(model, seq, pattern, heads, excludeBos, excludeCurrentToken, errorMeasure)
+            .MoveToOuterDisposeScope();
     }
 
-    /// <summary>Scores of one text, tokenised by the model's tokenizer as <c>model.ToTokens</c> does (BOS prepended by default, as TransformerLens's to_tokens).</summary>
+    /// <summary>Scores of one text, tokenised by the model's tokenizer as <c>model.ToTokens</c> does (BOS prepended by
+    /// default, as TransformerLens's to_tokens).</summary>
     public static Tensor DetectHead(HookedTransformer model, string text, string detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
         using var tokens = model.ToTokens(text);
         return DetectHead(model, tokens, detectionPattern, heads, excludeBos, excludeCurrentToken, errorMeasure);
     }
 
-    /// <summary>Scores of one text against a user pattern [pos, pos] (pos counts the BOS token when prepended).</summary>
+    /// <summary>Scores of one text against a user pattern [pos, pos] (pos counts the BOS token when
+    /// prepended).</summary>
     public static Tensor DetectHead(HookedTransformer model, string text, Tensor detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
         using var tokens = model.ToTokens(text);
         return DetectHead(model, tokens, detectionPattern, heads, excludeBos, excludeCurrentToken, errorMeasure);
@@ -46,10 +54,12 @@ public static class HeadDetector
 
     /// <summary>The mean of the scores of several texts against a named pattern.</summary>
     public static Tensor DetectHead(HookedTransformer model, IEnumerable<string> texts, string detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
         var headList = heads?.ToList();
-        return Average(texts.Select(t => DetectHead(model, t, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
+        return Average(texts.Select(t =>
+            DetectHead(model, t, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
     }
 
     /// <summary>
@@ -57,35 +67,45 @@ public static class HeadDetector
     /// Unlike TransformerLens (whose list path drops them), the options apply to every sequence.
     /// </summary>
     public static Tensor DetectHead(HookedTransformer model, IEnumerable<Tensor> sequences, string detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
         var headList = heads?.ToList();
-        return Average(sequences.Select(s => DetectHead(model, s, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
+        return Average(sequences.Select(s =>
+            DetectHead(model, s, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
     }
 
     /// <summary>The mean of the scores of several sequences against one user pattern [pos, pos].</summary>
     public static Tensor DetectHead(HookedTransformer model, IEnumerable<Tensor> sequences, Tensor detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
         var headList = heads?.ToList();
-        return Average(sequences.Select(s => DetectHead(model, s, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
+        return Average(sequences.Select(s =>
+            DetectHead(model, s, detectionPattern, headList, excludeBos, excludeCurrentToken, errorMeasure)));
     }
 
-    /// <summary>Scores [n_layers, n_heads] of one sequence against a user detection pattern [pos, pos] (lower triangular).</summary>
+    /// <summary>Scores [n_layers, n_heads] of one sequence against a user detection pattern [pos, pos] (lower
+    /// triangular).</summary>
     public static Tensor DetectHead(HookedTransformer model, Tensor tokens, Tensor detectionPattern,
-        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false, string errorMeasure = "mul")
+        IEnumerable<(int Layer, int Head)>? heads = null, bool excludeBos = false, bool excludeCurrentToken = false,
+        string errorMeasure = "mul")
     {
-        if (errorMeasure is not ("mul" or "abs")) throw new ArgumentException($"errorMeasure must be \"mul\" or \"abs\", not \"{errorMeasure}\"");
+        if (errorMeasure is not ("mul" or "abs"))
+            throw new ArgumentException($"errorMeasure must be \"mul\" or \"abs\", not \"{errorMeasure}\"");
         var cfg = model.Config;
         var seq = Sequence(tokens);
         long n = seq.shape[0];
-        if (n < 2 || n > cfg.NCtx) throw new ArgumentException($"the sequence must have 2 to n_ctx = {cfg.NCtx} tokens, got {n}");
+        if (n < 2 || n > cfg.NCtx)
+            throw new ArgumentException($"the sequence must have 2 to n_ctx = {cfg.NCtx} tokens, got {n}");
         using var scope = NewDisposeScope();
         if (detectionPattern.dim() != 2 || detectionPattern.shape[0] != n || detectionPattern.shape[1] != n)
-            throw new ArgumentException($"the detection pattern must be [{n}, {n}] (the sequence length), got [{string.Join(", ", detectionPattern.shape)}]");
+            throw new ArgumentException($"the detection pattern must be [{n}, {n}] (the sequence length), got " +
+                $"[{string.Join(", ", detectionPattern.shape)}]");
         var detection = detectionPattern.to(ScalarType.Float32, model.Device);
         if (detection.triu(1).count_nonzero().item<long>() != 0)
-            throw new ArgumentException("the detection pattern must be lower triangular (a query cannot attend to later keys)");
+            throw new ArgumentException(
+                "the detection pattern must be lower triangular (a query cannot attend to later keys)");
 
         var selected = new Dictionary<int, List<int>>();
         if (heads is null) for (int l = 0; l < cfg.NLayers; l++) selected[l] = Enumerable.Range(0, cfg.NHeads).ToList();
@@ -98,14 +118,17 @@ public static class HeadDetector
 
         var scores = new float[cfg.NLayers * cfg.NHeads];
         Array.Fill(scores, -1f);
-        using var run = model.RunWithCache(seq.unsqueeze(0), ReturnType.None, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), removeBatchDim: true);
+        using var run = model.RunWithCache(seq.unsqueeze(0), ReturnType.None,
+            HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), removeBatchDim: true);
         foreach (var (layer, layerHeads) in selected)
         {
             var patterns = run.Cache["pattern", layer]; // [head, query, key]
             foreach (var head in layerHeads)
-                scores[layer * cfg.NHeads + head] = Similarity(patterns[head].to(ScalarType.Float32), detection, excludeBos, excludeCurrentToken, errorMeasure);
+                scores[layer * cfg.NHeads + head] = Similarity(patterns[head].to(ScalarType.Float32), detection,
+                    excludeBos, excludeCurrentToken, errorMeasure);
         }
-        return tensor(scores, [cfg.NLayers, cfg.NHeads]).to(HookedTransformer.DtypeOf(cfg.Dtype)).MoveToOuterDisposeScope();
+        return tensor(scores, [cfg.NLayers, cfg.NHeads]).to(HookedTransformer.DtypeOf(cfg.Dtype))
+            .MoveToOuterDisposeScope();
     }
 
     /// <summary>The named detection pattern [pos, pos] (float32) of a sequence.</summary>
@@ -114,7 +137,8 @@ public static class HeadDetector
         "previous_token_head" => PreviousTokenPattern(tokens),
         "duplicate_token_head" => DuplicateTokenPattern(tokens),
         "induction_head" => InductionPattern(tokens),
-        _ => throw new ArgumentException($"detection pattern must be a tensor or one of {string.Join(", ", HeadNames)}; got '{name}'"),
+        _ => throw new ArgumentException(
+            $"detection pattern must be a tensor or one of {string.Join(", ", HeadNames)}; got '{name}'"),
     };
 
     /// <summary>D[i, i−1] = 1.</summary>
@@ -134,7 +158,8 @@ public static class HeadDetector
         return same.tril(-1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The duplicate pattern shifted one column right, column 0 zero: D[i, j] = 1 iff 1 ≤ j ≤ i and tok[j−1] = tok[i], j−1 &lt; i.</summary>
+    /// <summary>The duplicate pattern shifted one column right, column 0 zero: D[i, j] = 1 iff 1 ≤ j ≤ i and tok[j−1] =
+    /// tok[i], j−1 &lt; i.</summary>
     public static Tensor InductionPattern(Tensor tokens)
     {
         using var scope = NewDisposeScope();
@@ -165,7 +190,9 @@ public static class HeadDetector
     static Tensor Sequence(Tensor tokens)
     {
         if (tokens.dim() == 2 && tokens.shape[0] == 1) return tokens[0];
-        if (tokens.dim() != 1) throw new ArgumentException($"head detection takes one sequence ([pos] or [1, pos]), got [{string.Join(", ", tokens.shape)}]; pass several as a list");
+        if (tokens.dim() != 1)
+            throw new ArgumentException($"head detection takes one sequence ([pos] or [1, pos]), got " +
+                $"[{string.Join(", ", tokens.shape)}]; pass several as a list");
         return tokens;
     }
 

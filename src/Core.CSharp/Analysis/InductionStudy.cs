@@ -8,7 +8,8 @@ namespace Lens.Analysis;
 /// <summary>One head's zero-ablation effect on the repeat losses of an <see cref="InductionStudy"/>.
 /// <see cref="Ratio"/> = ablated second-copy loss / clean second-copy loss; <see cref="FirstRepeatLoss"/>
 /// is the ablated first-copy loss, to tell a head that serves repetition from one every prediction needs.</summary>
-public sealed record HeadAblationEffect(int Layer, int Head, double FirstRepeatLoss, double SecondRepeatLoss, double Ratio)
+public sealed record HeadAblationEffect(int Layer, int Head, double FirstRepeatLoss, double SecondRepeatLoss,
+    double Ratio)
 {
     public string Label => $"L{Layer}H{Head}";
 }
@@ -42,11 +43,15 @@ public sealed record HeadAblationEffect(int Layer, int Head, double FirstRepeatL
 /// </summary>
 public sealed class InductionStudy : IDisposable
 {
-    InductionStudy(string tokensDescription, HeadScoreTable induction, HeadScoreTable previousToken, HeadScoreTable duplicateToken,
-        double firstRepeatLoss, double secondRepeatLoss, double shuffledSecondRepeatLoss, double freshSecondRepeatLoss, IReadOnlyList<HeadAblationEffect> ablations)
+    InductionStudy(string tokensDescription, HeadScoreTable induction, HeadScoreTable previousToken,
+        HeadScoreTable duplicateToken,
+        double firstRepeatLoss, double secondRepeatLoss, double shuffledSecondRepeatLoss, double freshSecondRepeatLoss,
+        IReadOnlyList<HeadAblationEffect> ablations)
     {
-        TokensDescription = tokensDescription; Induction = induction; PreviousToken = previousToken; DuplicateToken = duplicateToken;
-        FirstRepeatLoss = firstRepeatLoss; SecondRepeatLoss = secondRepeatLoss; ShuffledSecondRepeatLoss = shuffledSecondRepeatLoss;
+        TokensDescription = tokensDescription; Induction = induction; PreviousToken = previousToken; DuplicateToken =
+            duplicateToken;
+        FirstRepeatLoss = firstRepeatLoss; SecondRepeatLoss = secondRepeatLoss; ShuffledSecondRepeatLoss =
+            shuffledSecondRepeatLoss;
         FreshSecondRepeatLoss = freshSecondRepeatLoss;
         Ablations = ablations;
     }
@@ -62,17 +67,21 @@ public sealed class InductionStudy : IDisposable
     public double SecondRepeatLoss { get; }
     /// <summary>Mean loss predicting tokens 2..n of the second copy when that copy is shuffled (the control).</summary>
     public double ShuffledSecondRepeatLoss { get; }
-    /// <summary>Mean loss at the second copy's positions 2..n when new random tokens stand there (the control).</summary>
+    /// <summary>Mean loss at the second copy's positions 2..n when new random tokens stand there (the
+    /// control).</summary>
     public double FreshSecondRepeatLoss { get; }
-    /// <summary>Every head's ablation effect, layer by layer, head by head (empty when the study skipped them).</summary>
+    /// <summary>Every head's ablation effect, layer by layer, head by head (empty when the study skipped
+    /// them).</summary>
     public IReadOnlyList<HeadAblationEffect> Ablations { get; }
 
     public HeadAblationEffect Ablation(int layer, int head)
     {
         int nHeads = Induction.NHeads;
-        if (Ablations.Count == 0) throw new InvalidOperationException("this study was run without head ablations (ablateHeads: false)");
+        if (Ablations.Count == 0)
+            throw new InvalidOperationException("this study was run without head ablations (ablateHeads: false)");
         if (layer < 0 || layer >= Induction.NLayers || head < 0 || head >= nHeads)
-            throw new ArgumentOutOfRangeException(nameof(layer), $"L{layer}H{head} is not a head of this {Induction.NLayers}-layer, {nHeads}-head model");
+            throw new ArgumentOutOfRangeException(nameof(layer),
+                $"L{layer}H{head} is not a head of this {Induction.NLayers}-layer, {nHeads}-head model");
         return Ablations[layer * nHeads + head];
     }
 
@@ -85,19 +94,26 @@ public sealed class InductionStudy : IDisposable
     /// With <paramref name="ablateHeads"/> false the per-head ablations (one forward pass per head) are
     /// skipped and <see cref="Ablations"/> is empty.
     /// </summary>
-    public static InductionStudy Run(HookedTransformer model, RepeatedTokens tokens, ulong? controlSeed = null, bool ablateHeads = true)
+    public static InductionStudy Run(HookedTransformer model, RepeatedTokens tokens, ulong? controlSeed = null,
+        bool ablateHeads = true)
     {
-        if (tokens.Repeats < 2) throw new ArgumentException($"the induction study needs the block repeated at least twice, got {tokens.Repeats} cop{(tokens.Repeats == 1 ? "y" : "ies")}");
-        if (tokens.Length < 2) throw new ArgumentException($"the induction study needs blocks of at least 2 tokens (each copy's first token is left out), got {tokens.Length}");
+        if (tokens.Repeats < 2)
+            throw new ArgumentException($"the induction study needs the block repeated at least twice, " +
+                $"got {tokens.Repeats} cop{(tokens.Repeats == 1 ? "y" : "ies")}");
+        if (tokens.Length < 2)
+            throw new ArgumentException($"the induction study needs blocks of at least 2 tokens (each copy's first " +
+                $"token is left out), got {tokens.Length}");
         if (tokens.Tokens.shape[1] > model.Config.NCtx)
-            throw new ArgumentException($"the sequences have {tokens.Tokens.shape[1]} tokens but the model's context is {model.Config.NCtx}");
+            throw new ArgumentException(
+                $"the sequences have {tokens.Tokens.shape[1]} tokens but the model's context is {model.Config.NCtx}");
         var tables = new List<HeadScoreTable>();
         try
         {
             tables.Add(HeadScores.Induction(model, tokens));
             tables.Add(HeadScores.PreviousToken(model, tokens));
             tables.Add(HeadScores.DuplicateToken(model, tokens));
-            var (first, second) = RepeatLosses(model.Forward(tokens.Tokens, ReturnType.Loss, lossPerToken: true), tokens);
+            var (first, second) =
+                RepeatLosses(model.Forward(tokens.Tokens, ReturnType.Loss, lossPerToken: true), tokens);
             ulong seed = controlSeed ?? ControlSeed(tokens);
             double shuffled, fresh;
             using (var control = ShuffleSecondCopy(tokens, seed))
@@ -110,11 +126,14 @@ public sealed class InductionStudy : IDisposable
                 for (int head = 0; head < cfg.NHeads; head++)
                 {
                     var ablation = Analysis.Ablation.Zero(new AblationTarget.Head(layer, head));
-                    var output = Analysis.Ablation.Run(model, tokens.Tokens, [ablation], ReturnType.Loss, lossPerToken: true);
+                    var output =
+                        Analysis.Ablation.Run(model, tokens.Tokens, [ablation], ReturnType.Loss, lossPerToken: true);
                     var (ablatedFirst, ablatedSecond) = RepeatLosses(output, tokens);
-                    effects.Add(new HeadAblationEffect(layer, head, ablatedFirst, ablatedSecond, ablatedSecond / second));
+                    effects.Add(new HeadAblationEffect(layer, head, ablatedFirst, ablatedSecond,
+                        ablatedSecond / second));
                 }
-            return new InductionStudy(tokens.ToString(), tables[0], tables[1], tables[2], first, second, shuffled, fresh, effects);
+            return new InductionStudy(tokens.ToString(), tables[0], tables[1], tables[2], first, second, shuffled,
+                fresh, effects);
         }
         catch
         {
@@ -123,10 +142,13 @@ public sealed class InductionStudy : IDisposable
         }
     }
 
-    /// <summary>The default seed of the controls: SplitMix64(tokens.Seed XOR 0xC0A75EED0FC0B1E5).NextUInt64().</summary>
-    public static ulong ControlSeed(RepeatedTokens tokens) => new SplitMix64(tokens.Seed ^ 0xC0A75EED0FC0B1E5UL).NextUInt64();
+    /// <summary>The default seed of the controls: SplitMix64(tokens.Seed XOR
+    /// 0xC0A75EED0FC0B1E5).NextUInt64().</summary>
+    public static ulong ControlSeed(RepeatedTokens tokens) =>
+        new SplitMix64(tokens.Seed ^ 0xC0A75EED0FC0B1E5UL).NextUInt64();
 
-    /// <summary>A copy of the tokens with each row's second copy shuffled (Fisher–Yates, SplitMix64(seed), row by row).</summary>
+    /// <summary>A copy of the tokens with each row's second copy shuffled (Fisher–Yates, SplitMix64(seed), row by
+    /// row).</summary>
     public static Tensor ShuffleSecondCopy(RepeatedTokens tokens, ulong seed)
     {
         var rng = new SplitMix64(seed);
@@ -140,7 +162,8 @@ public sealed class InductionStudy : IDisposable
         });
     }
 
-    /// <summary>A copy of the tokens with each row's second copy replaced by new draws from [Low, High) (SplitMix64(seed), row by row).</summary>
+    /// <summary>A copy of the tokens with each row's second copy replaced by new draws from [Low, High)
+    /// (SplitMix64(seed), row by row).</summary>
     public static Tensor FreshSecondCopy(RepeatedTokens tokens, ulong seed)
     {
         var rng = new SplitMix64(seed);
@@ -185,17 +208,25 @@ public sealed class InductionStudy : IDisposable
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Tokens: {TokensDescription}").AppendLine();
-        sb.AppendLine(inv, $"Loss, first copy: {FirstRepeatLoss:F3}; second copy: {SecondRepeatLoss:F3} (difference {FirstRepeatLoss - SecondRepeatLoss:F3})").AppendLine();
-        sb.AppendLine(inv, $"Controls at the second copy's positions: shuffled copy {ShuffledSecondRepeatLoss:F3}; fresh random tokens {FreshSecondRepeatLoss:F3}").AppendLine();
+        sb.AppendLine(inv,
+            $"Loss, first copy: {FirstRepeatLoss:F3}; second copy: {SecondRepeatLoss:F3} " +
+            $"(difference {FirstRepeatLoss - SecondRepeatLoss:F3})").AppendLine();
+        sb.AppendLine(inv,
+            $"Controls at the second copy's positions: shuffled copy {ShuffledSecondRepeatLoss:F3}; fresh random " +
+            $"tokens {FreshSecondRepeatLoss:F3}").AppendLine();
         AppendTable(sb, "Induction score", Induction);
         AppendTable(sb, "Previous-token score", PreviousToken);
         AppendTable(sb, "Duplicate-token score", DuplicateToken);
         if (Ablations.Count == 0) return sb.ToString();
-        sb.AppendLine("| rank | head | ablated 2nd-copy loss | ratio to clean | ablated 1st-copy loss | ratio to clean | induction | previous-token |");
+        sb.AppendLine("| rank | head | ablated 2nd-copy loss | ratio to clean | ablated 1st-copy loss | ratio to " +
+            "clean | induction | previous-token |");
         sb.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
         int rank = 0;
         foreach (var a in RankedAblations().Take(topAblations))
-            sb.AppendLine(inv, $"| {++rank} | {a.Label} | {a.SecondRepeatLoss:F3} | {a.Ratio:F3} | {a.FirstRepeatLoss:F3} | {a.FirstRepeatLoss / FirstRepeatLoss:F3} | {Induction[a.Layer, a.Head]:F3} | {PreviousToken[a.Layer, a.Head]:F3} |");
+            sb.AppendLine(inv,
+                $"| {++rank} | {a.Label} | {a.SecondRepeatLoss:F3} | {a.Ratio:F3} | {a.FirstRepeatLoss:F3} " +
+                $"| {a.FirstRepeatLoss / FirstRepeatLoss:F3} | {Induction[a.Layer, a.Head]:F3} " +
+                $"| {PreviousToken[a.Layer, a.Head]:F3} |");
         return sb.ToString();
     }
 
@@ -219,5 +250,6 @@ public sealed class InductionStudy : IDisposable
     public void Dispose() { Induction.Dispose(); PreviousToken.Dispose(); DuplicateToken.Dispose(); }
 
     public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"induction study on {TokensDescription}: loss {FirstRepeatLoss:F3} → {SecondRepeatLoss:F3}");
+        string.Create(CultureInfo.InvariantCulture,
+            $"induction study on {TokensDescription}: loss {FirstRepeatLoss:F3} → {SecondRepeatLoss:F3}");
 }

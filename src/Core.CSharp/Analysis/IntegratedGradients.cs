@@ -28,22 +28,26 @@ public sealed class IntegratedGradients : IDisposable
     /// <paramref name="hookName"/> on <paramref name="tokens"/>, from <paramref name="baseline"/> (the
     /// activation's shape; zeros when null, e.g. the activation of a corrupted input otherwise).
     /// </summary>
-    public static IntegratedGradients Run(HookedTransformer model, Tensor tokens, string hookName, Func<Tensor, Tensor> metric,
-        Tensor? baseline = null, int steps = 50)
+    public static IntegratedGradients Run(HookedTransformer model, Tensor tokens, string hookName,
+        Func<Tensor, Tensor> metric, Tensor? baseline = null, int steps = 50)
     {
-        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), $"integrated gradients needs at least one step (got {steps})");
+        if (steps < 1)
+            throw new ArgumentOutOfRangeException(nameof(steps),
+                $"integrated gradients needs at least one step (got {steps})");
         var hook = model.Hook(hookName);
         using var scope = NewDisposeScope();
         Tensor input;
         using (var run = model.RunWithCache(tokens, name => name == hook.Name))
         {
             if (!run.Cache.TryGetValue(hook.Name, out var x))
-                throw new ArgumentException($"{hook.Name} does not fire on this model (check its config), so it has no activation to attribute over");
+                throw new ArgumentException($"{hook.Name} does not fire on this model (check its config), so it has " +
+                    $"no activation to attribute over");
             input = x.to(ScalarType.Float64).clone();
         }
         var from = baseline is null ? zeros_like(input) : baseline.to(ScalarType.Float64, input.device);
         if (!from.shape.SequenceEqual(input.shape))
-            throw new ArgumentException($"the baseline [{string.Join(", ", from.shape)}] and {hook.Name} [{string.Join(", ", input.shape)}] differ in shape");
+            throw new ArgumentException($"the baseline [{string.Join(", ", from.shape)}] and {hook.Name} " +
+                $"[{string.Join(", ", input.shape)}] differ in shape");
         var delta = input - from;
         var gradientSum = zeros_like(input);
         for (int k = 0; k < steps; k++)
@@ -62,7 +66,8 @@ public sealed class IntegratedGradients : IDisposable
         return new IntegratedGradients(attributions, atInput, atBaseline, steps);
     }
 
-    static double MetricWith(HookedTransformer model, Tensor tokens, Func<Tensor, Tensor> metric, string hookName, Tensor? replacement)
+    static double MetricWith(HookedTransformer model, Tensor tokens, Func<Tensor, Tensor> metric, string hookName,
+        Tensor? replacement)
     {
         HookFunction replace = (a, _) => replacement!.to(a.dtype);
         using var hooks = replacement is null ? null : model.Hooks((hookName, replace));
@@ -83,11 +88,14 @@ public sealed class IntegratedGradients : IDisposable
     /// <summary>|Σ attributions − (metric(input) − metric(baseline))|: the Riemann sum's error.</summary>
     public double CompletenessError => Math.Abs(Sum - (MetricAtInput - MetricAtBaseline));
 
-    /// <summary>Throws when the attributions miss the metric difference by more than <paramref name="tolerance"/> (then use more steps).</summary>
+    /// <summary>Throws when the attributions miss the metric difference by more than <paramref name="tolerance"/> (then
+    /// use more steps).</summary>
     public void CheckCompleteness(double tolerance)
     {
         if (CompletenessError > tolerance)
-            throw new InvalidOperationException($"integrated gradients with {Steps} steps: the attributions sum to {Sum:G6} but the metric moves by {MetricAtInput - MetricAtBaseline:G6} (error {CompletenessError:G3} > {tolerance:G3}); use more steps");
+            throw new InvalidOperationException($"integrated gradients with {Steps} steps: the attributions sum " +
+                $"to {Sum:G6} but the metric moves by {MetricAtInput - MetricAtBaseline:G6} " +
+                $"(error {CompletenessError:G3} > {tolerance:G3}); use more steps");
     }
 
     public void Dispose() => Attributions.Dispose();

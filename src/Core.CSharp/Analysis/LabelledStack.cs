@@ -12,7 +12,8 @@ public sealed class LabelledStack(Tensor stack, IReadOnlyList<string> labels) : 
 {
     public Tensor Stack { get; } = stack.shape.Length > 0 && stack.shape[0] == labels.Count
         ? stack
-        : throw new ArgumentException($"a stack of {(stack.shape.Length > 0 ? stack.shape[0] : 0)} components cannot carry {labels.Count} labels");
+        : throw new ArgumentException($"a stack of {(stack.shape.Length > 0 ? stack.shape[0] : 0)} components cannot " +
+            $"carry {labels.Count} labels");
 
     public IReadOnlyList<string> Labels { get; } = labels;
 
@@ -33,12 +34,18 @@ public sealed class LabelledStack(Tensor stack, IReadOnlyList<string> labels) : 
     {
         for (int i = 0; i < Labels.Count; i++) if (Labels[i] == label) return i;
         var near = Suggestions.Nearest(label, Labels, 3);
-        throw new KeyNotFoundException($"no component '{label}' in this stack" + (near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"'{n}'"))}?" : ""));
+        throw new KeyNotFoundException($"no component '{label}' in this stack"
+            + (near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"'{n}'"))}?" : ""));
     }
 
-    public void Deconstruct(out Tensor stackOut, out IReadOnlyList<string> labelsOut) { stackOut = Stack; labelsOut = Labels; }
+    public void Deconstruct(out Tensor stackOut, out IReadOnlyList<string> labelsOut)
+    {
+        stackOut = Stack;
+        labelsOut = Labels;
+    }
 
     public void Dispose() => Stack.Dispose();
 
-    public override string ToString() => $"LabelledStack [{string.Join(", ", Stack.shape)}] ({string.Join(", ", Labels)})";
+    public override string ToString() =>
+        $"LabelledStack [{string.Join(", ", Stack.shape)}] ({string.Join(", ", Labels)})";
 }

@@ -16,10 +16,13 @@ public static class MaskedEntries
         using var scope = NewDisposeScope();
         var real = attentionMask.to(ScalarType.Bool).to(activation.device);
         if (activation.dim() < 2 || activation.shape[0] != real.shape[0])
-            throw new ArgumentException($"{hookName} [{string.Join(", ", activation.shape)}] does not match the attention mask [{string.Join(", ", attentionMask.shape)}]");
+            throw new ArgumentException($"{hookName} [{string.Join(", ", activation.shape)}] does not match the " +
+                $"attention mask [{string.Join(", ", attentionMask.shape)}]");
         Tensor entries;
-        if (hookName.EndsWith(".hook_pattern", StringComparison.Ordinal) || hookName.EndsWith(".hook_attn_scores", StringComparison.Ordinal))
-            entries = real.view(real.shape[0], 1, real.shape[1], 1).logical_and(real.view(real.shape[0], 1, 1, real.shape[1])).expand_as(activation);
+        if (hookName.EndsWith(".hook_pattern", StringComparison.Ordinal)
+            || hookName.EndsWith(".hook_attn_scores", StringComparison.Ordinal))
+            entries = real.view(real.shape[0], 1, real.shape[1], 1)
+                .logical_and(real.view(real.shape[0], 1, 1, real.shape[1])).expand_as(activation);
         else
         {
             var view = Enumerable.Repeat(1L, (int)activation.dim()).ToArray();

@@ -18,6 +18,7 @@ public sealed record PatchingOptions
 
     public LogitsRead? MetricReads { get; init; }
 
-    /// <summary>The estimated activation memory of one batched forward (default 256 MiB; at least one cell runs per forward).</summary>
+    /// <summary>The estimated activation memory of one batched forward (default 256 MiB; at least one cell runs per
+    /// forward).</summary>
     public double MemoryBudgetBytes { get; init; } = 256.0 * (1 << 20);
 }

@@ -10,13 +10,16 @@ namespace Lens.Analysis;
 /// </summary>
 public sealed class PatchingResult : IDisposable
 {
-    public PatchingResult(Tensor values, IReadOnlyList<string> axisNames, IReadOnlyList<IReadOnlyList<string>> axisLabels)
+    public PatchingResult(Tensor values, IReadOnlyList<string> axisNames,
+        IReadOnlyList<IReadOnlyList<string>> axisLabels)
     {
         if (values.dim() != axisNames.Count || axisLabels.Count != axisNames.Count)
-            throw new ArgumentException($"a result of shape [{string.Join(", ", values.shape)}] needs one name and one label list per axis");
+            throw new ArgumentException(
+                $"a result of shape [{string.Join(", ", values.shape)}] needs one name and one label list per axis");
         for (int a = 0; a < axisNames.Count; a++)
             if (axisLabels[a].Count != values.shape[a])
-                throw new ArgumentException($"axis '{axisNames[a]}' has {values.shape[a]} entries but {axisLabels[a].Count} labels");
+                throw new ArgumentException(
+                    $"axis '{axisNames[a]}' has {values.shape[a]} entries but {axisLabels[a].Count} labels");
         Values = values; AxisNames = axisNames; AxisLabels = axisLabels;
     }
 
@@ -29,7 +32,9 @@ public sealed class PatchingResult : IDisposable
     {
         get
         {
-            if (index.Length != AxisNames.Count) throw new ArgumentException($"expected {AxisNames.Count} indices ({string.Join(", ", AxisNames)}), got {index.Length}");
+            if (index.Length != AxisNames.Count)
+                throw new ArgumentException(
+                    $"expected {AxisNames.Count} indices ({string.Join(", ", AxisNames)}), got {index.Length}");
             using var v = Values[index];
             return v.item<double>();
         }
@@ -39,11 +44,14 @@ public sealed class PatchingResult : IDisposable
     public PatchingResult Select(string label)
     {
         int i = AxisLabels[0].ToList().IndexOf(label);
-        if (i < 0) throw new KeyNotFoundException($"no '{label}' on axis '{AxisNames[0]}' (have {string.Join(", ", AxisLabels[0])})");
+        if (i < 0)
+            throw new KeyNotFoundException(
+                $"no '{label}' on axis '{AxisNames[0]}' (have {string.Join(", ", AxisLabels[0])})");
         return new PatchingResult(Values[i].clone(), AxisNames.Skip(1).ToList(), AxisLabels.Skip(1).ToList());
     }
 
     public void Dispose() => Values.Dispose();
 
-    public override string ToString() => $"PatchingResult [{string.Join(", ", AxisNames.Select((n, a) => $"{n} {Values.shape[a]}"))}]";
+    public override string ToString() =>
+        $"PatchingResult [{string.Join(", ", AxisNames.Select((n, a) => $"{n} {Values.shape[a]}"))}]";
 }

@@ -28,7 +28,8 @@ public sealed class PositionSlice
     /// <summary>One index; the axis is removed from the result.</summary>
     public static PositionSlice At(long index) => new(Kind.Single, index);
 
-    /// <summary>Indices start (inclusive) to stop (exclusive; null = to the end), as Python's <c>start:stop</c>.</summary>
+    /// <summary>Indices start (inclusive) to stop (exclusive; null = to the end), as Python's
+    /// <c>start:stop</c>.</summary>
     public static PositionSlice Range(long start, long? stop = null) => new(Kind.Range, start, stop);
 
     /// <summary>These indices, in this order; the axis is kept.</summary>
@@ -39,12 +40,15 @@ public sealed class PositionSlice
 
     public bool IsAll => _kind == Kind.All;
 
-    /// <summary>The slice applied along <paramref name="dim"/> (negative counts from the end); a new tensor the caller owns.</summary>
+    /// <summary>The slice applied along <paramref name="dim"/> (negative counts from the end); a new tensor the caller
+    /// owns.</summary>
     public Tensor Apply(Tensor x, long dim = -2)
     {
         if (x.dim() == 0) throw new ArgumentException("cannot slice a scalar tensor");
         long d = dim < 0 ? dim + x.dim() : dim;
-        if (d < 0 || d >= x.dim()) throw new ArgumentException($"slice axis {dim} is out of range for a tensor of shape [{string.Join(", ", x.shape)}]");
+        if (d < 0 || d >= x.dim())
+            throw new ArgumentException(
+                $"slice axis {dim} is out of range for a tensor of shape [{string.Join(", ", x.shape)}]");
         long size = x.shape[d];
         switch (_kind)
         {
@@ -86,7 +90,9 @@ public sealed class PositionSlice
     static long Normalise(long i, long size)
     {
         long j = i < 0 ? i + size : i;
-        if (j < 0 || j >= size) throw new ArgumentOutOfRangeException(nameof(i), $"index {i} is out of range for an axis of {size} elements");
+        if (j < 0 || j >= size)
+            throw new ArgumentOutOfRangeException(nameof(i),
+                $"index {i} is out of range for an axis of {size} elements");
         return j;
     }
 

@@ -27,7 +27,8 @@ public sealed record RepeatPeriod(int Length, int Copies, int Offset)
         return best;
     }
 
-    /// <summary>The period of every row of a [batch, pos] (or [pos]) token tensor; a row that is not a repeat is an error naming it.</summary>
+    /// <summary>The period of every row of a [batch, pos] (or [pos]) token tensor; a row that is not a repeat is an
+    /// error naming it.</summary>
     public static IReadOnlyList<RepeatPeriod> OfRows(TorchSharp.torch.Tensor tokens)
     {
         using var cpu = tokens.dim() == 1 ? tokens.unsqueeze(0).cpu() : tokens.cpu();
@@ -37,7 +38,8 @@ public sealed record RepeatPeriod(int Length, int Copies, int Offset)
         var periods = new RepeatPeriod[batch];
         for (int r = 0; r < batch; r++)
             periods[r] = Detect(flat.AsSpan(r * width, width).ToArray())
-                         ?? throw new ArgumentException($"row {r} of the tokens is not a block repeated (at least twice, after at most one leading token such as BOS)");
+                         ?? throw new ArgumentException($"row {r} of the tokens is not a block repeated (at least " +
+                         $"twice, after at most one leading token such as BOS)");
         return periods;
     }
 }

@@ -13,7 +13,8 @@ public sealed class RepeatedTokens : IDisposable
 {
     RepeatedTokens(Tensor tokens, int length, int repeats, long low, long high, ulong seed, long? bos, bool distinct)
     {
-        Tokens = tokens; Length = length; Repeats = repeats; Low = low; High = high; Seed = seed; Bos = bos; Distinct = distinct;
+        Tokens = tokens; Length = length; Repeats = repeats; Low = low; High = high; Seed = seed; Bos = bos; Distinct =
+            distinct;
     }
 
     /// <summary>Token ids [batch, (1 if BOS) + length·repeats], int64.</summary>
@@ -34,7 +35,8 @@ public sealed class RepeatedTokens : IDisposable
     /// <summary>
     /// Sequences of n tokens drawn uniformly from [0, dVocab), repeated; see <see cref="GenerateInRange"/>.
     /// </summary>
-    public static RepeatedTokens Generate(long dVocab, int n, int repeats = 2, int batch = 1, ulong seed = 0, long? bos = null, bool distinct = false) =>
+    public static RepeatedTokens Generate(long dVocab, int n, int repeats = 2, int batch = 1, ulong seed = 0,
+        long? bos = null, bool distinct = false) =>
         GenerateInRange(0, dVocab, n, repeats, batch, seed, bos, distinct);
 
     /// <summary>
@@ -42,7 +44,8 @@ public sealed class RepeatedTokens : IDisposable
     /// range its config records as its synthetic curriculum's (<c>lens_random_token_range</c>; the
     /// embedded demo model has one), else from the whole vocabulary as TransformerLens's demos do.
     /// </summary>
-    public static RepeatedTokens ForModel(HookedTransformer model, int n, int repeats = 2, int batch = 1, ulong seed = 0)
+    public static RepeatedTokens ForModel(HookedTransformer model, int n, int repeats = 2, int batch = 1,
+        ulong seed = 0)
     {
         var cfg = model.Config;
         long? bos = cfg.DefaultPrependBos && model.Tokenizer?.BosTokenId is int b ? b : null;
@@ -58,15 +61,19 @@ public sealed class RepeatedTokens : IDisposable
     /// <see cref="SplitMix64"/> seeded with <paramref name="seed"/>, in that order. The block is then
     /// repeated <paramref name="repeats"/> times, after <paramref name="bos"/> if given.
     /// </summary>
-    public static RepeatedTokens GenerateInRange(long low, long high, int n, int repeats = 2, int batch = 1, ulong seed = 0, long? bos = null, bool distinct = false)
+    public static RepeatedTokens GenerateInRange(long low, long high, int n, int repeats = 2, int batch = 1,
+        ulong seed = 0, long? bos = null, bool distinct = false)
     {
         if (high <= low) throw new ArgumentException($"empty token range [{low}, {high})");
         if (low < 0) throw new ArgumentException($"token ids cannot be negative (range starts at {low})");
-        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), $"the repeated block needs at least one token, got {n}");
-        if (repeats <= 0) throw new ArgumentOutOfRangeException(nameof(repeats), $"repeats must be positive, got {repeats}");
+        if (n <= 0)
+            throw new ArgumentOutOfRangeException(nameof(n), $"the repeated block needs at least one token, got {n}");
+        if (repeats <= 0)
+            throw new ArgumentOutOfRangeException(nameof(repeats), $"repeats must be positive, got {repeats}");
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), $"batch must be positive, got {batch}");
         long size = high - low;
-        if (distinct && n > size) throw new ArgumentException($"cannot draw {n} distinct tokens from a range of {size}");
+        if (distinct && n > size)
+            throw new ArgumentException($"cannot draw {n} distinct tokens from a range of {size}");
         var rng = new SplitMix64(seed);
         int offset = bos is null ? 0 : 1, width = offset + n * repeats;
         var ids = new long[batch * width];
@@ -97,5 +104,6 @@ public sealed class RepeatedTokens : IDisposable
     public void Dispose() => Tokens.Dispose();
 
     public override string ToString() =>
-        $"RepeatedTokens(batch {Batch}, {(Bos is long t ? $"BOS {t} + " : "")}{Length} tokens × {Repeats}, range [{Low}, {High}), seed {Seed}{(Distinct ? ", distinct" : "")})";
+        $"RepeatedTokens(batch {Batch}, {(Bos is long t ? $"BOS {t} + " : "")}{Length} tokens × {Repeats}, range " +
+            $"[{Low}, {High}), seed {Seed}{(Distinct ? ", distinct" : "")})";
 }

@@ -28,7 +28,8 @@ public sealed class Attention : nn.Module
     readonly QkvStorage _qkv;
     public readonly HookPoint HookQ, HookK, HookV, HookZ, HookAttnScores, HookPattern, HookResult, HookRotQ, HookRotK;
 
-    public Attention(HookPointFactory hooks, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
+    public Attention(HookPointFactory hooks, int layer, HookedTransformerConfig cfg, ScalarType dtype)
+        : base(hooks.Path)
     {
         _cfg = cfg;
         int h = cfg.NHeads, d = cfg.DModel, e = cfg.DHead, kv = cfg.KvHeads;
@@ -47,7 +48,8 @@ public sealed class Attention : nn.Module
             // Gemma 3: local layers have their own base; linear scaling applies to global layers only.
             bool local = _window is not null;
             double rotaryBase = local && cfg.RotaryBaseLocal is double localBase ? localBase : cfg.RotaryBase;
-            var (sin, cos) = Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, rotaryBase, cfg.RotaryAdjacentPairs, dtype, cfg,
+            var (sin, cos) =
+                Rotary.SinCos(cfg.RotaryDim!.Value, cfg.NCtx, rotaryBase, cfg.RotaryAdjacentPairs, dtype, cfg,
                 local ? 1.0 : cfg.RotaryScalingFactor);
             rotary_sin = sin; rotary_cos = cos;
         }
@@ -62,7 +64,8 @@ public sealed class Attention : nn.Module
         {
             // TransformerLens keys this on original_architecture: q_norm over d_model, k_norm over kv_heads·d_head.
             if (h * e != d)
-                throw new ArgumentException($"config field d_head is {e}: OLMoE's q_norm spans d_model ({d}), so n_heads·d_head must equal it (it is {h * e})");
+                throw new ArgumentException($"config field d_head is {e}: OLMoE's q_norm spans d_model ({d}), so " +
+                    $"n_heads·d_head must equal it (it is {h * e})");
             q_norm = new Normalization(hooks.Under("q_norm"), NormalizationKind.RMS, d, cfg.Eps, dtype);
             k_norm = new Normalization(hooks.Under("k_norm"), NormalizationKind.RMS, kv * e, cfg.Eps, dtype);
             _qkNormOverProjection = true;
@@ -81,7 +84,8 @@ public sealed class Attention : nn.Module
 
     /// <param name="padding">the batch's attention mask (keys that are pads are never attended; rotary uses
     /// its position ids), or null for unpadded input.</param>
-    public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null, PaddingMask? padding = null)
+    public Tensor forward(Tensor queryInput, Tensor keyInput, Tensor valueInput, KeyValueCacheEntry? past = null,
+        PaddingMask? padding = null)
     {
         using var scope = NewDisposeScope();
         var (q, keys, values, offset) = ProjectQkv(queryInput, keyInput, valueInput, past, padding);
@@ -93,8 +97,8 @@ public sealed class Attention : nn.Module
     /// the projections (hook_q, hook_k, hook_v), the per-head q/k norms, the cached keys and values
     /// before these, and rotary (hook_rot_q, hook_rot_k). <c>Offset</c> is the first query's position.
     /// </summary>
-    (Tensor Q, Tensor Keys, Tensor Values, long Offset) ProjectQkv(Tensor queryInput, Tensor keyInput, Tensor valueInput,
-        KeyValueCacheEntry? past, PaddingMask? padding)
+    (Tensor Q, Tensor Keys, Tensor Values, long Offset) ProjectQkv(Tensor queryInput, Tensor keyInput,
+        Tensor valueInput, KeyValueCacheEntry? past, PaddingMask? padding)
     {
         Tensor q, k, v;
         if (ReferenceEquals(queryInput, keyInput) && ReferenceEquals(keyInput, valueInput) && queryInput.dim() == 3
@@ -114,7 +118,8 @@ public sealed class Attention : nn.Module
         long offset = past?.Length ?? 0;
         if (past is not null) (k, v) = past.Append(k, v);
         if (padding is not null && padding.Real.shape[1] != k.shape[1])
-            throw new ArgumentException($"attention mask covers {padding.Real.shape[1]} positions but there are {k.shape[1]} keys");
+            throw new ArgumentException(
+                $"attention mask covers {padding.Real.shape[1]} positions but there are {k.shape[1]} keys");
         if (rotary_sin is not null && padding is null)
         {
             q = HookRotQ.Run(Rotary.Apply(q, rotary_sin, rotary_cos!, offset, _cfg.RotaryAdjacentPairs));
@@ -122,11 +127,14 @@ public sealed class Attention : nn.Module
         }
         else if (rotary_sin is not null)
         {
-            q = HookRotQ.Run(Rotary.ApplyAt(q, rotary_sin, rotary_cos!, padding!.QueryPositionIds, _cfg.RotaryAdjacentPairs));
+            q = HookRotQ.Run(Rotary.ApplyAt(q, rotary_sin, rotary_cos!, padding!.QueryPositionIds,
+                _cfg.RotaryAdjacentPairs));
             k = HookRotK.Run(Rotary.ApplyAt(k, rotary_sin, rotary_cos!, padding.PositionIds, _cfg.RotaryAdjacentPairs));
         }
         int groups = _cfg.NHeads / _cfg.KvHeads;
-        return groups == 1 ? (q, k, v, offset) : (q, k.repeat_interleave(groups, 2), v.repeat_interleave(groups, 2), offset);
+        return groups == 1
+            ? (q, k, v, offset)
+            : (q, k.repeat_interleave(groups, 2), v.repeat_interleave(groups, 2), offset);
     }
 
     /// <summary>
@@ -136,7 +144,11 @@ public sealed class Attention : nn.Module
     /// </summary>
     Tensor Attend(Tensor q, Tensor keys, Tensor values, long offset, PaddingMask? padding)
     {
-        var z = HookZ.Run((CanFuse(q, offset, padding) ? FusedAttention(q, keys, values, offset, padding) : ExplicitAttention(q, keys, values, offset, padding)).transpose(1, 2)); // [b, qp, h, e]
+        // [b, qp, h, e]
+        var z =
+            HookZ.Run((CanFuse(q, offset, padding)
+                ? FusedAttention(q, keys, values, offset, padding)
+                : ExplicitAttention(q, keys, values, offset, padding)).transpose(1, 2));
         long b = z.shape[0], p = z.shape[1];
         if (_cfg.UseAttnResult)
         {
@@ -147,7 +159,8 @@ public sealed class Attention : nn.Module
     }
 
     /// <summary>A q/k norm: over the whole projection for OLMoE, else per head.</summary>
-    Tensor QkNorm(Tensor x, Normalization norm) => _qkNormOverProjection ? ProjectionNorm(x, norm) : PerHeadNorm(x, norm);
+    Tensor QkNorm(Tensor x, Normalization norm) =>
+        _qkNormOverProjection ? ProjectionNorm(x, norm) : PerHeadNorm(x, norm);
 
     /// <summary>
     /// TransformerLens's _apply_qk_norm: the norm over d_head of x [b, p, heads, d_head] flattened to
@@ -171,7 +184,8 @@ public sealed class Attention : nn.Module
 
     /// <summary>
     /// The original_architecture whose q/k norms span the whole projection, as in TransformerLens's attention
-    /// (which does the same for OLMo 2 and 3; those also get post-norm blocks there and are refused in ConfigValueDomains).
+    /// (which does the same for OLMo 2 and 3; those also get post-norm blocks there and are refused in
+    /// ConfigValueDomains).
     /// </summary>
     public const string OlmoeArchitecture = "OlmoeForCausalLM";
 
@@ -196,12 +210,14 @@ public sealed class Attention : nn.Module
         if (padding is not null)
         {
             var allowed = padding.Allowed(_causal ? Mask(q.shape[1], keys.shape[1], offset, q.device) : null);
-            var z = nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), allowed);
+            var z = nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3),
+                allowed);
             // A query with no key to attend (a leading pad) gets a zero pattern in TransformerLens, so z = 0.
             return z.masked_fill(allowed.any(-1, keepdim: true).logical_not(), 0.0);
         }
         bool causal = _causal && offset == 0 && q.shape[1] > 1;
-        return nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3), is_casual: causal);
+        return nn.functional.scaled_dot_product_attention(qh, keys.permute(0, 2, 1, 3), values.permute(0, 2, 1, 3),
+            is_casual: causal);
     }
 
     /// <summary>z [b, h, qp, e] with attn_scores and pattern computed explicitly, through their hook points.</summary>
@@ -212,16 +228,19 @@ public sealed class Attention : nn.Module
         var kh = (lowPrecision ? keys.to(ScalarType.Float32) : keys).permute(0, 2, 3, 1); // [b, h, e, kp]
         var scores = qh.matmul(kh).div_(_attnScale);
         // TransformerLens caps before masking: cap·tanh(scores/cap).
-        if (_cfg.AttnScoresSoftCap > 0) scores = scores.div_(_cfg.AttnScoresSoftCap).tanh_().mul_(_cfg.AttnScoresSoftCap);
+        if (_cfg.AttnScoresSoftCap > 0)
+            scores = scores.div_(_cfg.AttnScoresSoftCap).tanh_().mul_(_cfg.AttnScoresSoftCap);
         if (_causal)
         {
             var blocked = Mask(scores.shape[2], scores.shape[3], offset, scores.device);
-            scores.masked_fill_(padding is null ? blocked : padding.Allowed(blocked).logical_not(), float.NegativeInfinity);
+            scores.masked_fill_(padding is null ? blocked : padding.Allowed(blocked).logical_not(),
+                float.NegativeInfinity);
         }
         scores = HookAttnScores.Run(scores);
         // A row with every key masked gives NaN; TransformerLens turns those into zeros.
         var pattern = scores.softmax(-1);
-        pattern = pattern.requires_grad ? pattern.nan_to_num(0.0) : pattern.nan_to_num_(0.0); // softmax's backward reads its output: no in-place edit under autograd
+        // softmax's backward reads its output: no in-place edit under autograd
+        pattern = pattern.requires_grad ? pattern.nan_to_num(0.0) : pattern.nan_to_num_(0.0);
         pattern = HookPattern.Run(pattern).to(values.dtype);
         return pattern.matmul(values.permute(0, 2, 1, 3));
     }
@@ -237,7 +256,8 @@ public sealed class Attention : nn.Module
         if (x.dim() == 4) return einsum("bphd,hde->bphe", x, w) + bias;
         long b = x.shape[0], p = x.shape[1];
         var rows = x.reshape(1, b * p, d).expand(heads, b * p, d);
-        // TorchSharp's Tensor.baddbmm(batch2, mat) is mat + this @ batch2 (its static torch.baddbmm mixes up the order).
+        // TorchSharp's Tensor.baddbmm(batch2, mat) is mat + this @ batch2 (its static torch.baddbmm mixes up the
+        // order).
         return rows.baddbmm(w, bias.unsqueeze(1)).view(heads, b, p, e).permute(1, 2, 0, 3);
     }
 

@@ -30,7 +30,8 @@ public sealed class PosEmbed : nn.Module
     public Tensor forward(long batch, long pos, long offset)
     {
         if (offset + pos > W_pos.shape[0])
-            throw new ArgumentException($"sequence of {offset + pos} positions exceeds the model's context n_ctx = {W_pos.shape[0]}");
+            throw new ArgumentException(
+                $"sequence of {offset + pos} positions exceeds the model's context n_ctx = {W_pos.shape[0]}");
         return W_pos.narrow(0, offset, pos).unsqueeze(0).expand(batch, pos, W_pos.shape[1]);
     }
 
@@ -41,7 +42,8 @@ public sealed class PosEmbed : nn.Module
     public Tensor forward(PaddingMask padding)
     {
         if (padding.Real.shape[1] > W_pos.shape[0])
-            throw new ArgumentException($"sequence of {padding.Real.shape[1]} positions exceeds the model's context n_ctx = {W_pos.shape[0]}");
+            throw new ArgumentException(
+                $"sequence of {padding.Real.shape[1]} positions exceeds the model's context n_ctx = {W_pos.shape[0]}");
         var ids = padding.QueryPositionIds;
         var embedded = W_pos.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], W_pos.shape[1]);
         return embedded.masked_fill(padding.QueryReal.logical_not().unsqueeze(-1), 0.0);

@@ -12,7 +12,8 @@ namespace Lens.Components;
 public sealed class KeyValueCache : IDisposable
 {
     readonly KeyValueCacheEntry[] _entries;
-    public KeyValueCache(int nLayers) => _entries = Enumerable.Range(0, nLayers).Select(_ => new KeyValueCacheEntry()).ToArray();
+    public KeyValueCache(int nLayers) =>
+        _entries = Enumerable.Range(0, nLayers).Select(_ => new KeyValueCacheEntry()).ToArray();
     public KeyValueCacheEntry this[int layer] => _entries[layer];
     /// <summary>Positions cached so far.</summary>
     public long Length => _entries.Length == 0 ? 0 : _entries[0].Length;
@@ -23,7 +24,8 @@ public sealed class KeyValueCache : IDisposable
     /// </summary>
     public Tensor? AttentionMask { get; private set; }
 
-    /// <summary>Appends the new positions' mask (all real when null) and returns the whole mask, owned by the cache.</summary>
+    /// <summary>Appends the new positions' mask (all real when null) and returns the whole mask, owned by the
+    /// cache.</summary>
     internal Tensor AppendAttentionMask(Tensor? mask, long batch, long newPositions, Device device)
     {
         using var scope = NewDisposeScope();
@@ -43,7 +45,8 @@ public sealed class KeyValueCacheEntry : IDisposable
     Tensor? _keys, _values;
     public long Length => _keys?.shape[1] ?? 0;
 
-    /// <summary>Appends new keys/values [batch, pos, kv_heads, d_head] and returns the full ones (owned by the cache).</summary>
+    /// <summary>Appends new keys/values [batch, pos, kv_heads, d_head] and returns the full ones (owned by the
+    /// cache).</summary>
     public (Tensor Keys, Tensor Values) Append(Tensor k, Tensor v)
     {
         var keys = _keys is null ? k.clone() : cat([_keys, k], 1);

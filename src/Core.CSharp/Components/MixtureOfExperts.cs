@@ -33,7 +33,8 @@ public sealed class MixtureOfExperts : nn.Module
         W_gate = nn.Linear(cfg.DModel, n, hasBias: false, dtype: dtype);
         HookExpertWeights = hooks.Create("hook_expert_weights");
         HookExpertIndices = hooks.Create("hook_expert_indices");
-        experts = new ModuleList<MoeExpert>(Enumerable.Range(0, n).Select(e => new MoeExpert(hooks.Under($"experts.{e}"), cfg, dtype)).ToArray());
+        experts = new ModuleList<MoeExpert>(Enumerable.Range(0, n)
+            .Select(e => new MoeExpert(hooks.Under($"experts.{e}"), cfg, dtype)).ToArray());
         RegisterComponents();
     }
 
@@ -55,7 +56,8 @@ public sealed class MixtureOfExperts : nn.Module
             var where = routed[e].nonzero();                 // row-major: by slot, then token
             var slot = where[.., 0];
             var token = where[.., 1];
-            var output = experts[e].forward(flat.index_select(0, token)) * weights.index_select(0, token * _topK + slot).unsqueeze(1);
+            var output = experts[e].forward(flat.index_select(0, token)) * weights.index_select(0, token * _topK + slot)
+                .unsqueeze(1);
             results.index_add_(0, token, output, 1);
         }
         return results.view(batch, pos, d).MoveToOuterDisposeScope();

@@ -21,9 +21,11 @@ public sealed class Normalization : nn.Module
     public readonly HookPoint HookScale;
     public readonly HookPoint HookNormalized;
 
-    public Normalization(HookPointFactory hooks, NormalizationKind kind, int dim, double eps, ScalarType dtype) : base(hooks.Path)
+    public Normalization(HookPointFactory hooks, NormalizationKind kind, int dim, double eps, ScalarType dtype)
+        : base(hooks.Path)
     {
-        if (kind == NormalizationKind.None) throw new ArgumentException($"{hooks.Path}: a normalization needs a kind (LN, LNPre, RMS or RMSPre)");
+        if (kind == NormalizationKind.None)
+            throw new ArgumentException($"{hooks.Path}: a normalization needs a kind (LN, LNPre, RMS or RMSPre)");
         Kind = kind;
         _eps = eps;
         if (kind is NormalizationKind.LN or NormalizationKind.RMS) w = new Parameter(ones(dim, dtype: dtype));

@@ -23,7 +23,12 @@ public sealed class PaddingMask
 
     public long Queries => Real.shape[1] - Offset;
 
-    PaddingMask(Tensor real, Tensor positionIds, long offset) { Real = real; PositionIds = positionIds; Offset = offset; }
+    PaddingMask(Tensor real, Tensor positionIds, long offset)
+    {
+        Real = real;
+        PositionIds = positionIds;
+        Offset = offset;
+    }
 
     /// <summary>From a [batch, keys] mask of 0s and 1s (any integer or bool dtype).</summary>
     public static PaddingMask Create(Tensor mask, long offset)
@@ -46,6 +51,8 @@ public sealed class PaddingMask
     public Tensor Allowed(Tensor? blocked)
     {
         var keys = Real.unsqueeze(1).unsqueeze(1);                       // [b, 1, 1, k]
-        return blocked is null ? keys.expand(Real.shape[0], 1, Queries, Real.shape[1]) : keys.logical_and(blocked.logical_not());
+        return blocked is null
+            ? keys.expand(Real.shape[0], 1, Queries, Real.shape[1])
+            : keys.logical_and(blocked.logical_not());
     }
 }

@@ -34,7 +34,8 @@ internal sealed class QkvStorage : IDisposable
         BQ = BiasView(0, heads); BK = BiasView(heads, kvHeads); BV = BiasView(heads + kvHeads, kvHeads);
     }
 
-    /// <summary>Heads [first, first + count) as a [count, d_model, d_head] view (owned by the module, outside any dispose scope).</summary>
+    /// <summary>Heads [first, first + count) as a [count, d_model, d_head] view (owned by the module, outside any
+    /// dispose scope).</summary>
     Parameter WeightView(long first, long count)
     {
         using var columns = _weight.narrow(1, first * _dHead, count * _dHead);
@@ -58,9 +59,12 @@ internal sealed class QkvStorage : IDisposable
     public bool Backs(Tensor wq, Tensor wk, Tensor wv, Tensor bq, Tensor bk, Tensor bv) =>
         ReferenceEquals(wq, WQ) && ReferenceEquals(wk, WK) && ReferenceEquals(wv, WV)
         && ReferenceEquals(bq, BQ) && ReferenceEquals(bk, BK) && ReferenceEquals(bv, BV)
-        && !(is_grad_enabled() && (WQ.requires_grad || WK.requires_grad || WV.requires_grad || BQ.requires_grad || BK.requires_grad || BV.requires_grad));
+        && !(is_grad_enabled()
+        && (WQ.requires_grad || WK.requires_grad || WV.requires_grad || BQ.requires_grad || BK.requires_grad
+        || BV.requires_grad));
 
-    /// <summary>x [b, p, d_model] → q [b, p, heads, d_head], k and v [b, p, kv_heads, d_head], views of one addmm's result.</summary>
+    /// <summary>x [b, p, d_model] → q [b, p, heads, d_head], k and v [b, p, kv_heads, d_head], views of one addmm's
+    /// result.</summary>
     public (Tensor Q, Tensor K, Tensor V) Project(Tensor x)
     {
         long b = x.shape[0], p = x.shape[1];

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace Lens.Components;
 
-/// <summary>Rotary position embeddings as TransformerLens computes them (calculate_sin_cos_rotary, rotate_every_two).</summary>
+/// <summary>Rotary position embeddings as TransformerLens computes them (calculate_sin_cos_rotary,
+/// rotate_every_two).</summary>
 public static class Rotary
 {
     /// <summary>
@@ -12,8 +13,8 @@ public static class Rotary
     /// <paramref name="linearScaling"/> multiplies the (unscaled) wavelengths, as TransformerLens's
     /// rotary_scaling_factor does for global layers.
     /// </summary>
-    public static (Tensor Sin, Tensor Cos) SinCos(int rotaryDim, int nCtx, double baseFreq, bool adjacentPairs, ScalarType dtype,
-        HookedTransformerConfig? ntkByParts = null, double linearScaling = 1.0)
+    public static (Tensor Sin, Tensor Cos) SinCos(int rotaryDim, int nCtx, double baseFreq, bool adjacentPairs,
+        ScalarType dtype, HookedTransformerConfig? ntkByParts = null, double linearScaling = 1.0)
     {
         using var scope = NewDisposeScope();
         var hp = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
@@ -33,7 +34,8 @@ public static class Rotary
     /// wavelengths longer than original_ctx/low_freq_factor are slowed by factor, shorter than
     /// original_ctx/high_freq_factor kept, and those between interpolated smoothly.
     /// </summary>
-    static Tensor NtkByPartsInverseFrequencies(int rotaryDim, double baseFreq, HookedTransformerConfig cfg, ScalarType hp)
+    static Tensor NtkByPartsInverseFrequencies(int rotaryDim, double baseFreq, HookedTransformerConfig cfg,
+        ScalarType hp)
     {
         var invFreq = pow(tensor(baseFreq, dtype: hp), arange(0, rotaryDim, 2, dtype: hp) / rotaryDim).reciprocal();
         double factor = cfg.NtkByPartsFactor, low = cfg.NtkByPartsLowFreqFactor, high = cfg.NtkByPartsHighFreqFactor;
@@ -52,7 +54,8 @@ public static class Rotary
         using var scope = NewDisposeScope();
         long rotaryDim = sin.shape[1], pos = x.shape[1];
         if (offset + pos > sin.shape[0])
-            throw new ArgumentException($"sequence of {offset + pos} positions exceeds the model's context n_ctx = {sin.shape[0]}");
+            throw new ArgumentException(
+                $"sequence of {offset + pos} positions exceeds the model's context n_ctx = {sin.shape[0]}");
         var xRot = x[.., .., .., ..(int)rotaryDim];
         var flipped = RotateEveryTwo(xRot, adjacentPairs);
         var c = cos.narrow(0, offset, pos).unsqueeze(0).unsqueeze(2);

@@ -28,7 +28,8 @@ public sealed class TransformerBlock : nn.Module
     public readonly HookPoint HookResidPre, HookAttnIn, HookQInput, HookKInput, HookVInput, HookAttnOut,
         HookResidMid, HookMlpIn, HookMlpOut, HookResidPost;
 
-    public TransformerBlock(HookPointFactory hooks, int layer, HookedTransformerConfig cfg, ScalarType dtype) : base(hooks.Path)
+    public TransformerBlock(HookPointFactory hooks, int layer, HookedTransformerConfig cfg, ScalarType dtype)
+        : base(hooks.Path)
     {
         _cfg = cfg;
         var norm = cfg.Normalization;
@@ -37,22 +38,29 @@ public sealed class TransformerBlock : nn.Module
         // config (as in TransformerLens), the config decides which fire.
         HookResidPre = hooks.Create("hook_resid_pre");
         HookAttnIn = hooks.Create("hook_attn_in");
-        HookQInput = hooks.Create("hook_q_input"); HookKInput = hooks.Create("hook_k_input"); HookVInput = hooks.Create("hook_v_input");
-        if (norm != NormalizationKind.None) ln1 = new Normalization(hooks.Under("ln1"), norm, cfg.DModel, cfg.Eps, dtype);
+        HookQInput = hooks.Create("hook_q_input"); HookKInput = hooks.Create("hook_k_input"); HookVInput =
+            hooks.Create("hook_v_input");
+        if (norm != NormalizationKind.None)
+            ln1 = new Normalization(hooks.Under("ln1"), norm, cfg.DModel, cfg.Eps, dtype);
         attn = new Attention(hooks.Under("attn"), layer, cfg, dtype);
         // TransformerLens's post-norms are RMSNorm with a weight even when ln1/ln2 are folded (RMSPre).
-        bool postNorms = cfg.UseNormalizationBeforeAndAfter && norm is NormalizationKind.RMS or NormalizationKind.RMSPre;
-        if (postNorms) ln1_post = new Normalization(hooks.Under("ln1_post"), NormalizationKind.RMS, cfg.DModel, cfg.Eps, dtype);
+        bool postNorms =
+            cfg.UseNormalizationBeforeAndAfter && norm is NormalizationKind.RMS or NormalizationKind.RMSPre;
+        if (postNorms)
+            ln1_post = new Normalization(hooks.Under("ln1_post"), NormalizationKind.RMS, cfg.DModel, cfg.Eps, dtype);
         HookAttnOut = hooks.Create("hook_attn_out");
         HookResidMid = hooks.Create("hook_resid_mid", listed: hasMlp && !cfg.ParallelAttnMlp);
         HookMlpIn = hooks.Create("hook_mlp_in", listed: hasMlp);
         MixtureOfExperts? experts = null;
         if (hasMlp)
         {
-            if (norm != NormalizationKind.None) ln2 = new Normalization(hooks.Under("ln2"), norm, cfg.DModel, cfg.Eps, dtype);
+            if (norm != NormalizationKind.None)
+                ln2 = new Normalization(hooks.Under("ln2"), norm, cfg.DModel, cfg.Eps, dtype);
             if (cfg.NumExperts is null) mlp = new Mlp(hooks.Under("mlp"), cfg, dtype);
             else experts = new MixtureOfExperts(hooks.Under("mlp"), cfg, dtype);
-            if (postNorms) ln2_post = new Normalization(hooks.Under("ln2_post"), NormalizationKind.RMS, cfg.DModel, cfg.Eps, dtype);
+            if (postNorms)
+                ln2_post =
+                    new Normalization(hooks.Under("ln2_post"), NormalizationKind.RMS, cfg.DModel, cfg.Eps, dtype);
         }
         HookMlpOut = hooks.Create("hook_mlp_out", listed: hasMlp);
         HookResidPost = hooks.Create("hook_resid_post");
@@ -63,7 +71,8 @@ public sealed class TransformerBlock : nn.Module
     /// <param name="padding">the batch's attention mask, or null for unpadded input.</param>
     /// <param name="shortformerPosEmbed">shortformer models: hook_pos_embed, added to the query and key
     /// inputs (after ln1) and never to the residual stream, as TransformerLens does.</param>
-    public Tensor forward(Tensor residual, KeyValueCacheEntry? past = null, PaddingMask? padding = null, Tensor? shortformerPosEmbed = null)
+    public Tensor forward(Tensor residual, KeyValueCacheEntry? past = null, PaddingMask? padding = null,
+        Tensor? shortformerPosEmbed = null)
     {
         using var scope = NewDisposeScope();
         var residPre = HookResidPre.Run(residual);
@@ -79,7 +88,8 @@ public sealed class TransformerBlock : nn.Module
                 v = HookVInput.Run(PerHead(residPre, _cfg.KvHeads));
             }
             var positions = shortformerPosEmbed?.unsqueeze(2);   // one copy per head
-            attnOut = attn.forward(WithPositions(Norm1(q), positions), WithPositions(Norm1(k), positions), Norm1(v), past, padding);
+            attnOut = attn.forward(WithPositions(Norm1(q), positions), WithPositions(Norm1(k), positions), Norm1(v),
+                past, padding);
         }
         else if (shortformerPosEmbed is not null)
         {
@@ -123,5 +133,6 @@ public sealed class TransformerBlock : nn.Module
     Tensor PostMlp(Tensor x) => ln2_post is null ? x : ln2_post.forward(x);
 
     /// <summary>[b, p, d] → [b, p, heads, d] (a broadcast view copied so hooks may edit one head).</summary>
-    static Tensor PerHead(Tensor x, int heads) => x.unsqueeze(2).expand(x.shape[0], x.shape[1], heads, x.shape[2]).clone();
+    static Tensor PerHead(Tensor x, int heads) =>
+        x.unsqueeze(2).expand(x.shape[0], x.shape[1], heads, x.shape[2]).clone();
 }

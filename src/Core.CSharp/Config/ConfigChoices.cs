@@ -1,6 +1,7 @@
 namespace Lens;
 
-/// <summary>TransformerLens's normalization_type: "LN", "LNPre", "RMS", "RMSPre", or null (<see cref="None"/>).</summary>
+/// <summary>TransformerLens's normalization_type: "LN", "LNPre", "RMS", "RMSPre", or null
+/// (<see cref="None"/>).</summary>
 public enum NormalizationKind { None, LN, LNPre, RMS, RMSPre }
 
 /// <summary>TransformerLens's positional_embedding_type that Lens computes ("alibi" is refused).</summary>
@@ -15,7 +16,8 @@ public enum ActivationFunction { Relu, Gelu, GeluNew, GeluFast, GeluPytorchTanh,
 /// <summary>TransformerLens's init_mode; Lens initialises fresh weights with <see cref="Gpt2"/> only.</summary>
 public enum InitMode { Gpt2, XavierUniform, XavierNormal, KaimingUniform, KaimingNormal, MuP }
 
-/// <summary>One entry of TransformerLens's attn_types: a layer attends to every earlier key or within window_size.</summary>
+/// <summary>One entry of TransformerLens's attn_types: a layer attends to every earlier key or within
+/// window_size.</summary>
 public enum AttentionKind { Global, Local }
 
 /// <summary>
@@ -46,9 +48,11 @@ public sealed class ConfigChoices<T> where T : struct, Enum
         throw new ArgumentOutOfRangeException(nameof(value), value, $"no JSON name for {Field} value {value}");
     }
 
-    /// <summary>The refusal of a name Lens does not know, naming the field, the value and the accepted values.</summary>
+    /// <summary>The refusal of a name Lens does not know, naming the field, the value and the accepted
+    /// values.</summary>
     public ArgumentException Unsupported(string? name, string? alsoAccepted = null) =>
-        new($"config field '{Field}' = {(name is null ? "null" : $"\"{name}\"")} is not supported by Lens: use {Accepted(alsoAccepted)}");
+        new($"config field '{Field}' = {(name is null ? "null" : $"\"{name}\"")} is not supported by Lens: " +
+            $"use {Accepted(alsoAccepted)}");
 
     string Accepted(string? alsoAccepted) => Listing.Or(alsoAccepted is null ? Names : [.. Names, alsoAccepted]);
 }
@@ -57,10 +61,12 @@ public sealed class ConfigChoices<T> where T : struct, Enum
 public static class ConfigChoices
 {
     public static readonly ConfigChoices<NormalizationKind> Normalization = new("normalization_type",
-        (NormalizationKind.LN, "LN"), (NormalizationKind.LNPre, "LNPre"), (NormalizationKind.RMS, "RMS"), (NormalizationKind.RMSPre, "RMSPre"));
+        (NormalizationKind.LN, "LN"), (NormalizationKind.LNPre, "LNPre"), (NormalizationKind.RMS, "RMS"),
+        (NormalizationKind.RMSPre, "RMSPre"));
 
     public static readonly ConfigChoices<PositionalEmbeddingKind> PositionalEmbedding = new("positional_embedding_type",
-        (PositionalEmbeddingKind.Standard, "standard"), (PositionalEmbeddingKind.Rotary, "rotary"), (PositionalEmbeddingKind.Shortformer, "shortformer"));
+        (PositionalEmbeddingKind.Standard, "standard"), (PositionalEmbeddingKind.Rotary, "rotary"),
+        (PositionalEmbeddingKind.Shortformer, "shortformer"));
 
     public static readonly ConfigChoices<AttentionDirection> AttentionDirection = new("attention_dir",
         (Lens.AttentionDirection.Causal, "causal"), (Lens.AttentionDirection.Bidirectional, "bidirectional"));
@@ -71,8 +77,10 @@ public static class ConfigChoices
         (ActivationFunction.Silu, "silu"), (ActivationFunction.SoluLn, "solu_ln"), (ActivationFunction.Solu, "solu"));
 
     public static readonly ConfigChoices<InitMode> InitMode = new("init_mode",
-        (Lens.InitMode.Gpt2, "gpt2"), (Lens.InitMode.XavierUniform, "xavier_uniform"), (Lens.InitMode.XavierNormal, "xavier_normal"),
-        (Lens.InitMode.KaimingUniform, "kaiming_uniform"), (Lens.InitMode.KaimingNormal, "kaiming_normal"), (Lens.InitMode.MuP, "muP"));
+        (Lens.InitMode.Gpt2, "gpt2"), (Lens.InitMode.XavierUniform, "xavier_uniform"),
+        (Lens.InitMode.XavierNormal, "xavier_normal"),
+        (Lens.InitMode.KaimingUniform, "kaiming_uniform"), (Lens.InitMode.KaimingNormal, "kaiming_normal"),
+        (Lens.InitMode.MuP, "muP"));
 
     public static readonly ConfigChoices<AttentionKind> AttentionKind = new("attn_types",
         (Lens.AttentionKind.Global, "global"), (Lens.AttentionKind.Local, "local"));

@@ -9,13 +9,15 @@ namespace Lens;
 /// </summary>
 public static class ConfigValueDomains
 {
-    /// <summary>The longest context Lens builds positional tables for (TransformerLens's models reach 131072).</summary>
+    /// <summary>The longest context Lens builds positional tables for (TransformerLens's models reach
+    /// 131072).</summary>
     public const int MaxContext = 1 << 20;
 
     /// <summary>The largest width of any one dimension (d_model, d_head, d_mlp, d_vocab).</summary>
     public const int MaxDimension = 1 << 24;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first field whose value is out of its domain.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first field whose value is out of its
+    /// domain.</summary>
     public static void Check(HookedTransformerConfig cfg)
     {
         AtLeastOne("n_layers", cfg.NLayers, 4096);
@@ -32,7 +34,8 @@ public static class ConfigValueDomains
             throw Refuse("n_key_value_heads", kv, $"between 1 and n_heads ({cfg.NHeads})");
         Positive("eps", cfg.Eps);
         if (cfg.UseAttnScale) Positive("attn_scale", cfg.AttnScale);
-        if (!double.IsFinite(cfg.InitializerRange)) throw Refuse("initializer_range", cfg.InitializerRange, "a finite number");
+        if (!double.IsFinite(cfg.InitializerRange))
+            throw Refuse("initializer_range", cfg.InitializerRange, "a finite number");
         if (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary)
         {
             var rotary = cfg.RotaryDim ?? cfg.DHead;
@@ -51,21 +54,28 @@ public static class ConfigValueDomains
         }
         if (cfg.WindowSize is int window) AtLeastOne("window_size", window, MaxContext);
         if (cfg.OriginalArchitecture is "Olmo2ForCausalLM" or "Olmo3ForCausalLM")
-            throw new ArgumentException($"config field original_architecture is '{cfg.OriginalArchitecture}': TransformerLens gives it post-norm blocks "
-                                        + "and q/k norms over the whole projection, which Lens does not compute (OlmoeForCausalLM is supported)");
+            throw new ArgumentException($"config field original_architecture is '{cfg.OriginalArchitecture}': "
+                                        + $"TransformerLens gives it post-norm blocks "
+                                        + "and q/k norms over the whole projection, which Lens does not compute "
+                                        + "(OlmoeForCausalLM is supported)");
         if (cfg.AttnTypes is { } types)
         {
             _ = cfg.AttentionKinds; // refuses an entry other than global or local
             if (types.Length != cfg.NLayers)
-                throw new ArgumentException($"config field attn_types has {types.Length} entries; it needs one per layer (n_layers {cfg.NLayers})");
+                throw new ArgumentException($"config field attn_types has {types.Length} entries; it needs one per " +
+                    $"layer (n_layers {cfg.NLayers})");
         }
         var parameters = MemoryEstimate.ParameterBytes(cfg);
         var available = MemoryEstimate.AvailableBytes();
         if (parameters > available)
-            throw new ArgumentException($"the model's parameters need {MemoryEstimate.Describe(parameters)} (d_vocab {cfg.DVocab}, d_model {cfg.DModel}, "
-                                        + $"n_layers {cfg.NLayers}, n_ctx {cfg.NCtx}) but this machine has {MemoryEstimate.Describe(available)} available");
-        if (cfg.RandomTokenRange is { } range && (range.Length != 2 || range[0] < 0 || range[1] <= range[0] || range[1] > cfg.DVocab))
-            throw new ArgumentException($"config field lens_random_token_range is [{string.Join(", ", range)}]; it must be [low, high) with 0 <= low < high <= d_vocab ({cfg.DVocab})");
+            throw new ArgumentException($"the model's parameters need {MemoryEstimate.Describe(parameters)} "
+                                        + $"(d_vocab {cfg.DVocab}, d_model {cfg.DModel}, "
+                                        + $"n_layers {cfg.NLayers}, n_ctx {cfg.NCtx}) but this machine "
+                                        + $"has {MemoryEstimate.Describe(available)} available");
+        if (cfg.RandomTokenRange is { } range
+            && (range.Length != 2 || range[0] < 0 || range[1] <= range[0] || range[1] > cfg.DVocab))
+            throw new ArgumentException($"config field lens_random_token_range is [{string.Join(", ", range)}]; it " +
+                $"must be [low, high) with 0 <= low < high <= d_vocab ({cfg.DVocab})");
     }
 
     static void AtLeastOne(string field, int value, int max)
@@ -79,5 +89,6 @@ public static class ConfigValueDomains
     }
 
     static ArgumentException Refuse(string field, object value, string domain) =>
-        new($"config field {field} is {Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)}; it must be {domain}");
+        new($"config field {field} is {Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)}; " +
+            $"it must be {domain}");
 }

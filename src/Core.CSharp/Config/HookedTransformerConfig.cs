@@ -19,13 +19,22 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("d_mlp")] public int? DMlp { get; set; }
     [JsonPropertyName("d_vocab")] public int DVocab { get; set; } = -1;
     [JsonPropertyName("d_vocab_out")] public int DVocabOut { get; set; } = -1;
-    [JsonPropertyName("act_fn")] public string? ActFn { get => _actFn; set { _actFn = value; _activation = ConfigChoices.Activation.Find(value); } }
+    [JsonPropertyName("act_fn")]
+    public string? ActFn
+    {
+        get => _actFn;
+        set { _actFn = value; _activation = ConfigChoices.Activation.Find(value); }
+    }
     [JsonPropertyName("eps")] public double Eps { get; set; } = 1e-5;
     [JsonPropertyName("normalization_type")]
     public string? NormalizationType
     {
         get => _normalizationType;
-        set { _normalizationType = value; _normalization = value is null ? NormalizationKind.None : ConfigChoices.Normalization.Find(value); }
+        set
+        {
+            _normalizationType = value;
+            _normalization = value is null ? NormalizationKind.None : ConfigChoices.Normalization.Find(value);
+        }
     }
     [JsonPropertyName("attn_only")] public bool AttnOnly { get; set; }
     [JsonPropertyName("positional_embedding_type")]
@@ -91,20 +100,26 @@ public sealed class HookedTransformerConfig
     [JsonPropertyName("n_params")] public long? NParams { get; set; }
     /// <summary>When &gt; 0, attention scores become cap·tanh(scores/cap) before masking (Gemma 2).</summary>
     [JsonPropertyName("attn_scores_soft_cap")] public double AttnScoresSoftCap { get; set; } = -1.0;
-    /// <summary>When &gt; 0, the returned logits are cap·tanh(logits/cap); unembed.hook_out keeps the uncapped ones.</summary>
+    /// <summary>When &gt; 0, the returned logits are cap·tanh(logits/cap); unembed.hook_out keeps the uncapped
+    /// ones.</summary>
     [JsonPropertyName("output_logits_soft_cap")] public double OutputLogitsSoftCap { get; set; } = -1.0;
-    /// <summary>Qwen3 / Gemma 3: RMSNorm (attn.q_norm, attn.k_norm, length d_head) of each head's query and key before rotary.</summary>
+    /// <summary>Qwen3 / Gemma 3: RMSNorm (attn.q_norm, attn.k_norm, length d_head) of each head's query and key before
+    /// rotary.</summary>
     [JsonPropertyName("use_qk_norm")] public bool UseQkNorm { get; set; }
-    /// <summary>Gemma 2 / 3: RMSNorm after attention and after the MLP too (ln1_post, ln2_post), before hook_attn_out / hook_mlp_out.</summary>
+    /// <summary>Gemma 2 / 3: RMSNorm after attention and after the MLP too (ln1_post, ln2_post), before hook_attn_out /
+    /// hook_mlp_out.</summary>
     [JsonPropertyName("use_normalization_before_and_after")] public bool UseNormalizationBeforeAndAfter { get; set; }
     /// <summary>Gemma 3: the rotary base of local (sliding-window) layers; null means rotary_base everywhere.</summary>
     [JsonPropertyName("rotary_base_local")] public double? RotaryBaseLocal { get; set; }
-    /// <summary>Linear rotary scaling of global layers (Gemma 3 4B+): their frequencies are divided by this factor.</summary>
+    /// <summary>Linear rotary scaling of global layers (Gemma 3 4B+): their frequencies are divided by this
+    /// factor.</summary>
     [JsonPropertyName("rotary_scaling_factor")] public double RotaryScalingFactor { get; set; } = 1.0;
-    /// <summary>Mixture of experts (Mixtral): the MLP becomes num_experts gated experts, experts_per_token chosen per token.</summary>
+    /// <summary>Mixture of experts (Mixtral): the MLP becomes num_experts gated experts, experts_per_token chosen per
+    /// token.</summary>
     [JsonPropertyName("num_experts")] public int? NumExperts { get; set; }
     [JsonPropertyName("experts_per_token")] public int? ExpertsPerToken { get; set; }
-    /// <summary>Whether the top-k routing weights are renormalised to sum to 1 (Hugging Face's Mixtral does; TransformerLens's default does not).</summary>
+    /// <summary>Whether the top-k routing weights are renormalised to sum to 1 (Hugging Face's Mixtral does;
+    /// TransformerLens's default does not).</summary>
     [JsonPropertyName("norm_topk_prob")] public bool NormTopkProb { get; set; }
 
     /// <summary>
@@ -190,7 +205,8 @@ public sealed class HookedTransformerConfig
         }
     }
 
-    /// <summary>Whether layer <paramref name="layer"/> attends within window_size (use_local_attn and attn_types "local").</summary>
+    /// <summary>Whether layer <paramref name="layer"/> attends within window_size (use_local_attn and attn_types
+    /// "local").</summary>
     public bool IsLocalLayer(int layer) => UseLocalAttn && AttentionKinds![layer] == AttentionKind.Local;
 
     /// <summary>Key/value heads (n_heads unless grouped-query attention).</summary>
@@ -200,10 +216,12 @@ public sealed class HookedTransformerConfig
     public HookedTransformerConfig Complete()
     {
         if (NLayers <= 0 || DModel <= 0 || NCtx <= 0 || DHead <= 0)
-            throw new ArgumentException($"config needs positive n_layers, d_model, n_ctx, d_head (got {NLayers}, {DModel}, {NCtx}, {DHead})");
+            throw new ArgumentException(
+                $"config needs positive n_layers, d_model, n_ctx, d_head (got {NLayers}, {DModel}, {NCtx}, {DHead})");
         if (NHeads == -1)
         {
-            if (DModel % DHead != 0) throw new ArgumentException($"d_model {DModel} is not a multiple of d_head {DHead}");
+            if (DModel % DHead != 0)
+                throw new ArgumentException($"d_model {DModel} is not a multiple of d_head {DHead}");
             NHeads = DModel / DHead;
         }
         if (!AttnOnly)
@@ -228,18 +246,25 @@ public sealed class HookedTransformerConfig
         UsesRmsNorm = Normalization is NormalizationKind.RMS or NormalizationKind.RMSPre;
         if (UseLocalAttn && AttnTypes is null) throw new ArgumentException("use_local_attn needs attn_types");
         if (UseLocalAttn && WindowSize is null && AttentionKinds!.Contains(AttentionKind.Local))
-            throw new ArgumentException("config field 'window_size' is null but attn_types has local layers: local attention needs a window_size");
-        // TransformerLens builds the post-norms only for RMS (its LN branch never matches and fails to build the block).
+            throw new ArgumentException("config field 'window_size' is null but attn_types has local layers: local " +
+                "attention needs a window_size");
+        // TransformerLens builds the post-norms only for RMS (its LN branch never matches and fails to build the
+        // block).
         if (UseNormalizationBeforeAndAfter && Normalization is NormalizationKind.LN or NormalizationKind.LNPre)
-            throw new ArgumentException($"config field 'use_normalization_before_and_after' = true needs normalization_type RMS or RMSPre (got \"{NormalizationType}\"): TransformerLens builds no LayerNorm post-norm");
+            throw new ArgumentException($"config field 'use_normalization_before_and_after' = true needs " +
+                $"normalization_type RMS or RMSPre (got \"{NormalizationType}\"): TransformerLens builds no " +
+                $"LayerNorm post-norm");
         if ((NumExperts is null) != (ExpertsPerToken is null))
-            throw new ArgumentException("num_experts and experts_per_token must be set together (both null for a dense MLP)");
+            throw new ArgumentException(
+                "num_experts and experts_per_token must be set together (both null for a dense MLP)");
         if (NumExperts is int experts && (experts < 1 || ExpertsPerToken < 1 || ExpertsPerToken > experts || AttnOnly))
-            throw new ArgumentException($"mixture of experts needs 1 <= experts_per_token ({ExpertsPerToken}) <= num_experts ({experts}) and an MLP (attn_only false)");
+            throw new ArgumentException($"mixture of experts needs 1 <= experts_per_token ({ExpertsPerToken}) <= " +
+                $"num_experts ({experts}) and an MLP (attn_only false)");
         ConfigValueDomains.Check(this);
         // TransformerLens's n_params: the attention and MLP weight matrices, no biases or norms.
         NParams = (long)NLayers * DModel * DHead * NHeads * 4;
-        if (!AttnOnly && NumExperts is int e) NParams += (long)NLayers * ((long)DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0)) + DModel) * e;
+        if (!AttnOnly && NumExperts is int e)
+            NParams += (long)NLayers * ((long)DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0)) + DModel) * e;
         else if (!AttnOnly) NParams += (long)NLayers * DModel * DMlp!.Value * (2 + (GatedMlp ? 1 : 0));
         return this;
     }
@@ -250,7 +275,10 @@ public sealed class HookedTransformerConfig
     {
         HookedTransformerConfig? cfg;
         try { cfg = JsonSerializer.Deserialize(json, ConfigJsonContext.Default.HookedTransformerConfig); }
-        catch (JsonException e) { throw new FormatException($"{source}: not a valid TransformerLens config ({e.Message})", e); }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{source}: not a valid TransformerLens config ({e.Message})", e);
+        }
         if (cfg is null) throw new FormatException($"{source}: empty config");
         // TransformerLens writes dtype as "torch.float32" in some versions.
         if (cfg.Dtype.StartsWith("torch.", StringComparison.Ordinal)) cfg.Dtype = cfg.Dtype["torch.".Length..];

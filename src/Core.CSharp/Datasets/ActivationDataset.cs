@@ -16,12 +16,18 @@ public sealed class ActivationDataset
     public IReadOnlyList<string> Files { get; }
     public IReadOnlyList<DatasetColumn> Columns { get; }
 
-    ActivationDataset(string path, IReadOnlyList<string> files, IReadOnlyList<DatasetColumn> columns) { Path = path; Files = files; Columns = columns; }
+    ActivationDataset(string path, IReadOnlyList<string> files, IReadOnlyList<DatasetColumn> columns)
+    {
+        Path = path;
+        Files = files;
+        Columns = columns;
+    }
 
     public static ActivationDataset Open(string path)
     {
         if (!Directory.Exists(path)) throw new HarvestException($"dataset '{path}': no such folder");
-        var files = File.Exists(System.IO.Path.Combine(path, DatasetLayout.StateFile)) ? DataFiles(path) : ShardFiles(path);
+        var files =
+            File.Exists(System.IO.Path.Combine(path, DatasetLayout.StateFile)) ? DataFiles(path) : ShardFiles(path);
         var schema = ArrowColumns.ReadSchema(files[0]);
         var columns = schema.FieldsList.Select(f => Column(f, files[0])).ToList();
         return new ActivationDataset(path, files, columns);
@@ -35,7 +41,8 @@ public sealed class ActivationDataset
             Int64Type => "int64",
             FloatType => "float32",
             HalfFloatType => "float16",
-            _ => throw new HarvestException($"'{file}': column '{field.Name}' holds {value.Name} values, not int64, float32 or float16"),
+            _ => throw new HarvestException(
+                $"'{file}': column '{field.Name}' holds {value.Name} values, not int64, float32 or float16"),
         };
         return new DatasetColumn(field.Name, shape, dtype);
     }
@@ -51,7 +58,9 @@ public sealed class ActivationDataset
                 .Select(f => System.IO.Path.Combine(folder, f.GetProperty("filename").GetString()!)).ToList();
             if (files.Count == 0) throw new HarvestException($"'{statePath}' lists no data files");
             foreach (var f in files)
-                if (!File.Exists(f)) throw new HarvestException($"'{statePath}' lists '{System.IO.Path.GetFileName(f)}', which is missing");
+                if (!File.Exists(f))
+                    throw new HarvestException(
+                        $"'{statePath}' lists '{System.IO.Path.GetFileName(f)}', which is missing");
             return files;
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
@@ -60,17 +69,25 @@ public sealed class ActivationDataset
         }
     }
 
-    /// <summary>The complete shards of one harvest (shard-0-of-N … shard-(N−1)-of-N), in order, as their data files.</summary>
-    public static IReadOnlyList<string> ShardFiles(string folder) => ShardFolders(folder).SelectMany(DataFiles).ToList();
+    /// <summary>The complete shards of one harvest (shard-0-of-N … shard-(N−1)-of-N), in order, as their data
+    /// files.</summary>
+    public static IReadOnlyList<string> ShardFiles(string folder) =>
+        ShardFolders(folder).SelectMany(DataFiles).ToList();
 
     public static IReadOnlyList<string> ShardFolders(string folder)
     {
-        var shards = Directory.EnumerateDirectories(folder, "shard-*-of-*").Select(d => (Dir: d, Parts: System.IO.Path.GetFileName(d).Split('-')))
+        var shards = Directory.EnumerateDirectories(folder, "shard-*-of-*")
+            .Select(d => (Dir: d, Parts: System.IO.Path.GetFileName(d).Split('-')))
             .Where(s => s.Parts.Length == 4 && int.TryParse(s.Parts[1], out _) && int.TryParse(s.Parts[3], out _))
-            .Select(s => (s.Dir, Index: int.Parse(s.Parts[1], CultureInfo.InvariantCulture), Count: int.Parse(s.Parts[3], CultureInfo.InvariantCulture))).ToList();
-        if (shards.Count == 0) throw new HarvestException($"'{folder}' is neither a dataset (no {DatasetLayout.StateFile}) nor a folder of harvest shards (no shard-I-of-N folders)");
+            .Select(s => (s.Dir, Index: int.Parse(s.Parts[1], CultureInfo.InvariantCulture),
+            Count: int.Parse(s.Parts[3], CultureInfo.InvariantCulture))).ToList();
+        if (shards.Count == 0)
+            throw new HarvestException($"'{folder}' is neither a dataset (no {DatasetLayout.StateFile}) nor a folder " +
+                $"of harvest shards (no shard-I-of-N folders)");
         var counts = shards.Select(s => s.Count).Distinct().ToList();
-        if (counts.Count > 1) throw new HarvestException($"'{folder}' holds shards of different counts ({string.Join(", ", counts.Select(c => "of-" + c))}): keep one harvest's shards per folder");
+        if (counts.Count > 1)
+            throw new HarvestException($"'{folder}' holds shards of different counts " +
+                $"({string.Join(", ", counts.Select(c => "of-" + c))}): keep one harvest's shards per folder");
         int n = counts[0];
         var ordered = new List<string>();
         for (int i = 0; i < n; i++)
@@ -80,7 +97,8 @@ public sealed class ActivationDataset
             {
                 var partial = HarvestOptions.PartialFolder(shard);
                 throw new HarvestException(Directory.Exists(partial)
-                    ? $"shard {i} of {n} is not finished ('{partial}' is its partial folder): rerun that shard's harvest with the same options"
+                    ? $"shard {i} of {n} is not finished ('{partial}' is its partial folder): rerun that shard's " +
+                        $"harvest with the same options"
                     : $"shard {i} of {n} is missing ('{shard}'): run its harvest with --shard {i}/{n}");
             }
             ordered.Add(shard);
@@ -88,7 +106,8 @@ public sealed class ActivationDataset
         return ordered;
     }
 
-    /// <summary>Total rows: from the harvest manifests of the folders when every one has one, else by reading the files' record batches.</summary>
+    /// <summary>Total rows: from the harvest manifests of the folders when every one has one, else by reading the
+    /// files' record batches.</summary>
     public long RowCount => _rowCount ??= CountRows();
 
     long? _rowCount;
@@ -102,14 +121,17 @@ public sealed class ActivationDataset
     }
 
     public DatasetColumn Column(string name) => Columns.FirstOrDefault(c => c.Name == name)
-        ?? throw new HarvestException($"dataset '{Path}' has no column '{name}' (columns: {string.Join(", ", Columns.Select(c => c.Name))})");
+        ?? throw new HarvestException(
+        $"dataset '{Path}' has no column '{name}' (columns: {string.Join(", ", Columns.Select(c => c.Name))})");
 
-    /// <summary>Rows of one column in order, <paramref name="rows"/> at a time (the last may be fewer): [n, shape...] as stored (int64, float32 or float16).</summary>
+    /// <summary>Rows of one column in order, <paramref name="rows"/> at a time (the last may be fewer): [n, shape...]
+    /// as stored (int64, float32 or float16).</summary>
     public IEnumerable<Tensor> RowBatches(string column, int rows = 32)
     {
         if (rows < 1) throw new HarvestException($"rows per batch {rows}: at least one");
         var col = Column(column);
-        var type = col.Dtype switch { "int64" => ScalarType.Int64, "float16" => ScalarType.Float16, _ => ScalarType.Float32 };
+        var type =
+            col.Dtype switch { "int64" => ScalarType.Int64, "float16" => ScalarType.Float16, _ => ScalarType.Float32 };
         var pending = new MemoryStream();
         int count = 0;
         foreach (var file in Files)
@@ -127,17 +149,21 @@ public sealed class ActivationDataset
     }
 
     /// <summary>
-    /// Rows <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 of one column, as stored
+    /// Rows <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 of one column, as
+    /// stored
     /// ([count, shape...]), and the data files that hold them. Files before them are read only to count their rows;
     /// reading stops at the last row asked for.
     /// </summary>
     public (Tensor Rows, IReadOnlyList<string> Files) ReadRows(string column, long first, int count)
     {
-        if (first < 0 || count < 1) throw new HarvestException($"rows {first}..{first + count}: give a first row ≥ 0 and at least one row");
+        if (first < 0 || count < 1)
+            throw new HarvestException($"rows {first}..{first + count}: give a first row ≥ 0 and at least one row");
         if (first + count > RowCount)
-            throw new HarvestException($"dataset '{Path}' has {RowCount} rows (0..{RowCount - 1}): rows {first}..{first + count} (end excluded) are out of range");
+            throw new HarvestException($"dataset '{Path}' has {RowCount} rows (0..{RowCount - 1}): " +
+                $"rows {first}..{first + count} (end excluded) are out of range");
         var col = Column(column);
-        var type = col.Dtype switch { "int64" => ScalarType.Int64, "float16" => ScalarType.Float16, _ => ScalarType.Float32 };
+        var type =
+            col.Dtype switch { "int64" => ScalarType.Int64, "float16" => ScalarType.Float16, _ => ScalarType.Float32 };
         var bytes = new byte[checked(count * col.BytesPerRow)];
         var files = new List<string>();
         long at = 0, end = first + count;
@@ -151,7 +177,8 @@ public sealed class ActivationDataset
                     if (from < to)
                     {
                         var flat = ArrowColumns.FlatBytes(batch.Column(column));
-                        flat.Slice(checked((int)((from - at) * col.BytesPerRow)), checked((int)((to - from) * col.BytesPerRow)))
+                        flat.Slice(checked((int)((from - at) * col.BytesPerRow)),
+                            checked((int)((to - from) * col.BytesPerRow)))
                             .CopyTo(bytes.AsSpan(checked((int)((from - first) * col.BytesPerRow))));
                         if (!files.Contains(file)) files.Add(file);
                     }
@@ -159,7 +186,8 @@ public sealed class ActivationDataset
                     if (at >= end) break;
                 }
         }
-        if (at < end) throw new HarvestException($"dataset '{Path}' holds fewer rows than its manifests say ({at} < {end})");
+        if (at < end)
+            throw new HarvestException($"dataset '{Path}' holds fewer rows than its manifests say ({at} < {end})");
         var t = empty([count, .. col.Shape.Select(d => (long)d)], dtype: type);
         bytes.CopyTo(t.bytes);
         return (t, files);
@@ -182,18 +210,23 @@ public sealed class ActivationDataset
     /// full, it is shuffled and half of it is emitted, as SAELens's mixing buffer does; the order depends only on
     /// the seed and the dataset. The caller disposes each batch.
     /// </summary>
-    public IEnumerable<Tensor> ActivationBatches(string hook, int batchTokens, int? seed = null, int bufferTokens = 65536)
+    public IEnumerable<Tensor> ActivationBatches(string hook, int batchTokens, int? seed = null,
+        int bufferTokens = 65536)
     {
         var col = Column(hook);
         if (col.Name == "token_ids") throw new HarvestException("token_ids are not activations: name a hook column");
         var context = Column("token_ids").Shape[0];
         if (col.Shape.Length < 2 || col.Shape[0] != context)
-            throw new HarvestException($"column '{hook}' has rows of shape [{string.Join(", ", col.Shape)}], not [pos = {context}, d...]: its first dimension is not the token position");
+            throw new HarvestException($"column '{hook}' has rows of shape [{string.Join(", ", col.Shape)}], not " +
+                $"[pos = {context}, d...]: its first dimension is not the token position");
         if (batchTokens < 1) throw new HarvestException($"batch tokens {batchTokens}: at least one");
-        if (seed is not null && bufferTokens < 2 * batchTokens) throw new HarvestException($"buffer tokens {bufferTokens}: at least twice the batch ({batchTokens})");
+        if (seed is not null && bufferTokens < 2 * batchTokens)
+            throw new HarvestException($"buffer tokens {bufferTokens}: at least twice the batch ({batchTokens})");
         int dIn = col.ValuesPerRow / context;
         var positions = Positions(hook, col, dIn);
-        return seed is int s ? Batch(Shuffled(positions, bufferTokens, new Random(s)), batchTokens, dIn) : Batch(positions, batchTokens, dIn);
+        return seed is int s
+            ? Batch(Shuffled(positions, bufferTokens, new Random(s)), batchTokens, dIn)
+            : Batch(positions, batchTokens, dIn);
     }
 
     IEnumerable<float[]> Positions(string hook, DatasetColumn col, int dIn)

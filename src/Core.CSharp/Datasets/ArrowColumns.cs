@@ -4,7 +4,8 @@ using Apache.Arrow.Types;
 
 namespace Lens.Datasets;
 
-/// <summary>Reading Arrow IPC stream files (the format <c>datasets</c> writes) and nested fixed-size list columns as flat values.</summary>
+/// <summary>Reading Arrow IPC stream files (the format <c>datasets</c> writes) and nested fixed-size list columns as
+/// flat values.</summary>
 public static class ArrowColumns
 {
     /// <summary>The record batches of one Arrow stream file, read one at a time (dispose each).</summary>
@@ -19,7 +20,8 @@ public static class ArrowColumns
     static RecordBatch? ReadNext(ArrowStreamReader reader, string file)
     {
         try { return reader.ReadNextRecordBatch(); }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or OverflowException
+            or InvalidOperationException)
         {
             throw new HarvestException($"'{file}' is not a readable Arrow stream file ({e.Message})");
         }
@@ -30,7 +32,8 @@ public static class ArrowColumns
         using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
         using var reader = new ArrowStreamReader(stream);
         try { return reader.Schema; }
-        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or OverflowException or InvalidOperationException)
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or OverflowException
+            or InvalidOperationException)
         {
             throw new HarvestException($"'{file}' is not a readable Arrow stream file ({e.Message})");
         }
@@ -55,7 +58,9 @@ public static class ArrowColumns
             start = start * list.ListSize + data.Offset;
             count *= list.ListSize;
         }
-        if (data.DataType is not FixedWidthType width) throw new HarvestException($"a column holds {data.DataType.Name} values; activations and token ids are fixed-width numbers");
+        if (data.DataType is not FixedWidthType width)
+            throw new HarvestException(
+                $"a column holds {data.DataType.Name} values; activations and token ids are fixed-width numbers");
         int size = width.BitWidth / 8;
         return data.Buffers[1].Span.Slice(checked((int)(start * size)), checked((int)(count * size)));
     }

@@ -24,12 +24,14 @@ public sealed class ArrowDataFileWriter : IDisposable
     int _buffered;
     bool _closed;
 
-    /// <summary>Rows per record batch: up to datasets' 1000, fewer when rows are large (about 8 MiB per batch at most).</summary>
+    /// <summary>Rows per record batch: up to datasets' 1000, fewer when rows are large (about 8 MiB per batch at
+    /// most).</summary>
     public static int RowsPerRecordBatch(IReadOnlyList<DatasetColumn> columns) =>
         (int)Math.Clamp((8L << 20) / Math.Max(1, columns.Sum(c => c.BytesPerRow)), 1, 1000);
 
     public static Schema Schema(IReadOnlyList<DatasetColumn> columns) =>
-        new(columns.Select(c => c.Field), [new KeyValuePair<string, string>("huggingface", DatasetLayout.SchemaMetadata(columns))]);
+        new(columns.Select(c => c.Field),
+            [new KeyValuePair<string, string>("huggingface", DatasetLayout.SchemaMetadata(columns))]);
 
     public ArrowDataFileWriter(string path, IReadOnlyList<DatasetColumn> columns, long rows)
     {
@@ -48,7 +50,8 @@ public sealed class ArrowDataFileWriter : IDisposable
 
     public bool Done => _closed;
 
-    /// <summary>Appends one row: for each column (in order), its <see cref="DatasetColumn.BytesPerRow"/> bytes.</summary>
+    /// <summary>Appends one row: for each column (in order), its <see cref="DatasetColumn.BytesPerRow"/>
+    /// bytes.</summary>
     public void Append(IReadOnlyList<ReadOnlyMemory<byte>> row)
     {
         if (_closed) throw new InvalidOperationException($"'{_path}' already holds its {_rows} rows");
@@ -63,7 +66,9 @@ public sealed class ArrowDataFileWriter : IDisposable
     void Flush()
     {
         if (_buffered == 0) return;
-        var arrays = _columns.Select((c, i) => c.Array(_buffers[i].AsMemory(0, checked((int)(_buffered * c.BytesPerRow))), _buffered)).ToList();
+        var arrays =
+            _columns.Select((c, i) =>
+                c.Array(_buffers[i].AsMemory(0, checked((int)(_buffered * c.BytesPerRow))), _buffered)).ToList();
         using var batch = new RecordBatch(_schema, arrays, _buffered);
         _writer.WriteRecordBatch(batch);
         _buffered = 0;

@@ -46,13 +46,19 @@ public static class CorpusDocuments
             try
             {
                 using var doc = JsonDocument.Parse(line);
-                if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("text", out var field))
-                    throw new HarvestException($"--corpus '{file}', line {number}: no \"text\" field (each line must be a JSON object with a \"text\" string)");
+                if (doc.RootElement.ValueKind != JsonValueKind.Object
+                    || !doc.RootElement.TryGetProperty("text", out var field))
+                    throw new HarvestException($"--corpus '{file}', line {number}: no \"text\" field (each line must " +
+                        $"be a JSON object with a \"text\" string)");
                 if (field.ValueKind != JsonValueKind.String)
-                    throw new HarvestException($"--corpus '{file}', line {number}: \"text\" is {field.ValueKind.ToString().ToLowerInvariant()}, not a string");
+                    throw new HarvestException($"--corpus '{file}', line {number}: \"text\" " +
+                        $"is {field.ValueKind.ToString().ToLowerInvariant()}, not a string");
                 text = field.GetString();
             }
-            catch (JsonException e) { throw new HarvestException($"--corpus '{file}', line {number}: not valid JSON ({e.Message})"); }
+            catch (JsonException e)
+            {
+                throw new HarvestException($"--corpus '{file}', line {number}: not valid JSON ({e.Message})");
+            }
             yield return text!;
         }
     }

@@ -19,7 +19,13 @@ public sealed record DatasetColumn(
     public int ValuesPerRow => Shape.Aggregate(1, (a, b) => checked(a * b));
 
     [JsonIgnore]
-    public int ElementSize => Dtype switch { "int64" => 8, "float32" => 4, "float16" => 2, _ => throw new HarvestException($"column '{Name}': dtype {Dtype} is not stored") };
+    public int ElementSize => Dtype switch
+    {
+        "int64" => 8,
+        "float32" => 4,
+        "float16" => 2,
+        _ => throw new HarvestException($"column '{Name}': dtype {Dtype} is not stored")
+    };
 
     [JsonIgnore]
     public long BytesPerRow => (long)ValuesPerRow * ElementSize;
@@ -46,23 +52,28 @@ public sealed record DatasetColumn(
     [JsonIgnore]
     public Field Field => new(Name, ArrowType, nullable: true);
 
-    /// <summary>The column's <c>datasets</c> feature as Python's json.dumps writes it (asdict: defaults left out, <c>_type</c> last).</summary>
+    /// <summary>The column's <c>datasets</c> feature as Python's json.dumps writes it (asdict: defaults left out,
+    /// <c>_type</c> last).</summary>
     public string FeatureJson()
     {
         var json = $"{{\"dtype\": \"{Dtype}\", \"_type\": \"Value\"}}";
-        for (int i = Shape.Length - 1; i >= 0; i--) json = $"{{\"feature\": {json}, \"length\": {Shape[i]}, \"_type\": \"List\"}}";
+        for (int i = Shape.Length - 1; i >= 0; i--)
+            json = $"{{\"feature\": {json}, \"length\": {Shape[i]}, \"_type\": \"List\"}}";
         return json;
     }
 
-    /// <summary>An Arrow array of <paramref name="rows"/> rows over the flat little-endian <paramref name="values"/>.</summary>
+    /// <summary>An Arrow array of <paramref name="rows"/> rows over the flat little-endian
+    /// <paramref name="values"/>.</summary>
     public IArrowArray Array(ReadOnlyMemory<byte> values, int rows)
     {
-        var data = new ArrayData(ValueType, rows * ValuesPerRow, 0, 0, [ArrowBuffer.Empty, new ArrowBuffer(values)], []);
+        var data =
+            new ArrayData(ValueType, rows * ValuesPerRow, 0, 0, [ArrowBuffer.Empty, new ArrowBuffer(values)], []);
         int length = rows * ValuesPerRow;
         for (int i = Shape.Length - 1; i >= 0; i--)
         {
             length /= Shape[i];
-            data = new ArrayData(new FixedSizeListType(data.DataType, Shape[i]), length, 0, 0, [ArrowBuffer.Empty], [data]);
+            data = new ArrayData(new FixedSizeListType(data.DataType, Shape[i]), length, 0, 0, [ArrowBuffer.Empty],
+                [data]);
         }
         return ArrowArrayFactory.BuildArray(data);
     }

@@ -21,7 +21,8 @@ public static class DatasetLayout
 
     public static string DataFileName(int index, int count) => $"data-{index:D5}-of-{count:D5}.arrow";
 
-    /// <summary>Part <paramref name="index"/> of <paramref name="parts"/> of <paramref name="count"/> items, as <c>Dataset.shard(contiguous=True)</c>: the first <c>count % parts</c> parts get one more.</summary>
+    /// <summary>Part <paramref name="index"/> of <paramref name="parts"/> of <paramref name="count"/> items, as
+    /// <c>Dataset.shard(contiguous=True)</c>: the first <c>count % parts</c> parts get one more.</summary>
     public static (long Start, long End) Contiguous(long count, int parts, int index)
     {
         long div = count / parts, mod = count % parts;
@@ -33,14 +34,17 @@ public static class DatasetLayout
         (int)Math.Max(1, Math.Min(Math.Max(rows, 1), rows * bytesPerRow / maxFileBytes + 1));
 
     /// <summary>The schema metadata value under "huggingface", as ArrowWriter's json.dumps writes it.</summary>
-    public static string SchemaMetadata(IReadOnlyList<DatasetColumn> columns) => $"{{\"info\": {{\"features\": {FeaturesJson(columns)}}}}}";
+    public static string SchemaMetadata(IReadOnlyList<DatasetColumn> columns) =>
+        $"{{\"info\": {{\"features\": {FeaturesJson(columns)}}}}}";
 
     static string FeaturesJson(IReadOnlyList<DatasetColumn> columns) =>
         "{" + string.Join(", ", columns.Select(c => $"{JsonSerializer.Serialize(c.Name)}: {c.FeatureJson()}")) + "}";
 
-    static readonly JsonWriterOptions Indented = new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    static readonly JsonWriterOptions Indented =
+        new() { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    /// <summary>dataset_info.json as save_to_disk writes it (json.dump, indent=2, first-level keys sorted, no final newline).</summary>
+    /// <summary>dataset_info.json as save_to_disk writes it (json.dump, indent=2, first-level keys sorted, no final
+    /// newline).</summary>
     public static string InfoJson(IReadOnlyList<DatasetColumn> columns)
     {
         using var features = JsonDocument.Parse(FeaturesJson(columns));
@@ -81,7 +85,8 @@ public static class DatasetLayout
         return Encoding.UTF8.GetString(buffer.ToArray()).Replace("\r\n", "\n");
     }
 
-    public static void WriteMetadata(string folder, IReadOnlyList<DatasetColumn> columns, IReadOnlyList<string> files, string fingerprint)
+    public static void WriteMetadata(string folder, IReadOnlyList<DatasetColumn> columns, IReadOnlyList<string> files,
+        string fingerprint)
     {
         AtomicFile.WriteAllText(Path.Combine(folder, InfoFile), InfoJson(columns));
         AtomicFile.WriteAllText(Path.Combine(folder, StateFile), StateJson(files, fingerprint));

@@ -17,21 +17,27 @@ public sealed record HarvestSettings(
     [property: JsonPropertyName("max_tokens")] long? MaxTokens,
     [property: JsonPropertyName("max_file_bytes")] long MaxFileBytes)
 {
-    /// <summary>The first setting that differs from <paramref name="other"/>, as "name: this vs other", or null.</summary>
+    /// <summary>The first setting that differs from <paramref name="other"/>, as "name: this vs other", or
+    /// null.</summary>
     public string? Difference(HarvestSettings other)
     {
         if (Model != other.Model) return $"model: '{Model}' vs '{other.Model}'";
-        if (CorpusSha256 != other.CorpusSha256) return $"corpus (SHA-256 {CorpusSha256[..12]}… vs {other.CorpusSha256[..12]}…)";
-        if (!Hooks.SequenceEqual(other.Hooks)) return $"hooks: [{string.Join(", ", Hooks)}] vs [{string.Join(", ", other.Hooks)}]";
+        if (CorpusSha256 != other.CorpusSha256)
+            return $"corpus (SHA-256 {CorpusSha256[..12]}… vs {other.CorpusSha256[..12]}…)";
+        if (!Hooks.SequenceEqual(other.Hooks))
+            return $"hooks: [{string.Join(", ", Hooks)}] vs [{string.Join(", ", other.Hooks)}]";
         if (Context != other.Context) return $"context: {Context} vs {other.Context}";
         if (Batch != other.Batch) return $"batch: {Batch} vs {other.Batch}";
         if (Dtype != other.Dtype) return $"dtype: {Dtype} vs {other.Dtype}";
-        if (MaxTokens != other.MaxTokens) return $"max tokens: {MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "none"} vs {other.MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "none"}";
+        if (MaxTokens != other.MaxTokens)
+            return $"max tokens: {MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "none"} " +
+                $"vs {other.MaxTokens?.ToString(CultureInfo.InvariantCulture) ?? "none"}";
         if (MaxFileBytes != other.MaxFileBytes) return $"max file bytes: {MaxFileBytes} vs {other.MaxFileBytes}";
         return null;
     }
 
-    /// <summary>datasets' 16-hex-digit fingerprint, here from the settings: a merged dataset has the single run's.</summary>
+    /// <summary>datasets' 16-hex-digit fingerprint, here from the settings: a merged dataset has the single
+    /// run's.</summary>
     public string Fingerprint() =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(this))))[..16];
 }
@@ -55,7 +61,8 @@ public sealed record HarvestManifest(
 {
     public const string FileName = "lens-harvest.json";
 
-    static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    static readonly JsonSerializerOptions Options =
+        new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public bool Complete => CompleteFiles.Count == Files.Count;
 
@@ -63,9 +70,14 @@ public sealed record HarvestManifest(
     {
         var path = Path.Combine(folder, FileName);
         if (!File.Exists(path)) return null;
-        try { return JsonSerializer.Deserialize<HarvestManifest>(File.ReadAllText(path), Options) ?? throw new JsonException("null"); }
+        try
+        {
+            return JsonSerializer.Deserialize<HarvestManifest>(File.ReadAllText(path), Options)
+                ?? throw new JsonException("null");
+        }
         catch (JsonException e) { throw new HarvestException($"'{path}' is not a harvest manifest ({e.Message})"); }
     }
 
-    public void Write(string folder) => AtomicFile.WriteAllText(Path.Combine(folder, FileName), JsonSerializer.Serialize(this, Options) + "\n");
+    public void Write(string folder) =>
+        AtomicFile.WriteAllText(Path.Combine(folder, FileName), JsonSerializer.Serialize(this, Options) + "\n");
 }

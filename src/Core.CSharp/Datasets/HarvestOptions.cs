@@ -32,7 +32,10 @@ public sealed record HarvestOptions(
 }
 
 /// <summary>A harvest's progress: rows of this run's share written, of all, and the rate.</summary>
-public sealed record HarvestProgress(long RowsDone, long RowsTotal, int Context, double TokensPerSecond, TimeSpan? Remaining);
+public sealed record HarvestProgress(long RowsDone, long RowsTotal, int Context, double TokensPerSecond,
+    TimeSpan? Remaining);
 
-/// <summary>What a harvest did: the folder, its rows and columns, the rows it computed now (0 when already complete), the time.</summary>
-public sealed record HarvestResult(string Folder, long Rows, IReadOnlyList<DatasetColumn> Columns, long RowsComputed, int FilesReused, TimeSpan Elapsed);
+/// <summary>What a harvest did: the folder, its rows and columns, the rows it computed now (0 when already complete),
+/// the time.</summary>
+public sealed record HarvestResult(string Folder, long Rows, IReadOnlyList<DatasetColumn> Columns, long RowsComputed,
+    int FilesReused, TimeSpan Elapsed);

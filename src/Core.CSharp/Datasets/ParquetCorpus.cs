@@ -18,11 +18,13 @@ public static class ParquetCorpus
 
     const string TextColumn = "text";
 
-    static readonly Type[] TokenTypes = [typeof(long), typeof(int), typeof(short), typeof(sbyte), typeof(uint), typeof(ushort), typeof(byte)];
+    static readonly Type[] TokenTypes =
+        [typeof(long), typeof(int), typeof(short), typeof(sbyte), typeof(uint), typeof(ushort), typeof(byte)];
 
     public static bool IsParquet(string path) => path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The column every file is read from, checked against each file's schema (only the footers are read).</summary>
+    /// <summary>The column every file is read from, checked against each file's schema (only the footers are
+    /// read).</summary>
     public static Layout Inspect(IReadOnlyList<string> files)
     {
         Layout? first = null;
@@ -30,7 +32,8 @@ public static class ParquetCorpus
         {
             var layout = LayoutOf(file, ReadSchema(file));
             if (first is not null && layout != first)
-                throw new HarvestException($"--corpus '{file}': reads column '{layout.Column}' but '{files[0]}' reads column '{first.Column}'; every Parquet file of a corpus needs the same column");
+                throw new HarvestException($"--corpus '{file}': reads column '{layout.Column}' but '{files[0]}' " +
+                    $"reads column '{first.Column}'; every Parquet file of a corpus needs the same column");
             first = layout;
         }
         return first ?? throw new HarvestException("--corpus: no Parquet files");
@@ -48,24 +51,30 @@ public static class ParquetCorpus
     static Layout LayoutOf(string file, ParquetSchema schema)
     {
         string Columns() => string.Join(", ", schema.Fields.Select(f => f.Name));
-        var tokens = HarvestCorpus.TokenColumns.Select(name => schema.Fields.FirstOrDefault(f => f.Name == name)).FirstOrDefault(f => f is not null);
+        var tokens = HarvestCorpus.TokenColumns.Select(name => schema.Fields.FirstOrDefault(f => f.Name == name))
+            .FirstOrDefault(f => f is not null);
         if (tokens is not null)
         {
             var element = ElementOf(tokens)
-                ?? throw new HarvestException($"--corpus '{file}': column '{tokens.Name}' is {Describe(tokens)}, not a list of token ids (columns: {Columns()})");
+                ?? throw new HarvestException($"--corpus '{file}': column '{tokens.Name}' is {Describe(tokens)}, not " +
+                $"a list of token ids (columns: {Columns()})");
             if (!TokenTypes.Contains(element.ClrType))
-                throw new HarvestException($"--corpus '{file}': column '{tokens.Name}' holds {element.ClrType.Name}, not integer token ids");
+                throw new HarvestException(
+                    $"--corpus '{file}': column '{tokens.Name}' holds {element.ClrType.Name}, not integer token ids");
             return new Layout(true, tokens.Name);
         }
         var text = schema.Fields.FirstOrDefault(f => f.Name == TextColumn);
         if (text is null)
-            throw new HarvestException($"--corpus '{file}': no 'tokens', 'input_ids' or 'token_ids' list column and no 'text' column (columns: {Columns()})");
+            throw new HarvestException($"--corpus '{file}': no 'tokens', 'input_ids' or 'token_ids' list column and " +
+                $"no 'text' column (columns: {Columns()})");
         if (text is not DataField { IsArray: false } field || !IsString(field.ClrType))
-            throw new HarvestException($"--corpus '{file}': column 'text' is {Describe(text)}, not a string per document");
+            throw new HarvestException(
+                $"--corpus '{file}': column 'text' is {Describe(text)}, not a string per document");
         return new Layout(false, TextColumn);
     }
 
-    /// <summary>The data field holding a one-level list's elements (a LIST group, or a legacy repeated primitive), or null.</summary>
+    /// <summary>The data field holding a one-level list's elements (a LIST group, or a legacy repeated primitive), or
+    /// null.</summary>
     static DataField? ElementOf(Field field) => field switch
     {
         ListField { Item: DataField item } when item.MaxRepetitionLevel == 1 => item,
@@ -83,7 +92,8 @@ public static class ParquetCorpus
         _ => $"a {field.SchemaType.ToString().ToLowerInvariant()}",
     };
 
-    /// <summary>The rows of <paramref name="column"/>, each of exactly <paramref name="context"/> ids; one row group is held at a time.</summary>
+    /// <summary>The rows of <paramref name="column"/>, each of exactly <paramref name="context"/> ids; one row group is
+    /// held at a time.</summary>
     public static IEnumerable<long[]> TokenRows(string file, string column, int context)
     {
         using var reader = Open(file);
@@ -95,17 +105,21 @@ public static class ParquetCorpus
             foreach (var ids in rows)
             {
                 if (ids.Length != context)
-                    throw new HarvestException($"--corpus '{file}': row {row} of column '{column}' holds {ids.Length} tokens but --context is {context}; pre-tokenized rows are taken as they are");
+                    throw new HarvestException($"--corpus '{file}': row {row} of column '{column}' " +
+                        $"holds {ids.Length} tokens but --context is {context}; pre-tokenized rows are taken as they " +
+                        $"are");
                 row++;
                 yield return ids;
             }
         }
     }
 
-    static List<long[]> GroupRows(SyncReader reader, int g, DataField element, string file, string column, long firstRow)
+    static List<long[]> GroupRows(SyncReader reader, int g, DataField element, string file, string column,
+        long firstRow)
     {
         using var group = reader.OpenRowGroupReader(g);
-        using var raw = Readable(file, g, () => group.ReadRawColumnDataBaseAsync(element).AsTask().GetAwaiter().GetResult());
+        using var raw =
+            Readable(file, g, () => group.ReadRawColumnDataBaseAsync(element).AsTask().GetAwaiter().GetResult());
         var rows = raw switch
         {
             RawColumnData<long> a => Lists(a, a.Values, element, file, column, firstRow),
@@ -115,14 +129,17 @@ public static class ParquetCorpus
             RawColumnData<uint> a => Lists(a, a.Values, element, file, column, firstRow),
             RawColumnData<ushort> a => Lists(a, a.Values, element, file, column, firstRow),
             RawColumnData<byte> a => Lists(a, a.Values, element, file, column, firstRow),
-            _ => throw new HarvestException($"--corpus '{file}': column '{column}' holds {element.ClrType.Name}, not integer token ids"),
+            _ => throw new HarvestException(
+                $"--corpus '{file}': column '{column}' holds {element.ClrType.Name}, not integer token ids"),
         };
         if (rows.Count != group.RowCount)
-            throw new HarvestException($"--corpus '{file}': row group {g} holds {group.RowCount} rows but its column '{column}' gives {rows.Count}: the file is damaged");
+            throw new HarvestException($"--corpus '{file}': row group {g} holds {group.RowCount} rows but its column " +
+                $"'{column}' gives {rows.Count}: the file is damaged");
         return rows;
     }
 
-    /// <summary>Runs a read of row group <paramref name="g"/>, turning Parquet.Net's failures (a damaged file) into a refusal naming the file and group.</summary>
+    /// <summary>Runs a read of row group <paramref name="g"/>, turning Parquet.Net's failures (a damaged file) into a
+    /// refusal naming the file and group.</summary>
     static T Readable<T>(string file, int g, Func<T> read)
     {
         try { return read(); }
@@ -137,7 +154,8 @@ public static class ParquetCorpus
     /// definition level is the next value (values are dense); one level below it, with nullable elements, is a null
     /// id; lower still is an empty or null list.
     /// </summary>
-    static List<long[]> Lists<T>(RawColumnData raw, Span<T> values, DataField element, string file, string column, long firstRow)
+    static List<long[]> Lists<T>(RawColumnData raw, Span<T> values, DataField element, string file, string column,
+        long firstRow)
         where T : struct, IBinaryInteger<T>
     {
         var rep = raw.RepetitionLevels;
@@ -156,13 +174,15 @@ public static class ParquetCorpus
             int level = def.IsEmpty ? maxDef : def[i];
             if (level == maxDef) current.Add(long.CreateTruncating(values[next++]));
             else if (element.IsNullable && level == maxDef - 1)
-                throw new HarvestException($"--corpus '{file}': row {firstRow + rows.Count} of column '{column}' holds a null token id");
+                throw new HarvestException(
+                    $"--corpus '{file}': row {firstRow + rows.Count} of column '{column}' holds a null token id");
         }
         if (rep.Length > 0) rows.Add([.. current]);
         return rows;
     }
 
-    /// <summary>The documents of the <c>text</c> column, in row order; a null document is refused with its row.</summary>
+    /// <summary>The documents of the <c>text</c> column, in row order; a null document is refused with its
+    /// row.</summary>
     public static IEnumerable<string> Documents(string file)
     {
         using var reader = Open(file);
@@ -175,7 +195,8 @@ public static class ParquetCorpus
             {
                 documents = new string?[checked((int)group.RowCount)];
                 var memory = documents.AsMemory();
-                Readable(file, g, () => { group.ReadAsync(field, memory, null).AsTask().GetAwaiter().GetResult(); return 0; });
+                Readable(file, g,
+                    () => { group.ReadAsync(field, memory, null).AsTask().GetAwaiter().GetResult(); return 0; });
             }
             foreach (var doc in documents)
             {

@@ -15,8 +15,12 @@ public static class TokenPacking
 
     public static IEnumerable<long[]> Rows(IEnumerable<string> documents, ITokenizer tokenizer, int context)
     {
-        int eos = tokenizer.EosTokenId ?? throw new HarvestException($"tokenizer {tokenizer.Name} has no EOS token, which tokenize_and_concatenate puts between documents");
-        int bos = tokenizer.BosTokenId ?? throw new HarvestException($"tokenizer {tokenizer.Name} has no BOS token, which tokenize_and_concatenate puts at the start of each row");
+        int eos = tokenizer.EosTokenId
+            ?? throw new HarvestException(
+            $"tokenizer {tokenizer.Name} has no EOS token, which tokenize_and_concatenate puts between documents");
+        int bos = tokenizer.BosTokenId
+            ?? throw new HarvestException($"tokenizer {tokenizer.Name} has no BOS token, which " +
+            $"tokenize_and_concatenate puts at the start of each row");
         int pad = tokenizer.PadTokenId ?? eos;
         if (context < 2) throw new HarvestException($"--context {context}: a row holds BOS and at least one token");
         int seqLen = context - 1;

@@ -1,13 +1,15 @@
 namespace Lens;
 
 /// <summary>
-/// How <see cref="HookedTransformer.Generate(TorchSharp.torch.Tensor, int, GenerationOptions?, TorchSharp.torch.Tensor?)"/> picks
-/// each next token (TransformerLens's generate arguments). Sampling draws from a torch.Generator seeded
+/// How
+/// <see cref="HookedTransformer.Generate(TorchSharp.torch.Tensor, int, GenerationOptions?, TorchSharp.torch.Tensor?)"/>
+/// picks each next token (TransformerLens's generate arguments). Sampling draws from a torch.Generator seeded
 /// with <see cref="Seed"/>, so a seeded run is reproducible.
 /// </summary>
 public sealed record GenerationOptions
 {
-    /// <summary>Take the most likely token each step (do_sample = False); the sampling options are then ignored.</summary>
+    /// <summary>Take the most likely token each step (do_sample = False); the sampling options are then
+    /// ignored.</summary>
     public bool Greedy { get; init; }
 
     /// <summary>Divides the logits before sampling; 0 means greedy, as in TransformerLens.</summary>
@@ -19,7 +21,8 @@ public sealed record GenerationOptions
     /// <summary>Sample only among the k most likely tokens.</summary>
     public int? TopK { get; init; }
 
-    /// <summary>Sample only among the most likely tokens whose probabilities sum to at least p (nucleus sampling).</summary>
+    /// <summary>Sample only among the most likely tokens whose probabilities sum to at least p (nucleus
+    /// sampling).</summary>
     public double? TopP { get; init; }
 
     /// <summary>Seed of the sampling generator; null draws a fresh seed (not reproducible).</summary>
@@ -40,7 +43,8 @@ public sealed record GenerationOptions
 
     internal void Validate()
     {
-        if (double.IsNaN(Temperature) || Temperature < 0) throw new ArgumentException($"temperature must be >= 0 (got {Temperature})");
+        if (double.IsNaN(Temperature) || Temperature < 0)
+            throw new ArgumentException($"temperature must be >= 0 (got {Temperature})");
         if (TopK is int k && k <= 0) throw new ArgumentException($"top_k must be positive (got {k})");
         if (TopP is double p && !(p > 0 && p <= 1)) throw new ArgumentException($"top_p must be in (0, 1] (got {p})");
     }

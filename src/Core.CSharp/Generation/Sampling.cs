@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 
 namespace Lens;
 
-/// <summary>TransformerLens's sample_logits: greedy, temperature, top-k and top-p over the last position's logits.</summary>
+/// <summary>TransformerLens's sample_logits: greedy, temperature, top-k and top-p over the last position's
+/// logits.</summary>
 public static class Sampling
 {
     /// <summary>One token id per row of logits [batch, d_vocab] → int64 [batch].</summary>
@@ -35,7 +36,8 @@ public static class Sampling
             var (sorted, order) = result.sort(-1, descending: true);
             var cumulative = sorted.softmax(-1).cumsum(-1);
             // Remove a token when the more likely tokens before it already exceed p (TransformerLens's shift by one).
-            var before = cat([zeros_like(cumulative.narrow(-1, 0, 1)), cumulative.narrow(-1, 0, cumulative.shape[^1] - 1)], -1);
+            var before =
+                cat([zeros_like(cumulative.narrow(-1, 0, 1)), cumulative.narrow(-1, 0, cumulative.shape[^1] - 1)], -1);
             var removeSorted = before > p;
             var remove = zeros_like(removeSorted).scatter(-1, order, removeSorted);
             result = result.masked_fill(remove, float.NegativeInfinity);

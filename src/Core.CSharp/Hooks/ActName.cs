@@ -12,7 +12,8 @@ public static partial class ActName
         ["attn"] = "pattern", ["attn_logits"] = "attn_scores", ["key"] = "k", ["query"] = "q", ["value"] = "v",
         ["mlp_pre"] = "pre", ["mlp_mid"] = "mid", ["mlp_post"] = "post",
     };
-    static readonly HashSet<string> AttnNames = ["k", "v", "q", "z", "rot_k", "rot_q", "result", "pattern", "attn_scores"];
+    static readonly HashSet<string> AttnNames =
+        ["k", "v", "q", "z", "rot_k", "rot_q", "result", "pattern", "attn_scores"];
     static readonly HashSet<string> MlpNames = ["pre", "post", "mid", "pre_linear"];
 
     [GeneratedRegex(@"^([a-z]+)(\d+)([a-z]?.*)$")]
@@ -26,7 +27,8 @@ public static partial class ActName
     /// </summary>
     public static string Get(string name, int? layer = null, string? layerType = null)
     {
-        if ((name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)) && layer is null && layerType is null) return name;
+        if ((name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)) && layer is null
+            && layerType is null) return name;
         var m = Compact().Match(name);
         if (m.Success && layer is null)
         {

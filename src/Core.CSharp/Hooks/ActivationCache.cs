@@ -15,7 +15,8 @@ public sealed partial class ActivationCache : IReadOnlyDictionary<string, Tensor
     readonly Dictionary<string, Tensor> _store;
     readonly List<string> _order;
 
-    public ActivationCache(HookedTransformer model, IEnumerable<KeyValuePair<string, Tensor>> activations, bool hasBatchDim = true)
+    public ActivationCache(HookedTransformer model, IEnumerable<KeyValuePair<string, Tensor>> activations,
+        bool hasBatchDim = true)
     {
         Model = model;
         _store = new Dictionary<string, Tensor>();
@@ -38,14 +39,17 @@ public sealed partial class ActivationCache : IReadOnlyDictionary<string, Tensor
     {
         if (layer < 0) layer += Model.Config.NLayers;
         // A gradient (cache["z_grad", 0]) is named after its activation.
-        var full = name.EndsWith("_grad", StringComparison.Ordinal) ? ActName.Get(name[..^5], layer, layerType) + "_grad" : ActName.Get(name, layer, layerType);
+        var full = name.EndsWith("_grad", StringComparison.Ordinal)
+            ? ActName.Get(name[..^5], layer, layerType) + "_grad"
+            : ActName.Get(name, layer, layerType);
         return _store.TryGetValue(full, out var t) ? t : throw new KeyNotFoundException(Missing(full));
     }
 
     string Missing(string full)
     {
         var near = Suggestions.Nearest(full, _order, 3);
-        return $"no activation '{full}' in the cache" + (near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"'{n}'"))}?" : "");
+        return $"no activation '{full}' in the cache"
+            + (near.Count > 0 ? $"; did you mean {string.Join(", ", near.Select(n => $"'{n}'"))}?" : "");
     }
 
     public IEnumerable<string> Keys => _order;
@@ -57,7 +61,8 @@ public sealed partial class ActivationCache : IReadOnlyDictionary<string, Tensor
         if (_store.TryGetValue(key, out value!)) return true;
         return _store.TryGetValue(ActName.Get(key), out value!);
     }
-    public IEnumerator<KeyValuePair<string, Tensor>> GetEnumerator() => _order.Select(k => new KeyValuePair<string, Tensor>(k, _store[k])).GetEnumerator();
+    public IEnumerator<KeyValuePair<string, Tensor>> GetEnumerator() =>
+        _order.Select(k => new KeyValuePair<string, Tensor>(k, _store[k])).GetEnumerator();
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
     /// <summary>Moves every activation to a device, in place.</summary>
@@ -80,7 +85,9 @@ public sealed partial class ActivationCache : IReadOnlyDictionary<string, Tensor
         foreach (var k in _order)
         {
             var old = _store[k];
-            if (old.shape[0] != 1) throw new InvalidOperationException($"cannot remove the batch dimension: '{k}' has batch size {old.shape[0]}");
+            if (old.shape[0] != 1)
+                throw new InvalidOperationException(
+                    $"cannot remove the batch dimension: '{k}' has batch size {old.shape[0]}");
             _store[k] = old.squeeze(0).DetachFromDisposeScope();
             old.Dispose();
         }

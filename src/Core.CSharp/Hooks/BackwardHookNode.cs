@@ -14,7 +14,8 @@ internal sealed class BackwardHookNode : SingleTensorFunction<BackwardHookNode>
 {
     public override string Name => "LensBackwardHook";
 
-    public static Tensor Attach(Tensor activation, HookPoint hook, HookFunction[] hooks) => apply(activation, hook, hooks);
+    public static Tensor Attach(Tensor activation, HookPoint hook, HookFunction[] hooks) =>
+        apply(activation, hook, hooks);
 
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {

@@ -34,7 +34,8 @@ public sealed class HookPoint
     /// <summary>The block index the hook point lives in, or null for the embedding and final hooks.</summary>
     public int? Layer { get; }
 
-    /// <summary>Whether anything runs here: forward or backward hooks (either needs the activation itself), or a module spliced in, so fused kernels step aside.</summary>
+    /// <summary>Whether anything runs here: forward or backward hooks (either needs the activation itself), or a module
+    /// spliced in, so fused kernels step aside.</summary>
     public bool HasHooks => _hooks.Count > 0 || _backwardHooks.Count > 0 || _replacement is not null;
 
     public bool HasBackwardHooks => _backwardHooks.Count > 0;
@@ -88,7 +89,9 @@ public sealed class HookPoint
                 var replacement = fn(g, this);
                 if (replacement is null) continue;
                 if (!replacement.shape.SequenceEqual(gradient.shape))
-                    throw new InvalidOperationException($"a backward hook on {Name} returned a gradient of shape [{string.Join(", ", replacement.shape)}]; the activation's gradient has shape [{string.Join(", ", gradient.shape)}]");
+                    throw new InvalidOperationException($"a backward hook on {Name} returned a gradient of shape " +
+                        $"[{string.Join(", ", replacement.shape)}]; the activation's gradient has shape " +
+                        $"[{string.Join(", ", gradient.shape)}]");
                 g = replacement;
             }
             return g;
@@ -100,11 +103,14 @@ public sealed class HookPoint
         }
     }
 
-    /// <summary>Rethrows (once) an exception raised by a backward hook of this point during the last backward pass.</summary>
+    /// <summary>Rethrows (once) an exception raised by a backward hook of this point during the last backward
+    /// pass.</summary>
     internal void ThrowBackwardError()
     {
         var e = Interlocked.Exchange(ref _backwardError, null);
-        if (e is not null) throw new InvalidOperationException($"a backward hook on {Name} failed during the backward pass: {e.Message}", e);
+        if (e is not null)
+            throw new InvalidOperationException(
+                $"a backward hook on {Name} failed during the backward pass: {e.Message}", e);
     }
 
     /// <summary>Whether a module is spliced in here (<see cref="Splice"/>).</summary>
@@ -117,7 +123,8 @@ public sealed class HookPoint
     /// </summary>
     public IDisposable Splice(Func<Tensor, Tensor> module)
     {
-        if (_replacement is not null) throw new InvalidOperationException($"{Name} already has a module spliced in; detach it first");
+        if (_replacement is not null)
+            throw new InvalidOperationException($"{Name} already has a module spliced in; detach it first");
         _replacement = module;
         return new Removal(() => { if (_replacement == module) _replacement = null; });
     }

@@ -48,7 +48,8 @@ public sealed class HookPointFactory
         if (_replacing)
         {
             if (!_index.TryGetValue(hook.Name, out var at))
-                throw new InvalidOperationException($"hook point {hook.Name} replaces none (the rebuilt component must keep its hook names)");
+                throw new InvalidOperationException(
+                    $"hook point {hook.Name} replaces none (the rebuilt component must keep its hook names)");
             _ordered[at] = hook;
         }
         else

@@ -7,7 +7,8 @@ namespace Lens.IO;
 /// </summary>
 public static class AtomicFile
 {
-    /// <summary>Writes the file through <paramref name="write"/> (given a stream on the temporary file); creates its folder when missing.</summary>
+    /// <summary>Writes the file through <paramref name="write"/> (given a stream on the temporary file); creates its
+    /// folder when missing.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
@@ -31,7 +32,11 @@ public static class AtomicFile
     }
 
     public static void WriteAllText(string path, string text) =>
-        Write(path, stream => { using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true); writer.Write(text); });
+        Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), leaveOpen: true);
+            writer.Write(text);
+        });
 
     public static void WriteAllBytes(string path, byte[] bytes) => Write(path, stream => stream.Write(bytes));
 
@@ -39,6 +44,7 @@ public static class AtomicFile
     public static string TemporaryPath(string path)
     {
         var full = Path.GetFullPath(path);
-        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        return Path.Combine(Path.GetDirectoryName(full)!,
+            $".{Path.GetFileName(full)}.{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
     }
 }

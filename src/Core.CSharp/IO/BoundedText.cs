@@ -8,7 +8,8 @@ namespace Lens.IO;
 /// </summary>
 public static class BoundedText
 {
-    /// <summary>The file's text (UTF-8, a byte order mark dropped); throws <see cref="IOException"/> naming <paramref name="what"/> beyond <paramref name="maxBytes"/>.</summary>
+    /// <summary>The file's text (UTF-8, a byte order mark dropped); throws <see cref="IOException"/> naming
+    /// <paramref name="what"/> beyond <paramref name="maxBytes"/>.</summary>
     public static string Read(string path, long maxBytes, string what)
     {
         if (Directory.Exists(path)) throw new IOException($"{what} '{path}' is a folder, not a file");
@@ -18,10 +19,12 @@ public static class BoundedText
         int read;
         while ((read = stream.Read(buffer)) > 0)
         {
-            if (bytes.Length + read > maxBytes) throw new IOException($"{what} '{path}' is larger than {maxBytes} bytes, the limit");
+            if (bytes.Length + read > maxBytes)
+                throw new IOException($"{what} '{path}' is larger than {maxBytes} bytes, the limit");
             bytes.Write(buffer, 0, read);
         }
-        using var reader = new StreamReader(new MemoryStream(bytes.GetBuffer(), 0, (int)bytes.Length), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        using var reader = new StreamReader(new MemoryStream(bytes.GetBuffer(), 0, (int)bytes.Length), Encoding.UTF8,
+            detectEncodingFromByteOrderMarks: true);
         return reader.ReadToEnd();
     }
 }

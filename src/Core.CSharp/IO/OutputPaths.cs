@@ -15,24 +15,33 @@ public static class OutputPaths
         if (string.IsNullOrWhiteSpace(path)) return "the path is empty";
         string full;
         try { full = Path.GetFullPath(path); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { return $"'{asWritten}' is not a valid path ({e.Message})"; }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return $"'{asWritten}' is not a valid path ({e.Message})";
+        }
         if (Directory.Exists(full)) return $"'{asWritten}' is a folder, not a file";
-        if (asWritten.EndsWith('/') || asWritten.EndsWith(Path.DirectorySeparatorChar)) return $"'{asWritten}' names a folder, not a file";
+        if (asWritten.EndsWith('/') || asWritten.EndsWith(Path.DirectorySeparatorChar))
+            return $"'{asWritten}' names a folder, not a file";
         return FolderProblem(Path.GetDirectoryName(full)!, asWritten);
     }
 
-    /// <summary>Why <paramref name="path"/> cannot be written as a folder of output files (a checkpoint), or null when it can.</summary>
+    /// <summary>Why <paramref name="path"/> cannot be written as a folder of output files (a checkpoint), or null when
+    /// it can.</summary>
     public static string? FolderProblem(string path)
     {
         if (string.IsNullOrWhiteSpace(path)) return "the path is empty";
         string full;
         try { full = Path.GetFullPath(path); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { return $"'{path}' is not a valid path ({e.Message})"; }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return $"'{path}' is not a valid path ({e.Message})";
+        }
         if (File.Exists(full)) return $"'{path}' is a file, not a folder";
         return FolderProblem(full, path);
     }
 
-    /// <summary>The folder must be writable, or, when missing, the nearest existing folder above it must be (and no file may stand in its way).</summary>
+    /// <summary>The folder must be writable, or, when missing, the nearest existing folder above it must be (and no
+    /// file may stand in its way).</summary>
     static string? FolderProblem(string folder, string asWritten)
     {
         var existing = folder;
@@ -46,7 +55,10 @@ public static class OutputPaths
         var probe = AtomicFile.TemporaryPath(Path.Combine(existing, "probe"));
         try
         {
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1,
+                FileOptions.DeleteOnClose))
+            {
+            }
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -68,7 +80,8 @@ public static class OutputPaths
         try
         {
             var info = new FileInfo(full);
-            if (info.Exists && info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target) return target.FullName;
+            if (info.Exists && info.LinkTarget is not null
+                && info.ResolveLinkTarget(returnFinalTarget: true) is { } target) return target.FullName;
         }
         catch (IOException) { }
         return full;
@@ -79,8 +92,8 @@ public static class OutputPaths
     /// is one of <paramref name="inputs"/>, or that another output (of <paramref name="outputs"/> or of
     /// <paramref name="otherOutputs"/>, checked elsewhere) names too. Each is (what names it, path).
     /// </summary>
-    public static void Check(IReadOnlyList<(string What, string Path)> outputs, IEnumerable<(string What, string Path)> inputs,
-        IEnumerable<(string What, string Path)>? otherOutputs = null)
+    public static void Check(IReadOnlyList<(string What, string Path)> outputs,
+        IEnumerable<(string What, string Path)> inputs, IEnumerable<(string What, string Path)>? otherOutputs = null)
     {
         var inputList = inputs.ToList();
         var others = (otherOutputs ?? []).ToList();
@@ -89,9 +102,13 @@ public static class OutputPaths
             var (what, path) = outputs[i];
             if (FileProblem(path) is string problem) throw new OutputPathException($"{what}: {problem}");
             foreach (var (inputWhat, input) in inputList)
-                if (Same(path, input)) throw new OutputPathException($"{what} '{path}' is {inputWhat}: an output may not overwrite an input");
+                if (Same(path, input))
+                    throw new OutputPathException(
+                        $"{what} '{path}' is {inputWhat}: an output may not overwrite an input");
             foreach (var (otherWhat, other) in outputs.Take(i).Concat(others))
-                if (Same(path, other)) throw new OutputPathException($"{what} '{path}' is also written by {otherWhat}: two outputs may not be the same file");
+                if (Same(path, other))
+                    throw new OutputPathException(
+                        $"{what} '{path}' is also written by {otherWhat}: two outputs may not be the same file");
         }
     }
 }

@@ -37,7 +37,8 @@ public sealed class PickledStateDict : IDisposable
     public IEnumerable<string> Names => _tensors.Keys;
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
-    PickledStateDict(string path, Dictionary<string, PickledTensorView> tensors, Func<PickledStorage, byte[]> readStorage, IDisposable source)
+    PickledStateDict(string path, Dictionary<string, PickledTensorView> tensors,
+        Func<PickledStorage, byte[]> readStorage, IDisposable source)
     {
         Path = path;
         _tensors = tensors;
@@ -73,14 +74,16 @@ public sealed class PickledStateDict : IDisposable
         {
             var pkl = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)).ToList();
             if (pkl.Count != 1)
-                throw new CheckpointException($"{path}: a zip file, but not one torch.save wrote (expected one '<name>/data.pkl', found {pkl.Count})");
+                throw new CheckpointException($"{path}: a zip file, but not one torch.save wrote (expected one " +
+                    $"'<name>/data.pkl', found {pkl.Count})");
             string prefix = pkl[0].FullName[..^"data.pkl".Length];
             if (zip.GetEntry(prefix + "byteorder") is { } order)
             {
                 using var r = new StreamReader(order.Open());
                 string byteOrder = r.ReadToEnd().Trim();
                 if (byteOrder != "little")
-                    throw new CheckpointException($"{path}: saved with byte order '{byteOrder}'; only little-endian files are read.");
+                    throw new CheckpointException(
+                        $"{path}: saved with byte order '{byteOrder}'; only little-endian files are read.");
             }
             var storages = new Dictionary<string, PickledStorage>();
             object root;
@@ -91,10 +94,12 @@ public sealed class PickledStateDict : IDisposable
             byte[] Read(PickledStorage st)
             {
                 var entry = zip.GetEntry(prefix + "data/" + st.Key)
-                    ?? throw new CheckpointException($"{path}: storage '{st.Key}' has no '{prefix}data/{st.Key}' entry.");
+                    ?? throw new CheckpointException(
+                    $"{path}: storage '{st.Key}' has no '{prefix}data/{st.Key}' entry.");
                 long bytes = st.Numel * StorageTypes[st.StorageType].Size;
                 if (entry.Length != bytes)
-                    throw new CheckpointException($"{path}: storage '{st.Key}' ({st.Numel} × {st.StorageType}) needs {bytes} bytes but its entry holds {entry.Length}.");
+                    throw new CheckpointException($"{path}: storage '{st.Key}' ({st.Numel} × {st.StorageType}) " +
+                        $"needs {bytes} bytes but its entry holds {entry.Length}.");
                 var data = new byte[bytes];
                 using var es = entry.Open();
                 es.ReadExactly(data);
@@ -112,11 +117,13 @@ public sealed class PickledStateDict : IDisposable
         {
             using var unpickler = new Unpickler();
             if (unpickler.load(file) is not BigInteger magic || magic != LegacyMagic)
-                throw new CheckpointException($"{path}: neither a zip archive nor a legacy torch.save file (no torch magic number); is it a PyTorch checkpoint?");
+                throw new CheckpointException($"{path}: neither a zip archive nor a legacy torch.save file (no torch " +
+                    $"magic number); is it a PyTorch checkpoint?");
             if (TorchUnpickler.ToLong(unpickler.load(file), path, "the legacy protocol version") != LegacyProtocol)
                 throw new CheckpointException($"{path}: legacy torch.save protocol version is not {LegacyProtocol}.");
             if (unpickler.load(file) is Hashtable sysInfo && sysInfo["little_endian"] is false)
-                throw new CheckpointException($"{path}: saved on a big-endian machine; only little-endian files are read.");
+                throw new CheckpointException(
+                    $"{path}: saved on a big-endian machine; only little-endian files are read.");
 
             var storages = new Dictionary<string, PickledStorage>();
             var root = new TorchUnpickler(path, st => Intern(path, storages, st)).load(file);
@@ -135,7 +142,8 @@ public sealed class PickledStateDict : IDisposable
                 file.ReadExactly(count);
                 long numel = BitConverter.ToInt64(count);
                 if (numel != st.Numel)
-                    throw new CheckpointException($"{path}: storage '{key}' holds {numel} elements but the pickle says {st.Numel}.");
+                    throw new CheckpointException(
+                        $"{path}: storage '{key}' holds {numel} elements but the pickle says {st.Numel}.");
                 offsets[key] = file.Position;
                 file.Seek(numel * StorageTypes[st.StorageType].Size, SeekOrigin.Current);
             }
@@ -159,35 +167,45 @@ public sealed class PickledStateDict : IDisposable
     static PickledStorage Intern(string path, Dictionary<string, PickledStorage> storages, PickledStorage st)
     {
         if (!StorageTypes.ContainsKey(st.StorageType))
-            throw new CheckpointException($"{path}: storage '{st.Key}' has type torch.{st.StorageType}, which Lens does not read (known: {string.Join(", ", StorageTypes.Keys)}).");
+            throw new CheckpointException($"{path}: storage '{st.Key}' has type torch.{st.StorageType}, which Lens " +
+                $"does not read (known: {string.Join(", ", StorageTypes.Keys)}).");
         if (st.Numel < 0) throw new CheckpointException($"{path}: storage '{st.Key}' has a negative element count.");
         if (storages.TryGetValue(st.Key, out var seen))
-            return seen == st ? seen : throw new CheckpointException($"{path}: storage '{st.Key}' is described twice, differently.");
+            return seen == st
+                ? seen
+                : throw new CheckpointException($"{path}: storage '{st.Key}' is described twice, differently.");
         storages[st.Key] = st;
         return st;
     }
 
-    /// <summary>A plain state dict: a dict (or OrderedDict) of string names to tensors whose views fit their storages.</summary>
+    /// <summary>A plain state dict: a dict (or OrderedDict) of string names to tensors whose views fit their
+    /// storages.</summary>
     static Dictionary<string, PickledTensorView> CheckStateDict(string path, object root)
     {
         if (root is not Hashtable dict)
-            throw new CheckpointException($"{path}: holds {TorchUnpickler.Describe(root)}, not a state dict (a dict of names to tensors); save model.state_dict() rather than the model.");
+            throw new CheckpointException($"{path}: holds {TorchUnpickler.Describe(root)}, not a state dict (a dict " +
+                $"of names to tensors); save model.state_dict() rather than the model.");
         if (root is PickledOrderedDict od)
             foreach (DictionaryEntry a in od.Attributes)
                 if (a.Key as string != "_metadata")
-                    throw new CheckpointException($"{path}: the state dict carries an attribute '{a.Key}' that a state dict does not have.");
+                    throw new CheckpointException(
+                        $"{path}: the state dict carries an attribute '{a.Key}' that a state dict does not have.");
         var tensors = new Dictionary<string, PickledTensorView>();
         foreach (DictionaryEntry e in dict)
         {
             if (e.Key is not string name)
-                throw new CheckpointException($"{path}: a key of the dict is {TorchUnpickler.Describe(e.Key)}, not a tensor name.");
+                throw new CheckpointException(
+                    $"{path}: a key of the dict is {TorchUnpickler.Describe(e.Key)}, not a tensor name.");
             if (e.Value is not PickledTensorView view)
-                throw new CheckpointException($"{path}: '{name}' holds {TorchUnpickler.Describe(e.Value)}, not a tensor; the file is not a plain state dict (a training checkpoint? load its model state dict and save that).");
+                throw new CheckpointException($"{path}: '{name}' holds {TorchUnpickler.Describe(e.Value)}, not a " +
+                    $"tensor; the file is not a plain state dict (a training checkpoint? load its model state dict " +
+                    $"and save that).");
             if (view.Shape.Any(d => d < 0) || view.Stride.Any(s => s < 0) || view.Offset < 0)
                 throw new CheckpointException($"{path}: tensor '{name}' has a negative size, stride or offset.");
             long last = view.Offset + view.Shape.Zip(view.Stride, (d, s) => (d - 1) * s).Sum();
             if (view.Shape.All(d => d > 0) && last >= view.Storage.Numel)
-                throw new CheckpointException($"{path}: tensor '{name}' [{string.Join(", ", view.Shape)}] reaches element {last} of a storage of {view.Storage.Numel}.");
+                throw new CheckpointException($"{path}: tensor '{name}' [{string.Join(", ", view.Shape)}] reaches " +
+                    $"element {last} of a storage of {view.Storage.Numel}.");
             tensors[name] = view;
         }
         return tensors;
@@ -207,7 +225,9 @@ public sealed class PickledStateDict : IDisposable
         var view = Entry(name);
         var (type, size, _) = StorageTypes[view.Storage.StorageType];
         if (view.Storage.Numel * size > Array.MaxLength)
-            throw new CheckpointException($"{Path}: tensor '{name}' lives in a storage of {view.Storage.Numel * size} bytes, more than Lens reads from a pickled file; convert the checkpoint to safetensors.");
+            throw new CheckpointException($"{Path}: tensor '{name}' lives in a storage " +
+                $"of {view.Storage.Numel * size} bytes, more than Lens reads from a pickled file; convert the " +
+                $"checkpoint to safetensors.");
         using var scope = NewDisposeScope();
         var storage = empty(view.Storage.Numel, dtype: type);
         if (view.Storage.Numel > 0) _readStorage(view.Storage).AsSpan().CopyTo(storage.bytes);

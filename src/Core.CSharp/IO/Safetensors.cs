@@ -33,7 +33,8 @@ public sealed class SafetensorsFile : IDisposable
         ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1),
         ["BOOL"] = (ScalarType.Bool, 1),
     };
-    internal static readonly Dictionary<ScalarType, string> DtypeNames = Dtypes.ToDictionary(kv => kv.Value.Type, kv => kv.Key);
+    internal static readonly Dictionary<ScalarType, string> DtypeNames =
+        Dtypes.ToDictionary(kv => kv.Value.Type, kv => kv.Key);
 
     readonly SafeFileHandle _handle;
     readonly long _dataStart;
@@ -51,8 +52,12 @@ public sealed class SafetensorsFile : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"safetensors file not found: {path}", path);
         // Hub cache snapshots are symbolic links to blobs: measure the file they point to, not the link.
         var info = new FileInfo(path);
-        long fileLength = (info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true) ?? info).Length;
-        if (fileLength < 8) throw new SafetensorsException($"{path}: file is {fileLength} bytes, too short for the 8-byte header length");
+        long fileLength =
+            (info.LinkTarget is null ? info : (FileInfo?)info.ResolveLinkTarget(returnFinalTarget: true) ?? info)
+                .Length;
+        if (fileLength < 8)
+            throw new SafetensorsException(
+                $"{path}: file is {fileLength} bytes, too short for the 8-byte header length");
         byte[] headerBytes;
         using (var fs = File.OpenRead(path))
         {
@@ -60,7 +65,8 @@ public sealed class SafetensorsFile : IDisposable
             fs.ReadExactly(len);
             ulong headerLength = BitConverter.ToUInt64(len);
             if (headerLength > (ulong)(fileLength - 8) || headerLength > 100_000_000)
-                throw new SafetensorsException($"{path}: header length {headerLength} exceeds the file ({fileLength} bytes)");
+                throw new SafetensorsException(
+                    $"{path}: header length {headerLength} exceeds the file ({fileLength} bytes)");
             headerBytes = new byte[headerLength];
             fs.ReadExactly(headerBytes);
         }
@@ -69,63 +75,76 @@ public sealed class SafetensorsFile : IDisposable
         _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
     }
 
-    static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
+    static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header,
+        long dataLength)
     {
         if (!Utf8.IsValid(header)) throw new SafetensorsException($"{path}: header is not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e) { throw new SafetensorsException($"{path}: header is not valid JSON ({e.Message})"); }
         using var _ = doc;
-        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new SafetensorsException($"{path}: header is not a JSON object");
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new SafetensorsException($"{path}: header is not a JSON object");
         var entries = new Dictionary<string, SafetensorsEntry>();
         var metadata = new Dictionary<string, string>();
         foreach (var prop in doc.RootElement.EnumerateObject())
         {
             if (prop.Name == "__metadata__")
             {
-                if (prop.Value.ValueKind != JsonValueKind.Object) throw new SafetensorsException($"{path}: __metadata__ is not a JSON object");
+                if (prop.Value.ValueKind != JsonValueKind.Object)
+                    throw new SafetensorsException($"{path}: __metadata__ is not a JSON object");
                 foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.ToString();
                 continue;
             }
             var v = prop.Value;
-            if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("dtype", out var dt) || !v.TryGetProperty("shape", out var sh) || !v.TryGetProperty("data_offsets", out var off))
+            if (v.ValueKind != JsonValueKind.Object || !v.TryGetProperty("dtype", out var dt)
+                || !v.TryGetProperty("shape", out var sh) || !v.TryGetProperty("data_offsets", out var off))
                 throw new SafetensorsException($"{path}: tensor '{prop.Name}' lacks dtype, shape or data_offsets");
             var dtype = dt.ValueKind == JsonValueKind.String ? dt.GetString() ?? "" : dt.GetRawText();
             if (!Dtypes.TryGetValue(dtype, out var info))
-                throw new SafetensorsException($"{path}: tensor '{prop.Name}' has unknown dtype '{dtype}' (known: {string.Join(", ", Dtypes.Keys)})");
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' has unknown dtype '{dtype}' " +
+                    $"(known: {string.Join(", ", Dtypes.Keys)})");
             var shape = Integers(path, prop.Name, "shape", sh);
-            if (shape.Any(d => d < 0)) throw new SafetensorsException($"{path}: tensor '{prop.Name}' has a negative dimension");
+            if (shape.Any(d => d < 0))
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' has a negative dimension");
             var offsets = Integers(path, prop.Name, "data_offsets", off);
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
-                throw new SafetensorsException($"{path}: tensor '{prop.Name}' has invalid data_offsets [{string.Join(", ", offsets)}]");
+                throw new SafetensorsException(
+                    $"{path}: tensor '{prop.Name}' has invalid data_offsets [{string.Join(", ", offsets)}]");
             if (offsets[1] > dataLength)
-                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ends at byte {offsets[1]} of the data but the file holds only {dataLength} data bytes (truncated?)");
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ends at byte {offsets[1]} of the data " +
+                    $"but the file holds only {dataLength} data bytes (truncated?)");
             long expected;
             try { expected = checked(shape.Aggregate(1L, (a, d) => a * d) * info.Size); }
             catch (OverflowException)
             {
-                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) has more bytes than a file can hold (its size overflows 64 bits)");
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) " +
+                    $"has more bytes than a file can hold (its size overflows 64 bits)");
             }
             if (offsets[1] - offsets[0] != expected)
-                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) needs {expected} bytes but data_offsets span {offsets[1] - offsets[0]}");
+                throw new SafetensorsException($"{path}: tensor '{prop.Name}' ({dtype} [{string.Join(", ", shape)}]) " +
+                    $"needs {expected} bytes but data_offsets span {offsets[1] - offsets[0]}");
             entries[prop.Name] = new SafetensorsEntry(prop.Name, dtype, shape, offsets[0], offsets[1]);
         }
         var sorted = entries.Values.Where(e => e.ByteLength > 0).OrderBy(e => e.Begin).ToList();
         for (int i = 1; i < sorted.Count; i++)
             if (sorted[i].Begin < sorted[i - 1].End)
-                throw new SafetensorsException($"{path}: tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap in the data");
+                throw new SafetensorsException(
+                    $"{path}: tensors '{sorted[i - 1].Name}' and '{sorted[i].Name}' overlap in the data");
         return (entries, metadata);
     }
 
     /// <summary>A header field that must be a list of whole numbers (shape, data_offsets).</summary>
     static long[] Integers(string path, string tensor, string field, JsonElement value)
     {
-        if (value.ValueKind != JsonValueKind.Array) throw new SafetensorsException($"{path}: tensor '{tensor}' has a {field} that is not a list");
+        if (value.ValueKind != JsonValueKind.Array)
+            throw new SafetensorsException($"{path}: tensor '{tensor}' has a {field} that is not a list");
         var integers = new List<long>();
         foreach (var e in value.EnumerateArray())
         {
             if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out var n))
-                throw new SafetensorsException($"{path}: tensor '{tensor}' has {field} element {e.GetRawText()}, not a whole number");
+                throw new SafetensorsException(
+                    $"{path}: tensor '{tensor}' has {field} element {e.GetRawText()}, not a whole number");
             integers.Add(n);
         }
         return [.. integers];
@@ -153,8 +172,10 @@ public sealed class SafetensorsFile : IDisposable
     {
         var e = Entry(name);
         if (!e.Shape.SequenceEqual(destination.shape))
-            throw new SafetensorsException($"{Path}: tensor '{name}' has shape [{string.Join(", ", e.Shape)}] but the destination has [{string.Join(", ", destination.shape)}]");
-        if (destination.device_type == DeviceType.CPU && destination.dtype == Dtypes[e.Dtype].Type && destination.is_contiguous())
+            throw new SafetensorsException($"{Path}: tensor '{name}' has shape [{string.Join(", ", e.Shape)}] but " +
+                $"the destination has [{string.Join(", ", destination.shape)}]");
+        if (destination.device_type == DeviceType.CPU && destination.dtype == Dtypes[e.Dtype].Type
+            && destination.is_contiguous())
         {
             if (e.ByteLength > 0) ReadBytes(destination, e);
             return;
@@ -190,7 +211,8 @@ public sealed class SafetensorsFile : IDisposable
     }
 
     /// <summary>Writes tensors (data sorted by name as the reference writer does) atomically.</summary>
-    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.ToList();
         var layout = SafetensorsLayout.Of(list.Select(kv => (kv.Key, kv.Value.dtype, kv.Value.shape)), metadata);

@@ -31,7 +31,8 @@ public sealed class SafetensorsLayout
     public long Length => DataStart + (Entries.Count == 0 ? 0 : Entries[^1].End);
 
     /// <summary>The layout of tensors of these names, dtypes and shapes, with optional string metadata.</summary>
-    public static SafetensorsLayout Of(IEnumerable<(string Name, ScalarType Dtype, long[] Shape)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static SafetensorsLayout Of(IEnumerable<(string Name, ScalarType Dtype, long[] Shape)> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var list = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         var header = new Dictionary<string, object>();
@@ -40,11 +41,17 @@ public sealed class SafetensorsLayout
         long offset = 0;
         foreach (var (name, dtype, shape) in list)
         {
-            if (!SafetensorsFile.DtypeNames.TryGetValue(dtype, out var dn)) throw new SafetensorsException($"cannot write tensor '{name}' of dtype {dtype}");
-            if (header.ContainsKey(name)) throw new SafetensorsException($"cannot write tensor '{name}' twice in one file");
+            if (!SafetensorsFile.DtypeNames.TryGetValue(dtype, out var dn))
+                throw new SafetensorsException($"cannot write tensor '{name}' of dtype {dtype}");
+            if (header.ContainsKey(name))
+                throw new SafetensorsException($"cannot write tensor '{name}' twice in one file");
             long bytes;
             try { bytes = checked(shape.Aggregate(1L, (a, d) => a * d) * SafetensorsFile.Dtypes[dn].Size); }
-            catch (OverflowException) { throw new SafetensorsException($"cannot write tensor '{name}' of shape [{string.Join(", ", shape)}]: its size overflows 64 bits"); }
+            catch (OverflowException)
+            {
+                throw new SafetensorsException(
+                    $"cannot write tensor '{name}' of shape [{string.Join(", ", shape)}]: its size overflows 64 bits");
+            }
             header[name] = new { dtype = dn, shape, data_offsets = new[] { offset, offset + bytes } };
             entries.Add(new SafetensorsEntry(name, dn, shape, offset, offset + bytes));
             offset += bytes;

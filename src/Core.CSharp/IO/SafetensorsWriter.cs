@@ -16,7 +16,9 @@ public sealed class SafetensorsWriter
 
     public SafetensorsWriter(Stream stream, SafetensorsLayout layout)
     {
-        if (!stream.CanSeek) throw new ArgumentException("a safetensors file is written piece by piece and needs a stream that can seek", nameof(stream));
+        if (!stream.CanSeek)
+            throw new ArgumentException("a safetensors file is written piece by piece and needs a stream that can seek",
+                nameof(stream));
         (_stream, _layout) = (stream, layout);
         _stream.Position = 0;
         _stream.Write(layout.Header);
@@ -29,15 +31,22 @@ public sealed class SafetensorsWriter
     /// </summary>
     public void Append(string name, Tensor rows)
     {
-        if (!_layout.Named.TryGetValue(name, out var e)) throw new SafetensorsException($"cannot write tensor '{name}': the file's header has no such tensor");
+        if (!_layout.Named.TryGetValue(name, out var e))
+            throw new SafetensorsException($"cannot write tensor '{name}': the file's header has no such tensor");
         if (!SafetensorsFile.DtypeNames.TryGetValue(rows.dtype, out var dtype) || dtype != e.Dtype)
-            throw new SafetensorsException($"cannot write rows of dtype {rows.dtype} into tensor '{name}' of dtype {e.Dtype}");
+            throw new SafetensorsException(
+                $"cannot write rows of dtype {rows.dtype} into tensor '{name}' of dtype {e.Dtype}");
         var shape = rows.shape;
-        bool fits = e.Shape.Length == 0 ? shape.Length == 0 : shape.Length == e.Shape.Length && shape.AsSpan(1).SequenceEqual(e.Shape.AsSpan(1));
-        if (!fits) throw new SafetensorsException($"cannot write rows of shape [{string.Join(", ", shape)}] into tensor '{name}' of shape [{string.Join(", ", e.Shape)}]");
+        bool fits = e.Shape.Length == 0
+            ? shape.Length == 0
+            : shape.Length == e.Shape.Length && shape.AsSpan(1).SequenceEqual(e.Shape.AsSpan(1));
+        if (!fits)
+            throw new SafetensorsException($"cannot write rows of shape [{string.Join(", ", shape)}] into tensor " +
+                $"'{name}' of shape [{string.Join(", ", e.Shape)}]");
         long bytes = rows.numel() * rows.ElementSize, done = _written[name];
         if (done + bytes > e.ByteLength)
-            throw new SafetensorsException($"cannot write {shape[0]} more rows into tensor '{name}' of shape [{string.Join(", ", e.Shape)}]: it has no room left for them");
+            throw new SafetensorsException($"cannot write {shape[0]} more rows into tensor '{name}' of shape " +
+                $"[{string.Join(", ", e.Shape)}]: it has no room left for them");
         if (bytes > 0)
         {
             using var c = rows.detach().cpu().contiguous();
@@ -52,7 +61,8 @@ public sealed class SafetensorsWriter
     {
         foreach (var e in _layout.Entries)
             if (_written[e.Name] != e.ByteLength)
-                throw new SafetensorsException($"tensor '{e.Name}' of shape [{string.Join(", ", e.Shape)}] got {_written[e.Name]} of its {e.ByteLength} bytes: the file would be incomplete");
+                throw new SafetensorsException($"tensor '{e.Name}' of shape [{string.Join(", ", e.Shape)}] " +
+                    $"got {_written[e.Name]} of its {e.ByteLength} bytes: the file would be incomplete");
         _stream.Position = _layout.Length;
     }
 }

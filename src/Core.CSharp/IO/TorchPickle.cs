@@ -5,7 +5,8 @@ using Razorvine.Pickle.Objects;
 
 namespace Lens.IO;
 
-/// <summary>A storage as <c>torch.save</c> names it in a persistent id: its key, element type and element count.</summary>
+/// <summary>A storage as <c>torch.save</c> names it in a persistent id: its key, element type and element
+/// count.</summary>
 internal sealed record PickledStorage(string Key, string StorageType, long Numel);
 
 /// <summary>
@@ -35,7 +36,8 @@ internal sealed class TorchUnpickler : Unpickler
     readonly Func<PickledStorage, PickledStorage> _storageSeen;
 
     /// <param name="path">The file, for messages.</param>
-    /// <param name="storageSeen">Called with each storage the pickle names; returns the one to use (shared storages stay one object).</param>
+    /// <param name="storageSeen">Called with each storage the pickle names; returns the one to use (shared storages
+    /// stay one object).</param>
     public TorchUnpickler(string path, Func<PickledStorage, PickledStorage> storageSeen)
     {
         _path = path;
@@ -46,13 +48,17 @@ internal sealed class TorchUnpickler : Unpickler
     {
         // ('storage', storage_type, key, location, numel) in the zip format; the legacy format adds view_metadata.
         if (pid is not object[] t || t.Length < 5 || t[0] as string != "storage")
-            throw new CheckpointException($"{_path}: the pickle refers to an external object that is not a tensor storage ({Describe(pid)}); a plain state dict holds only tensors.");
+            throw new CheckpointException($"{_path}: the pickle refers to an external object that is not a tensor " +
+                $"storage ({Describe(pid)}); a plain state dict holds only tensors.");
         if (t.Length > 5 && t[5] is not null)
-            throw new CheckpointException($"{_path}: storage '{t[2]}' is saved as a view of another storage (legacy view_metadata), which Lens does not read.");
+            throw new CheckpointException($"{_path}: storage '{t[2]}' is saved as a view of another storage (legacy " +
+                $"view_metadata), which Lens does not read.");
         string storageType = t[1] is ClassDictConstructor c && c.module == "torch" ? c.name
-            : throw new CheckpointException($"{_path}: a storage has type {Describe(t[1])}, not a torch storage class.");
+            : throw new CheckpointException(
+                $"{_path}: a storage has type {Describe(t[1])}, not a torch storage class.");
         string key = t[2]?.ToString() ?? throw new CheckpointException($"{_path}: a storage has no key.");
-        return _storageSeen(new PickledStorage(key, storageType, ToLong(t[4], _path, $"the element count of storage '{key}'")));
+        return _storageSeen(new PickledStorage(key, storageType,
+            ToLong(t[4], _path, $"the element count of storage '{key}'")));
     }
 
     internal static long ToLong(object? value, string path, string what) => value switch
@@ -72,15 +78,19 @@ internal sealed class TorchUnpickler : Unpickler
         _ => $"a {value.GetType().Name}",
     };
 
-    /// <summary>_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata]).</summary>
+    /// <summary>_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[,
+    /// metadata]).</summary>
     sealed class RebuildTensor : IObjectConstructor
     {
         public object construct(object[] args)
         {
-            if (args.Length < 4 || args[0] is not PickledStorage storage || args[2] is not object[] size || args[3] is not object[] stride)
-                throw new PickleException("torch._utils._rebuild_tensor_v2 has arguments Lens does not recognise (expected storage, offset, size, stride).");
+            if (args.Length < 4 || args[0] is not PickledStorage storage || args[2] is not object[] size
+                || args[3] is not object[] stride)
+                throw new PickleException("torch._utils._rebuild_tensor_v2 has arguments Lens does not recognise " +
+                    "(expected storage, offset, size, stride).");
             if (size.Length != stride.Length)
-                throw new PickleException($"a tensor of storage '{storage.Key}' has {size.Length} sizes but {stride.Length} strides.");
+                throw new PickleException(
+                    $"a tensor of storage '{storage.Key}' has {size.Length} sizes but {stride.Length} strides.");
             return new PickledTensorView(storage, ToLong(args[1], storage.Key, "the storage offset"),
                 size.Select(s => ToLong(s, storage.Key, "a size")).ToArray(),
                 stride.Select(s => ToLong(s, storage.Key, "a stride")).ToArray());
@@ -99,7 +109,8 @@ internal sealed class TorchUnpickler : Unpickler
     {
         public object construct(object[] args) => args.Length == 0
             ? new PickledOrderedDict()
-            : throw new PickleException("collections.OrderedDict is built with arguments, which a state dict never is.");
+            : throw new PickleException(
+                "collections.OrderedDict is built with arguments, which a state dict never is.");
     }
 }
 

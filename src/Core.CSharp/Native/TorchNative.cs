@@ -19,7 +19,8 @@ public static class TorchNative
     static readonly object Gate = new();
     static bool _done;
 
-    /// <summary>What happened at the last <see cref="EnsureLoaded"/>: "not linux", "loaded as is", "patched copy at ...".</summary>
+    /// <summary>What happened at the last <see cref="EnsureLoaded"/>: "not linux", "loaded as is", "patched copy at
+    /// ...".</summary>
     public static string Status { get; private set; } = "not yet";
 
     /// <summary>
@@ -86,12 +87,14 @@ public static class TorchNative
         var hash = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
         var root = Environment.GetEnvironmentVariable("LENS_CACHE")
                    ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME")
-                                   ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "lens");
+                                   ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile),
+                                   ".cache"), "lens");
         var dir = Path.Combine(root, "native", hash);
         var target = Path.Combine(dir, LibName);
         if (File.Exists(target)) return target;
         if (!MarkVersionWeak(bytes, MissingVersion))
-            throw new InvalidOperationException($"{original} does not load and has no {MissingVersion} requirement to relax; see the loader's error above.");
+            throw new InvalidOperationException($"{original} does not load and has no {MissingVersion} requirement " +
+                $"to relax; see the loader's error above.");
         Directory.CreateDirectory(dir);
         var tmp = target + "." + Environment.ProcessId + ".tmp";
         File.WriteAllBytes(tmp, bytes);
@@ -103,7 +106,8 @@ public static class TorchNative
     internal static bool MarkVersionWeak(byte[] elf, string version)
     {
         var s = elf.AsSpan();
-        if (s.Length < 64 || s[0] != 0x7f || s[1] != (byte)'E' || s[2] != (byte)'L' || s[3] != (byte)'F' || s[4] != 2 || s[5] != 1)
+        if (s.Length < 64 || s[0] != 0x7f || s[1] != (byte)'E' || s[2] != (byte)'L' || s[3] != (byte)'F' || s[4] != 2
+            || s[5] != 1)
             return false; // not a little-endian ELF64
         long shoff = BinaryPrimitives.ReadInt64LittleEndian(s[0x28..]);
         int shentsize = BinaryPrimitives.ReadUInt16LittleEndian(s[0x3A..]);

@@ -18,7 +18,8 @@ public static class TorchThreads
     [DllImport("libc", EntryPoint = "setenv", BestFitMapping = false)]
     static extern int setenv(string name, string value, int overwrite);
 
-    /// <summary>Sets OMP_WAIT_POLICY=PASSIVE for the native runtime unless already set; must run before libtorch loads.</summary>
+    /// <summary>Sets OMP_WAIT_POLICY=PASSIVE for the native runtime unless already set; must run before libtorch
+    /// loads.</summary>
     internal static void PrepareEnvironment()
     {
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"))) return;
@@ -34,7 +35,8 @@ public static class TorchThreads
     public static void Configure()
     {
         if (Interlocked.Exchange(ref _configured, 1) == 1) return;
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS")) || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("MKL_NUM_THREADS")))
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_NUM_THREADS"))
+            || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("MKL_NUM_THREADS")))
         {
             Status = "set by OMP_NUM_THREADS/MKL_NUM_THREADS";
             return;

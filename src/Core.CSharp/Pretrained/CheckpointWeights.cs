@@ -8,8 +8,8 @@ namespace Lens.Pretrained;
 /// The weights of a hub-layout checkpoint folder: <c>model.safetensors</c>, or the shards listed in
 /// <c>model.safetensors.index.json</c>, else (when a repository ships only pickled weights)
 /// <c>pytorch_model.bin</c> or the shards listed in <c>pytorch_model.bin.index.json</c>, read by
-/// <see cref="PickledStateDict"/>; safetensors is preferred when both exist. Files are memory-mapped and each tensor is copied out only
-/// when asked for, so converting never holds the checkpoint in memory twice. Names are HF's; a
+/// <see cref="PickledStateDict"/>; safetensors is preferred when both exist. Files are memory-mapped and each tensor is
+/// copied out only when asked for, so converting never holds the checkpoint in memory twice. Names are HF's; a
 /// checkpoint saved from the bare base model (no <c>transformer.</c> / <c>model.</c> prefix, as the
 /// official gpt2 files are) is found under the prefixed names too.
 /// </summary>
@@ -53,7 +53,10 @@ public sealed class CheckpointWeights : IDisposable
         var pickledIndex = Path.Combine(folder, PickledIndexFile);
         if (File.Exists(pickledIndex)) return new CheckpointWeights(folder, ReadIndex(pickledIndex, folder));
         var others = Directory.Exists(folder)
-            ? Directory.EnumerateFiles(folder).Select(Path.GetFileName).Where(n => n!.EndsWith(".bin", StringComparison.Ordinal) || n.EndsWith(".pt", StringComparison.Ordinal) || n.EndsWith(".pth", StringComparison.Ordinal) || n.EndsWith(".h5", StringComparison.Ordinal) || n.EndsWith(".msgpack", StringComparison.Ordinal)).ToList()
+            ? Directory.EnumerateFiles(folder).Select(Path.GetFileName)
+                .Where(n => n!.EndsWith(".bin", StringComparison.Ordinal) || n.EndsWith(".pt", StringComparison.Ordinal)
+                || n.EndsWith(".pth", StringComparison.Ordinal) || n.EndsWith(".h5", StringComparison.Ordinal)
+                || n.EndsWith(".msgpack", StringComparison.Ordinal)).ToList()
             : [];
         throw new CheckpointException($"{folder}: no {SingleFile}, {IndexFile}, {PickledFile} or {PickledIndexFile}" +
             (others.Count > 0 ? $" (found {string.Join(", ", others)}, which Lens does not read)" : ""));
@@ -74,7 +77,8 @@ public sealed class CheckpointWeights : IDisposable
             if (string.IsNullOrEmpty(shard) || shard.Contains("..") || Path.IsPathRooted(shard))
                 throw new CheckpointException($"{index}: tensor '{e.Name}' has an invalid shard name '{shard}'");
             var path = Path.Combine(folder, shard);
-            if (!LinkedFiles.IsPresent(path)) throw new CheckpointException($"{index}: shard '{shard}' (holding '{e.Name}') is missing");
+            if (!LinkedFiles.IsPresent(path))
+                throw new CheckpointException($"{index}: shard '{shard}' (holding '{e.Name}') is missing");
             fileOf[e.Name] = path;
         }
         return fileOf;
@@ -88,7 +92,8 @@ public sealed class CheckpointWeights : IDisposable
         if (_fileOf.ContainsKey(name)) return name;
         if (BasePrefix is string p)
         {
-            if (name.StartsWith(p, StringComparison.Ordinal) && _fileOf.ContainsKey(name[p.Length..])) return name[p.Length..];
+            if (name.StartsWith(p, StringComparison.Ordinal) && _fileOf.ContainsKey(name[p.Length..]))
+                return name[p.Length..];
             if (!name.StartsWith(p, StringComparison.Ordinal) && _fileOf.ContainsKey(p + name)) return p + name;
         }
         return null;
@@ -116,7 +121,9 @@ public sealed class CheckpointWeights : IDisposable
     {
         var path = _fileOf[stored];
         if (!_pickled.TryGetValue(path, out var f)) _pickled[path] = f = PickledStateDict.Open(path);
-        if (!f.Contains(stored)) throw new CheckpointException($"{path}: the index places tensor '{stored}' in this shard, but it is not there");
+        if (!f.Contains(stored))
+            throw new CheckpointException(
+                $"{path}: the index places tensor '{stored}' in this shard, but it is not there");
         return f;
     }
 
@@ -128,7 +135,8 @@ public sealed class CheckpointWeights : IDisposable
     }
 
     CheckpointException NotFound(string name) =>
-        new($"{Folder}: the checkpoint has no tensor '{name}' (it has {_fileOf.Count} tensors, e.g. {string.Join(", ", _fileOf.Keys.Order().Take(4))})");
+        new($"{Folder}: the checkpoint has no tensor '{name}' (it has {_fileOf.Count} tensors, " +
+            $"e.g. {string.Join(", ", _fileOf.Keys.Order().Take(4))})");
 
     public void Dispose()
     {

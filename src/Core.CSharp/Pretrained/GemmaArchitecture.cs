@@ -36,7 +36,8 @@ public sealed class GemmaArchitecture : HfArchitecture
         if (architecture == Gemma3Multimodal) hf = TextConfig(hf);
         int version = architecture == Gemma ? 1 : architecture == Gemma2 ? 2 : 3;
         var cfg = Base(architecture);
-        int d = hf.Int("hidden_size", version == 1 ? 3072 : 2304), heads = hf.Int("num_attention_heads", version == 1 ? 16 : 8);
+        int d = hf.Int("hidden_size", version == 1 ? 3072 : 2304),
+            heads = hf.Int("num_attention_heads", version == 1 ? 16 : 8);
         int kv = hf.IntOrNull("num_key_value_heads") ?? (version == 1 ? heads : 4);
         int headDim = hf.Int("head_dim", 256);
         cfg.DModel = d;
@@ -50,7 +51,9 @@ public sealed class GemmaArchitecture : HfArchitecture
         cfg.Eps = hf.Double("rms_norm_eps", 1e-6);
         cfg.DVocab = hf.Int("vocab_size", version == 3 ? 262208 : 256000);
         // Gemma 1's MLP reads hidden_act (HF's current GemmaMLP); Gemma 2 and 3 read hidden_activation.
-        cfg.ActFn = version == 1 ? hf.String("hidden_act", "gelu_pytorch_tanh") : hf.String("hidden_activation", "gelu_pytorch_tanh");
+        cfg.ActFn = version == 1
+            ? hf.String("hidden_act", "gelu_pytorch_tanh")
+            : hf.String("hidden_activation", "gelu_pytorch_tanh");
         cfg.InitializerRange = hf.Double("initializer_range", 0.02);
         cfg.NormalizationType = "RMS";
         cfg.FinalRms = true;
@@ -60,9 +63,11 @@ public sealed class GemmaArchitecture : HfArchitecture
         cfg.RotaryDim = headDim;
         cfg.UseAttnScale = true;
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", true);
-        if (hf.Bool("attention_bias", false)) throw Refuse(hf, "attention_bias", "true", "Gemma's attention has no biases");
+        if (hf.Bool("attention_bias", false))
+            throw Refuse(hf, "attention_bias", "true", "Gemma's attention has no biases");
         if (hf.Bool("use_bidirectional_attention", false))
-            throw Refuse(hf, "use_bidirectional_attention", "true", "bidirectional attention within the sliding window is not implemented");
+            throw Refuse(hf, "use_bidirectional_attention", "true",
+                "bidirectional attention within the sliding window is not implemented");
         cfg.AttnScale = version == 1 ? Math.Sqrt(headDim) : Math.Sqrt(hf.Double("query_pre_attn_scalar", 256));
         if (version == 1)
         {
@@ -78,8 +83,10 @@ public sealed class GemmaArchitecture : HfArchitecture
         {
             cfg.RotaryBase = RopeTheta(hf, null, 10000);
             RefuseRopeScaling(hf, RopeScaling(hf, null));
-            cfg.AttnScoresSoftCap = hf.ContainsKey("attn_logit_softcapping") ? hf.DoubleOrNull("attn_logit_softcapping") ?? -1.0 : 50.0;
-            cfg.OutputLogitsSoftCap = hf.ContainsKey("final_logit_softcapping") ? hf.DoubleOrNull("final_logit_softcapping") ?? -1.0 : 30.0;
+            cfg.AttnScoresSoftCap =
+                hf.ContainsKey("attn_logit_softcapping") ? hf.DoubleOrNull("attn_logit_softcapping") ?? -1.0 : 50.0;
+            cfg.OutputLogitsSoftCap =
+                hf.ContainsKey("final_logit_softcapping") ? hf.DoubleOrNull("final_logit_softcapping") ?? -1.0 : 30.0;
             return cfg;
         }
         cfg.UseQkNorm = true;
@@ -87,7 +94,8 @@ public sealed class GemmaArchitecture : HfArchitecture
         cfg.RotaryBaseLocal = hf.DoubleOrNull("rope_local_base_freq") ?? RopeTheta(hf, "sliding_attention", 10000);
         // HF's local rotary is always the default (unscaled) one; the global one may be linearly scaled.
         if (RopeScaling(hf, "full_attention") is { } scaling && RopeType(scaling) == "linear")
-            cfg.RotaryScalingFactor = scaling["factor"]?.GetValue<double>() ?? throw new CheckpointException($"{hf.Source}: linear rope scaling needs 'factor'");
+            cfg.RotaryScalingFactor = scaling["factor"]?.GetValue<double>()
+                ?? throw new CheckpointException($"{hf.Source}: linear rope scaling needs 'factor'");
         else RefuseRopeScaling(hf, RopeScaling(hf, "full_attention"));
         RefuseRopeScaling(hf, RopeScaling(hf, "sliding_attention"));
         // Gemma 3's attention never applies attn_logit_softcapping (its attention call passes no softcap).
@@ -111,20 +119,25 @@ public sealed class GemmaArchitecture : HfArchitecture
     {
         if (hf["layer_types"] is JsonArray types)
         {
-            if (types.Count != layers) throw new CheckpointException($"{hf.Source}: 'layer_types' has {types.Count} entries but num_hidden_layers is {layers}");
+            if (types.Count != layers)
+                throw new CheckpointException(
+                    $"{hf.Source}: 'layer_types' has {types.Count} entries but num_hidden_layers is {layers}");
             return types.Select((t, i) => t?.GetValue<string>() switch
             {
                 "sliding_attention" => "local",
                 "full_attention" => "global",
-                var other => throw new CheckpointException($"{hf.Source}: layer_types[{i}] = '{other}' is neither sliding_attention nor full_attention"),
+                var other => throw new CheckpointException(
+                    $"{hf.Source}: layer_types[{i}] = '{other}' is neither sliding_attention nor full_attention"),
             }).ToArray();
         }
         int pattern = version == 2 ? 2 : hf.Int("sliding_window_pattern", 6);
-        if (pattern < 1) throw new CheckpointException($"{hf.Source}: 'sliding_window_pattern' must be at least 1 (got {pattern})");
+        if (pattern < 1)
+            throw new CheckpointException($"{hf.Source}: 'sliding_window_pattern' must be at least 1 (got {pattern})");
         return Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0 ? "local" : "global").ToArray();
     }
 
-    /// <summary>rope_theta (transformers 4), or rope_parameters[layerType].rope_theta / rope_parameters.rope_theta (transformers 5).</summary>
+    /// <summary>rope_theta (transformers 4), or rope_parameters[layerType].rope_theta / rope_parameters.rope_theta
+    /// (transformers 5).</summary>
     static double RopeTheta(HfConfig hf, string? layerType, double fallback)
     {
         if (hf.DoubleOrNull("rope_theta") is double theta) return theta;
@@ -147,7 +160,8 @@ public sealed class GemmaArchitecture : HfArchitecture
     {
         var kind = scaling is null ? "default" : RopeType(scaling);
         if (kind != "default")
-            throw new CheckpointException($"{hf.Source}: rope scaling of type '{kind}' is not supported for this model (only default, and linear on Gemma 3's global layers)");
+            throw new CheckpointException($"{hf.Source}: rope scaling of type '{kind}' is not supported for this " +
+                $"model (only default, and linear on Gemma 3's global layers)");
     }
 
     static CheckpointException Refuse(HfConfig hf, string key, string value, string why) =>
@@ -159,8 +173,10 @@ public sealed class GemmaArchitecture : HfArchitecture
         var m = LanguageModelPrefix(ckpt);
         bool version1 = !cfg.UseNormalizationBeforeAndAfter;
         foreach (var name in ckpt.Names)
-            if (name.EndsWith(".bias", StringComparison.Ordinal) && !name.Contains("vision") && !name.Contains("multi_modal"))
-                throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which Gemma has none of: this checkpoint is not a Gemma model Lens can convert");
+            if (name.EndsWith(".bias", StringComparison.Ordinal) && !name.Contains("vision")
+                && !name.Contains("multi_modal"))
+                throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which Gemma has none of: " +
+                    $"this checkpoint is not a Gemma model Lens can convert");
         double scale = Math.Sqrt(cfg.DModel);
         yield return W("embed.W_E", t =>
         {
@@ -193,16 +209,21 @@ public sealed class GemmaArchitecture : HfArchitecture
             yield return W(b + "mlp.W_out", t => ckpt.Load(h + "mlp.down_proj.weight", t).t());
         }
         yield return OnePlus(ckpt, "ln_final.w", m + "norm.weight");
-        var head = new[] { "lm_head.weight", "language_model.lm_head.weight" }.FirstOrDefault(ckpt.Contains) ?? m + "embed_tokens.weight";
+        var head = new[] { "lm_head.weight", "language_model.lm_head.weight" }.FirstOrDefault(ckpt.Contains)
+            ?? m + "embed_tokens.weight";
         yield return W("unembed.W_U", t => ckpt.Load(head, t).t());
     }
 
-    /// <summary>Where the language model's tensors are: model. (causal LM), or a multimodal checkpoint's language model.</summary>
+    /// <summary>Where the language model's tensors are: model. (causal LM), or a multimodal checkpoint's language
+    /// model.</summary>
     static string LanguageModelPrefix(CheckpointWeights ckpt) =>
-        new[] { "model.", "language_model.model.", "model.language_model." }.FirstOrDefault(p => ckpt.Contains(p + "embed_tokens.weight"))
-        ?? throw new CheckpointException($"{ckpt.Folder}: no embed_tokens.weight under model., language_model.model. or model.language_model.");
+        new[] { "model.", "language_model.model.", "model.language_model." }.FirstOrDefault(p =>
+            ckpt.Contains(p + "embed_tokens.weight"))
+        ?? throw new CheckpointException(
+        $"{ckpt.Folder}: no embed_tokens.weight under model., language_model.model. or model.language_model.");
 
-    /// <summary>Gemma's RMSNorm multiplies by 1 + w: TransformerLens stores 1 + w, added in float32 (float64 for float64 models).</summary>
+    /// <summary>Gemma's RMSNorm multiplies by 1 + w: TransformerLens stores 1 + w, added in float32 (float64 for
+    /// float64 models).</summary>
     static ConvertedWeight OnePlus(CheckpointWeights ckpt, string name, string hfName) =>
         W(name, t => (ckpt.Load(hfName, t == ScalarType.Float64 ? t : ScalarType.Float32) + 1.0).to(t));
 }

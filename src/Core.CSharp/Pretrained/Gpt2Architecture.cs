@@ -45,8 +45,10 @@ public sealed class Gpt2Architecture : HfArchitecture
             {
                 int part = i;
                 // c_attn.weight [d, 3d]: columns part·d .. (part+1)·d, split "(head d_head)" → [head, d, d_head].
-                yield return W($"{b}attn.W_{parts[part]}", t => ckpt.Load(h + "attn.c_attn.weight", t).narrow(1, part * d, d).view(d, n, -1).permute(1, 0, 2));
-                yield return W($"{b}attn.b_{parts[part]}", t => ckpt.Load(h + "attn.c_attn.bias", t).narrow(0, part * d, d).view(n, -1));
+                yield return W($"{b}attn.W_{parts[part]}",
+                    t => ckpt.Load(h + "attn.c_attn.weight", t).narrow(1, part * d, d).view(d, n, -1).permute(1, 0, 2));
+                yield return W($"{b}attn.b_{parts[part]}",
+                    t => ckpt.Load(h + "attn.c_attn.bias", t).narrow(0, part * d, d).view(n, -1));
             }
             yield return W(b + "attn.W_O", t => ckpt.Load(h + "attn.c_proj.weight", t).view(n, -1, d));
             yield return W(b + "attn.b_O", t => ckpt.Load(h + "attn.c_proj.bias", t));

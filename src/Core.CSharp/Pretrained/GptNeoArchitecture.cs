@@ -36,7 +36,8 @@ public sealed class GptNeoArchitecture : HfArchitecture
         return cfg;
     }
 
-    /// <summary>attention_layers (["global","local",...]), or HF's compact attention_types [[["global","local"], 12]] expanded.</summary>
+    /// <summary>attention_layers (["global","local",...]), or HF's compact attention_types [[["global","local"], 12]]
+    /// expanded.</summary>
     static string[] AttentionLayers(HfConfig hf, int layers)
     {
         string[] result;
@@ -44,19 +45,22 @@ public sealed class GptNeoArchitecture : HfArchitecture
             result = list.Select(x => x?.GetValue<string>() ?? "").ToArray();
         else
         {
-            var types = hf["attention_types"] as JsonArray ?? JsonNode.Parse("""[[["global","local"],12]]""")!.AsArray();
+            var types =
+                hf["attention_types"] as JsonArray ?? JsonNode.Parse("""[[["global","local"],12]]""")!.AsArray();
             var expanded = new List<string>();
             foreach (var item in types)
             {
                 if (item is not JsonArray { Count: 2 } pair || pair[0] is not JsonArray pattern)
-                    throw new CheckpointException($"{hf.Source}: attention_types entries must be [[kinds...], repeats]");
+                    throw new CheckpointException(
+                        $"{hf.Source}: attention_types entries must be [[kinds...], repeats]");
                 int repeats = pair[1]!.GetValue<int>();
                 for (int r = 0; r < repeats; r++) expanded.AddRange(pattern.Select(x => x!.GetValue<string>()));
             }
             result = [.. expanded];
         }
         if (result.Length != layers)
-            throw new CheckpointException($"{hf.Source}: {result.Length} attention layer kinds for num_layers = {layers}");
+            throw new CheckpointException(
+                $"{hf.Source}: {result.Length} attention layer kinds for num_layers = {layers}");
         if (result.FirstOrDefault(k => ConfigChoices.AttentionKind.Find(k) is null) is string bad)
             throw new CheckpointException($"{hf.Source}: unknown attention kind '{bad}' (global or local)");
         return result;

@@ -27,18 +27,21 @@ public sealed class GptNeoXArchitecture : HfArchitecture
         cfg.UseAttnScale = true;
         cfg.UseLocalAttn = false;
         cfg.ScaleAttnByInverseLayerIdx = false;
-        // TransformerLens always uses the parallel block; HF's use_parallel_residual = false (no official model) is honoured.
+        // TransformerLens always uses the parallel block; HF's use_parallel_residual = false (no official model) is
+        // honoured.
         cfg.ParallelAttnMlp = hf.Bool("use_parallel_residual", true);
         cfg.PositionalEmbeddingType = "rotary";
         cfg.RotaryAdjacentPairs = false;
         cfg.NormalizationType = "LN";
         cfg.RotaryDim = PyRound(RotaryPct(hf) * cfg.DHead);
         // TransformerLens keeps its default base 10000, which is every Pythia model's rotary_emb_base.
-        cfg.RotaryBase = hf.DoubleOrNull("rotary_emb_base") ?? hf.Object("rope_parameters")?["rope_theta"]?.GetValue<double>() ?? 10000;
+        cfg.RotaryBase = hf.DoubleOrNull("rotary_emb_base")
+            ?? hf.Object("rope_parameters")?["rope_theta"]?.GetValue<double>() ?? 10000;
         return cfg;
     }
 
-    /// <summary>rotary_pct (transformers 4; HF's default 0.25), or rope_parameters.partial_rotary_factor (transformers 5).</summary>
+    /// <summary>rotary_pct (transformers 4; HF's default 0.25), or rope_parameters.partial_rotary_factor (transformers
+    /// 5).</summary>
     static double RotaryPct(HfConfig hf)
     {
         if (hf.Has("rotary_pct")) return hf.Double("rotary_pct");
@@ -60,12 +63,16 @@ public sealed class GptNeoXArchitecture : HfArchitecture
             {
                 int part = i;
                 // rows "(head qkv d_head)": [n, 3, e, d] → pick q, k or v → [n, d, e].
-                yield return W($"{b}attn.W_{parts[part]}", t => ckpt.Load(h + "attention.query_key_value.weight", t).view(n, 3, -1, d).select(1, part).permute(0, 2, 1));
+                yield return W($"{b}attn.W_{parts[part]}",
+                    t => ckpt.Load(h + "attention.query_key_value.weight", t).view(n, 3, -1, d).select(1, part)
+                    .permute(0, 2, 1));
                 if (ckpt.Contains(h + "attention.query_key_value.bias")) // absent when attention_bias = false
-                    yield return W($"{b}attn.b_{parts[part]}", t => ckpt.Load(h + "attention.query_key_value.bias", t).view(n, 3, -1).select(1, part));
+                    yield return W($"{b}attn.b_{parts[part]}",
+                        t => ckpt.Load(h + "attention.query_key_value.bias", t).view(n, 3, -1).select(1, part));
             }
             yield return W(b + "attn.W_O", t => OutputHeads(ckpt.Load(h + "attention.dense.weight", t), n));
-            if (ckpt.Contains(h + "attention.dense.bias")) yield return W(b + "attn.b_O", t => ckpt.Load(h + "attention.dense.bias", t));
+            if (ckpt.Contains(h + "attention.dense.bias"))
+                yield return W(b + "attn.b_O", t => ckpt.Load(h + "attention.dense.bias", t));
             yield return W(b + "ln2.w", t => ckpt.Load(h + "post_attention_layernorm.weight", t));
             yield return W(b + "ln2.b", t => ckpt.Load(h + "post_attention_layernorm.bias", t));
             yield return W(b + "mlp.W_in", t => ckpt.Load(h + "mlp.dense_h_to_4h.weight", t).t());

@@ -15,18 +15,22 @@ public abstract class HfArchitecture
     /// <summary>HF's class names this converter handles (config.json's <c>architectures[0]</c>).</summary>
     public abstract IReadOnlyList<string> Names { get; }
 
-    /// <summary>The base-model prefix of the checkpoint's tensor names (<c>transformer.</c>, <c>gpt_neox.</c>, <c>model.</c>).</summary>
+    /// <summary>The base-model prefix of the checkpoint's tensor names (<c>transformer.</c>, <c>gpt_neox.</c>,
+    /// <c>model.</c>).</summary>
     public abstract string BasePrefix { get; }
 
     /// <summary>The TransformerLens config of a checkpoint's config.json (before any weight processing).</summary>
     public abstract HookedTransformerConfig Config(HfConfig hf, string architecture);
 
-    /// <summary>Every parameter of the converted model under TransformerLens's names (omitted biases are zeros).</summary>
+    /// <summary>Every parameter of the converted model under TransformerLens's names (omitted biases are
+    /// zeros).</summary>
     public abstract IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg);
 
-    static readonly HfArchitecture[] All = [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture(),
+    static readonly HfArchitecture[] All =
+        [new Gpt2Architecture(), new GptNeoArchitecture(), new GptNeoXArchitecture(), new LlamaArchitecture(),
         new GemmaArchitecture(), new Qwen3Architecture(),
-        new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture(), new OlmoeArchitecture()];
+        new MixtralArchitecture(), new Phi3Architecture(), new GptjArchitecture(), new OptArchitecture(),
+        new OlmoeArchitecture()];
 
     /// <summary>
     /// The Llama-style attention shape of a Hugging Face config: hidden_size, num_attention_heads,
@@ -69,11 +73,13 @@ public abstract class HfArchitecture
 
     public static HfArchitecture For(string architecture, string source) =>
         All.FirstOrDefault(a => a.Names.Contains(architecture))
-        ?? throw new CheckpointException($"{source}: architecture '{architecture}' is not supported (supported: {string.Join(", ", Supported)})");
+        ?? throw new CheckpointException(
+        $"{source}: architecture '{architecture}' is not supported (supported: {string.Join(", ", Supported)})");
 
     // ---- helpers shared by the converters --------------------------------------------------------
 
-    /// <summary>Runs a conversion in a dispose scope so the loaded tensor and the intermediate views are released.</summary>
+    /// <summary>Runs a conversion in a dispose scope so the loaded tensor and the intermediate views are
+    /// released.</summary>
     protected static ConvertedWeight W(string name, Func<ScalarType, Tensor> convert) =>
         new(name, dtype =>
         {
@@ -81,19 +87,21 @@ public abstract class HfArchitecture
             return convert(dtype).MoveToOuterDisposeScope();
         });
 
-    /// <summary>nn.Linear weight [heads·d_head, d_model] → TransformerLens [heads, d_model, d_head] ("(n h) m → n m h").</summary>
+    /// <summary>nn.Linear weight [heads·d_head, d_model] → TransformerLens [heads, d_model, d_head] ("(n h) m → n m
+    /// h").</summary>
     protected static Tensor InputHeads(Tensor w, int heads) => w.view(heads, -1, w.shape[1]).permute(0, 2, 1);
 
-    /// <summary>nn.Linear output weight [d_model, heads·d_head] → TransformerLens W_O [heads, d_head, d_model] ("m (n h) → n h m").</summary>
+    /// <summary>nn.Linear output weight [d_model, heads·d_head] → TransformerLens W_O [heads, d_head, d_model] ("m (n
+    /// h) → n h m").</summary>
     protected static Tensor OutputHeads(Tensor w, int heads) => w.view(w.shape[0], heads, -1).permute(1, 2, 0);
 
     /// <summary>
-    /// A mixture of experts' per-expert weights (TransformerLens's mlp.experts.{e}.W_gate/W_in/W_out), from either layout:
-    /// one file per projection (<paramref name="gate"/>, <paramref name="up"/>, <paramref name="down"/> under
+    /// A mixture of experts' per-expert weights (TransformerLens's mlp.experts.{e}.W_gate/W_in/W_out), from either
+    /// layout: one file per projection (<paramref name="gate"/>, <paramref name="up"/>, <paramref name="down"/> under
     /// <c>{moe}experts.{e}.</c>), or transformers 5's fused <c>{moe}experts.gate_up_proj</c> / <c>down_proj</c>.
     /// </summary>
-    protected static IEnumerable<ConvertedWeight> ExpertWeights(CheckpointWeights ckpt, string moe, string block, int experts, long dMlp,
-        string gate, string up, string down)
+    protected static IEnumerable<ConvertedWeight> ExpertWeights(CheckpointWeights ckpt, string moe, string block,
+        int experts, long dMlp, string gate, string up, string down)
     {
         bool fused = ckpt.Contains(moe + "experts.gate_up_proj");
         for (int e = 0; e < experts; e++)
@@ -102,8 +110,10 @@ public abstract class HfArchitecture
             string x = $"{moe}experts.{e}.", m = $"{block}mlp.experts.{e}.";
             if (fused)
             {
-                yield return W(m + "W_gate.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, 0, dMlp));
-                yield return W(m + "W_in.weight", t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, dMlp, dMlp));
+                yield return W(m + "W_gate.weight",
+                    t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, 0, dMlp));
+                yield return W(m + "W_in.weight",
+                    t => ckpt.Load(moe + "experts.gate_up_proj", t)[expert].narrow(0, dMlp, dMlp));
                 yield return W(m + "W_out.weight", t => ckpt.Load(moe + "experts.down_proj", t)[expert]);
             }
             else

@@ -36,7 +36,8 @@ public sealed class HfConfig
     {
         get
         {
-            if (_json["architectures"] is JsonArray { Count: > 0 } a && a[0]?.GetValue<string>() is string arch) return arch;
+            if (_json["architectures"] is JsonArray { Count: > 0 } a && a[0]?.GetValue<string>() is string arch)
+                return arch;
             return ModelType switch
             {
                 "gpt2" => "GPT2LMHeadModel",
@@ -65,7 +66,8 @@ public sealed class HfConfig
     /// <summary>Whether the key is present with a non-null value.</summary>
     public bool Has(string key) => _json[key] is not null;
 
-    /// <summary>Whether the key is present at all (an explicit null counts: HF distinguishes it from a default).</summary>
+    /// <summary>Whether the key is present at all (an explicit null counts: HF distinguishes it from a
+    /// default).</summary>
     public bool ContainsKey(string key) => _json.ContainsKey(key);
 
     public JsonNode? this[string key] => _json[key];

@@ -33,7 +33,8 @@ public static class HubLayoutLoader
         return cfg;
     }
 
-    /// <summary>Loads and converts a hub-layout folder, applying the load options (processing, dtype, device).</summary>
+    /// <summary>Loads and converts a hub-layout folder, applying the load options (processing, dtype,
+    /// device).</summary>
     public static HookedTransformer Load(string dir, LoadOptions? options = null, string? officialName = null)
     {
         options ??= new LoadOptions();
@@ -71,7 +72,8 @@ public static class HubLayoutLoader
         var cfgPath = Path.Combine(dir, HookedTransformer.ConfigFile);
         var hf = HfConfig.Read(cfgPath);
         var name = hf.Architecture
-            ?? throw new CheckpointException($"{cfgPath}: no 'architectures' or known 'model_type' to tell which model this is");
+            ?? throw new CheckpointException(
+            $"{cfgPath}: no 'architectures' or known 'model_type' to tell which model this is");
         var arch = HfArchitecture.For(name, cfgPath);
         var cfg = arch.Config(hf, name);
         var label = officialName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace Lens.Pretrained;
 
 /// <summary>The seven int32 header fields of a llama2.c legacy (version 0) checkpoint.</summary>
-public sealed record Llama2cHeader(int Dim, int HiddenDim, int NLayers, int NHeads, int NKvHeads, int VocabSize, int SeqLen)
+public sealed record Llama2cHeader(int Dim, int HiddenDim, int NLayers, int NHeads, int NKvHeads, int VocabSize,
+    int SeqLen)
 {
     public bool SharedClassifier => VocabSize > 0;
     public int Vocab => Math.Abs(VocabSize);
@@ -12,7 +13,8 @@ public sealed record Llama2cHeader(int Dim, int HiddenDim, int NLayers, int NHea
     public int KvDim => NKvHeads * HeadSize;
 
     public override string ToString() =>
-        $"dim {Dim}, hidden_dim {HiddenDim}, n_layers {NLayers}, n_heads {NHeads}, n_kv_heads {NKvHeads}, vocab_size {VocabSize}, seq_len {SeqLen}";
+        $"dim {Dim}, hidden_dim {HiddenDim}, n_layers {NLayers}, n_heads {NHeads}, n_kv_heads {NKvHeads}, " +
+            $"vocab_size {VocabSize}, seq_len {SeqLen}";
 }
 
 /// <summary>
@@ -59,17 +61,21 @@ public static class Llama2cLoader
     {
         if (!File.Exists(binPath)) throw new CheckpointException($"llama2.c checkpoint not found: {binPath}");
         long length = new FileInfo(binPath).Length;
-        if (length < HeaderBytes) throw new CheckpointException($"{binPath}: {length} bytes is too short for a llama2.c header (28 bytes)");
+        if (length < HeaderBytes)
+            throw new CheckpointException($"{binPath}: {length} bytes is too short for a llama2.c header (28 bytes)");
         var raw = new byte[HeaderBytes];
         using (var fs = File.OpenRead(binPath)) fs.ReadExactly(raw);
         int F(int i) => BitConverter.ToInt32(raw, i * 4);
         var h = new Llama2cHeader(F(0), F(1), F(2), F(3), F(4), F(5), F(6));
-        if (h.Dim <= 0 || h.HiddenDim <= 0 || h.NLayers <= 0 || h.NHeads <= 0 || h.NKvHeads <= 0 || h.VocabSize == 0 || h.SeqLen <= 0
+        if (h.Dim <= 0 || h.HiddenDim <= 0 || h.NLayers <= 0 || h.NHeads <= 0 || h.NKvHeads <= 0 || h.VocabSize == 0
+            || h.SeqLen <= 0
             || h.Dim % h.NHeads != 0 || h.NHeads % h.NKvHeads != 0 || h.HeadSize % 2 != 0)
-            throw new CheckpointException($"{binPath}: not a llama2.c checkpoint (header: {h}); only the legacy version-0 export (no magic number) is read");
+            throw new CheckpointException($"{binPath}: not a llama2.c checkpoint (header: {h}); only the legacy " +
+                $"version-0 export (no magic number) is read");
         long expected = HeaderBytes + 4L * Layout(h).Total;
         if (length != expected)
-            throw new CheckpointException($"{binPath}: {length} bytes, but a llama2.c checkpoint with {h} has {expected} bytes (truncated, or a different export version?)");
+            throw new CheckpointException($"{binPath}: {length} bytes, but a llama2.c checkpoint with {h} " +
+                $"has {expected} bytes (truncated, or a different export version?)");
         return h;
     }
 
@@ -100,7 +106,8 @@ public static class Llama2cLoader
     }.Complete();
 
     /// <summary>Float offsets of each stored tensor group (all layers of one kind are contiguous).</summary>
-    sealed record Offsets(long Embedding, long RmsAtt, long Wq, long Wk, long Wv, long Wo, long RmsFfn, long W1, long W2, long W3, long RmsFinal, long Classifier, long Total);
+    sealed record Offsets(long Embedding, long RmsAtt, long Wq, long Wk, long Wv, long Wo, long RmsFfn, long W1,
+        long W2, long W3, long RmsFinal, long Classifier, long Total);
 
     static Offsets Layout(Llama2cHeader h)
     {
@@ -142,10 +149,13 @@ public static class Llama2cLoader
             string b = $"blocks.{l}.";
             long layer = l;
             yield return W(b + "ln1.w", () => Read(at.RmsAtt + layer * dim, dim));
-            yield return W(b + "attn.W_Q", () => Heads(RotateHalfOrder(Read(at.Wq + layer * dim * dim, dim, dim), h.NHeads, hs), h.NHeads));
-            yield return W($"{b}attn.{g}W_K", () => Heads(RotateHalfOrder(Read(at.Wk + layer * kv * dim, kv, dim), h.NKvHeads, hs), h.NKvHeads));
+            yield return W(b + "attn.W_Q",
+                () => Heads(RotateHalfOrder(Read(at.Wq + layer * dim * dim, dim, dim), h.NHeads, hs), h.NHeads));
+            yield return W($"{b}attn.{g}W_K",
+                () => Heads(RotateHalfOrder(Read(at.Wk + layer * kv * dim, kv, dim), h.NKvHeads, hs), h.NKvHeads));
             yield return W($"{b}attn.{g}W_V", () => Heads(Read(at.Wv + layer * kv * dim, kv, dim), h.NKvHeads));
-            yield return W(b + "attn.W_O", () => Read(at.Wo + layer * dim * dim, dim, dim).view(dim, h.NHeads, hs).permute(1, 2, 0));
+            yield return W(b + "attn.W_O",
+                () => Read(at.Wo + layer * dim * dim, dim, dim).view(dim, h.NHeads, hs).permute(1, 2, 0));
             yield return W(b + "ln2.w", () => Read(at.RmsFfn + layer * dim, dim));
             yield return W(b + "mlp.W_gate", () => Read(at.W1 + layer * hid * dim, hid, dim).t());
             yield return W(b + "mlp.W_out", () => Read(at.W2 + layer * dim * hid, dim, hid).t());
@@ -158,7 +168,8 @@ public static class Llama2cLoader
     /// <summary>nn.Linear [heads·hs, dim] → [heads, dim, hs].</summary>
     static Tensor Heads(Tensor w, int heads) => w.view(heads, -1, w.shape[1]).permute(0, 2, 1);
 
-    /// <summary>Within each head, output rows [0, 1, 2, 3, ...] → [0, 2, 4, ..., 1, 3, 5, ...]: interleaved pairs become rotate-half halves.</summary>
+    /// <summary>Within each head, output rows [0, 1, 2, 3, ...] → [0, 2, 4, ..., 1, 3, 5, ...]: interleaved pairs
+    /// become rotate-half halves.</summary>
     static Tensor RotateHalfOrder(Tensor w, int heads, int headSize)
     {
         var order = cat([arange(0, headSize, 2), arange(1, headSize, 2)]);
@@ -170,17 +181,26 @@ public static class Llama2cLoader
         var t = empty(shape, dtype: ScalarType.Float32);
         file.Seek(HeaderBytes + 4 * offsetFloats, SeekOrigin.Begin);
         try { file.ReadExactly(t.bytes); }
-        catch (EndOfStreamException) { t.Dispose(); throw new CheckpointException($"{source}: file ends inside a tensor (truncated?)"); }
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("llama2.c checkpoints are little-endian; this machine is not");
+        catch (EndOfStreamException)
+        {
+            t.Dispose();
+            throw new CheckpointException($"{source}: file ends inside a tensor (truncated?)");
+        }
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("llama2.c checkpoints are little-endian; this machine is not");
         return t;
     }
 
-    /// <summary>The tokenizer file: the one given, else tokenizer.bin or tok{vocab}.bin beside the checkpoint; null if none.</summary>
+    /// <summary>The tokenizer file: the one given, else tokenizer.bin or tok{vocab}.bin beside the checkpoint; null if
+    /// none.</summary>
     public static string? Llama2cTokenizerFile(string binPath, Llama2cHeader header, string? tokenizerPath)
     {
         if (tokenizerPath is not null)
-            return File.Exists(tokenizerPath) ? tokenizerPath : throw new CheckpointException($"llama2.c tokenizer not found: {tokenizerPath}");
+            return File.Exists(tokenizerPath)
+                ? tokenizerPath
+                : throw new CheckpointException($"llama2.c tokenizer not found: {tokenizerPath}");
         var dir = Path.GetDirectoryName(Path.GetFullPath(binPath))!;
-        return new[] { $"tok{header.Vocab}.bin", "tokenizer.bin" }.Select(n => Path.Combine(dir, n)).FirstOrDefault(File.Exists);
+        return new[] { $"tok{header.Vocab}.bin", "tokenizer.bin" }.Select(n => Path.Combine(dir, n))
+            .FirstOrDefault(File.Exists);
     }
 }

@@ -83,7 +83,8 @@ public sealed class LlamaArchitecture : HfArchitecture
         cfg.NCtx = Math.Min(cfg.NCtx, 2048);
     }
 
-    public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg) => LlamaWeights(ckpt, cfg);
+    public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg) =>
+        LlamaWeights(ckpt, cfg);
 
     /// <summary>TransformerLens's convert_llama_weights, which Qwen3's conversion extends with the q/k norms.</summary>
     internal static IEnumerable<ConvertedWeight> LlamaWeights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
@@ -99,18 +100,23 @@ public sealed class LlamaArchitecture : HfArchitecture
             yield return W($"{b}attn.{g}W_K", t => InputHeads(ckpt.Load(a + "k_proj.weight", t), kv));
             yield return W($"{b}attn.{g}W_V", t => InputHeads(ckpt.Load(a + "v_proj.weight", t), kv));
             // Qwen2 (and Llama with attention_bias) store q/k/v biases; the rest have none (zeros).
-            if (ckpt.Contains(a + "q_proj.bias")) yield return W(b + "attn.b_Q", t => BiasHeads(ckpt.Load(a + "q_proj.bias", t), n));
-            if (ckpt.Contains(a + "k_proj.bias")) yield return W($"{b}attn.{g}b_K", t => BiasHeads(ckpt.Load(a + "k_proj.bias", t), kv));
-            if (ckpt.Contains(a + "v_proj.bias")) yield return W($"{b}attn.{g}b_V", t => BiasHeads(ckpt.Load(a + "v_proj.bias", t), kv));
+            if (ckpt.Contains(a + "q_proj.bias"))
+                yield return W(b + "attn.b_Q", t => BiasHeads(ckpt.Load(a + "q_proj.bias", t), n));
+            if (ckpt.Contains(a + "k_proj.bias"))
+                yield return W($"{b}attn.{g}b_K", t => BiasHeads(ckpt.Load(a + "k_proj.bias", t), kv));
+            if (ckpt.Contains(a + "v_proj.bias"))
+                yield return W($"{b}attn.{g}b_V", t => BiasHeads(ckpt.Load(a + "v_proj.bias", t), kv));
             yield return W(b + "attn.W_O", t => OutputHeads(ckpt.Load(a + "o_proj.weight", t), n));
             if (ckpt.Contains(a + "o_proj.bias")) yield return W(b + "attn.b_O", t => ckpt.Load(a + "o_proj.bias", t));
             yield return W(b + "ln2.w", t => ckpt.Load(h + "post_attention_layernorm.weight", t));
             if (ckpt.Contains(h + "mlp.up_proj.bias") || ckpt.Contains(h + "mlp.gate_proj.bias"))
-                throw new CheckpointException($"{ckpt.Folder}: biases on up_proj/gate_proj (mlp_bias) are not supported");
+                throw new CheckpointException(
+                    $"{ckpt.Folder}: biases on up_proj/gate_proj (mlp_bias) are not supported");
             yield return W(b + "mlp.W_in", t => ckpt.Load(h + "mlp.up_proj.weight", t).t());
             yield return W(b + "mlp.W_gate", t => ckpt.Load(h + "mlp.gate_proj.weight", t).t());
             yield return W(b + "mlp.W_out", t => ckpt.Load(h + "mlp.down_proj.weight", t).t());
-            if (ckpt.Contains(h + "mlp.down_proj.bias")) yield return W(b + "mlp.b_out", t => ckpt.Load(h + "mlp.down_proj.bias", t));
+            if (ckpt.Contains(h + "mlp.down_proj.bias"))
+                yield return W(b + "mlp.b_out", t => ckpt.Load(h + "mlp.down_proj.bias", t));
         }
         yield return W("ln_final.w", t => ckpt.Load("model.norm.weight", t));
         var unembed = ckpt.Contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";

@@ -1,11 +1,13 @@
 namespace Lens.Pretrained;
 
 /// <summary>A model known by name: TransformerLens's official name (its hub id) and its aliases.</summary>
-/// <param name="Name">The official name, as TransformerLens's OFFICIAL_MODEL_NAMES spells it; it is the hub repository id.</param>
+/// <param name="Name">The official name, as TransformerLens's OFFICIAL_MODEL_NAMES spells it; it is the hub repository
+/// id.</param>
 /// <param name="Aliases">Other names that resolve to it (TransformerLens's MODEL_ALIASES).</param>
 /// <param name="Family">The architecture family, for listings.</param>
 /// <param name="InTransformerLens">False for the few names Lens adds (TransformerLens has no TinyLlama entry).</param>
-public sealed record OfficialModel(string Name, IReadOnlyList<string> Aliases, string Family, bool InTransformerLens = true)
+public sealed record OfficialModel(string Name, IReadOnlyList<string> Aliases, string Family,
+    bool InTransformerLens = true)
 {
     public string RepoId => Name;
 }
@@ -35,11 +37,16 @@ public static class OfficialModels
         M("EleutherAI/pythia-410m", "Pythia", "pythia-410m", "EleutherAI/pythia-350m", "pythia-350m"),
         M("EleutherAI/pythia-1b", "Pythia", "pythia-1b", "EleutherAI/pythia-800m", "pythia-800m"),
         M("EleutherAI/pythia-1.4b", "Pythia", "pythia-1.4b", "EleutherAI/pythia-1.3b", "pythia-1.3b"),
-        M("EleutherAI/pythia-70m-deduped", "Pythia", "pythia-70m-deduped", "EleutherAI/pythia-19m-deduped", "pythia-19m-deduped"),
-        M("EleutherAI/pythia-160m-deduped", "Pythia", "pythia-160m-deduped", "EleutherAI/pythia-125m-deduped", "pythia-125m-deduped"),
-        M("EleutherAI/pythia-410m-deduped", "Pythia", "pythia-410m-deduped", "EleutherAI/pythia-350m-deduped", "pythia-350m-deduped"),
-        M("EleutherAI/pythia-1b-deduped", "Pythia", "pythia-1b-deduped", "EleutherAI/pythia-800m-deduped", "pythia-800m-deduped"),
-        M("EleutherAI/pythia-1.4b-deduped", "Pythia", "pythia-1.4b-deduped", "EleutherAI/pythia-1.3b-deduped", "pythia-1.3b-deduped"),
+        M("EleutherAI/pythia-70m-deduped", "Pythia", "pythia-70m-deduped", "EleutherAI/pythia-19m-deduped",
+            "pythia-19m-deduped"),
+        M("EleutherAI/pythia-160m-deduped", "Pythia", "pythia-160m-deduped", "EleutherAI/pythia-125m-deduped",
+            "pythia-125m-deduped"),
+        M("EleutherAI/pythia-410m-deduped", "Pythia", "pythia-410m-deduped", "EleutherAI/pythia-350m-deduped",
+            "pythia-350m-deduped"),
+        M("EleutherAI/pythia-1b-deduped", "Pythia", "pythia-1b-deduped", "EleutherAI/pythia-800m-deduped",
+            "pythia-800m-deduped"),
+        M("EleutherAI/pythia-1.4b-deduped", "Pythia", "pythia-1.4b-deduped", "EleutherAI/pythia-1.3b-deduped",
+            "pythia-1.3b-deduped"),
         M("EleutherAI/gpt-neo-125M", "GPT-Neo", "gpt-neo-125M", "gpt-neo-small", "neo-small", "neo"),
         M("roneneldan/TinyStories-1M", "TinyStories (GPT-Neo)", "tiny-stories-1M"),
         M("roneneldan/TinyStories-3M", "TinyStories (GPT-Neo)", "tiny-stories-3M"),
@@ -50,8 +57,8 @@ public static class OfficialModels
         M("roneneldan/TinyStories-2Layers-33M", "TinyStories (GPT-Neo)", "tiny-stories-2L-33M"),
         M("roneneldan/TinyStories-Instruct-1M", "TinyStories (GPT-Neo)", "tiny-stories-instruct-1M"),
         M("roneneldan/TinyStories-Instruct-33M", "TinyStories (GPT-Neo)", "tiny-stories-instruct-33M"),
-        new("TinyLlama/TinyLlama-1.1B-Chat-v1.0", ["tinyllama", "tinyllama-1.1b-chat"], "Llama", InTransformerLens: false),
-        M("meta-llama/Llama-3.2-1B", "Llama"),
+        new("TinyLlama/TinyLlama-1.1B-Chat-v1.0", ["tinyllama", "tinyllama-1.1b-chat"], "Llama",
+            InTransformerLens: false), M("meta-llama/Llama-3.2-1B", "Llama"),
         M("meta-llama/Llama-3.2-1B-Instruct", "Llama"),
         M("Qwen/Qwen2.5-0.5B", "Qwen2", "qwen2.5-0.5b"),
         M("Qwen/Qwen2.5-0.5B-Instruct", "Qwen2", "qwen2.5-0.5b-instruct"),
@@ -116,7 +123,8 @@ public static class OfficialModels
     /// <summary>The model a name or alias (any case) stands for, or null.</summary>
     public static OfficialModel? TryGet(string name) => ByLowerName.GetValueOrDefault(name.Trim().ToLowerInvariant());
 
-    /// <summary>The official name of a name or alias; unknown names get the nearest known names in the message.</summary>
+    /// <summary>The official name of a name or alias; unknown names get the nearest known names in the
+    /// message.</summary>
     public static string GetOfficialName(string name) => TryGet(name)?.Name
         ?? throw new ArgumentException($"'{name}' is not a known model name" + Suggest(name));
 

@@ -22,9 +22,11 @@ public sealed class OlmoeArchitecture : HfArchitecture
         var cfg = Base(architecture);
         int d = hf.Int("hidden_size", 2048), heads = hf.Int("num_attention_heads", 16);
         if (heads < 1 || d % heads != 0)
-            throw new CheckpointException($"{hf.Source}: 'hidden_size' = {d} must be a multiple of 'num_attention_heads' = {heads} (OLMoE's head_dim is their quotient)");
+            throw new CheckpointException($"{hf.Source}: 'hidden_size' = {d} must be a multiple of " +
+                $"'num_attention_heads' = {heads} (OLMoE's head_dim is their quotient)");
         if (hf.IntOrNull("head_dim") is int headDim && headDim != d / heads)
-            throw new CheckpointException($"{hf.Source}: 'head_dim' = {headDim} is not supported for OLMoE (Hugging Face and TransformerLens use hidden_size / num_attention_heads = {d / heads})");
+            throw new CheckpointException($"{hf.Source}: 'head_dim' = {headDim} is not supported for OLMoE (Hugging " +
+                $"Face and TransformerLens use hidden_size / num_attention_heads = {d / heads})");
         cfg.DModel = d;
         cfg.NHeads = heads;
         cfg.DHead = d / heads;
@@ -46,11 +48,14 @@ public sealed class OlmoeArchitecture : HfArchitecture
         cfg.GatedMlp = true;
         cfg.NormalizationType = "RMS";
         if (hf.Has("clip_qkv"))
-            throw new CheckpointException($"{hf.Source}: 'clip_qkv' = {hf["clip_qkv"]!.ToJsonString()} is not supported (Hugging Face clamps q, k and v to it; TransformerLens's conversion ignores it; use null)");
+            throw new CheckpointException($"{hf.Source}: 'clip_qkv' = {hf["clip_qkv"]!.ToJsonString()} is not " +
+                $"supported (Hugging Face clamps q, k and v to it; TransformerLens's conversion ignores it; use null)");
         if (hf.Bool("attention_bias", false))
-            throw new CheckpointException($"{hf.Source}: 'attention_bias' = true is not supported for OLMoE (TransformerLens's conversion drops the biases)");
+            throw new CheckpointException($"{hf.Source}: 'attention_bias' = true is not supported for OLMoE " +
+                $"(TransformerLens's conversion drops the biases)");
         if (hf.Int("num_shared_experts", 0) != 0)
-            throw new CheckpointException($"{hf.Source}: 'num_shared_experts' is not supported (OLMoE has no shared experts)");
+            throw new CheckpointException(
+                $"{hf.Source}: 'num_shared_experts' is not supported (OLMoE has no shared experts)");
         RefuseRopeScaling(hf);
         return cfg;
     }
@@ -60,7 +65,8 @@ public sealed class OlmoeArchitecture : HfArchitecture
         int n = cfg.NHeads, kv = cfg.KvHeads, experts = cfg.NumExperts!.Value, f = cfg.DMlp!.Value;
         foreach (var name in ckpt.Names)
             if (name.EndsWith(".bias", StringComparison.Ordinal))
-                throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which OLMoE has none of (TransformerLens's conversion would drop it)");
+                throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which OLMoE has none of " +
+                    $"(TransformerLens's conversion would drop it)");
         yield return W("embed.W_E", t => ckpt.Load("model.embed_tokens.weight", t));
         for (int l = 0; l < cfg.NLayers; l++)
         {
@@ -74,7 +80,8 @@ public sealed class OlmoeArchitecture : HfArchitecture
             yield return W(b + "attn.W_O", t => OutputHeads(ckpt.Load(a + "o_proj.weight", t), n));
             yield return W(b + "ln2.w", t => ckpt.Load(h + "post_attention_layernorm.weight", t));
             yield return W(b + "mlp.W_gate.weight", t => ckpt.Load(moe + "gate.weight", t));
-            foreach (var w in ExpertWeights(ckpt, moe, b, experts, f, "gate_proj", "up_proj", "down_proj")) yield return w;
+            foreach (var w in ExpertWeights(ckpt, moe, b, experts, f, "gate_proj", "up_proj", "down_proj"))
+                yield return w;
         }
         yield return W("ln_final.w", t => ckpt.Load("model.norm.weight", t));
         var unembed = ckpt.Contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";

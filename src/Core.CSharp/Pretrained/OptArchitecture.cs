@@ -47,7 +47,8 @@ public sealed class OptArchitecture : HfArchitecture
     static void Refuse<T>(HfConfig hf, string field, T value, T supported, string why)
     {
         if (!EqualityComparer<T>.Default.Equals(value, supported))
-            throw new CheckpointException($"{hf.Source}: OPT config field '{field}' = {hf[field]?.ToJsonString() ?? "null"} is not supported: {why}");
+            throw new CheckpointException($"{hf.Source}: OPT config field '{field}' " +
+                $"= {hf[field]?.ToJsonString() ?? "null"} is not supported: {why}");
     }
 
     public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
@@ -59,7 +60,8 @@ public sealed class OptArchitecture : HfArchitecture
         {
             var table = ckpt.Load(dec + "embed_positions.weight", t);
             if (table.shape[0] != cfg.NCtx + PositionOffset)
-                throw new CheckpointException($"{ckpt.Folder}: embed_positions has {table.shape[0]} rows; OPT needs max_position_embeddings + 2 = {cfg.NCtx + PositionOffset}");
+                throw new CheckpointException($"{ckpt.Folder}: embed_positions has {table.shape[0]} rows; OPT needs " +
+                    $"max_position_embeddings + 2 = {cfg.NCtx + PositionOffset}");
             return table.narrow(0, PositionOffset, cfg.NCtx);
         });
         for (int l = 0; l < cfg.NLayers; l++)

@@ -47,8 +47,10 @@ public sealed class Phi3Architecture : HfArchitecture
             string h = $"model.layers.{l}.", a = h + "self_attn.", b = $"blocks.{l}.";
             yield return W(b + "ln1.w", t => ckpt.Load(h + "input_layernorm.weight", t));
             yield return W(b + "attn.W_Q", t => InputHeads(ckpt.Load(a + "qkv_proj.weight", t).narrow(0, 0, n * e), n));
-            yield return W($"{b}attn.{g}W_K", t => InputHeads(ckpt.Load(a + "qkv_proj.weight", t).narrow(0, n * e, kv * e), kv));
-            yield return W($"{b}attn.{g}W_V", t => InputHeads(ckpt.Load(a + "qkv_proj.weight", t).narrow(0, (n + kv) * e, kv * e), kv));
+            yield return W($"{b}attn.{g}W_K",
+                t => InputHeads(ckpt.Load(a + "qkv_proj.weight", t).narrow(0, n * e, kv * e), kv));
+            yield return W($"{b}attn.{g}W_V",
+                t => InputHeads(ckpt.Load(a + "qkv_proj.weight", t).narrow(0, (n + kv) * e, kv * e), kv));
             yield return W(b + "attn.W_O", t => OutputHeads(ckpt.Load(a + "o_proj.weight", t), n));
             yield return W(b + "ln2.w", t => ckpt.Load(h + "post_attention_layernorm.weight", t));
             yield return W(b + "mlp.W_gate", t => ckpt.Load(h + "mlp.gate_up_proj.weight", t).narrow(0, 0, f).t());

@@ -29,7 +29,8 @@ public sealed class Qwen3Architecture : HfArchitecture
         cfg.NormalizationType = "RMS";
         cfg.PositionalEmbeddingType = "rotary";
         // TransformerLens takes int(rope_theta).
-        cfg.RotaryBase = Math.Truncate(hf.DoubleOrNull("rope_theta") ?? hf.Object("rope_parameters")?["rope_theta"]?.GetValue<double>() ?? 10000);
+        cfg.RotaryBase = Math.Truncate(hf.DoubleOrNull("rope_theta")
+            ?? hf.Object("rope_parameters")?["rope_theta"]?.GetValue<double>() ?? 10000);
         cfg.RotaryAdjacentPairs = false;
         cfg.RotaryDim = cfg.DHead;
         cfg.TokenizerPrependsBos = true;
@@ -39,25 +40,30 @@ public sealed class Qwen3Architecture : HfArchitecture
         cfg.UseQkNorm = true;
         cfg.TieWordEmbeddings = hf.Bool("tie_word_embeddings", false);
         if (hf.Bool("attention_bias", false))
-            throw new CheckpointException($"{hf.Source}: 'attention_bias' = true is not supported (TransformerLens's Qwen3 conversion drops biases)");
+            throw new CheckpointException($"{hf.Source}: 'attention_bias' = true is not supported (TransformerLens's " +
+                $"Qwen3 conversion drops biases)");
         if (hf.Bool("use_sliding_window", false))
-            throw new CheckpointException($"{hf.Source}: 'use_sliding_window' = true is not supported for Qwen3 (TransformerLens's conversion ignores it; use false)");
+            throw new CheckpointException($"{hf.Source}: 'use_sliding_window' = true is not supported for Qwen3 " +
+                $"(TransformerLens's conversion ignores it; use false)");
         var scaling = hf.Object("rope_scaling") ?? hf.Object("rope_parameters");
         var kind = scaling?["rope_type"]?.GetValue<string>() ?? scaling?["type"]?.GetValue<string>() ?? "default";
         if (kind != "default")
-            throw new CheckpointException($"{hf.Source}: rope scaling of type '{kind}' is not supported for Qwen3 (TransformerLens's conversion ignores it)");
+            throw new CheckpointException($"{hf.Source}: rope scaling of type '{kind}' is not supported for Qwen3 " +
+                $"(TransformerLens's conversion ignores it)");
         return cfg;
     }
 
     /// <summary>
     /// Llama's mapping plus each layer's self_attn.q_norm / k_norm → attn.q_norm.w / k_norm.w, as TransformerLens's
-    /// convert_qwen3_weights differs from convert_llama_weights. Biases are refused first: Llama's mapping would load them.
+    /// convert_qwen3_weights differs from convert_llama_weights. Biases are refused first: Llama's mapping would load
+    /// them.
     /// </summary>
     public override IEnumerable<ConvertedWeight> Weights(CheckpointWeights ckpt, HookedTransformerConfig cfg)
     {
         foreach (var name in ckpt.Names)
             if (name.EndsWith(".bias", StringComparison.Ordinal))
-                throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which Qwen3 has none of (TransformerLens's conversion would drop it)");
+                throw new CheckpointException($"{ckpt.Folder}: tensor '{name}' is a bias, which Qwen3 has none of " +
+                    $"(TransformerLens's conversion would drop it)");
         foreach (var weight in LlamaArchitecture.LlamaWeights(ckpt, cfg))
             yield return weight;
         for (int l = 0; l < cfg.NLayers; l++)

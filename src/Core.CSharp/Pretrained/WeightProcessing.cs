@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace Lens.Pretrained;
 
-/// <summary>Which of TransformerLens's weight-processing steps to apply (its from_pretrained defaults: all but the refactor).</summary>
+/// <summary>Which of TransformerLens's weight-processing steps to apply (its from_pretrained defaults: all but the
+/// refactor).</summary>
 public sealed record WeightProcessingOptions
 {
     public bool FoldLn { get; init; } = true;
@@ -13,7 +14,8 @@ public sealed record WeightProcessingOptions
     public bool FoldValueBiases { get; init; } = true;
     public bool RefactorFactoredAttnMatrices { get; init; }
 
-    public static WeightProcessingOptions None { get; } = new() { FoldLn = false, CenterWritingWeights = false, CenterUnembed = false, FoldValueBiases = false };
+    public static WeightProcessingOptions None { get; } =
+        new() { FoldLn = false, CenterWritingWeights = false, CenterUnembed = false, FoldValueBiases = false };
 }
 
 /// <summary>
@@ -32,7 +34,8 @@ public static class WeightProcessing
     /// (b_out), ln_final into W_U (b_U), then (LayerNorm) centres the reading weights over d_model.
     /// RMSNorm has no bias and its output is not centred: use foldBiases = centerWeights = false.
     /// </summary>
-    public static void FoldLayerNorm(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg, bool foldBiases = true, bool centerWeights = true)
+    public static void FoldLayerNorm(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg,
+        bool foldBiases = true, bool centerWeights = true)
     {
         using var _ = no_grad();
         var sd = new StateDictView(stateDict, "fold_ln");
@@ -113,7 +116,8 @@ public static class WeightProcessing
         }
     }
 
-    /// <summary>Centres W_U and b_U over the vocabulary: logits shift by a per-position constant, log-probabilities do not change.</summary>
+    /// <summary>Centres W_U and b_U over the vocabulary: logits shift by a per-position constant, log-probabilities do
+    /// not change.</summary>
     public static void CenterUnembed(IDictionary<string, Tensor> stateDict)
     {
         using var _ = no_grad();
@@ -154,9 +158,11 @@ public static class WeightProcessing
     public static void RefactorFactoredAttnMatrices(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg)
     {
         if (cfg.PositionalEmbedding == PositionalEmbeddingKind.Rotary)
-            throw new ArgumentException("refactor_factored_attn_matrices: the QK circuit of a rotary model depends on the positions, so it cannot be refactored");
+            throw new ArgumentException("refactor_factored_attn_matrices: the QK circuit of a rotary model depends " +
+                "on the positions, so it cannot be refactored");
         if (cfg.NKeyValueHeads is not null)
-            throw new ArgumentException("refactor_factored_attn_matrices: not defined for grouped-query attention (n_key_value_heads)");
+            throw new ArgumentException(
+                "refactor_factored_attn_matrices: not defined for grouped-query attention (n_key_value_heads)");
         using var _ = no_grad();
         var sd = new StateDictView(stateDict, "refactor_factored_attn_matrices");
         for (int l = 0; l < cfg.NLayers; l++)
@@ -188,15 +194,25 @@ public static class WeightProcessing
     /// Applies the chosen steps in TransformerLens's order and returns the config of the processed
     /// model (normalization LN → LNPre, RMS → RMSPre when the norms were folded); the input config is not changed.
     /// </summary>
-    public static HookedTransformerConfig Process(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg, WeightProcessingOptions options)
+    public static HookedTransformerConfig Process(IDictionary<string, Tensor> stateDict, HookedTransformerConfig cfg,
+        WeightProcessingOptions options)
     {
         var processed = cfg.Clone();
         var norm = cfg.Normalization;
-        // TransformerLens skips fold_ln for mixtures of experts (the norm would have to enter every expert and the router).
+        // TransformerLens skips fold_ln for mixtures of experts (the norm would have to enter every expert and the
+        // router).
         if (options.FoldLn && cfg.NumExperts is null)
         {
-            if (norm == NormalizationKind.LN) { FoldLayerNorm(stateDict, cfg); processed.Normalization = NormalizationKind.LNPre; }
-            else if (norm == NormalizationKind.RMS) { FoldLayerNorm(stateDict, cfg, foldBiases: false, centerWeights: false); processed.Normalization = NormalizationKind.RMSPre; }
+            if (norm == NormalizationKind.LN)
+            {
+                FoldLayerNorm(stateDict, cfg);
+                processed.Normalization = NormalizationKind.LNPre;
+            }
+            else if (norm == NormalizationKind.RMS)
+            {
+                FoldLayerNorm(stateDict, cfg, foldBiases: false, centerWeights: false);
+                processed.Normalization = NormalizationKind.RMSPre;
+            }
             // LNPre / RMSPre: already folded; null: nothing to fold.
         }
         bool layerNorm = norm is NormalizationKind.LN or NormalizationKind.LNPre;
@@ -208,7 +224,8 @@ public static class WeightProcessing
             FoldValueBiases(stateDict, cfg);
             // Keeps b_O exactly centred after the fold, as the reference processing does.
             if (options.CenterWritingWeights && layerNorm && !cfg.FinalRms)
-                using (no_grad()) for (int l = 0; l < cfg.NLayers; l++) SubtractMean(stateDict[$"blocks.{l}.attn.b_O"], -1);
+                using (no_grad())
+                    for (int l = 0; l < cfg.NLayers; l++) SubtractMean(stateDict[$"blocks.{l}.attn.b_O"], -1);
         }
         if (options.RefactorFactoredAttnMatrices) RefactorFactoredAttnMatrices(stateDict, cfg);
         return processed.Complete();
@@ -232,7 +249,8 @@ public static class WeightProcessing
     readonly struct StateDictView(IDictionary<string, Tensor> dict, string step)
     {
         public Tensor this[string name] => dict.TryGetValue(name, out var t) ? t
-            : throw new ArgumentException($"{step}: the state dict has no '{name}' (is the config right for these weights?)");
+            : throw new ArgumentException(
+                $"{step}: the state dict has no '{name}' (is the config right for these weights?)");
         public bool Contains(string name) => dict.ContainsKey(name);
         public void Remove(string name) => dict.Remove(name);
     }

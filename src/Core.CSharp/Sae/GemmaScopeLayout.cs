@@ -35,13 +35,16 @@ public static partial class GemmaScopeLayout
     public static SparseAutoencoder Load(string npzPath, string? hook = null)
     {
         var full = Path.GetFullPath(npzPath);
-        var folders = Path.GetDirectoryName(full)!.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+        var folders =
+            Path.GetDirectoryName(full)!.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
         // SAELens's folder_name is the path inside the repository: layer_N/width_W/average_l0_K (or embedding/...).
         var folderName = string.Join("/", folders.TakeLast(3));
         var repo = folders.SkipLast(3).Reverse().FirstOrDefault(f => f.Contains("gemma-scope"));
         bool embedding = folderName.Contains("embedding");
         var layerMatch = LayerFolder().Match(folderName);
-        int? layer = layerMatch.Success ? int.Parse(layerMatch.Groups[1].Value, CultureInfo.InvariantCulture) : embedding ? 0 : null;
+        int? layer = layerMatch.Success
+            ? int.Parse(layerMatch.Groups[1].Value, CultureInfo.InvariantCulture)
+            : embedding ? 0 : null;
 
         var state = NpzArchive.LoadAll(full);
         try
@@ -52,13 +55,20 @@ public static partial class GemmaScopeLayout
                 state.Remove(key);
             }
             foreach (var key in state.Keys.ToList())
-                if (state[key].dtype != ScalarType.Float32) { var t = state[key]; state[key] = t.to(ScalarType.Float32); t.Dispose(); }
+                if (state[key].dtype != ScalarType.Float32)
+                {
+                    var t = state[key];
+                    state[key] = t.to(ScalarType.Float32);
+                    t.Dispose();
+                }
             SaeLoader.DropUnitScalingFactor(state, full);
-            if (!state.TryGetValue("W_enc", out var wEnc) || wEnc.dim() != 2) throw new SaeException($"{full}: no 2-d array W_enc (or w_enc)");
+            if (!state.TryGetValue("W_enc", out var wEnc) || wEnc.dim() != 2)
+                throw new SaeException($"{full}: no 2-d array W_enc (or w_enc)");
             int dIn = (int)wEnc.shape[0], dSae = (int)wEnc.shape[1];
             var width = Widths.FirstOrDefault(w => folderName.Contains(w.Key));
             if (width.Key is not null && width.Value != dSae)
-                throw new SaeException($"{full}: the folder says {width.Key} ({width.Value} latents) but W_enc has {dSae}");
+                throw new SaeException(
+                    $"{full}: the folder says {width.Key} ({width.Value} latents) but W_enc has {dSae}");
             hook ??= HookOf(repo, layer, embedding, full);
             if (embedding)
             {
@@ -81,11 +91,15 @@ public static partial class GemmaScopeLayout
     static string HookOf(string? repo, int? layer, bool embedding, string where)
     {
         if (repo is null)
-            throw new SaeException($"{where}: a Gemma Scope params.npz outside a folder named like its repository (gemma-scope-…-res/-mlp/-att): give the hook it attaches to (sae load PATH at HOOK)");
-        if (layer is null) throw new SaeException($"{where}: no layer_N folder and not an embedding SAE: give the hook it attaches to");
+            throw new SaeException($"{where}: a Gemma Scope params.npz outside a folder named like its repository " +
+                $"(gemma-scope-…-res/-mlp/-att): give the hook it attaches to (sae load PATH at HOOK)");
+        if (layer is null)
+            throw new SaeException(
+                $"{where}: no layer_N folder and not an embedding SAE: give the hook it attaches to");
         if (repo.Contains("res")) return embedding ? "hook_embed" : $"blocks.{layer}.hook_resid_post";
         if (repo.Contains("mlp")) return $"blocks.{layer}.hook_mlp_out";
         if (repo.Contains("att")) return $"blocks.{layer}.attn.hook_z";
-        throw new SaeException($"{where}: repository '{repo}' is none of Gemma Scope's kinds (res, mlp, att): give the hook it attaches to");
+        throw new SaeException($"{where}: repository '{repo}' is none of Gemma Scope's kinds (res, mlp, att): give " +
+            $"the hook it attaches to");
     }
 }

@@ -37,14 +37,22 @@ public static partial class NpyArray
         var descr = DescrField().Match(header);
         var fortran = FortranField().Match(header);
         var shapeText = ShapeField().Match(header);
-        if (!descr.Success || !fortran.Success || !shapeText.Success) throw new SaeException($"{where}: .npy header '{header.Trim()}' lacks descr, fortran_order or shape");
+        if (!descr.Success || !fortran.Success || !shapeText.Success)
+            throw new SaeException($"{where}: .npy header '{header.Trim()}' lacks descr, fortran_order or shape");
         if (!Descrs.TryGetValue(descr.Groups[1].Value, out var kind))
-            throw new SaeException($"{where}: .npy dtype '{descr.Groups[1].Value}' is not supported ({string.Join(", ", Descrs.Keys)})");
-        if (fortran.Groups[1].Value == "True") throw new SaeException($"{where}: .npy array is in Fortran order (only C order is supported)");
-        var shape = shapeText.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => long.TryParse(s, out var d) && d >= 0 ? d : throw new SaeException($"{where}: .npy shape ({shapeText.Groups[1].Value}) is malformed")).ToArray();
+            throw new SaeException(
+                $"{where}: .npy dtype '{descr.Groups[1].Value}' is not supported ({string.Join(", ", Descrs.Keys)})");
+        if (fortran.Groups[1].Value == "True")
+            throw new SaeException($"{where}: .npy array is in Fortran order (only C order is supported)");
+        var shape =
+            shapeText.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => long.TryParse(s, out var d) && d >= 0
+                ? d
+                : throw new SaeException($"{where}: .npy shape ({shapeText.Groups[1].Value}) is malformed")).ToArray();
         long count = shape.Aggregate(1L, (a, d) => a * d);
-        if (count * kind.Size > int.MaxValue) throw new SaeException($"{where}: .npy array of {count * kind.Size} bytes is larger than Lens reads (2 GiB)");
+        if (count * kind.Size > int.MaxValue)
+            throw new SaeException(
+                $"{where}: .npy array of {count * kind.Size} bytes is larger than Lens reads (2 GiB)");
         var t = empty(shape, dtype: kind.Type);
         try
         {
@@ -53,7 +61,9 @@ public static partial class NpyArray
             while (filled < bytes.Length)
             {
                 int n = stream.Read(bytes[filled..]);
-                if (n == 0) throw new SaeException($"{where}: .npy data ends after {filled} of {bytes.Length} bytes (truncated?)");
+                if (n == 0)
+                    throw new SaeException(
+                        $"{where}: .npy data ends after {filled} of {bytes.Length} bytes (truncated?)");
                 filled += n;
             }
             return t;
@@ -65,7 +75,10 @@ public static partial class NpyArray
     {
         var b = new byte[n];
         try { s.ReadExactly(b); }
-        catch (EndOfStreamException) { throw new SaeException($"{where}: .npy file ends inside its header (truncated?)"); }
+        catch (EndOfStreamException)
+        {
+            throw new SaeException($"{where}: .npy file ends inside its header (truncated?)");
+        }
         return b;
     }
 }

@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 
 namespace Lens.Sae;
 
-/// <summary>A numpy <c>.npz</c> (<c>np.savez</c> / <c>savez_compressed</c>): a zip of <c>NAME.npy</c> arrays, stored or deflated.</summary>
+/// <summary>A numpy <c>.npz</c> (<c>np.savez</c> / <c>savez_compressed</c>): a zip of <c>NAME.npy</c> arrays, stored or
+/// deflated.</summary>
 public static class NpzArchive
 {
     /// <summary>Every array by name (the entry name without <c>.npy</c>); the caller owns the tensors.</summary>

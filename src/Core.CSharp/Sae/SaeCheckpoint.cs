@@ -19,22 +19,32 @@ public static class SaeCheckpoint
 
     public static void Save(SparseAutoencoder sae, string dir, SaeMetadata metadata, Tensor? logFeatureSparsity = null)
     {
-        if (OutputPaths.FolderProblem(dir) is string problem) throw new SaeException($"cannot write the SAE to '{dir}': {problem}");
+        if (OutputPaths.FolderProblem(dir) is string problem)
+            throw new SaeException($"cannot write the SAE to '{dir}': {problem}");
         if (sae.Config.NormalizeActivations != "none" || sae.Config.HookZ || sae.Config.Architecture == "gated")
-            throw new SaeException($"{sae.Source}: Lens writes standard, topk and jumprelu SAEs without normalisation or hook_z reshaping (this one: {sae.Config.Architecture}, normalize_activations {sae.Config.NormalizeActivations}, reshape_activations {sae.Config.ReshapeActivations})");
-        if (metadata.HookName != sae.HookName) throw new SaeException($"the metadata's hook_name '{metadata.HookName}' is not the SAE's hook '{sae.HookName}'");
+            throw new SaeException($"{sae.Source}: Lens writes standard, topk and jumprelu SAEs without " +
+                $"normalisation or hook_z reshaping (this one: {sae.Config.Architecture}, " +
+                $"normalize_activations {sae.Config.NormalizeActivations}, " +
+                $"reshape_activations {sae.Config.ReshapeActivations})");
+        if (metadata.HookName != sae.HookName)
+            throw new SaeException(
+                $"the metadata's hook_name '{metadata.HookName}' is not the SAE's hook '{sae.HookName}'");
         Directory.CreateDirectory(dir);
         using (var scope = NewDisposeScope())
         {
-            var tensors = sae.StateDict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().to(ScalarType.Float32).cpu())).ToList();
+            var tensors = sae.StateDict()
+                .Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().to(ScalarType.Float32).cpu()))
+                .ToList();
             SafetensorsFile.Save(Path.Combine(dir, SaeLoader.WeightsFile), tensors);
             if (logFeatureSparsity is not null)
-                SafetensorsFile.Save(Path.Combine(dir, SparsityFile), [new("sparsity", logFeatureSparsity.detach().to(ScalarType.Float32).cpu())]);
+                SafetensorsFile.Save(Path.Combine(dir, SparsityFile),
+                    [new("sparsity", logFeatureSparsity.detach().to(ScalarType.Float32).cpu())]);
         }
         AtomicFile.WriteAllText(Path.Combine(dir, SaeLoader.ConfigFile), ConfigJson(sae.Config, metadata));
     }
 
-    /// <summary>The cfg.json text: SAEConfig's fields in order, the metadata, k and rescale_acts_by_decoder_norm for topk, then architecture.</summary>
+    /// <summary>The cfg.json text: SAEConfig's fields in order, the metadata, k and rescale_acts_by_decoder_norm for
+    /// topk, then architecture.</summary>
     public static string ConfigJson(SaeConfig cfg, SaeMetadata m)
     {
         using var stream = new MemoryStream();
@@ -61,7 +71,12 @@ public static class SaeCheckpoint
             WriteStringOrNull(w, "dataset_path", m.DatasetPath);
             w.WriteString("model_class_name", m.ModelClassName);
             if (m.ExcludeSpecialTokens.Count == 0) w.WriteBoolean("exclude_special_tokens", false);
-            else { w.WriteStartArray("exclude_special_tokens"); foreach (var t in m.ExcludeSpecialTokens) w.WriteNumberValue(t); w.WriteEndArray(); }
+            else
+            {
+                w.WriteStartArray("exclude_special_tokens");
+                foreach (var t in m.ExcludeSpecialTokens) w.WriteNumberValue(t);
+                w.WriteEndArray();
+            }
             w.WriteString("sequence_separator_token", m.SequenceSeparatorToken);
             w.WriteBoolean("disable_concat_sequences", m.DisableConcatSequences);
             if (m.TrainedWith is not null) w.WriteString("trained_with", m.TrainedWith);

@@ -10,16 +10,20 @@ public sealed record SaeConfig
     public required string Architecture { get; init; }
     public required int DIn { get; init; }
     public required int DSae { get; init; }
-    /// <summary>SAELens's dtype name (float32, float64, float16, bfloat16); weights and inputs are cast to it.</summary>
+    /// <summary>SAELens's dtype name (float32, float64, float16, bfloat16); weights and inputs are cast to
+    /// it.</summary>
     public string Dtype { get; init; } = "float32";
     public bool ApplyBDecToInput { get; init; } = true;
-    /// <summary><c>none</c>, <c>constant_norm_rescale</c>, <c>layer_norm</c> or <c>expected_average_only_in</c> (the identity at inference).</summary>
+    /// <summary><c>none</c>, <c>constant_norm_rescale</c>, <c>layer_norm</c> or <c>expected_average_only_in</c> (the
+    /// identity at inference).</summary>
     public string NormalizeActivations { get; init; } = "none";
-    /// <summary><c>none</c>, or <c>hook_z</c>: [..., n_heads, d_head] is flattened head-major before encoding and reshaped back after decoding.</summary>
+    /// <summary><c>none</c>, or <c>hook_z</c>: [..., n_heads, d_head] is flattened head-major before encoding and
+    /// reshaped back after decoding.</summary>
     public string ReshapeActivations { get; init; } = "none";
     /// <summary>TopK only: latents kept per token.</summary>
     public int K { get; init; } = 100;
-    /// <summary>TopK only: rank pre-activations scaled by the decoder rows' norms (and divide them out before decoding).</summary>
+    /// <summary>TopK only: rank pre-activations scaled by the decoder rows' norms (and divide them out before
+    /// decoding).</summary>
     public bool RescaleActsByDecoderNorm { get; init; }
     /// <summary>The hook point the SAE reads and replaces (metadata.hook_name).</summary>
     public required string HookName { get; init; }
@@ -31,5 +35,6 @@ public sealed record SaeConfig
     public bool HookZ => ReshapeActivations == "hook_z";
 
     public static readonly IReadOnlyList<string> Architectures = ["standard", "topk", "jumprelu", "gated"];
-    public static readonly IReadOnlyList<string> Normalizations = ["none", "constant_norm_rescale", "layer_norm", "expected_average_only_in"];
+    public static readonly IReadOnlyList<string> Normalizations =
+        ["none", "constant_norm_rescale", "layer_norm", "expected_average_only_in"];
 }

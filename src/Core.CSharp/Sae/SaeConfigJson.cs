@@ -26,17 +26,22 @@ public static class SaeConfigJson
         var fields = root.EnumerateObject().ToDictionary(p => p.Name, p => p.Value);
         var metadata = fields.TryGetValue("metadata", out var m) && m.ValueKind == JsonValueKind.Object
             ? m.EnumerateObject().ToDictionary(p => p.Name, p => p.Value) : null;
-        var version = Str(fields, "sae_lens_version", where) ?? (metadata is null ? null : Str(metadata, "sae_lens_version", where));
-        return IsSix(version) ? FromSix(fields, metadata ?? [], where, hookOverride) : FromLegacy(fields, where, hookOverride);
+        var version = Str(fields, "sae_lens_version", where)
+            ?? (metadata is null ? null : Str(metadata, "sae_lens_version", where));
+        return IsSix(version)
+            ? FromSix(fields, metadata ?? [], where, hookOverride)
+            : FromLegacy(fields, where, hookOverride);
     }
 
     /// <summary>SAELens compares with Version("6.0.0-rc.0"): any 6.x or later release is the new layout.</summary>
     static bool IsSix(string? version) =>
         version is not null && int.TryParse(version.Split('.', '-')[0], out var major) && major >= 6;
 
-    static SaeConfig FromSix(Dictionary<string, JsonElement> f, Dictionary<string, JsonElement> meta, string where, string? hookOverride)
+    static SaeConfig FromSix(Dictionary<string, JsonElement> f, Dictionary<string, JsonElement> meta, string where,
+        string? hookOverride)
     {
-        var arch = Str(f, "architecture", where) ?? throw new SaeException($"{where}: no 'architecture' (a SAELens 6 cfg.json names it)");
+        var arch = Str(f, "architecture", where)
+            ?? throw new SaeException($"{where}: no 'architecture' (a SAELens 6 cfg.json names it)");
         RefuseHeadIndex(meta, where);
         return Build(f, arch, k: arch == "topk" ? Int(f, "k", where) ?? 100 : null,
             hook: hookOverride ?? Str(meta, "hook_name", where), reshapeDefault: "none",
@@ -52,20 +57,24 @@ public static class SaeConfigJson
         {
             var head = f.TryGetValue("hook_head_index", out var h) ? h : f["hook_point_head_index"];
             if (head.ValueKind != JsonValueKind.Null)
-                throw new SaeException($"{where}: hook_head_index is {head}: single-head SAEs are not supported (SAELens applies them only in run_evals and its activation store)");
+                throw new SaeException($"{where}: hook_head_index is {head}: single-head SAEs are not supported " +
+                    $"(SAELens applies them only in run_evals and its activation store)");
         }
         var arch = Str(f, "architecture", where) ?? "standard";
         var activationFn = Renamed("activation_fn", "activation_fn_str") ?? "relu";
         int? k = null;
         if (activationFn == "topk")
         {
-            k = f.TryGetValue("activation_fn_kwargs", out var kw) && kw.ValueKind == JsonValueKind.Object && kw.TryGetProperty("k", out var kv) && kv.ValueKind == JsonValueKind.Number
+            k = f.TryGetValue("activation_fn_kwargs", out var kw) && kw.ValueKind == JsonValueKind.Object
+                && kw.TryGetProperty("k", out var kv) && kv.ValueKind == JsonValueKind.Number
                 ? kv.GetInt32()
-                : throw new SaeException($"{where}: activation_fn 'topk' without activation_fn_kwargs.k (SAELens would silently run it as ReLU)");
+                : throw new SaeException($"{where}: activation_fn 'topk' without activation_fn_kwargs.k (SAELens " +
+                    $"would silently run it as ReLU)");
             arch = "topk";
         }
         else if (activationFn != "relu")
-            throw new SaeException($"{where}: activation_fn '{activationFn}' is not supported (SAELens 6 ignores it and applies its architecture's own activation; Lens refuses rather than run a different function)");
+            throw new SaeException($"{where}: activation_fn '{activationFn}' is not supported (SAELens 6 ignores it " +
+                $"and applies its architecture's own activation; Lens refuses rather than run a different function)");
         else if (arch == "topk") k = Int(f, "k", where) ?? 100;
         string normalize = "none";
         if (f.TryGetValue("normalize_activations", out var n))
@@ -76,29 +85,35 @@ public static class SaeConfigJson
                 JsonValueKind.String => n.GetString()!,
                 _ => throw new SaeException($"{where}: normalize_activations is {n} (expected a string or a boolean)"),
             };
-        return Build(f, arch, k, hookOverride ?? hook, reshapeDefault: hook is not null && hook.Contains("hook_z") ? "hook_z" : "none",
+        return Build(f, arch, k, hookOverride ?? hook,
+            reshapeDefault: hook is not null && hook.Contains("hook_z") ? "hook_z" : "none",
             normalize, Str(f, "model_name", where), Bool(f, "prepend_bos", where) ?? true, where);
     }
 
     static void RefuseHeadIndex(Dictionary<string, JsonElement> meta, string where)
     {
         if (meta.TryGetValue("hook_head_index", out var h) && h.ValueKind != JsonValueKind.Null)
-            throw new SaeException($"{where}: metadata.hook_head_index is {h}: single-head SAEs are not supported (SAELens applies them only in run_evals and its activation store)");
+            throw new SaeException($"{where}: metadata.hook_head_index is {h}: single-head SAEs are not supported " +
+                $"(SAELens applies them only in run_evals and its activation store)");
     }
 
     static SaeConfig Build(Dictionary<string, JsonElement> f, string arch, int? k, string? hook, string reshapeDefault,
         string normalize, string? modelName, bool? prependBos, string where)
     {
         if (!SaeConfig.Architectures.Contains(arch))
-            throw new SaeException($"{where}: architecture '{arch}' is not supported (supported: {string.Join(", ", SaeConfig.Architectures)})");
+            throw new SaeException($"{where}: architecture '{arch}' is not supported " +
+                $"(supported: {string.Join(", ", SaeConfig.Architectures)})");
         if (!SaeConfig.Normalizations.Contains(normalize))
-            throw new SaeException($"{where}: normalize_activations '{normalize}' is not supported (supported: {string.Join(", ", SaeConfig.Normalizations)})");
+            throw new SaeException($"{where}: normalize_activations '{normalize}' is not supported " +
+                $"(supported: {string.Join(", ", SaeConfig.Normalizations)})");
         var reshape = Str(f, "reshape_activations", where) ?? reshapeDefault;
         if (reshape is not ("none" or "hook_z"))
             throw new SaeException($"{where}: reshape_activations '{reshape}' is not supported (none, hook_z)");
-        if (hook is null) throw new SaeException($"{where}: no hook_name: say where the SAE attaches (sae load PATH at HOOK)");
+        if (hook is null)
+            throw new SaeException($"{where}: no hook_name: say where the SAE attaches (sae load PATH at HOOK)");
         if (reshape == "hook_z" && !hook.EndsWith("_z", StringComparison.Ordinal))
-            throw new SaeException($"{where}: reshape_activations 'hook_z' with hook '{hook}' (SAELens allows hook_z reshaping only on a hook ending in _z)");
+            throw new SaeException($"{where}: reshape_activations 'hook_z' with hook '{hook}' (SAELens allows hook_z " +
+                $"reshaping only on a hook ending in _z)");
         var dtype = Str(f, "dtype", where) ?? "float32";
         if (dtype.StartsWith("torch.", StringComparison.Ordinal)) dtype = dtype["torch.".Length..];
         if (dtype is not ("float32" or "float64" or "float16" or "bfloat16"))
@@ -106,7 +121,8 @@ public static class SaeConfigJson
         var dIn = Int(f, "d_in", where) ?? throw new SaeException($"{where}: no d_in");
         var dSae = Int(f, "d_sae", where) ?? throw new SaeException($"{where}: no d_sae");
         if (dIn <= 0 || dSae <= 0) throw new SaeException($"{where}: d_in {dIn} and d_sae {dSae} must be positive");
-        if (k is int kk && (kk <= 0 || kk > dSae)) throw new SaeException($"{where}: k {kk} must be between 1 and d_sae {dSae}");
+        if (k is int kk && (kk <= 0 || kk > dSae))
+            throw new SaeException($"{where}: k {kk} must be between 1 and d_sae {dSae}");
         return new SaeConfig
         {
             Architecture = arch, DIn = dIn, DSae = dSae, Dtype = dtype,

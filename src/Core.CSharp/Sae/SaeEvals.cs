@@ -23,7 +23,11 @@ public static class SaeEvals
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var perToken = new Dictionary<string, List<Tensor>>();
-        void Add(string name, Tensor t) { if (!perToken.TryGetValue(name, out var l)) perToken[name] = l = []; l.Add(t); }
+        void Add(string name, Tensor t)
+        {
+            if (!perToken.TryGetValue(name, out var l)) perToken[name] = l = [];
+            l.Add(t);
+        }
         var meanSumOfSquares = new List<Tensor>();
         var meanActPerDimension = new List<Tensor>();
         var meanResidSquares = new List<Tensor>();
@@ -77,8 +81,10 @@ public static class SaeEvals
             HookFunction replace = headHook
                 ? (a, _) => sae.Forward(a).to(a.dtype).reshape(a.shape)
                 : (a, _) => where(mask.unsqueeze(-1), sae.Forward(a).to(a.dtype), a);
-            using var spliced = model.RunWithHooks(batch, [HookSpec.Named(sae.HookName, replace)], ReturnType.Both, lossPerToken: true);
-            using var ablated = model.RunWithHooks(batch, [HookSpec.Named(sae.HookName, (a, _) => zeros_like(a))], ReturnType.Both, lossPerToken: true);
+            using var spliced =
+                model.RunWithHooks(batch, [HookSpec.Named(sae.HookName, replace)], ReturnType.Both, lossPerToken: true);
+            using var ablated = model.RunWithHooks(batch, [HookSpec.Named(sae.HookName, (a, _) => zeros_like(a))],
+                ReturnType.Both, lossPerToken: true);
             var lossMask = mask.narrow(1, 0, mask.shape[1] - 1);
             Add("kl_div_with_sae", Kl(clean.Logits!, spliced.Logits!)[mask]);
             Add("kl_div_with_ablation", Kl(clean.Logits!, ablated.Logits!)[mask]);
@@ -95,23 +101,26 @@ public static class SaeEvals
         double centredVariance = sumSquares - sumX!.pow(2).sum().item<double>() / tokens;
         var density = (totalFeatureActs / tokens).data<double>().ToArray();
         double klSae = Mean("kl_div_with_sae"), klAbl = Mean("kl_div_with_ablation");
-        double ceSae = Mean("ce_loss_with_sae"), ceClean = Mean("ce_loss_without_sae"), ceAbl = Mean("ce_loss_with_ablation");
+        double ceSae = Mean("ce_loss_with_sae"), ceClean = Mean("ce_loss_without_sae"),
+            ceAbl = Mean("ce_loss_with_ablation");
         double l0 = Mean("l0");
         return new SaeMetrics
         {
             L0 = l0, L1 = Mean("l1"), Mse = Mean("mse"), ExplainedVariance = explained,
             ExplainedVarianceLegacy = Mean("explained_variance_legacy"),
             ExplainedVarianceCentred = 1 - sumResid / centredVariance, MseLoss = sumResid / tokens,
-            Cossim = Mean("cossim"), L2NormIn = Mean("l2_norm_in"), L2NormOut = Mean("l2_norm_out"), L2Ratio = Mean("l2_ratio"),
-            RelativeReconstructionBias = Mean("relative_reconstruction_bias"),
+            Cossim = Mean("cossim"), L2NormIn = Mean("l2_norm_in"), L2NormOut = Mean("l2_norm_out"),
+            L2Ratio = Mean("l2_ratio"), RelativeReconstructionBias = Mean("relative_reconstruction_bias"),
             CeLossWithoutSae = ceClean, CeLossWithSae = ceSae, CeLossWithAblation = ceAbl,
             CeLossScore = (ceAbl - ceSae) / (ceAbl - ceClean),
             KlDivWithSae = klSae, KlDivWithAblation = klAbl, KlDivScore = (klAbl - klSae) / klAbl,
-            FiringFraction = l0 / sae.Config.DSae, FeatureDensity = density, DenseThreshold = denseThreshold, Tokens = (int)tokens,
+            FiringFraction = l0 / sae.Config.DSae, FeatureDensity = density, DenseThreshold = denseThreshold,
+            Tokens = (int)tokens,
         };
     }
 
-    /// <summary>KL(original ‖ new) per position, as torch's kl_div(log_softmax(new), softmax(original)).sum(-1) (evals.py 746-755).</summary>
+    /// <summary>KL(original ‖ new) per position, as torch's kl_div(log_softmax(new), softmax(original)).sum(-1)
+    /// (evals.py 746-755).</summary>
     public static Tensor Kl(Tensor originalLogits, Tensor newLogits)
     {
         using var scope = NewDisposeScope();

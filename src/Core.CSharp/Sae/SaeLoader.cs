@@ -23,9 +23,11 @@ public static class SaeLoader
         if (Directory.Exists(path) && File.Exists(Path.Combine(path, ConfigFile))) sae = LoadSaeLens(path, hook);
         else if (GemmaScopeLayout.ParamsFile(path) is string npz) sae = GemmaScopeLayout.Load(npz, hook);
         else if (Directory.Exists(path))
-            throw new SaeException($"'{path}' is not an SAE folder: expected {ConfigFile} with {WeightsFile} (SAELens) or params.npz (Gemma Scope)");
+            throw new SaeException($"'{path}' is not an SAE folder: expected {ConfigFile} with {WeightsFile} " +
+                $"(SAELens) or params.npz (Gemma Scope)");
         else if (!Path.IsPathRooted(path) && path.Contains('/'))
-            throw new SaeException($"SAE not found: {path} (no such local folder or file; an SAE named by hub id owner/repo[/folder] loads through Lens.Hub's SaeHubSource.Load)");
+            throw new SaeException($"SAE not found: {path} (no such local folder or file; an SAE named by hub id " +
+                $"owner/repo[/folder] loads through Lens.Hub's SaeHubSource.Load)");
         else throw new SaeException($"SAE not found: {path}");
         if (device is not null) sae.To(device);
         return sae;
@@ -45,7 +47,11 @@ public static class SaeLoader
             DropUnitScalingFactor(state, weightsPath);
             return new SparseAutoencoder(cfg, state, dir);
         }
-        catch (SafetensorsException e) { foreach (var t in state.Values) t.Dispose(); throw new SaeException(e.Message); }
+        catch (SafetensorsException e)
+        {
+            foreach (var t in state.Values) t.Dispose();
+            throw new SaeException(e.Message);
+        }
         catch { foreach (var t in state.Values) t.Dispose(); throw; }
     }
 
@@ -59,7 +65,8 @@ public static class SaeLoader
         if (!state.TryGetValue("scaling_factor", out var s)) return;
         using var ones = ones_like(s);
         if (!s.allclose(ones, rtol: 1e-5, atol: 1e-8))
-            throw new SaeException($"{where}: tensor 'scaling_factor' is not all ones (a finetuning scaling factor, which SAELens 6 cannot load either)");
+            throw new SaeException($"{where}: tensor 'scaling_factor' is not all ones (a finetuning scaling factor, " +
+                $"which SAELens 6 cannot load either)");
         state.Remove("scaling_factor");
         s.Dispose();
     }

@@ -10,13 +10,16 @@ public sealed record SaeMetrics
     public required double L0 { get; init; }
     /// <summary>Mean over tokens of the latents' sum (evals.py 527).</summary>
     public required double L1 { get; init; }
-    /// <summary>SAELens's "mse": Σ_d (x−x̂)² divided by the batch's token count, then the mean over tokens (evals.py 531-536); depends on the batch size.</summary>
+    /// <summary>SAELens's "mse": Σ_d (x−x̂)² divided by the batch's token count, then the mean over tokens (evals.py
+    /// 531-536); depends on the batch size.</summary>
     public required double Mse { get; init; }
-    /// <summary>SAELens's run_evals "explained_variance", uncentred as written: 1 − mean_t Σ(x−x̂)² / (mean_t Σ x² − (mean_{t,d} x²)²) (evals.py 548-556, 583-588).</summary>
+    /// <summary>SAELens's run_evals "explained_variance", uncentred as written: 1 − mean_t Σ(x−x̂)² / (mean_t Σ x² −
+    /// (mean_{t,d} x²)²) (evals.py 548-556, 583-588).</summary>
     public required double ExplainedVariance { get; init; }
     /// <summary>"explained_variance_legacy": mean_t [1 − Σ(x−x̂)² / Σ(x − mean_t x)²] (evals.py 537-544).</summary>
     public required double ExplainedVarianceLegacy { get; init; }
-    /// <summary>The centred textbook value (= the trainer's, sae_trainer.py 353-360): 1 − Σ_t‖x−x̂‖² / Σ_t‖x − x̄‖².</summary>
+    /// <summary>The centred textbook value (= the trainer's, sae_trainer.py 353-360): 1 − Σ_t‖x−x̂‖² / Σ_t‖x −
+    /// x̄‖².</summary>
     public required double ExplainedVarianceCentred { get; init; }
     /// <summary>The training MSE loss: mean over tokens of Σ_d (x−x̂)² (sae.py 925-927).</summary>
     public required double MseLoss { get; init; }
@@ -53,9 +56,11 @@ public sealed record SaeMetrics
         ("l0", L0), ("l1", L1), ("mse", Mse), ("explained_variance", ExplainedVariance),
         ("explained_variance_legacy", ExplainedVarianceLegacy), ("cossim", Cossim), ("l2_norm_in", L2NormIn),
         ("l2_norm_out", L2NormOut), ("l2_ratio", L2Ratio), ("relative_reconstruction_bias", RelativeReconstructionBias),
-        ("ce_loss_without_sae", CeLossWithoutSae), ("ce_loss_with_sae", CeLossWithSae), ("ce_loss_with_ablation", CeLossWithAblation),
+        ("ce_loss_without_sae", CeLossWithoutSae), ("ce_loss_with_sae", CeLossWithSae),
+            ("ce_loss_with_ablation", CeLossWithAblation),
         ("ce_loss_score", CeLossScore), ("kl_div_with_sae", KlDivWithSae), ("kl_div_with_ablation", KlDivWithAblation),
         ("kl_div_score", KlDivScore), ("explained_variance_centred", ExplainedVarianceCentred), ("mse_loss", MseLoss),
-        ("firing_fraction", FiringFraction), ("dead_features", DeadFeatures), ("dense_features", DenseFeatures), ("tokens", Tokens),
+        ("firing_fraction", FiringFraction), ("dead_features", DeadFeatures), ("dense_features", DenseFeatures),
+            ("tokens", Tokens),
     ];
 }

@@ -17,10 +17,13 @@ public static class SaeSplicing
     {
         var host = model.Hook(sae.HookName);
         if (sae.Device.type != model.Device.type || sae.Device.index != model.Device.index)
-            throw new SaeException($"{sae.Source}: the SAE is on {sae.Device} but the model on {model.Device} (move it with sae.To(model.Device))");
+            throw new SaeException($"{sae.Source}: the SAE is on {sae.Device} but the model on {model.Device} (move " +
+                $"it with sae.To(model.Device))");
         if (sae.Dtype != model.Dtype)
-            throw new SaeException($"{sae.Source}: the SAE's dtype is {HookedTransformer.NameOf(sae.Dtype)} but the model's {HookedTransformer.NameOf(model.Dtype)}; load the model in the SAE's dtype");
-        if (host.IsSpliced) throw new SaeException($"{sae.Source}: an SAE is already attached at {sae.HookName}; detach it first");
+            throw new SaeException($"{sae.Source}: the SAE's dtype is {HookedTransformer.NameOf(sae.Dtype)} but the " +
+                $"model's {HookedTransformer.NameOf(model.Dtype)}; load the model in the SAE's dtype");
+        if (host.IsSpliced)
+            throw new SaeException($"{sae.Source}: an SAE is already attached at {sae.HookName}; detach it first");
         var registered = model.RegisterHookPoints(sae.HookPoints);
         try
         {
@@ -31,7 +34,8 @@ public static class SaeSplicing
     }
 
     /// <summary>Attaches several SAEs (at different hook points) for a scope; disposing detaches them all.</summary>
-    public static IDisposable Saes(this HookedTransformer model, IEnumerable<SparseAutoencoder> saes, bool useErrorTerm = false)
+    public static IDisposable Saes(this HookedTransformer model, IEnumerable<SparseAutoencoder> saes,
+        bool useErrorTerm = false)
     {
         var handles = new List<IDisposable>();
         try { foreach (var sae in saes) handles.Add(model.AttachSae(sae, useErrorTerm)); }
@@ -40,16 +44,20 @@ public static class SaeSplicing
     }
 
     /// <summary>run_with_saes: a forward with the SAEs attached for this run only.</summary>
-    public static ModelOutput RunWithSaes(this HookedTransformer model, Tensor tokens, IEnumerable<SparseAutoencoder> saes,
+    public static ModelOutput RunWithSaes(this HookedTransformer model, Tensor tokens,
+        IEnumerable<SparseAutoencoder> saes,
         bool useErrorTerm = false, ReturnType returnType = ReturnType.Logits, bool lossPerToken = false)
     {
         using var _ = model.Saes(saes, useErrorTerm);
         return model.Forward(tokens, returnType, lossPerToken);
     }
 
-    /// <summary>run_with_cache_with_saes: a cached forward with the SAEs attached; the cache includes their hook points.</summary>
-    public static CachedRun RunWithCacheWithSaes(this HookedTransformer model, Tensor tokens, IEnumerable<SparseAutoencoder> saes,
-        bool useErrorTerm = false, Func<string, bool>? namesFilter = null, ReturnType returnType = ReturnType.Logits, bool lossPerToken = false)
+    /// <summary>run_with_cache_with_saes: a cached forward with the SAEs attached; the cache includes their hook
+    /// points.</summary>
+    public static CachedRun RunWithCacheWithSaes(this HookedTransformer model, Tensor tokens,
+        IEnumerable<SparseAutoencoder> saes,
+        bool useErrorTerm = false, Func<string, bool>? namesFilter = null, ReturnType returnType = ReturnType.Logits,
+        bool lossPerToken = false)
     {
         using var _ = model.Saes(saes, useErrorTerm);
         return model.RunWithCache(tokens, returnType, namesFilter, lossPerToken: lossPerToken);

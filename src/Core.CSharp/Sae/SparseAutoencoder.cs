@@ -43,10 +43,12 @@ public sealed class SparseAutoencoder : IDisposable
     public HookPoint HookSaeOutput { get; }
 
     /// <summary>The SAE's hook points in the order a forward with the error term reaches them.</summary>
-    public IReadOnlyList<HookPoint> HookPoints => [HookSaeInput, HookSaeActsPre, HookSaeActsPost, HookSaeRecons, HookSaeError, HookSaeOutput];
+    public IReadOnlyList<HookPoint> HookPoints =>
+        [HookSaeInput, HookSaeActsPre, HookSaeActsPost, HookSaeRecons, HookSaeError, HookSaeOutput];
 
     public static readonly IReadOnlyList<string> HookSuffixes =
-        ["hook_sae_input", "hook_sae_acts_pre", "hook_sae_acts_post", "hook_sae_recons", "hook_sae_error", "hook_sae_output"];
+        ["hook_sae_input", "hook_sae_acts_pre", "hook_sae_acts_post", "hook_sae_recons", "hook_sae_error",
+            "hook_sae_output"];
 
     public ScalarType Dtype => W_enc.dtype;
     public Device Device => W_enc.device;
@@ -72,16 +74,18 @@ public sealed class SparseAutoencoder : IDisposable
         var extra = stateDict.Keys.Where(n => !names.Contains(n)).ToList();
         if (missing.Count > 0 || extra.Count > 0)
             throw new SaeException($"{source}: a {config.Architecture} SAE has tensors {string.Join(", ", names)}"
-                + (missing.Count > 0 ? $"; missing {string.Join(", ", missing)}" : "") + (extra.Count > 0 ? $"; unexpected {string.Join(", ", extra)}" : ""));
+                + (missing.Count > 0 ? $"; missing {string.Join(", ", missing)}" : "")
+                + (extra.Count > 0 ? $"; unexpected {string.Join(", ", extra)}" : ""));
         long dIn = config.DIn, dSae = config.DSae;
         var shapes = new Dictionary<string, long[]>
         {
-            ["W_enc"] = [dIn, dSae], ["W_dec"] = [dSae, dIn], ["b_dec"] = [dIn], ["b_enc"] = [dSae], ["threshold"] = [dSae],
-            ["b_gate"] = [dSae], ["b_mag"] = [dSae], ["r_mag"] = [dSae],
+            ["W_enc"] = [dIn, dSae], ["W_dec"] = [dSae, dIn], ["b_dec"] = [dIn], ["b_enc"] = [dSae],
+            ["threshold"] = [dSae], ["b_gate"] = [dSae], ["b_mag"] = [dSae], ["r_mag"] = [dSae],
         };
         foreach (var n in names)
             if (!stateDict[n].shape.SequenceEqual(shapes[n]))
-                throw new SaeException($"{source}: tensor '{n}' has shape [{string.Join(", ", stateDict[n].shape)}] but d_in {dIn}, d_sae {dSae} need [{string.Join(", ", shapes[n])}]");
+                throw new SaeException($"{source}: tensor '{n}' has shape [{string.Join(", ", stateDict[n].shape)}] " +
+                    $"but d_in {dIn}, d_sae {dSae} need [{string.Join(", ", shapes[n])}]");
         var dtype = HookedTransformer.DtypeOf(config.Dtype);
         Tensor Take(string n)
         {
@@ -101,10 +105,13 @@ public sealed class SparseAutoencoder : IDisposable
         HookSaeOutput = new HookPoint($"{HookName}.hook_sae_output");
     }
 
-    /// <summary>Loads a SAELens folder (cfg.json + sae_weights.safetensors) or a Gemma Scope params.npz; see <see cref="SaeLoader"/>.</summary>
-    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null) => SaeLoader.Load(path, hook, device);
+    /// <summary>Loads a SAELens folder (cfg.json + sae_weights.safetensors) or a Gemma Scope params.npz; see
+    /// <see cref="SaeLoader"/>.</summary>
+    public static SparseAutoencoder Load(string path, string? hook = null, Device? device = null) =>
+        SaeLoader.Load(path, hook, device);
 
-    /// <summary>Feature activations (<c>hook_sae_acts_post</c>) [..., d_sae] of activations in the hook point's shape.</summary>
+    /// <summary>Feature activations (<c>hook_sae_acts_post</c>) [..., d_sae] of activations in the hook point's
+    /// shape.</summary>
     public Tensor Encode(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -121,7 +128,8 @@ public sealed class SparseAutoencoder : IDisposable
     public Tensor Decode(Tensor features, Tensor? input = null)
     {
         if (input is null && ActivationNormalization.NeedsInput(Config.NormalizeActivations))
-            throw new SaeException($"{Source}: decoding with normalize_activations '{Config.NormalizeActivations}' needs the encoded input's statistics: pass the input (Decode(features, input)) or use Forward");
+            throw new SaeException($"{Source}: decoding with normalize_activations '{Config.NormalizeActivations}' " +
+                $"needs the encoded input's statistics: pass the input (Decode(features, input)) or use Forward");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var pass = input is null ? new Pass(null, ActivationNormalization.Identity) : EncodeWith(input, hooked: false);
@@ -151,7 +159,8 @@ public sealed class SparseAutoencoder : IDisposable
         return HookSaeOutput.Run(output).MoveToOuterDisposeScope();
     }
 
-    /// <summary>One encoding's results that decoding needs: the features, the normalisation to undo, the head size.</summary>
+    /// <summary>One encoding's results that decoding needs: the features, the normalisation to undo, the head
+    /// size.</summary>
     sealed record Pass(Tensor? FeaturesOrNull, ActivationNormalization Normalization, long? DHead = null)
     {
         public Tensor Features => FeaturesOrNull!;
@@ -161,13 +170,16 @@ public sealed class SparseAutoencoder : IDisposable
     {
         Tensor Hook(HookPoint h, Tensor t) => hooked ? h.Run(t) : t;
         if (!Config.HookZ && x.shape[^1] != Config.DIn)
-            throw new SaeException($"{Source}: the activation at {HookName} has shape [{string.Join(", ", x.shape)}] but the SAE's d_in is {Config.DIn}");
+            throw new SaeException($"{Source}: the activation at {HookName} has shape [{string.Join(", ", x.shape)}] " +
+                $"but the SAE's d_in is {Config.DIn}");
         var sae = x.dtype == Dtype ? x : x.to(Dtype);
         long? dHead = null;
         if (Config.HookZ)
         {
             if (x.dim() < 2 || x.shape[^2] * x.shape[^1] != Config.DIn)
-                throw new SaeException($"{Source}: a hook_z SAE with d_in {Config.DIn} got an activation of shape [{string.Join(", ", x.shape)}] at {HookName} (expected [..., n_heads, d_head] with n_heads·d_head = d_in)");
+                throw new SaeException($"{Source}: a hook_z SAE with d_in {Config.DIn} got an activation of shape " +
+                    $"[{string.Join(", ", x.shape)}] at {HookName} (expected [..., n_heads, d_head] with " +
+                    $"n_heads·d_head = d_in)");
             dHead = x.shape[^1];
             sae = sae.flatten(-2, -1);
         }
@@ -188,7 +200,8 @@ public sealed class SparseAutoencoder : IDisposable
     Tensor JumpRelu(Tensor pre, Func<HookPoint, Tensor, Tensor> hook) =>
         hook(HookSaeActsPost, nn.functional.relu(pre) * pre.gt(threshold!).to(pre.dtype));
 
-    /// <summary>topk_sae.py 60-115, 238-250: rank (optionally decoder-norm-scaled) pre-activations, ReLU the k picked values only.</summary>
+    /// <summary>topk_sae.py 60-115, 238-250: rank (optionally decoder-norm-scaled) pre-activations, ReLU the k picked
+    /// values only.</summary>
     Tensor TopK(Tensor pre, Func<HookPoint, Tensor, Tensor> hook)
     {
         if (Config.RescaleActsByDecoderNorm) pre = pre * W_dec.norm(-1);
@@ -208,7 +221,8 @@ public sealed class SparseAutoencoder : IDisposable
     Tensor DecodeWith(Tensor features, Pass pass, bool hooked)
     {
         if (features.shape[^1] != Config.DSae)
-            throw new SaeException($"{Source}: features have {features.shape[^1]} latents but the SAE has d_sae {Config.DSae}");
+            throw new SaeException(
+                $"{Source}: features have {features.shape[^1]} latents but the SAE has d_sae {Config.DSae}");
         if (Config.Architecture == "topk" && Config.RescaleActsByDecoderNorm) features = features / W_dec.norm(-1);
         var recons = features.matmul(W_dec) + b_dec;
         if (hooked) recons = HookSaeRecons.Run(recons);
@@ -221,7 +235,13 @@ public sealed class SparseAutoencoder : IDisposable
     /// <summary>Moves the weights to a device, in place; returns this.</summary>
     public SparseAutoencoder To(Device device)
     {
-        Tensor Move(Tensor t) { if (t.device.type == device.type && t.device.index == device.index) return t; var m = t.to(device).DetachFromDisposeScope(); t.Dispose(); return m; }
+        Tensor Move(Tensor t)
+        {
+            if (t.device.type == device.type && t.device.index == device.index) return t;
+            var m = t.to(device).DetachFromDisposeScope();
+            t.Dispose();
+            return m;
+        }
         W_enc = Move(W_enc); W_dec = Move(W_dec); b_dec = Move(b_dec);
         if (b_enc is not null) b_enc = Move(b_enc);
         if (threshold is not null) threshold = Move(threshold);

@@ -34,7 +34,8 @@ internal static class ByteLevelAlphabet
 
     public static string FromText(string text) => FromBytes(Encoding.UTF8.GetBytes(text));
 
-    /// <summary>The bytes a byte-level piece stands for, or null when it has a character outside the alphabet.</summary>
+    /// <summary>The bytes a byte-level piece stands for, or null when it has a character outside the
+    /// alphabet.</summary>
     public static byte[]? ToBytes(string piece)
     {
         var bytes = new byte[piece.Length];

@@ -13,13 +13,15 @@ namespace Lens.Tokenization;
 public sealed class CheckpointTokenizer
 {
     static readonly string[] TemplateFromFlags =
-        ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast", "CodeLlamaTokenizer", "CodeLlamaTokenizerFast"];
+        ["LlamaTokenizer", "LlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast", "CodeLlamaTokenizer",
+            "CodeLlamaTokenizerFast"];
 
     readonly IHubPieces _pieces;
     readonly int[] _prefix, _suffix;
     readonly string? _cannotAddSpecial;
 
-    CheckpointTokenizer(ITokenizer tokenizer, IHubPieces pieces, int[] prefix, int[] suffix, string? cannotAddSpecial, bool cleanUp)
+    CheckpointTokenizer(ITokenizer tokenizer, IHubPieces pieces, int[] prefix, int[] suffix, string? cannotAddSpecial,
+        bool cleanUp)
     {
         Tokenizer = tokenizer;
         _pieces = pieces;
@@ -32,7 +34,8 @@ public sealed class CheckpointTokenizer
     /// <summary>The tokenizer as the model uses it (no special tokens added by Encode).</summary>
     public ITokenizer Tokenizer { get; }
 
-    /// <summary>tokenizer_config.json's clean_up_tokenization_spaces (false when it does not say, as current Hugging Face).</summary>
+    /// <summary>tokenizer_config.json's clean_up_tokenization_spaces (false when it does not say, as current Hugging
+    /// Face).</summary>
     public bool CleanUpTokenizationSpaces { get; }
 
     /// <summary>Reads tokenizer.json (or vocab.json + merges.txt) and tokenizer_config.json from a folder.</summary>
@@ -41,7 +44,9 @@ public sealed class CheckpointTokenizer
         var (tokenizer, json) = TokenizerLoader.FromFolderWithJson(dir);
         var inner = tokenizer is ConfiguredTokenizer c ? c.Inner : tokenizer;
         if (inner is not IHubPieces pieces)
-            throw new TokenizerFileException(dir, $"holds a {inner.GetType().Name}, not a Hugging Face tokenizer (tokenizer.json, or vocab.json + merges.txt).");
+            throw new TokenizerFileException(dir,
+                $"holds a {inner.GetType().Name}, not a Hugging Face tokenizer (tokenizer.json, or vocab.json + " +
+                $"merges.txt).");
 
         string configPath = Path.Combine(dir, "tokenizer_config.json");
         var config = TokenizerLoader.ReadJsonObject(configPath);
@@ -51,10 +56,13 @@ public sealed class CheckpointTokenizer
         string? cannot = null;
         if (json is not null)
             (prefix, suffix, cannot) = Template(json);
-        if (config is { } tc && HubTokenizerJson.StringOf(tc, "tokenizer_class") is { } cls && TemplateFromFlags.Contains(cls)
-            && (HubTokenizerJson.BoolOf(tc, "add_bos_token") is not null || HubTokenizerJson.BoolOf(tc, "add_eos_token") is not null))
+        if (config is { } tc && HubTokenizerJson.StringOf(tc, "tokenizer_class") is { } cls
+            && TemplateFromFlags.Contains(cls)
+            && (HubTokenizerJson.BoolOf(tc, "add_bos_token") is not null
+            || HubTokenizerJson.BoolOf(tc, "add_eos_token") is not null))
         {
-            bool addBos = HubTokenizerJson.BoolOf(tc, "add_bos_token") ?? true, addEos = HubTokenizerJson.BoolOf(tc, "add_eos_token") ?? false;
+            bool addBos = HubTokenizerJson.BoolOf(tc, "add_bos_token") ?? true,
+                addEos = HubTokenizerJson.BoolOf(tc, "add_eos_token") ?? false;
             prefix = addBos ? [TokenOf(tc, "bos_token")] : [];
             suffix = addEos ? [TokenOf(tc, "eos_token")] : [];
             cannot = null;
@@ -70,9 +78,11 @@ public sealed class CheckpointTokenizer
                 _ => null,
             } : null;
             if (content is null)
-                throw new TokenizerFileException(configPath, $"asks for {key} to be added (add_{key[..3]}_token) but names no {key}.");
+                throw new TokenizerFileException(configPath,
+                    $"asks for {key} to be added (add_{key[..3]}_token) but names no {key}.");
             return tokenizer.TokenToId(content)
-                ?? throw new TokenizerFileException(configPath, $"{key} \"{content}\" is not a token of the tokenizer.");
+                ?? throw new TokenizerFileException(configPath,
+                $"{key} \"{content}\" is not a token of the tokenizer.");
         }
     }
 
@@ -95,23 +105,29 @@ public sealed class CheckpointTokenizer
                     foreach (var item in single.EnumerateArray())
                     {
                         if (item.TryGetProperty("Sequence", out _)) { seenText = true; continue; }
-                        if (!item.TryGetProperty("SpecialToken", out var st) || HubTokenizerJson.StringOf(st, "id") is not { } name
-                            || !e.TryGetProperty("special_tokens", out var specials) || !specials.TryGetProperty(name, out var special)
+                        if (!item.TryGetProperty("SpecialToken", out var st)
+                            || HubTokenizerJson.StringOf(st, "id") is not { } name
+                            || !e.TryGetProperty("special_tokens", out var specials)
+                            || !specials.TryGetProperty(name, out var special)
                             || !special.TryGetProperty("ids", out var ids) || ids.ValueKind != JsonValueKind.Array)
-                            throw json.Malformed("post_processor TemplateProcessing's single template names a special token that its special_tokens do not give ids for.");
+                            throw json.Malformed("post_processor TemplateProcessing's single template names a " +
+                                "special token that its special_tokens do not give ids for.");
                         (seenText ? after : before).AddRange(ids.EnumerateArray().Select(i => i.GetInt32()));
                     }
                     prefix = [.. prefix, .. before];
                     suffix = [.. suffix, .. after];
                     continue;
                 default:
-                    return ([], [], $"{json.Path}: post_processor \"{type}\" is not supported, so Lens cannot add special tokens as Hugging Face does (tokenize without them).");
+                    return ([], [],
+                        $"{json.Path}: post_processor \"{type}\" is not supported, so Lens cannot add special tokens " +
+                        $"as Hugging Face does (tokenize without them).");
             }
         }
         return (prefix, suffix, null);
     }
 
-    /// <summary>The ids of a text; with <paramref name="addSpecialTokens"/>, the special tokens Hugging Face adds around it.</summary>
+    /// <summary>The ids of a text; with <paramref name="addSpecialTokens"/>, the special tokens Hugging Face adds
+    /// around it.</summary>
     public int[] Encode(string text, bool addSpecialTokens = true)
     {
         var ids = Tokenizer.Encode(text);
@@ -123,7 +139,8 @@ public sealed class CheckpointTokenizer
     /// <summary>Hugging Face's convert_ids_to_tokens.</summary>
     public string[] Pieces(IEnumerable<int> ids) => ids.Select(_pieces.Piece).ToArray();
 
-    /// <summary>Hugging Face's decode: special tokens kept unless skipped, and clean-up as tokenizer_config.json says unless told.</summary>
+    /// <summary>Hugging Face's decode: special tokens kept unless skipped, and clean-up as tokenizer_config.json says
+    /// unless told.</summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null)
     {
         var kept = skipSpecialTokens ? ids.Where(id => !_pieces.IsSpecial(id)) : ids;

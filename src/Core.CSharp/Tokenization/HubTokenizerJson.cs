@@ -40,13 +40,17 @@ internal sealed class HubTokenizerJson
         return FromDocument(path, doc);
     }
 
-    /// <summary>A tokenizer.json already parsed (or built in memory, as from a tokenizer.model); <paramref name="path"/> names it in errors.</summary>
+    /// <summary>A tokenizer.json already parsed (or built in memory, as from a tokenizer.model);
+    /// <paramref name="path"/> names it in errors.</summary>
     public static HubTokenizerJson FromDocument(string path, JsonDocument doc)
     {
         var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model)
+            || model.ValueKind != JsonValueKind.Object)
             throw new TokenizerFileException(path, "has no \"model\" object; it is not a Hugging Face tokenizer.json.");
-        string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "(missing)";
+        string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
+            ? t.GetString()!
+            : "(missing)";
 
         return new HubTokenizerJson
         {
@@ -66,10 +70,12 @@ internal sealed class HubTokenizerJson
     public void RefuseDropout()
     {
         if (Model.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number && d.GetDouble() > 0)
-            throw Malformed($"model.dropout is {d.GetDouble()}, which makes Hugging Face's BPE encoding random; Lens does not reproduce it.");
+            throw Malformed($"model.dropout is {d.GetDouble()}, which makes Hugging Face's BPE encoding random; Lens " +
+                $"does not reproduce it.");
     }
 
-    /// <summary>A section of the root (normalizer, pre_tokenizer, decoder, post_processor), or null when absent or null.</summary>
+    /// <summary>A section of the root (normalizer, pre_tokenizer, decoder, post_processor), or null when absent or
+    /// null.</summary>
     public JsonElement? Section(string name) =>
         Root.TryGetProperty(name, out var s) && s.ValueKind == JsonValueKind.Object ? s : null;
 
@@ -94,7 +100,9 @@ internal sealed class HubTokenizerJson
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     public static bool? BoolOf(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : null;
+        e.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False)
+            ? v.GetBoolean()
+            : null;
 
     /// <summary>
     /// Whether the post-processor's single-sequence template starts with a special token, and which:
@@ -104,10 +112,12 @@ internal sealed class HubTokenizerJson
     {
         foreach (var (type, e) in Components("post_processor"))
         {
-            if (type != "TemplateProcessing" || !e.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array)
+            if (type != "TemplateProcessing" || !e.TryGetProperty("single", out var single)
+                || single.ValueKind != JsonValueKind.Array)
                 continue;
             var first = single.EnumerateArray().FirstOrDefault();
-            if (first.ValueKind == JsonValueKind.Object && first.TryGetProperty("SpecialToken", out var st) && st.ValueKind == JsonValueKind.Object)
+            if (first.ValueKind == JsonValueKind.Object && first.TryGetProperty("SpecialToken", out var st)
+                && st.ValueKind == JsonValueKind.Object)
                 return StringOf(st, "id");
         }
         return null;
@@ -150,7 +160,8 @@ internal sealed class HubTokenizerJson
                 string s = m.GetString()!;
                 int space = s.IndexOf(' ');
                 if (space <= 0 || space == s.Length - 1 || s.IndexOf(' ', space + 1) >= 0)
-                    throw new TokenizerFileException(path, $"model.merges[{index}] \"{s}\" is not two pieces separated by one space.");
+                    throw new TokenizerFileException(path,
+                        $"model.merges[{index}] \"{s}\" is not two pieces separated by one space.");
                 result.Add((s[..space], s[(space + 1)..]));
             }
             else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2
@@ -178,9 +189,11 @@ internal sealed class HubTokenizerJson
         foreach (var a in list.EnumerateArray())
         {
             if (a.ValueKind != JsonValueKind.Object
-                || !a.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int idValue) || idValue < 0
+                || !a.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.Number
+                || !id.TryGetInt32(out int idValue) || idValue < 0
                 || StringOf(a, "content") is not { Length: > 0 } content)
-                throw new TokenizerFileException(path, $"added_tokens[{index}] needs an \"id\" and a non-empty \"content\".");
+                throw new TokenizerFileException(path,
+                    $"added_tokens[{index}] needs an \"id\" and a non-empty \"content\".");
             result.Add(new AddedToken(idValue, content, BoolOf(a, "special") ?? false));
             index++;
         }

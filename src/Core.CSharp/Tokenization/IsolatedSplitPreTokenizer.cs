@@ -19,12 +19,14 @@ internal sealed class IsolatedSplitPreTokenizer
     readonly NormalizationForm? _normalization;
     readonly string _source;
 
-    public IsolatedSplitPreTokenizer(Regex regex, AddedTokenMatcher added, NormalizationForm? normalization, string source)
+    public IsolatedSplitPreTokenizer(Regex regex, AddedTokenMatcher added, NormalizationForm? normalization,
+        string source)
     {
         _regex = regex;
         _classesLettersOrDigits = regex.ToString() is var pattern
             && (pattern.Contains(@"\p{", StringComparison.Ordinal) || pattern.Contains(@"\P{", StringComparison.Ordinal)
-                || pattern.Contains(@"\w", StringComparison.OrdinalIgnoreCase) || pattern.Contains(@"\d", StringComparison.OrdinalIgnoreCase));
+                || pattern.Contains(@"\w", StringComparison.OrdinalIgnoreCase)
+                || pattern.Contains(@"\d", StringComparison.OrdinalIgnoreCase));
         _added = added;
         _normalization = normalization;
         _source = source;
@@ -60,9 +62,13 @@ internal sealed class IsolatedSplitPreTokenizer
             if (!char.IsSurrogatePair(text[i], text[i + 1])) continue;
             var rune = new Rune(text[i], text[i + 1]);
             var category = Rune.GetUnicodeCategory(rune);
-            if (category is <= UnicodeCategory.OtherLetter or (>= UnicodeCategory.DecimalDigitNumber and <= UnicodeCategory.OtherNumber))
+            if (category is <= UnicodeCategory.OtherLetter
+                or (>= UnicodeCategory.DecimalDigitNumber and <= UnicodeCategory.OtherNumber))
                 throw new ArgumentException(
-                    $"The text holds U+{rune.Value:X} ({category}) at character {i}: {_source}'s Split pattern classes letters and digits with \\p{{L}}/\\p{{N}}, which .NET's regex does not apply to characters outside the Basic Multilingual Plane, so Lens cannot split this text exactly as Hugging Face does.");
+                    $"The text holds U+{rune.Value:X} ({category}) at character {i}: {_source}'s Split pattern " +
+                        $"classes letters and digits with \\p{{L}}/\\p{{N}}, which .NET's regex does not apply to " +
+                        $"characters outside the Basic Multilingual Plane, so Lens cannot split this text exactly as " +
+                        $"Hugging Face does.");
             i++;
         }
     }

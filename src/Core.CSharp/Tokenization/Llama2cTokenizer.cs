@@ -40,11 +40,16 @@ public sealed class Llama2cTokenizer : ITokenizer
     {
         TokenizerFileException.ThrowIfMissing(path);
         if (vocabSize is <= ByteFallbackOffset + 255)
-            throw new ArgumentOutOfRangeException(nameof(vocabSize), vocabSize, "A llama2.c vocabulary holds at least the 3 control pieces and 256 byte pieces.");
+            throw new ArgumentOutOfRangeException(nameof(vocabSize), vocabSize,
+                "A llama2.c vocabulary holds at least the 3 control pieces and 256 byte pieces.");
         byte[] data = File.ReadAllBytes(path);
-        if (data.Length < 4) throw new TokenizerFileException(path, $"is {data.Length} bytes long, too short for a llama2.c tokenizer header.");
+        if (data.Length < 4)
+            throw new TokenizerFileException(path,
+                $"is {data.Length} bytes long, too short for a llama2.c tokenizer header.");
         int maxTokenLength = BinaryPrimitives.ReadInt32LittleEndian(data);
-        if (maxTokenLength <= 0) throw new TokenizerFileException(path, $"max_token_length {maxTokenLength} is not positive; not a llama2.c tokenizer.");
+        if (maxTokenLength <= 0)
+            throw new TokenizerFileException(path,
+                $"max_token_length {maxTokenLength} is not positive; not a llama2.c tokenizer.");
 
         var pieces = new List<byte[]>();
         var scores = new List<float>();
@@ -53,20 +58,24 @@ public sealed class Llama2cTokenizer : ITokenizer
         {
             int index = pieces.Count;
             if (data.Length - offset < 8)
-                throw new TokenizerFileException(path, $"ends inside the header of piece {index} (offset {offset}, {data.Length} bytes in all).");
+                throw new TokenizerFileException(path,
+                    $"ends inside the header of piece {index} (offset {offset}, {data.Length} bytes in all).");
             float score = BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(offset));
             int length = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(offset + 4));
             offset += 8;
             if (length < 0 || length > data.Length - offset)
-                throw new TokenizerFileException(path, $"piece {index} claims {length} bytes but only {data.Length - offset} remain.");
+                throw new TokenizerFileException(path,
+                    $"piece {index} claims {length} bytes but only {data.Length - offset} remain.");
             pieces.Add(data.AsSpan(offset, length).ToArray());
             scores.Add(score);
             offset += length;
         }
         if (offset != data.Length)
-            throw new TokenizerFileException(path, $"has {data.Length - offset} bytes left over after {pieces.Count} pieces.");
+            throw new TokenizerFileException(path,
+                $"has {data.Length - offset} bytes left over after {pieces.Count} pieces.");
         if (pieces.Count < ByteFallbackOffset + 256)
-            throw new TokenizerFileException(path, $"has only {pieces.Count} pieces; llama2.c needs <unk>, BOS, EOS and 256 byte pieces.");
+            throw new TokenizerFileException(path,
+                $"has only {pieces.Count} pieces; llama2.c needs <unk>, BOS, EOS and 256 byte pieces.");
         return new Llama2cTokenizer(path, pieces.ToArray(), scores.ToArray(), maxTokenLength);
     }
 
@@ -143,7 +152,8 @@ public sealed class Llama2cTokenizer : ITokenizer
 
     int CheckId(int id) =>
         id >= 0 && id < _pieces.Length ? id
-        : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is not in the vocabulary of {Name} (size {VocabSize}).");
+        : throw new ArgumentOutOfRangeException(nameof(id), id,
+            $"Token id {id} is not in the vocabulary of {Name} (size {VocabSize}).");
 
     static byte[] Concat(byte[] a, byte[] b)
     {
@@ -157,6 +167,7 @@ public sealed class Llama2cTokenizer : ITokenizer
     {
         value = 0;
         return piece.Length == 6 && piece[0] == '<' && piece[1] == '0' && piece[2] == 'x' && piece[5] == '>'
-            && byte.TryParse(Encoding.ASCII.GetString(piece, 3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
+            && byte.TryParse(Encoding.ASCII.GetString(piece, 3, 2), NumberStyles.AllowHexSpecifier,
+            CultureInfo.InvariantCulture, out value);
     }
 }

@@ -44,18 +44,22 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
         _byteFallback = HubTokenizerJson.BoolOf(model, "byte_fallback") ?? false;
         _fuseUnk = HubTokenizerJson.BoolOf(model, "fuse_unk") ?? false;
         if (HubTokenizerJson.StringOf(model, "unk_token") is { } unk)
-            _unkId = _vocab.TryGetValue(unk, out int u) ? u : throw json.Malformed($"unk_token \"{unk}\" is not in the vocabulary.");
+            _unkId = _vocab.TryGetValue(unk, out int u)
+                ? u
+                : throw json.Malformed($"unk_token \"{unk}\" is not in the vocabulary.");
         for (int b = 0; b < 256; b++)
             _byteIds[b] = _vocab.TryGetValue($"<0x{b:X2}>", out int id) ? id : null;
         if (HubTokenizerJson.StringOf(model, "continuing_subword_prefix") is { Length: > 0 }
             || HubTokenizerJson.StringOf(model, "end_of_word_suffix") is { Length: > 0 })
-            throw json.Malformed("uses continuing_subword_prefix/end_of_word_suffix, which SentencePiece BPE does not.");
+            throw json.Malformed(
+                "uses continuing_subword_prefix/end_of_word_suffix, which SentencePiece BPE does not.");
 
         _merges = new Dictionary<(int, int), (int, int)>();
         for (int rank = 0; rank < json.Merges.Count; rank++)
         {
             var (l, r) = json.Merges[rank];
-            if (!_vocab.TryGetValue(l, out int li) || !_vocab.TryGetValue(r, out int ri) || !_vocab.TryGetValue(l + r, out int merged))
+            if (!_vocab.TryGetValue(l, out int li) || !_vocab.TryGetValue(r, out int ri)
+                || !_vocab.TryGetValue(l + r, out int merged))
                 throw json.Malformed($"merge {rank} (\"{l}\" \"{r}\") uses a piece that is not in the vocabulary.");
             _merges.TryAdd((li, ri), (rank, merged));
         }
@@ -73,19 +77,23 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
             if (type == "Prepend" && HubTokenizerJson.StringOf(e, "prepend") == Metaspace.ToString())
                 _prefix = Prefix.EverySegment;
             else if (type == "Replace" && e.TryGetProperty("pattern", out var pattern)
-                     && HubTokenizerJson.StringOf(pattern, "String") == " " && HubTokenizerJson.StringOf(e, "content") == Metaspace.ToString())
+                     && HubTokenizerJson.StringOf(pattern, "String") == " "
+                     && HubTokenizerJson.StringOf(e, "content") == Metaspace.ToString())
                 _replaceSpaces = true;
             else
-                throw json.Malformed($"normalizer \"{type}\" is not supported here (only Prepend '▁' and Replace ' ' -> '▁').");
+                throw json.Malformed(
+                    $"normalizer \"{type}\" is not supported here (only Prepend '▁' and Replace ' ' -> '▁').");
         }
         foreach (var (type, e) in json.Components("pre_tokenizer").Where(c => c.Type != "Sequence"))
         {
-            // Gemma: Split on " " after a normalizer that has already turned every space into '▁' finds nothing to split.
+            // Gemma: Split on " " after a normalizer that has already turned every space into '▁' finds nothing to
+            // split.
             if (type == "Split" && _replaceSpaces && e.TryGetProperty("pattern", out var splitOn)
                 && HubTokenizerJson.StringOf(splitOn, "String") == " " && HubTokenizerJson.BoolOf(e, "invert") != true)
                 continue;
             if (type != "Metaspace")
-                throw json.Malformed($"pre-tokenizer \"{type}\" is not supported here (only Metaspace, or Split on \" \" after a normalizer that replaces spaces).");
+                throw json.Malformed($"pre-tokenizer \"{type}\" is not supported here (only Metaspace, or Split on " +
+                    $"\" \" after a normalizer that replaces spaces).");
             if (HubTokenizerJson.StringOf(e, "replacement") is { } rep && rep != Metaspace.ToString())
                 throw json.Malformed($"Metaspace replacement \"{rep}\" is not '▁'.");
             _replaceSpaces = true;
@@ -104,7 +112,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
         foreach (var (type, e) in json.Components("decoder").Where(c => c.Type != "Sequence"))
             _decoders.Add(Decoder(json, type, e));
         if (_decoders.Count == 0)
-            throw json.Malformed("has no decoder; Lens decodes SentencePiece-style BPE only through the decoders the file names.");
+            throw json.Malformed(
+                "has no decoder; Lens decodes SentencePiece-style BPE only through the decoders the file names.");
 
         VocabSize = Math.Max(_pieceById.Keys.DefaultIfEmpty(-1).Max(), _addedById.Keys.DefaultIfEmpty(-1).Max()) + 1;
         string? leading = json.TemplateLeadingSpecialToken();
@@ -115,7 +124,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
         PadTokenId = EosTokenId;
     }
 
-    /// <summary>Reads a SentencePiece-style BPE tokenizer.json (model "BPE" with '▁' and, usually, byte fallback).</summary>
+    /// <summary>Reads a SentencePiece-style BPE tokenizer.json (model "BPE" with '▁' and, usually, byte
+    /// fallback).</summary>
     public static SentencePieceBpeTokenizer FromTokenizerJson(string path) => new(HubTokenizerJson.Read(path));
 
     internal static SentencePieceBpeTokenizer FromTokenizerJson(HubTokenizerJson json) => new(json);
@@ -192,7 +202,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
                 continue;
             }
             if (_unkId is not { } unk)
-                throw new ArgumentException($"Character '{rune}' (U+{rune.Value:X4}) is not in the vocabulary of {Name}, which has neither byte fallback nor an unknown token.");
+                throw new ArgumentException($"Character '{rune}' (U+{rune.Value:X4}) is not in the vocabulary " +
+                    $"of {Name}, which has neither byte fallback nor an unknown token.");
             if (!(_fuseUnk && previousWasUnknown)) symbols.Add(unk);
             previousWasUnknown = true;
         }
@@ -219,10 +230,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
         return string.Concat(tokens);
     }
 
-    /// <summary>The piece of an id as tokenizer.json spells it (Hugging Face's convert_ids_to_tokens: "▁cat", "&lt;0x0A&gt;").</summary>
+    /// <summary>The piece of an id as tokenizer.json spells it (Hugging Face's convert_ids_to_tokens: "▁cat",
+    /// "&lt;0x0A&gt;").</summary>
     public string Piece(int id) => PieceOf(id);
 
-    /// <summary>Whether an id is an added token marked special (dropped by decoding with skip_special_tokens).</summary>
+    /// <summary>Whether an id is an added token marked special (dropped by decoding with
+    /// skip_special_tokens).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
     /// <summary>One of Hugging Face's decoders as a step on the list of token strings.</summary>
@@ -231,9 +244,11 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
         switch (type)
         {
             case "Replace":
-                if (!e.TryGetProperty("pattern", out var pattern) || HubTokenizerJson.StringOf(pattern, "String") is not { Length: > 0 } from
+                if (!e.TryGetProperty("pattern", out var pattern)
+                    || HubTokenizerJson.StringOf(pattern, "String") is not { Length: > 0 } from
                     || HubTokenizerJson.StringOf(e, "content") is not { } to)
-                    throw json.Malformed("decoder Replace needs a {\"String\": ...} pattern and a content (a Regex pattern is not supported).");
+                    throw json.Malformed("decoder Replace needs a {\"String\": ...} pattern and a content (a Regex " +
+                        "pattern is not supported).");
                 return tokens => tokens.Select(t => t.Replace(from, to, StringComparison.Ordinal)).ToList();
             case "ByteFallback":
                 return FuseBytePieces;
@@ -241,8 +256,10 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
                 return tokens => [string.Concat(tokens)];
             case "Strip":
                 string content = HubTokenizerJson.StringOf(e, "content") ?? " ";
-                int start = e.TryGetProperty("start", out var st) ? st.GetInt32() : 0, stop = e.TryGetProperty("stop", out var sp) ? sp.GetInt32() : 0;
-                if (content.Length != 1) throw json.Malformed($"decoder Strip content \"{content}\" is not one character.");
+                int start = e.TryGetProperty("start", out var st) ? st.GetInt32() : 0,
+                    stop = e.TryGetProperty("stop", out var sp) ? sp.GetInt32() : 0;
+                if (content.Length != 1)
+                    throw json.Malformed($"decoder Strip content \"{content}\" is not one character.");
                 return tokens => tokens.Select(t => Strip(t, content[0], start, stop)).ToList();
             case "Metaspace":
                 string replacement = HubTokenizerJson.StringOf(e, "replacement") ?? Metaspace.ToString();
@@ -254,11 +271,13 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
                     return i == 0 && scheme != "never" && t.StartsWith(' ') ? t[1..] : t;
                 }).ToList();
             default:
-                throw json.Malformed($"decoder \"{type}\" is not supported for SentencePiece-style BPE (only Replace, ByteFallback, Fuse, Strip, Metaspace).");
+                throw json.Malformed($"decoder \"{type}\" is not supported for SentencePiece-style BPE (only " +
+                    $"Replace, ByteFallback, Fuse, Strip, Metaspace).");
         }
     }
 
-    /// <summary>ByteFallback: each run of "&lt;0xXX&gt;" pieces becomes its UTF-8 text, or one U+FFFD per byte when invalid.</summary>
+    /// <summary>ByteFallback: each run of "&lt;0xXX&gt;" pieces becomes its UTF-8 text, or one U+FFFD per byte when
+    /// invalid.</summary>
     static List<string> FuseBytePieces(List<string> tokens)
     {
         var result = new List<string>();
@@ -302,12 +321,14 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer, IHubPieces
     string PieceOf(int id) =>
         _addedById.TryGetValue(id, out var added) ? added.Content
         : _pieceById.TryGetValue(id, out var piece) ? piece
-        : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is not in the vocabulary of {Name} (size {VocabSize}).");
+        : throw new ArgumentOutOfRangeException(nameof(id), id,
+            $"Token id {id} is not in the vocabulary of {Name} (size {VocabSize}).");
 
     static bool TryParseBytePiece(string piece, out byte value)
     {
         value = 0;
         return piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece[5] == '>'
-            && byte.TryParse(piece.AsSpan(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
+            && byte.TryParse(piece.AsSpan(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture,
+            out value);
     }
 }

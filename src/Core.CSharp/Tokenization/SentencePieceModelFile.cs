@@ -57,62 +57,95 @@ internal static class SentencePieceModelFile
                 else proto.Skip(wire);
             }
         }
-        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentOutOfRangeException or InvalidDataException or DecoderFallbackException)
+        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentOutOfRangeException or InvalidDataException
+            or DecoderFallbackException)
         {
             throw new TokenizerFileException(path, $"is not a SentencePiece model protobuf ({e.Message}).", e);
         }
 
-        if (pieces.Count == 0) throw new TokenizerFileException(path, "holds no pieces; it is not a SentencePiece model.");
+        if (pieces.Count == 0)
+            throw new TokenizerFileException(path, "holds no pieces; it is not a SentencePiece model.");
         if (modelType != ModelTypeBpe)
-            throw new TokenizerFileException(path, $"is a SentencePiece model of type {modelType switch { 1 => "UNIGRAM", 3 => "WORD", 4 => "CHAR", _ => modelType.ToString(CultureInfo.InvariantCulture) }}; only BPE models (Llama 2, Mistral) are read.");
+            throw new TokenizerFileException(path, $"is a SentencePiece model of type {modelType switch
+            {
+                1 => "UNIGRAM",
+                3 => "WORD",
+                4 => "CHAR",
+                _ => modelType.ToString(CultureInfo.InvariantCulture)
+            }}; only BPE models (Llama 2, Mistral) are read.");
         if (!addDummyPrefix)
-            throw new TokenizerFileException(path, "has add_dummy_prefix=false (a Gemma-style model), which Lens does not convert; use the repository's tokenizer.json.");
+            throw new TokenizerFileException(path,
+                "has add_dummy_prefix=false (a Gemma-style model), which Lens does not convert; use the repository's " +
+                "tokenizer.json.");
         foreach (var id in new[] { unkId, bosId, eosId })
-            if (id < 0 || id >= pieces.Count) throw new TokenizerFileException(path, $"names special piece id {id}, outside its {pieces.Count} pieces.");
+            if (id < 0 || id >= pieces.Count)
+                throw new TokenizerFileException(path,
+                    $"names special piece id {id}, outside its {pieces.Count} pieces.");
         for (int i = 0; i < pieces.Count; i++)
         {
             var p = pieces[i];
-            bool allowed = p.Type is Normal or Byte || (p.Type is Unknown && i == unkId) || (p.Type is Control && (i == bosId || i == eosId));
+            bool allowed = p.Type is Normal or Byte || (p.Type is Unknown && i == unkId)
+                || (p.Type is Control && (i == bosId || i == eosId));
             if (!allowed)
-                throw new TokenizerFileException(path, $"piece {i} \"{p.Text}\" is of type {p.Type switch { Unknown => "UNKNOWN", Control => "CONTROL", UserDefined => "USER_DEFINED", Unused => "UNUSED", _ => p.Type.ToString(CultureInfo.InvariantCulture) }}, which Hugging Face's conversion adds as an added token Lens does not reproduce; use the repository's tokenizer.json.");
+                throw new TokenizerFileException(path, $"piece {i} \"{p.Text}\" is of type {p.Type switch
+                {
+                    Unknown => "UNKNOWN",
+                    Control => "CONTROL",
+                    UserDefined => "USER_DEFINED",
+                    Unused => "UNUSED",
+                    _ => p.Type.ToString(CultureInfo.InvariantCulture)
+                }}, which Hugging Face's conversion adds as an added token Lens does not reproduce; use the " +
+                    $"repository's tokenizer.json.");
         }
 
         bool legacy = tokenizerConfig is { } tc && HubTokenizerJson.BoolOf(tc, "legacy") is { } l ? l : true;
-        bool addPrefixSpace = tokenizerConfig is { } tc2 && HubTokenizerJson.BoolOf(tc2, "add_prefix_space") is { } a ? a : true;
+        bool addPrefixSpace =
+            tokenizerConfig is { } tc2 && HubTokenizerJson.BoolOf(tc2, "add_prefix_space") is { } a ? a : true;
         bool addBos = tokenizerConfig is { } tc3 && HubTokenizerJson.BoolOf(tc3, "add_bos_token") is { } b ? b : true;
         bool addEos = tokenizerConfig is { } tc4 && HubTokenizerJson.BoolOf(tc4, "add_eos_token") is { } e2 && e2;
 
         var root = new JsonObject
         {
             ["version"] = "1.0",
-            ["added_tokens"] = new JsonArray(new[] { unkId, bosId, eosId }.Distinct().Order().Select(id => (JsonNode)new JsonObject
-            {
-                ["id"] = id, ["content"] = pieces[id].Text, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false,
-                ["normalized"] = false, ["special"] = true,
-            }).ToArray()),
+            ["added_tokens"] =
+                new JsonArray(new[] { unkId, bosId, eosId }.Distinct().Order().Select(id => (JsonNode)new JsonObject
+                {
+                    ["id"] = id, ["content"] = pieces[id].Text, ["single_word"] = false, ["lstrip"] = false,
+                    ["rstrip"] = false, ["normalized"] = false, ["special"] = true,
+                }).ToArray()),
             ["normalizer"] = legacy ? new JsonObject
             {
                 ["type"] = "Sequence",
                 ["normalizers"] = new JsonArray(
                     (addPrefixSpace ? new[] { Json(new { type = "Prepend", prepend = "▁" }) } : Array.Empty<JsonNode>())
-                        .Append(Json(new { type = "Replace", pattern = new { String = " " }, content = "▁" })).ToArray()),
+                        .Append(Json(new { type = "Replace", pattern = new { String = " " }, content = "▁" }))
+                        .ToArray()),
             } : null,
-            ["pre_tokenizer"] = legacy ? null : Json(new { type = "Metaspace", replacement = "▁", prepend_scheme = addPrefixSpace ? "first" : "never", split = false }),
+            ["pre_tokenizer"] = legacy ? null : Json(new
+            {
+                type = "Metaspace", replacement = "▁", prepend_scheme = addPrefixSpace ? "first" : "never",
+                split = false
+            }),
             ["post_processor"] = Template(pieces, addBos ? bosId : null, addEos ? eosId : null),
             ["decoder"] = new JsonObject
             {
                 ["type"] = "Sequence",
                 ["decoders"] = new JsonArray(new[]
                 {
-                    Json(new { type = "Replace", pattern = new { String = "▁" }, content = " " }), Json(new { type = "ByteFallback" }), Json(new { type = "Fuse" }),
-                }.Concat(addPrefixSpace ? new[] { Json(new { type = "Strip", content = " ", start = 1, stop = 0 }) } : Array.Empty<JsonNode>()).ToArray()),
+                    Json(new { type = "Replace", pattern = new { String = "▁" }, content = " " }),
+                    Json(new { type = "ByteFallback" }), Json(new { type = "Fuse" }),
+                }.Concat(addPrefixSpace
+                    ? new[] { Json(new { type = "Strip", content = " ", start = 1, stop = 0 }) }
+                    : Array.Empty<JsonNode>()).ToArray()),
             },
             ["model"] = new JsonObject
             {
-                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = pieces[unkId].Text, ["continuing_subword_prefix"] = null,
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = pieces[unkId].Text,
+                ["continuing_subword_prefix"] = null,
                 ["end_of_word_suffix"] = null, ["fuse_unk"] = true, ["byte_fallback"] = true, ["ignore_merges"] = false,
                 ["vocab"] = Vocab(pieces),
-                ["merges"] = new JsonArray(Merges(pieces).Select(m => (JsonNode)new JsonArray(m.Left, m.Right)).ToArray()),
+                ["merges"] =
+                    new JsonArray(Merges(pieces).Select(m => (JsonNode)new JsonArray(m.Left, m.Right)).ToArray()),
             },
         };
         return HubTokenizerJson.FromDocument(path, JsonDocument.Parse(root.ToJsonString()));
@@ -135,15 +168,21 @@ internal static class SentencePieceModelFile
         void Special(int id)
         {
             single.Add(Json(new { SpecialToken = new { id = pieces[id].Text, type_id = 0 } }));
-            specials[pieces[id].Text] = Json(new { id = pieces[id].Text, ids = new[] { id }, tokens = new[] { pieces[id].Text } });
+            specials[pieces[id].Text] =
+                Json(new { id = pieces[id].Text, ids = new[] { id }, tokens = new[] { pieces[id].Text } });
         }
         if (bos is { } b) Special(b);
         single.Add(Json(new { Sequence = new { id = "A", type_id = 0 } }));
         if (eos is { } e) Special(e);
-        return new JsonObject { ["type"] = "TemplateProcessing", ["single"] = single, ["pair"] = new JsonArray(), ["special_tokens"] = specials };
+        return new JsonObject
+        {
+            ["type"] = "TemplateProcessing", ["single"] = single, ["pair"] = new JsonArray(),
+            ["special_tokens"] = specials
+        };
     }
 
-    /// <summary>transformers' SentencePieceExtractor: every split of a piece into two pieces, by the merged piece's score (highest first, stable).</summary>
+    /// <summary>transformers' SentencePieceExtractor: every split of a piece into two pieces, by the merged piece's
+    /// score (highest first, stable).</summary>
     static IEnumerable<(string Left, string Right)> Merges(List<Piece> pieces)
     {
         var idOf = new Dictionary<string, int>();

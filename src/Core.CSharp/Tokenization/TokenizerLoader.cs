@@ -2,20 +2,22 @@ using System.Text.Json;
 
 namespace Lens.Tokenization;
 
-/// <summary>Finds and opens the tokenizer in a checkpoint folder laid out as on the Hugging Face hub (or llama2.c's).</summary>
+/// <summary>Finds and opens the tokenizer in a checkpoint folder laid out as on the Hugging Face hub (or
+/// llama2.c's).</summary>
 public static class TokenizerLoader
 {
     /// <summary>
     /// Picks the tokenizer from the files present: tokenizer.json (byte-level BPE -> <see cref="Gpt2Tokenizer"/>,
     /// '▁' BPE -> <see cref="SentencePieceBpeTokenizer"/>), else vocab.json + merges.txt (GPT-2 layout), else a
-    /// SentencePiece tokenizer.model (converted as Hugging Face converts it, <see cref="SentencePieceModelFile"/>), else a
-    /// llama2.c tokenizer.bin / tok*.bin. BOS/EOS/padding then come from tokenizer_config.json,
+    /// SentencePiece tokenizer.model (converted as Hugging Face converts it, <see cref="SentencePieceModelFile"/>),
+    /// else a llama2.c tokenizer.bin / tok*.bin. BOS/EOS/padding then come from tokenizer_config.json,
     /// special_tokens_map.json or config.json, in that order, when they say; as in TransformerLens, BOS and
     /// padding fall back to EOS.
     /// </summary>
     public static ITokenizer FromFolder(string dir) => FromFolderWithJson(dir).Tokenizer;
 
-    /// <summary>As <see cref="FromFolder"/>, with the tokenizer.json it was read from (null for other layouts).</summary>
+    /// <summary>As <see cref="FromFolder"/>, with the tokenizer.json it was read from (null for other
+    /// layouts).</summary>
     internal static (ITokenizer Tokenizer, HubTokenizerJson? Json) FromFolderWithJson(string dir)
     {
         if (!Directory.Exists(dir))
@@ -32,7 +34,8 @@ public static class TokenizerLoader
         {
             var json = HubTokenizerJson.Read(tokenizerJson);
             if (json.ModelType != "BPE")
-                throw json.Malformed($"model type \"{json.ModelType}\" is not supported (only BPE: byte-level or SentencePiece-style).");
+                throw json.Malformed(
+                    $"model type \"{json.ModelType}\" is not supported (only BPE: byte-level or SentencePiece-style).");
             return (Gpt2Tokenizer.IsByteLevel(json)
                 ? Gpt2Tokenizer.FromTokenizerJson(json)
                 : SentencePieceBpeTokenizer.FromTokenizerJson(json), json);
@@ -56,9 +59,13 @@ public static class TokenizerLoader
         if (llama2c.Length == 1)
             return (Llama2cTokenizer.Load(llama2c[0]), null);
         if (llama2c.Length > 1)
-            throw new TokenizerFileException(dir, $"holds several llama2.c tokenizers ({string.Join(", ", llama2c.Select(Path.GetFileName))}); open one with Llama2cTokenizer.Load.");
+            throw new TokenizerFileException(dir,
+                $"holds several llama2.c tokenizers ({string.Join(", ", llama2c.Select(Path.GetFileName))}); open " +
+                $"one with Llama2cTokenizer.Load.");
 
-        throw new TokenizerFileException(dir, "holds no tokenizer: expected tokenizer.json, vocab.json + merges.txt, a SentencePiece tokenizer.model, or a llama2.c tokenizer.bin / tok*.bin.");
+        throw new TokenizerFileException(dir,
+            "holds no tokenizer: expected tokenizer.json, vocab.json + merges.txt, a SentencePiece tokenizer.model, " +
+            "or a llama2.c tokenizer.bin / tok*.bin.");
     }
 
     static ITokenizer ApplyConfiguration(string dir, ITokenizer tokenizer)
@@ -92,7 +99,9 @@ public static class TokenizerLoader
                 bool isModelConfig = Path.GetFileName(file) == "config.json";
                 string key = isModelConfig ? kind + "_token_id" : kind + "_token";
                 if (!r.TryGetProperty(key, out var value)) continue;
-                return isModelConfig ? IdFromModelConfig(file, key, value) : IdFromTokenText(file, key, value, tokenizer);
+                return isModelConfig
+                    ? IdFromModelConfig(file, key, value)
+                    : IdFromTokenText(file, key, value, tokenizer);
             }
             return own;
         }
@@ -105,11 +114,13 @@ public static class TokenizerLoader
             JsonValueKind.Null => null,
             JsonValueKind.String => value.GetString(),
             JsonValueKind.Object => HubTokenizerJson.StringOf(value, "content"),
-            _ => throw new TokenizerFileException(file, $"\"{key}\" is neither a string, an object with \"content\", nor null."),
+            _ => throw new TokenizerFileException(file,
+                $"\"{key}\" is neither a string, an object with \"content\", nor null."),
         };
         if (content is null) return null;
         return tokenizer.TokenToId(content)
-            ?? throw new TokenizerFileException(file, $"\"{key}\" is \"{content}\", which is not a token of {tokenizer.Name}.");
+            ?? throw new TokenizerFileException(file,
+            $"\"{key}\" is \"{content}\", which is not a token of {tokenizer.Name}.");
     }
 
     static int? IdFromModelConfig(string file, string key, JsonElement value)

@@ -1,6 +1,7 @@
 namespace Lens.Tokenization;
 
-/// <summary>TransformerLens's tokenisation helpers (to_tokens, to_str_tokens, to_single_token, get_token_position).</summary>
+/// <summary>TransformerLens's tokenisation helpers (to_tokens, to_str_tokens, to_single_token,
+/// get_token_position).</summary>
 public static class TokenizerOps
 {
     /// <summary>
@@ -14,7 +15,9 @@ public static class TokenizerOps
         ArgumentNullException.ThrowIfNull(text);
         var ids = tok.Encode(text);
         if (!prependBos) return ids.ToArray();
-        int bos = tok.BosTokenId ?? throw new InvalidOperationException($"Tokenizer {tok.Name} has no BOS token, so BOS cannot be prepended.");
+        int bos = tok.BosTokenId
+            ?? throw new InvalidOperationException(
+            $"Tokenizer {tok.Name} has no BOS token, so BOS cannot be prepended.");
         var result = new int[ids.Count + 1];
         result[0] = bos;
         for (int i = 0; i < ids.Count; i++) result[i + 1] = ids[i];
@@ -25,23 +28,28 @@ public static class TokenizerOps
     /// A batch of texts as a [batch, longest] id matrix: BOS first when asked, shorter rows padded with the
     /// pad token on <paramref name="paddingSide"/> ("right" or "left").
     /// </summary>
-    public static long[,] ToTokens(ITokenizer tok, IReadOnlyList<string> texts, bool prependBos, string paddingSide = "right") =>
+    public static long[,] ToTokens(ITokenizer tok, IReadOnlyList<string> texts, bool prependBos,
+        string paddingSide = "right") =>
         ToTokensAndMask(tok, texts, prependBos, paddingSide).Tokens;
 
     /// <summary>
     /// As <see cref="ToTokens"/>, with the attention mask [batch, longest]: 1 on each text's own tokens, 0 on
     /// its pads (the pad id may equal BOS or EOS, so the mask cannot be recovered from the ids).
     /// </summary>
-    public static (long[,] Tokens, long[,] Mask) ToTokensAndMask(ITokenizer tok, IReadOnlyList<string> texts, bool prependBos, string paddingSide = "right")
+    public static (long[,] Tokens, long[,] Mask) ToTokensAndMask(ITokenizer tok, IReadOnlyList<string> texts,
+        bool prependBos, string paddingSide = "right")
     {
         ArgumentNullException.ThrowIfNull(texts);
         if (paddingSide != "right" && paddingSide != "left")
-            throw new ArgumentException($"paddingSide must be \"right\" or \"left\", not \"{paddingSide}\".", nameof(paddingSide));
+            throw new ArgumentException($"paddingSide must be \"right\" or \"left\", not \"{paddingSide}\".",
+                nameof(paddingSide));
         var rows = texts.Select(t => ToTokenIds(tok, t, prependBos)).ToArray();
         int width = rows.Length == 0 ? 0 : rows.Max(r => r.Length);
         long pad = 0;
         if (rows.Any(r => r.Length < width))
-            pad = tok.PadTokenId ?? throw new InvalidOperationException($"Tokenizer {tok.Name} has no padding token, so texts of different lengths cannot be batched.");
+            pad = tok.PadTokenId
+                ?? throw new InvalidOperationException(
+                $"Tokenizer {tok.Name} has no padding token, so texts of different lengths cannot be batched.");
 
         var result = new long[rows.Length, width];
         var mask = new long[rows.Length, width];
@@ -74,7 +82,8 @@ public static class TokenizerOps
         var ids = tok.Encode(text);
         if (ids.Count != 1)
             throw new ArgumentException(
-                $"\"{text}\" is not a single token: {tok.Name} encodes it as {ids.Count} tokens [{string.Join(", ", ids)}].", nameof(text));
+                $"\"{text}\" is not a single token: {tok.Name} encodes it as {ids.Count} tokens " +
+                    $"[{string.Join(", ", ids)}].", nameof(text));
         return ids[0];
     }
 
@@ -82,7 +91,8 @@ public static class TokenizerOps
     /// Position of <paramref name="singleToken"/> in the tokens of <paramref name="text"/> (BOS first when
     /// asked): the first occurrence for mode "first", the last for "last".
     /// </summary>
-    public static int GetTokenPosition(ITokenizer tok, string singleToken, string text, bool prependBos, string mode = "first")
+    public static int GetTokenPosition(ITokenizer tok, string singleToken, string text, bool prependBos,
+        string mode = "first")
     {
         if (mode != "first" && mode != "last")
             throw new ArgumentException($"mode must be \"first\" or \"last\", not \"{mode}\".", nameof(mode));
@@ -90,7 +100,8 @@ public static class TokenizerOps
         var ids = ToTokenIds(tok, text, prependBos);
         int position = mode == "first" ? Array.IndexOf(ids, id) : Array.LastIndexOf(ids, id);
         if (position < 0)
-            throw new ArgumentException($"The token \"{singleToken}\" (id {id}) does not occur in the tokens of \"{text}\".", nameof(singleToken));
+            throw new ArgumentException($"The token \"{singleToken}\" (id {id}) does not occur in the tokens of " +
+                $"\"{text}\".", nameof(singleToken));
         return position;
     }
 }

@@ -27,7 +27,8 @@ internal sealed class ActivationStatistics
 
     public double[] First => [.. first];
 
-    /// <summary>Adds a chunk's entries: a float64 tensor of one dimension, in the order one batch would flatten them.</summary>
+    /// <summary>Adds a chunk's entries: a float64 tensor of one dimension, in the order one batch would flatten
+    /// them.</summary>
     public void Add(Tensor x)
     {
         long n = x.numel();

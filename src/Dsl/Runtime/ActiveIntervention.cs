@@ -7,13 +7,14 @@ namespace Lens.Dsl.Runtime;
 /// resolved to, its mode, and the input that mean and resample ablations take their reference
 /// activations from (the current input when the `ablate` ran); resample draws rows with <see cref="Seed"/>.
 /// </summary>
-public sealed record ActiveIntervention(InterventionStatement Source, IReadOnlyList<AblationTarget> Targets, AblationMode Mode,
-    ExperimentInput? Reference, ulong Seed)
+public sealed record ActiveIntervention(InterventionStatement Source, IReadOnlyList<AblationTarget> Targets,
+    AblationMode Mode, ExperimentInput? Reference, ulong Seed)
 {
     /// <summary>The intervention as experiment text (`ablate L1H* mean`), without its block.</summary>
     public string Text => Printer.Print(Source.Intervention);
 
-    /// <summary>What the targets came to: `L1H4` (a head), `L1` (a whole block), `attn L1`, `mlp L0`, `L0N12` (a neuron).</summary>
+    /// <summary>What the targets came to: `L1H4` (a head), `L1` (a whole block), `attn L1`, `mlp L0`, `L0N12` (a
+    /// neuron).</summary>
     public IEnumerable<string> TargetLabels => Targets.Select(t => t switch
     {
         AblationTarget.Head h => $"L{h.Layer}H{h.HeadIndex}",

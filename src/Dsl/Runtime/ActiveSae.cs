@@ -2,7 +2,8 @@ using Lens.Sae;
 
 namespace Lens.Dsl.Runtime;
 
-/// <summary>An SAE spliced in by `sae load` (the environment owns it), with or without the error term, and the statement as text.</summary>
+/// <summary>An SAE spliced in by `sae load` (the environment owns it), with or without the error term, and the
+/// statement as text.</summary>
 public sealed record ActiveSae(string Text, SparseAutoencoder Sae, bool ErrorTerm);
 
 /// <summary>
@@ -11,5 +12,6 @@ public sealed record ActiveSae(string Text, SparseAutoencoder Sae, bool ErrorTer
 /// </summary>
 public sealed record FeatureEdit(string Text, SparseAutoencoder Sae, int Feature, double Value, bool Set)
 {
-    public HookSpec Hook => Set ? SaeFeatures.SetFeature(Sae, Feature, Value) : SaeFeatures.AddToFeature(Sae, Feature, Value);
+    public HookSpec Hook =>
+        Set ? SaeFeatures.SetFeature(Sae, Feature, Value) : SaeFeatures.AddToFeature(Sae, Feature, Value);
 }

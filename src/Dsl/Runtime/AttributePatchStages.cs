@@ -32,19 +32,25 @@ internal static class AttributePatchStages
             PatchTarget.MlpOut => (["mlp_out"], ["layer", "pos"]),
             PatchTarget.Heads => (["z"], ["layer", "head"]),
             PatchTarget.HeadsByPos => (["z"], ["layer", "pos", "head"]),
-            _ => (model.Config.AttnOnly ? ["resid_pre", "attn_out"] : new[] { "resid_pre", "attn_out", "mlp_out" }, new[] { "layer", "pos" }),
+            _ => (model.Config.AttnOnly ? ["resid_pre", "attn_out"] : new[] { "resid_pre", "attn_out", "mlp_out" },
+                new[] { "layer", "pos" }),
         };
-        var names = HookedTransformer.NamesFilter(activations.Select(a => a == "z" ? "blocks.*.attn.hook_z" : "blocks.*.hook_" + a).ToArray());
+        var names =
+            HookedTransformer.NamesFilter(
+                activations.Select(a => a == "z" ? "blocks.*.attn.hook_z" : "blocks.*.hook_" + a).ToArray());
         using var attribution = AttributionPatching.Run(model, clean.ToTensor(model.Device), corruptedTokens,
-            Metric(s.Metric, model, corrupted, corruptedTokens, pass.AttentionMask), names, PatchStages.MetricReads(s.Metric, model, corrupted), pass.AttentionMask);
+            Metric(s.Metric, model, corrupted, corruptedTokens, pass.AttentionMask), names,
+            PatchStages.MetricReads(s.Metric, model, corrupted), pass.AttentionMask);
         var parts = activations.Select(a => attribution.Attribute(a, axes)).ToList();
         var values = parts.Count == 1 ? parts[0].Values : stack(parts.Select(p => p.Values).ToArray(), 0);
         string[] axisNames = parts.Count == 1 ? [.. parts[0].AxisNames] : ["component", .. parts[0].AxisNames];
         var axisLabels = parts.Count == 1 ? parts[0].AxisLabels : [activations, .. parts[0].AxisLabels];
         var measure = Printer.Print(s.Metric);
-        var title = $"attribute patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} into {Printer.Print(corrupted.Source)}: "
+        var title = $"attribute patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} "
+                    + $"into {Printer.Print(corrupted.Source)}: "
                     + $"estimated change of {measure} (attribution patching)";
-        List<KeyValuePair<string, double>> summary = [new("clean", attribution.CleanMetric), new("corrupted", attribution.CorruptedMetric)];
+        List<KeyValuePair<string, double>> summary =
+            [new("clean", attribution.CleanMetric), new("corrupted", attribution.CorruptedMetric)];
         ResultValue value = s.Target == PatchTarget.Heads
             ? new LayerHeadValue(measure, TensorData.Grid(values))
             : new TensorValue(measure, TensorData.Flat(values), values.shape.Select(d => (int)d).ToArray(), axisNames,
@@ -56,12 +62,14 @@ internal static class AttributePatchStages
     }
 
     /// <summary>The metrics of `patch` as differentiable functions of the logits (scalar tensors).</summary>
-    static Func<Tensor, Tensor> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
+    static Func<Tensor, Tensor> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens,
+        Tensor? mask)
     {
         switch (metric)
         {
             case LogitDiffMetric m:
-                long correct = AttributionStages.IdOf(model, m.Correct), incorrect = AttributionStages.IdOf(model, m.Incorrect);
+                long correct = AttributionStages.IdOf(model, m.Correct),
+                    incorrect = AttributionStages.IdOf(model, m.Incorrect);
                 return logits =>
                 {
                     var last = RealPositions.AtLast(logits, input);                 // each row's last real token

@@ -1,6 +1,7 @@
 namespace Lens.Dsl.Runtime;
 
-/// <summary>How many rows of the input one forward pass of a statement takes, so that its estimated peak fits the memory budget.</summary>
+/// <summary>How many rows of the input one forward pass of a statement takes, so that its estimated peak fits the
+/// memory budget.</summary>
 public sealed record ChunkPlan(Statement Statement, int RowsPerChunk, int Chunks)
 {
     /// <summary>The statement shows row 0 only (`show pattern`), and runs that row alone.</summary>
@@ -21,21 +22,26 @@ public sealed record ChunkPlan(Statement Statement, int RowsPerChunk, int Chunks
 public static class BatchChunks
 {
     /// <summary>
-    /// The most rows whose forward fits <paramref name="available"/> bytes (all of them when the whole batch fits; 0 when
-    /// not even one row does).
+    /// The most rows whose forward fits <paramref name="available"/> bytes (all of them when the whole batch fits; 0
+    /// when not even one row does).
     /// </summary>
-    public static int RowsThatFit(HookedTransformerConfig cfg, int batch, long positions, bool cacheEveryLayer, double available)
+    public static int RowsThatFit(HookedTransformerConfig cfg, int batch, long positions, bool cacheEveryLayer,
+        double available)
     {
-        double weights = MemoryEstimate.ParameterBytes(cfg), perRow = MemoryEstimate.ForwardBytes(cfg, 1, positions, cacheEveryLayer);
+        double weights = MemoryEstimate.ParameterBytes(cfg),
+            perRow = MemoryEstimate.ForwardBytes(cfg, 1, positions, cacheEveryLayer);
         double fit = Math.Floor((available - weights) / perRow);
         return fit >= batch ? batch : fit < 1 ? 0 : (int)fit;
     }
 
-    /// <summary>The input's rows in chunks for a statement, as the checks planned them (one chunk of every row when they did not).</summary>
+    /// <summary>The input's rows in chunks for a statement, as the checks planned them (one chunk of every row when
+    /// they did not).</summary>
     internal static IEnumerable<(int Start, ExperimentInput Rows)> Of(ExperimentState state, Statement statement)
     {
         var input = state.RequireInput(Printer.Print(statement));
-        int size = state.Environment.ChunkPlans.TryGetValue(statement, out var plan) ? Math.Max(1, plan.RowsPerChunk) : input.Batch;
+        int size = state.Environment.ChunkPlans.TryGetValue(statement, out var plan)
+            ? Math.Max(1, plan.RowsPerChunk)
+            : input.Batch;
         if (size >= input.Batch) { yield return (0, input); yield break; }
         for (int start = 0; start < input.Batch; start += size)
             yield return (start, input.Slice(start, Math.Min(size, input.Batch - start)));

@@ -40,28 +40,38 @@ internal static class CacheSave
                 });
             writer!.Finish();
         });
-        return state.WithResult(s, new FileValue(s.Path, names) { Title = $"activations of {Printer.Print(input.Source)}" });
+        return state.WithResult(s,
+            new FileValue(s.Path, names) { Title = $"activations of {Printer.Print(input.Source)}" });
     }
 
-    /// <summary>Runs one chunk of rows and hands its activations (the cache's, then the attention mask) to <paramref name="use"/>.</summary>
-    static void Forward(ExperimentState state, CacheStatement s, ExperimentInput rows, Func<string, bool> filter, Action<List<KeyValuePair<string, Tensor>>> use)
+    /// <summary>Runs one chunk of rows and hands its activations (the cache's, then the attention mask) to
+    /// <paramref name="use"/>.</summary>
+    static void Forward(ExperimentState state, CacheStatement s, ExperimentInput rows, Func<string, bool> filter,
+        Action<List<KeyValuePair<string, Tensor>>> use)
     {
         using var scope = NewDisposeScope();
         using var pass = new StagePass(state, "cache", masked: true, rows);
-        using var run = pass.Model.RunWithCache(pass.Tokens, ReturnType.Logits, filter, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
+        using var run = pass.Model.RunWithCache(pass.Tokens, ReturnType.Logits, filter,
+            attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
         var tensors = run.Cache.Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value)).ToList();
-        // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and meaningless).
+        // Padded texts: the mask says which positions are pads (their activations are TransformerLens's, and
+        // meaningless).
         if (pass.AttentionMask is not null) tensors.Add(new("attention_mask", pass.AttentionMask));
         use(tensors);
     }
 
-    /// <summary>The file's layout from the first chunk's tensors: each one's rows (its first dimension) counted for the whole input.</summary>
-    static SafetensorsLayout Layout(List<KeyValuePair<string, Tensor>> first, int chunkRows, int batch, Dictionary<string, string> metadata)
+    /// <summary>The file's layout from the first chunk's tensors: each one's rows (its first dimension) counted for the
+    /// whole input.</summary>
+    static SafetensorsLayout Layout(List<KeyValuePair<string, Tensor>> first, int chunkRows, int batch,
+        Dictionary<string, string> metadata)
     {
-        if (chunkRows == batch) return SafetensorsLayout.Of(first.Select(t => (t.Key, t.Value.dtype, t.Value.shape)), metadata);
+        if (chunkRows == batch)
+            return SafetensorsLayout.Of(first.Select(t => (t.Key, t.Value.dtype, t.Value.shape)), metadata);
         foreach (var (name, t) in first)
             if (t.dim() == 0 || t.shape[0] != chunkRows)
-                throw new NotSupportedException($"cache save cannot write '{name}' in chunks of rows: its shape [{string.Join(", ", t.shape)}] does not start with the chunk's {chunkRows} rows");
-        return SafetensorsLayout.Of(first.Select(t => (t.Key, t.Value.dtype, (long[])[batch, .. t.Value.shape[1..]])), metadata);
+                throw new NotSupportedException($"cache save cannot write '{name}' in chunks of rows: its shape " +
+                    $"[{string.Join(", ", t.shape)}] does not start with the chunk's {chunkRows} rows");
+        return SafetensorsLayout.Of(first.Select(t => (t.Key, t.Value.dtype, (long[])[batch, .. t.Value.shape[1..]])),
+            metadata);
     }
 }

@@ -30,17 +30,24 @@ internal static class CircuitStages
             var copying = Composition.CopyingScore(matrix).item<float>();
             var positive = Composition.PositiveEigenvalueFraction(matrix).item<float>();
             var largest = eigenvalues.abs().max().item<float>();
-            var row = new List<object> { head.Label, Numbers.FromFloat(copying), Numbers.FromFloat(positive), Numbers.FromFloat(largest), matrix.Mdim };
+            var row = new List<object>
+            {
+                head.Label, Numbers.FromFloat(copying), Numbers.FromFloat(positive), Numbers.FromFloat(largest),
+                matrix.Mdim
+            };
             if (ids is not null)
             {
                 var index = tensor(ids, dtype: ScalarType.Int64, device: matrix.A.device);
-                var sub = matrix.A.index_select(-2, index).matmul(matrix.B.index_select(-1, index));   // [tokens, tokens]
-                var diagonal = sub.argmax(-1).eq(arange(ids.Length, device: sub.device)).to(ScalarType.Float64).mean().item<double>();
+                // [tokens, tokens]
+                var sub = matrix.A.index_select(-2, index).matmul(matrix.B.index_select(-1, index));
+                var diagonal = sub.argmax(-1).eq(arange(ids.Length, device: sub.device)).to(ScalarType.Float64).mean()
+                    .item<double>();
                 row.Add(diagonal);
                 var (values, flat) = sub.flatten().topk(Math.Min(top, (int)sub.numel()));
                 var v = TensorData.Flat(values);
                 var f = TensorData.Longs(flat);
-                for (int i = 0; i < v.Length; i++) pairs.Add((head, ids[f[i] / ids.Length], ids[f[i] % ids.Length], v[i]));
+                for (int i = 0; i < v.Length; i++)
+                    pairs.Add((head, ids[f[i] / ids.Length], ids[f[i] % ids.Length], v[i]));
             }
             stats.Add([.. row]);
         }
@@ -48,20 +55,26 @@ internal static class CircuitStages
         string[] columns = ["head", "copying score", "positive eigenvalues", "largest |eigenvalue|", "rank"];
         var headTable = new TableValue(ids is null ? columns : [.. columns, "diagonal top-1"], [.. stats])
         {
-            Title = $"{Describe(s.Kind)}: eigenvalues per head" + (ids is null ? "" : "; diagonal top-1 = share of the input's tokens whose row peaks on themselves"),
+            Title = $"{Describe(s.Kind)}: eigenvalues per head"
+                + (ids is null ? "" : "; diagonal top-1 = share of the input's tokens whose row peaks on themselves"),
         };
         TableValue? pairTable = null;
         if (ids is not null)
         {
-            var (rowName, columnName) = s.Kind == CircuitKind.FullOv ? ("attended token", "raised logit") : ("query token", "key token");
+            var (rowName, columnName) =
+                s.Kind == CircuitKind.FullOv ? ("attended token", "raised logit") : ("query token", "key token");
             pairTable = new TableValue(["head", rowName, columnName, "value"],
                 pairs.OrderBy(p => p.Head).ThenByDescending(p => p.Value)
-                    .Select(p => new object[] { p.Head.Label, ForwardStages.Token(model, p.Row), ForwardStages.Token(model, p.Column), p.Value }).ToArray())
+                    .Select(p => new object[]
+                    {
+                        p.Head.Label, ForwardStages.Token(model, p.Row), ForwardStages.Token(model, p.Column), p.Value
+                    }).ToArray())
             {
                 Title = $"top {top} token pairs per head among the input's {ids.Length} distinct tokens",
             };
         }
-        return state.WithResult(s, new CircuitValue(name, headTable, pairTable) { Title = $"circuit {name} {Printer.Print(s.Heads)}" });
+        return state.WithResult(s,
+            new CircuitValue(name, headTable, pairTable) { Title = $"circuit {name} {Printer.Print(s.Heads)}" });
     }
 
     static FactoredMatrix Matrix(HookedTransformer model, CircuitKind kind, HeadRef head)
@@ -95,9 +108,13 @@ internal static class CircuitStages
         int layers = model.Config.NLayers, heads = model.Config.NHeads;
         double At(HeadRef f, HeadRef t) => flat[((f.Layer * heads + f.Head) * layers + t.Layer) * heads + t.Head];
         var values = from.Select(f => to.Select(t => At(f, t)).ToArray()).ToArray();
-        return state.WithResult(s, new MatrixValue($"{mode}-composition", values, from.Select(h => h.Label).ToArray(), to.Select(h => h.Label).ToArray())
-        {
-            Title = $"{mode}-composition scores: rows write (earlier heads), columns read through {mode} (0 unless the reader is in a later layer)",
-        });
+        return state.WithResult(s,
+            new MatrixValue($"{mode}-composition", values, from.Select(h => h.Label).ToArray(),
+            to.Select(h => h.Label).ToArray())
+            {
+                Title =
+                    $"{mode}-composition scores: rows write (earlier heads), columns read through {mode} (0 unless " +
+                $"the reader is in a later layer)",
+            });
     }
 }

@@ -17,7 +17,8 @@ public static class DatasetRows
     {
         var path = environment.ReadPath(asWritten);
         if (!Directory.Exists(path))
-            throw new DirectoryNotFoundException($"dataset folder '{asWritten}' not found (a relative path is relative to the experiment's folder)");
+            throw new DirectoryNotFoundException(
+                $"dataset folder '{asWritten}' not found (a relative path is relative to the experiment's folder)");
         return ActivationDataset.Open(path);
     }
 
@@ -27,9 +28,12 @@ public static class DatasetRows
         var data = Open(environment, source.Path);
         var column = data.Column(TokenColumn);
         if (column.Dtype != "int64" || column.Shape.Length != 1)
-            throw new HarvestException($"dataset '{source.Path}': column {TokenColumn} holds {column.Dtype} [{string.Join(", ", column.Shape)}] per row, not int64 [positions]");
+            throw new HarvestException($"dataset '{source.Path}': column {TokenColumn} holds {column.Dtype} " +
+                $"[{string.Join(", ", column.Shape)}] per row, not int64 [positions]");
         if (source.FirstRow + source.Rows > data.RowCount)
-            throw new ArgumentOutOfRangeException(null, $"dataset '{source.Path}' has {data.RowCount} rows (0..{data.RowCount - 1}): rows {RowsText(source)} are out of range");
+            throw new ArgumentOutOfRangeException(null,
+                $"dataset '{source.Path}' has {data.RowCount} rows (0..{data.RowCount - 1}): rows {RowsText(source)} " +
+                $"are out of range");
         using var rows = Read(environment, data, TokenColumn, source.FirstRow, source.Rows, "input");
         var flat = TensorData.Longs(rows);
         int width = column.Shape[0];
@@ -37,10 +41,13 @@ public static class DatasetRows
     }
 
     /// <summary>The rows as the experiment writes them: `A..B`, or `A` for one row.</summary>
-    public static string RowsText(DatasetInput source) => source.Rows == 1 ? $"{source.FirstRow}" : $"{source.FirstRow}..{source.FirstRow + source.Rows}";
+    public static string RowsText(DatasetInput source) =>
+        source.Rows == 1 ? $"{source.FirstRow}" : $"{source.FirstRow}..{source.FirstRow + source.Rows}";
 
-    /// <summary>One column's rows as stored ([rows, shape...]), recording the files read under <paramref name="role"/>.</summary>
-    public static Tensor Read(ExperimentEnvironment environment, ActivationDataset data, string column, long first, int count, string role)
+    /// <summary>One column's rows as stored ([rows, shape...]), recording the files read under
+    /// <paramref name="role"/>.</summary>
+    public static Tensor Read(ExperimentEnvironment environment, ActivationDataset data, string column, long first,
+        int count, string role)
     {
         var (rows, files) = data.ReadRows(column, first, count);
         foreach (var folder in files.Select(f => Path.GetDirectoryName(f)!).Distinct())

@@ -11,13 +11,16 @@ public static class ExpectStages
     {
         var (key, cell) = ExpectTargets.Split(s.Target);
         var result = state.Latest.GetValueOrDefault(key)
-                     ?? throw new InvalidOperationException($"there is no `{ExpectTargets.Producer(key)}` result in scope to check: run `{ExpectTargets.Producer(key)}` before the expectation");
+                     ?? throw new InvalidOperationException($"there is no `{ExpectTargets.Producer(key)}` result in " +
+                     $"scope to check: run `{ExpectTargets.Producer(key)}` before the expectation");
         var actual = ExpectTargets.ReadText(cell, result.Value);
         var source = result.Line > 0 ? $"line {result.Line}'s `{result.Text}`" : $"`{result.Text}`";
-        return state.WithResult(s, new TextExpectationValue(Printer.Print(s.Target), s.Operator, s.Text, actual, TextExpectationValue.Holds(actual, s.Operator, s.Text))
-        {
-            Title = $"expectation on {source}",
-        });
+        return state.WithResult(s,
+            new TextExpectationValue(Printer.Print(s.Target), s.Operator, s.Text, actual,
+            TextExpectationValue.Holds(actual, s.Operator, s.Text))
+            {
+                Title = $"expectation on {source}",
+            });
     }
 
     internal static ExperimentState Expect(ExpectStatement s, ExperimentState state)
@@ -37,18 +40,25 @@ public static class ExpectStages
             read = HeadStages.ComputeScores(kind, state);
             source = $"{key} scores of the current input";
         }
-        else throw new InvalidOperationException($"there is no `{ExpectTargets.Producer(key)}` result in scope to check: run `{ExpectTargets.Producer(key)}` before the expectation");
+        else
+            throw new InvalidOperationException($"there is no `{ExpectTargets.Producer(key)}` result in scope to " +
+                $"check: run `{ExpectTargets.Producer(key)}` before the expectation");
         var model = state.Model?.Model;
-        var (actual, shown) = ExpectTargets.Read(key, cell, read, text => model?.ToSingleToken(text) ?? throw new InvalidOperationException("no model is loaded to read a token"));
+        var (actual, shown) = ExpectTargets.Read(key, cell, read,
+            text =>
+                model?.ToSingleToken(text)
+                    ?? throw new InvalidOperationException("no model is loaded to read a token"));
         var target = Printer.Print(s.Target);
-        var value = new ExpectationValue(target, s.Operator, s.Threshold, s.Tolerance, actual, shown, ExpectationValue.Holds(actual, s.Operator, s.Threshold, s.Tolerance))
+        var value = new ExpectationValue(target, s.Operator, s.Threshold, s.Tolerance, actual, shown,
+            ExpectationValue.Holds(actual, s.Operator, s.Threshold, s.Tolerance))
         {
             Title = $"expectation on {source}",
         };
         return state.WithResult(s, value);
     }
 
-    /// <summary>Every expectation of a run that did not hold, as located errors (`FILE:LINE:COL: expected ..., got ...`), in the order they ran.</summary>
+    /// <summary>Every expectation of a run that did not hold, as located errors
+    /// (`FILE:LINE:COL: expected ..., got ...`), in the order they ran.</summary>
     public static IReadOnlyList<SemanticError> Failures(ExperimentState state) =>
         state.Results.Where(r => r.Value is IExpectation { Passed: false })
             .Select(r => SemanticError.At(state.Environment, r.Statement, ((IExpectation)r.Value).Failure))

@@ -8,15 +8,18 @@ namespace Lens.Dsl.Runtime;
 /// names (and <see cref="Shown"/>, its text as the result's table prints it), and whether the claim holds.
 /// <see cref="Claim"/> reads as written: `induction L1H1 > 0.8`.
 /// </summary>
-public sealed record ExpectationValue(string Target, ExpectOperator Operator, double Threshold, double? Tolerance, double Actual, string Shown, bool Passed)
+public sealed record ExpectationValue(string Target, ExpectOperator Operator, double Threshold, double? Tolerance,
+    double Actual, string Shown, bool Passed)
     : ResultValue, IExpectation
 {
     public override string Kind => "expectation";
 
     public string Claim =>
-        $"{Target} {Keywords.ExpectOperators.Text(Operator)} {Printer.Number(Threshold)}" + (Tolerance is { } t ? $" within {Printer.Number(t)}" : "");
+        $"{Target} {Keywords.ExpectOperators.Text(Operator)} {Printer.Number(Threshold)}"
+            + (Tolerance is { } t ? $" within {Printer.Number(t)}" : "");
 
-    /// <summary>The failure as the run reports it: `expected induction L1H1 > 0.95, got 0.925` (the value as its table prints it).</summary>
+    /// <summary>The failure as the run reports it: `expected induction L1H1 > 0.95, got 0.925` (the value as its table
+    /// prints it).</summary>
     public string Failure => $"expected {Claim}, got {Shown}";
 
     /// <summary>Whether <paramref name="actual"/> satisfies the comparison (NaN satisfies none).</summary>

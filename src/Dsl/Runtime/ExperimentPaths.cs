@@ -19,15 +19,18 @@ public static class ExperimentPaths
     {
         var outputs = Outputs(statements, environment);
         var inputs = Inputs(statements, environment)
-            .Where(i => !(i.What.StartsWith("`cache load`", StringComparison.Ordinal) && outputs.Any(o => OutputPaths.Same(o.Path, i.Path))))
+            .Where(i => !(i.What.StartsWith("`cache load`", StringComparison.Ordinal)
+            && outputs.Any(o => OutputPaths.Same(o.Path, i.Path))))
             .ToList();
         try { OutputPaths.Check(options, inputs, outputs); }
         catch (OutputPathException e) { usage(e.Message); }
         OutputPaths.Check(outputs, inputs);
     }
 
-    /// <summary>Each file the experiment writes: what writes it (the statement and its line) and its full path.</summary>
-    public static IReadOnlyList<(string What, string Path)> Outputs(IEnumerable<Statement> statements, ExperimentEnvironment environment) =>
+    /// <summary>Each file the experiment writes: what writes it (the statement and its line) and its full
+    /// path.</summary>
+    public static IReadOnlyList<(string What, string Path)> Outputs(IEnumerable<Statement> statements,
+        ExperimentEnvironment environment) =>
         All(statements).SelectMany<Statement, (string, string)>(s => s switch
         {
             ShowStatement { OutputPath: string path } => [(Named(s, "show"), environment.WritePath(path))],
@@ -36,24 +39,35 @@ public static class ExperimentPaths
         }).ToList();
 
     /// <summary>Each file the experiment reads: the experiment itself, `input file`s and `cache load`s.</summary>
-    public static IReadOnlyList<(string What, string Path)> Inputs(IEnumerable<Statement> statements, ExperimentEnvironment environment)
+    public static IReadOnlyList<(string What, string Path)> Inputs(IEnumerable<Statement> statements,
+        ExperimentEnvironment environment)
     {
         var inputs = new List<(string, string)>();
-        if (File.Exists(environment.FileName)) inputs.Add(("the experiment itself", Path.GetFullPath(environment.FileName)));
+        if (File.Exists(environment.FileName))
+            inputs.Add(("the experiment itself", Path.GetFullPath(environment.FileName)));
         foreach (var s in All(statements))
         {
             switch (s)
             {
-                case CacheStatement { Action: CacheAction.Load } c: inputs.Add((Named(s, "cache load"), environment.ReadPath(c.Path))); break;
-                case InputStatement { Source: FileInput f }: inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path))); break;
-                case LetStatement { Value: InputValue { Source: FileInput f } }: inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path))); break;
-                case PatchStatement { Source: FileInput f }: inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path))); break;
+                case CacheStatement { Action: CacheAction.Load } c:
+                    inputs.Add((Named(s, "cache load"), environment.ReadPath(c.Path)));
+                    break;
+                case InputStatement { Source: FileInput f }:
+                    inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path)));
+                    break;
+                case LetStatement { Value: InputValue { Source: FileInput f } }:
+                    inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path)));
+                    break;
+                case PatchStatement { Source: FileInput f }:
+                    inputs.Add((Named(s, "input file"), environment.ReadPath(f.Path)));
+                    break;
             }
         }
         return inputs;
     }
 
-    static string Named(Statement s, string command) => s.Span.Line > 0 ? $"`{command}` (line {s.Span.Line})" : $"`{command}`";
+    static string Named(Statement s, string command) =>
+        s.Span.Line > 0 ? $"`{command}` (line {s.Span.Line})" : $"`{command}`";
 
     /// <summary>Every statement, blocks' bodies after their header, in file order (without recursion).</summary>
     static IEnumerable<Statement> All(IEnumerable<Statement> statements)

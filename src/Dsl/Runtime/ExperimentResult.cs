@@ -6,7 +6,8 @@ namespace Lens.Dsl.Runtime;
 /// What one statement produced: the statement (its node, its text as written, its command word), the
 /// value, and the interventions that were in force when it ran (as experiment text).
 /// </summary>
-public sealed record ExperimentResult(Statement Statement, string Text, string Command, ResultValue Value, IReadOnlyList<string> Interventions)
+public sealed record ExperimentResult(Statement Statement, string Text, string Command, ResultValue Value,
+    IReadOnlyList<string> Interventions)
 {
     /// <summary>The line the statement was written on (0 when it was built in code).</summary>
     public int Line => Statement.Span.Line;

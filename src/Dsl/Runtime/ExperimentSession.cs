@@ -14,7 +14,8 @@ public sealed class ExperimentSession(ExperimentEnvironment environment)
 
     public ExperimentState State { get; private set; } = ExperimentState.Start(environment);
 
-    /// <summary>Whether the text opens more blocks than it closes (outside strings and comments): read another line.</summary>
+    /// <summary>Whether the text opens more blocks than it closes (outside strings and comments): read another
+    /// line.</summary>
     public static bool IsIncomplete(string text) => OpenBlock(text) is not null;
 
     /// <summary>
@@ -33,14 +34,16 @@ public sealed class ExperimentSession(ExperimentEnvironment environment)
         }
         catch (DslParseException e)
         {
-            // The splitter reports an unclosed block at its '{'; any other error inside the open block waits for its end too.
+            // The splitter reports an unclosed block at its '{'; any other error inside the open block waits for its
+            // end too.
             if (e.Problem.StartsWith("this '{' is never closed", StringComparison.Ordinal)) return true;
             var at = (Line: e.Line - before - 1, Column: e.Column - 1);
             return at.Line > line || at.Line == line && at.Column > column;
         }
     }
 
-    /// <summary>The 0-based (line, column) of the outermost `{` the text leaves open, outside strings and comments; null when none is.</summary>
+    /// <summary>The 0-based (line, column) of the outermost `{` the text leaves open, outside strings and comments;
+    /// null when none is.</summary>
     static (int Line, int Column)? OpenBlock(string text)
     {
         var open = new Stack<(int, int)>();
@@ -87,7 +90,10 @@ public sealed class ExperimentSession(ExperimentEnvironment environment)
         int Moved(int line) => line <= acceptedLines ? line : line + firstLine - 1 - acceptedLines;
         Script script;
         try { script = Parser.Parse(candidate, environment.FileName); }
-        catch (DslParseException e) { throw new DslParseException(e.File, Moved(e.Line), e.Column, e.SourceLine, e.Problem, e.Expected); }
+        catch (DslParseException e)
+        {
+            throw new DslParseException(e.File, Moved(e.Line), e.Column, e.SourceLine, e.Problem, e.Expected);
+        }
         var added = script.Statements.Skip(statements).ToList();
         var before = environment.SourceText;
         environment.SourceText = candidate;
@@ -102,7 +108,10 @@ public sealed class ExperimentSession(ExperimentEnvironment environment)
         {
             foreach (var statement in added) State = StageRunner.Apply(statement, State);
         }
-        catch (ExperimentRunException e) { throw new ExperimentRunException(e.Error with { Line = Moved(e.Error.Line) }, e.InnerException!); }
+        catch (ExperimentRunException e)
+        {
+            throw new ExperimentRunException(e.Error with { Line = Moved(e.Error.Line) }, e.InnerException!);
+        }
         accepted = candidate;
         statements = script.Statements.Count;
         return State.Results.Skip(firstResult).ToList();

@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 namespace Lens.Dsl.Runtime;
 
 /// <summary>
-/// `run`, `loss`, `logits`, `predict`, `generate`: forward passes on the current input, with the interventions in force.
+/// `run`, `loss`, `logits`, `predict`, `generate`: forward passes on the current input, with the interventions in
+/// force.
 /// `run`, `loss`, `logits` and `predict` run in the chunks of rows the checks planned (<see cref="BatchChunks"/>) when
 /// the whole input does not fit the memory budget; their results are those of one batch.
 /// </summary>
@@ -31,10 +32,12 @@ internal static class ForwardStages
         }
         var input = state.RequireInput("run");
         shape[0] = input.Batch;
-        return state.WithResult(s, new TableValue(["row", "last token", "predicted next", "id", "probability"], [.. rows])
-        {
-            Title = $"forward pass: tokens [{input.Batch}, {input.Positions}] → logits [{string.Join(", ", shape)}]",
-        });
+        return state.WithResult(s,
+            new TableValue(["row", "last token", "predicted next", "id", "probability"], [.. rows])
+            {
+                Title =
+                    $"forward pass: tokens [{input.Batch}, {input.Positions}] → logits [{string.Join(", ", shape)}]",
+            });
     }
 
     public static ExperimentState Loss(LossStatement s, ExperimentState state)
@@ -48,10 +51,13 @@ internal static class ForwardStages
         foreach (var (_, chunk) in chunks)
         {
             using var pass = new StagePass(state, "loss", masked: true, chunk);
-            // [batch, pos - 1]: position i predicts token i + 1; with padding, pairs touching a pad are 0 and not counted.
+            // [batch, pos - 1]: position i predicts token i + 1; with padding, pairs touching a pad are 0 and not
+            // counted.
             var perToken = pass.Model.Loss(pass.Tokens, perToken: true, attentionMask: pass.AttentionMask);
             grids.Add(TensorData.Grid(perToken));
-            if (chunks.Count == 1) mean = Numbers.FromFloat(pass.Model.Loss(pass.Tokens, attentionMask: pass.AttentionMask).item<float>()); // the library's mean loss, bit for bit
+            // the library's mean loss, bit for bit
+            if (chunks.Count == 1)
+                mean = Numbers.FromFloat(pass.Model.Loss(pass.Tokens, attentionMask: pass.AttentionMask).item<float>());
             else
             {
                 // Chunks: the sum of the counted pairs' losses over the number of counted pairs, as one batch's mean.
@@ -67,15 +73,16 @@ internal static class ForwardStages
             for (int r = 0; r < layout.Repeats; r++)
             {
                 // Tokens of copy r that have a predecessor; the loss predicting token t sits at t - 1.
-                var positions = Enumerable.Range(layout.Offset + r * layout.Length, layout.Length).Where(t => t >= 1).ToList();
+                var positions =
+                    Enumerable.Range(layout.Offset + r * layout.Length, layout.Length).Where(t => t >= 1).ToList();
                 if (positions.Count == 0) continue;
                 summary.Add(new($"repeat {r + 1}", losses.Average(row => positions.Average(t => row[t - 1]))));
             }
         }
         return state.WithResult(s, new ScalarValue("loss", mean)
         {
-            Title = "mean next-token loss" + (summary.Count > 0 ? " (and per repeated copy)" : "") + $" on {Printer.Print(input.Source)}",
-            Summary = summary,
+            Title = "mean next-token loss" + (summary.Count > 0 ? " (and per repeated copy)" : "")
+                + $" on {Printer.Print(input.Source)}", Summary = summary,
         });
     }
 
@@ -89,7 +96,10 @@ internal static class ForwardStages
         {
             using var scope = NewDisposeScope();
             using var pass = new StagePass(state, "logits", masked: true, chunk);
-            var last = LastReal(pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!, pass.Input); // [batch, d_vocab]
+            // [batch, d_vocab]
+            var last =
+                LastReal(pass.Model.Forward(pass.Tokens, ReturnType.Logits, attentionMask: pass.AttentionMask).Logits!,
+                    pass.Input);
             k = (int)Math.Min(s.Top ?? last.shape[1], last.shape[1]);
             var (values, ids) = last.topk(k, -1);
             var probs = last.softmax(-1).gather(-1, ids);
@@ -98,13 +108,18 @@ internal static class ForwardStages
             var id = TensorData.Longs(ids);
             for (int r = 0; r < pass.Input.Batch; r++)
                 for (int i = 0; i < k; i++)
-                    rows.Add([start + r, i + 1, Token(pass.Model, id[r * k + i]), id[r * k + i], logit[r * k + i], prob[r * k + i]]);
+                    rows.Add([start + r, i + 1, Token(pass.Model, id[r * k + i]), id[r * k + i], logit[r * k + i],
+                        prob[r * k + i]]);
             all.AddRange(TensorData.Grid(last).Select(r => r.Select(v => (float)v).ToArray()));
         }
-        var table = new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows]) { MaxTextRows = s.Top is null ? 20 : null };
+        var table = new TableValue(["row", "rank", "token", "id", "logit", "probability"], [.. rows])
+        {
+            MaxTextRows = s.Top is null ? 20 : null
+        };
         return state.WithResult(s, new LogitsValue(table, [.. all])
         {
-            Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position" + (state.RequireInput("logits").Mask is null ? "" : " (each row's last real token)"),
+            Title = (s.Top is null ? "every logit" : $"top {k} logits") + " at the last position"
+                + (state.RequireInput("logits").Mask is null ? "" : " (each row's last real token)"),
         });
     }
 
@@ -117,7 +132,9 @@ internal static class ForwardStages
         {
             using var scope = NewDisposeScope();
             using var chunkPass = new StagePass(state, "predict", masked: true, chunk);
-            var probs = chunkPass.Model.Forward(chunkPass.Tokens, ReturnType.Logits, attentionMask: chunkPass.AttentionMask).Logits!.softmax(-1);
+            var probs =
+                chunkPass.Model.Forward(chunkPass.Tokens, ReturnType.Logits, attentionMask: chunkPass.AttentionMask)
+                    .Logits!.softmax(-1);
             var (best, ids) = probs.max(-1);                                    // [batch, pos]
             p.AddRange(TensorData.Flat(best));
             id.AddRange(TensorData.Longs(ids));
@@ -135,24 +152,32 @@ internal static class ForwardStages
                 string next = hasNext ? pass.Input.Tokens[r][i + 1] : "";
                 bool hit = hasNext && pass.Input.Ids[r][i + 1] == predicted;
                 if (hasNext) { counted++; if (hit) correct++; }
-                rows.Add([r, i, pass.Input.Tokens[r][i], Token(pass.Model, predicted), p[r * positions + i], next, hit ? "yes" : ""]);
+                rows.Add([r, i, pass.Input.Tokens[r][i], Token(pass.Model, predicted), p[r * positions + i], next,
+                    hit ? "yes" : ""]);
             }
-        var summary = new List<KeyValuePair<string, double>> { new("accuracy", counted == 0 ? double.NaN : (double)correct / counted) };
+        var summary = new List<KeyValuePair<string, double>>
+        {
+            new("accuracy", counted == 0 ? double.NaN : (double)correct / counted)
+        };
         if (pass.Input.Repeat is RepeatLayout layout)
             for (int c = 0; c < layout.Repeats; c++)
             {
-                var targets = Enumerable.Range(layout.Offset + c * layout.Length, layout.Length).Where(t => t >= 1).ToList();
+                var targets =
+                    Enumerable.Range(layout.Offset + c * layout.Length, layout.Length).Where(t => t >= 1).ToList();
                 int hits = 0;
                 for (int r = 0; r < pass.Input.Batch; r++)
                     hits += targets.Count(t => id[r * positions + t - 1] == pass.Input.Ids[r][t]);
-                summary.Add(new($"accuracy, repeat {c + 1}", targets.Count == 0 ? double.NaN : (double)hits / (targets.Count * pass.Input.Batch)));
+                summary.Add(new($"accuracy, repeat {c + 1}",
+                    targets.Count == 0 ? double.NaN : (double)hits / (targets.Count * pass.Input.Batch)));
             }
-        return state.WithResult(s, new TableValue(["row", "pos", "token", "predicted next", "probability", "actual next", "correct"], [.. rows])
-        {
-            Title = "the predicted next token at each position",
-            Summary = summary,
-            MaxTextRows = 24,
-        });
+        return state.WithResult(s,
+            new TableValue(["row", "pos", "token", "predicted next", "probability", "actual next", "correct"],
+            [.. rows])
+            {
+                Title = "the predicted next token at each position",
+                Summary = summary,
+                MaxTextRows = 24,
+            });
     }
 
     public static ExperimentState Generate(GenerateStatement s, ExperimentState state)
@@ -162,7 +187,8 @@ internal static class ForwardStages
         var model = state.RequireModel().Model;
         var texts = new List<string>();
         var added = new List<long[]>();
-        // Greedy generation above the memory budget runs in chunks of rows (the checks plan them): each row generates as if alone.
+        // Greedy generation above the memory budget runs in chunks of rows (the checks plan them): each row generates
+        // as if alone.
         foreach (var (_, chunk) in BatchChunks.Of(state, s))
         {
             using var scope = NewDisposeScope();
@@ -180,14 +206,17 @@ internal static class ForwardStages
                 return all.AsSpan(r * width + pads, width - pads).ToArray();
             }).ToArray();
             added.AddRange(rows.Select(r => r[(r.Length - (width - promptWidth))..]));
-            texts.AddRange(rows.Select(r => pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))));
+            texts.AddRange(rows.Select(r =>
+                pass.Model.Tokenizer is null ? string.Join(" ", r) : pass.Model.ToText(r.Select(id => (int)id))));
         }
         var how = options.IsGreedy ? "greedy" : $"sampled (temperature {Printer.Number(options.Temperature)}"
-            + (s.TopK is int k ? $", top_k {k}" : "") + (s.TopP is double tp ? $", top_p {Printer.Number(tp)}" : "") + $", seed {state.Seed})";
-        return state.WithResult(s, new TextValue([.. texts], [.. added], added.Select(r => Inputs.Strings(r, model)).ToArray())
-        {
-            Title = $"{s.MaxNewTokens} new tokens, {how}",
-        });
+            + (s.TopK is int k ? $", top_k {k}" : "") + (s.TopP is double tp ? $", top_p {Printer.Number(tp)}" : "")
+            + $", seed {state.Seed})";
+        return state.WithResult(s,
+            new TextValue([.. texts], [.. added], added.Select(r => Inputs.Strings(r, model)).ToArray())
+            {
+                Title = $"{s.MaxNewTokens} new tokens, {how}",
+            });
     }
 
     /// <summary>What `generate` asks of <see cref="HookedTransformer.Generate"/>.</summary>
@@ -196,7 +225,8 @@ internal static class ForwardStages
 
     internal static string Token(HookedTransformer model, long id) => Inputs.Strings([id], model)[0];
 
-    /// <summary>The number of pairs (t, t + 1) of real tokens under a mask [batch, pos]: what a masked mean loss divides by.</summary>
+    /// <summary>The number of pairs (t, t + 1) of real tokens under a mask [batch, pos]: what a masked mean loss
+    /// divides by.</summary>
     static double Pairs(Tensor mask)
     {
         using var scope = NewDisposeScope();
@@ -209,11 +239,13 @@ internal static class ForwardStages
     static Tensor LastReal(Tensor logits, ExperimentInput input)
     {
         if (input.Mask is null) return logits.select(1, -1);
-        var index = tensor(Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).ToArray(), dtype: ScalarType.Int64, device: logits.device);
+        var index = tensor(Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).ToArray(),
+            dtype: ScalarType.Int64, device: logits.device);
         return logits.gather(1, index.view(-1, 1, 1).expand(-1, 1, logits.shape[2])).squeeze(1);
     }
 
-    /// <summary>The input's rows with their pads moved to the left, and the matching mask (null when unpadded).</summary>
+    /// <summary>The input's rows with their pads moved to the left, and the matching mask (null when
+    /// unpadded).</summary>
     static (Tensor Tokens, Tensor? Mask) LeftPadded(ExperimentInput input, Device device)
     {
         if (input.Mask is null) return (input.ToTensor(device), null);
@@ -231,6 +263,7 @@ internal static class ForwardStages
                 mask[r * width + i] = i < pads ? 0 : 1;
             }
         }
-        return (tensor(ids, [input.Batch, width], dtype: ScalarType.Int64, device: device), tensor(mask, [input.Batch, width], dtype: ScalarType.Int64, device: device));
+        return (tensor(ids, [input.Batch, width], dtype: ScalarType.Int64, device: device),
+            tensor(mask, [input.Batch, width], dtype: ScalarType.Int64, device: device));
     }
 }

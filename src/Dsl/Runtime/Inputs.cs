@@ -4,8 +4,10 @@ namespace Lens.Dsl.Runtime;
 
 /// <summary>
 /// Turns an <see cref="InputSource"/> into tokens for a model: texts through the model's tokenizer (BOS
-/// first, as TransformerLens's to_tokens; several texts of different lengths padded on the right, with their attention mask), token ids as given, a file's
-/// non-empty lines as texts, an activation dataset's token_ids rows as stored, `repeat random` through the analysis library's seeded
+/// first, as TransformerLens's to_tokens; several texts of different lengths padded on the right, with their attention
+/// mask), token ids as given, a file's
+/// non-empty lines as texts, an activation dataset's token_ids rows as stored, `repeat random` through the analysis
+/// library's seeded
 /// <see cref="RepeatedTokens"/> generator, and let-bound inputs as they were bound.
 /// </summary>
 public static class Inputs
@@ -35,12 +37,15 @@ public static class Inputs
     /// </summary>
     static ExperimentInput Repeated(InputSource source, RepeatRandomInput s, HookedTransformer model, long seed)
     {
-        // Sizes are checked before any token is drawn: the checks after resolving would come too late for `repeat random 100000 x100000`.
+        // Sizes are checked before any token is drawn: the checks after resolving would come too late for
+        // `repeat random 100000 x100000`.
         var bos = model.Config.DefaultPrependBos && model.Tokenizer?.BosTokenId is int ? 1L : 0L;
         var positions = bos + (long)s.Length * s.Repeats;
         if (positions > model.Config.NCtx)
-            throw new ArgumentException($"the input has {positions} tokens but the model's context holds {model.Config.NCtx} (n_ctx)");
-        if (s.Batch > Limits.InputRows) throw new ArgumentException($"batch {s.Batch} is above the limit of {Limits.InputRows} rows");
+            throw new ArgumentException(
+                $"the input has {positions} tokens but the model's context holds {model.Config.NCtx} (n_ctx)");
+        if (s.Batch > Limits.InputRows)
+            throw new ArgumentException($"batch {s.Batch} is above the limit of {Limits.InputRows} rows");
         using var repeated = RepeatedTokens.ForModel(model, s.Length, s.Repeats, s.Batch, (ulong)seed);
         var flat = TensorData.Longs(repeated.Tokens);
         int width = (int)repeated.Tokens.shape[1];
@@ -51,7 +56,8 @@ public static class Inputs
     static ExperimentInput FromTexts(InputSource source, IReadOnlyList<string> texts, HookedTransformer model)
     {
         if (model.Tokenizer is null)
-            throw new InvalidOperationException($"model '{model.Config.ModelName}' has no tokenizer: give token ids (`input tokens [...]`) instead of text");
+            throw new InvalidOperationException($"model '{model.Config.ModelName}' has no tokenizer: give token ids " +
+                $"(`input tokens [...]`) instead of text");
         using var batch = model.ToTokens(texts);
         var flat = TensorData.Longs(batch.Tokens);
         var mask = TensorData.Longs(batch.AttentionMask);
@@ -60,29 +66,39 @@ public static class Inputs
         var padded = mask.Any(m => m == 0);
         return Describe(source, ids, model, null) with
         {
-            Mask = padded ? Enumerable.Range(0, texts.Count).Select(r => mask.AsSpan(r * width, width).ToArray()).ToArray() : null,
+            Mask = padded
+                ? Enumerable.Range(0, texts.Count).Select(r => mask.AsSpan(r * width, width).ToArray()).ToArray()
+                : null,
         };
     }
 
     static string[] ReadLines(ExperimentEnvironment environment, string asWritten)
     {
         var path = environment.ReadPath(asWritten);
-        if (!File.Exists(path)) throw new FileNotFoundException($"input file '{asWritten}' not found (a relative path is relative to the experiment's folder)");
-        var lines = Lens.IO.BoundedText.Read(path, Limits.InputFileBytes, "input file").Split(["\r\n", "\n", "\r"], StringSplitOptions.None).Where(l => l.Trim().Length > 0).ToArray();
+        if (!File.Exists(path))
+            throw new FileNotFoundException(
+                $"input file '{asWritten}' not found (a relative path is relative to the experiment's folder)");
+        var lines = Lens.IO.BoundedText.Read(path, Limits.InputFileBytes, "input file")
+            .Split(["\r\n", "\n", "\r"], StringSplitOptions.None).Where(l => l.Trim().Length > 0).ToArray();
         if (lines.Length > Limits.InputRows)
-            throw new ArgumentException($"input file '{asWritten}' has {lines.Length} non-empty lines; the limit is {Limits.InputRows}");
+            throw new ArgumentException(
+                $"input file '{asWritten}' has {lines.Length} non-empty lines; the limit is {Limits.InputRows}");
         environment.RecordRead("input", path); // hashed only once it is known to be a bounded file
-        return lines.Length > 0 ? lines : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
+        return lines.Length > 0
+            ? lines
+            : throw new ArgumentException($"input file '{asWritten}' has no non-empty lines");
     }
 
     static ExperimentInput Describe(InputSource source, long[][] ids, HookedTransformer model, RepeatLayout? repeat) =>
         new(source, ids, ids.Select(row => Strings(row, model)).ToArray(), repeat);
 
-    /// <summary>Display strings of token ids: the tokenizer's pieces, or the ids themselves for a model without a tokenizer.</summary>
+    /// <summary>Display strings of token ids: the tokenizer's pieces, or the ids themselves for a model without a
+    /// tokenizer.</summary>
     public static string[] Strings(long[] ids, HookedTransformer model)
     {
         var tokenizer = model.Tokenizer;
-        if (tokenizer is null || ids.Any(id => id < 0 || id >= tokenizer.VocabSize)) return ids.Select(id => id.ToString(CultureInfo.InvariantCulture)).ToArray();
+        if (tokenizer is null || ids.Any(id => id < 0 || id >= tokenizer.VocabSize))
+            return ids.Select(id => id.ToString(CultureInfo.InvariantCulture)).ToArray();
         return model.ToStrTokens((IReadOnlyList<int>)ids.Select(id => (int)id).ToArray());
     }
 }

@@ -4,18 +4,24 @@ using LibraryAblation = Lens.Analysis.Ablation;
 
 namespace Lens.Dsl.Runtime;
 
-/// <summary>Attaches the active interventions to a model as the analysis library's ablation hooks, for one scope.</summary>
+/// <summary>Attaches the active interventions to a model as the analysis library's ablation hooks, for one
+/// scope.</summary>
 public static class InterventionHooks
 {
-    /// <summary>The library ablations the interventions stand for; the tensors they hold are added to <paramref name="owned"/>.</summary>
-    public static IReadOnlyList<LibraryAblation> Ablations(IEnumerable<ActiveIntervention> interventions, Device device, List<Tensor> owned)
+    /// <summary>The library ablations the interventions stand for; the tensors they hold are added to
+    /// <paramref name="owned"/>.</summary>
+    public static IReadOnlyList<LibraryAblation> Ablations(IEnumerable<ActiveIntervention> interventions, Device device,
+        List<Tensor> owned)
     {
         var ablations = new List<LibraryAblation>();
         foreach (var intervention in interventions)
         {
             Tensor Reference()
             {
-                var tokens = (intervention.Reference ?? throw new InvalidOperationException($"{intervention.Text} needs an input to take its reference activations from")).ToTensor(device);
+                var tokens =
+                    (intervention.Reference
+                        ?? throw new InvalidOperationException(
+                        $"{intervention.Text} needs an input to take its reference activations from")).ToTensor(device);
                 owned.Add(tokens);
                 return tokens;
             }
@@ -30,7 +36,8 @@ public static class InterventionHooks
         return ablations;
     }
 
-    /// <summary>Hooks the model with every intervention until the result is disposed (a no-op when there are none).</summary>
+    /// <summary>Hooks the model with every intervention until the result is disposed (a no-op when there are
+    /// none).</summary>
     public static IDisposable Attach(HookedTransformer model, IReadOnlyCollection<ActiveIntervention> interventions)
     {
         if (interventions.Count == 0) return Nothing.Instance;

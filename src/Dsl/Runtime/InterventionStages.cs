@@ -18,14 +18,19 @@ internal static class InterventionStages
         if (ablation.Target is FeatureTarget feature) return AblateFeature(s, feature, state);
         var active = new ActiveIntervention(s, Targets(ablation.Target, state), ablation.Mode,
             ablation.Mode == AblationMode.Zero ? null : state.Input, (ulong)state.Seed);
-        var applied = state with { Interventions = state.Interventions.Add(active), InterventionLog = state.InterventionLog.Add(active) };
+        var applied = state with
+        {
+            Interventions = state.Interventions.Add(active),
+            InterventionLog = state.InterventionLog.Add(active)
+        };
         if (s.Body is null) return applied;
         var inner = applied;
         foreach (var statement in s.Body) inner = StageRunner.Apply(statement, inner);
         return EndBlock(inner, state);
     }
 
-    /// <summary>The state after a block: its interventions, SAEs, feature edits, names and scores end with it (and what `expect` reads); its results (and its inputs) carry on.</summary>
+    /// <summary>The state after a block: its interventions, SAEs, feature edits, names and scores end with it (and what
+    /// `expect` reads); its results (and its inputs) carry on.</summary>
     static ExperimentState EndBlock(ExperimentState inner, ExperimentState outer) =>
         inner with
         {
@@ -37,11 +42,17 @@ internal static class InterventionStages
             FeatureEdits = outer.FeatureEdits,
         };
 
-    /// <summary>`ablate feature N`: the most recent SAE's feature N set to 0 on hook_sae_acts_post at every position.</summary>
+    /// <summary>`ablate feature N`: the most recent SAE's feature N set to 0 on hook_sae_acts_post at every
+    /// position.</summary>
     static ExperimentState AblateFeature(InterventionStatement s, FeatureTarget target, ExperimentState state)
     {
-        var sae = state.Saes.LastOrDefault() ?? throw new InvalidOperationException("`ablate feature` needs an SAE: add `sae load PATH` before it");
-        var applied = state with { FeatureEdits = state.FeatureEdits.Add(new FeatureEdit(Printer.Print(s.Intervention), sae.Sae, target.Feature, 0, Set: true)) };
+        var sae = state.Saes.LastOrDefault()
+            ?? throw new InvalidOperationException("`ablate feature` needs an SAE: add `sae load PATH` before it");
+        var applied = state with
+        {
+            FeatureEdits = state.FeatureEdits.Add(new FeatureEdit(Printer.Print(s.Intervention), sae.Sae,
+                target.Feature, 0, Set: true))
+        };
         if (s.Body is null) return applied;
         var inner = applied;
         foreach (var statement in s.Body) inner = StageRunner.Apply(statement, inner);
@@ -53,7 +64,8 @@ internal static class InterventionStages
         HeadsTarget { Selection: LayerSelector layers } => Enumerable.Range(0, state.RequireModel().Config.NLayers)
             .Where(l => layers.Layer is not int only || only == l)
             .Select(l => (AblationTarget)new AblationTarget.Block(l)).ToList(),
-        HeadsTarget t => HeadStages.Resolve(t.Selection, state).Select(h => (AblationTarget)new AblationTarget.Head(h.Layer, h.Head)).ToList(),
+        HeadsTarget t => HeadStages.Resolve(t.Selection, state)
+            .Select(h => (AblationTarget)new AblationTarget.Head(h.Layer, h.Head)).ToList(),
         MlpTarget t => [new AblationTarget.Mlp(t.Layer)],
         AttnTarget t => [new AblationTarget.AttentionLayer(t.Layer)],
         NeuronsTarget t => t.Neurons.Select(n => (AblationTarget)new AblationTarget.Neuron(t.Layer, n)).ToList(),

@@ -1,6 +1,7 @@
 namespace Lens.Dsl.Runtime;
 
-/// <summary>A loaded model with the name it was asked for by, and its weights checksum (computed once, on demand).</summary>
+/// <summary>A loaded model with the name it was asked for by, and its weights checksum (computed once, on
+/// demand).</summary>
 public sealed class ModelHandle(string name, HookedTransformer model)
 {
     readonly Lazy<string> checksum = new(() => StateDictChecksum.Sha256(model.StateDict()));

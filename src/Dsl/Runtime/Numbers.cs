@@ -6,9 +6,12 @@ namespace Lens.Dsl.Runtime;
 /// <summary>Number formatting shared by the JSON, the terminal and the report.</summary>
 public static class Numbers
 {
-    /// <summary>A float32 result as the double with the same shortest text (0.96038467, not 0.9603846669197083).</summary>
+    /// <summary>A float32 result as the double with the same shortest text (0.96038467, not
+    /// 0.9603846669197083).</summary>
     public static double FromFloat(float value) =>
-        float.IsFinite(value) ? double.Parse(value.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) : value;
+        float.IsFinite(value)
+            ? double.Parse(value.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)
+            : value;
 
     /// <summary>A number in JSON; NaN and infinities (which JSON cannot hold) as null.</summary>
     public static void Write(Utf8JsonWriter writer, double value)

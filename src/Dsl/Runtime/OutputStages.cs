@@ -35,20 +35,31 @@ internal static class OutputStages
         using var pass = new StagePass(state, "show pattern", masked: true, firstRowOnly ? input.Slice(0, 1) : null);
         var model = pass.Model;
         var heads = HeadStages.Resolve(v.Heads, state);
-        if (heads.Count == 0) throw new ArgumentException($"the selection {Printer.Print(v.Heads)} picks no heads: nothing to show");
-        using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), attentionMask: pass.AttentionMask);
+        if (heads.Count == 0)
+            throw new ArgumentException($"the selection {Printer.Print(v.Heads)} picks no heads: nothing to show");
+        using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits,
+            HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"), attentionMask: pass.AttentionMask);
         int length = input.LastReal(0) + 1;                                     // row 0's own tokens, without its pads
-        var patterns = stack(heads.Select(h => run.Cache["pattern", h.Layer][0, h.Head].narrow(0, 0, length).narrow(1, 0, length)).ToArray()); // [head, query, key], row 0
-        var title = $"attention patterns of {Printer.Print(v.Heads)} on {Printer.Print(input.Source)}" + (input.Batch > 1 ? " (row 0)" : "");
-        var fragment = AttentionPatterns.RenderFragment(input.Tokens[0][..length], patterns, heads.Select(h => h.Label).ToArray(), title);
+        // [head, query, key], row 0
+        var patterns =
+            stack(heads.Select(h => run.Cache["pattern", h.Layer][0, h.Head].narrow(0, 0, length).narrow(1, 0, length))
+                .ToArray());
+        var title = $"attention patterns of {Printer.Print(v.Heads)} on {Printer.Print(input.Source)}"
+            + (input.Batch > 1 ? " (row 0)" : "");
+        var fragment = AttentionPatterns.RenderFragment(input.Tokens[0][..length], patterns,
+            heads.Select(h => h.Label).ToArray(), title);
         var lastRow = patterns.select(1, -1);                                   // what the last query attends to
         var (weight, key) = lastRow.max(-1);
         var w = TensorData.Flat(weight);
         var k = TensorData.Longs(key);
         var text = new StringBuilder($"{heads.Count} head(s), {length} tokens; the last token attends most to:\n");
         for (int i = 0; i < heads.Count; i++)
-            text.Append(CultureInfo.InvariantCulture, $"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} ({Numbers.Text(w[i])})\n");
-        if (firstRowOnly) text.Append(CultureInfo.InvariantCulture, $"(only row 0 of the {input.Batch} rows was run: the whole input does not fit the memory budget)\n");
+            text.Append(CultureInfo.InvariantCulture,
+                $"  {heads[i].Label}: position {k[i]} {Lens.Visualization.TokenText.Display(input.Tokens[0][k[i]])} " +
+                $"({Numbers.Text(w[i])})\n");
+        if (firstRowOnly)
+            text.Append(CultureInfo.InvariantCulture,
+                $"(only row 0 of the {input.Batch} rows was run: the whole input does not fit the memory budget)\n");
         return (title, [fragment], text.ToString());
     }
 
@@ -56,9 +67,11 @@ internal static class OutputStages
     {
         var kinds = v.Score is ScoreKind only ? [only] : state.Scores.Keys.Order().ToArray();
         if (kinds.Length == 0) throw new InvalidOperationException("no scores to show yet: run `score ...` first");
-        var tables = kinds.Select(kind => state.Scores.GetValueOrDefault(kind) ?? HeadStages.ComputeScores(kind, state)).ToList();
+        var tables = kinds.Select(kind => state.Scores.GetValueOrDefault(kind) ?? HeadStages.ComputeScores(kind, state))
+            .ToList();
         var fragments = tables.Select(t => Heatmap.RenderFragment(Numbers.ToFloatGrid(t.Values),
-            Enumerable.Range(0, t.Layers).Select(l => $"L{l}").ToArray(), Enumerable.Range(0, t.Heads).Select(h => $"H{h}").ToArray(), t.Title)).ToArray();
+            Enumerable.Range(0, t.Layers).Select(l => $"L{l}").ToArray(),
+            Enumerable.Range(0, t.Heads).Select(h => $"H{h}").ToArray(), t.Title)).ToArray();
         var text = string.Join("", tables.Select(t => t.ToText()));
         return ("scores: " + string.Join(", ", kinds.Select(k => Keywords.ScoreKinds.Text(k))), fragments, text);
     }
@@ -78,9 +91,12 @@ internal static class OutputStages
             var perToken = TensorData.Flat(model.Loss(row, perToken: true));
             for (int i = 1; i < length; i++) losses[i] = (float)perToken[i - 1];
         }
-        var title = $"the tokens of {Printer.Print(input.Source)}, coloured by the loss of predicting each" + (input.Batch > 1 ? " (row 0)" : "");
+        var title = $"the tokens of {Printer.Print(input.Source)}, coloured by the loss of predicting each"
+            + (input.Batch > 1 ? " (row 0)" : "");
         var fragment = ColoredTokens.RenderFragment(input.Tokens[0][..length], losses, title);
-        var text = string.Join("\n", input.Tokens.Select((row, r) => $"row {r}: " + string.Join("|", row.Select(Lens.Visualization.TokenText.Display))));
+        var text = string.Join("\n",
+            input.Tokens.Select((row, r) =>
+                $"row {r}: " + string.Join("|", row.Select(Lens.Visualization.TokenText.Display))));
         return (title, [fragment], text);
     }
 
@@ -92,11 +108,13 @@ internal static class OutputStages
         using var pass = new StagePass(state, "cache", masked: true);
         var (model, input, tokens) = (pass.Model, pass.Input, pass.Tokens);
         var filter = s.Filter is string glob ? HookedTransformer.NamesFilter(glob) : (_ => true);
-        if (Directory.Exists(state.Environment.ReadPath(s.Path))) return DatasetCacheLoad.Compare(s, state, pass, filter);
+        if (Directory.Exists(state.Environment.ReadPath(s.Path)))
+            return DatasetCacheLoad.Compare(s, state, pass, filter);
         using var file = SafetensorsFile.Open(state.Environment.ReadPath(s.Path));
         state.Environment.RecordRead("cache", state.Environment.ReadPath(s.Path));
         var names = file.Names.Where(n => model.HookDict.ContainsKey(n) && filter(n)).ToHashSet();
-        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains, attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
+        using var current = model.RunWithCache(tokens, ReturnType.Logits, names.Contains,
+            attentionMask: pass.AttentionMask, stopAtLayer: s.StopAtLayer);
         var rows = new List<object[]>();
         foreach (var name in file.Names.Where(names.Contains))
         {
@@ -123,22 +141,29 @@ internal static class OutputStages
                 var name = model.Hook(h.Hook.FullName).Name;
                 var statistics = new ActivationStatistics();
                 long[] shape = [];
-                // Above the memory budget the rows run in the chunks the checks planned, the statistics combined exactly.
+                // Above the memory budget the rows run in the chunks the checks planned, the statistics combined
+                // exactly.
                 foreach (var (_, chunk) in BatchChunks.Of(state, s))
                 {
                     using var scope = NewDisposeScope();
                     using var pass = new StagePass(state, "print", masked: true, chunk);
-                    using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, n => n == name, attentionMask: pass.AttentionMask);
+                    using var run = model.RunWithCache(pass.Tokens, ReturnType.Logits, n => n == name,
+                        attentionMask: pass.AttentionMask);
                     var activation = run.Cache[name].to(ScalarType.Float64);
-                    // Texts of different lengths: the statistics are over real tokens' entries only (pads are not part of any text).
-                    statistics.Add(pass.AttentionMask is null ? activation.flatten() : activation.masked_select(Lens.Analysis.MaskedEntries.Real(activation, name, pass.AttentionMask)));
+                    // Texts of different lengths: the statistics are over real tokens' entries only (pads are not part
+                    // of any text).
+                    statistics.Add(pass.AttentionMask is null
+                        ? activation.flatten()
+                        : activation.masked_select(Lens.Analysis.MaskedEntries.Real(activation, name,
+                            pass.AttentionMask)));
                     shape = activation.shape;
                 }
                 shape[0] = input.Batch;
-                var value = new ActivationValue(name, shape, statistics.Mean, statistics.Std, statistics.Min, statistics.Max, statistics.First)
+                var value = new ActivationValue(name, shape, statistics.Mean, statistics.Std, statistics.Min,
+                    statistics.Max, statistics.First)
                 {
-                    Title = $"{name} on {Printer.Print(input.Source)}" + (input.Mask is null ? "" : " (real tokens' entries only)"),
-                    Norm = statistics.Norm,
+                    Title = $"{name} on {Printer.Print(input.Source)}"
+                        + (input.Mask is null ? "" : " (real tokens' entries only)"), Norm = statistics.Norm,
                 };
                 return state.WithResult(s, value);
             }
@@ -148,12 +173,14 @@ internal static class OutputStages
                     SelectionBinding b => new HeadsValue(b.Heads),
                     InputBinding b => new TokensValue(b.Input.Ids, b.Input.Tokens),
                     PatternBinding b => new MatrixValue("pattern", b.Rows,
-                        Enumerable.Range(0, b.Rows.Length).Select(i => $"q{i}").ToArray(), Enumerable.Range(0, b.Rows.Length).Select(i => $"k{i}").ToArray()),
+                        Enumerable.Range(0, b.Rows.Length).Select(i => $"q{i}").ToArray(),
+                        Enumerable.Range(0, b.Rows.Length).Select(i => $"k{i}").ToArray()),
                     _ => throw new ArgumentException($"cannot print {binding.GetType().Name}"),
                 };
                 return state.WithResult(s, bound with { Title = $"{n.Name} = {Describe(binding)}" });
             case PrintName n when Keywords.ScoreKinds.TryParse(n.Name, out var kind):
-                return state.WithResult(s, state.Scores.GetValueOrDefault(kind) ?? HeadStages.ComputeScores(kind, state));
+                return state.WithResult(s,
+                    state.Scores.GetValueOrDefault(kind) ?? HeadStages.ComputeScores(kind, state));
             default:
                 throw new KeyNotFoundException($"nothing is called '{s.Subject}'");
         }

@@ -40,9 +40,12 @@ internal static class PatchStages
         return state.WithResult(s, Combine(parts));
     }
 
-    /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the loss.</summary>
+    /// <summary>What a chunk of rows weighs in a metric: its rows for means over rows, its real pairs of tokens for the
+    /// loss.</summary>
     static double RowWeight(Metric metric, ExperimentInput rows) =>
-        metric is LogitDiffMetric or ProbMetric ? rows.Batch : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
+        metric is LogitDiffMetric or ProbMetric
+            ? rows.Batch
+            : Enumerable.Range(0, rows.Batch).Sum(r => (double)rows.LastReal(r));
 
     /// <summary>The chunks' tables (cells and summary) averaged with their weights.</summary>
     static ResultValue Combine(IReadOnlyList<(double Weight, ResultValue Value)> parts)
@@ -51,11 +54,22 @@ internal static class PatchStages
         double Mix(Func<ResultValue, double> of) => parts.Sum(p => p.Weight * of(p.Value)) / total;
         ResultValue combined = parts[0].Value switch
         {
-            LayerHeadValue v => v with { Values = v.Values.Select((row, l) => row.Select((_, h) => Mix(x => ((LayerHeadValue)x).Values[l][h])).ToArray()).ToArray() },
-            TensorValue v => v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
+            LayerHeadValue v => v with
+            {
+                Values =
+                    v.Values.Select((row, l) =>
+                        row.Select((_, h) => Mix(x => ((LayerHeadValue)x).Values[l][h])).ToArray()).ToArray()
+            },
+            TensorValue v =>
+                v with { Values = v.Values.Select((_, i) => Mix(x => ((TensorValue)x).Values[i])).ToArray() },
             var other => throw new InvalidOperationException($"patch gave a {other.Kind}"),
         };
-        return combined with { Summary = parts[0].Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key, Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList() };
+        return combined with
+        {
+            Summary = parts[0]
+                .Value.Summary.Select(kv => new KeyValuePair<string, double>(kv.Key,
+                Mix(x => x.Summary.First(k => k.Key == kv.Key).Value))).ToList()
+        };
     }
 
     /// <summary>
@@ -79,7 +93,8 @@ internal static class PatchStages
         };
         string[] names = activation is null ? ["resid_pre", "attn_out", "mlp_out"] : [activation];
         using var cleanRun = model.RunWithCache(clean.ToTensor(model.Device), ReturnType.Logits,
-            HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]), attentionMask: mask);
+            HookedTransformer.NamesFilter([.. names.Select(n => "blocks.*.hook_" + n), "blocks.*.attn.hook_z"]),
+            attentionMask: mask);
         double cleanMetric = metric(cleanRun.Logits);
         double corruptedMetric = metric(model.Forward(corruptedTokens, ReturnType.Logits, attentionMask: mask).Logits!);
         using var result = s.Target switch
@@ -87,16 +102,20 @@ internal static class PatchStages
             PatchTarget.ResidPre => Patching.ResidPre(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
             PatchTarget.AttnOut => Patching.AttnOut(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
             PatchTarget.MlpOut => Patching.MlpOut(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
-            PatchTarget.Heads => Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
-            PatchTarget.HeadsByPos => Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.Heads =>
+                Patching.AttnHeadOutAllPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
+            PatchTarget.HeadsByPos =>
+                Patching.AttnHeadOutByPos(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
             _ => Patching.GetActPatchBlockEvery(model, corruptedTokens, cleanRun.Cache, metric, options, mask),
         };
         var measure = Printer.Print(s.Metric);
-        var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
+        var title = $"patch {Keywords.PatchTargets.Text(s.Target)} from {Printer.Print(s.Source)} " +
+            $"into {Printer.Print(corrupted.Source)}: {measure} of each patched run";
         List<KeyValuePair<string, double>> summary = [new("clean", cleanMetric), new("corrupted", corruptedMetric)];
         ResultValue value = s.Target == PatchTarget.Heads
             ? new LayerHeadValue(measure, TensorData.Grid(result.Values))
-            : new TensorValue(measure, TensorData.Flat(result.Values), result.Values.shape.Select(d => (int)d).ToArray(), [.. result.AxisNames],
+            : new TensorValue(measure, TensorData.Flat(result.Values),
+                result.Values.shape.Select(d => (int)d).ToArray(), [.. result.AxisNames],
                 result.AxisNames.Select((axis, a) => axis == "pos"
                     ? corrupted.Tokens[0].Select((t, i) => $"{i} {Lens.Visualization.TokenText.Display(t)}").ToArray()
                     : result.AxisLabels[a].ToArray()).ToArray());
@@ -124,39 +143,48 @@ internal static class PatchStages
     /// </summary>
     internal static LogitsRead? MetricReads(Metric metric, HookedTransformer model, ExperimentInput input)
     {
-        long[] last = input.Mask is null ? [-1] : Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).Distinct().ToArray();
+        long[] last = input.Mask is null
+            ? [-1]
+            : Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).Distinct().ToArray();
         return metric switch
         {
-            LogitDiffMetric m => new LogitsRead(last, [AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)]),
+            LogitDiffMetric m => new LogitsRead(last,
+                [AttributionStages.IdOf(model, m.Correct), AttributionStages.IdOf(model, m.Incorrect)]),
             ProbMetric => new LogitsRead(last, null),
             _ => null,
         };
     }
 
-    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens, Tensor? mask)
+    static Func<Tensor, double> Metric(Metric metric, HookedTransformer model, ExperimentInput input, Tensor tokens,
+        Tensor? mask)
     {
         switch (metric)
         {
             case LogitDiffMetric m:
-                long correct = AttributionStages.IdOf(model, m.Correct), incorrect = AttributionStages.IdOf(model, m.Incorrect);
+                long correct = AttributionStages.IdOf(model, m.Correct),
+                    incorrect = AttributionStages.IdOf(model, m.Incorrect);
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    var last = RealPositions.AtLast(logits, input);               // [batch, d_vocab] at each row's last real token
-                    return (last.select(-1, correct) - last.select(-1, incorrect)).to(ScalarType.Float64).mean().item<double>();
+                    // [batch, d_vocab] at each row's last real token
+                    var last = RealPositions.AtLast(logits, input);
+                    return (last.select(-1, correct) - last.select(-1, incorrect)).to(ScalarType.Float64).mean()
+                        .item<double>();
                 };
             case ProbMetric m:
                 long id = AttributionStages.IdOf(model, m.Token);
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return RealPositions.AtLast(logits, input).to(ScalarType.Float64).softmax(-1).select(-1, id).mean().item<double>();
+                    return RealPositions.AtLast(logits, input).to(ScalarType.Float64).softmax(-1).select(-1, id).mean()
+                        .item<double>();
                 };
             default:
                 return logits =>
                 {
                     using var scope = NewDisposeScope();
-                    return LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask).to(ScalarType.Float64).item<double>();
+                    return LossFunctions.LmCrossEntropy(logits, tokens, attentionMask: mask).to(ScalarType.Float64)
+                        .item<double>();
                 };
         }
     }

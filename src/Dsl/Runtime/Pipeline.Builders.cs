@@ -22,20 +22,24 @@ public sealed partial record Pipeline
     public static Pipeline InputTokens(params int[] ids) => Input(new TokenInput([NodeList.From(ids)]));
 
     /// <summary>`input tokens [[..], [..]]`.</summary>
-    public static Pipeline InputTokens(IEnumerable<int[]> rows) => Input(new TokenInput([.. rows.Select(NodeList.From)]));
+    public static Pipeline InputTokens(IEnumerable<int[]> rows) =>
+        Input(new TokenInput([.. rows.Select(NodeList.From)]));
 
     public static Pipeline InputFile(string path) => Input(new FileInput(path));
 
     /// <summary>`input repeat random LENGTH xREPEATS batch BATCH`.</summary>
-    public static Pipeline RepeatRandom(int length, int repeats = 2, int batch = 1, long? seed = null) => Input(new RepeatRandomInput(length, repeats, batch, seed));
+    public static Pipeline RepeatRandom(int length, int repeats = 2, int batch = 1, long? seed = null) =>
+        Input(new RepeatRandomInput(length, repeats, batch, seed));
 
     public static Pipeline Score(ScoreKind kind) => Of(new ScoreStatement(kind));
 
-    public static Pipeline Detect(BuiltinPatternKind pattern, bool excludeBos = false, bool excludeCurrent = false, ErrorMeasure error = ErrorMeasure.Mul) =>
+    public static Pipeline Detect(BuiltinPatternKind pattern, bool excludeBos = false, bool excludeCurrent = false,
+        ErrorMeasure error = ErrorMeasure.Mul) =>
         Of(new DetectStatement(new BuiltinPattern(pattern), excludeBos, excludeCurrent, error));
 
     /// <summary>`detect NAME ...` with a let-bound pattern.</summary>
-    public static Pipeline Detect(string patternName, bool excludeBos = false, bool excludeCurrent = false, ErrorMeasure error = ErrorMeasure.Mul) =>
+    public static Pipeline Detect(string patternName, bool excludeBos = false, bool excludeCurrent = false,
+        ErrorMeasure error = ErrorMeasure.Mul) =>
         Of(new DetectStatement(new PatternName(patternName), excludeBos, excludeCurrent, error));
 
     public static Pipeline Heads(Selection selection) => Of(new HeadsStatement(selection));
@@ -44,17 +48,22 @@ public sealed partial record Pipeline
 
     public static Pipeline Let(string name, LetValue value) => Of(new LetStatement(name, value));
 
-    public static Pipeline LetHeads(string name, string selection) => Let(name, new SelectionValue(Selections.Parse(selection)));
+    public static Pipeline LetHeads(string name, string selection) =>
+        Let(name, new SelectionValue(Selections.Parse(selection)));
 
     public static Pipeline LetInput(string name, InputSource source) => Let(name, new InputValue(source));
 
-    public static Pipeline LetPattern(string name, IEnumerable<double[]> rows) => Let(name, new PatternValue([.. rows.Select(NodeList.From)]));
+    public static Pipeline LetPattern(string name, IEnumerable<double[]> rows) =>
+        Let(name, new PatternValue([.. rows.Select(NodeList.From)]));
 
-    /// <summary>`ablate TARGET [mode]`, for the rest of the pipeline, or `ablate TARGET [mode] { body }` for the body only.</summary>
-    public static Pipeline Ablate(InterventionTarget target, AblationMode mode = AblationMode.Zero, Pipeline? body = null) =>
+    /// <summary>`ablate TARGET [mode]`, for the rest of the pipeline, or `ablate TARGET [mode] { body }` for the body
+    /// only.</summary>
+    public static Pipeline Ablate(InterventionTarget target, AblationMode mode = AblationMode.Zero,
+        Pipeline? body = null) =>
         Of(new InterventionStatement(new Ablation(target, mode), body is null ? null : body.ToScript().Statements));
 
-    /// <summary>Ablates heads or whole layers given as selection text (`"L1H*"`, `"L0"`, `"where induction > 0.5"`).</summary>
+    /// <summary>Ablates heads or whole layers given as selection text (`"L1H*"`, `"L0"`,
+    /// `"where induction > 0.5"`).</summary>
     public static Pipeline Ablate(string selection, AblationMode mode = AblationMode.Zero, Pipeline? body = null) =>
         Ablate(new HeadsTarget(Selections.Parse(selection)), mode, body);
 
@@ -66,16 +75,21 @@ public sealed partial record Pipeline
 
     public static Pipeline Predict() => Of(new PredictStatement());
 
-    public static Pipeline Generate(int maxNewTokens, double? temperature = null, int? topK = null, double? topP = null, bool greedy = false) =>
+    public static Pipeline Generate(int maxNewTokens, double? temperature = null, int? topK = null, double? topP = null,
+        bool greedy = false) =>
         Of(new GenerateStatement(maxNewTokens, temperature, topK, topP, greedy));
 
-    public static Pipeline Circuit(CircuitKind kind, Selection heads, int? top = null) => Of(new CircuitStatement(kind, heads, top));
+    public static Pipeline Circuit(CircuitKind kind, Selection heads, int? top = null) =>
+        Of(new CircuitStatement(kind, heads, top));
 
-    public static Pipeline Circuit(CircuitKind kind, string heads, int? top = null) => Circuit(kind, Selections.Parse(heads), top);
+    public static Pipeline Circuit(CircuitKind kind, string heads, int? top = null) =>
+        Circuit(kind, Selections.Parse(heads), top);
 
-    public static Pipeline Compose(CompositionKind kind, Selection from, Selection to) => Of(new ComposeStatement(kind, from, to));
+    public static Pipeline Compose(CompositionKind kind, Selection from, Selection to) =>
+        Of(new ComposeStatement(kind, from, to));
 
-    public static Pipeline Compose(CompositionKind kind, string from, string to) => Compose(kind, Selections.Parse(from), Selections.Parse(to));
+    public static Pipeline Compose(CompositionKind kind, string from, string to) =>
+        Compose(kind, Selections.Parse(from), Selections.Parse(to));
 
     public static Pipeline Attribute(LogitTarget? target = null) => Of(new AttributeStatement(target));
 
@@ -90,15 +104,18 @@ public sealed partial record Pipeline
 
     public static Pipeline Show(View view, string? path = null) => Of(new ShowStatement(view, path));
 
-    public static Pipeline ShowPattern(string heads, string? path = null) => Show(new PatternView(Selections.Parse(heads)), path);
+    public static Pipeline ShowPattern(string heads, string? path = null) =>
+        Show(new PatternView(Selections.Parse(heads)), path);
 
     public static Pipeline ShowScores(ScoreKind? kind = null, string? path = null) => Show(new ScoresView(kind), path);
 
     public static Pipeline ShowTokens(string? path = null) => Show(new TokensView(), path);
 
-    public static Pipeline CacheSave(string path, string? filter = null) => Of(new CacheStatement(CacheAction.Save, path, filter));
+    public static Pipeline CacheSave(string path, string? filter = null) =>
+        Of(new CacheStatement(CacheAction.Save, path, filter));
 
-    public static Pipeline CacheLoad(string path, string? filter = null) => Of(new CacheStatement(CacheAction.Load, path, filter));
+    public static Pipeline CacheLoad(string path, string? filter = null) =>
+        Of(new CacheStatement(CacheAction.Load, path, filter));
 
     public static Pipeline Print(PrintSubject subject) => Of(new PrintStatement(subject));
 

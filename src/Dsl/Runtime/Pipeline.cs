@@ -1,7 +1,8 @@
 namespace Lens.Dsl.Runtime;
 
 /// <summary>
-/// An experiment as a sequence of statements (its stages, see <see cref="Stage"/>), built from text (<see cref="Parse"/>) or in code
+/// An experiment as a sequence of statements (its stages, see <see cref="Stage"/>), built from text
+/// (<see cref="Parse"/>) or in code
 /// (the builders in Pipeline.Builders.cs, composed with <see cref="Then(Pipeline)"/> or
 /// <see cref="Sequence"/>). Pipelines compare by value, print back to experiment text and serialise to
 /// JSON. <see cref="Execute(ExperimentState)"/> checks every statement first and runs nothing when a
@@ -21,7 +22,8 @@ public sealed partial record Pipeline(NodeList<Statement> Stages)
 
     public static Pipeline FromScript(Script script) => new(script.Statements);
 
-    /// <summary>Parses experiment text (<see cref="Parser.Parse"/>; a mistake throws <see cref="DslParseException"/>).</summary>
+    /// <summary>Parses experiment text (<see cref="Parser.Parse"/>; a mistake throws
+    /// <see cref="DslParseException"/>).</summary>
     public static Pipeline Parse(string text, string fileName = "<text>") => FromScript(Parser.Parse(text, fileName));
 
     public Script ToScript() => new(Stages);
@@ -31,10 +33,12 @@ public sealed partial record Pipeline(NodeList<Statement> Stages)
 
     public string ToJson(bool indented = false) => AstJson.Serialize(ToScript(), indented);
 
-    /// <summary>The semantic checks (<see cref="Validator"/>) against a starting state; empty when the pipeline may run.</summary>
+    /// <summary>The semantic checks (<see cref="Validator"/>) against a starting state; empty when the pipeline may
+    /// run.</summary>
     public IReadOnlyList<SemanticError> Check(ExperimentState start) => Validator.Check(ToScript().Statements, start);
 
-    /// <summary>Checks, then runs every stage in order; throws <see cref="ExperimentCheckException"/> (nothing ran) or <see cref="ExperimentRunException"/>.</summary>
+    /// <summary>Checks, then runs every stage in order; throws <see cref="ExperimentCheckException"/> (nothing ran) or
+    /// <see cref="ExperimentRunException"/>.</summary>
     public ExperimentState Execute(ExperimentState start)
     {
         var errors = Check(start);

@@ -12,12 +12,16 @@ namespace Lens.Dsl.Runtime;
 /// </summary>
 public static class Provenance
 {
-    /// <summary>The commit Lens was built from (the part of the informational version after '+'), or "unknown".</summary>
+    /// <summary>The commit Lens was built from (the part of the informational version after '+'), or
+    /// "unknown".</summary>
     public static string LensCommit =>
-        RunJson.LensVersion.IndexOf('+') is var plus and >= 0 && plus + 1 < RunJson.LensVersion.Length ? RunJson.LensVersion[(plus + 1)..] : "unknown";
+        RunJson.LensVersion.IndexOf('+') is var plus and >= 0 && plus + 1 < RunJson.LensVersion.Length
+            ? RunJson.LensVersion[(plus + 1)..]
+            : "unknown";
 
     public static string TorchSharpVersion =>
-        (typeof(TorchSharp.torch).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        (typeof(TorchSharp.torch)
+            .Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
          ?? typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString() ?? "unknown").Split('+')[0];
 
     public static string LibTorchVersion => TorchSharp.torch.__version__;
@@ -35,7 +39,8 @@ public static class Provenance
         {
             if (File.Exists("/proc/cpuinfo"))
                 foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                    if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':') is var colon and > 0)
+                    if (line.StartsWith("model name", StringComparison.Ordinal)
+                        && line.IndexOf(':') is var colon and > 0)
                         return line[(colon + 1)..].Trim();
         }
         catch (IOException) { }
@@ -73,5 +78,6 @@ public static class Provenance
     }
 }
 
-/// <summary>A file a run read: what it was (model, input, cache), its full path and the sha256 of its bytes when read.</summary>
+/// <summary>A file a run read: what it was (model, input, cache), its full path and the sha256 of its bytes when
+/// read.</summary>
 public sealed record FileRead(string Role, string Path, string Sha256);

@@ -14,7 +14,8 @@ internal static class RealPositions
     public static Tensor AtLast(Tensor x, ExperimentInput input)
     {
         if (input.Mask is null) return x.select(1, -1);
-        var index = tensor(Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).ToArray(), dtype: ScalarType.Int64, device: x.device);
+        var index = tensor(Enumerable.Range(0, input.Batch).Select(r => (long)input.LastReal(r)).ToArray(),
+            dtype: ScalarType.Int64, device: x.device);
         var shape = x.shape.ToArray();
         shape[1] = 1;
         var view = new long[x.dim()];

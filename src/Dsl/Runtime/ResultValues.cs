@@ -34,7 +34,8 @@ public abstract record ResultValue
         var text = new StringBuilder();
         if (Title.Length > 0 && this is not LayerHeadValue) text.Append(Title).Append('\n');
         text.Append(Body().TrimEnd('\n')).Append('\n');
-        foreach (var (name, value) in Summary) text.Append(CultureInfo.InvariantCulture, $"  {name}: {Numbers.Text(value)}\n");
+        foreach (var (name, value) in Summary)
+            text.Append(CultureInfo.InvariantCulture, $"  {name}: {Numbers.Text(value)}\n");
         return text.ToString();
     }
 
@@ -42,7 +43,8 @@ public abstract record ResultValue
     {
         AddFigures(report);
         if (Summary.Count > 0)
-            report.AddTable(Title + " (summary)", ["", "value"], Summary.Select(kv => new[] { kv.Key, Numbers.Text(kv.Value) }).ToArray());
+            report.AddTable(Title + " (summary)", ["", "value"],
+                Summary.Select(kv => new[] { kv.Key, Numbers.Text(kv.Value) }).ToArray());
     }
 
     internal static void WriteGrid(Utf8JsonWriter json, string name, double[][] values)
@@ -57,7 +59,8 @@ public abstract record ResultValue
         json.WriteEndArray();
     }
 
-    /// <summary>An array of strings, as a property when <paramref name="name"/> is given, else as an array value.</summary>
+    /// <summary>An array of strings, as a property when <paramref name="name"/> is given, else as an array
+    /// value.</summary>
     internal static void WriteStrings(Utf8JsonWriter json, string? name, IEnumerable<string> values)
     {
         if (name is null) json.WriteStartArray();
@@ -77,11 +80,17 @@ public abstract record ResultValue
         }
         json.WriteEndArray();
         json.WriteStartArray("tokens");
-        foreach (var row in tokens) { json.WriteStartArray(); foreach (var t in row) json.WriteStringValue(t); json.WriteEndArray(); }
+        foreach (var row in tokens)
+        {
+            json.WriteStartArray();
+            foreach (var t in row) json.WriteStringValue(t);
+            json.WriteEndArray();
+        }
         json.WriteEndArray();
     }
 
-    internal static string Table(string[] header, IEnumerable<string[]> rows) => TextTable.Render(header, rows.ToArray());
+    internal static string Table(string[] header, IEnumerable<string[]> rows) =>
+        TextTable.Render(header, rows.ToArray());
 }
 
 /// <summary>One number (a loss, a metric), with its parts in the summary.</summary>
@@ -125,11 +134,13 @@ public sealed record LayerHeadValue(string Measure, double[][] Values) : ResultV
 
     internal override void AddFigures(Report report) =>
         report.AddFigure(Title, Heatmap.RenderFragment(Numbers.ToFloatGrid(Values),
-            Enumerable.Range(0, Layers).Select(l => $"L{l}").ToArray(), Enumerable.Range(0, Heads).Select(h => $"H{h}").ToArray()));
+            Enumerable.Range(0, Layers).Select(l => $"L{l}").ToArray(),
+            Enumerable.Range(0, Heads).Select(h => $"H{h}").ToArray()));
 }
 
 /// <summary>A labelled grid that is not per head (composition scores between two head sets).</summary>
-public sealed record MatrixValue(string Measure, double[][] Values, string[] RowLabels, string[] ColumnLabels) : ResultValue
+public sealed record MatrixValue(string Measure, double[][] Values, string[] RowLabels, string[] ColumnLabels)
+    : ResultValue
 {
     public override string Kind => "matrix";
 
@@ -142,7 +153,8 @@ public sealed record MatrixValue(string Measure, double[][] Values, string[] Row
     }
 
     protected override string Body() =>
-        Table(["", .. ColumnLabels], RowLabels.Select((label, r) => (string[])[label, .. Values[r].Select(Numbers.Text)]));
+        Table(["", .. ColumnLabels],
+            RowLabels.Select((label, r) => (string[])[label, .. Values[r].Select(Numbers.Text)]));
 
     internal override void AddFigures(Report report) =>
         report.AddFigure(Title, Heatmap.RenderFragment(Numbers.ToFloatGrid(Values), RowLabels, ColumnLabels));
@@ -152,7 +164,8 @@ public sealed record MatrixValue(string Measure, double[][] Values, string[] Row
 /// Values over several named axes (activation patching): <see cref="Values"/> flat, last axis fastest,
 /// written to JSON as nested arrays with one label list per axis.
 /// </summary>
-public sealed record TensorValue(string Measure, double[] Values, int[] Shape, string[] Axes, string[][] AxisLabels) : ResultValue
+public sealed record TensorValue(string Measure, double[] Values, int[] Shape, string[] Axes, string[][] AxisLabels)
+    : ResultValue
 {
     public override string Kind => "tensor";
 
@@ -177,15 +190,18 @@ public sealed record TensorValue(string Measure, double[] Values, int[] Shape, s
         json.WriteEndArray();
     }
 
-    /// <summary>The 2-D slices to show: the whole value when it has two axes, one per first-axis entry when three.</summary>
+    /// <summary>The 2-D slices to show: the whole value when it has two axes, one per first-axis entry when
+    /// three.</summary>
     IEnumerable<(string Title, double[][] Grid, string[] Rows, string[] Columns)> Slices()
     {
         int rows = Shape[^2], cols = Shape[^1];
         int count = Shape.Length == 3 ? Shape[0] : 1;
         for (int s = 0; s < count; s++)
         {
-            var grid = Enumerable.Range(0, rows).Select(r => Values.AsSpan(s * rows * cols + r * cols, cols).ToArray()).ToArray();
-            var title = Shape.Length == 3 ? $"{Axes[0]} {AxisLabels[0][s]}: {Axes[1]} × {Axes[2]}" : $"{Axes[0]} × {Axes[1]}";
+            var grid = Enumerable.Range(0, rows).Select(r => Values.AsSpan(s * rows * cols + r * cols, cols).ToArray())
+                .ToArray();
+            var title =
+                Shape.Length == 3 ? $"{Axes[0]} {AxisLabels[0][s]}: {Axes[1]} × {Axes[2]}" : $"{Axes[0]} × {Axes[1]}";
             yield return (title, grid, AxisLabels[^2], AxisLabels[^1]);
         }
     }
@@ -194,7 +210,9 @@ public sealed record TensorValue(string Measure, double[] Values, int[] Shape, s
         Shape.Length == 1
             ? Table(AxisLabels[0], [Values.Select(Numbers.Text).ToArray()])
             : string.Join("\n", Slices().Select(s =>
-                s.Title + "\n" + Table(["", .. s.Columns], s.Rows.Select((label, r) => (string[])[label, .. s.Grid[r].Select(Numbers.Text)]))));
+                s.Title + "\n"
+                    + Table(["", .. s.Columns],
+                    s.Rows.Select((label, r) => (string[])[label, .. s.Grid[r].Select(Numbers.Text)]))));
 
     internal override void AddFigures(Report report)
     {
@@ -202,7 +220,8 @@ public sealed record TensorValue(string Measure, double[] Values, int[] Shape, s
             report.AddTable(Title, AxisLabels[0], [Values.Select(Numbers.Text).ToArray()]);
         else
             foreach (var s in Slices())
-                report.AddFigure($"{Title} ({s.Title})", Heatmap.RenderFragment(Numbers.ToFloatGrid(s.Grid), s.Rows, s.Columns));
+                report.AddFigure($"{Title} ({s.Title})",
+                    Heatmap.RenderFragment(Numbers.ToFloatGrid(s.Grid), s.Rows, s.Columns));
     }
 }
 
@@ -219,7 +238,11 @@ public sealed record TokensValue(long[][] Ids, string[][] Tokens) : ResultValue
 
     internal override void AddFigures(Report report) =>
         report.AddTable(Title, ["row", "tokens", "ids"],
-            Tokens.Select((row, r) => new[] { r.ToString(CultureInfo.InvariantCulture), string.Join("|", row.Select(Lens.Visualization.TokenText.Display)), string.Join(" ", Ids[r]) }).ToArray());
+            Tokens.Select((row, r) => new[]
+            {
+                r.ToString(CultureInfo.InvariantCulture),
+                string.Join("|", row.Select(Lens.Visualization.TokenText.Display)), string.Join(" ", Ids[r])
+            }).ToArray());
 }
 
 /// <summary>Rows of cells (strings or numbers) under column names.</summary>
@@ -267,7 +290,8 @@ public sealed record TableValue(string[] Columns, object[][] Rows) : ResultValue
         if (Rows.Length == 0) return "(no rows)";
         var cells = Cells();
         if (MaxTextRows is not int max || cells.Length <= max) return Table(Columns, cells);
-        return Table(Columns, cells.Take(max)) + $"... {cells.Length - max} more rows (in the JSON and the HTML report)";
+        return Table(Columns, cells.Take(max))
+            + $"... {cells.Length - max} more rows (in the JSON and the HTML report)";
     }
 
     internal override void AddFigures(Report report)
@@ -286,7 +310,9 @@ public sealed record HeadsValue(IReadOnlyList<HeadRef> Heads) : ResultValue
 
     internal override void WriteFields(Utf8JsonWriter json) => WriteStrings(json, "heads", Heads.Select(h => h.Label));
 
-    protected override string Body() => Heads.Count == 0 ? "(no heads)" : $"{string.Join(", ", Heads)}  ({Heads.Count} head{(Heads.Count == 1 ? "" : "s")})";
+    protected override string Body() => Heads.Count == 0
+        ? "(no heads)"
+        : $"{string.Join(", ", Heads)}  ({Heads.Count} head{(Heads.Count == 1 ? "" : "s")})";
 
     internal override void AddFigures(Report report) => report.AddText($"{Title}: {Body()}");
 }
@@ -304,10 +330,12 @@ public sealed record TextValue(string[] Texts, long[][] Ids, string[][] Tokens) 
 
     protected override string Body() => string.Join("\n", Texts.Select((t, r) => $"row {r}: {t}"));
 
-    internal override void AddFigures(Report report) => report.AddTable(Title, ["row", "text"], Texts.Select((t, r) => new[] { r.ToString(CultureInfo.InvariantCulture), t }).ToArray());
+    internal override void AddFigures(Report report) => report.AddTable(Title, ["row", "text"],
+        Texts.Select((t, r) => new[] { r.ToString(CultureInfo.InvariantCulture), t }).ToArray());
 }
 
-/// <summary>A figure (`show`): HTML for the report, written to <see cref="Path"/> when the statement named a file.</summary>
+/// <summary>A figure (`show`): HTML for the report, written to <see cref="Path"/> when the statement named a
+/// file.</summary>
 public sealed record FigureValue(HtmlContent Figure, string? Path, string ConsoleText) : ResultValue
 {
     public override string Kind => "figure";
@@ -324,7 +352,8 @@ public sealed record FigureValue(HtmlContent Figure, string? Path, string Consol
 }
 
 /// <summary>An activation (`print HOOK`): its shape and statistics, and its first values.</summary>
-public sealed record ActivationValue(string Hook, long[] Shape, double Mean, double Std, double Min, double Max, double[] First) : ResultValue
+public sealed record ActivationValue(string Hook, long[] Shape, double Mean, double Std, double Min, double Max,
+    double[] First) : ResultValue
 {
     /// <summary>The Frobenius norm of the whole activation (every row and position).</summary>
     public double Norm { get; init; } = double.NaN;
@@ -348,7 +377,8 @@ public sealed record ActivationValue(string Hook, long[] Shape, double Mean, dou
     }
 
     protected override string Body() =>
-        $"{Hook} [{string.Join(", ", Shape)}]: mean {Numbers.Text(Mean)}, std {Numbers.Text(Std)}, min {Numbers.Text(Min)}, max {Numbers.Text(Max)}, norm {Numbers.Text(Norm)}\n"
+        $"{Hook} [{string.Join(", ", Shape)}]: mean {Numbers.Text(Mean)}, std {Numbers.Text(Std)}, "
+        + $"min {Numbers.Text(Min)}, max {Numbers.Text(Max)}, norm {Numbers.Text(Norm)}\n"
         + $"first values: {string.Join(" ", First.Select(Numbers.Text))}";
 
     internal override void AddFigures(Report report) => report.AddText($"{Title}: {Body()}");
@@ -370,7 +400,8 @@ public sealed record FileValue(string Path, string[] Names) : ResultValue
     internal override void AddFigures(Report report) => report.AddText($"{Title}: {Body()}");
 }
 
-/// <summary>A circuit study (`circuit`): one row of spectrum statistics per head, and the strongest token pairs for full circuits.</summary>
+/// <summary>A circuit study (`circuit`): one row of spectrum statistics per head, and the strongest token pairs for
+/// full circuits.</summary>
 public sealed record CircuitValue(string Circuit, TableValue Heads, TableValue? Pairs) : ResultValue
 {
     public override string Kind => "circuit";

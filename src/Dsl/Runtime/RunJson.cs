@@ -15,18 +15,21 @@ namespace Lens.Dsl.Runtime;
 public static class RunJson
 {
     public static string LensVersion =>
-        typeof(HookedTransformer).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        typeof(HookedTransformer)
+            .Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
         ?? typeof(HookedTransformer).Assembly.GetName().Version?.ToString() ?? "unknown";
 
     public static string Write(ExperimentState state, Script? experiment = null, DateTimeOffset? created = null)
     {
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var json = new Utf8JsonWriter(stream,
+            new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             var env = state.Environment;
             json.WriteStartObject();
             json.WriteString("lens_version", LensVersion);
-            json.WriteString("created", (created ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
+            json.WriteString("created",
+                (created ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
             Provenance.Write(json, env);
             json.WriteStartObject("experiment");
             json.WriteString("file", env.FileName);

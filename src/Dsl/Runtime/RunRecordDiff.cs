@@ -9,7 +9,8 @@ namespace Lens.Dsl.Runtime;
 /// whose cells differ by more than the tolerance or that only one record has. <see cref="Context"/> says what
 /// differs in how they were made (Lens version and commit, TorchSharp, libtorch, threads, CPU, OS, device, seed).
 /// </summary>
-public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<string> Changes, int Compared, int ChangedResults, int ChangedCells)
+public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<string> Changes, int Compared,
+    int ChangedResults, int ChangedCells)
 {
     public static RunRecordDiff Compare(JsonElement before, JsonElement after, double tolerance)
     {
@@ -22,7 +23,11 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         Field(context, "Lens version", Text(before, "lens_version"), Text(after, "lens_version"));
         var pa = Child(before, "provenance");
         var pb = Child(after, "provenance");
-        foreach (var (name, what) in new[] { ("lens_commit", "Lens commit"), ("torchsharp_version", "TorchSharp"), ("libtorch_version", "libtorch"), ("threads", "threads"), ("cpu", "CPU"), ("os", "OS") })
+        foreach (var (name, what) in new[]
+        {
+            ("lens_commit", "Lens commit"), ("torchsharp_version", "TorchSharp"), ("libtorch_version", "libtorch"),
+            ("threads", "threads"), ("cpu", "CPU"), ("os", "OS")
+        })
             Field(context, what, Text(pa, name), Text(pb, name));
         Field(context, "device", Text(before, "device"), Text(after, "device"));
         Field(context, "seed", Text(before, "seed"), Text(after, "seed"));
@@ -49,7 +54,8 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         var fb = Files(pb);
         foreach (var (path, sha) in fa)
             if (!fb.TryGetValue(path, out var other)) changes.Add($"file read only before: {path}");
-            else if (other != sha) changes.Add($"file {path}: sha256 {sha[..12]}… → {other[..Math.Min(12, other.Length)]}…");
+            else if (other != sha)
+                changes.Add($"file {path}: sha256 {sha[..12]}… → {other[..Math.Min(12, other.Length)]}…");
         foreach (var path in fb.Keys.Where(p => !fa.ContainsKey(p))) changes.Add($"file read only after: {path}");
 
         var ra = Keyed(Items(before, "results"));
@@ -80,14 +86,16 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
             }
             if (changedHere > 0) { changedResults++; changedCells += changedHere; }
         }
-        foreach (var key in rb.Keys.Where(k => !ra.ContainsKey(k))) changes.Add($"{Describe(key)}: only in the second record");
+        foreach (var key in rb.Keys.Where(k => !ra.ContainsKey(k)))
+            changes.Add($"{Describe(key)}: only in the second record");
         return new RunRecordDiff(context, changes, compared, changedResults, changedCells);
     }
 
     static string Describe((int Line, string Statement, int Occurrence) key) =>
         $"line {key.Line} `{key.Statement}`" + (key.Occurrence > 0 ? $" (run {key.Occurrence + 1})" : "");
 
-    /// <summary>Results by (line, statement, occurrence): a statement that ran twice (a REPL session) is matched in order.</summary>
+    /// <summary>Results by (line, statement, occurrence): a statement that ran twice (a REPL session) is matched in
+    /// order.</summary>
     static Dictionary<(int, string, int), JsonElement> Keyed(IReadOnlyList<JsonElement> results)
     {
         var keyed = new Dictionary<(int, string, int), JsonElement>();
@@ -114,7 +122,8 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         {
             switch (p.Name)
             {
-                case "statement" or "line" or "command" or "kind" or "title" or "labels" or "row_labels" or "column_labels" or "axes" or "axis_labels":
+                case "statement" or "line" or "command" or "kind" or "title" or "labels" or "row_labels"
+                    or "column_labels" or "axes" or "axis_labels":
                     continue;
                 case "values" when kind == "layer_head_table":
                     Grid(cells, p.Value, (l, h) => $"L{l}H{h}");
@@ -129,7 +138,8 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
                 case "values" when kind == "tensor":
                 {
                     var axes = Strings(result, "axes");
-                    var labels = result.GetProperty("axis_labels").EnumerateArray().Select(a => a.EnumerateArray().Select(x => x.GetString() ?? "").ToArray()).ToArray();
+                    var labels = result.GetProperty("axis_labels").EnumerateArray()
+                        .Select(a => a.EnumerateArray().Select(x => x.GetString() ?? "").ToArray()).ToArray();
                     Nested(cells, p.Value, [], axes, labels);
                     continue;
                 }
@@ -159,7 +169,8 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         }
     }
 
-    static void Nested(Dictionary<string, JsonElement?> cells, JsonElement value, List<string> at, string[] axes, string[][] labels)
+    static void Nested(Dictionary<string, JsonElement?> cells, JsonElement value, List<string> at, string[] axes,
+        string[][] labels)
     {
         if (value.ValueKind != JsonValueKind.Array)
         {
@@ -176,7 +187,8 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         }
     }
 
-    /// <summary>A table's cells as "row N, COLUMN" (or "HEAD COLUMN" when its first column names heads, as circuits' do).</summary>
+    /// <summary>A table's cells as "row N, COLUMN" (or "HEAD COLUMN" when its first column names heads, as circuits'
+    /// do).</summary>
     static void Table(Dictionary<string, JsonElement?> cells, JsonElement table, string prefix)
     {
         var columns = Strings(table, "columns");
@@ -184,11 +196,13 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         foreach (var row in table.GetProperty("rows").EnumerateArray())
         {
             var values = row.EnumerateArray().ToArray();
-            bool headRows = prefix.Length == 0 && columns.Length > 0 && columns[0] == "head" && values.Length > 0 && values[0].ValueKind == JsonValueKind.String;
+            bool headRows = prefix.Length == 0 && columns.Length > 0 && columns[0] == "head" && values.Length > 0
+                && values[0].ValueKind == JsonValueKind.String;
             for (int c = 0; c < values.Length; c++)
             {
                 if (headRows && c == 0) continue;
-                var name = headRows ? $"{values[0].GetString()} {Label(columns, c)}" : $"{prefix}row {r}, {Label(columns, c)}";
+                var name =
+                    headRows ? $"{values[0].GetString()} {Label(columns, c)}" : $"{prefix}row {r}, {Label(columns, c)}";
                 cells[name] = values[c];
             }
             r++;
@@ -229,17 +243,23 @@ public sealed record RunRecordDiff(IReadOnlyList<string> Context, IReadOnlyList<
         { } v => v.GetRawText(),
     };
 
-    static string Label(string[] labels, int i) => i < labels.Length ? labels[i] : i.ToString(CultureInfo.InvariantCulture);
+    static string Label(string[] labels, int i) =>
+        i < labels.Length ? labels[i] : i.ToString(CultureInfo.InvariantCulture);
 
     static string[] Strings(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String ? x.GetString() ?? "" : x.GetRawText()).ToArray() : [];
+        element.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String ? x.GetString() ?? "" : x.GetRawText())
+                .ToArray()
+            : [];
 
     static JsonElement? Child(JsonElement element, string name) =>
         element.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
 
     static string? Text(JsonElement? element, string name) =>
         element is { ValueKind: JsonValueKind.Object } e && e.TryGetProperty(name, out var v)
-            ? v.ValueKind == JsonValueKind.String ? v.GetString() : v.ValueKind == JsonValueKind.Null ? null : v.GetRawText()
+            ? v.ValueKind == JsonValueKind.String
+                ? v.GetString()
+                : v.ValueKind == JsonValueKind.Null ? null : v.GetRawText()
             : null;
 
     static IReadOnlyList<JsonElement> Items(JsonElement element, string name) =>

@@ -15,13 +15,16 @@ internal static class SaeStages
         state = state.WithModel();
         var sae = state.Environment.LoadSae(state.Environment.SaeLocation(s.Path), s.Hook, state.EffectiveDevice);
         if (state.Saes.FirstOrDefault(a => a.Sae.HookName == sae.HookName) is { } other)
-            throw new InvalidOperationException($"an SAE is already loaded at {sae.HookName} (`{other.Text}`): one SAE per hook point");
+            throw new InvalidOperationException(
+                $"an SAE is already loaded at {sae.HookName} (`{other.Text}`): one SAE per hook point");
         var cfg = sae.Config;
         object[][] rows =
         [
             ["architecture", cfg.Architecture], ["hook", sae.HookName], ["d_in", cfg.DIn], ["d_sae", cfg.DSae],
-            ["error term", s.ErrorTerm ? "yes (the model's output is unchanged)" : "no (the hook point's output is the reconstruction)"],
-            ["source", sae.Source],
+            ["error term",
+                s.ErrorTerm
+                    ? "yes (the model's output is unchanged)"
+                    : "no (the hook point's output is the reconstruction)"], ["source", sae.Source],
         ];
         var text = state.Environment.TextOf(s);
         return state.WithResult(s, new TableValue(["", "value"], rows) { Title = $"SAE spliced into {sae.HookName}" })
@@ -30,9 +33,11 @@ internal static class SaeStages
     }
 
     static ActiveSae Latest(ExperimentState state, string command) =>
-        state.Saes.LastOrDefault() ?? throw new InvalidOperationException($"`{command}` needs an SAE: add `sae load PATH` before it");
+        state.Saes.LastOrDefault()
+            ?? throw new InvalidOperationException($"`{command}` needs an SAE: add `sae load PATH` before it");
 
-    /// <summary>`sae metrics`: SAELens's run_evals on the current input, for the most recent SAE on the model without other changes.</summary>
+    /// <summary>`sae metrics`: SAELens's run_evals on the current input, for the most recent SAE on the model without
+    /// other changes.</summary>
     public static ExperimentState Metrics(SaeMetricsStatement s, ExperimentState state)
     {
         state = state.WithModel();
@@ -40,13 +45,16 @@ internal static class SaeStages
         var model = state.RequireModel().Model;
         var input = state.RequireInput("sae metrics");
         if (input.Mask is not null)
-            throw new NotSupportedException("`sae metrics` does not take texts of different token lengths (it would count the pads): give texts of equal length");
+            throw new NotSupportedException("`sae metrics` does not take texts of different token lengths (it would " +
+                "count the pads): give texts of equal length");
         using var tokens = input.ToTensor(model.Device);
         var metrics = SaeEvals.Run(model, sae, [tokens]);
-        var rows = metrics.Named().Select(m => new object[] { m.Name, m.Value, MetricNotes.GetValueOrDefault(m.Name, "") }).ToArray();
+        var rows = metrics.Named()
+            .Select(m => new object[] { m.Name, m.Value, MetricNotes.GetValueOrDefault(m.Name, "") }).ToArray();
         return state.WithResult(s, new TableValue(["metric", "value", "note"], rows)
         {
-            Title = $"SAELens run_evals metrics of the SAE at {sae.HookName} on {Printer.Print(input.Source)} ({metrics.Tokens} tokens; "
+            Title = $"SAELens run_evals metrics of the SAE at {sae.HookName} on {Printer.Print(input.Source)} "
+                    + $"({metrics.Tokens} tokens; "
                     + "clean, spliced and zero-ablated runs of the model with no other SAE or edit)",
         });
     }
@@ -65,7 +73,8 @@ internal static class SaeStages
         ["dense_features"] = "features firing on more than 10 % of tokens",
     };
 
-    /// <summary>`features top K [pos P]`: per row and position (or at P), the K most active features of hook_sae_acts_post.</summary>
+    /// <summary>`features top K [pos P]`: per row and position (or at P), the K most active features of
+    /// hook_sae_acts_post.</summary>
     public static ExperimentState Top(FeaturesTopStatement s, ExperimentState state)
     {
         state = state.WithModel();
@@ -92,19 +101,26 @@ internal static class SaeStages
         });
     }
 
-    /// <summary>`features logits N [top K]`: the decoder direction's direct effect on the logits, W_dec[N] @ W_U.</summary>
+    /// <summary>`features logits N [top K]`: the decoder direction's direct effect on the logits, W_dec[N] @
+    /// W_U.</summary>
     public static ExperimentState Logits(FeatureLogitsStatement s, ExperimentState state)
     {
         state = state.WithModel();
         var sae = Latest(state, "features logits").Sae;
         var model = state.RequireModel().Model;
         var (promoted, suppressed) = model.TopLogitTokens(sae, s.Feature, s.Top ?? DefaultTop);
-        var rows = promoted.Select((t, i) => new object[] { "promoted", i + 1, ForwardStages.Token(model, t.Token), t.Token, t.Weight })
-            .Concat(suppressed.Select((t, i) => new object[] { "suppressed", i + 1, ForwardStages.Token(model, t.Token), t.Token, t.Weight })).ToArray();
+        var rows = promoted.Select((t, i) =>
+            new object[] { "promoted", i + 1, ForwardStages.Token(model, t.Token), t.Token, t.Weight })
+            .Concat(suppressed.Select((t, i) =>
+                new object[] { "suppressed", i + 1, ForwardStages.Token(model, t.Token), t.Token, t.Weight }))
+                    .ToArray();
         return state.WithResult(s, new TableValue(["direction", "rank", "token", "id", "weight"], rows)
         {
-            Title = $"feature {s.Feature} of the SAE at {sae.HookName}: the tokens its decoder direction promotes and suppresses most "
-                    + "(W_dec[f] @ W_U" + (sae.HookName.EndsWith("hook_z", StringComparison.Ordinal) ? " through W_O" : "") + ", no final LayerNorm)",
+            Title = $"feature {s.Feature} of the SAE at {sae.HookName}: the tokens its decoder direction promotes and "
+                    + $"suppresses most "
+                    + "(W_dec[f] @ W_U"
+                    + (sae.HookName.EndsWith("hook_z", StringComparison.Ordinal) ? " through W_O" : "")
+                    + ", no final LayerNorm)",
         });
     }
 
@@ -115,6 +131,10 @@ internal static class SaeStages
     {
         state = state.WithModel();
         var sae = Latest(state, "steer").Sae;
-        return state with { FeatureEdits = state.FeatureEdits.Add(new FeatureEdit(state.Environment.TextOf(s), sae, s.Feature, s.Value, s.Set)) };
+        return state with
+        {
+            FeatureEdits =
+                state.FeatureEdits.Add(new FeatureEdit(state.Environment.TextOf(s), sae, s.Feature, s.Value, s.Set))
+        };
     }
 }

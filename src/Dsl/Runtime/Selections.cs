@@ -10,7 +10,8 @@ public static class Selections
         Func<string, IReadOnlyList<HeadRef>> named, Func<ScoreKind, double[][]> scores) =>
         Set(selection, layers, heads, named, scores).Order().ToList();
 
-    /// <summary>Whether the selection names whole layers only (`L1`, `L*`): ablating it removes the layers' blocks, not just their heads.</summary>
+    /// <summary>Whether the selection names whole layers only (`L1`, `L*`): ablating it removes the layers' blocks, not
+    /// just their heads.</summary>
     public static bool IsWholeLayers(Selection selection) => selection is LayerSelector;
 
     /// <summary>Parses selection text (`L1H*`, `L0H1, L1H2`, `where induction > 0.5`) into a selection node.</summary>
@@ -30,7 +31,8 @@ public static class Selections
             case HeadSelector s:
                 return [.. Range(s.Layer, layers).SelectMany(l => Range(s.Head, heads).Select(h => new HeadRef(l, h)))];
             case LayerSelector s:
-                return [.. Range(s.Layer, layers).SelectMany(l => Enumerable.Range(0, heads).Select(h => new HeadRef(l, h)))];
+                return [.. Range(s.Layer, layers)
+                    .SelectMany(l => Enumerable.Range(0, heads).Select(h => new HeadRef(l, h)))];
             case ScoreFilter s:
             {
                 var tables = s.Conditions.Select(c => (Condition: c, Table: scores(c.Score))).ToList();
@@ -43,7 +45,8 @@ public static class Selections
             case SelectionName s:
                 return [.. named(s.Name)];
             case SelectionUnion s:
-                return s.Parts.Aggregate(new HashSet<HeadRef>(), (all, part) => { all.UnionWith(Of(part)); return all; });
+                return s.Parts.Aggregate(new HashSet<HeadRef>(),
+                    (all, part) => { all.UnionWith(Of(part)); return all; });
             case SelectionExcept s:
             {
                 var included = Of(s.Included);
@@ -65,7 +68,8 @@ public static class Selections
         _ => value <= condition.Threshold,
     };
 
-    /// <summary>The explicit layer and head indices a selection writes (for range checks), with the node that wrote them.</summary>
+    /// <summary>The explicit layer and head indices a selection writes (for range checks), with the node that wrote
+    /// them.</summary>
     public static IEnumerable<(Selection Node, int? Layer, int? Head)> Indices(Selection selection) => selection switch
     {
         HeadSelector s => [(s, s.Layer, s.Head)],

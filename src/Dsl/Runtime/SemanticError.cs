@@ -7,10 +7,13 @@ namespace Lens.Dsl.Runtime;
 /// error: <c>FILE:LINE:COLUMN: PROBLEM</c>, the source line, and a caret under the column. A statement
 /// built in code (no location) is named by its text instead.
 /// </summary>
-public sealed record SemanticError(string File, int Line, int Column, string? SourceLine, string Statement, string Problem)
+public sealed record SemanticError(string File, int Line, int Column, string? SourceLine, string Statement,
+    string Problem)
 {
-    /// <summary>The error at <paramref name="statement"/>, pointing at <paramref name="near"/> (some text of the statement) when it can find it.</summary>
-    public static SemanticError At(ExperimentEnvironment environment, Statement statement, string problem, string? near = null)
+    /// <summary>The error at <paramref name="statement"/>, pointing at <paramref name="near"/> (some text of the
+    /// statement) when it can find it.</summary>
+    public static SemanticError At(ExperimentEnvironment environment, Statement statement, string problem,
+        string? near = null)
     {
         var span = statement.Span;
         var text = environment.TextOf(statement);
@@ -20,10 +23,12 @@ public sealed record SemanticError(string File, int Line, int Column, string? So
         if (line is not null && near is not null && span.Column - 1 <= line.Length)
         {
             int end = span.Line == span.EndLine ? Math.Min(line.Length, span.EndColumn - 1) : line.Length;
-            int found = line.IndexOf(near, span.Column - 1, Math.Max(0, end - (span.Column - 1)), StringComparison.Ordinal);
+            int found =
+                line.IndexOf(near, span.Column - 1, Math.Max(0, end - (span.Column - 1)), StringComparison.Ordinal);
             if (found >= 0) column = found + 1;
         }
-        return new SemanticError(span.File.Length > 0 ? span.File : environment.FileName, span.Line, column, line, text, problem);
+        return new SemanticError(span.File.Length > 0 ? span.File : environment.FileName, span.Line, column, line, text,
+            problem);
     }
 
     public override string ToString() => TerminalText.Visible(Text());

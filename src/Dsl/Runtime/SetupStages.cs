@@ -8,9 +8,11 @@ internal static class SetupStages
 
     public static ExperimentState Seed(SeedStatement s, ExperimentState state) => state with { Seed = s.Seed };
 
-    public static ExperimentState Use(UseStatement s, ExperimentState state) => state with { Flags = state.Flags.Add(s.Flag) };
+    public static ExperimentState Use(UseStatement s, ExperimentState state) =>
+        state with { Flags = state.Flags.Add(s.Flag) };
 
-    public static ExperimentState Device(DeviceStatement s, ExperimentState state) => state with { Device = DeviceSpec.Of(s), Model = null };
+    public static ExperimentState Device(DeviceStatement s, ExperimentState state) =>
+        state with { Device = DeviceSpec.Of(s), Model = null };
 
     public static ExperimentState Input(InputStatement s, ExperimentState state)
     {

@@ -7,7 +7,8 @@ namespace Lens.Dsl.Runtime;
 /// </summary>
 public static class Stage
 {
-    public static ExperimentState Apply(this Statement statement, ExperimentState state) => StageRunner.Apply(statement, state);
+    public static ExperimentState Apply(this Statement statement, ExperimentState state) =>
+        StageRunner.Apply(statement, state);
 
     public static Pipeline Then(this Statement statement, Statement next) => new([statement, next]);
 

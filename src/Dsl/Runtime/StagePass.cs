@@ -10,7 +10,8 @@ internal sealed class StagePass : IDisposable
 {
     readonly IDisposable hooks;
 
-    /// <param name="command">names the statement in the error when there is no input (`score induction needs an input`).</param>
+    /// <param name="command">names the statement in the error when there is no input
+    /// (`score induction needs an input`).</param>
     /// <param name="masked">whether the stage passes <see cref="AttentionMask"/> on; a stage that does not
     /// refuses an input of texts of different lengths rather than compute on its pads.</param>
     /// <param name="rows">the rows to run (a chunk of the current input); null: the whole current input.</param>
@@ -19,7 +20,8 @@ internal sealed class StagePass : IDisposable
         Model = state.RequireModel().Model;
         Input = rows ?? state.RequireInput(command);
         if (Input.Mask is not null && !masked)
-            throw new NotSupportedException($"'{command}' does not take texts of different token lengths yet (they would be padded, and '{command}' would count the pads): "
+            throw new NotSupportedException($"'{command}' does not take texts of different token lengths yet (they "
+                + $"would be padded, and '{command}' would count the pads): "
                 + "give texts of equal length, or one text per input");
         Tokens = Input.ToTensor(Model.Device);
         AttentionMask = Input.MaskTensor(Model.Device);

@@ -54,6 +54,7 @@ public static class StageRunner
     }
 
     static bool IsExperimentError(Exception e) =>
-        e is ArgumentException or InvalidOperationException or IOException or KeyNotFoundException or UnauthorizedAccessException
+        e is ArgumentException or InvalidOperationException or IOException or KeyNotFoundException
+            or UnauthorizedAccessException
             or CheckpointException or Lens.IO.SafetensorsException or NotSupportedException or Lens.Sae.SaeException;
 }

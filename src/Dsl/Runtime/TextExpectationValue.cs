@@ -7,7 +7,8 @@ namespace Lens.Dsl.Runtime;
 /// What a text `expect` found (`expect generated contains " the"`): the claim, the text the target names,
 /// and whether it holds. In the record: operator `contains` or `equals`, the text as threshold, the text read as value.
 /// </summary>
-public sealed record TextExpectationValue(string Target, TextComparison Operator, string Expected, string Actual, bool Passed)
+public sealed record TextExpectationValue(string Target, TextComparison Operator, string Expected, string Actual,
+    bool Passed)
     : ResultValue, IExpectation
 {
     public override string Kind => "expectation";
@@ -29,7 +30,8 @@ public sealed record TextExpectationValue(string Target, TextComparison Operator
         json.WriteBoolean("passed", Passed);
     }
 
-    protected override string Body() => Passed ? $"ok: {Target} = {Printer.Quote(Actual)} (expected {Claim})" : $"FAILED: {Failure}";
+    protected override string Body() =>
+        Passed ? $"ok: {Target} = {Printer.Quote(Actual)} (expected {Claim})" : $"FAILED: {Failure}";
 
     internal override void AddFigures(Report report) => report.AddText(Body());
 }

@@ -16,17 +16,21 @@ public sealed class DatasetActivations : IActivationSource, IDisposable
 
     /// <param name="dataset">a harvested dataset (or a folder of its shards)</param>
     /// <param name="hook">a hook column, e.g. <c>blocks.0.hook_resid_post</c></param>
-    /// <param name="batchTokens">the reader's batch size: the trainer's train_batch_size_tokens reads one batch per step</param>
-    public DatasetActivations(ActivationDataset dataset, string hook, int batchTokens, int seed, int bufferTokens = 65536)
+    /// <param name="batchTokens">the reader's batch size: the trainer's train_batch_size_tokens reads one batch per
+    /// step</param>
+    public DatasetActivations(ActivationDataset dataset, string hook, int batchTokens, int seed,
+        int bufferTokens = 65536)
     {
         var column = dataset.Column(hook);
         int context = dataset.Column("token_ids").Shape[0];
         if (column.Shape.Length < 2 || column.Shape[0] != context)
-            throw new SaeException($"dataset '{dataset.Path}': column '{hook}' has rows of shape [{string.Join(", ", column.Shape)}], not [pos = {context}, d...]");
+            throw new SaeException($"dataset '{dataset.Path}': column '{hook}' has rows of shape " +
+                $"[{string.Join(", ", column.Shape)}], not [pos = {context}, d...]");
         DIn = column.ValuesPerRow / context;
         Tokens = dataset.RowCount * context;
         description = $"dataset '{dataset.Path}', column '{hook}'";
-        batches = dataset.ActivationBatches(hook, batchTokens, seed, Math.Max(bufferTokens, 2 * batchTokens)).GetEnumerator();
+        batches =
+            dataset.ActivationBatches(hook, batchTokens, seed, Math.Max(bufferTokens, 2 * batchTokens)).GetEnumerator();
     }
 
     public int DIn { get; }
@@ -38,10 +42,12 @@ public sealed class DatasetActivations : IActivationSource, IDisposable
     public void Check(SaeTrainingOptions options)
     {
         if (options.TrainingTokens > Tokens)
-            throw new SaeException($"training_tokens {options.TrainingTokens} is more than the {Tokens} activations in {description}: harvest more rows or train on fewer tokens");
+            throw new SaeException($"training_tokens {options.TrainingTokens} is more than the {Tokens} activations " +
+                $"in {description}: harvest more rows or train on fewer tokens");
     }
 
-    /// <summary>The next <paramref name="n"/> activations, carrying what a reader batch has left over to the next call.</summary>
+    /// <summary>The next <paramref name="n"/> activations, carrying what a reader batch has left over to the next
+    /// call.</summary>
     public Tensor NextBatch(int n)
     {
         var parts = new List<Tensor>();
@@ -52,7 +58,8 @@ public sealed class DatasetActivations : IActivationSource, IDisposable
             {
                 if (pending is null)
                 {
-                    if (!batches.MoveNext()) throw new SaeException($"{description} ran out of activations: it holds {Tokens}");
+                    if (!batches.MoveNext())
+                        throw new SaeException($"{description} ran out of activations: it holds {Tokens}");
                     pending = batches.Current;
                 }
                 long take = Math.Min(n - have, pending.shape[0]);

@@ -35,8 +35,11 @@ public sealed class MixingBuffer : IActivationSource, IDisposable
     public Tensor NextBatch(int n)
     {
         _batchSize ??= n;
-        if (n != _batchSize) throw new SaeException($"the mixing buffer serves batches of {_batchSize} rows; {n} asked");
-        if (_bufferSize < n) throw new SaeException($"the activation buffer ({_bufferSize} rows) is smaller than a batch ({n}); SAELens requires buffer_size >= batch_size");
+        if (n != _batchSize)
+            throw new SaeException($"the mixing buffer serves batches of {_batchSize} rows; {n} asked");
+        if (_bufferSize < n)
+            throw new SaeException($"the activation buffer ({_bufferSize} rows) is smaller than a batch ({n}); " +
+                $"SAELens requires buffer_size >= batch_size");
         int empty = 0;
         while (_serving.Count == 0)
         {
@@ -51,12 +54,20 @@ public sealed class MixingBuffer : IActivationSource, IDisposable
             if (chunk.shape[0] == 0)
             {
                 chunk.Dispose();
-                if (++empty > 100) throw new SaeException("the activation source gave no rows 100 times in a row (are all tokens excluded?)");
+                if (++empty > 100)
+                    throw new SaeException(
+                        "the activation source gave no rows 100 times in a row (are all tokens excluded?)");
                 continue;
             }
             empty = 0;
             if (_storage is null) _storage = chunk;
-            else { var joined = cat([_storage, chunk]).DetachFromDisposeScope(); _storage.Dispose(); chunk.Dispose(); _storage = joined; }
+            else
+            {
+                var joined = cat([_storage, chunk]).DetachFromDisposeScope();
+                _storage.Dispose();
+                chunk.Dispose();
+                _storage = joined;
+            }
             if (_storage.shape[0] >= _bufferSize) Serve(n);
         }
         return _serving.Dequeue();
@@ -69,7 +80,8 @@ public sealed class MixingBuffer : IActivationSource, IDisposable
         _storage.Dispose();
         long rows = shuffled.shape[0];
         long batches = Math.Max(1, rows / (2L * batch));
-        for (long i = 0; i < batches; i++) _serving.Enqueue(shuffled.narrow(0, i * batch, batch).clone().DetachFromDisposeScope());
+        for (long i = 0; i < batches; i++)
+            _serving.Enqueue(shuffled.narrow(0, i * batch, batch).clone().DetachFromDisposeScope());
         _storage = shuffled.narrow(0, batches * batch, rows - batches * batch).clone().DetachFromDisposeScope();
         shuffled.Dispose();
     }

@@ -18,7 +18,9 @@ public static class SaeInputs
         if (repeats <= 0) throw new SaeException($"repeats must be positive (got {repeats})");
         long? bos = cfg.DefaultPrependBos && model.Tokenizer?.BosTokenId is int b ? b : null;
         int width = (bos is null ? 0 : 1) + n * repeats;
-        if (width > cfg.NCtx) throw new SaeException($"a row of {(bos is null ? "" : "BOS + ")}{n}×{repeats} tokens is {width} long, more than the model's n_ctx {cfg.NCtx}");
+        if (width > cfg.NCtx)
+            throw new SaeException($"a row of {(bos is null ? "" : "BOS + ")}{n}×{repeats} tokens is {width} long, " +
+                $"more than the model's n_ctx {cfg.NCtx}");
         var (low, high) = cfg.RandomTokenRange is [var lo, var hi] ? (lo, hi) : (0L, (long)cfg.DVocab);
         return new GeneratedBatches((batch, g) =>
         {
@@ -39,10 +41,13 @@ public static class SaeInputs
     /// </summary>
     public static IBatchSource Texts(HookedTransformer model, IEnumerable<string> texts, int contextSize, string where)
     {
-        var tokenizer = model.Tokenizer ?? throw new SaeException($"{where}: the model has no tokenizer to read texts with");
-        var bos = tokenizer.BosTokenId ?? throw new SaeException($"{where}: the model's tokenizer has no BOS token to separate texts with");
+        var tokenizer =
+            model.Tokenizer ?? throw new SaeException($"{where}: the model has no tokenizer to read texts with");
+        var bos = tokenizer.BosTokenId
+            ?? throw new SaeException($"{where}: the model's tokenizer has no BOS token to separate texts with");
         if (contextSize < 2 || contextSize > model.Config.NCtx)
-            throw new SaeException($"context size {contextSize} must be between 2 and the model's n_ctx {model.Config.NCtx}");
+            throw new SaeException(
+                $"context size {contextSize} must be between 2 and the model's n_ctx {model.Config.NCtx}");
         var stream = new List<long>();
         int count = 0;
         foreach (var text in texts)
@@ -53,12 +58,15 @@ public static class SaeInputs
             stream.AddRange(tokenizer.Encode(text).Select(i => (long)i));
         }
         long rows = stream.Count / (contextSize - 1);
-        if (rows == 0) throw new SaeException($"{where}: {count} non-empty texts make {stream.Count} tokens, fewer than one row of {contextSize - 1} (+ BOS)");
+        if (rows == 0)
+            throw new SaeException($"{where}: {count} non-empty texts make {stream.Count} tokens, fewer than one row " +
+                $"of {contextSize - 1} (+ BOS)");
         var ids = new long[rows * contextSize];
         for (long r = 0; r < rows; r++)
         {
             ids[r * contextSize] = bos;
-            for (int i = 0; i < contextSize - 1; i++) ids[r * contextSize + 1 + i] = stream[(int)(r * (contextSize - 1) + i)];
+            for (int i = 0; i < contextSize - 1; i++)
+                ids[r * contextSize + 1 + i] = stream[(int)(r * (contextSize - 1) + i)];
         }
         return new TensorBatches(tensor(ids, [rows, contextSize]));
     }

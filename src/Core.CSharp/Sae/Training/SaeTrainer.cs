@@ -16,8 +16,10 @@ namespace Lens.Sae.Training;
 /// </summary>
 public static class SaeTrainer
 {
-    /// <summary>Trains an SAE for <paramref name="metadata"/>'s hook on activations from <paramref name="source"/>.</summary>
-    public static SaeTrainingResult Train(IActivationSource source, SaeTrainingOptions options, SaeMetadata metadata, Action<SaeTrainingStep>? onStep = null)
+    /// <summary>Trains an SAE for <paramref name="metadata"/>'s hook on activations from
+    /// <paramref name="source"/>.</summary>
+    public static SaeTrainingResult Train(IActivationSource source, SaeTrainingOptions options, SaeMetadata metadata,
+        Action<SaeTrainingStep>? onStep = null)
     {
         options.Validate(source.DIn);
         if (options.NCheckpoints > 0 && IO.OutputPaths.FolderProblem(options.CheckpointPath!) is string problem)
@@ -26,7 +28,8 @@ public static class SaeTrainer
         using var gradients = enable_grad();
         using var generator = new Generator((ulong)options.Seed);
         using var sae = new TrainableSae(options, source.DIn, generator);
-        using var optimizer = optim.Adam(sae.Parameters, lr: options.Lr, beta1: options.AdamBeta1, beta2: options.AdamBeta2);
+        using var optimizer =
+            optim.Adam(sae.Parameters, lr: options.Lr, beta1: options.AdamBeta1, beta2: options.AdamBeta2);
         int dSae = options.DSae, steps = options.TotalSteps, batch = options.TrainBatchSizeTokens;
         using var sinceFired = zeros(dSae);
         var actFreq = zeros(dSae);
@@ -40,15 +43,22 @@ public static class SaeTrainer
         {
             for (int step = 0; step < steps; step++)
             {
-                if ((step + 1) % options.FeatureSamplingWindow == 0) { actFreq.Dispose(); actFreq = zeros(dSae); fracSamples = 0; }
-                double lr = SaeSchedules.LearningRate(options, step), coefficient = SaeSchedules.L1Coefficient(options, step);
+                if ((step + 1) % options.FeatureSamplingWindow == 0)
+                {
+                    actFreq.Dispose();
+                    actFreq = zeros(dSae);
+                    fracSamples = 0;
+                }
+                double lr = SaeSchedules.LearningRate(options, step),
+                    coefficient = SaeSchedules.L1Coefficient(options, step);
                 foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
                 SaeTrainingStep record;
                 using (var scope = NewDisposeScope())
                 {
                     using var x = source.NextBatch(batch);
                     if (x.dim() != 2 || x.shape[0] != batch || x.shape[1] != source.DIn)
-                        throw new SaeException($"the activation source gave a batch of shape [{string.Join(", ", x.shape)}], expected [{batch}, {source.DIn}]");
+                        throw new SaeException($"the activation source gave a batch of shape " +
+                            $"[{string.Join(", ", x.shape)}], expected [{batch}, {source.DIn}]");
                     samples += batch;
                     var dead = sinceFired.gt(options.DeadFeatureWindow);
                     var output = sae.Forward(x, coefficient, dead);
@@ -68,7 +78,8 @@ public static class SaeTrainer
                 }
                 history.Add(record);
                 if (!double.IsFinite(record.OverallLoss))
-                    throw new SaeException($"SAE training diverged at step {step + 1}: overall loss {record.OverallLoss} (try a lower lr)");
+                    throw new SaeException($"SAE training diverged at step {step + 1}: overall " +
+                        $"loss {record.OverallLoss} (try a lower lr)");
                 onStep?.Invoke(record);
                 progress?.Report(step + 1, record.OverallLoss);
                 if (checkpointAt.Count > 0 && samples > checkpointAt[0])
@@ -83,13 +94,14 @@ public static class SaeTrainer
             }
             progress?.Finish(steps, history.Count > 0 ? history[^1].OverallLoss : double.NaN);
             var final = sae.ToInference(metadata.HookName, "trained SAE");
-            return new SaeTrainingResult(final, history, LogSparsity(actFreq, fracSamples), sinceFired.gt(options.DeadFeatureWindow).sum().item<long>(),
-                clock.Elapsed, checkpoints, samples);
+            return new SaeTrainingResult(final, history, LogSparsity(actFreq, fracSamples),
+                sinceFired.gt(options.DeadFeatureWindow).sum().item<long>(), clock.Elapsed, checkpoints, samples);
         }
         finally { actFreq.Dispose(); }
     }
 
-    /// <summary>sae_trainer.py 83-94: range(0, T, ceil(T / (n + 1)))[1:], in samples; a checkpoint is written once the samples seen exceed the next one.</summary>
+    /// <summary>sae_trainer.py 83-94: range(0, T, ceil(T / (n + 1)))[1:], in samples; a checkpoint is written once the
+    /// samples seen exceed the next one.</summary>
     public static List<long> CheckpointThresholds(SaeTrainingOptions o)
     {
         var list = new List<long>();
@@ -106,8 +118,10 @@ public static class SaeTrainer
         return (actFreq / samples + 1e-10).log10().MoveToOuterDisposeScope();
     }
 
-    /// <summary>What SAELens logs per step (_build_train_step_log_dict): the losses, L0, the trainer's explained variance, dead latents.</summary>
-    static SaeTrainingStep Record(int step, long samples, double lr, double coefficient, Tensor x, TrainableSae.StepOutput o, Tensor sinceFired, SaeTrainingOptions options, double threshold)
+    /// <summary>What SAELens logs per step (_build_train_step_log_dict): the losses, L0, the trainer's explained
+    /// variance, dead latents.</summary>
+    static SaeTrainingStep Record(int step, long samples, double lr, double coefficient, Tensor x,
+        TrainableSae.StepOutput o, Tensor sinceFired, SaeTrainingOptions options, double threshold)
     {
         using var _ = no_grad();
         var perToken = (o.SaeOut - x).pow(2).sum(-1);
@@ -116,6 +130,7 @@ public static class SaeTrainer
         double l0 = o.FeatureActs.ne(0).to(ScalarType.Float32).sum(-1).mean().item<float>();
         var losses = o.Losses.Select(l => (l.Name, (double)l.Value.item<float>())).ToList();
         return new SaeTrainingStep(step + 1, samples, lr, coefficient, losses, l0, explained,
-            sinceFired.gt(options.DeadFeatureWindow).sum().item<long>(), options.Architecture == "batchtopk" ? threshold : null);
+            sinceFired.gt(options.DeadFeatureWindow).sum().item<long>(),
+            options.Architecture == "batchtopk" ? threshold : null);
     }
 }

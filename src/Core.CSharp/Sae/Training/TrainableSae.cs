@@ -47,10 +47,13 @@ public sealed class TrainableSae : IDisposable
         b_dec = new Parameter(zeros(dIn).DetachFromDisposeScope());
     }
 
-    /// <summary>One step's forward: feature activations, pre-activations (rescaled for topk), reconstruction and the named losses (total first).</summary>
-    public sealed record StepOutput(Tensor FeatureActs, Tensor HiddenPre, Tensor SaeOut, Tensor Loss, IReadOnlyList<(string Name, Tensor Value)> Losses);
+    /// <summary>One step's forward: feature activations, pre-activations (rescaled for topk), reconstruction and the
+    /// named losses (total first).</summary>
+    public sealed record StepOutput(Tensor FeatureActs, Tensor HiddenPre, Tensor SaeOut, Tensor Loss,
+        IReadOnlyList<(string Name, Tensor Value)> Losses);
 
-    /// <summary>training_forward_pass on activations [n, d_in]: the loss to differentiate, the coefficient and the dead-latent mask of this step.</summary>
+    /// <summary>training_forward_pass on activations [n, d_in]: the loss to differentiate, the coefficient and the
+    /// dead-latent mask of this step.</summary>
     public StepOutput Forward(Tensor x, double l1Coefficient, Tensor deadMask)
     {
         var saeIn = Options.ApplyBDecToInput ? x - b_dec : x;
@@ -61,7 +64,8 @@ public sealed class TrainableSae : IDisposable
         else
         {
             if (Options.RescaleActsByDecoderNorm) { decoderNorm = W_dec.norm(-1); hiddenPre = hiddenPre * decoderNorm; }
-            featureActs = Options.Architecture == "topk" ? TopK(hiddenPre, (int)Options.K) : BatchTopK(hiddenPre, Options.K);
+            featureActs =
+                Options.Architecture == "topk" ? TopK(hiddenPre, (int)Options.K) : BatchTopK(hiddenPre, Options.K);
         }
         var saeOut = Decode(featureActs, decoderNorm);
         var mse = (saeOut - x).pow(2).sum(-1).mean();
@@ -107,7 +111,8 @@ public sealed class TrainableSae : IDisposable
         return zeros_like(flat).scatter(-1, indices, values).reshape(acts.shape);
     }
 
-    /// <summary>batchtopk_sae.py update_topk_threshold: threshold ← (1 − lr)·threshold + lr·(smallest positive activation), in double.</summary>
+    /// <summary>batchtopk_sae.py update_topk_threshold: threshold ← (1 − lr)·threshold + lr·(smallest positive
+    /// activation), in double.</summary>
     void UpdateThreshold(Tensor featureActs)
     {
         using var scope = NewDisposeScope();
@@ -147,7 +152,8 @@ public sealed class TrainableSae : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        Tensor wEnc = W_enc.detach().clone(), bEnc = b_enc.detach().clone(), wDec = W_dec.detach().clone(), bDec = b_dec.detach().clone();
+        Tensor wEnc = W_enc.detach().clone(), bEnc = b_enc.detach().clone(), wDec = W_dec.detach().clone(),
+            bDec = b_dec.detach().clone();
         bool fold = Options.Architecture != "standard" && Options.RescaleActsByDecoderNorm;
         if (fold)
         {
@@ -157,13 +163,15 @@ public sealed class TrainableSae : IDisposable
             wEnc = wEnc * norm.unsqueeze(0);
         }
         var arch = Options.Architecture == "batchtopk" ? "jumprelu" : Options.Architecture;
-        var state = new Dictionary<string, Tensor> { ["W_enc"] = wEnc, ["b_enc"] = bEnc, ["W_dec"] = wDec, ["b_dec"] = bDec };
+        var state =
+            new Dictionary<string, Tensor> { ["W_enc"] = wEnc, ["b_enc"] = bEnc, ["W_dec"] = wDec, ["b_dec"] = bDec };
         if (arch == "jumprelu") state["threshold"] = ones(Options.DSae) * TopkThreshold;
         foreach (var t in state.Values) t.DetachFromDisposeScope();
         var config = new SaeConfig
         {
             Architecture = arch, DIn = DIn, DSae = Options.DSae, ApplyBDecToInput = Options.ApplyBDecToInput,
-            K = Options.EffectiveK ?? 100, RescaleActsByDecoderNorm = arch == "topk" && Options.RescaleActsByDecoderNorm, HookName = hookName,
+            K = Options.EffectiveK ?? 100,
+            RescaleActsByDecoderNorm = arch == "topk" && Options.RescaleActsByDecoderNorm, HookName = hookName,
         };
         return new SparseAutoencoder(config, state, source);
     }
