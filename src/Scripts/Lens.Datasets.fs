@@ -14,14 +14,17 @@ open Lens.Datasets
 [<RequireQualifiedAccess>]
 module Datasets =
     /// Options with the defaults (batch 32, float32, no token cap, one shard, 500 MB files).
-    let options (corpus: string) (hooks: string list) (context: int) (out: string) = HarvestOptions(corpus, List.toArray hooks, context, out)
+    let options (corpus: string) (hooks: string list) (context: int) (out: string) =
+        HarvestOptions(corpus, List.toArray hooks, context, out)
 
     /// Shard I of N of the same harvest: contiguous ranges of batches, written to out/shard-I-of-N.
     let shard (index: int) (count: int) (options: HarvestOptions) =
-        HarvestOptions(options.Corpus, options.Hooks, options.Context, options.Out, options.Batch, options.Dtype, options.MaxTokens, index, count, options.MaxFileBytes)
+        HarvestOptions(options.Corpus, options.Hooks, options.Context, options.Out, options.Batch, options.Dtype,
+                       options.MaxTokens, index, count, options.MaxFileBytes)
 
     /// Runs (or resumes, or finds complete) the harvest; modelId is recorded and checked on a rerun.
-    let harvest (modelId: string) (options: HarvestOptions) (model: HookedTransformer) = ActivationHarvest.Run(model, modelId, options)
+    let harvest (modelId: string) (options: HarvestOptions) (model: HookedTransformer) =
+        ActivationHarvest.Run(model, modelId, options)
 
     /// Joins the complete shards under shardsFolder into one dataset equal to the single-process run's.
     let merge (shardsFolder: string) (out: string) = HarvestMerge.Run(shardsFolder, out)

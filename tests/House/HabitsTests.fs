@@ -72,11 +72,13 @@ let tests =
                 let commented = j >= 0 && lines[j].StartsWith "#"
                 Expect.isTrue commented $".editorconfig line {i + 1} ({rule}) has a comment above it saying why"
 
-        testCase "every F# file keeps .editorconfig's basics: spaces, LF, no trailing blanks, a final newline" <| fun () ->
+        testCase "every F# file keeps .editorconfig's basics: spaces, LF, no trailing blanks, a final newline"
+        <| fun () ->
             let files =
                 [ for dir in [ "src"; "tests"; "examples" ] do
                     for pattern in [ "*.fs"; "*.fsx"; "*.fsi" ] do
-                        yield! Directory.EnumerateFiles(Path.Combine(repoRoot, dir), pattern, SearchOption.AllDirectories) ]
+                        yield! Directory.EnumerateFiles(Path.Combine(repoRoot, dir), pattern,
+                                                        SearchOption.AllDirectories) ]
                 |> List.filter (fun f ->
                     let path = f.Replace('\\', '/')
                     not (path.Contains "/bin/" || path.Contains "/obj/" || path.Contains "node_modules"))
@@ -89,7 +91,8 @@ let tests =
                     if text.Length > 0 && not (text.EndsWith "\n") then yield $"{name}: no final newline"
                     for i, line in text.Split('\n') |> Array.indexed do
                         if line.Contains '\t' then yield $"{name}:{i + 1}: a tab"
-                        if line.Length > 0 && Char.IsWhiteSpace line[line.Length - 1] then yield $"{name}:{i + 1}: trailing blanks" ]
+                        if line.Length > 0
+                            && Char.IsWhiteSpace line[line.Length - 1] then yield $"{name}:{i + 1}: trailing blanks" ]
             Expect.isEmpty problems (String.Join("\n", problems))
 
         testCase ".ci/run runs dotnet format --verify-no-changes before ./test, and stops on its failure" <| fun () ->
