@@ -1,7 +1,8 @@
 /// Activation datasets from F#: harvest a model's activations over a corpus into a Hugging Face datasets folder
 /// (sharded and resumable), merge shards, and stream a hook's activations back as [n, d_in] batches.
 ///
-///     let result = model |> Datasets.harvest "demo-attn-only-2l" (Datasets.options "corpus.txt" [ "blocks.*.hook_resid_post" ] 128 "acts")
+///     let options = Datasets.options "corpus.txt" [ "blocks.*.hook_resid_post" ] 128 "acts"
+///     let result = model |> Datasets.harvest "demo-attn-only-2l" options
 ///     let data = Datasets.openDataset "acts"
 ///     for batch in data |> Datasets.activationBatches "blocks.1.hook_resid_post" 4096 (Some 42) do
 ///         use batch = batch                                         // float32 [4096, d_model]

@@ -50,7 +50,8 @@ let scalarOf (oracle: Oracle) (key: string) = oracle.Manifest.GetProperty("scala
 
 let parityOf (set: string) =
     let oracle = Oracle set
-    let withData (body: HookedTransformer -> Collections.Generic.Dictionary<string, torch.Tensor> -> Collections.Generic.Dictionary<string, torch.Tensor> -> unit) () =
+    let withData (body: HookedTransformer -> Collections.Generic.Dictionary<string, torch.Tensor>
+                            -> Collections.Generic.Dictionary<string, torch.Tensor> -> unit) () =
         let analyses = oracle.Expected "analyses.safetensors"
         let expected = oracle.Expected "expected.safetensors"
         use model = oracle.Model()

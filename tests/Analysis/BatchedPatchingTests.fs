@@ -33,8 +33,11 @@ let private sweeps (model: HookedTransformer) : (string * Sweep) list =
       yield "patterns", (fun t c m o -> Patching.AttnHeadPatternAllPos(model, t, c, m, o))
       yield "block every", (fun t c m o -> Patching.GetActPatchBlockEvery(model, t, c, m, o))
       yield "head every", (fun t c m o -> Patching.AttnHeadAllPosEvery(model, t, c, m, o))
-      yield "resid_post whole layer", generic "resid_post" [| "layer" |] (PatchSetter(fun a i b -> Patching.LayerSetter(a, i, b)))
-      yield "pattern by destination", generic "pattern" [| "layer"; "head"; "dest_pos" |] (PatchSetter(fun a i b -> Patching.LayerHeadPosPatternSetter(a, i, b))) ]
+      yield "resid_post whole layer",
+            generic "resid_post" [| "layer" |] (PatchSetter(fun a i b -> Patching.LayerSetter(a, i, b)))
+      yield "pattern by destination",
+            generic "pattern" [| "layer"; "head"; "dest_pos" |]
+                (PatchSetter(fun a i b -> Patching.LayerHeadPosPatternSetter(a, i, b))) ]
 
 /// Every sweep batched (declared reads, every logit, one cell per forward of the batched path) against the reference.
 let private expectBatchedEqualsReference (label: string) (model: HookedTransformer) (corrupted: torch.Tensor)
@@ -143,7 +146,9 @@ let tests =
                 | :? Lens.Dsl.Runtime.TensorValue as v -> v.Values
                 | other -> failtestf "patch gave %s" other.Kind
             let mutable worst = 0.0
-            for r, expected, what in List.zip3 reported [ heads; byPos; blocks; resid ] [ "heads"; "heads_by_pos"; "blocks"; "resid_pre" ] do
+            for r, expected, what in
+                    List.zip3 reported [ heads; byPos; blocks; resid ]
+                        [ "heads"; "heads_by_pos"; "blocks"; "resid_pre" ] do
                 let viaDsl, direct = flat r, Dsl.asReported expected.Values
                 Expect.equal viaDsl.Length direct.Length (what + ": size")
                 Array.iter2 (fun (a: float) b ->

@@ -264,7 +264,9 @@ let demoInduction () =
     use other = RepeatedTokens.ForModel(model, n, 2, 4, 2UL)
     let cleanTokens = clean.Tokens.clone()
     let corrupted = cleanTokens.clone()
-    (use first = corrupted.narrow(1, 1L, int64 n) in use replacement = other.Tokens.narrow(1, 1L, int64 n) in first.copy_(replacement) |> ignore)
+    (use first = corrupted.narrow(1, 1L, int64 n) in
+     use replacement = other.Tokens.narrow(1, 1L, int64 n) in
+     first.copy_(replacement) |> ignore)
     let targets = cleanTokens.narrow(1, int64 n + 2L, int64 (n - 1)).clone()
     let metric =
         Func<torch.Tensor, torch.Tensor>(fun logits ->
@@ -329,7 +331,11 @@ let languageTests =
                  + "attribute patch resid_pre from tokens [1, 2]\n")
             let script = Lens.Dsl.Parser.Parse(text, "t.lens")
             let statements = script.Statements |> List.ofSeq
-            Expect.equal statements.[1] (Lens.Dsl.AttributePatchStatement(Lens.Dsl.PatchTarget.Heads, Lens.Dsl.InputName("clean"), Lens.Dsl.LogitDiffMetric(Lens.Dsl.TokenText(" Mary"), Lens.Dsl.TokenText(" John"))) :> Lens.Dsl.Statement) "heads, a let-bound source, logit_diff"
+            Expect.equal statements.[1]
+                (Lens.Dsl.AttributePatchStatement(Lens.Dsl.PatchTarget.Heads, Lens.Dsl.InputName("clean"),
+                                                  Lens.Dsl.LogitDiffMetric(Lens.Dsl.TokenText(" Mary"),
+                                                                           Lens.Dsl.TokenText(" John")))
+                  :> Lens.Dsl.Statement) "heads, a let-bound source, logit_diff"
             Expect.equal (Lens.Dsl.Printer.Print statements.[2])
                 "attribute patch resid_pre from tokens [1, 2] metric loss" "the default metric is printed"
             Expect.equal

@@ -30,7 +30,9 @@ let corruptAt (tokens: torch.Tensor) (pos: int64) =
     corrupted
 
 /// The metric of these tests: the mean logit of token 5 at the last position.
-let metric = Func<torch.Tensor, float>(fun logits -> logits.[torch.TensorIndex.Colon, torch.TensorIndex.Single(-1L), torch.TensorIndex.Single(5L)].mean().to_type(torch.float64).item<float>())
+let metric = Func<torch.Tensor, float>(fun logits ->
+    logits.[torch.TensorIndex.Colon, torch.TensorIndex.Single(-1L), torch.TensorIndex.Single(5L)]
+        .mean().to_type(torch.float64).item<float>())
 
 let runWith (model: HookedTransformer) (tokens: torch.Tensor) (ablations: Ablation list) =
     use hooks = Ablation.Prepare(model, ablations)

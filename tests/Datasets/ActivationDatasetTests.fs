@@ -118,7 +118,9 @@ let tests =
                  + """3, "_type": "List"}, "blocks.0.hook_resid_post": {"feature": {"feature": {"dtype": "float16", """
                  + """"_type": "Value"}, "length": 2, "_type": "List"}, "length": 3, "_type": "List"}}}}""")
                 "ArrowWriter's schema metadata"
-            Expect.equal (DatasetLayout.Contiguous(10L, 3, 0), DatasetLayout.Contiguous(10L, 3, 1), DatasetLayout.Contiguous(10L, 3, 2)) ((0L, 4L), (4L, 7L), (7L, 10L)) "shard(contiguous=True)"
+            Expect.equal (DatasetLayout.Contiguous(10L, 3, 0), DatasetLayout.Contiguous(10L, 3, 1),
+                          DatasetLayout.Contiguous(10L, 3, 2))
+                ((0L, 4L), (4L, 7L), (7L, 10L)) "shard(contiguous=True)"
 
         testCase ("the harvest holds lens cache's activations (RunWithCache, the same names) of the same rows, bit for "
                   + "bit") <| fun () ->
@@ -131,7 +133,9 @@ let tests =
                 "columns in the model's order"
             let model = demo.Force()
             let mutable rows = 0L
-            for tokens, z, resid in Seq.zip3 (data.RowBatches("token_ids", 4)) (data.RowBatches("blocks.0.attn.hook_z", 4)) (data.RowBatches("blocks.1.hook_resid_post", 4)) do
+            for tokens, z, resid in
+                    Seq.zip3 (data.RowBatches("token_ids", 4)) (data.RowBatches("blocks.0.attn.hook_z", 4))
+                        (data.RowBatches("blocks.1.hook_resid_post", 4)) do
                 use tokens = tokens
                 use z = z
                 use resid = resid
@@ -152,7 +156,9 @@ let tests =
             ActivationHarvest.Run(demo.Force(), "demo-attn-only-2l",
                                   HarvestOptions(corpus, hooks, 32, out, Batch = 4, Dtype = "float16",
                                                  MaxFileBytes = 100_000L)) |> ignore
-            for half, full in Seq.zip (ActivationDataset.Open(out).RowBatches("blocks.1.hook_resid_post", 16)) (ActivationDataset.Open(single).RowBatches("blocks.1.hook_resid_post", 16)) do
+            for half, full in
+                    Seq.zip (ActivationDataset.Open(out).RowBatches("blocks.1.hook_resid_post", 16))
+                        (ActivationDataset.Open(single).RowBatches("blocks.1.hook_resid_post", 16)) do
                 use half = half
                 use full = full
                 Expect.equal half.dtype torch.float16 "stored as float16"
@@ -178,7 +184,9 @@ let tests =
             Expect.equal again.RowsComputed 0L "a second merge does nothing"
             let asOne = ActivationDataset.Open dir
             Expect.equal asOne.RowCount result.Rows "shards as one dataset: rows"
-            for a, b in Seq.zip (asOne.RowBatches("blocks.0.hook_resid_post", 7)) (ActivationDataset.Open(single).RowBatches("blocks.0.hook_resid_post", 7)) do
+            for a, b in
+                    Seq.zip (asOne.RowBatches("blocks.0.hook_resid_post", 7))
+                        (ActivationDataset.Open(single).RowBatches("blocks.0.hook_resid_post", 7)) do
                 use a = a
                 use b = b
                 Expect.isTrue (identical a b) "shards read as one dataset give the single run's rows"
@@ -233,7 +241,9 @@ let tests =
             // Killed once its manifest records a finished file (a data file is renamed into place just before the
             // manifest is rewritten, so waiting for the file alone races with that write).
             let recordedOne () =
-                try Directory.Exists partial && (let m = HarvestManifest.TryRead partial in not (isNull (box m)) && m.CompleteFiles.Count >= 1)
+                try
+                    Directory.Exists partial
+                    && (let m = HarvestManifest.TryRead partial in not (isNull (box m)) && m.CompleteFiles.Count >= 1)
                 with _ -> false
             while not victim.HasExited && not (recordedOne ()) && DateTime.UtcNow < deadline do
                 Thread.Sleep 2
@@ -304,7 +314,9 @@ let tests =
                 skipOrFailMissing "apache-arrow for node (tests/js/node_modules)"
                     "Run: npm ci --prefix tests/js (needs node and the npm registry); CI installs it before the tests."
             let r =
-                try Processes.run "node" [ Path.Combine(js, "read-activation-dataset.mjs"); single ] repoRoot [] (TimeSpan.FromMinutes 2.0)
+                try
+                    Processes.run "node" [ Path.Combine(js, "read-activation-dataset.mjs"); single ] repoRoot []
+                        (TimeSpan.FromMinutes 2.0)
                 with :? ComponentModel.Win32Exception -> skipOrFailMissing "node" "Install Node.js; CI provides it."
             Expect.equal r.ExitCode 0 r.Stderr
             use doc = JsonDocument.Parse r.Stdout

@@ -89,7 +89,10 @@ let private tokenRowsOf (dataset: string) =
          yield! Array.chunkBySize n ids |]
 
 let private refusal corpus =
-    try ActivationHarvest.Run(demo.Force(), "demo-attn-only-2l", options corpus (Path.Combine(tempFolder (), "x"))) |> ignore; failtest "not refused"
+    try
+        ActivationHarvest.Run(demo.Force(), "demo-attn-only-2l", options corpus (Path.Combine(tempFolder (), "x")))
+        |> ignore
+        failtest "not refused"
     with :? HarvestException as e -> e.Message
 
 [<Tests>]

@@ -245,7 +245,11 @@ let outputTests =
             let target = Path.Combine(dir, "out.json")
             File.WriteAllText(target, "old")
             Expect.throwsT<InvalidOperationException>
-                (fun () -> AtomicFile.Write(target, fun s -> s.Write([| 1uy; 2uy |]); raise (InvalidOperationException "disk full"))) "the failure comes through"
+                (fun () ->
+                    AtomicFile.Write(target, fun s ->
+                        s.Write([| 1uy; 2uy |])
+                        raise (InvalidOperationException "disk full")))
+                "the failure comes through"
             Expect.equal (File.ReadAllText target) "old" "the old content survives"
             Expect.isEmpty (leftovers dir) "no temporary file left"
             AtomicFile.WriteAllText(target, "new")
@@ -399,7 +403,11 @@ let hubTests =
             Expect.stringContains problem "'model.safetensors' is damaged" "names the file"
             Expect.stringContains problem "1000 bytes" "says its size"
             let offline = HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null)
-            let e = try Lens.Hub.PretrainedDownloads.Fetch(repo, offline, verify = true) |> ignore; failtest "expected a HubException" with :? HubException as e -> e
+            let e =
+                try
+                    Lens.Hub.PretrainedDownloads.Fetch(repo, offline, verify = true) |> ignore
+                    failtest "expected a HubException"
+                with :? HubException as e -> e
             Expect.equal e.Kind HubErrorKind.Offline "offline"
             expectContains e.Message "'model.safetensors' is damaged"
         }

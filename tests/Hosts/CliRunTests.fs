@@ -85,7 +85,9 @@ module Schema =
                   | _ -> ()
           if value.ValueKind = JsonValueKind.Array then
               match has "items" with
-              | Some items -> yield! value.EnumerateArray() |> Seq.mapi (fun i v -> check root items v (sprintf "%s[%d]" path i)) |> Seq.concat
+              | Some items ->
+                  yield! value.EnumerateArray() |> Seq.mapi (fun i v -> check root items v (sprintf "%s[%d]" path i))
+                      |> Seq.concat
               | None -> ()
           match has "oneOf" with
           | Some options ->
@@ -239,7 +241,12 @@ let schemaTests =
 let runTests =
     testList "lens run" [
         testCase "two runs of the same file give the same JSON apart from the timestamp" <| fun () ->
-            let file = experiment "determinism.lens" ("model " + tinyDir + "\nseed 9\ninput repeat random 8 x2 batch 2\nscore induction\nablate L0H1 resample {\n  loss\n}\ngenerate 4 temperature 0.9\npatch resid_pre from repeat random 8 x2 batch 2\n")
+            let file =
+                experiment "determinism.lens"
+                    ("model " + tinyDir
+                     + ("\nseed 9\ninput repeat random 8 x2 batch 2\nscore induction\n"
+                        + "ablate L0H1 resample {\n  loss\n}\ngenerate 4 temperature 0.9\n"
+                        + "patch resid_pre from repeat random 8 x2 batch 2\n"))
             let _, first = runJson file []
             let _, second = runJson file []
             Expect.notEqual first "" "a record"

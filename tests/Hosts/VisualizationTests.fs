@@ -159,7 +159,9 @@ let htmlTests =
             let topValues = Array.init n (fun _ -> [| 0.7f; 0.2f |])
             let grid = Array2D.init 2 n (fun r c -> float32 (r - c))
             let figures =
-                [ "attention patterns", AttentionPatterns.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |], "<i>title")
+                [ "attention patterns",
+                      AttentionPatterns.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |],
+                                                       "<i>title")
                   "attention heads",
                       AttentionHeads.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |],
                                                     "<i>title")
@@ -177,7 +179,8 @@ let htmlTests =
                 Expect.equal (count "</script" fig.Html) 1 (sprintf "%s: exactly one script end" name)
             let report =
                 Report("<h1>x</h1>").SetModel("<model>").SetSource("attn <script>alert(1)</script> & \"q\"", "<file>")
-                    .AddTable("<t>", [| "<a>"; "b" |], [| [| "<script>alert(1)</script>"; "1" |] |]).AddText("<!-- comment").Render()
+                    .AddTable("<t>", [| "<a>"; "b" |], [| [| "<script>alert(1)</script>"; "1" |] |])
+                    .AddText("<!-- comment").Render()
             for bad in forbidden @ [ "<h1>x"; "<model>"; "<file>"; "<t>"; "<a>" ] do
                 Expect.isFalse (report.Html.Contains bad) (sprintf "report: raw %s" bad)
             Expect.stringContains report.Html "attn &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;"
@@ -572,7 +575,8 @@ let browserTests =
             // Too many tokens for labels: the tooltip still names them (they travel as JSON).
             let many = repeatedTokens 200
             many[150] <- "</script><b>x"
-            page.Goto(save "attention-heads-200.html" (AttentionHeads.Render(many, syntheticPattern 2 200 4, title = "200 tokens")))
+            page.Goto(save "attention-heads-200.html"
+                           (AttentionHeads.Render(many, syntheticPattern 2 200 4, title = "200 tokens")))
             Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ah-rows span').length")) 0 "no labels"
             let canvas = r + ".querySelectorAll('.lens-ah-head canvas')[0]"
             let at =

@@ -73,5 +73,6 @@ let tests =
                     if inc = "$(TorchSharpBackend)" || inc.StartsWith "TorchSharp-" || inc.StartsWith "libtorch" then
                         let privateAssets = e.Attribute(XName.Get "PrivateAssets")
                         Expect.isTrue (not (isNull privateAssets) && privateAssets.Value = "all")
-                            $"{name} may use the backend {inc} for its own build folder only (PrivateAssets=\"all\"), so its package leaves the choice to the application"
+                            ($"{name} may use the backend {inc} for its own build folder only (PrivateAssets=\"all\"), "
+                             + "so its package leaves the choice to the application")
     ]

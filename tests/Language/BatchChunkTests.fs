@@ -146,7 +146,11 @@ let tests =
             let sampled = text.Replace("generate 3 greedy", "generate 3 temperature 0.7")
             // Sampling draws in batch order, so chunks would sample differently: above the budget it is refused, not
             // chunked.
-            let refused = try runWith (Some (budgetFor whole.Model.Model.Config 2 positions false)) sampled |> ignore; None with e -> Some e.Message
+            let refused =
+                try
+                    runWith (Some (budgetFor whole.Model.Model.Config 2 positions false)) sampled |> ignore
+                    None
+                with e -> Some e.Message
             Expect.isSome refused "sampled generate above the budget is refused"
             Expect.stringContains refused.Value "needs an estimated" "with the memory it needs"
 

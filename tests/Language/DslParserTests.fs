@@ -72,7 +72,9 @@ let private exampleExpected : Statement list =
                             nl [ ScoreStatement(ScoreKind.Induction) :> Statement; LossStatement() ])
       InterventionStatement(ablation (HeadsTarget(SelectionName("ind"))) AblationMode.Zero,
                             nl [ LossStatement() :> Statement ])
-      InterventionStatement(ablation (HeadsTarget(SelectionExcept(HeadSelector(Nullable 1, Nullable()), head 1 4))) AblationMode.Mean, null)
+      InterventionStatement(ablation (HeadsTarget(SelectionExcept(HeadSelector(Nullable 1, Nullable()), head 1 4)))
+                                AblationMode.Mean,
+                            null)
       InterventionStatement(ablation (HeadsTarget(head 0 3)) AblationMode.Zero, null)
       RunStatement()
       LossStatement()
@@ -522,7 +524,8 @@ module private Generators =
         else
             Gen.frequency [
                 3, Gen.oneof leaves
-                1, gen { let! parts = listOf 2 3 (selection env (depth - 1)) in return SelectionUnion(parts) :> Selection }
+                1, gen { let! parts = listOf 2 3 (selection env (depth - 1))
+                         return SelectionUnion(parts) :> Selection }
                 1, gen {
                     let! a = selection env (depth - 1)
                     let! b = selection env (depth - 1)
@@ -550,7 +553,10 @@ module private Generators =
             Gen.map (fun s -> HeadsTarget(s) :> InterventionTarget) (selection env 2)
             Gen.map (fun l -> MlpTarget(l) :> InterventionTarget) index
             Gen.map (fun l -> AttnTarget(l) :> InterventionTarget) index
-            gen { let! l = index in let! ns = listOf 1 4 (Gen.choose (0, 3071)) in return NeuronsTarget(l, ns) :> InterventionTarget } ]
+            gen {
+                let! l = index
+                let! ns = listOf 1 4 (Gen.choose (0, 3071))
+                return NeuronsTarget(l, ns) :> InterventionTarget } ]
 
     let hook : Gen<HookRef> =
         Gen.oneof [
@@ -573,7 +579,8 @@ module private Generators =
                                    DeviceStatement(DeviceKind.Cuda, Nullable()) ]
               yield Gen.map (fun i -> DeviceStatement(DeviceKind.Cuda, Nullable i) :> Statement) (Gen.choose (0, 7))
               yield Gen.map (fun s -> InputStatement(s) :> Statement) (inputSource env)
-              yield Gen.map (fun k -> ScoreStatement(k) :> Statement) (Gen.elements [ ScoreKind.Induction; ScoreKind.PrevToken; ScoreKind.DuplicateToken ])
+              yield Gen.map (fun k -> ScoreStatement(k) :> Statement)
+                        (Gen.elements [ ScoreKind.Induction; ScoreKind.PrevToken; ScoreKind.DuplicateToken ])
               yield gen {
                   let builtins =
                       [ BuiltinPatternKind.PreviousToken; BuiltinPatternKind.DuplicateToken;
@@ -594,7 +601,10 @@ module private Generators =
                       Gen.oneof [
                           Gen.map (fun s -> SelectionValue(s) :> LetValue) (selection env 2)
                           Gen.map (fun s -> InputValue(s) :> LetValue) (inputSource env)
-                          gen { let! size = Gen.choose (1, 3) in let! rows = listOf size size (listOf size size number) in return PatternValue(rows) :> LetValue } ]
+                          gen {
+                              let! size = Gen.choose (1, 3)
+                              let! rows = listOf size size (listOf size size number)
+                              return PatternValue(rows) :> LetValue } ]
                   return LetStatement(n, value) :> Statement }
               yield Gen.elements [ RunStatement() :> Statement; LossStatement(); PredictStatement();
                                    LogitLensStatement() ]
@@ -626,7 +636,9 @@ module private Generators =
                                      PatchTarget.HeadsByPos; PatchTarget.Blocks ]
                   let! source = inputSource env
                   let! metric =
-                      Gen.oneof [ gen { let! a = tokenRef in let! b = tokenRef in return LogitDiffMetric(a, b) :> Metric }
+                      Gen.oneof [ gen { let! a = tokenRef
+                                        let! b = tokenRef
+                                        return LogitDiffMetric(a, b) :> Metric }
                                   Gen.constant (LossMetric() :> Metric)
                                   Gen.map (fun t -> ProbMetric(t) :> Metric) tokenRef ]
                   return PatchStatement(target, source, metric) :> Statement }
@@ -652,7 +664,8 @@ module private Generators =
                   return CacheStatement(action, p, filter) :> Statement }
               yield gen {
                   let! subject =
-                      Gen.oneof [ Gen.map (fun n -> PrintName(n) :> PrintSubject) (identifier |> Gen.filter (fun n -> not (n.StartsWith "hook_")))
+                      Gen.oneof [ Gen.map (fun n -> PrintName(n) :> PrintSubject)
+                                      (identifier |> Gen.filter (fun n -> not (n.StartsWith "hook_")))
                                   Gen.map (fun h -> PrintHook(h) :> PrintSubject) hook ]
                   return PrintStatement(subject) :> Statement }
               yield gen {
@@ -673,7 +686,10 @@ module private Generators =
                 let! mode = Gen.elements [ AblationMode.Zero; AblationMode.Mean; AblationMode.Resample ]
                 let! body =
                     if depth <= 0 then Gen.constant null
-                    else orNull (gen { let! n = Gen.choose (0, 4) in let! ss = statements env (depth - 1) n in return nl ss })
+                    else
+                        orNull (gen { let! n = Gen.choose (0, 4)
+                                      let! ss = statements env (depth - 1) n
+                                      return nl ss })
                 return InterventionStatement(Ablation(t, mode), body) :> Statement }
         Gen.frequency [ 6, Gen.oneof nonBlock; 1, intervention ]
 
@@ -744,7 +760,11 @@ let private goldenTests =
 let private errorTests =
     testList "errors" [
         testCase "the exception carries file, line, column, source line and what was expected" <| fun () ->
-            let e = try Parser.Parse("run\n  logits top x", "where.lens") |> ignore; failtest "no error" with :? DslParseException as e -> e
+            let e =
+                try
+                    Parser.Parse("run\n  logits top x", "where.lens") |> ignore
+                    failtest "no error"
+                with :? DslParseException as e -> e
             Expect.equal (e.File, e.Line, e.Column) ("where.lens", 2, 14) "location"
             Expect.equal e.SourceLine "  logits top x" "source line"
             Expect.equal e.Problem "expected a count after 'top', found 'x'" "problem"

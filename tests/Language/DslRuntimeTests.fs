@@ -125,7 +125,9 @@ let pipelineTests =
                 Pipeline.Seed(0L)
                     .Then(Pipeline.RepeatRandom(50, 2, 8))
                     .Then(Pipeline.Score ScoreKind.Induction)
-                    .Then(Pipeline.Let("ind", SelectionValue(ScoreFilter(NodeList.Of(ScoreCondition(ScoreKind.Induction, Comparison.Greater, 0.5))))))
+                    .Then(Pipeline.Let("ind",
+                                       SelectionValue(ScoreFilter(NodeList.Of(
+                                           ScoreCondition(ScoreKind.Induction, Comparison.Greater, 0.5))))))
                     .Then(Pipeline.Ablate(HeadsTarget(SelectionName "ind"), AblationMode.Mean, Pipeline.Loss()))
                     .Then(Pipeline.Ablate(HeadsTarget(HeadSelector(Nullable 0, Nullable()))))
                     .Then(Pipeline.Score ScoreKind.Induction)
@@ -176,7 +178,9 @@ let stateTests =
         testCase "stages are pure: the state they are given is unchanged, and the same stage gives the same result"
         <| fun () ->
             use env = environment ""
-            let start = Pipeline.Parse(tinyModel + "input tokens [1, 2, 3, 4, 5, 6]\nablate L0H1").Apply(ExperimentState.Start env)
+            let start =
+                Pipeline.Parse(tinyModel + "input tokens [1, 2, 3, 4, 5, 6]\nablate L0H1")
+                    .Apply(ExperimentState.Start env)
             let loss = LossStatement() :> Statement
             let a = loss.Apply start
             let b = loss.Apply start

@@ -89,7 +89,8 @@ let expectTests =
 
         testCase "expectations inside a block read the block's results; after the block the outer ones" <| fun () ->
             let state =
-                runDemo ("input repeat random 30 x2 batch 2 seed 2\nloss\nablate L0H2 mean {\n  loss\n  expect loss repeat 2 > 5\n}\n"
+                runDemo (("input repeat random 30 x2 batch 2 seed 2\nloss\nablate L0H2 mean {\n  loss\n"
+                          + "  expect loss repeat 2 > 5\n}\n")
                          + ("expect loss repeat 2 < 2\nablate L1H* {\n  score induction\n}\n"
                             + "expect duplicate_token L0H0 < 2\n"))
             let values =
@@ -435,7 +436,9 @@ let provenanceTests =
             use doc = JsonDocument.Parse json
             let p = doc.RootElement.GetProperty "provenance"
             let commit = p.GetProperty("lens_commit").GetString()
-            let git = try Some (run "git" [ "rev-parse"; "--is-inside-work-tree" ] repoRoot [] (TimeSpan.FromSeconds 30.0)) with _ -> None
+            let git =
+                try Some (run "git" [ "rev-parse"; "--is-inside-work-tree" ] repoRoot [] (TimeSpan.FromSeconds 30.0))
+                with _ -> None
             match git with
             | Some g when g.ExitCode = 0 ->
                 Expect.isMatch commit "^[0-9a-f]{12}$" "a 12-digit commit"
@@ -446,7 +449,10 @@ let provenanceTests =
             Expect.equal (p.GetProperty("libtorch_version").GetString()) TorchSharp.torch.__version__ "libtorch"
             Expect.isGreaterThanOrEqual (p.GetProperty("threads").GetInt32()) 1 "threads"
             Expect.isNonEmpty (p.GetProperty("cpu").GetString()) "cpu"
-            let files = [ for f in p.GetProperty("files").EnumerateArray() -> f.GetProperty("role").GetString(), f.GetProperty("path").GetString(), f.GetProperty("sha256").GetString() ]
+            let files =
+                [ for f in p.GetProperty("files").EnumerateArray() ->
+                    f.GetProperty("role").GetString(), f.GetProperty("path").GetString(),
+                        f.GetProperty("sha256").GetString() ]
             let sha (path: string) = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes path))
             for name in [ "config.json"; "model.safetensors" ] do
                 let path = Path.Combine(tinyDir, name)
@@ -456,7 +462,10 @@ let provenanceTests =
             let prompts = experiment "prompts.txt" "one two\nthree\n"
             let _, withFile = runJson (experiment "input-file.lens" "input file prompts.txt\nloss\n") []
             use fileDoc = JsonDocument.Parse withFile
-            let read = [ for f in fileDoc.RootElement.GetProperty("provenance").GetProperty("files").EnumerateArray() -> f.GetProperty("role").GetString(), f.GetProperty("path").GetString(), f.GetProperty("sha256").GetString() ]
+            let read =
+                [ for f in fileDoc.RootElement.GetProperty("provenance").GetProperty("files").EnumerateArray() ->
+                    f.GetProperty("role").GetString(), f.GetProperty("path").GetString(),
+                        f.GetProperty("sha256").GetString() ]
             Expect.contains read ("input", prompts, sha prompts) "the input file"
     ]
 

@@ -80,7 +80,10 @@ let mutate (rng: Random) (text: string) =
         t <-
             match rng.Next 8 with
             | 0 when t.Length > 0 -> let a = rng.Next t.Length in t.Remove(a, rng.Next(1, min 40 (t.Length - a) + 1))
-            | 1 when t.Length > 0 -> let a = rng.Next t.Length in let n = rng.Next(1, min 60 (t.Length - a) + 1) in t.Insert(at (), t.Substring(a, n))
+            | 1 when t.Length > 0 ->
+                let a = rng.Next t.Length
+                let n = rng.Next(1, min 60 (t.Length - a) + 1)
+                t.Insert(at (), t.Substring(a, n))
             | 2 | 3 -> t.Insert(at (), pick rng fragments)
             | 4 when t.Length > 0 -> let a = rng.Next t.Length in t.Remove(a, 1).Insert(a, string (randomChar rng))
             | 5 ->
@@ -92,7 +95,9 @@ let mutate (rng: Random) (text: string) =
                     lines[j] <- l
                 String.Join("\n", lines)
             | 6 when t.Length > 0 -> t.Substring(0, rng.Next t.Length)
-            | _ -> let other = pick rng (corpus.Force()) in t + "\n" + other.Substring(0, rng.Next(1, 80) |> min other.Length)
+            | _ ->
+                let other = pick rng (corpus.Force())
+                t + "\n" + other.Substring(0, rng.Next(1, 80) |> min other.Length)
     t
 
 /// A .lens text: a mutated seed text, random fragments, or random bytes decoded as UTF-8.
@@ -274,13 +279,17 @@ let tests =
                 let kind, run, shown =
                     match k % 6 with
                     | 0 | 1 | 2 -> let text = lensText rng in "lens text", (fun () -> lensCase dir text), text
-                    | 3 -> let bytes = safetensorsBytes rng valid in "safetensors", (fun () -> safetensorsCase dir bytes), Encoding.Latin1.GetString(bytes[.. min 200 bytes.Length - 1])
+                    | 3 ->
+                        let bytes = safetensorsBytes rng valid
+                        "safetensors", (fun () -> safetensorsCase dir bytes),
+                            Encoding.Latin1.GetString(bytes[.. min 200 bytes.Length - 1])
                     | 4 -> let json = configJson rng baseConfig in "config.json", (fun () -> configCase json), json
                     | _ -> let json = randomJson rng in "--tokens", (fun () -> tokensCase json), json
                 try bounded kind run
                 with e ->
                     let e = match e with :? AggregateException as a -> a.InnerException | e -> e
-                    failures.Add(sprintf "case %d (%s): %s: %s\n  input: %A" k kind (e.GetType().Name) (e.Message.Split('\n')[0]) (describe shown))
+                    failures.Add(sprintf "case %d (%s): %s: %s\n  input: %A" k kind (e.GetType().Name)
+                                     (e.Message.Split('\n')[0]) (describe shown))
                 counts[kind] <- (match counts.TryGetValue kind with | true, n -> n + 1 | _ -> 1)
                 k <- k + 1
             if failures.Count > 0 then

@@ -75,7 +75,9 @@ let tests =
                     let expected =
                         [| for r in 0 .. 1 ->
                             let own = tensorOf (result "patch" alone.[r])
-                            if p < n.[r] then own.Values.[l * n.[r] + p] else summaryOf (result "patch" alone.[r]) "corrupted" |] |> Array.average
+                            if p < n.[r] then own.Values.[l * n.[r] + p]
+                            else summaryOf (result "patch" alone.[r]) "corrupted" |]
+                            |> Array.average
                     close (sprintf "resid_pre L%d pos %d" l p) b.Values.[l * width + p] expected
             close "clean" (summaryOf (result "patch" batch) "clean")
                 ([| for r in 0 .. 1 -> summaryOf (result "patch" alone.[r]) "clean" |] |> Array.average)
@@ -121,7 +123,10 @@ let tests =
                             (mean2 (fun s -> (grid (result command s)).[l].[h]))
             for kv in (result "attribute" batch).Value.Summary do
                 close ("attribute " + kv.Key) kv.Value (mean2 (fun s -> summaryOf (result "attribute" s) kv.Key))
-            let table (s: ExperimentState) = match (result "logit_lens" s).Value with :? TableValue as t -> t | other -> failtestf "logit_lens gave %s" other.Kind
+            let table (s: ExperimentState) =
+                match (result "logit_lens" s).Value with
+                | :? TableValue as t -> t
+                | other -> failtestf "logit_lens gave %s" other.Kind
             let lens = table batch
             for i in 0 .. lens.Rows.Length - 1 do
                 Expect.equal lens.Rows.[i].[1] (table alone.[0]).Rows.[i].[1] "row 0's top token"
@@ -144,11 +149,17 @@ let tests =
             let statements = "show pattern L0H1\nprint blocks.0.hook_resid_post\nprint blocks.1.attn.hook_pattern"
             let batch = runOn clean statements
             let alone = [| for r in 0 .. 1 -> runOn [| clean.[r] |] statements |]
-            let figure (s: ExperimentState) = match (result "show" s).Value with :? FigureValue as f -> f.ConsoleText | other -> failtestf "show gave %s" other.Kind
+            let figure (s: ExperimentState) =
+                match (result "show" s).Value with
+                | :? FigureValue as f -> f.ConsoleText
+                | other -> failtestf "show gave %s" other.Kind
             Expect.equal (figure batch) (figure alone.[0]) "row 0's pattern, over its own tokens"
             // real entries per text: pos × d_model (32) for the residual stream, head (8) × query × key for the pattern
             for i, entries in [ 0, (fun k -> 32 * k); 1, (fun k -> 8 * k * k) ] do
-                let value (s: ExperimentState) = match (results "print" s).[i].Value with :? ActivationValue as a -> a | other -> failtestf "print gave %s" other.Kind
+                let value (s: ExperimentState) =
+                    match (results "print" s).[i].Value with
+                    | :? ActivationValue as a -> a
+                    | other -> failtestf "print gave %s" other.Kind
                 let b, a = value batch, Array.map value alone
                 let count r = float (entries n.[r])
                 let total = count 0 + count 1

@@ -106,7 +106,9 @@ let rotary (x: Tensor) (rotDim: int64) (theta: float) = rotaryWith (standardInvF
 /// HF's repeat_kv: [b, kv, p, e] → [b, kv·rep, p, e], query head h reading kv head h / rep.
 let repeatKv (x: Tensor) (rep: int64) =
     if rep = 1L then x
-    else x.unsqueeze(2L).expand(x.shape.[0], x.shape.[1], rep, x.shape.[2], x.shape.[3]).reshape(x.shape.[0], x.shape.[1] * rep, x.shape.[2], x.shape.[3])
+    else
+        x.unsqueeze(2L).expand(x.shape.[0], x.shape.[1], rep, x.shape.[2], x.shape.[3])
+            .reshape(x.shape.[0], x.shape.[1] * rep, x.shape.[2], x.shape.[3])
 
 let embed (table: Tensor) (tokens: Tensor) =
     table.index_select(0L, tokens.flatten()).view(tokens.shape.[0], tokens.shape.[1], -1L)
@@ -268,7 +270,9 @@ let neoxReference (w: HfWeights) (tokens: Tensor) = inScope (fun () ->
         let z = attend (rotary q 4L 10000.0) (rotary k 4L 10000.0) v (1.0 / sqrt 8.0) causal
         let attnOut = linear (mergeHeads z) w.[h + "attention.dense.weight"] (Some w.[h + "attention.dense.bias"])
         let n2 = layerNorm x w.[h + "post_attention_layernorm.weight"] w.[h + "post_attention_layernorm.bias"] 1e-5
-        let hidden = torch.nn.functional.gelu(linear n2 w.[h + "mlp.dense_h_to_4h.weight"] (Some w.[h + "mlp.dense_h_to_4h.bias"]))
+        let hidden =
+            torch.nn.functional.gelu(linear n2 w.[h + "mlp.dense_h_to_4h.weight"]
+                                         (Some w.[h + "mlp.dense_h_to_4h.bias"]))
         let mlpOut = linear hidden w.[h + "mlp.dense_4h_to_h.weight"] (Some w.[h + "mlp.dense_4h_to_h.bias"])
         x <- x + attnOut + mlpOut
     let final = layerNorm x w.["gpt_neox.final_layer_norm.weight"] w.["gpt_neox.final_layer_norm.bias"] 1e-5

@@ -59,7 +59,12 @@ let checkpointTests =
         testCase "a wrong shape is named with both shapes" <| fun () ->
             let o = Oracle "gpt2like"
             use model = new HookedTransformer(o.Config())
-            let pairs = model.StateDict() |> Seq.map (fun kv -> Collections.Generic.KeyValuePair(kv.Key, (if kv.Key = "embed.W_E" then torch.zeros(3L, 3L) else kv.Value))) |> Seq.toArray
+            let pairs =
+                model.StateDict()
+                |> Seq.map (fun kv ->
+                    Collections.Generic.KeyValuePair(kv.Key,
+                                                     (if kv.Key = "embed.W_E" then torch.zeros(3L, 3L) else kv.Value)))
+                |> Seq.toArray
             try
                 model.LoadStateDict(pairs, "test")
                 failtest "expected an error"
@@ -145,7 +150,10 @@ let safetensorsTests =
             SafetensorsFile.Save(path,
                                  [ Collections.Generic.KeyValuePair("b", b); Collections.Generic.KeyValuePair("a", a) ],
                                  Collections.Generic.Dictionary metadata)
-            let layout = SafetensorsLayout.Of([ struct ("a", torch.ScalarType.Float32, [| 4L; 3L; 2L |]); struct ("b", torch.ScalarType.Int64, [| 4L |]) ], Collections.Generic.Dictionary metadata)
+            let layout =
+                SafetensorsLayout.Of([ struct ("a", torch.ScalarType.Float32, [| 4L; 3L; 2L |])
+                                       struct ("b", torch.ScalarType.Int64, [| 4L |]) ],
+                                     Collections.Generic.Dictionary metadata)
             use stream = new MemoryStream()
             let writer = SafetensorsWriter(stream, layout)
             for start in [ 0L; 2L ] do

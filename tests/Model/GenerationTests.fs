@@ -34,7 +34,8 @@ let private forceLogits (model: HookedTransformer) (logits: torch.Tensor) =
 let private knownLogits (batch: int64) =
     let p = Array.create 97 (0.2 / 94.0)
     p.[7] <- 0.4; p.[3] <- 0.3; p.[11] <- 0.1
-    torch.tensor(p |> Array.map (fun x -> float32 (log x)), dtype = torch.float32).unsqueeze(0).expand(batch, 97L).contiguous()
+    torch.tensor(p |> Array.map (fun x -> float32 (log x)), dtype = torch.float32)
+        .unsqueeze(0).expand(batch, 97L).contiguous()
 
 let private sampledSupport (options: GenerationOptions) =
     let oracle = Oracle "attnonly"

@@ -141,7 +141,8 @@ let tests =
             use perExample = LogitDifference.PerExample(run.Logits, correct, incorrect)
             let manual =
                 [| for b in 0L .. 1L ->
-                    run.Logits.[b, 11L, correct.[b].item<int64>()].item<float32>() - run.Logits.[b, 11L, incorrect.[b].item<int64>()].item<float32>() |]
+                    run.Logits.[b, 11L, correct.[b].item<int64>()].item<float32>()
+                        - run.Logits.[b, 11L, incorrect.[b].item<int64>()].item<float32>() |]
             Expect.sequenceEqual (perExample.data<float32>().ToArray()) manual
                 "logits[b, -1, correct] − logits[b, -1, incorrect]"
             Expect.floatClose Accuracy.medium (LogitDifference.Mean(run.Logits, correct, incorrect))

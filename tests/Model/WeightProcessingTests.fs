@@ -46,7 +46,8 @@ let randomModel (configure: HookedTransformerConfig -> unit) =
     for kv in model.StateDict() do
         let leaf = kv.Key.Substring(kv.Key.LastIndexOf('.') + 1)
         if leaf = "w" then kv.Value.add_(torch.randn(kv.Value.shape, generator = g) * 0.2) |> ignore
-        elif leaf.StartsWith "b" || leaf.StartsWith "_b" then kv.Value.add_(torch.randn(kv.Value.shape, generator = g) * 0.1) |> ignore
+        elif leaf.StartsWith "b" || leaf.StartsWith "_b" then
+            kv.Value.add_(torch.randn(kv.Value.shape, generator = g) * 0.1) |> ignore
     model
 
 let tokensFor (vocab: int64) =

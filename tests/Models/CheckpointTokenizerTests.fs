@@ -29,9 +29,17 @@ let private checkIn (name: string) (tokenizerDir: string) =
             let results =
                 [ "ids", ids = ints (e.GetProperty "ids"), sprintf "%A" ids
                   "tokens", (tok.Pieces(ints (e.GetProperty "ids")) |> List.ofArray) = strs (e.GetProperty "tokens"), ""
-                  "decoded", tok.Decode(ints (e.GetProperty "ids")) = e.GetProperty("decoded").GetString(), tok.Decode(ints (e.GetProperty "ids"))
-                  "decoded_skip_special", tok.Decode(ints (e.GetProperty "ids"), skipSpecialTokens = true) = e.GetProperty("decoded_skip_special").GetString(), ""
-                  "decoded_no_cleanup", tok.Decode(ints (e.GetProperty "ids"), cleanUpTokenizationSpaces = false) = e.GetProperty("decoded_no_cleanup").GetString(), "" ]
+                  "decoded",
+                      tok.Decode(ints (e.GetProperty "ids")) = e.GetProperty("decoded").GetString(),
+                      tok.Decode(ints (e.GetProperty "ids"))
+                  "decoded_skip_special",
+                      tok.Decode(ints (e.GetProperty "ids"), skipSpecialTokens = true)
+                          = e.GetProperty("decoded_skip_special").GetString(),
+                      ""
+                  "decoded_no_cleanup",
+                      tok.Decode(ints (e.GetProperty "ids"), cleanUpTokenizationSpaces = false)
+                          = e.GetProperty("decoded_no_cleanup").GetString(),
+                      "" ]
             let ok = results |> List.forall (fun (_, good, _) -> good)
             let key = if special then "with special" else "without special"
             if ok then matched <- matched |> Map.change key (fun c -> Some(defaultArg c 0 + 1))

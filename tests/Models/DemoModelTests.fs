@@ -48,10 +48,15 @@ let private firstStepsTest =
             let line =
                 r.Stdout.Split('\n')
                     |> Array.tryFind (fun l -> l.StartsWith "weights sha256 (float32, before saving): ")
-            let hash = match line with Some l -> l.Trim().Split(' ') |> Array.last | None -> failtest $"no weights sha256 line in:\n{r.Stdout}"
+            let hash =
+                match line with
+                | Some l -> l.Trim().Split(' ') |> Array.last
+                | None -> failtest $"no weights sha256 line in:\n{r.Stdout}"
             printfn "demo model: sha256 of the weights after %d steps: %s" firstSteps hash
             Expect.equal hash recordedSha256
-                $"the first {firstSteps} steps of `lens train-demo` give the recorded weights to the bit; recorded on {recordedOn}. On another CPU the kernels may round differently: run the full retrain (LENS_FULL_RETRAIN=1) to check the recipe there"
+                ($"the first {firstSteps} steps of `lens train-demo` give the recorded weights to the bit; "
+                 + $"recorded on {recordedOn}. On another CPU the kernels may round differently: run the full retrain "
+                 + "(LENS_FULL_RETRAIN=1) to check the recipe there")
         finally
             if Directory.Exists dir then Directory.Delete(dir, true)
 
@@ -72,7 +77,10 @@ let tests =
             // Ablating a layer-0 head other than the previous-token head barely matters; ablating the
             // previous-token head breaks induction (the circuit runs through it).
             use rep = Analysis.RepeatedTokens.ForModel(model, 50, 2, 8, 0UL)
-            let struct (_, withoutPrev) = DemoModelProperties.RepeatLosses(model, rep.Tokens, 50, [ Analysis.Ablation.Zero(Analysis.AblationTarget.Head(0, p.PreviousTokenHead)) ])
+            let struct (_, withoutPrev) =
+                DemoModelProperties.RepeatLosses(
+                    model, rep.Tokens, 50,
+                    [ Analysis.Ablation.Zero(Analysis.AblationTarget.Head(0, p.PreviousTokenHead)) ])
             printfn "demo model: zero-ablating the previous-token head L0H%d: second-repeat loss x%.2f"
                 p.PreviousTokenHead (withoutPrev / p.SecondRepeatLoss)
             Expect.isGreaterThanOrEqual (withoutPrev / p.SecondRepeatLoss) 3.0
@@ -101,7 +109,10 @@ let tests =
                 Expect.isTrue
                     (batch.select(1L, 0L).eq(torch.tensor(recipe.TokenHigh - recipe.TokenLow)).all().item<bool>())
                     "BOS is the last sub-vocabulary id"
-                Expect.isTrue (batch.narrow(1L, 1L, width - 1L).lt(torch.tensor(recipe.TokenHigh - recipe.TokenLow)).all().item<bool>()) "then curriculum ids only"
+                Expect.isTrue
+                    (batch.narrow(1L, 1L, width - 1L).lt(torch.tensor(recipe.TokenHigh - recipe.TokenLow))
+                        .all().item<bool>())
+                    "then curriculum ids only"
                 for row in 0L .. 3L do
                     use firstCopy = batch.[row].narrow(0L, 1L, width - 1L - n)
                     let struct (unique, _, _) = torch.unique(firstCopy)

@@ -555,7 +555,9 @@ let gemmaReferenceTests =
                   + "naming the key") <| fun () ->
             let dir = tempDir "gemma3-bad"
             try
-                for bad, key in [ gemma3Spec.Config.Replace("\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": 50.0"), "attn_logit_softcapping"
+                for bad, key in [ gemma3Spec.Config.Replace("\"attn_logit_softcapping\": null",
+                                                            "\"attn_logit_softcapping\": 50.0"),
+                                      "attn_logit_softcapping"
                                   gemma3Spec.Config.Replace("\"rope_type\": \"linear\"", "\"rope_type\": \"yarn\""),
                                       "yarn"
                                   gemma1Spec.Config.Replace("\"attention_bias\": false", "\"attention_bias\": true"),

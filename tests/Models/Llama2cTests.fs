@@ -36,7 +36,8 @@ let readCases (dir: string) =
           EchoText = c.GetProperty("prompt_echo_plus_greedy_text_unfiltered").GetString()
           PromptTop5 = top5 (c.GetProperty "top5_at_prompt_positions")
           StepTop5 = top5 (c.GetProperty "top5_per_generated_step")
-          FirstStepLogits = [| for x in c.GetProperty("all_logits_at_first_generated_step").EnumerateArray() -> x.GetDouble() |] } ]
+          FirstStepLogits =
+              [| for x in c.GetProperty("all_logits_at_first_generated_step").EnumerateArray() -> x.GetDouble() |] } ]
 
 /// Largest |logit - expected| over a top-5 list at one position; fails when Lens's top-5 ids differ.
 let checkTop5 (what: string) (logits: torch.Tensor) (expected: (int64 * float)[]) =

@@ -141,7 +141,9 @@ let private mixtralReference (hf: IDictionary<string, torch.Tensor>) (tokens: to
             torch.stack(
                 [| for e in 0..3 ->
                     let x' = sprintf "%sblock_sparse_moe.experts.%d." h e
-                    let hidden = torch.nn.functional.silu(ArchitectureTests.linear flat (w (x' + "w1.weight")) None) * ArchitectureTests.linear flat (w (x' + "w3.weight")) None
+                    let hidden =
+                        torch.nn.functional.silu(ArchitectureTests.linear flat (w (x' + "w1.weight")) None)
+                        * ArchitectureTests.linear flat (w (x' + "w3.weight")) None
                     ArchitectureTests.linear hidden (w (x' + "w2.weight")) None |], 1L)   // [tokens, expert, d]
         let picked = outputs.gather(1L, chosen.unsqueeze(-1L).expand(-1L, -1L, 48L))   // [tokens, 2, d]
         x <- x + (picked * top.unsqueeze(-1L)).sum(1L).view(x.shape)

@@ -253,6 +253,8 @@ let tests =
         <| fun () ->
             for arch in [ "Olmo2ForCausalLM"; "Olmo3ForCausalLM" ] do
                 let json = sprintf """{"d_model": 32, "d_head": 8, "n_heads": 4, "n_layers": 1, "n_ctx": 16, "d_vocab": 53, "act_fn": "silu", "normalization_type": "RMS", "original_architecture": "%s"}""" arch
-                let m = try HookedTransformerConfig.FromJson(json, "test config") |> ignore; "" with :? ArgumentException as e -> e.Message
+                let m =
+                    try HookedTransformerConfig.FromJson(json, "test config") |> ignore; ""
+                    with :? ArgumentException as e -> e.Message
                 Expect.stringContains m "original_architecture" (arch + " is refused naming the field")
     ]

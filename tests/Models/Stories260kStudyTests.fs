@@ -113,7 +113,9 @@ let batchOf (mentions: Mention list) =
 /// Mean per-token loss on piece k of the name, over the mentions that have it; pick chooses the mention.
 let pieceLoss (loss: torch.Tensor) (mentions: Mention list) pick k =
     mentions
-    |> List.mapi (fun r m -> let (a, b) = pick m in if a + k < b then Some(float (loss.[int64 r, int64 (a + k - 1)].item<float32>())) else None)
+    |> List.mapi (fun r m ->
+        let (a, b) = pick m
+        if a + k < b then Some(float (loss.[int64 r, int64 (a + k - 1)].item<float32>())) else None)
     |> List.choose id |> List.average
 
 /// Mean attention of a head from the query that predicts piece k of the second mention to piece k of the
@@ -122,7 +124,9 @@ let targetAttention (patterns: torch.Tensor[]) (mentions: Mention list) (layer, 
     mentions
     |> List.mapi (fun r m ->
         let (a1, b1), (a2, _) = m.First, m.Second
-        if a1 + k < b1 then Some(float (patterns.[layer].[int64 r, int64 head, int64 (a2 + k - 1), int64 (a1 + k)].item<float32>())) else None)
+        if a1 + k < b1 then
+            Some(float (patterns.[layer].[int64 r, int64 head, int64 (a2 + k - 1), int64 (a1 + k)].item<float32>()))
+        else None)
     |> List.choose id |> List.average
 
 [<Tests>]

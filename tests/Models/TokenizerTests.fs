@@ -402,7 +402,9 @@ let private spTokenizerJsonWith (spMerges: string list) (normalizer: string) (pr
     "vocab": { VOCAB },
     "merges": [ MERGES ]}
 }"""
-    |> fun t -> t.Replace("NORMALIZER", normalizer).Replace("PRE_TOKENIZER", preTokenizer).Replace("VOCAB", vocab).Replace("MERGES", merges)
+    |> fun t ->
+        t.Replace("NORMALIZER", normalizer).Replace("PRE_TOKENIZER", preTokenizer).Replace("VOCAB", vocab)
+            .Replace("MERGES", merges)
 
 let private spTokenizerJson normalizer preTokenizer = spTokenizerJsonWith spMerges normalizer preTokenizer
 
@@ -414,7 +416,9 @@ let private sentencePieceTests =
     testList "sentencepiece bpe" [
         testCase "Llama layout (Prepend + Replace normalizer): merges by rank, byte fallback, '▁' prefix" <| fun () ->
             let dir = freshDir "sp-llama"
-            let tok = SentencePieceBpeTokenizer.FromTokenizerJson(writeFile dir "tokenizer.json" (spTokenizerJson llamaNormalizer "null"))
+            let tok =
+                SentencePieceBpeTokenizer.FromTokenizerJson(
+                    writeFile dir "tokenizer.json" (spTokenizerJson llamaNormalizer "null"))
             encodes tok "the cat" [ 267; 270 ] // ▁the ▁cat
             encodes tok "hat" [ 259; 261; 269 ] // ▁ h at: no merge for "▁ h" or "h at"
             encodes tok " t" [ 259; 265 ] // ▁▁t: "▁ t" (rank 0) beats the leftmost "▁ ▁" (rank 6)

@@ -122,12 +122,15 @@ let tests =
                 [ 5e-4; 1e-3 ] @ [ for t in 0.0 .. 0.25 .. 1.0 -> 1e-4 + 0.5 * 9e-4 * (1.0 + cos (System.Math.PI * t)) ]
             for (a, e) in List.zip lrs expected do Expect.floatClose Accuracy.veryHigh a e "cosine schedule"
             Expect.floatClose Accuracy.veryHigh lrs.[6] 1e-4 "ends at min_lr"
-            Expect.throws (fun () -> Trainer.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64), TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
+            Expect.throws (fun () ->
+                Trainer.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64),
+                              TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
 
         testCase "bad options are clear errors" <| fun () ->
             use model = new HookedTransformer(tinyConfig true)
             let err (o: TrainingOptions) (needle: string) =
-                match (try Trainer.Train(model, countingBatches, o) |> ignore; None with :? System.ArgumentException as e -> Some e.Message) with
+                match (try Trainer.Train(model, countingBatches, o) |> ignore; None
+                       with :? System.ArgumentException as e -> Some e.Message) with
                 | Some m -> Expect.stringContains m needle "message"
                 | None -> failtestf "expected an error about %s" needle
             err (TrainingOptions(Lr = -1.0)) "learning rate"

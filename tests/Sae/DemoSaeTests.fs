@@ -40,7 +40,9 @@ let private firstStepsTest =
             use r = SaeTraining.Run(model, DemoSaeRecipe.Request(Nullable firstSteps))
             let hash = weightsSha256 r.Sae
             printfn "demo SAE: sha256 of the weights after %d steps: %s (%.1f s)" firstSteps hash r.Elapsed.TotalSeconds
-            Expect.equal hash recordedSha256 $"`{DemoSaeRecipe.Command}` with --training-tokens {firstSteps * DemoSaeRecipe.BatchTokens} computes these weights; on another CPU the kernels may round differently"
+            Expect.equal hash recordedSha256
+                ($"`{DemoSaeRecipe.Command}` with --training-tokens {firstSteps * DemoSaeRecipe.BatchTokens} "
+                 + "computes these weights; on another CPU the kernels may round differently")
         finally torch.set_num_threads threads
 
 [<Tests>]

@@ -205,7 +205,10 @@ let cliTests =
                 Expect.equal fromText.ExitCode 0 (sprintf "writes: %s %s" fromText.Stdout fromText.Stderr)
                 Expect.stringContains fromText.Stdout ("features 79, 3 of the SAE at blocks.0.hook_resid_post over 2 "
                                                        + "rows") "one row per non-empty line, both features"
-                Expect.equal (Regex.Matches(File.ReadAllText(Path.Combine(dir, "text.html")), "class=\"lens-viz lens-fd\"").Count) 2 "a dashboard per feature"
+                Expect.equal
+                    (Regex.Matches(File.ReadAllText(Path.Combine(dir, "text.html")),
+                                   "class=\"lens-viz lens-fd\"").Count) 2
+                    "a dashboard per feature"
                 File.Delete(Path.Combine(dir, "text.html")); File.Delete inputs
                 let noDir =
                     lens [ "sae"; "dashboard"; "demo-attn-only-2l"; "--sae"; saeFolder; "--feature"; "79";

@@ -144,7 +144,9 @@ let saeDslTests =
             let e = expectedOf "relu-resid"
             let feature = e.["steer.feature"].item<int64>()
             let state =
-                runOn e ("sae load relu-resid\nfeatures top 4\nexpect features top pos 11 rank 1 feature == 201 within 0\nexpect features top row 1 pos 3 rank 2 activation > 0\n"
+                runOn e (("sae load relu-resid\nfeatures top 4\n"
+                          + "expect features top pos 11 rank 1 feature == 201 within 0\n"
+                          + "expect features top row 1 pos 3 rank 2 activation > 0\n")
                          + ("features logits 201 top 3\nexpect features logits promoted 1 > 0\n"
                             + "expect features logits suppressed 1 id >= 0\n")
                          + ("sae metrics\nexpect sae metrics l0 > 30\n"
@@ -172,7 +174,8 @@ let saeDslTests =
             for c in results do Expect.isTrue c.Passed (sprintf "%s = %g" c.Target c.Actual)
             Expect.equal (results |> List.find (fun c -> c.Target = "features top pos 11 rank 1 feature")).Actual
                 (float feature) "the fixture's steering feature (the most active at the last position)"
-            Expect.floatClose Accuracy.medium (results |> List.find (fun c -> c.Target = "features top row 1 pos 3 rank 2 activation")).Actual
+            Expect.floatClose Accuracy.medium
+                (results |> List.find (fun c -> c.Target = "features top row 1 pos 3 rank 2 activation")).Actual
                 ((top.Rows
                     |> Array.find (fun x -> x.[0] :?> int = 1 && x.[1] :?> int = 3 && x.[3] :?> int = 2)).[5] :?> float)
                     "a listed cell"
@@ -249,7 +252,9 @@ let saeDslTests =
         testCase ("lens check: the SAE file, its hook in the model, d_in, feature indices, and what needs an SAE, each "
                   + "at its place") <| fun () ->
             let errors =
-                checkOn ("features top 3\nsae load relu-resid/cfg.json\nsae load relu-resid at blocks.7.hook_resid_post\nsae load relu-resid at blocks.0.mlp.hook_post\n"
+                checkOn (("features top 3\nsae load relu-resid/cfg.json\n"
+                          + ("sae load relu-resid at blocks.7.hook_resid_post\n"
+                             + "sae load relu-resid at blocks.0.mlp.hook_post\n"))
                          + ("sae load relu-resid\nablate feature 256\nsteer feature 300 by 2\nfeatures logits 999\n"
                             + "ablate feature 3 mean\nsae load relu-resid\n")
                          + ("features top 2 pos 9\nsteer feature 5 by 1\nsae metrics\nexpect sae metrics l7 > 0\n"

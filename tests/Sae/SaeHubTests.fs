@@ -99,7 +99,8 @@ let tests =
                 let featuresTop sae =
                     use env = env (text sae)
                     let state = Pipeline.Parse(text sae, "hub.lens").Execute env
-                    match (state.Results |> Seq.filter (fun r -> r.Text.StartsWith "features top") |> Seq.last).Value with
+                    match (state.Results |> Seq.filter (fun r -> r.Text.StartsWith "features top") |> Seq.last).Value
+                    with
                     | :? TableValue as t -> [ for row in t.Rows -> [ for cell in row -> string cell ] ]
                     | other -> failtestf "features top gave %s" other.Kind
                 Expect.isEmpty (check "lens-test/saes/blocks.0.hook_resid_post") "lens check resolves the hub id"

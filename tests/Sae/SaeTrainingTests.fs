@@ -39,8 +39,10 @@ let metadata hook =
 
 /// SaeTrainingOptions with F#'s optional arguments (F# cannot use C#'s `with` on a record).
 type Opt =
-    static member Make(arch: string, dSae: int, steps: int, batch: int, ?k: float, ?l1: float, ?l1Warm: int, ?deadWindow: int,
-                       ?nCheckpoints: int, ?checkpointPath: string, ?lr: float, ?trainingTokens: int64, ?warm: int, ?decay: int,
+    static member Make(arch: string, dSae: int, steps: int, batch: int, ?k: float, ?l1: float, ?l1Warm: int,
+                       ?deadWindow: int,
+                       ?nCheckpoints: int, ?checkpointPath: string, ?lr: float, ?trainingTokens: int64, ?warm: int,
+                       ?decay: int,
                        ?scheduler: string, ?lrEnd: float) =
         SaeTrainingOptions(Architecture = arch, DSae = dSae, K = defaultArg k 4.0, L1Coefficient = defaultArg l1 1.0,
                            L1WarmUpSteps = defaultArg l1Warm 0,
@@ -90,7 +92,10 @@ let tests =
                 "half way through its 12 steps: (lr + lr_end)/2"
             Expect.floatClose Accuracy.veryHigh (SaeSchedules.LearningRate(c, 16)) 1e-4 "the decay starts from lr_end"
             Expect.floatClose Accuracy.veryHigh (SaeSchedules.LearningRate(c, 17)) 7.5e-5 "and falls linearly"
-            Expect.floatClose Accuracy.veryHigh (SaeSchedules.LearningRate(Opt.Make("standard", 8, 20, 1, lr = 1e-3, warm = 4, decay = 4, scheduler = "cosineannealing"), 16)) 1e-4 "lr_end defaults to lr / 10"
+            Expect.floatClose Accuracy.veryHigh
+                (SaeSchedules.LearningRate(Opt.Make("standard", 8, 20, 1, lr = 1e-3, warm = 4, decay = 4,
+                                                    scheduler = "cosineannealing"), 16))
+                1e-4 "lr_end defaults to lr / 10"
 
         testCase "L1 coefficient warm-up: 0 at the first step, final·s/W, the final value from step W on" <| fun () ->
             let o = Opt.Make("standard", 8, 10, 1, l1 = 5.0, l1Warm = 4)

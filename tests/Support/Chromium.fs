@@ -171,7 +171,9 @@ type Page(conn: Connection, sessionId: string) =
         let deadline = DateTime.UtcNow + timeout
         let isLoaded () =
             // While the new document replaces the old one an evaluation can fail; that just means "not yet".
-            try this.EvalBool(sprintf "location.href === %s && document.readyState === 'complete'" (JsonSerializer.Serialize url))
+            try
+                this.EvalBool(sprintf "location.href === %s && document.readyState === 'complete'"
+                                  (JsonSerializer.Serialize url))
             with _ -> false
         while not (isLoaded ()) do
             if DateTime.UtcNow > deadline then
@@ -237,7 +239,8 @@ type Page(conn: Connection, sessionId: string) =
                 Some("console." + str (e.Params["type"]) + ": " + String.Join(" ", args))
             | "Runtime.exceptionThrown" ->
                 let d = e.Params["exceptionDetails"]
-                Some("exception: " + (match d["exception"] with null -> str (d["text"]) | ex -> str (ex["description"])))
+                Some("exception: "
+                     + (match d["exception"] with null -> str (d["text"]) | ex -> str (ex["description"])))
             | "Log.entryAdded" when str (e.Params["entry"]["level"]) = "error" ->
                 Some("log: " + str (e.Params["entry"]["text"]))
             | "Page.javascriptDialogOpening" -> Some("dialog: " + str (e.Params["message"]))
