@@ -1,4 +1,5 @@
-// The induction study of induction.lens, built in F# (dotnet fsi examples/induction.fsx, after ./test or a Release build).
+// The induction study of induction.lens, built in F# (dotnet fsi examples/induction.fsx, after ./test or a Release
+// build).
 #load "../src/Scripts/Lens.fsx"
 open Lens.Dsl
 open Lens.FSharp.Experiment

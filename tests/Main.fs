@@ -14,7 +14,8 @@ let private recordingSummary (inner: TestPrinters) =
             System.Console.WriteLine(sprintf "SKIPPED %s: %s" name reason) }
         summary = fun config summary -> async {
             do! inner.summary config summary
-            counts <- (summary.passed.Length, summary.failed.Length + summary.errored.Length, summary.ignored.Length) } }
+            counts <-
+                (summary.passed.Length, summary.failed.Length + summary.errored.Length, summary.ignored.Length) } }
 
 [<EntryPoint>]
 let main argv =

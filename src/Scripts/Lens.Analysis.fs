@@ -86,24 +86,30 @@ module Ablate =
 /// Activation patching (TransformerLens's patching module) with an F# metric over logits.
 module Patch =
     let private fn (metric: torch.Tensor -> float) = System.Func<torch.Tensor, float>(metric)
-    let residPre (metric: torch.Tensor -> float) (cleanCache: ActivationCache) (corrupted: torch.Tensor) (model: HookedTransformer) =
+    let residPre (metric: torch.Tensor -> float) (cleanCache: ActivationCache) (corrupted: torch.Tensor)
+        (model: HookedTransformer) =
         Patching.ResidPre(model, corrupted, cleanCache, fn metric)
-    let headsAllPos (metric: torch.Tensor -> float) (cleanCache: ActivationCache) (corrupted: torch.Tensor) (model: HookedTransformer) =
+    let headsAllPos (metric: torch.Tensor -> float) (cleanCache: ActivationCache) (corrupted: torch.Tensor)
+        (model: HookedTransformer) =
         Patching.AttnHeadOutAllPos(model, corrupted, cleanCache, fn metric)
-    let everyBlock (metric: torch.Tensor -> float) (cleanCache: ActivationCache) (corrupted: torch.Tensor) (model: HookedTransformer) =
+    let everyBlock (metric: torch.Tensor -> float) (cleanCache: ActivationCache) (corrupted: torch.Tensor)
+        (model: HookedTransformer) =
         Patching.GetActPatchBlockEvery(model, corrupted, cleanCache, fn metric)
 
 /// Attribution patching: the clean run and the corrupted run's gradients once, then any split of any
 /// activation; `compare` adds the true activation patching and the correlations.
 module Attribution =
     /// `run metric clean corrupted model`: dispose the result when done.
-    let run (metric: torch.Tensor -> torch.Tensor) (clean: torch.Tensor) (corrupted: torch.Tensor) (model: HookedTransformer) =
+    let run (metric: torch.Tensor -> torch.Tensor) (clean: torch.Tensor) (corrupted: torch.Tensor)
+        (model: HookedTransformer) =
         AttributionPatching.Run(model, clean, corrupted, System.Func<torch.Tensor, torch.Tensor> metric)
     /// Estimated metric change per index, e.g. `attribute "z" [ "layer"; "head" ]`.
-    let attribute (activation: string) (axes: string list) (ap: AttributionPatching) = ap.Attribute(activation, Array.ofList axes)
+    let attribute (activation: string) (axes: string list) (ap: AttributionPatching) =
+        ap.Attribute(activation, Array.ofList axes)
     /// Every head's output over all positions, as a [layer, head] table.
     let heads (ap: AttributionPatching) = use r = ap.AttnHeadOutAllPos() in Convert.toArray2D r.Values
-    /// Attribution beside activation patching: (attribution, patching effect, Pearson, Spearman) for a [layer, x] split.
+    /// Attribution beside activation patching: (attribution, patching effect, Pearson, Spearman) for a [layer, x]
+    /// split.
     let compare (activation: string) (axes: string list) (ap: AttributionPatching) =
         use c = ap.Compare(activation, Array.ofList axes)
         c.Attribution.Values.clone(), c.ActivationPatching.Values.clone(), c.Pearson, c.Spearman

@@ -49,7 +49,8 @@ module Experiment =
     /// `ablate SELECTION MODE` for the rest of the pipeline.
     let ablate (selection: Selection) (mode: AblationMode) = stage (Pipeline.Ablate(HeadsTarget selection, mode))
     /// `ablate SELECTION MODE { body }`: the ablation applies to the body only.
-    let ablateIn (selection: Selection) (mode: AblationMode) (body: Step) = stage (Pipeline.Ablate(HeadsTarget selection, mode, build body))
+    let ablateIn (selection: Selection) (mode: AblationMode) (body: Step) =
+        stage (Pipeline.Ablate(HeadsTarget selection, mode, build body))
     /// `ablate mlp LAYER MODE`.
     let ablateMlp (layer: int) (mode: AblationMode) = stage (Pipeline.Ablate(MlpTarget layer, mode))
 
@@ -66,12 +67,14 @@ module Experiment =
     let logitLens = stage (Pipeline.LogitLens())
     /// `patch TARGET from "text" metric logit_diff A B`.
     let patchLogitDiff (target: PatchTarget) (from: string) (correct: string) (incorrect: string) =
-        stage (Pipeline.Patch(target, TextInput(NodeList.Of from), LogitDiffMetric(TokenText correct, TokenText incorrect)))
+        stage (Pipeline.Patch(target, TextInput(NodeList.Of from),
+                              LogitDiffMetric(TokenText correct, TokenText incorrect)))
     let showPattern (selection: Selection) = stage (Pipeline.Show(PatternView selection))
 
     // ---- running a pipeline -------------------------------------------------------------------
     /// Checks then runs a study in an environment (which keeps its models loaded until disposed).
-    let executeIn (environment: ExperimentEnvironment) (study: Step) = Startup.ensure (); (build study).Execute environment
+    let executeIn (environment: ExperimentEnvironment) (study: Step) =
+        Startup.ensure (); (build study).Execute environment
 
     /// Checks then runs a study in a fresh environment; results print to the console as they come.
     let execute (study: Step) =

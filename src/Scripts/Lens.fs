@@ -20,7 +20,8 @@ module Hook =
 
     /// A hook on every hook point whose full name passes the filter.
     let where (filter: string -> bool) (f: Tensor -> HookPoint -> Tensor option) =
-        HookSpec.Where(System.Func<string, bool> filter, HookFunction(fun t hp -> match f t hp with Some r -> r | None -> null))
+        HookSpec.Where(System.Func<string, bool> filter,
+                       HookFunction(fun t hp -> match f t hp with Some r -> r | None -> null))
 
     /// A hook that only looks (never replaces).
     let observe (name: string) (f: Tensor -> HookPoint -> unit) = on name (fun t hp -> f t hp; None)
@@ -34,13 +35,15 @@ module Hook =
 
     /// A backward hook on every hook point whose full name passes the filter.
     let backwardWhere (filter: string -> bool) (f: Tensor -> HookPoint -> Tensor option) =
-        HookSpec.BackwardWhere(System.Func<string, bool> filter, HookFunction(fun g hp -> match f g hp with Some r -> r | None -> null))
+        HookSpec.BackwardWhere(System.Func<string, bool> filter,
+                               HookFunction(fun g hp -> match f g hp with Some r -> r | None -> null))
 
 /// The activation cache, by full or shorthand name.
 module Cache =
     let get (name: string) (layer: int) (cache: ActivationCache) = cache.[name, layer]
     let getNamed (name: string) (cache: ActivationCache) = cache.[name]
-    let tryGet (name: string) (cache: ActivationCache) = match cache.TryGetValue name with | true, t -> Some t | _ -> None
+    let tryGet (name: string) (cache: ActivationCache) =
+        match cache.TryGetValue name with | true, t -> Some t | _ -> None
     let names (cache: ActivationCache) = cache.Keys |> List.ofSeq
     let removeBatchDim (cache: ActivationCache) = cache.RemoveBatchDim()
 

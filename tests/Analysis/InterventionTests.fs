@@ -30,7 +30,9 @@ let corruptAt (tokens: torch.Tensor) (pos: int64) =
     corrupted
 
 /// The metric of these tests: the mean logit of token 5 at the last position.
-let metric = Func<torch.Tensor, float>(fun logits -> logits.[torch.TensorIndex.Colon, torch.TensorIndex.Single(-1L), torch.TensorIndex.Single(5L)].mean().to_type(torch.float64).item<float>())
+let metric = Func<torch.Tensor, float>(fun logits ->
+    logits.[torch.TensorIndex.Colon, torch.TensorIndex.Single(-1L), torch.TensorIndex.Single(5L)]
+        .mean().to_type(torch.float64).item<float>())
 
 let runWith (model: HookedTransformer) (tokens: torch.Tensor) (ablations: Ablation list) =
     use hooks = Ablation.Prepare(model, ablations)
@@ -47,7 +49,8 @@ let allEqual (what: string) (value: float) (result: PatchingResult) =
 [<Tests>]
 let tests =
     testList "interventions" [
-        testCase "mean ablation puts the reference run's mean over batch and positions everywhere" <| withModel "gpt2like" (fun model tokens ->
+        testCase "mean ablation puts the reference run's mean over batch and positions everywhere"
+        <| withModel "gpt2like" (fun model tokens ->
             use reference = otherTokens 3 12 21UL
             use clean = model.RunWithCache(tokens)
             use refRun = model.RunWithCache(reference)
@@ -62,7 +65,8 @@ let tests =
             use cleanMean = clean.Cache.["mlp_out", 0].mean([| 0L; 1L |]).expand(clean.Cache.["mlp_out", 0].shape)
             expectClose 1e-6 "a mean-ablated MLP writes its own mean" mlpRun.Cache.["mlp_out", 0] cleanMean)
 
-        testCase "resample ablation takes each example from a seeded row of the source input, deterministically" <| withModel "gpt2like" (fun model tokens ->
+        testCase "resample ablation takes each example from a seeded row of the source input, deterministically"
+        <| withModel "gpt2like" (fun model tokens ->
             use source = otherTokens 3 12 22UL
             use sourceRun = model.RunWithCache(source)
             let ablation = Ablation.Resample(AblationTarget.Head(0, 1), source, 9UL)
@@ -73,27 +77,36 @@ let tests =
             for b in 0 .. 1 do
                 use got = run.Cache.["z", 0].select(0L, int64 b).select(1L, 1L)
                 use want = sourceRun.Cache.["z", 0].select(0L, rows.[b]).select(1L, 1L)
-                expectClose 1e-5 (sprintf "example %d takes source row %d" b rows.[b]) got want // fused vs explicit path
+                // fused vs explicit path
+                expectClose 1e-5 (sprintf "example %d takes source row %d" b rows.[b]) got want
             use again = Ablation.Run(model, tokens, [ ablation ], ReturnType.Logits)
             expectClose 1e-5 "the same seed gives the same logits" again.Logits run.Logits // fused vs explicit path
             use self = tokens.narrow(0L, 0L, 1L)
             use selfRun = model.RunWithCache(self)
-            use noOp = Ablation.Run(model, self, [ Ablation.Resample(AblationTarget.Block(0), self, 1UL) ], ReturnType.Logits)
-            expectClose 1e-5 "resampling an input from itself changes nothing" noOp.Logits selfRun.Logits // fused vs explicit path
+            use noOp =
+                Ablation.Run(model, self, [ Ablation.Resample(AblationTarget.Block(0), self, 1UL) ], ReturnType.Logits)
+            // fused vs explicit path
+            expectClose 1e-5 "resampling an input from itself changes nothing" noOp.Logits selfRun.Logits
             use short = otherTokens 1 6 23UL
             use mismatched = Ablation.Resample(AblationTarget.Head(0, 1), short, 1UL).Prepare(model)
             use _ = model.Hooks(mismatched.Specs)
-            Expect.throwsT<ArgumentException> (fun () -> model.Forward(tokens) |> ignore) "a source with other positions is refused")
+            Expect.throwsT<ArgumentException> (fun () -> model.Forward(tokens) |> ignore)
+                "a source with other positions is refused")
 
-        testCase "zero ablation of blocks, attention layers, MLPs and neurons removes exactly those writes" <| withModel "gpt2like" (fun model tokens ->
+        testCase "zero ablation of blocks, attention layers, MLPs and neurons removes exactly those writes"
+        <| withModel "gpt2like" (fun model tokens ->
             use clean = model.RunWithCache(tokens)
             use block = runWith model tokens [ Ablation.Zero(AblationTarget.Block(0)) ]
-            expectClose 0.0 "a zeroed block passes resid_pre through" block.Cache.["resid_post", 0] block.Cache.["resid_pre", 0]
+            expectClose 0.0 "a zeroed block passes resid_pre through" block.Cache.["resid_post", 0]
+                block.Cache.["resid_pre", 0]
             use attn = runWith model tokens [ Ablation.Zero(AblationTarget.AttentionLayer(1)) ]
-            expectClose 0.0 "a zeroed attention layer adds nothing" attn.Cache.["resid_mid", 1] attn.Cache.["resid_pre", 1]
+            expectClose 0.0 "a zeroed attention layer adds nothing" attn.Cache.["resid_mid", 1]
+                attn.Cache.["resid_pre", 1]
             use mlp = runWith model tokens [ Ablation.Zero(AblationTarget.Mlp(1)) ]
             expectClose 0.0 "a zeroed MLP adds nothing" mlp.Cache.["resid_post", 1] mlp.Cache.["resid_mid", 1]
-            use neuron = runWith model tokens [ Ablation.Zero(AblationTarget.Neuron(0, 5)); Ablation.Zero(AblationTarget.Neuron(0, 7)) ]
+            use neuron =
+                runWith model tokens [ Ablation.Zero(AblationTarget.Neuron(0, 5));
+                                       Ablation.Zero(AblationTarget.Neuron(0, 7)) ]
             use five = neuron.Cache.["post", 0].select(-1L, 5L)
             use seven = neuron.Cache.["post", 0].select(-1L, 7L)
             use zeros = torch.zeros_like(five)
@@ -105,13 +118,17 @@ let tests =
             Expect.equal (model.HookDict.Values |> Seq.sumBy (fun h -> h.HookCount)) 0 "no hooks stay behind")
 
         testCase "ablation targets outside the model are clear errors" <| withModel "attnonly" (fun model tokens ->
-            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Ablation.Zero(AblationTarget.Head(0, 4)).Prepare(model) |> ignore) "head out of range"
-            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Ablation.Zero(AblationTarget.AttentionLayer(2)).Prepare(model) |> ignore) "layer out of range"
-            Expect.throwsT<InvalidOperationException> (fun () -> Ablation.Zero(AblationTarget.Mlp(0)).Prepare(model) |> ignore) "attention-only: no MLP"
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () ->
+                Ablation.Zero(AblationTarget.Head(0, 4)).Prepare(model) |> ignore) "head out of range"
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () ->
+                Ablation.Zero(AblationTarget.AttentionLayer(2)).Prepare(model) |> ignore) "layer out of range"
+            Expect.throwsT<InvalidOperationException> (fun () ->
+                Ablation.Zero(AblationTarget.Mlp(0)).Prepare(model) |> ignore) "attention-only: no MLP"
             use blockOnly = Ablation.Zero(AblationTarget.Block(1)).Prepare(model)
             Expect.equal blockOnly.Specs.Count 1 "an attention-only block has only attn_out to ablate")
 
-        testCase "patching with no corruption has no effect: every entry is the clean metric" <| withModel "gpt2like" (fun model tokens ->
+        testCase "patching with no corruption has no effect: every entry is the clean metric"
+        <| withModel "gpt2like" (fun model tokens ->
             use clean = model.RunWithCache(tokens)
             let cleanMetric = metric.Invoke clean.Logits
             use resid = Patching.ResidPre(model, tokens, clean.Cache, metric)
@@ -126,7 +143,8 @@ let tests =
             Expect.sequenceEqual every.AxisLabels.[0] [ "resid_pre"; "attn_out"; "mlp_out" ] "component labels"
             allEqual "block every" cleanMetric every)
 
-        testCase "patching the clean activation where the inputs differ, or at every position, recovers the clean metric exactly" <| withModel "gpt2like" (fun model tokens ->
+        testCase ("patching the clean activation where the inputs differ, or at every position, recovers the clean "
+                  + "metric exactly") <| withModel "gpt2like" (fun model tokens ->
             use clean = model.RunWithCache(tokens)
             let cleanMetric = metric.Invoke clean.Logits
             use corrupted = corruptAt tokens 4L
@@ -134,8 +152,10 @@ let tests =
             let corruptedMetric = metric.Invoke corruptedLogits
             Expect.notEqual cleanMetric corruptedMetric "the corruption matters"
             use resid = Patching.ResidPre(model, corrupted, clean.Cache, metric)
-            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } resid.[0L, 4L] cleanMetric "layer 0, the corrupted position: the whole stream becomes clean"
-            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } resid.[0L, 7L] corruptedMetric "layer 0 elsewhere: the clean value equals the corrupted one"
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } resid.[0L, 4L] cleanMetric
+                "layer 0, the corrupted position: the whole stream becomes clean"
+            Expect.floatClose { absolute = 1e-5; relative = 1e-5 } resid.[0L, 7L] corruptedMetric
+                "layer 0 elsewhere: the clean value equals the corrupted one"
             let everywhere = PatchSetter(fun corruptedAct _ cleanAct -> corruptedAct.copy_(cleanAct) |> ignore)
             for name in [ "resid_pre"; "resid_mid"; "resid_post" ] do
                 use all = Patching.Generic(model, corrupted, clean.Cache, metric, name, [ "layer" ], everywhere)
@@ -152,15 +172,19 @@ let tests =
             use manual = model.RunWithHooks(corrupted, struct ("blocks.1.attn.hook_z", manualHook))
             Expect.equal byPos.[1L, 9L, 3L] (metric.Invoke manual) "an entry is the metric of that one patched run")
 
-        testCase "patching refuses mismatched inputs, and attention-only models patch what they have" <| withModel "attnonly" (fun model tokens ->
+        testCase "patching refuses mismatched inputs, and attention-only models patch what they have"
+        <| withModel "attnonly" (fun model tokens ->
             use clean = model.RunWithCache(tokens)
             use every = Patching.GetActPatchBlockEvery(model, tokens, clean.Cache, metric)
             Expect.sequenceEqual every.AxisLabels.[0] [ "resid_pre"; "attn_out" ] "no mlp_out"
             use attnOut = every.Select("attn_out")
             Expect.sequenceEqual attnOut.AxisNames [ "layer"; "pos" ] "a component of the stack"
-            Expect.throwsT<InvalidOperationException> (fun () -> Patching.MlpOut(model, tokens, clean.Cache, metric) |> ignore) "no MLP"
+            Expect.throwsT<InvalidOperationException> (fun () ->
+                Patching.MlpOut(model, tokens, clean.Cache, metric) |> ignore) "no MLP"
             use shorter = tokens.narrow(1L, 0L, 8L)
-            Expect.throwsT<ArgumentException> (fun () -> Patching.ResidPre(model, shorter, clean.Cache, metric) |> ignore) "clean and corrupted differ in shape"
+            Expect.throwsT<ArgumentException> (fun () ->
+                Patching.ResidPre(model, shorter, clean.Cache, metric) |> ignore) "clean and corrupted differ in shape"
             use filtered = model.RunWithCache(tokens, HookedTransformer.NamesFilter("blocks.*.hook_attn_out"))
-            Expect.throwsT<Collections.Generic.KeyNotFoundException> (fun () -> Patching.ResidPre(model, tokens, filtered.Cache, metric) |> ignore) "the clean cache lacks resid_pre")
+            Expect.throwsT<Collections.Generic.KeyNotFoundException> (fun () ->
+                Patching.ResidPre(model, tokens, filtered.Cache, metric) |> ignore) "the clean cache lacks resid_pre")
     ]

@@ -30,7 +30,9 @@ let parseError (text: string) =
     with :? DslParseException as e -> e
 
 let checkErrors (text: string) =
-    use env = new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ModelOverride = tinyDir, ReadDirectory = scratch.Force())
+    use env =
+        new ExperimentEnvironment(FileName = "test.lens", SourceText = text, ModelOverride = tinyDir,
+                                  ReadDirectory = scratch.Force())
     Pipeline.Parse(text, "test.lens").Check(ExperimentState.Start env) |> List.ofSeq
 
 let noStackTrace (r: ProcessResult) =
@@ -52,7 +54,8 @@ let safetensorsBytes (header: string) (data: byte[]) =
     let h = Encoding.UTF8.GetBytes header
     Array.concat [ BitConverter.GetBytes(uint64 h.Length); h; data ]
 
-let leftovers (dir: string) = Directory.GetFiles dir |> Array.filter (fun f -> f.Contains ".tmp") |> Array.map Path.GetFileName
+let leftovers (dir: string) =
+    Directory.GetFiles dir |> Array.filter (fun f -> f.Contains ".tmp") |> Array.map Path.GetFileName
 
 [<Tests>]
 let limitTests =
@@ -65,7 +68,8 @@ let limitTests =
         test "brackets up to the limit still parse" {
             let text = "heads " + String('(', Limits.NestingDepth) + "L1H0" + String(')', Limits.NestingDepth)
             match List.ofSeq (Parser.Parse(text, "ok.lens").Statements) with
-            | [ :? HeadsStatement as h ] -> Expect.equal h.Selection (HeadSelector(Nullable 1, Nullable 0) :> Selection) "one selector"
+            | [ :? HeadsStatement as h ] ->
+                Expect.equal h.Selection (HeadSelector(Nullable 1, Nullable 0) :> Selection) "one selector"
             | other -> failtestf "expected one heads statement, got %A" other
         }
         test "a 20,000-term except chain is refused at parse time with the term limit" {
@@ -88,11 +92,19 @@ let limitTests =
         }
         test "an input file over its line limit is refused naming the file" {
             let dir = folder "lines"
-            File.WriteAllLines(Path.Combine(dir, "many.txt"), Array.init (Limits.InputRows + 1) (fun i -> sprintf "line %d" i))
-            use env = new ExperimentEnvironment(FileName = "t.lens", SourceText = "input file many.txt\n", ModelOverride = tinyDir, ReadDirectory = dir)
-            let errors = Pipeline.Parse("input file many.txt\n", "t.lens").Check(ExperimentState.Start env) |> List.ofSeq |> List.map string
+            File.WriteAllLines(Path.Combine(dir, "many.txt"),
+                               Array.init (Limits.InputRows + 1) (fun i -> sprintf "line %d" i))
+            use env =
+                new ExperimentEnvironment(FileName = "t.lens", SourceText = "input file many.txt\n",
+                                          ModelOverride = tinyDir, ReadDirectory = dir)
+            let errors =
+                Pipeline.Parse("input file many.txt\n", "t.lens").Check(ExperimentState.Start env) |> List.ofSeq
+                    |> List.map string
             match errors with
-            | [ e ] -> Expect.stringContains e (sprintf "has %d non-empty lines; the limit is %d" (Limits.InputRows + 1) Limits.InputRows) "the limit"
+            | [ e ] ->
+                Expect.stringContains e
+                    (sprintf "has %d non-empty lines; the limit is %d" (Limits.InputRows + 1) Limits.InputRows)
+                        "the limit"
             | other -> failtestf "expected one error, got %A" other
         }
     ]
@@ -101,14 +113,19 @@ let limitTests =
 let messageTests =
     testList "hardening messages" [
         test "one bad input gives one error, not a 'needs an input' after every later statement" {
-            let errors = checkErrors "input file absent.txt\nscore prev_token\nloss\nlogits top 3\nshow tokens\nablate L0H0 mean\n"
+            let errors =
+                checkErrors ("input file absent.txt\nscore prev_token\nloss\nlogits top 3\nshow tokens\n"
+                             + "ablate L0H0 mean\n")
             match errors with
             | [ e ] -> Expect.stringContains (string e) "absent.txt" "the one error names the file"
             | other -> failtestf "expected exactly one error, got:\n%s" (other |> List.map string |> String.concat "\n")
         }
         test "a later good input ends the quiet: statements after it are checked again" {
-            let errors = checkErrors "input file absent.txt\nloss\ninput tokens [1, 2, 3]\ninput tokens [1, 2, 300]\n" |> List.map string
-            Expect.equal errors.Length 2 (sprintf "the missing file and the id out of range:\n%s" (String.concat "\n" errors))
+            let errors =
+                checkErrors "input file absent.txt\nloss\ninput tokens [1, 2, 3]\ninput tokens [1, 2, 300]\n"
+                    |> List.map string
+            Expect.equal errors.Length 2
+                (sprintf "the missing file and the id out of range:\n%s" (String.concat "\n" errors))
         }
         test "terminal escape sequences in an experiment are shown, not obeyed" {
             let e = parseError "loss \u001b[31mred\u001b]0;title\u0007"
@@ -128,7 +145,8 @@ let inputTests =
         test "config.json values out of their domains are refused naming the field" {
             let cases =
                 [ "n_heads", JsonValue.Create(-4) :> JsonNode, "config field n_heads is -4"
-                  "rotary_dim", JsonValue.Create(64), "config field rotary_dim is 64; it must be an even number between 2 and d_head (8)"
+                  "rotary_dim", JsonValue.Create(64),
+                      "config field rotary_dim is 64; it must be an even number between 2 and d_head (8)"
                   "n_ctx", JsonValue.Create(2000000000), "config field n_ctx is 2000000000"
                   "d_mlp", JsonValue.Create(0), "config field d_mlp is 0"
                   "eps", JsonValue.Create(-1.0), "config field eps is -1"
@@ -158,13 +176,17 @@ let inputTests =
             let dir = folder "overflow"
             let path = Path.Combine(dir, "crafted.safetensors")
             // 2^62 × 4 elements × 4 bytes = 2^66, which wraps to 0 and would match the empty data_offsets.
-            File.WriteAllBytes(path, safetensorsBytes """{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}""" [||])
+            File.WriteAllBytes(path,
+                               safetensorsBytes ("""{"x":{"dtype":"F32","shape":[4611686018427387904,4],"""
+                                                 + """"data_offsets":[0,0]}}""") [||])
             Expect.throwsT<SafetensorsException> (fun () -> SafetensorsFile.Open(path).Dispose()) "refused"
         }
         test "the overflow message names the tensor and says why" {
             let dir = folder "overflow2"
             let path = Path.Combine(dir, "crafted.safetensors")
-            File.WriteAllBytes(path, safetensorsBytes """{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}""" [||])
+            File.WriteAllBytes(path,
+                               safetensorsBytes ("""{"x":{"dtype":"F32","shape":[4611686018427387904,4],"""
+                                                 + """"data_offsets":[0,0]}}""") [||])
             try
                 SafetensorsFile.Open(path).Dispose()
                 failtest "expected a SafetensorsException"
@@ -183,7 +205,8 @@ let inputTests =
                 Expect.throwsT<SafetensorsException> (fun () -> SafetensorsFile.Open(path).Dispose()) header
         }
         test "--tokens that are not whole numbers name --tokens and the element" {
-            for json, part in [ "[1.5]", "position 0 is 1.5"; "[[1,2],[3,\"x\"]]", "row 1, position 1 is \"x\""; "[[1],2]", "element 1 is 2" ] do
+            for json, part in [ "[1.5]", "position 0 is 1.5"; "[[1,2],[3,\"x\"]]", "row 1, position 1 is \"x\"";
+                                "[[1],2]", "element 1 is 2" ] do
                 try
                     Lens.Cli.Commands.CacheCommand.ParseTokens(json).Dispose()
                     failtestf "%s: expected a usage error" json
@@ -211,7 +234,11 @@ let outputTests =
             let target = Path.Combine(dir, "out.json")
             File.WriteAllText(target, "old")
             Expect.throwsT<InvalidOperationException>
-                (fun () -> AtomicFile.Write(target, fun s -> s.Write([| 1uy; 2uy |]); raise (InvalidOperationException "disk full"))) "the failure comes through"
+                (fun () ->
+                    AtomicFile.Write(target, fun s ->
+                        s.Write([| 1uy; 2uy |])
+                        raise (InvalidOperationException "disk full")))
+                "the failure comes through"
             Expect.equal (File.ReadAllText target) "old" "the old content survives"
             Expect.isEmpty (leftovers dir) "no temporary file left"
             AtomicFile.WriteAllText(target, "new")
@@ -222,7 +249,8 @@ let outputTests =
             let dir = folder "save-dir"
             let target = Directory.CreateDirectory(Path.Combine(dir, "acts.safetensors")).FullName
             use t = TorchSharp.torch.ones(2L)
-            Expect.throwsT<IOException> (fun () -> SafetensorsFile.Save(target, [ Collections.Generic.KeyValuePair("x", t) ])) "refused"
+            Expect.throwsT<IOException> (fun () ->
+                SafetensorsFile.Save(target, [ Collections.Generic.KeyValuePair("x", t) ])) "refused"
             Expect.isEmpty (leftovers dir) "no temporary file"
         }
         test "output paths are checked: folder, file in the way, the experiment itself, the same file twice" {
@@ -230,14 +258,20 @@ let outputTests =
             let afile = Path.Combine(dir, "afile")
             File.WriteAllText(afile, "x")
             Expect.stringContains (OutputPaths.FileProblem dir) "is a folder" "a folder"
-            Expect.stringContains (OutputPaths.FileProblem(Path.Combine(afile, "x.json"))) "is a file, not a folder" "a file in the way"
-            Expect.isNull (OutputPaths.FileProblem(Path.Combine(dir, "new", "deeper", "x.json"))) "missing folders can be made"
+            Expect.stringContains (OutputPaths.FileProblem(Path.Combine(afile, "x.json"))) "is a file, not a folder"
+                "a file in the way"
+            Expect.isNull (OutputPaths.FileProblem(Path.Combine(dir, "new", "deeper", "x.json")))
+                "missing folders can be made"
             let input = Path.Combine(dir, "x.lens")
             File.WriteAllText(input, "loss\n")
             let message (work: unit -> unit) = messageOf<OutputPathException> work
-            Expect.stringContains (message (fun () -> OutputPaths.Check([| struct ("--json", input) |], [ struct ("the experiment itself", input) ])))
+            Expect.stringContains (message (fun () -> OutputPaths.Check([| struct ("--json", input) |],
+                                                                        [ struct ("the experiment itself", input) ])))
                 "is the experiment itself: an output may not overwrite an input" "the input"
-            Expect.stringContains (message (fun () -> OutputPaths.Check([| struct ("--json", afile + "2"); struct ("--html", afile + "2") |], [])))
+            Expect.stringContains
+                (message
+                    (fun () ->
+                        OutputPaths.Check([| struct ("--json", afile + "2"); struct ("--html", afile + "2") |], [])))
                 "is also written by --json: two outputs may not be the same file" "twice"
         }
         test "lens run refuses bad --json/--html before running and keeps every file as it was" {
@@ -269,8 +303,11 @@ let outputTests =
             let dir = folder "stmt-outputs"
             Directory.CreateDirectory(Path.Combine(dir, "figs")) |> ignore
             let text = sprintf "model %s\ninput tokens [1, 2, 3, 4]\nshow tokens > figs\ncache save figs\n" tinyDir
-            use env = new ExperimentEnvironment(FileName = "t.lens", SourceText = text, WriteDirectory = dir, ReadDirectory = dir)
-            let errors = Pipeline.Parse(text, "t.lens").Check(ExperimentState.Start env) |> List.ofSeq |> List.map string
+            use env =
+                new ExperimentEnvironment(FileName = "t.lens", SourceText = text, WriteDirectory = dir,
+                                          ReadDirectory = dir)
+            let errors =
+                Pipeline.Parse(text, "t.lens").Check(ExperimentState.Start env) |> List.ofSeq |> List.map string
             Expect.equal errors.Length 2 (String.concat "\n" errors)
             Expect.stringContains errors[0] "t.lens:3:" "show, at its line"
             Expect.stringContains errors[1] "t.lens:4:" "cache save, at its line"
@@ -295,7 +332,8 @@ let replTests =
             session.Submit("input tokens [1, 2, 3, 4]\n", 1) |> ignore
             let e = try session.Submit("los\n", 4) |> ignore; failtest "x" with :? DslParseException as e -> e
             Expect.equal (e.Line, e.Column) (4, 1) "line 4 of the session"
-            let c = try session.Submit("heads L9H0\n", 7) |> ignore; failtest "x" with :? ExperimentCheckException as c -> c
+            let c =
+                try session.Submit("heads L9H0\n", 7) |> ignore; failtest "x" with :? ExperimentCheckException as c -> c
             Expect.equal c.Errors[0].Line 7 "check errors too"
         }
         test "a stray '{' is reported at once instead of swallowing the session" {
@@ -304,7 +342,8 @@ let replTests =
             Expect.isFalse (session.NeedsMoreLines "{\n") "a stray brace"
             Expect.isFalse (session.NeedsMoreLines "loss {\n") "a brace after a command without a block"
             Expect.isTrue (session.NeedsMoreLines "ablate L0H0 {\n") "an open ablate block"
-            Expect.isTrue (session.NeedsMoreLines "ablate L0H0 {\n  los\n") "a mistake inside the block waits for its end"
+            Expect.isTrue (session.NeedsMoreLines "ablate L0H0 {\n  los\n")
+                "a mistake inside the block waits for its end"
         }
         test "a piped session goes on after a stray '{' and numbers its lines as typed" {
             let input = sprintf "model %s\ninput tokens [1, 2, 3, 4]\n{\nlos\nloss\n" tinyDir
@@ -327,9 +366,12 @@ let hubTests =
             let files = [ "config.json"; "model.safetensors" ]
             let! folder = client.SnapshotDownloadAsync(repo, files)
             File.Delete(Path.Combine(repoDir cache, "blobs", weightsFile.Sha256))
-            Expect.isNull (Lens.Hub.PretrainedDownloads.CachedSnapshot(repo, cache.Dir)) "not loadable (what `lens models` says)"
-            Expect.isNull (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir)) "the broken link is not a cached file"
-            use offline = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null))
+            Expect.isNull (Lens.Hub.PretrainedDownloads.CachedSnapshot(repo, cache.Dir))
+                "not loadable (what `lens models` says)"
+            Expect.isNull (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir))
+                "the broken link is not a cached file"
+            use offline =
+                new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null))
             let! e = expectHubError HubErrorKind.Offline (fun () -> offline.SnapshotDownloadAsync(repo, files))
             expectContains e.Message "'model.safetensors'"
             let! again = client.SnapshotDownloadAsync(repo, files)
@@ -349,7 +391,11 @@ let hubTests =
             Expect.stringContains problem "'model.safetensors' is damaged" "names the file"
             Expect.stringContains problem "1000 bytes" "says its size"
             let offline = HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null)
-            let e = try Lens.Hub.PretrainedDownloads.Fetch(repo, offline, verify = true) |> ignore; failtest "expected a HubException" with :? HubException as e -> e
+            let e =
+                try
+                    Lens.Hub.PretrainedDownloads.Fetch(repo, offline, verify = true) |> ignore
+                    failtest "expected a HubException"
+                with :? HubException as e -> e
             Expect.equal e.Kind HubErrorKind.Offline "offline"
             expectContains e.Message "'model.safetensors' is damaged"
         }
@@ -360,19 +406,25 @@ let memoryTests =
     testList "hardening memory" [
         test "lens check states the estimated peak memory and its statement" {
             let dir = folder "memory-ok"
-            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4\nloss\nscore induction\n" tinyDir)
+            File.WriteAllText(Path.Combine(dir, "m.lens"),
+                              sprintf "model %s\ninput repeat random 10 batch 4\nloss\nscore induction\n" tinyDir)
             let r = lensIn dir [] [ "check"; "m.lens" ]
             Expect.equal r.ExitCode 0 r.Stderr
             Expect.stringContains r.Stdout "estimated peak memory: " "states the estimate"
-            Expect.stringContains r.Stdout "(line 4: `score induction`)" "the statement that keeps every layer's activations"
+            Expect.stringContains r.Stdout "(line 4: `score induction`)"
+                "the statement that keeps every layer's activations"
         }
         test "an experiment above the memory budget is refused before running, naming the statement" {
             let dir = folder "memory-over"
             // Sampled generate draws every row from one random stream and does not run in chunks of rows.
-            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\ngenerate 5 temperature 0.7\n" tinyDir)
+            File.WriteAllText(Path.Combine(dir, "m.lens"),
+                              sprintf "model %s\ninput repeat random 10 batch 4000\nloss\ngenerate 5 temperature 0.7\n"
+                                  tinyDir)
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 1 r.Stderr
-            Expect.stringContains r.Stderr "m.lens:4:1: sampled generate cannot run in chunks of rows: every row draws from one random stream in batch order" "at the statement, saying why"
+            Expect.stringContains r.Stderr ("m.lens:4:1: sampled generate cannot run in chunks of rows: every row "
+                                            + "draws from one random stream in batch order")
+                "at the statement, saying why"
             Expect.stringContains r.Stderr "on an input of [4000, 20] tokens it needs an estimated" "the input"
             Expect.stringContains r.Stderr "but this machine has 50.0 MiB available: give at most " "the budget"
             Expect.stringContains r.Stderr "or generate greedily (`generate N greedy` runs in chunks)" "what to do"
@@ -381,26 +433,36 @@ let memoryTests =
         }
         test "an input above the budget for one batch runs in chunks of rows, and lens check says how many" {
             let dir = folder "memory-chunks"
-            File.WriteAllText(Path.Combine(dir, "m.lens"), sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nscore induction\n" tinyDir)
+            File.WriteAllText(Path.Combine(dir, "m.lens"),
+                              sprintf "model %s\ninput repeat random 10 batch 4000\nloss\nscore induction\n" tinyDir)
             let check = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "check"; "m.lens" ]
             Expect.equal check.ExitCode 0 check.Stderr
             Expect.stringContains check.Stdout "line 4: `score induction` runs in " "states the chunks of the statement"
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 0 r.Stderr
         }
-        test "cache save and print run in chunks of rows above the budget, show pattern runs row 0 alone, and lens check says so" {
+        test ("cache save and print run in chunks of rows above the budget, show pattern runs row 0 alone, and lens "
+              + "check says so") {
             let dir = folder "memory-outputs"
             File.WriteAllText(Path.Combine(dir, "m.lens"),
-                              sprintf "model %s\ninput repeat random 10 batch 4000\ncache save acts.safetensors filter \"blocks.0.hook_resid_post\"\nprint blocks.1.hook_mlp_out\nshow pattern L0H0\n" tinyDir)
+                              sprintf
+                                  "model %s\ninput repeat random 10 batch 4000\n\
+                                   cache save acts.safetensors filter \"blocks.0.hook_resid_post\"\n\
+                                   print blocks.1.hook_mlp_out\nshow pattern L0H0\n" tinyDir)
             let check = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "check"; "m.lens" ]
             Expect.equal check.ExitCode 0 check.Stderr
-            Expect.stringContains check.Stdout "line 3: `cache save acts.safetensors filter \"blocks.0.hook_resid_post\"` runs in " "the chunks of cache save"
+            Expect.stringContains check.Stdout ("line 3: `cache save acts.safetensors filter "
+                                                + "\"blocks.0.hook_resid_post\"` runs in ") "the chunks of cache save"
             Expect.stringContains check.Stdout "line 4: `print blocks.1.hook_mlp_out` runs in " "the chunks of print"
-            Expect.stringContains check.Stdout "line 5: `show pattern L0H0` runs on row 0 only, the row it shows (the whole input does not fit the memory budget)" "show pattern's one row"
+            Expect.stringContains check.Stdout ("line 5: `show pattern L0H0` runs on row 0 only, the row it shows (the "
+                                                + "whole input does not fit the memory budget)")
+                "show pattern's one row"
             let r = lensIn dir [ MemoryEstimate.LimitVariable, "50M" ] [ "run"; "m.lens" ]
             Expect.equal r.ExitCode 0 r.Stderr
-            Expect.stringContains r.Stdout "(only row 0 of the 4000 rows was run: the whole input does not fit the memory budget)" "show says so"
+            Expect.stringContains r.Stdout ("(only row 0 of the 4000 rows was run: the whole input does not fit the "
+                                            + "memory budget)") "show says so"
             use file = SafetensorsFile.Open(Path.Combine(dir, "acts.safetensors"))
-            Expect.sequenceEqual file.Entries.["blocks.0.hook_resid_post"].Shape [| 4000L; 20L; 16L |] "every row's activations"
+            Expect.sequenceEqual file.Entries.["blocks.0.hook_resid_post"].Shape [| 4000L; 20L; 16L |]
+                "every row's activations"
         }
     ]

@@ -36,7 +36,8 @@ let tests =
                     ProcessMemory.Settle()
                     peakGrowth <- max peakGrowth (float (ProcessMemory.Resident() - start) / float start)
             Expect.isLessThan peakGrowth 0.05
-                (sprintf "resident memory grew by %.1f%% over 1000 forwards (from %.0f MB)" (peakGrowth * 100.0) (ProcessMemory.Mb start))
+                (sprintf "resident memory grew by %.1f%% over 1000 forwards (from %.0f MB)" (peakGrowth * 100.0)
+                    (ProcessMemory.Mb start))
 
         testCase "a forward leaves no live tensor behind once its logits are disposed" <| fun () ->
             use model = smallModel ()
@@ -56,7 +57,8 @@ let tests =
             let run = model.RunWithCache input
             let cached = run.Cache.Count
             Expect.isGreaterThan cached 20 "the run caches the activations"
-            Expect.isGreaterThanOrEqual (torch.Tensor.TotalCount - before) (int64 cached + 1L) "the cache and logits hold live tensors"
+            Expect.isGreaterThanOrEqual (torch.Tensor.TotalCount - before) (int64 cached + 1L)
+                "the cache and logits hold live tensors"
             let held = run.Cache.Values |> Seq.toList
             run.Dispose()
             Expect.equal torch.Tensor.TotalCount before "live tensors after disposing the run"
@@ -79,5 +81,6 @@ let tests =
             let after = ProcessMemory.Resident()
             Expect.isGreaterThan (float (during - before)) (0.5 * float bytes) "the cache is resident while alive"
             Expect.isLessThan (float (after - before)) (0.1 * float bytes)
-                (sprintf "after disposal %.1f MB of the cache's %.1f MB stay resident" (ProcessMemory.Mb(after - before)) (ProcessMemory.Mb bytes))
+                (sprintf "after disposal %.1f MB of the cache's %.1f MB stay resident"
+                    (ProcessMemory.Mb(after - before)) (ProcessMemory.Mb bytes))
     ]

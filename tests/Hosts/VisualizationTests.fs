@@ -63,13 +63,16 @@ let syntheticPattern (heads: int) (n: int) (seed: int) =
 
 /// Word-like tokens whose second half repeats the first (so induction heads have something to do).
 let repeatedTokens (n: int) =
-    let words = [| " the"; " cat"; " sat"; " on"; " a"; " mat"; ","; " and"; " then"; " it"; " ran"; "."; "\n"; " away"; " fast"; " home" |]
+    let words =
+        [| " the"; " cat"; " sat"; " on"; " a"; " mat"; ","; " and"; " then"; " it"; " ran"; "."; "\n"; " away";
+           " fast"; " home" |]
     let rnd = Random 7
     let first = Array.init (n / 2) (fun _ -> words[rnd.Next words.Length])
     Array.append first (Array.init (n - n / 2) (fun i -> first[i % first.Length]))
 
 let count (sub: string) (s: string) =
-    let rec go i acc = match s.IndexOf(sub, i, StringComparison.Ordinal) with -1 -> acc | j -> go (j + sub.Length) (acc + 1)
+    let rec go i acc =
+        match s.IndexOf(sub, i, StringComparison.Ordinal) with -1 -> acc | j -> go (j + sub.Length) (acc + 1)
     go 0 0
 
 /// The HTML with figure ids replaced, to compare two renders of the same input.
@@ -96,7 +99,8 @@ let crc32 (data: byte[]) =
             c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
     c ^^^ 0xFFFFFFFFu
 
-let be32 (b: byte[]) (i: int) = (uint32 b[i] <<< 24) ||| (uint32 b[i + 1] <<< 16) ||| (uint32 b[i + 2] <<< 8) ||| uint32 b[i + 3]
+let be32 (b: byte[]) (i: int) =
+    (uint32 b[i] <<< 24) ||| (uint32 b[i + 1] <<< 16) ||| (uint32 b[i + 2] <<< 8) ||| uint32 b[i + 3]
 
 /// (width, height, pixel x y -> (r, g, b)); checks the signature, chunk CRCs, IHDR fields and row filters.
 let decodePng (png: byte[]) =
@@ -155,13 +159,19 @@ let htmlTests =
             let topValues = Array.init n (fun _ -> [| 0.7f; 0.2f |])
             let grid = Array2D.init 2 n (fun r c -> float32 (r - c))
             let figures =
-                [ "attention patterns", AttentionPatterns.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |], "<i>title")
-                  "attention heads", AttentionHeads.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |], "<i>title")
+                [ "attention patterns",
+                      AttentionPatterns.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |],
+                                                       "<i>title")
+                  "attention heads",
+                      AttentionHeads.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |],
+                                                    "<i>title")
                   "colored tokens", ColoredTokens.RenderFragment(nastyTokens, values, "<i>label")
                   "top-k", TopKTokens.RenderFragment(nastyTokens, topTokens, topValues, "<i>title")
                   "heatmap", Heatmap.RenderFragment(grid, [| "<r0>"; "r&1" |], nastyTokens, "<i>title")
-                  "line plot", LinePlot.RenderFragment(nastyTokens, [| "<script>alert(1)</script>"; "</script><script>window.pwned=1</script>" |],
-                                                      [| values; Array.rev values |], "<i>title", "<x>", "<y>") ]
+                  "line plot", LinePlot.RenderFragment(nastyTokens,
+                                                       [| "<script>alert(1)</script>";
+                                                          "</script><script>window.pwned=1</script>" |],
+                                                       [| values; Array.rev values |], "<i>title", "<x>", "<y>") ]
             for name, fig in figures do
                 for bad in forbidden @ [ "<i>"; "<b>"; "<r0>"; "<x>" ] do
                     Expect.isFalse (fig.Html.Contains bad) (sprintf "%s: raw %s in the HTML" name bad)
@@ -169,10 +179,12 @@ let htmlTests =
                 Expect.equal (count "</script" fig.Html) 1 (sprintf "%s: exactly one script end" name)
             let report =
                 Report("<h1>x</h1>").SetModel("<model>").SetSource("attn <script>alert(1)</script> & \"q\"", "<file>")
-                    .AddTable("<t>", [| "<a>"; "b" |], [| [| "<script>alert(1)</script>"; "1" |] |]).AddText("<!-- comment").Render()
+                    .AddTable("<t>", [| "<a>"; "b" |], [| [| "<script>alert(1)</script>"; "1" |] |])
+                    .AddText("<!-- comment").Render()
             for bad in forbidden @ [ "<h1>x"; "<model>"; "<file>"; "<t>"; "<a>" ] do
                 Expect.isFalse (report.Html.Contains bad) (sprintf "report: raw %s" bad)
-            Expect.stringContains report.Html "attn &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;" "source escaped in <pre>"
+            Expect.stringContains report.Html "attn &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;"
+                "source escaped in <pre>"
 
         testCase "renderers reject inconsistent input with clear messages" <| fun () ->
             let throwsWith (what: string) (needle: string) (f: unit -> obj) =
@@ -181,19 +193,27 @@ let htmlTests =
                 Expect.stringContains e.Message needle what
             let p = exactPattern 6
             throwsWith "token count" "7 tokens" (fun () -> AttentionPatterns.Render(Array.create 7 "a", p) :> obj)
-            throwsWith "head names" "2 head names for 4 heads" (fun () -> AttentionPatterns.Render(Array.create 6 "a", p, [| "a"; "b" |]) :> obj)
+            throwsWith "head names" "2 head names for 4 heads"
+                (fun () -> AttentionPatterns.Render(Array.create 6 "a", p, [| "a"; "b" |]) :> obj)
             let bad = Array3D.init 4 6 6 (fun h q k -> p[h, q, k])
             bad[1, 2, 0] <- nanf
             throwsWith "NaN weight" "pattern[1, 2, 0]" (fun () -> AttentionHeads.Render(Array.create 6 "a", bad) :> obj)
-            throwsWith "values" "3 tokens but 2 values" (fun () -> ColoredTokens.Render([| "a"; "b"; "c" |], [| 1.0f; 2.0f |]) :> obj)
+            throwsWith "values" "3 tokens but 2 values"
+                (fun () -> ColoredTokens.Render([| "a"; "b"; "c" |], [| 1.0f; 2.0f |]) :> obj)
             throwsWith "top-k shape" "position 1: 2 top tokens but 1 values" (fun () ->
-                TopKTokens.Render([| "a"; "b" |], [| [| "x"; "y" |]; [| "x"; "y" |] |], [| [| 1.0f; 0.5f |]; [| 1.0f |] |]) :> obj)
-            throwsWith "row labels" "1 row labels for 2 rows" (fun () -> Heatmap.Render(Array2D.zeroCreate 2 3, [| "a" |]) :> obj)
-            throwsWith "line length" "has 2 values for 3 x positions" (fun () -> LinePlot.Render([| "a"; "b"; "c" |], [| "s" |], [| [| 1.0f; 2.0f |] |]) :> obj)
-            throwsWith "table rows" "row 0 has 1 cells but the header has 2" (fun () -> TextTable.Render([| "a"; "b" |], [| [| "x" |] |]) :> obj)
-            throwsWith "page as figure" "RenderFragment" (fun () -> Report("r").AddFigure("f", Heatmap.Render(Array2D.zeroCreate 1 1)) :> obj)
+                TopKTokens.Render([| "a"; "b" |], [| [| "x"; "y" |]; [| "x"; "y" |] |],
+                                  [| [| 1.0f; 0.5f |]; [| 1.0f |] |]) :> obj)
+            throwsWith "row labels" "1 row labels for 2 rows"
+                (fun () -> Heatmap.Render(Array2D.zeroCreate 2 3, [| "a" |]) :> obj)
+            throwsWith "line length" "has 2 values for 3 x positions"
+                (fun () -> LinePlot.Render([| "a"; "b"; "c" |], [| "s" |], [| [| 1.0f; 2.0f |] |]) :> obj)
+            throwsWith "table rows" "row 0 has 1 cells but the header has 2"
+                (fun () -> TextTable.Render([| "a"; "b" |], [| [| "x" |] |]) :> obj)
+            throwsWith "page as figure" "RenderFragment"
+                (fun () -> Report("r").AddFigure("f", Heatmap.Render(Array2D.zeroCreate 1 1)) :> obj)
             use t2 = torch.zeros(3L, 3L)
-            throwsWith "tensor rank" "[head, query, key]" (fun () -> AttentionPatterns.Render(Array.create 3 "a", t2) :> obj)
+            throwsWith "tensor rank" "[head, query, key]"
+                (fun () -> AttentionPatterns.Render(Array.create 3 "a", t2) :> obj)
 
         testCase "a causal pattern is packed as its lower triangle, one byte per weight" <| fun () ->
             let n = 9
@@ -208,7 +228,8 @@ let htmlTests =
             for h in 0 .. 2 do
                 for q in 0 .. n - 1 do
                     for k in 0 .. q do
-                        Expect.isLessThanOrEqual (abs (float bytes[o] / 255.0 - float p[h, q, k])) (0.5 / 255.0 + 1e-9) "quantised weight"
+                        Expect.isLessThanOrEqual (abs (float bytes[o] / 255.0 - float p[h, q, k])) (0.5 / 255.0 + 1e-9)
+                            "quantised weight"
                         o <- o + 1
             let signed = Array3D.init 1 3 3 (fun _ q k -> float32 (q - k))
             let d = JsonNode.Parse(AttentionData(Array.create 3 "t", signed, null).ToJson())
@@ -238,18 +259,24 @@ let htmlTests =
             use flatT = torch.tensor flat
             use t = flatT.reshape(1L, 2L, int64 n, int64 n)
             let tokens = Array.init n string
-            Expect.equal (dataOf (AttentionPatterns.RenderFragment(tokens, t).Html)) (dataOf (AttentionPatterns.RenderFragment(tokens, p).Html)) "batch-of-one tensor = array"
+            Expect.equal (dataOf (AttentionPatterns.RenderFragment(tokens, t).Html))
+                (dataOf (AttentionPatterns.RenderFragment(tokens, p).Html)) "batch-of-one tensor = array"
             use t3 = t.squeeze(0L).to_type(torch.float64)
-            Expect.equal (dataOf (AttentionHeads.RenderFragment(tokens, t3).Html)) (dataOf (AttentionHeads.RenderFragment(tokens, p).Html)) "float64 tensor = array"
+            Expect.equal (dataOf (AttentionHeads.RenderFragment(tokens, t3).Html))
+                (dataOf (AttentionHeads.RenderFragment(tokens, p).Html)) "float64 tensor = array"
             let grid = Array2D.init 3 4 (fun r c -> float32 (r * 4 + c) / 10.0f - 0.5f)
             use gFlat = torch.tensor (Array.init 12 (fun i -> grid[i / 4, i % 4]))
             use g = gFlat.reshape(3L, 4L)
             Heatmap.WritePng(artifact "heatmap-from-tensor.png", g) |> ignore
-            Expect.equal (File.ReadAllBytes(artifact "heatmap-from-tensor.png")) (Heatmap.EncodePng(grid).Bytes) "heatmap PNG from tensor"
+            Expect.equal (File.ReadAllBytes(artifact "heatmap-from-tensor.png")) (Heatmap.EncodePng(grid).Bytes)
+                "heatmap PNG from tensor"
             let rows = Array.init 3 (fun r -> Array.init 4 (fun c -> grid[r, c]))
             Expect.equal (withoutIds (LinePlot.RenderFragment([| "a"; "b"; "c"; "d" |], [| "x"; "y"; "z" |], g).Html))
-                         (withoutIds (LinePlot.RenderFragment([| "a"; "b"; "c"; "d" |], [| "x"; "y"; "z" |], rows).Html)) "line plot from tensor"
-            Expect.equal (LayerHeadTable.Render(g, "t")) (LayerHeadTable.Render(grid, "t")) "layer-head table from tensor"
+                         (withoutIds
+                             (LinePlot.RenderFragment([| "a"; "b"; "c"; "d" |], [| "x"; "y"; "z" |], rows).Html))
+                             "line plot from tensor"
+            Expect.equal (LayerHeadTable.Render(g, "t")) (LayerHeadTable.Render(grid, "t"))
+                "layer-head table from tensor"
     ]
 
 let pngTests =
@@ -272,8 +299,10 @@ let pngTests =
             for r in 0 .. 1 do
                 for c in 0 .. 3 do
                     let struct (x, y) = png.CellCenter(r, c)
-                    Expect.equal (pixel x y) (rgb (ColorMap.DivergingFor(float values[r, c], 2.0))) (sprintf "cell %d,%d" r c)
-            let at (png: HeatmapPng) (pixel: int -> int -> byte * byte * byte) r c = let struct (x, y) = png.CellCenter(r, c) in pixel x y
+                    Expect.equal (pixel x y) (rgb (ColorMap.DivergingFor(float values[r, c], 2.0)))
+                        (sprintf "cell %d,%d" r c)
+            let at (png: HeatmapPng) (pixel: int -> int -> byte * byte * byte) r c =
+                let struct (x, y) = png.CellCenter(r, c) in pixel x y
             Expect.equal (at png pixel 0 0) (178uy, 24uy, 43uy) "largest value: full red"
             Expect.equal (at png pixel 0 1) (33uy, 102uy, 172uy) "most negative: full blue"
             Expect.equal (at png pixel 0 2) (255uy, 255uy, 255uy) "zero: white"
@@ -292,7 +321,9 @@ let pngTests =
 
         testCase "small cells rotate long column labels and still decode" <| fun () ->
             let values = Array2D.init 3 20 (fun r c -> float32 (r * 20 + c) - 30.0f)
-            let png = Heatmap.EncodePng(values, [| "resid_pre"; "attn_out"; "mlp_out" |], Array.init 20 (sprintf "pos %d"), "Patching", 12)
+            let png =
+                Heatmap.EncodePng(values, [| "resid_pre"; "attn_out"; "mlp_out" |], Array.init 20 (sprintf "pos %d"),
+                                  "Patching", 12)
             let w, h, pixel = decodePng png.Bytes
             Expect.equal (w, h) (png.Width, png.Height) "size"
             let struct (x, y) = png.CellCenter(2, 19)
@@ -306,7 +337,8 @@ let tableTests =
             Expect.equal s "name       value\n---------  -----\na              1\nlong name   -2.5\n" "table"
 
         testCase "LayerHeadTable prints L/H labels and 3 decimals" <| fun () ->
-            let s = LayerHeadTable.Render(array2D [ [ 0.1f; -0.25f; 1.0f ]; [ 0.0f; 0.12345f; -1.5f ] ], "Induction scores")
+            let s =
+                LayerHeadTable.Render(array2D [ [ 0.1f; -0.25f; 1.0f ]; [ 0.0f; 0.12345f; -1.5f ] ], "Induction scores")
             let expected =
                 "Induction scores\n" +
                 "       H0      H1      H2\n" +
@@ -346,7 +378,8 @@ let notebookTests =
 
 let expectClean (page: Chromium.Page) (what: string) =
     Expect.isEmpty page.Problems (sprintf "%s: console errors or exceptions" what)
-    let outside = page.Requests |> List.filter (fun u -> not (u.StartsWith "file:" || u.StartsWith "data:" || u = "about:blank"))
+    let outside =
+        page.Requests |> List.filter (fun u -> not (u.StartsWith "file:" || u.StartsWith "data:" || u = "about:blank"))
     Expect.isEmpty outside (sprintf "%s: requests that leave the page" what)
 
 /// The indices of tokens in a figure that currently have a background colour.
@@ -372,8 +405,12 @@ let browserTests =
 
         testCase "attention patterns: head grid, token hover, preview and select" <| fun () ->
             let n = 12
-            let tokens = [| "<s>"; " When"; " Mary"; " and"; " John"; " went"; " to"; " the"; " store"; ","; " John"; " gave" |]
-            let path = save "attention-patterns.html" (AttentionPatterns.Render(tokens, exactPattern n, HeadNames.ForLayer(1, 4), "Attention patterns (exact test heads)"))
+            let tokens =
+                [| "<s>"; " When"; " Mary"; " and"; " John"; " went"; " to"; " the"; " store"; ","; " John"; " gave" |]
+            let path =
+                save "attention-patterns.html"
+                    (AttentionPatterns.Render(tokens, exactPattern n, HeadNames.ForLayer(1, 4),
+                                              "Attention patterns (exact test heads)"))
             use browser = Chromium.launch ()
             Expect.stringContains browser.Version "Chrom" "a Chromium answers"
             let page = browser.NewPage(1100, 800)
@@ -384,24 +421,36 @@ let browserTests =
             let cell h = sprintf "%s.querySelectorAll('.lens-ap-cell')[%d]" r h
             let data key = page.EvalString(sprintf "%s.dataset.%s" r key)
             Expect.equal (data "ready") "1" "initialised"
-            Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ap-grid .lens-ap-cell').length")) 4 "one grid cell per head"
-            Expect.equal (page.EvalString(sprintf "[...%s.querySelectorAll('.lens-ap-name')].map(e => e.textContent).join()" r)) "L1H0,L1H1,L1H2,L1H3" "head names"
-            Expect.equal (page.EvalString(sprintf "[...%s].map(t => t.textContent).join('|')" tokensOf)) (tokens |> Array.map TokenText.Display |> String.concat "|") "tokens below"
+            Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ap-grid .lens-ap-cell').length")) 4
+                "one grid cell per head"
+            Expect.equal
+                (page.EvalString(sprintf "[...%s.querySelectorAll('.lens-ap-name')].map(e => e.textContent).join()" r))
+                "L1H0,L1H1,L1H2,L1H3" "head names"
+            Expect.equal (page.EvalString(sprintf "[...%s].map(t => t.textContent).join('|')" tokensOf))
+                (tokens |> Array.map TokenText.Display |> String.concat "|") "tokens below"
             Expect.isEmpty (litTokens page tokensOf) "nothing highlighted before hovering"
 
             page.Hover(tok 5)
             Expect.equal (data "focusToken") "5" "focus follows the mouse"
-            Expect.equal (litTokens page tokensOf) [ 4; 6 ] "previous-token head: 5 attends to 4 (row), 6 attends to 5 (column)"
-            Expect.equal (page.EvalString(tok 4 + ".style.background")) (css (ColorMap.Sequential 1.0)) "row colour: blue"
-            Expect.equal (page.EvalString(tok 6 + ".style.background")) (css (ColorMap.Orange 1.0)) "column colour: orange"
+            Expect.equal (litTokens page tokensOf) [ 4; 6 ]
+                "previous-token head: 5 attends to 4 (row), 6 attends to 5 (column)"
+            Expect.equal (page.EvalString(tok 4 + ".style.background")) (css (ColorMap.Sequential 1.0))
+                "row colour: blue"
+            Expect.equal (page.EvalString(tok 6 + ".style.background")) (css (ColorMap.Orange 1.0))
+                "column colour: orange"
             page.Hover(tok 8)
             Expect.equal (litTokens page tokensOf) [ 7; 9 ] "another token, other highlights"
 
             let big = r + ".querySelector('.lens-ap-big canvas')"
-            let pixel = page.Eval(sprintf "[...%s.getContext('2d').getImageData(4, 5, 1, 1).data].slice(0, 3)" big).AsArray() |> Seq.map (fun v -> v.GetValue<int>()) |> List.ofSeq
+            let pixel =
+                page.Eval(sprintf "[...%s.getContext('2d').getImageData(4, 5, 1, 1).data].slice(0, 3)" big).AsArray()
+                    |> Seq.map (fun v -> v.GetValue<int>()) |> List.ofSeq
             let full = ColorMap.Sequential 1.0
             Expect.equal pixel [ int full.R; int full.G; int full.B ] "large view: query 5, key 4 at full weight"
-            let at = page.Eval(sprintf "(() => { const c = %s; c.scrollIntoView({block: 'center'}); const b = c.getBoundingClientRect(); return [b.left + b.width * 4.5 / 12, b.top + b.height * 5.5 / 12]; })()" big)
+            let at =
+                page.Eval(sprintf "(() => { const c = %s; c.scrollIntoView({block: 'center'}); const b = \
+                                   c.getBoundingClientRect(); return [b.left + b.width * 4.5 / 12, b.top + b.height * \
+                                   5.5 / 12]; })()" big)
             page.MouseMove(at[0].GetValue<float>(), at[1].GetValue<float>())
             let tip = page.EvalString(r + ".querySelector('.lens-tip').textContent")
             Expect.stringContains tip "query 5 \"␣went\" → key 4 \"␣John\"" "tooltip names the cell's tokens"
@@ -409,7 +458,8 @@ let browserTests =
 
             page.Hover(cell 1)
             Expect.equal (data "shownHead", data "selectedHead") ("1", "0") "hovering a thumbnail previews it"
-            Expect.equal (page.EvalString(r + ".querySelector('.lens-ap-headname').textContent")) "L1H1" "large view names the head"
+            Expect.equal (page.EvalString(r + ".querySelector('.lens-ap-headname').textContent")) "L1H1"
+                "large view names the head"
             page.ClickOn(cell 1)
             Expect.equal (data "selectedHead") "1" "clicking selects"
             page.Hover(tok 0)
@@ -429,7 +479,9 @@ let browserTests =
             let tokens = repeatedTokens n
             let pattern = syntheticPattern heads n 11
             let sw = Stopwatch.StartNew()
-            let html = AttentionPatterns.Render(tokens, pattern, HeadNames.ForLayer(5, heads), "Synthetic heads: 1024 tokens x 12 heads")
+            let html =
+                AttentionPatterns.Render(tokens, pattern, HeadNames.ForLayer(5, heads),
+                                         "Synthetic heads: 1024 tokens x 12 heads")
             let renderMs = sw.Elapsed.TotalMilliseconds
             let path = save "attention-1024.html" html
             let mb = float (FileInfo(path).Length) / 1e6
@@ -455,9 +507,15 @@ let browserTests =
                 ms, page.EvalString(r + ".dataset.paintMs")
             // The large view is drawn at screen resolution; pooling must keep the previous-token diagonal.
             let diagonal =
-                page.EvalFloat(sprintf "(() => { const c = %s.querySelector('.lens-ap-big canvas'), s = c.width, px = c.getContext('2d').getImageData(0, 0, s, s).data; let ok = 0; for (let i = 1; i < s; i++) { let best = 0, lum = 1e9; for (let j = 0; j < s; j++) { const o = 4 * (i * s + j), l = px[o] + px[o + 1] + px[o + 2]; if (l < lum) { lum = l; best = j; } } if (Math.abs(best - i) <= 1 && lum < 400) ok++; } return ok / (s - 1); })()" r)
+                page.EvalFloat(sprintf "(() => { const c = %s.querySelector('.lens-ap-big canvas'), s = c.width, px = \
+                                        c.getContext('2d').getImageData(0, 0, s, s).data; let ok = 0; for (let i = 1; \
+                                        i < s; i++) { let best = 0, lum = 1e9; for (let j = 0; j < s; j++) { const o = \
+                                        4 * (i * s + j), l = px[o] + px[o + 1] + px[o + 2]; if (l < lum) { lum = l; \
+                                        best = j; } } if (Math.abs(best - i) <= 1 && lum < 400) ok++; } return ok / (s \
+                                        - 1); })()" r)
             Expect.isGreaterThan diagonal 0.95 "previous-token head: a dark diagonal in the large view"
-            Expect.isLessThan (page.EvalInt(r + ".querySelector('.lens-ap-big canvas').width")) n "large view drawn at screen resolution"
+            Expect.isLessThan (page.EvalInt(r + ".querySelector('.lens-ap-big canvas').width")) n
+                "large view drawn at screen resolution"
             let hover1, paint1 = hover 700
             let lit700 = litTokens page tokensOf
             Expect.contains lit700 699 "previous-token head: 700 attends to 699"
@@ -466,18 +524,23 @@ let browserTests =
             page.ClickOn(sprintf "%s.querySelectorAll('.lens-ap-cell')[2]" r)
             Expect.equal (page.EvalString(r + ".dataset.selectedHead")) "2" "induction head selected"
             let hover3, paint3 = hover 900
-            Expect.contains (litTokens page tokensOf) (900 - n / 2 + 1) "induction head: 900 attends to the token after its earlier copy"
+            Expect.contains (litTokens page tokensOf) (900 - n / 2 + 1)
+                "induction head: 900 attends to the token after its earlier copy"
             expectClean page "1024 x 12 attention patterns"
             page.Screenshot(artifact "attention-1024.png")
-            report (sprintf "1024 tokens x 12 heads: HTML %.1f MB rendered in %.0f ms; page load %.0f ms (script init %s ms); hover round trips %.0f / %.0f / %.0f ms (repaint %s / %s / %s ms)"
+            report (sprintf "1024 tokens x 12 heads: HTML %.1f MB rendered in %.0f ms; page load %.0f ms (script init \
+                             %s ms); hover round trips %.0f / %.0f / %.0f ms (repaint %s / %s / %s ms)"
                         mb renderMs loadMs initMs hover1 hover2 hover3 paint1 paint2 paint3)
             Expect.isLessThan loadMs 20000.0 "page loads within 20 s"
             Expect.isLessThan (max hover1 (max hover2 hover3)) 1000.0 "a hover is answered within 1 s"
 
         testCase "attention heads: labelled heatmaps with cell hover" <| fun () ->
             let n = 12
-            let tokens = [| "<s>"; " When"; " Mary"; " and"; " John"; " went"; " to"; " the"; " store"; ","; " John"; " gave" |]
-            let path = save "attention-heads.html" (AttentionHeads.Render(tokens, exactPattern n, HeadNames.ForLayer(0, 4), "Attention heads"))
+            let tokens =
+                [| "<s>"; " When"; " Mary"; " and"; " John"; " went"; " to"; " the"; " store"; ","; " John"; " gave" |]
+            let path =
+                save "attention-heads.html"
+                    (AttentionHeads.Render(tokens, exactPattern n, HeadNames.ForLayer(0, 4), "Attention heads"))
             use browser = Chromium.launch ()
             let page = browser.NewPage(1200, 900)
             page.Goto path
@@ -486,15 +549,24 @@ let browserTests =
             Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ah-head').length")) 4 "one heatmap per head"
             Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ah-rows span').length")) (4 * n) "query labels"
             Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ah-cols span').length")) (4 * n) "key labels"
-            Expect.equal (page.EvalString(r + ".querySelector('.lens-ah-rows span:nth-child(6)').textContent")) "␣went" "labels show whitespace"
+            Expect.equal (page.EvalString(r + ".querySelector('.lens-ah-rows span:nth-child(6)').textContent")) "␣went"
+                "labels show whitespace"
             let canvas = r + ".querySelectorAll('.lens-ah-head canvas')[3]"
-            let at = page.Eval(sprintf "(() => { const c = %s; c.scrollIntoView({block: 'center'}); const b = c.getBoundingClientRect(); return [b.left + b.width * 4.5 / 12, b.top + b.height * 9.5 / 12]; })()" canvas)
+            let at =
+                page.Eval(sprintf "(() => { const c = %s; c.scrollIntoView({block: 'center'}); const b = \
+                                   c.getBoundingClientRect(); return [b.left + b.width * 4.5 / 12, b.top + b.height * \
+                                   9.5 / 12]; })()" canvas)
             page.MouseMove(at[0].GetValue<float>(), at[1].GetValue<float>())
             Expect.equal (page.EvalString(r + ".dataset.hover")) "3,9,4" "hovered cell: head 3, query 9, key 4"
-            Expect.equal (page.EvalString(sprintf "[...%s.querySelectorAll('.lens-ah-head')[3].querySelectorAll('span.hl')].map(s => s.textContent).join('|')" r)) "␣John|," "its key and query labels light up"
+            Expect.equal
+                (page.EvalString(sprintf "[...%s.querySelectorAll('.lens-ah-head')[3].querySelectorAll('span.hl')].map(\
+                                          s => s.textContent).join('|')" r)) "␣John|,"
+                "its key and query labels light up"
             let tip = page.EvalString(r + ".querySelector('.lens-tip').textContent")
             Expect.isTrue (tip.StartsWith "L0H3: query 9" && tip.EndsWith "\n1") (sprintf "tooltip: %A" tip)
-            let pixel = page.Eval(sprintf "[...%s.getContext('2d').getImageData(4, 9, 1, 1).data].slice(0, 3)" canvas).AsArray() |> Seq.map (fun v -> v.GetValue<int>()) |> List.ofSeq
+            let pixel =
+                page.Eval(sprintf "[...%s.getContext('2d').getImageData(4, 9, 1, 1).data].slice(0, 3)" canvas).AsArray()
+                    |> Seq.map (fun v -> v.GetValue<int>()) |> List.ofSeq
             let full = ColorMap.Sequential 1.0
             Expect.equal pixel [ int full.R; int full.G; int full.B ] "heatmap pixel"
             expectClean page "attention heads"
@@ -503,13 +575,19 @@ let browserTests =
             // Too many tokens for labels: the tooltip still names them (they travel as JSON).
             let many = repeatedTokens 200
             many[150] <- "</script><b>x"
-            page.Goto(save "attention-heads-200.html" (AttentionHeads.Render(many, syntheticPattern 2 200 4, title = "200 tokens")))
+            page.Goto(save "attention-heads-200.html"
+                           (AttentionHeads.Render(many, syntheticPattern 2 200 4, title = "200 tokens")))
             Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-ah-rows span').length")) 0 "no labels"
             let canvas = r + ".querySelectorAll('.lens-ah-head canvas')[0]"
-            let at = page.Eval(sprintf "(() => { const c = %s; c.scrollIntoView({block: 'center'}); const b = c.getBoundingClientRect(); return [b.left + b.width * 149.5 / 200, b.top + b.height * 150.5 / 200]; })()" canvas)
+            let at =
+                page.Eval(sprintf "(() => { const c = %s; c.scrollIntoView({block: 'center'}); const b = \
+                                   c.getBoundingClientRect(); return [b.left + b.width * 149.5 / 200, b.top + b.height \
+                                   * 150.5 / 200]; })()" canvas)
             page.MouseMove(at[0].GetValue<float>(), at[1].GetValue<float>())
             Expect.equal (page.EvalString(r + ".dataset.hover")) "0,150,149" "hovered cell"
-            Expect.stringContains (page.EvalString(r + ".querySelector('.lens-tip').textContent")) (sprintf "query 150 \"</script><b>x\" → key 149 \"%s\"" (TokenText.Display many[149])) "tooltip names both tokens"
+            Expect.stringContains (page.EvalString(r + ".querySelector('.lens-tip').textContent"))
+                (sprintf "query 150 \"</script><b>x\" → key 149 \"%s\"" (TokenText.Display many[149]))
+                "tooltip names both tokens"
             expectClean page "attention heads, 200 tokens"
 
         testCase "colored tokens, top-k, heatmap and line plot show values on hover" <| fun () ->
@@ -524,10 +602,14 @@ let browserTests =
             let r = "document.querySelector('.lens-ct')"
             page.Hover(r + ".querySelectorAll('.lens-tok')[5]")
             Expect.isTrue (tipShown r) "tooltip shown"
-            Expect.stringContains (tipOf r) (sprintf "5 \"%s\": " (TokenText.Display words[5])) "tooltip names the token"
-            Expect.stringContains (tipOf r) ((float (values[5])).ToString("0.###", Globalization.CultureInfo.InvariantCulture)) "tooltip shows the value"
+            Expect.stringContains (tipOf r) (sprintf "5 \"%s\": " (TokenText.Display words[5]))
+                "tooltip names the token"
+            Expect.stringContains (tipOf r)
+                ((float (values[5])).ToString("0.###", Globalization.CultureInfo.InvariantCulture))
+                "tooltip shows the value"
             let maxAbs = values |> Array.map abs |> Array.max
-            Expect.equal (page.EvalString(r + ".querySelectorAll('.lens-tok')[5].style.background")) (css (ColorMap.DivergingFor(float values[5], float maxAbs))) "colour by value"
+            Expect.equal (page.EvalString(r + ".querySelectorAll('.lens-tok')[5].style.background"))
+                (css (ColorMap.DivergingFor(float values[5], float maxAbs))) "colour by value"
             Expect.equal (page.EvalInt(r + ".querySelectorAll('.lens-legend').length")) 1 "legend"
             expectClean page "colored tokens"
             page.Screenshot(artifact "colored-tokens.png")
@@ -545,30 +627,44 @@ let browserTests =
             page.Screenshot(artifact "topk-tokens.png")
 
             let rnd = Random 3
-            let scores = Array2D.init 12 12 (fun l h -> if (l, h) = (5, 1) || (l, h) = (6, 9) then 0.9f else float32 (rnd.NextDouble() * 0.3 - 0.1))
-            page.Goto(save "heatmap.html" (Heatmap.Render(scores, Array.init 12 (sprintf "L%d"), Array.init 12 (sprintf "H%d"), "Induction scores")))
+            let scores =
+                Array2D.init 12 12
+                    (fun l h ->
+                        if (l, h) = (5, 1) || (l, h) = (6, 9) then 0.9f else float32 (rnd.NextDouble() * 0.3 - 0.1))
+            page.Goto(save "heatmap.html" (Heatmap.Render(scores, Array.init 12 (sprintf "L%d"),
+                                                          Array.init 12 (sprintf "H%d"), "Induction scores")))
             let r = "document.querySelector('.lens-hm')"
             Expect.equal (page.EvalInt(r + ".querySelectorAll('td').length")) 144 "a cell per layer and head"
             page.Hover(r + ".querySelector('td[data-r=\"5\"][data-c=\"1\"]')")
             Expect.equal (page.EvalString(r + ".dataset.hover")) "5,1" "hovered cell"
             Expect.equal (tipOf r) "L5, H1: 0.9" "tooltip with the value"
-            Expect.equal (page.EvalString(sprintf "[...%s.querySelectorAll('th.hl')].map(e => e.textContent).join()" r)) "H1,L5" "row and column headers light up"
-            Expect.equal (page.EvalString(r + ".querySelector('td[data-r=\"5\"][data-c=\"1\"]').style.background")) (css (ColorMap.Diverging 1.0)) "largest value: full colour"
+            Expect.equal (page.EvalString(sprintf "[...%s.querySelectorAll('th.hl')].map(e => e.textContent).join()" r))
+                "H1,L5" "row and column headers light up"
+            Expect.equal (page.EvalString(r + ".querySelector('td[data-r=\"5\"][data-c=\"1\"]').style.background"))
+                (css (ColorMap.Diverging 1.0)) "largest value: full colour"
             expectClean page "heatmap"
             page.Screenshot(artifact "heatmap.png")
 
             let layers = Array.append [| "embed" |] (Array.init 12 (sprintf "L%d"))
             let curve shift = Array.init 13 (fun i -> float32 (1.0 / (1.0 + exp (-(float i - shift)))))
             let ys = [| curve 6.0; curve 9.0; Array.init 13 (fun i -> if i = 4 then nanf else 0.1f) |]
-            page.Goto(save "line-plot.html" (LinePlot.Render(layers, [| "P(\" Mary\")"; "P(\" John\")"; "baseline <b>" |], ys, "Logit lens", "layer", "probability")))
+            page.Goto(save "line-plot.html" (LinePlot.Render(layers,
+                                                             [| "P(\" Mary\")"; "P(\" John\")"; "baseline <b>" |], ys,
+                                                             "Logit lens", "layer", "probability")))
             let r = "document.querySelector('.lens-lp')"
             Expect.equal (page.EvalInt(r + ".querySelectorAll('path.lens-lp-line').length")) 3 "a line per series"
-            let at = page.Eval(sprintf "(() => { const s = %s.querySelector('svg'); s.scrollIntoView({block: 'center'}); const d = s.querySelectorAll('circle:not(.lens-lp-dot)')[5].getBoundingClientRect(); return [d.left + d.width / 2, d.top + d.height / 2 + 40]; })()" r)
+            let at =
+                page.Eval(sprintf "(() => { const s = %s.querySelector('svg'); s.scrollIntoView({block: 'center'}); \
+                                   const d = s.querySelectorAll('circle:not(.lens-lp-dot)')[5].getBoundingClientRect()\
+                                   ; return [d.left + d.width / 2, d.top + d.height / 2 + 40]; })()" r)
             page.MouseMove(at[0].GetValue<float>(), at[1].GetValue<float>())
             Expect.equal (page.EvalString(r + ".dataset.hoverIndex")) "5" "nearest x"
             let tip = tipOf r
             Expect.stringContains tip "layer: L4" "x label"
-            Expect.stringContains tip (sprintf "P(\" Mary\"): %s" ((float (ys[0][5])).ToString("0.###", Globalization.CultureInfo.InvariantCulture))) "first line's value"
+            Expect.stringContains tip
+                (sprintf "P(\" Mary\"): %s"
+                    ((float (ys[0][5])).ToString("0.###", Globalization.CultureInfo.InvariantCulture)))
+                "first line's value"
             Expect.stringContains tip "baseline <b>: 0.1" "third line's value"
             expectClean page "line plot"
             page.Screenshot(artifact "line-plot.png")
@@ -578,10 +674,12 @@ let browserTests =
             let grid = Array2D.init 2 n (fun r c -> float32 (r - c) / 4.0f)
             let page' =
                 HtmlPage.Wrap("nasty <tokens>",
-                    AttentionPatterns.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |], "<i>patterns"),
+                    AttentionPatterns.RenderFragment(nastyTokens, syntheticPattern 2 n 1, [| "<b>L0H0"; "L0H1&" |],
+                                                     "<i>patterns"),
                     AttentionHeads.RenderFragment(nastyTokens, syntheticPattern 1 n 1, [| "<b>L0H0" |], "<i>heads"),
                     ColoredTokens.RenderFragment(nastyTokens, Array.init n (fun i -> float32 i - 7.0f), "<i>colored"),
-                    TopKTokens.RenderFragment(nastyTokens, Array.init n (fun i -> [| nastyTokens[(i + 1) % n] |]), Array.init n (fun _ -> [| 0.5f |]), "<i>top-k"),
+                    TopKTokens.RenderFragment(nastyTokens, Array.init n (fun i -> [| nastyTokens[(i + 1) % n] |]),
+                                              Array.init n (fun _ -> [| 0.5f |]), "<i>top-k"),
                     Heatmap.RenderFragment(grid, [| "<r0>"; "r&1" |], nastyTokens, "<i>heatmap"))
             let path = save "nasty-tokens.html" page'
             use browser = Chromium.launch ()
@@ -589,49 +687,75 @@ let browserTests =
             page.Goto path
             Expect.isTrue (page.EvalBool "typeof window.pwned === 'undefined'") "no injected script ran"
             Expect.equal (page.EvalInt "document.images.length") 0 "no injected elements"
-            Expect.equal (page.EvalInt "document.querySelectorAll('.lens-viz[data-ready=\"1\"]').length") 5 "every figure initialised"
+            Expect.equal (page.EvalInt "document.querySelectorAll('.lens-viz[data-ready=\"1\"]').length") 5
+                "every figure initialised"
             let shown = nastyTokens |> Array.map TokenText.Display |> String.concat "\u0000"
-            for tokens in [ ".lens-ap .lens-ap-tokens .lens-tok"; ".lens-ct .lens-ct-tokens .lens-tok"; ".lens-ah .lens-ah-rows span"; ".lens-ah .lens-ah-cols span" ] do
-                let texts = page.EvalString(sprintf "[...document.querySelectorAll('%s')].map(e => e.textContent).join('\\u0000')" tokens)
+            for tokens in [ ".lens-ap .lens-ap-tokens .lens-tok"; ".lens-ct .lens-ct-tokens .lens-tok";
+                            ".lens-ah .lens-ah-rows span"; ".lens-ah .lens-ah-cols span" ] do
+                let texts =
+                    page.EvalString(sprintf "[...document.querySelectorAll('%s')].map(e => \
+                                             e.textContent).join('\\u0000')" tokens)
                 Expect.equal texts shown (sprintf "%s: token text exactly as displayed" tokens)
             Expect.equal (page.EvalString "document.title") "nasty <tokens>" "title escaped, not interpreted"
             page.Hover("document.querySelectorAll('.lens-ap .lens-tok')[1]")
             page.Hover("document.querySelectorAll('.lens-ct .lens-tok')[0]")
-            Expect.stringContains (page.EvalString "document.querySelector('.lens-ct .lens-tip').textContent") "<script>alert(1)</script>" "tooltip shows the raw token as text"
+            Expect.stringContains (page.EvalString "document.querySelector('.lens-ct .lens-tip').textContent")
+                "<script>alert(1)</script>" "tooltip shows the raw token as text"
             expectClean page "nasty tokens"
             page.Screenshot(artifact "nasty-tokens.png")
 
         testCase "a report holds several figures without id clashes" <| fun () ->
             let n = 12
-            let tokens = [| "<s>"; " When"; " Mary"; " and"; " John"; " went"; " to"; " the"; " store"; ","; " John"; " gave" |]
+            let tokens =
+                [| "<s>"; " When"; " Mary"; " and"; " John"; " went"; " to"; " the"; " store"; ","; " John"; " gave" |]
             let scores = Array2D.init 2 4 (fun l h -> float32 (l * 4 + h) / 8.0f - 0.3f)
             let rep =
                 Report("Induction heads on a repeated sequence")
                     .SetModel("stories260K")
-                    .SetSource("model stories260K\nrun \"When Mary and John went to the store, John gave\"\nshow attention layer 1 <all heads>\n", "examples/induction.lens")
-                    .AddText("Two attention figures, a heatmap, a line plot, coloured tokens and top-k predictions on one page.")
+                    .SetSource(("model stories260K\nrun \"When Mary and John went to the store, John gave\"\n"
+                                + "show attention layer 1 <all heads>\n"), "examples/induction.lens")
+                    .AddText(("Two attention figures, a heatmap, a line plot, coloured tokens and top-k predictions on "
+                              + "one page."))
                     .AddTable("Top heads", [| "head"; "score" |], [| [| "L1H3"; "0.912" |]; [| "L1H0"; "0.104" |] |])
-                    .AddFigure("Layer 0", AttentionPatterns.RenderFragment(tokens, syntheticPattern 4 n 2, HeadNames.ForLayer(0, 4)))
-                    .AddFigure("Layer 1", AttentionPatterns.RenderFragment(tokens, exactPattern n, HeadNames.ForLayer(1, 4)))
-                    .AddFigure("Scores", Heatmap.RenderFragment(scores, [| "L0"; "L1" |], HeadNames.ForLayer(0, 4) |> Array.map (fun s -> s.Substring 2)))
-                    .AddFigure("Logit lens", LinePlot.RenderFragment([| "embed"; "L0"; "L1" |], [| "John"; "Mary" |], [| [| 0.1f; 0.4f; 0.8f |]; [| 0.2f; 0.2f; 0.1f |] |]))
-                    .AddFigure("Direct logit attribution", ColoredTokens.RenderFragment(tokens, Array.init n (fun i -> float32 (i % 5) - 2.0f)))
-                    .AddFigure("Predictions", TopKTokens.RenderFragment(tokens, Array.init n (fun _ -> [| " John"; " Mary" |]), Array.init n (fun _ -> [| 0.7f; 0.2f |])))
+                    .AddFigure("Layer 0",
+                               AttentionPatterns.RenderFragment(tokens, syntheticPattern 4 n 2,
+                                                                HeadNames.ForLayer(0, 4)))
+                    .AddFigure("Layer 1",
+                               AttentionPatterns.RenderFragment(tokens, exactPattern n, HeadNames.ForLayer(1, 4)))
+                    .AddFigure("Scores",
+                               Heatmap.RenderFragment(scores, [| "L0"; "L1" |],
+                                                      HeadNames.ForLayer(0, 4) |> Array.map (fun s -> s.Substring 2)))
+                    .AddFigure("Logit lens",
+                               LinePlot.RenderFragment([| "embed"; "L0"; "L1" |], [| "John"; "Mary" |],
+                                                       [| [| 0.1f; 0.4f; 0.8f |]; [| 0.2f; 0.2f; 0.1f |] |]))
+                    .AddFigure("Direct logit attribution",
+                               ColoredTokens.RenderFragment(tokens, Array.init n (fun i -> float32 (i % 5) - 2.0f)))
+                    .AddFigure("Predictions",
+                               TopKTokens.RenderFragment(tokens, Array.init n (fun _ -> [| " John"; " Mary" |]),
+                                                         Array.init n (fun _ -> [| 0.7f; 0.2f |])))
                     .AddFigure("Heads", AttentionHeads.RenderFragment(tokens, exactPattern n, HeadNames.ForLayer(1, 4)))
             let path = artifact "report.html"
             rep.Save path
             use browser = Chromium.launch ()
             let page = browser.NewPage(1200, 900)
             page.Goto path
-            Expect.isTrue (page.EvalBool "(() => { const ids = [...document.querySelectorAll('[id]')].map(e => e.id); return ids.length === 7 && new Set(ids).size === 7; })()") "seven figures, seven distinct ids"
-            Expect.equal (page.EvalInt "document.querySelectorAll('.lens-viz[data-ready=\"1\"]').length") 7 "every figure initialised"
-            Expect.equal (page.EvalString "document.querySelector('pre').textContent") "model stories260K\nrun \"When Mary and John went to the store, John gave\"\nshow attention layer 1 <all heads>\n" "source shown verbatim"
-            Expect.equal (page.EvalInt "document.querySelectorAll('table.lens-table td.num').length") 2 "numeric table column"
+            Expect.isTrue (page.EvalBool ("(() => { const ids = [...document.querySelectorAll('[id]')].map(e => e.id); "
+                                          + "return ids.length === 7 && new Set(ids).size === 7; })()"))
+                "seven figures, seven distinct ids"
+            Expect.equal (page.EvalInt "document.querySelectorAll('.lens-viz[data-ready=\"1\"]').length") 7
+                "every figure initialised"
+            Expect.equal (page.EvalString "document.querySelector('pre').textContent")
+                ("model stories260K\nrun \"When Mary and John went to the store, John gave\"\n"
+                 + "show attention layer 1 <all heads>\n") "source shown verbatim"
+            Expect.equal (page.EvalInt "document.querySelectorAll('table.lens-table td.num').length") 2
+                "numeric table column"
             let second = "document.querySelectorAll('.lens-ap')[1]"
             page.Hover(second + ".querySelectorAll('.lens-tok')[5]")
             Expect.equal (page.EvalString(second + ".dataset.focusToken")) "5" "the hovered figure reacts"
-            Expect.equal (page.EvalString "document.querySelectorAll('.lens-ap')[0].dataset.focusToken") "-1" "the other attention figure does not"
-            Expect.equal (litTokens page (second + ".querySelectorAll('.lens-ap-tokens .lens-tok')")) [ 4; 6 ] "and uses its own data"
+            Expect.equal (page.EvalString "document.querySelectorAll('.lens-ap')[0].dataset.focusToken") "-1"
+                "the other attention figure does not"
+            Expect.equal (litTokens page (second + ".querySelectorAll('.lens-ap-tokens .lens-tok')")) [ 4; 6 ]
+                "and uses its own data"
             expectClean page "report"
             page.Screenshot(artifact "report.png")
     ]

@@ -44,6 +44,31 @@ let private insideRawString (lines: string[]) =
     let delimiters (line: string) = (line.Length - line.Replace("\"\"\"", "").Length) / 3
     lines |> Array.scan (fun inside line -> if delimiters line % 2 = 1 then not inside else inside) false
 
+/// The F# sources of src/, tests/ and examples/, without build output.
+let private fsharpFiles () =
+    [ for dir in [ "src"; "tests"; "examples" ] do
+        for pattern in [ "*.fs"; "*.fsx"; "*.fsi" ] do
+            yield! Directory.EnumerateFiles(Path.Combine(repoRoot, dir), pattern, SearchOption.AllDirectories) ]
+    |> List.filter (fun f ->
+        let path = f.Replace('\\', '/')
+        not (path.Contains "/bin/" || path.Contains "/obj/" || path.Contains "node_modules"))
+
+/// .editorconfig's max_line_length for F# files (the section naming *.fs), which no formatter enforces.
+let private maxLineLength () =
+    let lines = File.ReadAllLines(Path.Combine(repoRoot, ".editorconfig")) |> Array.map (fun l -> l.Trim())
+    let section = lines |> Array.findIndex (fun l -> l.StartsWith "[" && l.Contains "fs,")
+    lines[section + 1 ..]
+    |> Array.takeWhile (fun l -> not (l.StartsWith "["))
+    |> Array.pick (fun l ->
+        match l.Split('=') |> Array.map (fun p -> p.Trim()) with
+        | [| "max_line_length"; n |] -> Some(int n)
+        | _ -> None)
+
+/// F# lines longer than max_line_length on purpose: (file, a piece of the line, why it cannot break).
+let private keptLong : (string * string * string) list =
+    [ "tests/Models/OlmoeTests.fs", "let json = sprintf \"\"\"{\"d_model\": 32,",
+      "a one-line triple-quoted format string: no break keeps both its text and its format" ]
+
 [<Tests>]
 let tests =
     testList "habits" [
@@ -78,14 +103,9 @@ let tests =
                 let commented = j >= 0 && lines[j].StartsWith "#"
                 Expect.isTrue commented $".editorconfig line {i + 1} ({rule}) has a comment above it saying why"
 
-        testCase "every F# file keeps .editorconfig's basics: spaces, LF, no trailing blanks, a final newline" <| fun () ->
-            let files =
-                [ for dir in [ "src"; "tests"; "examples" ] do
-                    for pattern in [ "*.fs"; "*.fsx"; "*.fsi" ] do
-                        yield! Directory.EnumerateFiles(Path.Combine(repoRoot, dir), pattern, SearchOption.AllDirectories) ]
-                |> List.filter (fun f ->
-                    let path = f.Replace('\\', '/')
-                    not (path.Contains "/bin/" || path.Contains "/obj/" || path.Contains "node_modules"))
+        testCase "every F# file keeps .editorconfig's basics: spaces, LF, no trailing blanks, a final newline"
+        <| fun () ->
+            let files = fsharpFiles ()
             Expect.isGreaterThan files.Length 50 "finds the F# files"
             let problems =
                 [ for f in files do
@@ -95,7 +115,26 @@ let tests =
                     if text.Length > 0 && not (text.EndsWith "\n") then yield $"{name}: no final newline"
                     for i, line in text.Split('\n') |> Array.indexed do
                         if line.Contains '\t' then yield $"{name}:{i + 1}: a tab"
-                        if line.Length > 0 && Char.IsWhiteSpace line[line.Length - 1] then yield $"{name}:{i + 1}: trailing blanks" ]
+                        if line.Length > 0
+                            && Char.IsWhiteSpace line[line.Length - 1] then yield $"{name}:{i + 1}: trailing blanks" ]
+            Expect.isEmpty problems (String.Join("\n", problems))
+
+        testCase "every F# line fits in .editorconfig's 120 columns" <| fun () ->
+            let limit = maxLineLength ()
+            Expect.equal limit 120 ".editorconfig's max_line_length for F#"
+            let tripleQuotes (line: string) = (line.Length - line.Replace("\"\"\"", "").Length) / 3
+            let problems =
+                [ for f in fsharpFiles () do
+                    let name = Path.GetRelativePath(repoRoot, f).Replace('\\', '/')
+                    let insideString = ref false
+                    for i, line in File.ReadAllText(f).Split('\n') |> Array.indexed do
+                        let startsInside = insideString.Value
+                        if tripleQuotes line % 2 = 1 then insideString.Value <- not insideString.Value
+                        // a line of a multi-line triple-quoted string is that string's text, not layout
+                        let isStringText = startsInside || insideString.Value
+                        let kept = keptLong |> List.exists (fun (file, text, _) -> file = name && line.Contains text)
+                        if line.Length > limit && not isStringText && not kept then
+                            yield $"{name}:{i + 1}: {line.Length} columns (break it as docs/habits.md says)" ]
             Expect.isEmpty problems (String.Join("\n", problems))
 
         testCase "every C# line in src/ fits in 120 columns, except the content of raw string literals" <| fun () ->

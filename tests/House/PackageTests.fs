@@ -41,7 +41,8 @@ let private workspace =
         // The feed, the package folder and the installed tool hold about 1 GB: removed when the test run ends.
         AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(root, true) with _ -> ())
         if not (Directory.Exists userPackages) then
-            skipOrFailMissing (sprintf "the NuGet package folder %s" userPackages) "Build first (./test builds), so that Lens's dependencies are restored."
+            skipOrFailMissing (sprintf "the NuGet package folder %s" userPackages)
+                "Build first (./test builds), so that Lens's dependencies are restored."
         for dir in Directory.EnumerateDirectories userPackages do
             let name = Path.GetFileName dir
             if not (name = "lens" || name.StartsWith "lens.") then
@@ -60,7 +61,8 @@ let private workspace =
               "  </fallbackPackageFolders>"
               "</configuration>" ]
         File.WriteAllLines(Path.Combine(root, "nuget.config"), config)
-        { Root = root; Feed = feed; Env = [ "NUGET_PACKAGES", packages; "DOTNET_CLI_TELEMETRY_OPTOUT", "1"; "DOTNET_NOLOGO", "1" ] })
+        { Root = root; Feed = feed;
+          Env = [ "NUGET_PACKAGES", packages; "DOTNET_CLI_TELEMETRY_OPTOUT", "1"; "DOTNET_NOLOGO", "1" ] })
 
 /// `dotnet` in the scratch folder, with its nuget.config and package folder.
 let private dotnet (ws: Workspace) (args: string list) =
@@ -69,7 +71,8 @@ let private dotnet (ws: Workspace) (args: string list) =
 /// `dotnet pack` in the checkout, restoring (if at all) as the build did. Packing the tool builds its ten projects
 /// for the platform: on a loaded 2-core machine that took over 8 minutes once, so it gets 15.
 let private pack (args: string list) =
-    run "dotnet" ("pack" :: args @ [ "-nologo"; "-v"; "q" ]) repoRoot [ "DOTNET_CLI_TELEMETRY_OPTOUT", "1"; "DOTNET_NOLOGO", "1" ] (TimeSpan.FromMinutes 15.0)
+    run "dotnet" ("pack" :: args @ [ "-nologo"; "-v"; "q" ]) repoRoot
+        [ "DOTNET_CLI_TELEMETRY_OPTOUT", "1"; "DOTNET_NOLOGO", "1" ] (TimeSpan.FromMinutes 15.0)
 
 /// The library packages, by id and project file: folder = assembly = package, except the design card's three homes.
 let libraryProjects =
@@ -91,7 +94,8 @@ let private libraries =
         let projects = libraryProjects |> List.map (fun (_, project) -> $"\"{project}\"") |> String.concat ", "
         let solution = Path.Combine(repoRoot, "Lens.sln").Replace("\\", "/")
         File.WriteAllText(filter, $"{{ \"solution\": {{ \"path\": \"{solution}\", \"projects\": [ {projects} ] }} }}")
-        pack [ filter; "-c"; configuration; "--no-build"; "-o"; ws.Feed ] |> expectSuccess "dotnet pack of the eight library projects"
+        pack [ filter; "-c"; configuration; "--no-build"; "-o"; ws.Feed ]
+            |> expectSuccess "dotnet pack of the eight library projects"
         ws)
 
 /// The `lens` tool packed for this machine's platform. The build already restored that platform
@@ -100,7 +104,8 @@ let private tool =
     lazy (
         let ws = workspace.Force()
         let rid = RuntimeInformation.RuntimeIdentifier
-        pack [ Path.Combine(repoRoot, "src/Cli/Lens.Cli.csproj"); "-c"; configuration; "-o"; ws.Feed; $"-p:ToolPackageRuntimeIdentifiers={rid}" ]
+        pack [ Path.Combine(repoRoot, "src/Cli/Lens.Cli.csproj"); "-c"; configuration; "-o"; ws.Feed;
+               $"-p:ToolPackageRuntimeIdentifiers={rid}" ]
         |> expectSuccess "dotnet pack src/Cli (the lens tool)"
         ws)
 
@@ -128,11 +133,13 @@ let tests =
                 File.WriteAllText(path, snippet)
                 let r = fsi path
                 expectSuccess "dotnet fsi on the README's F# snippet" r
-                Expect.stringContains r.Stdout "pattern [|1L; 4L; 15L; 15L|]" "prints the layer-1 pattern's shape [batch, head, q, k]"
+                Expect.stringContains r.Stdout "pattern [|1L; 4L; 15L; 15L|]"
+                    "prints the layer-1 pattern's shape [batch, head, q, k]"
             finally
                 File.Delete path
 
-        testCase "the packages carry their metadata, leave the backend to the application, and only Lens.Demo holds the demo weights" <| fun () ->
+        testCase ("the packages carry their metadata, leave the backend to the application, and only Lens.Demo holds "
+                  + "the demo weights") <| fun () ->
             let ws = libraries.Force()
             let nuspec (id: string) =
                 use zip = Compression.ZipFile.OpenRead(Path.Combine(ws.Feed, $"{id}.0.1.0.nupkg"))
@@ -146,38 +153,50 @@ let tests =
                 Expect.isFalse (text.Contains "Package Description") $"{id}: a real description"
                 for f in [ "README.md"; "LICENSE" ] do Expect.contains files f $"{id} holds {f}"
                 Expect.isTrue (files |> Set.exists (fun f -> f.EndsWith ".xml")) $"{id} holds its XML documentation"
-                Expect.isFalse (Regex.IsMatch(text, """<dependency id="(TorchSharp-|libtorch)""")) $"{id} brings no libtorch backend"
+                Expect.isFalse (Regex.IsMatch(text, """<dependency id="(TorchSharp-|libtorch)"""))
+                    $"{id} brings no libtorch backend"
             let core, _ = nuspec "Lens.Core"
-            Expect.stringContains core """<dependency id="TorchSharp" version="0.107.0" """ "Lens.Core depends on TorchSharp"
+            Expect.stringContains core """<dependency id="TorchSharp" version="0.107.0" """
+                "Lens.Core depends on TorchSharp"
             let models, _ = nuspec "Lens.Models"
             for dep in [ "Lens.Core"; "Lens.Hub"; "Lens.Demo" ] do
-                Expect.stringContains models $"""<dependency id="{dep}" version="0.1.0" """ $"Lens.Models depends on {dep}"
+                Expect.stringContains models $"""<dependency id="{dep}" version="0.1.0" """
+                    $"Lens.Models depends on {dep}"
             let fsharp, _ = nuspec "Lens.FSharp"
-            Expect.stringContains fsharp """<dependency id="Lens.Models" version="0.1.0" """ "Lens.FSharp brings every model source"
+            Expect.stringContains fsharp """<dependency id="Lens.Models" version="0.1.0" """
+                "Lens.FSharp brings every model source"
             let assemblySize (id: string) =
                 use zip = Compression.ZipFile.OpenRead(Path.Combine(ws.Feed, $"{id}.0.1.0.nupkg"))
                 (zip.Entries |> Seq.find (fun e -> e.FullName = $"lib/net10.0/{id}.dll")).Length
             let weights = FileInfo(Path.Combine(repoRoot, "models", "demo-attn-only-2l", "model.safetensors")).Length
             Expect.isGreaterThan (assemblySize "Lens.Demo") weights "Lens.Demo.dll embeds the demo model's weights"
             for id, _ in libraryProjects do
-                if id <> "Lens.Demo" then Expect.isLessThan (assemblySize id) (weights / 4L) $"{id}.dll holds no model weights"
+                if id <> "Lens.Demo" then
+                    Expect.isLessThan (assemblySize id) (weights / 4L) $"{id}.dll holds no model weights"
 
         testCase "#r \"nuget: Lens.FSharp\" from a local feed computes the demo model's induction scores" <| fun () ->
             let ws = libraries.Force()
             let script = Path.Combine(ws.Root, "nuget-induction.fsx")
             File.Copy(Path.Combine(repoRoot, "examples", "nuget-induction.fsx"), script)
-            Expect.isTrue ((File.ReadAllText script).StartsWith "#r \"nuget: Lens.FSharp\"" ) "the script starts with #r \"nuget: Lens.FSharp\""
+            Expect.isTrue ((File.ReadAllText script).StartsWith "#r \"nuget: Lens.FSharp\"" )
+                "the script starts with #r \"nuget: Lens.FSharp\""
             let r = dotnet ws [ "fsi"; "--quiet"; script ]
             expectSuccess "dotnet fsi examples/nuget-induction.fsx" r
-            let printed = r.Stdout.Split('\n') |> Array.map (fun l -> l.Trim()) |> Array.filter (fun l -> l.StartsWith "induction") |> List.ofArray
-            Expect.equal printed (inductionLines ()) "the same top induction heads and scores as the library computes here"
+            let printed =
+                r.Stdout.Split('\n') |> Array.map (fun l -> l.Trim())
+                    |> Array.filter (fun l -> l.StartsWith "induction") |> List.ofArray
+            Expect.equal printed (inductionLines ())
+                "the same top induction heads and scores as the library computes here"
 
         testCase "dotnet tool install lens from a local feed gives a working lens command" <| fun () ->
             let ws = tool.Force()
             let tools = Path.Combine(ws.Root, "tools")
-            dotnet ws [ "tool"; "install"; "lens"; "--add-source"; ws.Feed; "--tool-path"; tools ] |> expectSuccess "dotnet tool install lens"
+            dotnet ws [ "tool"; "install"; "lens"; "--add-source"; ws.Feed; "--tool-path"; tools ]
+                |> expectSuccess "dotnet tool install lens"
             let lensCommand = Path.Combine(tools, "lens")
-            let r = run lensCommand [ "run"; Path.Combine(repoRoot, "examples", "induction.lens") ] ws.Root ws.Env (TimeSpan.FromMinutes 5.0)
+            let r =
+                run lensCommand [ "run"; Path.Combine(repoRoot, "examples", "induction.lens") ] ws.Root ws.Env
+                    (TimeSpan.FromMinutes 5.0)
             expectSuccess "the installed lens run examples/induction.lens" r
             Expect.stringContains r.Stdout "induction scores" "prints the induction table"
     ]

@@ -44,7 +44,8 @@ let allowedReferences () =
 [<Tests>]
 let tests =
     testList "project references" [
-        testCase "every project's references are allowed by docs/architecture.md, and every project has a row there" <| fun () ->
+        testCase "every project's references are allowed by docs/architecture.md, and every project has a row there"
+        <| fun () ->
             let allowed = allowedReferences ()
             let projects = projectFiles ()
             Expect.isGreaterThanOrEqual projects.Length 6 "finds the project files"
@@ -54,20 +55,24 @@ let tests =
                 | Some mayUse ->
                     for r in projectReferences path do
                         if not (mayUse.Contains r) then
-                            failtestf "%s references %s, which docs/architecture.md does not allow (it may reference: %s)"
+                            failtestf
+                                "%s references %s, which docs/architecture.md does not allow (it may reference: %s)"
                                 name r (if mayUse.IsEmpty then "nothing" else String.Join(", ", mayUse))
             let names = projects |> List.map fst |> Set.ofList
             for row in allowed.Keys do
                 Expect.isTrue (names.Contains row) $"docs/architecture.md's row {row} names a project that exists"
 
-        testCase "the libraries reference TorchSharp without a backend; a backend reaches no package's users" <| fun () ->
+        testCase "the libraries reference TorchSharp without a backend; a backend reaches no package's users"
+        <| fun () ->
             let path name = projectFiles () |> List.find (fun (n, _) -> n = name) |> snd
             let core = items (path "Lens.Core") "PackageReference" |> List.map snd
             Expect.contains core "TorchSharp" "Lens.Core references TorchSharp"
-            for name in [ "Lens.Core"; "Lens.Hub"; "Lens.Visualization"; "Lens.Training"; "Lens.Demo"; "Lens.Models"; "Lens.Dsl"; "Lens.FSharp" ] do
+            for name in [ "Lens.Core"; "Lens.Hub"; "Lens.Visualization"; "Lens.Training"; "Lens.Demo"; "Lens.Models";
+                          "Lens.Dsl"; "Lens.FSharp" ] do
                 for e, inc in items (path name) "PackageReference" do
                     if inc = "$(TorchSharpBackend)" || inc.StartsWith "TorchSharp-" || inc.StartsWith "libtorch" then
                         let privateAssets = e.Attribute(XName.Get "PrivateAssets")
                         Expect.isTrue (not (isNull privateAssets) && privateAssets.Value = "all")
-                            $"{name} may use the backend {inc} for its own build folder only (PrivateAssets=\"all\"), so its package leaves the choice to the application"
+                            ($"{name} may use the backend {inc} for its own build folder only (PrivateAssets=\"all\"), "
+                             + "so its package leaves the choice to the application")
     ]

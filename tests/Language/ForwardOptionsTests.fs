@@ -54,7 +54,8 @@ let private manifestStrings (o: Oracle) (path: string list) =
 let shortformerTests =
     let o = Oracle "shortformer"
     testList "shortformer" [
-        testCase "positions enter only the query and key inputs: every hook, logits and loss match TransformerLens" <| fun () ->
+        testCase "positions enter only the query and key inputs: every hook, logits and loss match TransformerLens"
+        <| fun () ->
             let expected = o.Expected "expected.safetensors"
             use model = o.Model()
             let tokens = expected.["tokens"]
@@ -64,9 +65,11 @@ let shortformerTests =
             use loss = model.Loss(tokens)
             expectRel "shortformer" "loss_mean" loss expected.["loss_mean"]
             let names = o.HookNames "default"
-            Expect.sequenceEqual (run.Cache.Keys |> Seq.sort) (names |> Seq.sort) "the cache holds exactly TransformerLens's hooks"
+            Expect.sequenceEqual (run.Cache.Keys |> Seq.sort) (names |> Seq.sort)
+                "the cache holds exactly TransformerLens's hooks"
             for n in names do expectRel "shortformer" n run.Cache.[n] expected.[n]
-            Expect.equal (maxAbsDiff run.Cache.["blocks.0.hook_resid_pre"] run.Cache.["hook_embed"]) 0.0 "resid_pre of block 0 is hook_embed"
+            Expect.equal (maxAbsDiff run.Cache.["blocks.0.hook_resid_pre"] run.Cache.["hook_embed"]) 0.0
+                "resid_pre of block 0 is hook_embed"
             use fusedLogits = model.Forward(tokens)
             expectRel "shortformer" "logits (fused path)" fusedLogits expected.["logits"]
             report "shortformer"
@@ -85,23 +88,32 @@ let stopStartTests =
     testList "stop_at_layer / start_at_layer" [
         for k in [ 0; 1; -1 ] do
             let key = if k < 0 then "neg1" else string k
-            testCase (sprintf "stop_at_layer %d gives TransformerLens's residual, start_at_layer %d its logits and loss, with the same hooks firing" k k) <| fun () ->
+            testCase
+                (sprintf
+                    "stop_at_layer %d gives TransformerLens's residual, start_at_layer %d its logits and loss, with \
+                     the same hooks firing" k k) <| fun () ->
                 let expected = o.Expected "expected.safetensors"
                 use model = o.Model()
                 let tokens = expected.["tokens"]
                 use stopped = model.RunWithCache(tokens, ReturnType.Logits, stopAtLayer = k)
-                expectRel "stopstart" (sprintf "stop_at_layer_%s.residual" key) stopped.Residual expected.[sprintf "stop_at_layer_%s.residual" key]
+                expectRel "stopstart" (sprintf "stop_at_layer_%s.residual" key) stopped.Residual
+                    expected.[sprintf "stop_at_layer_%s.residual" key]
                 let fired = manifestStrings o [ "hooks_fired"; sprintf "stop_at_layer=%d" k ]
-                Expect.sequenceEqual (stopped.Cache.Keys |> Seq.sort) (fired |> Seq.sort) "hooks that fire when stopping"
+                Expect.sequenceEqual (stopped.Cache.Keys |> Seq.sort) (fired |> Seq.sort)
+                    "hooks that fire when stopping"
                 for n in fired do expectRel "stopstart" n stopped.Cache.[n] expected.[n]
                 let residual = expected.[sprintf "stop_at_layer_%s.residual" key]
                 use started = model.RunWithCache(residual, ReturnType.Both, startAtLayer = k, lossTokens = tokens)
-                expectRel "stopstart" (sprintf "start_at_layer_%s.logits" key) started.Logits expected.[sprintf "start_at_layer_%s.logits" key]
-                expectRel "stopstart" (sprintf "start_at_layer_%s.loss_mean" key) started.Loss expected.[sprintf "start_at_layer_%s.loss_mean" key]
+                expectRel "stopstart" (sprintf "start_at_layer_%s.logits" key) started.Logits
+                    expected.[sprintf "start_at_layer_%s.logits" key]
+                expectRel "stopstart" (sprintf "start_at_layer_%s.loss_mean" key) started.Loss
+                    expected.[sprintf "start_at_layer_%s.loss_mean" key]
                 let firedStart = manifestStrings o [ "hooks_fired"; sprintf "start_at_layer=%d" k ]
-                Expect.sequenceEqual (started.Cache.Keys |> Seq.sort) (firedStart |> Seq.sort) "hooks that fire when starting"
+                Expect.sequenceEqual (started.Cache.Keys |> Seq.sort) (firedStart |> Seq.sort)
+                    "hooks that fire when starting"
                 use plain = model.Forward(residual, ReturnType.Logits, startAtLayer = k)
-                expectRel "stopstart" "start_at_layer logits (fused path)" plain.Logits expected.[sprintf "start_at_layer_%s.logits" key]
+                expectRel "stopstart" "start_at_layer logits (fused path)" plain.Logits
+                    expected.[sprintf "start_at_layer_%s.logits" key]
                 report "stopstart"
                 disposeAll expected
 
@@ -117,14 +129,19 @@ let stopStartTests =
         testCase "a layer out of range, or a loss from a stopped run, is refused" <| fun () ->
             use model = o.Model()
             use tokens = torch.tensor([| 1L; 2L; 3L |])
-            Expect.throwsC (fun () -> model.Forward(tokens, ReturnType.Logits, stopAtLayer = 3).Dispose()) (fun e -> Expect.stringContains e.Message "stop_at_layer = 3" "names the argument")
-            Expect.throwsC (fun () -> model.Forward(tokens, ReturnType.Loss, stopAtLayer = 1).Dispose()) (fun e -> Expect.stringContains e.Message "residual" "says what a stopped run returns")
+            Expect.throwsC (fun () -> model.Forward(tokens, ReturnType.Logits, stopAtLayer = 3).Dispose())
+                (fun e -> Expect.stringContains e.Message "stop_at_layer = 3" "names the argument")
+            Expect.throwsC (fun () -> model.Forward(tokens, ReturnType.Loss, stopAtLayer = 1).Dispose())
+                (fun e -> Expect.stringContains e.Message "residual" "says what a stopped run returns")
     ]
 
 let paddedTests =
     let o = Oracle "padded"
     let side (name: string) =
-        testCase (sprintf "%s-padded batch with its attention mask: every hook, logits and masked loss match TransformerLens; real tokens equal each text alone" name) <| fun () ->
+        testCase
+            (sprintf
+                "%s-padded batch with its attention mask: every hook, logits and masked loss match TransformerLens; \
+                 real tokens equal each text alone" name) <| fun () ->
             let expected = o.Expected (sprintf "expected_%s_padded.safetensors" name)
             let alone = o.Expected "unpadded_reference.safetensors"
             use model = o.Model()
@@ -135,10 +152,13 @@ let paddedTests =
             use loss = model.Loss(tokens, attentionMask = mask)
             expectRel "padded" "loss_mean" loss expected.["loss_mean"]
             let names = o.HookNames (name + "-padded")
-            Expect.sequenceEqual (run.Cache.Keys |> Seq.sort) (names |> Seq.sort) "the cache holds exactly TransformerLens's hooks"
+            Expect.sequenceEqual (run.Cache.Keys |> Seq.sort) (names |> Seq.sort)
+                "the cache holds exactly TransformerLens's hooks"
             for n in names do expectRel "padded" (name + " " + n) run.Cache.[n] expected.[n]
             // The fused path (no hook needs the pattern), with only hook_z cached.
-            use fusedRun = model.RunWithCache(tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_z"), attentionMask = mask)
+            use fusedRun =
+                model.RunWithCache(tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_z"),
+                                   attentionMask = mask)
             expectRel "padded" "logits (fused attention)" fusedRun.Logits expected.["logits"]
             for l in 0 .. 1 do
                 let n = sprintf "blocks.%d.attn.hook_z" l
@@ -152,22 +172,30 @@ let paddedTests =
             disposeAll expected
             disposeAll alone
     let cli (name: string) =
-        testCase (sprintf "lens cache --attention-mask on the %s-padded batch writes TransformerLens's activations" name) <| fun () ->
+        testCase
+            (sprintf "lens cache --attention-mask on the %s-padded batch writes TransformerLens's activations" name)
+            <| fun () ->
             let expected = o.Expected (sprintf "expected_%s_padded.safetensors" name)
             use model = o.Model()
             let dir = Lens.Tests.CoreTests.tempDir ()
             model.Save dir
             let out = Path.Combine(Lens.Tests.CoreTests.tempDir (), "acts.safetensors")
             let json (t: torch.Tensor) =
-                "[" + String.Join(",", [ for r in 0L .. t.shape.[0] - 1L -> "[" + String.Join(",", t.[r].data<int64>().ToArray()) + "]" ]) + "]"
-            let r = Processes.lens [ "cache"; dir; "--tokens"; json expected.["tokens"]; "--attention-mask"; json expected.["attention_mask"]; "--out"; out ]
+                "["
+                    + String.Join(",",
+                                  [ for r in 0L .. t.shape.[0] - 1L ->
+                                      "[" + String.Join(",", t.[r].data<int64>().ToArray()) + "]" ]) + "]"
+            let r =
+                Processes.lens [ "cache"; dir; "--tokens"; json expected.["tokens"]; "--attention-mask";
+                                 json expected.["attention_mask"]; "--out"; out ]
             Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
             use written = IO.SafetensorsFile.Open out
             for n in o.HookNames (name + "-padded") @ [ "logits"; "attention_mask" ] do
                 use t = written.Load n
                 expectRel "padded" ("lens cache " + name + " " + n) t expected.[n]
             report "padded"
-            let bad = Processes.lens [ "cache"; dir; "--tokens"; "[[1,2,3]]"; "--attention-mask"; "[[1,1]]"; "--out"; out ]
+            let bad =
+                Processes.lens [ "cache"; dir; "--tokens"; "[[1,2,3]]"; "--attention-mask"; "[[1,1]]"; "--out"; out ]
             Expect.equal bad.ExitCode 2 "a mask of the wrong shape is a usage error"
             Expect.stringContains bad.Stderr "--attention-mask has shape [1, 2]" "names the option and the shapes"
             disposeAll expected
@@ -176,7 +204,8 @@ let paddedTests =
 let softCapTests =
     let o = Oracle "gpt2like"
     testList "soft caps" [
-        testCase "attn_scores_soft_cap gives cap·tanh(scores/cap) before the mask; output_logits_soft_cap caps the returned logits, not unembed.hook_out" <| fun () ->
+        testCase ("attn_scores_soft_cap gives cap·tanh(scores/cap) before the mask; output_logits_soft_cap caps the "
+                  + "returned logits, not unembed.hook_out") <| fun () ->
             let expected = o.Expected "expected.safetensors"
             let tokens = expected.["tokens"]
             use plain = o.Model()
@@ -211,49 +240,64 @@ let softCapTests =
 
 let configTests =
     testList "closed config" [
-        testCase "a config with relative_attention_num_buckets fails to load, naming the field, its value and an alternative" <| fun () ->
+        testCase ("a config with relative_attention_num_buckets fails to load, naming the field, its value and an "
+                  + "alternative") <| fun () ->
             let o = Oracle "gpt2like"
             let json = Nodes.JsonNode.Parse(o.Manifest.GetProperty("config").GetRawText()).AsObject()
             json.["relative_attention_num_buckets"] <- Nodes.JsonValue.Create 32
-            let message = argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "test config") |> ignore)
+            let message =
+                argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "test config") |> ignore)
             Expect.stringContains message "relative_attention_num_buckets" "names the field"
             Expect.stringContains message "= 32" "names the value"
             Expect.stringContains message "positional_embedding_type standard or rotary" "names the alternative"
 
-        testCase "every field of TransformerLens 3.5.1's config is in the table; defaults load; metadata is kept; n_params as TransformerLens" <| fun () ->
+        testCase ("every field of TransformerLens 3.5.1's config is in the table; defaults load; metadata is kept; "
+                  + "n_params as TransformerLens") <| fun () ->
             let o = Oracle "padded"
             let config = o.Manifest.GetProperty("config")
             let names = [ for p in config.EnumerateObject() -> p.Name ]
             Expect.equal names.Length 79 "TransformerLens 3.5.1 writes 79 fields"
-            Expect.sequenceEqual (names |> List.sort) (ConfigFields.All |> Seq.map (fun f -> f.Name) |> Seq.sort) "the table lists exactly those"
+            Expect.sequenceEqual (names |> List.sort) (ConfigFields.All |> Seq.map (fun f -> f.Name) |> Seq.sort)
+                "the table lists exactly those"
             let cfg = HookedTransformerConfig.FromJson(config.GetRawText(), "padded")
             Expect.equal cfg.NParams (Nullable (config.GetProperty("n_params").GetInt64())) "n_params"
             Expect.isTrue (cfg.ToJsonObject().ContainsKey "checkpoint_index") "metadata fields are written back"
             let doc = File.ReadAllText(Path.Combine(repoRoot, "docs", "config-fields.md"))
-            for f in ConfigFields.All do Expect.stringContains doc (sprintf "| `%s` |" f.Name) (sprintf "docs/config-fields.md lists %s" f.Name)
+            for f in ConfigFields.All do
+                Expect.stringContains doc (sprintf "| `%s` |" f.Name) (sprintf "docs/config-fields.md lists %s" f.Name)
 
         testCase "post_embedding_ln true and n_devices 2 are refused; their defaults load" <| fun () ->
             let o = Oracle "gpt2like"
-            for field, value in [ "post_embedding_ln", Nodes.JsonValue.Create true :> Nodes.JsonNode; "n_devices", Nodes.JsonValue.Create 2 ] do
+            for field, value in [ "post_embedding_ln", Nodes.JsonValue.Create true :> Nodes.JsonNode;
+                                  "n_devices", Nodes.JsonValue.Create 2 ] do
                 let json = Nodes.JsonNode.Parse(o.Manifest.GetProperty("config").GetRawText()).AsObject()
                 json.[field] <- value
-                let message = argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "t") |> ignore)
+                let message =
+                    argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "t") |> ignore)
                 Expect.stringContains message field "names the field"
     ]
 
 let disabledHookTests =
     testList "hooks a config flag switches off" [
-        testCase "hooking, caching by name or filtering for hook_result without use_attn_result is an error naming the flag" <| fun () ->
+        testCase ("hooking, caching by name or filtering for hook_result without use_attn_result is an error naming "
+                  + "the flag") <| fun () ->
             let o = Oracle "gpt2like"
             use model = o.Model()
             use tokens = torch.tensor([| 1L; 2L; 3L |])
             let noOp = HookFunction(fun _ _ -> null)
-            Expect.throwsC (fun () -> model.AddHook("blocks.0.attn.hook_result", noOp) |> ignore) (fun e -> Expect.stringContains e.Message "use_attn_result" "AddHook")
-            Expect.throwsC (fun () -> model.RunWithCache(tokens, HookedTransformer.NamesFilter("blocks.*.attn.hook_result")).Dispose()) (fun e -> Expect.stringContains e.Message "use_attn_result" "names filter")
-            Expect.throwsC (fun () -> model.RunWithCache(tokens, (fun (n: string) -> n.EndsWith "hook_q_input")).Dispose()) (fun e -> Expect.stringContains e.Message "use_split_qkv_input" "predicate")
-            Expect.throwsC (fun () -> model.RunWithHooks(tokens, struct ("blocks.1.hook_mlp_in", noOp)).Dispose()) (fun e -> Expect.stringContains e.Message "use_hook_mlp_in" "RunWithHooks")
+            Expect.throwsC (fun () -> model.AddHook("blocks.0.attn.hook_result", noOp) |> ignore)
+                (fun e -> Expect.stringContains e.Message "use_attn_result" "AddHook")
+            Expect.throwsC (fun () ->
+                model.RunWithCache(tokens, HookedTransformer.NamesFilter("blocks.*.attn.hook_result")).Dispose())
+                (fun e -> Expect.stringContains e.Message "use_attn_result" "names filter")
+            Expect.throwsC (fun () ->
+                model.RunWithCache(tokens, (fun (n: string) -> n.EndsWith "hook_q_input")).Dispose())
+                (fun e -> Expect.stringContains e.Message "use_split_qkv_input" "predicate")
+            Expect.throwsC (fun () -> model.RunWithHooks(tokens, struct ("blocks.1.hook_mlp_in", noOp)).Dispose())
+                (fun e -> Expect.stringContains e.Message "use_hook_mlp_in" "RunWithHooks")
             use all = model.RunWithCache(tokens)
-            Expect.isFalse (all.Cache.ContainsKey "blocks.0.attn.hook_result") "a filter selecting every hook still runs; the switched-off ones record nothing"
+            Expect.isFalse (all.Cache.ContainsKey "blocks.0.attn.hook_result")
+                "a filter selecting every hook still runs; the switched-off ones record nothing"
             model.Config.UseAttnResult <- true
             use withFlag = model.RunWithCache(tokens, HookedTransformer.NamesFilter("blocks.*.attn.hook_result"))
             Expect.equal withFlag.Cache.Count 2 "with the flag on it fires"
@@ -261,7 +305,8 @@ let disabledHookTests =
 
 /// A random GPT-2-vocabulary model (the real GPT-2 tokenizer) for tests on text batches.
 let private textModelWith (positions: string) =
-    let cfg = HookedTransformerConfig(NLayers = 2, DModel = 32, NCtx = 48, DHead = 8, DVocab = 50257, DMlp = Nullable 64, ActFn = "gelu_new",
+    let cfg = HookedTransformerConfig(NLayers = 2, DModel = 32, NCtx = 48, DHead = 8, DVocab = 50257,
+                                      DMlp = Nullable 64, ActFn = "gelu_new",
                                       TokenizerName = "gpt2", Seed = Nullable 3, PositionalEmbeddingType = positions)
     new HookedTransformer(cfg)
 
@@ -276,8 +321,11 @@ let textBatchTests =
             for r in 0 .. 1 do
                 use aloneTokens = model.ToTokens(texts.[r])
                 use alone = model.Loss(aloneTokens)
-                use one = model.Loss(batch.Tokens.narrow(0, int64 r, 1L), attentionMask = batch.AttentionMask.narrow(0, int64 r, 1L))
-                Expect.floatClose { absolute = 1e-5; relative = 0.0 } (float (one.item<float32>())) (float (alone.item<float32>())) (sprintf "row %d alone" r)
+                use one =
+                    model.Loss(batch.Tokens.narrow(0, int64 r, 1L),
+                               attentionMask = batch.AttentionMask.narrow(0, int64 r, 1L))
+                Expect.floatClose { absolute = 1e-5; relative = 0.0 } (float (one.item<float32>()))
+                    (float (alone.item<float32>())) (sprintf "row %d alone" r)
             use both = model.Loss(batch.Tokens, perToken = true, attentionMask = batch.AttentionMask)
             for r in 0 .. 1 do
                 use aloneTokens = model.ToTokens(texts.[r])
@@ -287,9 +335,11 @@ let textBatchTests =
                 expectRel "text batch" (sprintf "row %d per-token loss" r) mine alonePerToken
             use unmasked = model.Loss(batch.Tokens)
             use masked = model.Loss(batch.Tokens, attentionMask = batch.AttentionMask)
-            Expect.isGreaterThan (abs (unmasked.item<float32>() - masked.item<float32>())) 1e-3f "without the mask the pads would count"
+            Expect.isGreaterThan (abs (unmasked.item<float32>() - masked.item<float32>())) 1e-3f
+                "without the mask the pads would count"
 
-        testCase "left-padded generation equals per-prompt generation token for token (key-value cache and without; standard, rotary, shortformer positions)" <| fun () ->
+        testCase ("left-padded generation equals per-prompt generation token for token (key-value cache and without; "
+                  + "standard, rotary, shortformer positions)") <| fun () ->
           for positions in [ "standard"; "rotary"; "shortformer" ] do
             use model = textModelWith positions
             let prompts = [| "Once upon a time"; "The quick brown fox jumps over the lazy" |]
@@ -303,9 +353,12 @@ let textBatchTests =
                     let width = generated.shape.[1]
                     let n = own.shape.[1]
                     use mine = generated.[r].narrow(0, width - n, n)
-                    Expect.sequenceEqual (mine.data<int64>().ToArray()) (own.[0].data<int64>().ToArray()) (sprintf "row %d (%s, kv cache %b)" r positions useCache)
+                    Expect.sequenceEqual (mine.data<int64>().ToArray()) (own.[0].data<int64>().ToArray())
+                        (sprintf "row %d (%s, kv cache %b)" r positions useCache)
             use right = model.ToTokens(prompts)
-            Expect.throwsC (fun () -> model.Generate(right.Tokens, 2, GenerationOptions(Greedy = true), right.AttentionMask).Dispose()) (fun e -> Expect.stringContains e.Message "left" "right padding is refused for generation")
+            Expect.throwsC (fun () ->
+                model.Generate(right.Tokens, 2, GenerationOptions(Greedy = true), right.AttentionMask).Dispose())
+                (fun e -> Expect.stringContains e.Message "left" "right padding is refused for generation")
 
         testCase "the end-of-sequence id comes from the tokenizer; a batch stops each row at its own" <| fun () ->
             use model = textModel ()
@@ -319,25 +372,34 @@ let textBatchTests =
             use generated = model.Generate(batch.Tokens, 6, options, batch.AttentionMask)
             let width = generated.shape.[1]
             let promptWidth = batch.Tokens.shape.[1]
-            Expect.sequenceEqual (generated.[0].narrow(0, promptWidth, width - promptWidth).data<int64>().ToArray()) (Array.create (int (width - promptWidth)) eos) "row 0 stops at once and is filled with its end of sequence"
+            Expect.sequenceEqual (generated.[0].narrow(0, promptWidth, width - promptWidth).data<int64>().ToArray())
+                (Array.create (int (width - promptWidth)) eos)
+                "row 0 stops at once and is filled with its end of sequence"
             use second = model.ToTokens(prompts.[1])
             use secondAlone = model.Generate(second, 6, options)
             let n = secondAlone.shape.[1]
-            Expect.sequenceEqual (generated.[1].narrow(0, width - n, n).data<int64>().ToArray()) (secondAlone.[0].data<int64>().ToArray()) "row 1 runs on as if alone"
+            Expect.sequenceEqual (generated.[1].narrow(0, width - n, n).data<int64>().ToArray())
+                (secondAlone.[0].data<int64>().ToArray()) "row 1 runs on as if alone"
     ]
 
 let dslTests =
     testList "experiments with several texts and config flags" [
-        testCase "input \"a\", \"b\": loss is the masked mean, predict skips pads, generate gives each text as if alone; logit_lens runs on it" <| fun () ->
+        testCase ("input \"a\", \"b\": loss is the masked mean, predict skips pads, generate gives each text as if "
+                  + "alone; logit_lens runs on it") <| fun () ->
             use model = textModel ()
             let dir = Lens.Tests.CoreTests.tempDir ()
             model.Save dir
             let texts = [| "The cat sat on the mat."; "A much longer sentence about a dog that ran across the field." |]
             let acts = Path.Combine(Lens.Tests.CoreTests.tempDir (), "acts.safetensors")
-            let state = Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nloss\npredict\ngenerate 5 greedy\ncache save \"%s\" filter \"blocks.*.attn.hook_z\"\n" dir texts.[0] texts.[1] acts)
+            let state =
+                Lens.Tests.DslRuntimeTests.run
+                    (sprintf
+                        "model %s\ninput \"%s\", \"%s\"\nloss\npredict\ngenerate 5 greedy\n\
+                         cache save \"%s\" filter \"blocks.*.attn.hook_z\"\n" dir texts.[0] texts.[1] acts)
             use batch = model.ToTokens(texts)
             use libraryLoss = model.Loss(batch.Tokens, attentionMask = batch.AttentionMask)
-            Expect.equal (Lens.Tests.DslRuntimeTests.scalarOf (Lens.Tests.DslRuntimeTests.result "loss" state)) (Lens.Dsl.Runtime.Numbers.FromFloat(libraryLoss.item<float32>())) "the library's masked loss"
+            Expect.equal (Lens.Tests.DslRuntimeTests.scalarOf (Lens.Tests.DslRuntimeTests.result "loss" state))
+                (Lens.Dsl.Runtime.Numbers.FromFloat(libraryLoss.item<float32>())) "the library's masked loss"
             match (Lens.Tests.DslRuntimeTests.result "predict" state).Value with
             | :? Lens.Dsl.Runtime.TableValue as t ->
                 use lengths = batch.AttentionMask.sum(1L)
@@ -350,24 +412,38 @@ let dslTests =
                     use own = model.Generate(alone, 5, GenerationOptions(Greedy = true, Seed = Nullable 0L))
                     Expect.equal t.Texts.[r] (model.ToText own) (sprintf "text %d generates as if alone" r)
             | other -> failtestf "generate gave %s" other.Kind
-            use libraryRun = model.RunWithCache(batch.Tokens, ReturnType.Logits, HookedTransformer.NamesFilter("blocks.*.attn.hook_z"), attentionMask = batch.AttentionMask)
+            use libraryRun =
+                model.RunWithCache(batch.Tokens, ReturnType.Logits,
+                                   HookedTransformer.NamesFilter("blocks.*.attn.hook_z"),
+                                   attentionMask = batch.AttentionMask)
             use written = IO.SafetensorsFile.Open acts
             for n in [ "blocks.0.attn.hook_z"; "blocks.1.attn.hook_z" ] do
                 use t = written.Load n
                 expectRel "text batch" ("cache save " + n) t libraryRun.Cache.[n]
             use savedMask = written.Load "attention_mask"
             Expect.equal (maxAbsDiff savedMask batch.AttentionMask) 0.0 "the mask is saved with the activations"
-            // Every statement takes padded texts now (tests/Language/PaddedStatementTests.fs checks each against the texts alone).
-            let lens = Lens.Tests.DslRuntimeTests.run (sprintf "model %s\ninput \"%s\", \"%s\"\nlogit_lens\n" dir texts.[0] texts.[1])
-            Expect.equal (Lens.Tests.DslRuntimeTests.results "logit_lens" lens).Length 1 "logit_lens runs on the padded input"
+            // Every statement takes padded texts now (tests/Language/PaddedStatementTests.fs checks each against the
+            // texts alone).
+            let lens =
+                Lens.Tests.DslRuntimeTests.run
+                    (sprintf "model %s\ninput \"%s\", \"%s\"\nlogit_lens\n" dir texts.[0] texts.[1])
+            Expect.equal (Lens.Tests.DslRuntimeTests.results "logit_lens" lens).Length 1
+                "logit_lens runs on the padded input"
 
-        testCase "use attn_result makes hook_result printable and is recorded; without it the check names the flag" <| fun () ->
+        testCase "use attn_result makes hook_result printable and is recorded; without it the check names the flag"
+        <| fun () ->
             let tiny = Lens.Tests.DslRuntimeTests.tinyModel
-            let errors = Lens.Tests.DslRuntimeTests.errorText (tiny + "input tokens [1, 2, 3]\nprint blocks.0.attn.hook_result\n")
-            Expect.stringContains errors "test.lens:3:7: hook point 'blocks.0.attn.hook_result' fires only with use_attn_result = true" "the check names the flag, with line and column"
+            let errors =
+                Lens.Tests.DslRuntimeTests.errorText
+                    (tiny + "input tokens [1, 2, 3]\nprint blocks.0.attn.hook_result\n")
+            Expect.stringContains errors ("test.lens:3:7: hook point 'blocks.0.attn.hook_result' fires only with "
+                                          + "use_attn_result = true") "the check names the flag, with line and column"
             Expect.stringContains errors "`use attn_result`" "and the statement that turns it on"
-            let state = Lens.Tests.DslRuntimeTests.run (tiny + "use attn_result\ninput tokens [1, 2, 3]\nprint blocks.0.attn.hook_result\n")
-            Expect.sequenceEqual state.Flags [ Lens.Dsl.ModelFlag.AttnResult ] "the flag is in the state (the run JSON's config_flags)"
+            let state =
+                Lens.Tests.DslRuntimeTests.run (tiny + ("use attn_result\ninput tokens [1, 2, 3]\n"
+                                                        + "print blocks.0.attn.hook_result\n"))
+            Expect.sequenceEqual state.Flags [ Lens.Dsl.ModelFlag.AttnResult ]
+                "the flag is in the state (the run JSON's config_flags)"
             Expect.equal (Lens.Tests.DslRuntimeTests.results "print" state).Length 1 "printed"
             Expect.isFalse state.Model.Model.Config.UseAttnResult "the model's own config is restored after each stage"
     ]

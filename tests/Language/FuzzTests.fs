@@ -41,7 +41,8 @@ let scratch =
 let corpus =
     lazy
         [| yield! Directory.GetFiles(Path.Combine(repoRoot, "examples"), "*.lens")
-           yield! Directory.GetFiles(Path.Combine(repoRoot, "tests", "golden"), "*.lens", SearchOption.AllDirectories) |]
+           yield! Directory.GetFiles(Path.Combine(repoRoot, "tests", "golden"), "*.lens",
+                                     SearchOption.AllDirectories) |]
         |> Array.sort
         |> Array.map File.ReadAllText
 
@@ -52,12 +53,14 @@ let fragments =
        "\u001b[31m"; "\u001b]0;x\u0007"; "\u0000"; "\uFFFF"; "\uD800"; "é"; "\t"; "\r"
        "heads "; "ablate L0H0 {"; "ablate L0H0 mean {"; "ablate mlp L0"; "ablate neurons mlp L0 N1, N2"
        "input tokens [[1,2],[3]]"; "input tokens [1, 2, 3, 4, 5, 6]"; "input \"a\", \"b\""; "input file missing.txt"
-       "input file /dev/zero"; "input repeat random 100000 x100000 batch 100000"; "input repeat random 5 x3 batch 2 seed 1"
+       "input file /dev/zero"; "input repeat random 100000 x100000 batch 100000";
+       "input repeat random 5 x3 batch 2 seed 1"
        "generate 2147483647"; "generate 3 temperature 0.5 top_k 2 top_p 0.9"; "logits top 0"; "logits top 2000000000"
        "where induction > "; "where prev_token > 0.5 and induction < 2"; "let x = "; "let x = heads L0H0\n"; "print x"
        "score induction"; "score prev_token"; "detect induction"; "show pattern L0H0"; "show scores"; "show tokens"
        "cache save out.safetensors"; "cache load out.safetensors"; "patch resid_pre from tokens [1,2,3,4]"
-       "compose k L0H* -> L1H*"; "circuit full_ov L1H0 top 3"; "attribute to 5 vs 7"; "logit_lens"; "predict"; "loss"; "run"
+       "compose k L0H* -> L1H*"; "circuit full_ov L1H0 top 3"; "attribute to 5 vs 7"; "logit_lens"; "predict"; "loss";
+       "run"
        String('(', 40); String('[', 40); String.replicate 40 "ablate L0H0 {\n"; String.replicate 1100 " except L0H1" |]
 
 let pick (rng: Random) (items: 'a[]) = items[rng.Next items.Length]
@@ -77,7 +80,10 @@ let mutate (rng: Random) (text: string) =
         t <-
             match rng.Next 8 with
             | 0 when t.Length > 0 -> let a = rng.Next t.Length in t.Remove(a, rng.Next(1, min 40 (t.Length - a) + 1))
-            | 1 when t.Length > 0 -> let a = rng.Next t.Length in let n = rng.Next(1, min 60 (t.Length - a) + 1) in t.Insert(at (), t.Substring(a, n))
+            | 1 when t.Length > 0 ->
+                let a = rng.Next t.Length
+                let n = rng.Next(1, min 60 (t.Length - a) + 1)
+                t.Insert(at (), t.Substring(a, n))
             | 2 | 3 -> t.Insert(at (), pick rng fragments)
             | 4 when t.Length > 0 -> let a = rng.Next t.Length in t.Remove(a, 1).Insert(a, string (randomChar rng))
             | 5 ->
@@ -89,7 +95,9 @@ let mutate (rng: Random) (text: string) =
                     lines[j] <- l
                 String.Join("\n", lines)
             | 6 when t.Length > 0 -> t.Substring(0, rng.Next t.Length)
-            | _ -> let other = pick rng (corpus.Force()) in t + "\n" + other.Substring(0, rng.Next(1, 80) |> min other.Length)
+            | _ ->
+                let other = pick rng (corpus.Force())
+                t + "\n" + other.Substring(0, rng.Next(1, 80) |> min other.Length)
     t
 
 /// A .lens text: a mutated seed text, random fragments, or random bytes decoded as UTF-8.
@@ -99,7 +107,8 @@ let lensText (rng: Random) =
     | 1 -> String.Join(" ", Array.init (rng.Next(1, 12)) (fun _ -> pick rng fragments))
     | _ -> mutate rng (pick rng (corpus.Force()))
 
-let hash (path: string) = if File.Exists path then Convert.ToHexString(SHA256.HashData(File.ReadAllBytes path)) else "absent"
+let hash (path: string) =
+    if File.Exists path then Convert.ToHexString(SHA256.HashData(File.ReadAllBytes path)) else "absent"
 
 /// Runs a case on a worker with a time limit; a hang fails the test naming the case.
 let bounded (what: string) (work: unit -> unit) =
@@ -121,9 +130,13 @@ let lensCase (dir: string) (text: string) =
     | Some script ->
         // What parses prints as text that parses back to the same statements.
         let printed = Printer.Print script
-        let back = try Parser.Parse(printed, "printed.lens") with :? DslParseException as e -> failtestf "the printed text does not parse: %s\n%s" e.Message printed
+        let back =
+            try Parser.Parse(printed, "printed.lens")
+            with :? DslParseException as e -> failtestf "the printed text does not parse: %s\n%s" e.Message printed
         Expect.sequenceEqual back.Statements script.Statements (sprintf "the printed text reads back:\n%s" printed)
-        use env = new ExperimentEnvironment(FileName = "fuzz.lens", SourceText = text, ModelOverride = tinyDir, ReadDirectory = dir, WriteDirectory = dir)
+        use env =
+            new ExperimentEnvironment(FileName = "fuzz.lens", SourceText = text, ModelOverride = tinyDir,
+                                      ReadDirectory = dir, WriteDirectory = dir)
         let pipeline = Pipeline.FromScript script
         let errors =
             try
@@ -142,13 +155,22 @@ let safetensorsBytes (rng: Random) (valid: byte[]) =
             for _ in 1 .. rng.Next(1, 8) do b[rng.Next(min b.Length 400)] <- byte (rng.Next 256)
             b
         | 2 ->
-            let dims = String.Join(",", Array.init (rng.Next 5) (fun _ -> pick rng [| "0"; "1"; "2"; "7"; "-1"; "4611686018427387904"; "9223372036854775807"; "1.5"; "\"x\"" |]))
+            let dims =
+                String.Join(",",
+                            Array.init (rng.Next 5)
+                                (fun _ ->
+                                    pick rng [| "0"; "1"; "2"; "7"; "-1"; "4611686018427387904"; "9223372036854775807";
+                                                "1.5"; "\"x\"" |]))
             let dtype = pick rng [| "F32"; "F16"; "BF16"; "I64"; "BOOL"; "U8"; "F8"; "X"; "" |]
             let a, b = rng.Next(-2, 64), rng.Next(-2, 64)
-            let header = sprintf """{"t":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}%s}""" dtype dims a b (if rng.Next 2 = 0 then ""","__metadata__":{"k":"v"}""" else "")
+            let header =
+                sprintf """{"t":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}%s}""" dtype dims a b
+                    (if rng.Next 2 = 0 then ""","__metadata__":{"k":"v"}""" else "")
             let h = Encoding.UTF8.GetBytes header
             let data = Array.zeroCreate (rng.Next 64)
-            Array.concat [ BitConverter.GetBytes(uint64 (if rng.Next 8 = 0 then int64 (rng.Next()) else int64 h.Length)); h; data ]
+            Array.concat
+                [ BitConverter.GetBytes(uint64 (if rng.Next 8 = 0 then int64 (rng.Next()) else int64 h.Length)); h;
+                  data ]
         | _ -> let b = Array.zeroCreate (rng.Next 64) in rng.NextBytes b; b
 
 let safetensorsCase (dir: string) (bytes: byte[]) =
@@ -162,15 +184,22 @@ let safetensorsCase (dir: string) (bytes: byte[]) =
     with :? SafetensorsException -> ()
 
 let configFields =
-    [| "n_layers"; "d_model"; "n_ctx"; "d_head"; "n_heads"; "d_mlp"; "d_vocab"; "d_vocab_out"; "eps"; "rotary_dim"; "rotary_base"
-       "n_key_value_heads"; "window_size"; "attn_scale"; "initializer_range"; "positional_embedding_type"; "act_fn"; "normalization_type" |]
+    [| "n_layers"; "d_model"; "n_ctx"; "d_head"; "n_heads"; "d_mlp"; "d_vocab"; "d_vocab_out"; "eps"; "rotary_dim";
+       "rotary_base"
+       "n_key_value_heads"; "window_size"; "attn_scale"; "initializer_range"; "positional_embedding_type"; "act_fn";
+       "normalization_type" |]
 
 let configValues : (unit -> JsonNode)[] =
-    [| (fun () -> JsonValue.Create(-4)); (fun () -> JsonValue.Create(-1)); (fun () -> JsonValue.Create(0)); (fun () -> JsonValue.Create(1))
-       (fun () -> JsonValue.Create(2)); (fun () -> JsonValue.Create(3)); (fun () -> JsonValue.Create(4)); (fun () -> JsonValue.Create(8))
-       (fun () -> JsonValue.Create(64)); (fun () -> JsonValue.Create(2000000000)); (fun () -> JsonValue.Create(Int32.MaxValue))
-       (fun () -> JsonValue.Create(1.5)); (fun () -> JsonValue.Create(-0.5)); (fun () -> JsonValue.Create(1e300)); (fun () -> JsonValue.Create "NaN")
-       (fun () -> JsonValue.Create "rotary"); (fun () -> JsonValue.Create "gelu"); (fun () -> JsonValue.Create "RMS"); (fun () -> JsonValue.Create "x")
+    [| (fun () -> JsonValue.Create(-4)); (fun () -> JsonValue.Create(-1)); (fun () -> JsonValue.Create(0));
+       (fun () -> JsonValue.Create(1))
+       (fun () -> JsonValue.Create(2)); (fun () -> JsonValue.Create(3)); (fun () -> JsonValue.Create(4));
+       (fun () -> JsonValue.Create(8))
+       (fun () -> JsonValue.Create(64)); (fun () -> JsonValue.Create(2000000000));
+       (fun () -> JsonValue.Create(Int32.MaxValue))
+       (fun () -> JsonValue.Create(1.5)); (fun () -> JsonValue.Create(-0.5)); (fun () -> JsonValue.Create(1e300));
+       (fun () -> JsonValue.Create "NaN")
+       (fun () -> JsonValue.Create "rotary"); (fun () -> JsonValue.Create "gelu"); (fun () -> JsonValue.Create "RMS");
+       (fun () -> JsonValue.Create "x")
        (fun () -> JsonValue.Create true); (fun () -> null) |]
 
 let configJson (rng: Random) (baseConfig: string) =
@@ -234,7 +263,8 @@ let processCase (rng: Random) (dir: string) (k: int) =
     let r = lensIn dir [ "HF_HUB_OFFLINE", "1" ] args
     let what = sprintf "lens %s (file: %s)" (String.Join(" ", args)) (describe (File.ReadAllText lensFile))
     Expect.contains [ 0; 1; 2 ] r.ExitCode (sprintf "%s: exit code %d\n%s" what r.ExitCode r.Stderr)
-    Expect.isFalse (r.Stderr.Contains "   at " || r.Stderr.Contains "Unhandled exception") (sprintf "%s: a stack trace\n%s" what r.Stderr)
+    Expect.isFalse (r.Stderr.Contains "   at " || r.Stderr.Contains "Unhandled exception")
+        (sprintf "%s: a stack trace\n%s" what r.Stderr)
     if r.ExitCode <> 0 then Expect.isTrue (r.Stderr.Trim().Length > 0) (sprintf "%s: a failure says why" what)
     Expect.equal (inputs |> List.map hash) before (sprintf "%s: inputs unchanged" what)
 
@@ -255,13 +285,17 @@ let tests =
                 let kind, run, shown =
                     match k % 6 with
                     | 0 | 1 | 2 -> let text = lensText rng in "lens text", (fun () -> lensCase dir text), text
-                    | 3 -> let bytes = safetensorsBytes rng valid in "safetensors", (fun () -> safetensorsCase dir bytes), Encoding.Latin1.GetString(bytes[.. min 200 bytes.Length - 1])
+                    | 3 ->
+                        let bytes = safetensorsBytes rng valid
+                        "safetensors", (fun () -> safetensorsCase dir bytes),
+                            Encoding.Latin1.GetString(bytes[.. min 200 bytes.Length - 1])
                     | 4 -> let json = configJson rng baseConfig in "config.json", (fun () -> configCase json), json
                     | _ -> let json = randomJson rng in "--tokens", (fun () -> tokensCase json), json
                 try bounded kind run
                 with e ->
                     let e = match e with :? AggregateException as a -> a.InnerException | e -> e
-                    failures.Add(sprintf "case %d (%s): %s: %s\n  input: %A" k kind (e.GetType().Name) (e.Message.Split('\n')[0]) (describe shown))
+                    failures.Add(sprintf "case %d (%s): %s: %s\n  input: %A" k kind (e.GetType().Name)
+                                     (e.Message.Split('\n')[0]) (describe shown))
                 counts[kind] <- (match counts.TryGetValue kind with | true, n -> n + 1 | _ -> 1)
                 k <- k + 1
             if failures.Count > 0 then

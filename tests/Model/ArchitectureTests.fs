@@ -74,7 +74,8 @@ let attend (q: Tensor) (k: Tensor) (v: Tensor) (scale: float) (visible: int64 ->
 let causal i j = j <= i
 
 /// The standard rotary inverse frequencies θ^(-2j/rotDim), j = 0 .. rotDim/2 - 1.
-let standardInvFreq (rotDim: int64) (theta: float) = [| for j in 0L .. rotDim / 2L - 1L -> Math.Pow(theta, -2.0 * float j / float rotDim) |]
+let standardInvFreq (rotDim: int64) (theta: float) =
+    [| for j in 0L .. rotDim / 2L - 1L -> Math.Pow(theta, -2.0 * float j / float rotDim) |]
 
 /// Llama 3's rope_scaling (HF's _compute_llama3_parameters): wavelengths above original/low are slowed
 /// by factor, below original/high kept, and interpolated in between.
@@ -105,9 +106,12 @@ let rotary (x: Tensor) (rotDim: int64) (theta: float) = rotaryWith (standardInvF
 /// HF's repeat_kv: [b, kv, p, e] → [b, kv·rep, p, e], query head h reading kv head h / rep.
 let repeatKv (x: Tensor) (rep: int64) =
     if rep = 1L then x
-    else x.unsqueeze(2L).expand(x.shape.[0], x.shape.[1], rep, x.shape.[2], x.shape.[3]).reshape(x.shape.[0], x.shape.[1] * rep, x.shape.[2], x.shape.[3])
+    else
+        x.unsqueeze(2L).expand(x.shape.[0], x.shape.[1], rep, x.shape.[2], x.shape.[3])
+            .reshape(x.shape.[0], x.shape.[1] * rep, x.shape.[2], x.shape.[3])
 
-let embed (table: Tensor) (tokens: Tensor) = table.index_select(0L, tokens.flatten()).view(tokens.shape.[0], tokens.shape.[1], -1L)
+let embed (table: Tensor) (tokens: Tensor) =
+    table.index_select(0L, tokens.flatten()).view(tokens.shape.[0], tokens.shape.[1], -1L)
 
 let inScope (f: unit -> Tensor) =
     use scope = torch.NewDisposeScope()
@@ -169,7 +173,8 @@ let neoWeights () =
         let h = sprintf "transformer.h.%d." l
         w.Add(h + "ln_1.weight", [ d ], 0.1, 1.0); w.Add(h + "ln_1.bias", [ d ], 0.1)
         for p in [ "q_proj"; "k_proj"; "v_proj" ] do w.Add(h + "attn.attention." + p + ".weight", [ d; d ], 0.25)
-        w.Add(h + "attn.attention.out_proj.weight", [ d; d ], 0.2); w.Add(h + "attn.attention.out_proj.bias", [ d ], 0.1)
+        w.Add(h + "attn.attention.out_proj.weight", [ d; d ], 0.2);
+        w.Add(h + "attn.attention.out_proj.bias", [ d ], 0.1)
         w.Add(h + "ln_2.weight", [ d ], 0.1, 1.0); w.Add(h + "ln_2.bias", [ d ], 0.1)
         w.Add(h + "mlp.c_fc.weight", [ 4L * d; d ], 0.2); w.Add(h + "mlp.c_fc.bias", [ 4L * d ], 0.1)
         w.Add(h + "mlp.c_proj.weight", [ d; 4L * d ], 0.1); w.Add(h + "mlp.c_proj.bias", [ d ], 0.1)
@@ -185,7 +190,9 @@ let neoReference (w: HfWeights) (tokens: Tensor) = inScope (fun () ->
         let h = sprintf "transformer.h.%d." l
         let a = h + "attn.attention."
         let n = layerNorm x w.[h + "ln_1.weight"] w.[h + "ln_1.bias"] 1e-5
-        let q, k, v = splitHeads (linear n w.[a + "q_proj.weight"] None) 4L, splitHeads (linear n w.[a + "k_proj.weight"] None) 4L, splitHeads (linear n w.[a + "v_proj.weight"] None) 4L
+        let q, k, v =
+            splitHeads (linear n w.[a + "q_proj.weight"] None) 4L, splitHeads (linear n w.[a + "k_proj.weight"] None)
+                4L, splitHeads (linear n w.[a + "v_proj.weight"] None) 4L
         let visible = if l = 1 then (fun i j -> j <= i && i - j < 4L) else causal
         let z = attend q k v 1.0 visible
         x <- x + linear (mergeHeads z) w.[a + "out_proj.weight"] (Some w.[a + "out_proj.bias"])
@@ -235,9 +242,11 @@ let neoxWeightsWith (vocab: int64) =
     for l in 0..1 do
         let h = sprintf "gpt_neox.layers.%d." l
         w.Add(h + "input_layernorm.weight", [ d ], 0.1, 1.0); w.Add(h + "input_layernorm.bias", [ d ], 0.1)
-        w.Add(h + "attention.query_key_value.weight", [ 3L * d; d ], 0.3); w.Add(h + "attention.query_key_value.bias", [ 3L * d ], 0.1)
+        w.Add(h + "attention.query_key_value.weight", [ 3L * d; d ], 0.3);
+        w.Add(h + "attention.query_key_value.bias", [ 3L * d ], 0.1)
         w.Add(h + "attention.dense.weight", [ d; d ], 0.2); w.Add(h + "attention.dense.bias", [ d ], 0.1)
-        w.Add(h + "post_attention_layernorm.weight", [ d ], 0.1, 1.0); w.Add(h + "post_attention_layernorm.bias", [ d ], 0.1)
+        w.Add(h + "post_attention_layernorm.weight", [ d ], 0.1, 1.0);
+        w.Add(h + "post_attention_layernorm.bias", [ d ], 0.1)
         w.Add(h + "mlp.dense_h_to_4h.weight", [ 64L; d ], 0.2); w.Add(h + "mlp.dense_h_to_4h.bias", [ 64L ], 0.1)
         w.Add(h + "mlp.dense_4h_to_h.weight", [ d; 64L ], 0.1); w.Add(h + "mlp.dense_4h_to_h.bias", [ d ], 0.1)
     w.Add("gpt_neox.final_layer_norm.weight", [ d ], 0.1, 1.0); w.Add("gpt_neox.final_layer_norm.bias", [ d ], 0.1)
@@ -261,7 +270,9 @@ let neoxReference (w: HfWeights) (tokens: Tensor) = inScope (fun () ->
         let z = attend (rotary q 4L 10000.0) (rotary k 4L 10000.0) v (1.0 / sqrt 8.0) causal
         let attnOut = linear (mergeHeads z) w.[h + "attention.dense.weight"] (Some w.[h + "attention.dense.bias"])
         let n2 = layerNorm x w.[h + "post_attention_layernorm.weight"] w.[h + "post_attention_layernorm.bias"] 1e-5
-        let hidden = torch.nn.functional.gelu(linear n2 w.[h + "mlp.dense_h_to_4h.weight"] (Some w.[h + "mlp.dense_h_to_4h.bias"]))
+        let hidden =
+            torch.nn.functional.gelu(linear n2 w.[h + "mlp.dense_h_to_4h.weight"]
+                                         (Some w.[h + "mlp.dense_h_to_4h.bias"]))
         let mlpOut = linear hidden w.[h + "mlp.dense_4h_to_h.weight"] (Some w.[h + "mlp.dense_4h_to_h.bias"])
         x <- x + attnOut + mlpOut
     let final = layerNorm x w.["gpt_neox.final_layer_norm.weight"] w.["gpt_neox.final_layer_norm.bias"] 1e-5
@@ -275,7 +286,8 @@ type LlamaSpec =
       Llama3Scaling: (float * float * float * float) option }
 
 let llamaSpec =
-    { Label = "Llama (GQA 4 query / 2 kv heads)"; Heads = 4L; KvHeads = 2L; Eps = 1e-5; Theta = 10000.0; QkvBias = false; Tied = false; Llama3Scaling = None
+    { Label = "Llama (GQA 4 query / 2 kv heads)"; Heads = 4L; KvHeads = 2L; Eps = 1e-5; Theta = 10000.0;
+      QkvBias = false; Tied = false; Llama3Scaling = None
       Config = """{
   "architectures": [
     "LlamaForCausalLM"
@@ -307,7 +319,8 @@ let llamaSpec =
 }""" }
 
 let qwen2Spec =
-    { Label = "Qwen2 (q/k/v biases, GQA, tied embeddings)"; Heads = 4L; KvHeads = 2L; Eps = 1e-6; Theta = 1000000.0; QkvBias = true; Tied = true; Llama3Scaling = None
+    { Label = "Qwen2 (q/k/v biases, GQA, tied embeddings)"; Heads = 4L; KvHeads = 2L; Eps = 1e-6; Theta = 1000000.0;
+      QkvBias = true; Tied = true; Llama3Scaling = None
       Config = """{
   "architectures": [
     "Qwen2ForCausalLM"
@@ -338,7 +351,8 @@ let qwen2Spec =
 }""" }
 
 let mistralSpec =
-    { Label = "Mistral (4 query heads share 1 kv head)"; Heads = 4L; KvHeads = 1L; Eps = 1e-5; Theta = 10000.0; QkvBias = false; Tied = false; Llama3Scaling = None
+    { Label = "Mistral (4 query heads share 1 kv head)"; Heads = 4L; KvHeads = 1L; Eps = 1e-5; Theta = 10000.0;
+      QkvBias = false; Tied = false; Llama3Scaling = None
       Config = """{
   "architectures": [
     "MistralForCausalLM"
@@ -374,7 +388,10 @@ let llama3Spec =
         Llama3Scaling = Some(32.0, 1.0, 4.0, 8192.0)
         Config =
             llamaSpec.Config
-                .Replace("\"rope_scaling\": null", "\"rope_scaling\": {\n    \"factor\": 32.0,\n    \"high_freq_factor\": 4.0,\n    \"low_freq_factor\": 1.0,\n    \"original_max_position_embeddings\": 8192,\n    \"rope_type\": \"llama3\"\n  }")
+                .Replace("\"rope_scaling\": null",
+                         ("\"rope_scaling\": {\n    \"factor\": 32.0,\n    \"high_freq_factor\": 4.0,\n"
+                          + "    \"low_freq_factor\": 1.0,\n    \"original_max_position_embeddings\": 8192,\n"
+                          + "    \"rope_type\": \"llama3\"\n  }"))
                 .Replace("\"rope_theta\": 10000.0", "\"rope_theta\": 500000.0")
                 .Replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true")
                 .Replace("\"max_position_embeddings\": 16", "\"max_position_embeddings\": 131072") }
@@ -422,10 +439,14 @@ let llamaReference (spec: LlamaSpec) (w: HfWeights) (tokens: Tensor) = inScope (
             match spec.Llama3Scaling with
             | Some scaling -> llama3InvFreq 8L spec.Theta scaling
             | None -> standardInvFreq 8L spec.Theta
-        let z = attend (rotaryWith invFreq q 8L) (repeatKv (rotaryWith invFreq k 8L) rep) (repeatKv v rep) (1.0 / sqrt 8.0) causal
+        let z =
+            attend (rotaryWith invFreq q 8L) (repeatKv (rotaryWith invFreq k 8L) rep) (repeatKv v rep) (1.0 / sqrt 8.0)
+                causal
         x <- x + linear (mergeHeads z) w.[a + "o_proj.weight"] None
         let n2 = rmsNorm x w.[h + "post_attention_layernorm.weight"] spec.Eps
-        let gated = torch.nn.functional.silu(linear n2 w.[h + "mlp.gate_proj.weight"] None) * linear n2 w.[h + "mlp.up_proj.weight"] None
+        let gated =
+            torch.nn.functional.silu(linear n2 w.[h + "mlp.gate_proj.weight"] None) * linear n2
+                w.[h + "mlp.up_proj.weight"] None
         x <- x + linear gated w.[h + "mlp.down_proj.weight"] None
     let final = rmsNorm x w.["model.norm.weight"] spec.Eps
     linear final (if spec.Tied then w.["model.embed_tokens.weight"] else w.["lm_head.weight"]) None)
@@ -453,8 +474,10 @@ let checkAgainstReference (label: string) (dir: string) (reference: Tensor -> Te
     use b = logSoftmax expected
     closeAndMeasured 1e-5 (label + " processed log-probs vs reference") a b
 
-let archTest (label: string) (config: string) (weights: unit -> HfWeights) (reference: HfWeights -> Tensor -> Tensor) (check: HookedTransformerConfig -> unit) =
-    testCase (label + ": a checkpoint in its own hub layout converts and matches the reference forward within 1e-5 (unprocessed and processed)") <| fun () ->
+let archTest (label: string) (config: string) (weights: unit -> HfWeights) (reference: HfWeights -> Tensor -> Tensor)
+    (check: HookedTransformerConfig -> unit) =
+    testCase (label + (": a checkpoint in its own hub layout converts and matches the reference forward within 1e-5 "
+                       + "(unprocessed and processed)")) <| fun () ->
         let w = weights ()
         let dir = tempDir "arch"
         try
@@ -480,7 +503,8 @@ let tests =
             Expect.equal cfg.ModelName "hf-gpt2" "model_name is the folder name"
             Expect.equal cfg.NormalizationType "LN" "LN before processing"
 
-        testCase "hf-gpt2: converted state dict equals TransformerLens's tl_state_dict, logits and hooks match (unprocessed and processed) within 1e-5" <| fun () ->
+        testCase ("hf-gpt2: converted state dict equals TransformerLens's tl_state_dict, logits and hooks match "
+                  + "(unprocessed and processed) within 1e-5") <| fun () ->
             let expected = gpt2.Value.Expected "expected.safetensors"
             let tlState = gpt2.Value.Expected "tl_state_dict.safetensors"
             use model = HookedTransformer.FromPretrainedNoProcessing(gpt2.Value.Dir)
@@ -488,7 +512,8 @@ let tests =
             for name in tlState.Keys do expectClose 1e-5 name state.[name] tlState.[name]
             let worst = tlState.Keys |> Seq.map (fun k -> maxAbsDiff state.[k] tlState.[k]) |> Seq.max
             printfn "[parity] hf-gpt2 converted state dict vs tl_state_dict: max |diff| = %.3g" worst
-            Expect.equal (state.["unembed.b_U"].abs().sum().item<float32>()) 0.0f "b_U is filled with zeros (fill_missing_keys)"
+            Expect.equal (state.["unembed.b_U"].abs().sum().item<float32>()) 0.0f
+                "b_U is filled with zeros (fill_missing_keys)"
             let tokens = expected.["tokens"]
             use run = model.RunWithCache(tokens)
             closeAndMeasured 1e-5 "hf-gpt2 logits (no processing)" run.Logits expected.["logits"]
@@ -503,11 +528,14 @@ let tests =
             disposeAll expected
             disposeAll tlState
 
-        testCase "hf-gpt2: a checkpoint saved from the base model (no 'transformer.' prefix, as the official gpt2 files) loads the same" <| fun () ->
+        testCase ("hf-gpt2: a checkpoint saved from the base model (no 'transformer.' prefix, as the official gpt2 "
+                  + "files) loads the same") <| fun () ->
             let dir = tempDir "gpt2-base"
             try
                 let weights = SafetensorsFile.LoadAll(Path.Combine(gpt2.Value.Dir, "model.safetensors"))
-                let renamed = weights |> Seq.map (fun kv -> KeyValuePair(kv.Key.Replace("transformer.", ""), kv.Value)) |> List.ofSeq
+                let renamed =
+                    weights |> Seq.map (fun kv -> KeyValuePair(kv.Key.Replace("transformer.", ""), kv.Value))
+                        |> List.ofSeq
                 writeHubFolder dir (File.ReadAllText(Path.Combine(gpt2.Value.Dir, "config.json"))) renamed
                 let expected = gpt2.Value.Expected "expected.safetensors"
                 use model = HubLayoutLoader.Load(dir, LoadOptions(ProcessWeights = false))
@@ -520,9 +548,11 @@ let tests =
         testCase "hf-gpt2: float16 and bfloat16 load with that dtype and stay close to float32" <| fun () ->
             let expected = gpt2.Value.Expected "expected.safetensors"
             for dtype, tol in [ torch.float16, 0.02; torch.bfloat16, 0.1 ] do
-                use model = HookedTransformer.FromPretrainedNoProcessing(gpt2.Value.Dir, LoadOptions(Dtype = Nullable dtype))
+                use model =
+                    HookedTransformer.FromPretrainedNoProcessing(gpt2.Value.Dir, LoadOptions(Dtype = Nullable dtype))
                 Expect.equal model.Dtype dtype "parameters in the requested dtype"
-                Expect.equal (model.StateDict() |> Seq.filter (fun kv -> kv.Value.dtype <> dtype) |> Seq.length) 0 "every parameter"
+                Expect.equal (model.StateDict() |> Seq.filter (fun kv -> kv.Value.dtype <> dtype) |> Seq.length) 0
+                    "every parameter"
                 use logits = model.Forward(expected.["tokens"])
                 let d = maxAbsDiff logits expected.["logits"]
                 printfn "[parity] hf-gpt2 %A logits vs float32 oracle: max |diff| = %.3g" dtype d
@@ -538,26 +568,32 @@ let tests =
             Expect.equal cfg.WindowSize (Nullable 4) "window_size"
             Expect.equal cfg.DMlp (Nullable 128) "d_mlp 4·hidden")
 
-        archTest "GPT-NeoX (fused interleaved QKV, partial rotary, parallel block)" neoxConfig neoxWeights neoxReference (fun cfg ->
+        archTest "GPT-NeoX (fused interleaved QKV, partial rotary, parallel block)" neoxConfig neoxWeights neoxReference
+            (fun cfg ->
             Expect.equal cfg.RotaryDim (Nullable 4) "rotary_dim = rotary_pct · d_head"
             Expect.isTrue cfg.ParallelAttnMlp "parallel attention and MLP"
             Expect.isFalse cfg.RotaryAdjacentPairs "rotate-half"
             Expect.equal cfg.ActFn "gelu" "hidden_act")
 
-        archTest llamaSpec.Label llamaSpec.Config (fun () -> llamaWeights llamaSpec) (llamaReference llamaSpec) (fun cfg ->
+        archTest llamaSpec.Label llamaSpec.Config (fun () -> llamaWeights llamaSpec) (llamaReference llamaSpec)
+            (fun cfg ->
             Expect.equal cfg.NKeyValueHeads (Nullable 2) "n_key_value_heads"
             Expect.isTrue cfg.FinalRms "final_rms"
             Expect.isTrue cfg.GatedMlp "gated MLP"
             Expect.equal cfg.NormalizationType "RMS" "RMSNorm"
             Expect.equal cfg.NCtx 16 "n_ctx = max_position_embeddings")
 
-        archTest llama3Spec.Label llama3Spec.Config (fun () -> llamaWeights llama3Spec) (llamaReference llama3Spec) (fun cfg ->
+        archTest llama3Spec.Label llama3Spec.Config (fun () -> llamaWeights llama3Spec) (llamaReference llama3Spec)
+            (fun cfg ->
             Expect.isTrue cfg.UseNtkByPartsRope "NTK-by-parts rotary"
-            Expect.equal (cfg.NtkByPartsFactor, cfg.NtkByPartsLowFreqFactor, cfg.NtkByPartsHighFreqFactor, cfg.NtkOriginalCtxLen) (32.0, 1.0, 4.0, 8192) "rope_scaling values"
+            Expect.equal
+                (cfg.NtkByPartsFactor, cfg.NtkByPartsLowFreqFactor, cfg.NtkByPartsHighFreqFactor, cfg.NtkOriginalCtxLen)
+                (32.0, 1.0, 4.0, 8192) "rope_scaling values"
             Expect.equal cfg.NCtx 2048 "n_ctx capped at 2048 as TransformerLens's Llama 3 configs"
             Expect.equal cfg.RotaryBase 500000.0 "rope_theta")
 
-        testCase "Llama 3 rope scaling is not a no-op here: ignoring it moves the reference logits by far more than the tolerance" <| fun () ->
+        testCase ("Llama 3 rope scaling is not a no-op here: ignoring it moves the reference logits by far more than "
+                  + "the tolerance") <| fun () ->
             let w = llamaWeights llama3Spec
             use tokens = randomTokens ()
             use scaled = llamaReference llama3Spec w tokens
@@ -566,24 +602,28 @@ let tests =
             printfn "[parity] Llama 3 reference with vs without rope scaling: max |diff| = %.3g" d
             Expect.isGreaterThan d 1e-3 "the test above can tell scaled from unscaled rotary"
 
-        archTest qwen2Spec.Label qwen2Spec.Config (fun () -> llamaWeights qwen2Spec) (llamaReference qwen2Spec) (fun cfg ->
+        archTest qwen2Spec.Label qwen2Spec.Config (fun () -> llamaWeights qwen2Spec) (llamaReference qwen2Spec)
+            (fun cfg ->
             Expect.equal cfg.NCtx 2048 "n_ctx capped at 2048 as TransformerLens does"
             Expect.equal cfg.RotaryBase 1000000.0 "rotary_base = rope_theta"
             Expect.isFalse cfg.DefaultPrependBos "Qwen2: default_prepend_bos false"
             Expect.equal cfg.TokenizerPrependsBos (Nullable true) "tokenizer_prepends_bos")
 
-        archTest mistralSpec.Label mistralSpec.Config (fun () -> llamaWeights mistralSpec) (llamaReference mistralSpec) (fun cfg ->
+        archTest mistralSpec.Label mistralSpec.Config (fun () -> llamaWeights mistralSpec) (llamaReference mistralSpec)
+            (fun cfg ->
             Expect.equal cfg.NKeyValueHeads (Nullable 1) "n_key_value_heads"
             Expect.equal cfg.WindowSize (Nullable 4096) "window_size = sliding_window"
             Expect.isTrue cfg.UseLocalAttn "local attention (sliding window)")
 
-        testCase "Llama GQA: _W_K/_W_V hold the kv heads and W_K repeats them (query head h reads kv head h / 2)" <| fun () ->
+        testCase "Llama GQA: _W_K/_W_V hold the kv heads and W_K repeats them (query head h reads kv head h / 2)"
+        <| fun () ->
             let w = llamaWeights llamaSpec
             let dir = tempDir "llama-gqa"
             try
                 writeHubFolder dir llamaSpec.Config w.Tensors
                 use model = HookedTransformer.FromPretrainedNoProcessing(dir)
-                Expect.sequenceEqual model.blocks.[0].attn._W_K.shape [| 2L; 32L; 8L |] "_W_K [kv_heads, d_model, d_head]"
+                Expect.sequenceEqual model.blocks.[0].attn._W_K.shape [| 2L; 32L; 8L |]
+                    "_W_K [kv_heads, d_model, d_head]"
                 use wk = model.W_K
                 expectClose 0.0 "head 3 = kv head 1" (wk.[0L, 3L]) (wk.[0L, 2L])
                 use kproj = w.["model.layers.0.self_attn.k_proj.weight"].to_type(torch.float32)
@@ -597,11 +637,20 @@ let tests =
                 File.WriteAllText(Path.Combine(dir, "config.json"), llamaSpec.Config)
                 let names = w.Tensors.Keys |> Seq.sort |> Array.ofSeq
                 let half = names.Length / 2
-                let shards = [ "model-00001-of-00002.safetensors", names.[.. half - 1]; "model-00002-of-00002.safetensors", names.[half ..] ]
+                let shards =
+                    [ "model-00001-of-00002.safetensors", names.[.. half - 1];
+                      "model-00002-of-00002.safetensors", names.[half ..] ]
                 for file, part in shards do
-                    SafetensorsFile.Save(Path.Combine(dir, file), part |> Seq.map (fun n -> KeyValuePair(n, w.Tensors.[n])), readOnlyDict [ "format", "pt" ])
-                let map = shards |> List.collect (fun (file, part) -> [ for n in part -> sprintf "\"%s\": \"%s\"" n file ]) |> String.concat ",\n    "
-                File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"), sprintf "{\n  \"metadata\": {\"total_size\": 0},\n  \"weight_map\": {\n    %s\n  }\n}" map)
+                    SafetensorsFile.Save(Path.Combine(dir, file),
+                                         part
+                                             |> Seq.map (fun n -> KeyValuePair(n, w.Tensors.[n])), readOnlyDict
+                                                 [ "format", "pt" ])
+                let map =
+                    shards |> List.collect (fun (file, part) -> [ for n in part -> sprintf "\"%s\": \"%s\"" n file ])
+                        |> String.concat ",\n    "
+                File.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"),
+                                  sprintf "{\n  \"metadata\": {\"total_size\": 0},\n  \"weight_map\": {\n    %s\n  }\n}"
+                                      map)
                 use tokens = randomTokens ()
                 use expected = llamaReference llamaSpec w tokens
                 use model = HookedTransformer.FromPretrainedNoProcessing(dir)
@@ -623,6 +672,7 @@ let tests =
                 File.Delete(Path.Combine(dir, "model.safetensors"))
                 File.WriteAllText(Path.Combine(dir, "pytorch_model.bin"), "")
                 let m3 = messageOf<CheckpointException> (fun () -> ModelLoader.Load(dir) |> ignore)
-                Expect.stringContains m3 "pytorch_model.bin: not a readable torch.save file" "names the unreadable pickled file"
+                Expect.stringContains m3 "pytorch_model.bin: not a readable torch.save file"
+                    "names the unreadable pickled file"
             finally Directory.Delete(dir, true)
     ]

@@ -42,14 +42,16 @@ let checkpointTests =
             let o = Oracle "attnonly"
             use model = o.Model()
             let json = model.Config.ToJson()
-            for field in [ "n_layers"; "d_model"; "n_heads"; "d_head"; "d_vocab"; "attn_only"; "normalization_type"; "positional_embedding_type" ] do
+            for field in [ "n_layers"; "d_model"; "n_heads"; "d_head"; "d_vocab"; "attn_only"; "normalization_type";
+                           "positional_embedding_type" ] do
                 Expect.stringContains json ("\"" + field + "\"") field
 
         testCase "a missing weight is named" <| fun () ->
             let o = Oracle "gpt2like"
             use model = new HookedTransformer(o.Config())
             let pairs =
-                model.StateDict() |> Seq.filter (fun kv -> kv.Key <> "blocks.1.attn.W_Q") |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
+                model.StateDict() |> Seq.filter (fun kv -> kv.Key <> "blocks.1.attn.W_Q")
+                    |> Seq.map (fun kv -> kv.Key, kv.Value.clone()) |> dict
             use other = new HookedTransformer(o.Config())
             let e = Expect.throwsT<CheckpointException> (fun () -> other.LoadStateDict(pairs)) "missing weight"
             ()
@@ -57,7 +59,12 @@ let checkpointTests =
         testCase "a wrong shape is named with both shapes" <| fun () ->
             let o = Oracle "gpt2like"
             use model = new HookedTransformer(o.Config())
-            let pairs = model.StateDict() |> Seq.map (fun kv -> Collections.Generic.KeyValuePair(kv.Key, (if kv.Key = "embed.W_E" then torch.zeros(3L, 3L) else kv.Value))) |> Seq.toArray
+            let pairs =
+                model.StateDict()
+                |> Seq.map (fun kv ->
+                    Collections.Generic.KeyValuePair(kv.Key,
+                                                     (if kv.Key = "embed.W_E" then torch.zeros(3L, 3L) else kv.Value)))
+                |> Seq.toArray
             try
                 model.LoadStateDict(pairs, "test")
                 failtest "expected an error"
@@ -96,7 +103,8 @@ let safetensorsTests =
                   "i32", torch.arange(4L).to_type(torch.int32)
                   "bool", torch.tensor([| true; false; true |])
                   "empty", torch.zeros(0L, 3L) ]
-            SafetensorsFile.Save(path, tensors |> Seq.map (fun (k, v) -> Collections.Generic.KeyValuePair(k, v)), readOnlyDict [ "note", "test" ])
+            SafetensorsFile.Save(path, tensors |> Seq.map (fun (k, v) -> Collections.Generic.KeyValuePair(k, v)),
+                                 readOnlyDict [ "note", "test" ])
             use f = SafetensorsFile.Open path
             Expect.equal f.Metadata.["note"] "test" "metadata"
             for (name, t) in tensors do
@@ -111,24 +119,41 @@ let safetensorsTests =
             try
                 use f = SafetensorsFile.Open path
                 failtest "expected an error"
-            with :? SafetensorsException as e -> Expect.stringContains e.Message "header length" "says the header length is wrong"
+            with :? SafetensorsException as e ->
+                Expect.stringContains e.Message "header length" "says the header length is wrong"
         testCase "file shorter than 8 bytes" <| fun () ->
             let path = Path.Combine(tempDir (), "short.safetensors")
             File.WriteAllBytes(path, [| 1uy; 2uy |])
             Expect.throwsT<SafetensorsException> (fun () -> SafetensorsFile.Open(path).Dispose()) "too short"
         testCase "header that is not JSON" <| fun () -> expectSafetensorsError "{not json" [||] "not valid JSON"
-        testCase "unknown dtype" <| fun () -> expectSafetensorsError """{"a":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}}""" [| 0uy |] "unknown dtype 'F8'"
-        testCase "offsets out of range (truncated data)" <| fun () -> expectSafetensorsError """{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""" (Array.zeroCreate 8) "truncated"
+        testCase "unknown dtype"
+        <| fun () ->
+            expectSafetensorsError """{"a":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}}""" [| 0uy |]
+                "unknown dtype 'F8'"
+        testCase "offsets out of range (truncated data)"
+        <| fun () ->
+            expectSafetensorsError """{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}""" (Array.zeroCreate 8)
+                "truncated"
         testCase "overlapping tensors" <| fun () ->
-            expectSafetensorsError """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""" (Array.zeroCreate 12) "overlap"
-        testCase "shape and byte span disagree" <| fun () -> expectSafetensorsError """{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""" (Array.zeroCreate 8) "needs 12 bytes"
-        testCase "written two rows at a time, a file is byte for byte the one saved whole; missing, extra or misshapen rows are refused" <| fun () ->
+            expectSafetensorsError ("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","""
+                                    + """"shape":[2],"data_offsets":[4,12]}}""") (Array.zeroCreate 12) "overlap"
+        testCase "shape and byte span disagree"
+        <| fun () ->
+            expectSafetensorsError """{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""" (Array.zeroCreate 8)
+                "needs 12 bytes"
+        testCase ("written two rows at a time, a file is byte for byte the one saved whole; missing, extra or "
+                  + "misshapen rows are refused") <| fun () ->
             use a = torch.arange(24.0f).reshape(4L, 3L, 2L)
             use b = torch.tensor([| 10L; 20L; 30L; 40L |])
             let metadata = dict [ "note", "rows" ]
             let path = Path.Combine(tempDir (), "whole.safetensors")
-            SafetensorsFile.Save(path, [ Collections.Generic.KeyValuePair("b", b); Collections.Generic.KeyValuePair("a", a) ], Collections.Generic.Dictionary metadata)
-            let layout = SafetensorsLayout.Of([ struct ("a", torch.ScalarType.Float32, [| 4L; 3L; 2L |]); struct ("b", torch.ScalarType.Int64, [| 4L |]) ], Collections.Generic.Dictionary metadata)
+            SafetensorsFile.Save(path,
+                                 [ Collections.Generic.KeyValuePair("b", b); Collections.Generic.KeyValuePair("a", a) ],
+                                 Collections.Generic.Dictionary metadata)
+            let layout =
+                SafetensorsLayout.Of([ struct ("a", torch.ScalarType.Float32, [| 4L; 3L; 2L |])
+                                       struct ("b", torch.ScalarType.Int64, [| 4L |]) ],
+                                     Collections.Generic.Dictionary metadata)
             use stream = new MemoryStream()
             let writer = SafetensorsWriter(stream, layout)
             for start in [ 0L; 2L ] do
@@ -142,9 +167,12 @@ let safetensorsTests =
                 use s = new MemoryStream()
                 let e = Expect.throwsC (fun () -> f (SafetensorsWriter(s, layout))) id
                 Expect.stringContains e.Message fragment fragment
-            refused (fun w -> (use r = a.narrow(0, 0, 2L) in w.Append("a", r)); w.Finish()) "tensor 'a' of shape [4, 3, 2] got 48 of its 96 bytes"
-            refused (fun w -> (use r = torch.zeros(2L, 2L, 2L) in w.Append("a", r))) "rows of shape [2, 2, 2] into tensor 'a' of shape [4, 3, 2]"
-            refused (fun w -> (use r = torch.zeros(2L, 3L, 2L, dtype = torch.float64) in w.Append("a", r))) "dtype Float64 into tensor 'a' of dtype F32"
+            refused (fun w -> (use r = a.narrow(0, 0, 2L) in w.Append("a", r)); w.Finish())
+                "tensor 'a' of shape [4, 3, 2] got 48 of its 96 bytes"
+            refused (fun w -> (use r = torch.zeros(2L, 2L, 2L) in w.Append("a", r)))
+                "rows of shape [2, 2, 2] into tensor 'a' of shape [4, 3, 2]"
+            refused (fun w -> (use r = torch.zeros(2L, 3L, 2L, dtype = torch.float64) in w.Append("a", r)))
+                "dtype Float64 into tensor 'a' of dtype F32"
             refused (fun w -> w.Append("a", a); (use r = a.narrow(0, 0, 1L) in w.Append("a", r))) "no room left"
             refused (fun w -> w.Append("c", a)) "no such tensor"
         testCase "a corrupt weights file is reported by the checkpoint loader" <| fun () ->
@@ -188,7 +216,9 @@ let hookTests =
             Expect.sequenceEqual (c.["pattern", 0].shape) [| 1L; 4L; 12L; 12L |] "batch kept"
             c.RemoveBatchDim() |> ignore
             Expect.sequenceEqual (c.["pattern", 0].shape) [| 4L; 12L; 12L |] "batch removed"
-            let ex = Expect.throwsT<Collections.Generic.KeyNotFoundException> (fun () -> c.["blocks.0.attn.hook_patern"] |> ignore) "unknown"
+            let ex =
+                Expect.throwsT<Collections.Generic.KeyNotFoundException> (fun () ->
+                    c.["blocks.0.attn.hook_patern"] |> ignore) "unknown"
             ()
 
         testCase "unknown hook names suggest the nearest valid ones" <| fun () ->
@@ -197,21 +227,26 @@ let hookTests =
             try
                 model.Hook("blocks.0.attn.hook_patern") |> ignore
                 failtest "expected an error"
-            with :? ArgumentException as e -> Expect.stringContains e.Message "blocks.0.attn.hook_pattern" "suggests the right name"
+            with :? ArgumentException as e ->
+                Expect.stringContains e.Message "blocks.0.attn.hook_pattern" "suggests the right name"
 
         testCase "names filter caches only what is asked" <| fun () ->
             let o = Oracle "gpt2like"
             use model = o.Model()
             use tokens = tokensOf o
             use run = model.RunWithCache(tokens, HookedTransformer.NamesFilter("blocks.*.attn.hook_pattern"))
-            Expect.sequenceEqual run.Cache.Keys [ "blocks.0.attn.hook_pattern"; "blocks.1.attn.hook_pattern" ] "two patterns"
+            Expect.sequenceEqual run.Cache.Keys [ "blocks.0.attn.hook_pattern"; "blocks.1.attn.hook_pattern" ]
+                "two patterns"
 
         testCase "a scoped hook changes the output and is removed afterwards, even on error" <| fun () ->
             let o = Oracle "gpt2like"
             use model = o.Model()
             use tokens = tokensOf o
             use clean = model.Forward(tokens)
-            let zeroHead2 = HookFunction(fun z _ -> (let z2 = z.clone() in z2.index_put_(torch.tensor(0.0f), torch.TensorIndex.Ellipsis, torch.TensorIndex.Single(2L), torch.TensorIndex.Slice())))
+            let zeroHead2 =
+                HookFunction(fun z _ ->
+                    (let z2 = z.clone() in z2.index_put_(torch.tensor(0.0f), torch.TensorIndex.Ellipsis,
+                                                         torch.TensorIndex.Single(2L), torch.TensorIndex.Slice())))
             use ablated = model.RunWithHooks(tokens, struct ("blocks.1.attn.hook_z", zeroHead2))
             Expect.isGreaterThan (maxAbsDiff clean ablated) 1e-4 "the hook changed the logits"
             // The oracle's ablation logits: head 2 of layer 1 zero-ablated.
@@ -239,7 +274,9 @@ let hookTests =
 let textTests =
     testList "model text" [
         testCase "to_tokens / to_str_tokens / get_token_position as TransformerLens documents them" <| fun () ->
-            let cfg = HookedTransformerConfig(NLayers = 1, DModel = 8, NCtx = 16, DHead = 4, DVocab = 50257, AttnOnly = true, TokenizerName = "gpt2", Seed = Nullable 0)
+            let cfg =
+                HookedTransformerConfig(NLayers = 1, DModel = 8, NCtx = 16, DHead = 4, DVocab = 50257, AttnOnly = true,
+                                        TokenizerName = "gpt2", Seed = Nullable 0)
             use model = new HookedTransformer(cfg)
             use batch = model.ToTokens([| "The cat sat on the mat."; "The cat sat on the mat really hard." |])
             let tokens = batch.Tokens
@@ -247,8 +284,10 @@ let textTests =
             Expect.equal rows [ [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 13L; 50256L; 50256L ]
                                 [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 1107L; 1327L; 13L ] ] "padded batch"
             let mask = [ for b in 0L .. 1L -> [ for p in 0L .. 9L -> batch.AttentionMask.[b, p].item<int64>() ] ]
-            Expect.equal mask [ [ 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 0L; 0L ]; List.replicate 10 1L ] "the mask marks the pads, though the pad id is also BOS"
-            Expect.sequenceEqual (model.ToStrTokens "2342+2017=21445") [ "<|endoftext|>"; "23"; "42"; "+"; "2017"; "="; "214"; "45" ] "str tokens"
+            Expect.equal mask [ [ 1L; 1L; 1L; 1L; 1L; 1L; 1L; 1L; 0L; 0L ]; List.replicate 10 1L ]
+                "the mask marks the pads, though the pad id is also BOS"
+            Expect.sequenceEqual (model.ToStrTokens "2342+2017=21445")
+                [ "<|endoftext|>"; "23"; "42"; "+"; "2017"; "="; "214"; "45" ] "str tokens"
             Expect.equal (model.GetTokenPosition(" cat", "The cat sat on the mat")) 2 "with BOS"
             Expect.equal (model.GetTokenPosition(" cat", "The cat sat on the mat", prependBos = false)) 1 "without BOS"
             Expect.equal (model.ToSingleToken " Mary") 5335 "single token"
@@ -271,7 +310,10 @@ let cacheCommandTests =
             let dir = tempDir ()
             model.Save dir
             let out = Path.Combine(tempDir (), "acts.safetensors")
-            let r = Processes.lens [ "cache"; dir; "--tokens"; "[[41,31,6,75,34,38,29,72,37,53,65,25],[10,61,32,70,95,70,39,19,69,14,45,42]]"; "--out"; out ]
+            let r =
+                Processes.lens [ "cache"; dir; "--tokens";
+                                 "[[41,31,6,75,34,38,29,72,37,53,65,25],[10,61,32,70,95,70,39,19,69,14,45,42]]";
+                                 "--out"; out ]
             Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
             Expect.stringContains r.Stdout "blocks.1.attn.hook_pattern" "the table lists activations"
             let expected = o.Expected "expected.safetensors"
@@ -287,10 +329,13 @@ let cacheCommandTests =
             let dir = tempDir ()
             model.Save dir
             let out = Path.Combine(tempDir (), "acts.safetensors")
-            let r = Processes.lens [ "cache"; dir; "--tokens"; "[1,2,3,4]"; "--out"; out; "--names"; "blocks.*.attn.hook_result"; "--attn-result" ]
+            let r =
+                Processes.lens [ "cache"; dir; "--tokens"; "[1,2,3,4]"; "--out"; out; "--names";
+                                 "blocks.*.attn.hook_result"; "--attn-result" ]
             Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
             use written = SafetensorsFile.Open out
-            Expect.sequenceEqual (written.Names |> Seq.sort) [ "blocks.0.attn.hook_result"; "blocks.1.attn.hook_result"; "logits"; "tokens" ] "filtered"
+            Expect.sequenceEqual (written.Names |> Seq.sort)
+                [ "blocks.0.attn.hook_result"; "blocks.1.attn.hook_result"; "logits"; "tokens" ] "filtered"
 
         testCase "bad input gives a clear message and exit code" <| fun () ->
             let r = Processes.lens [ "cache"; "/nonexistent/model"; "--tokens"; "[1,2]"; "--out"; "/tmp/x.safetensors" ]

@@ -9,7 +9,8 @@ open Lens.Analysis
 open Lens.Tests.TestSupport
 open Lens.Tests.ParityTests
 
-let randn (g: torch.Generator) (shape: int64 list) = torch.randn(Array.ofList shape, dtype = torch.float64, generator = g)
+let randn (g: torch.Generator) (shape: int64 list) =
+    torch.randn(Array.ofList shape, dtype = torch.float64, generator = g)
 
 let values (t: torch.Tensor) = use c = t.to_type(torch.float64).cpu().contiguous() in c.data<float>().ToArray()
 
@@ -27,13 +28,16 @@ let expectSameMultiset tol what (actual: (float * float)[]) (expected: (float * 
         let free = [| 0 .. actual.Length - 1 |] |> Array.filter (fun k -> not used.[k])
         Expect.isNonEmpty free (sprintf "%s: more expected eigenvalues than actual ones" what)
         let best = free |> Array.minBy dist
-        if dist best > tol then failtestf "%s: no eigenvalue near (%g, %g); nearest differs by %g" what er ei (dist best)
+        if dist best > tol then
+            failtestf "%s: no eigenvalue near (%g, %g); nearest differs by %g" what er ei (dist best)
         used.[best] <- true
 
 /// A model whose layer-0 heads are built by hand: head 0 copies (OV = projection onto the first d_head dims),
 /// head 1 anti-copies (OV = minus that projection); W_U = W_Eᵀ so the full OV circuit of head 0 is W_E·P·W_Eᵀ.
 let copyingModel () =
-    let cfg = HookedTransformerConfig(NLayers = 1, DModel = 8, DHead = 4, NHeads = 2, NCtx = 16, DVocab = 8, AttnOnly = true, Seed = Nullable 5)
+    let cfg =
+        HookedTransformerConfig(NLayers = 1, DModel = 8, DHead = 4, NHeads = 2, NCtx = 16, DVocab = 8, AttnOnly = true,
+                                Seed = Nullable 5)
     let model = new HookedTransformer(cfg)
     use _ = torch.no_grad()
     let attn = model.blocks.[0].attn
@@ -91,7 +95,8 @@ let tests =
             use dense = a.matmul(b)
             expectClose 1e-12 "broadcast AB" ab dense
 
-        testCase "SVD without forming AB: U·diag(S)·Vhᵀ = AB, S = dense singular values, orthonormal columns, Frobenius norm" <| fun () ->
+        testCase ("SVD without forming AB: U·diag(S)·Vhᵀ = AB, S = dense singular values, orthonormal columns, "
+                  + "Frobenius norm") <| fun () ->
             use g = new torch.Generator(13UL)
             use a = randn g [ 2L; 9L; 3L ]
             use b = randn g [ 2L; 3L; 7L ]
@@ -138,7 +143,8 @@ let tests =
             let big = complexValues denseEig |> Array.sortByDescending (fun (r, i) -> r * r + i * i) |> Array.take 4
             expectSameMultiset 1e-8 "eigenvalues" (complexValues eig) big
 
-        testCase "products with matrices, vectors and factored matrices on either side equal the dense products" <| fun () ->
+        testCase "products with matrices, vectors and factored matrices on either side equal the dense products"
+        <| fun () ->
             use g = new torch.Generator(15UL)
             use a = randn g [ 6L; 2L ]
             use b = randn g [ 2L; 6L ]
@@ -190,7 +196,8 @@ let tests =
             Expect.throwsT<ArgumentException> (fun () -> new FactoredMatrix(a, b) |> ignore) "inner dimensions differ"
             use a2 = torch.zeros(2L, 4L, 3L)
             use b2 = torch.zeros(3L, 3L, 4L)
-            Expect.throwsT<ArgumentException> (fun () -> new FactoredMatrix(a2, b2) |> ignore) "leading dimensions do not broadcast"
+            Expect.throwsT<ArgumentException> (fun () -> new FactoredMatrix(a2, b2) |> ignore)
+                "leading dimensions do not broadcast"
             use b3 = torch.zeros(3L, 5L)
             use m = new FactoredMatrix(a, b3)
             Expect.throwsT<InvalidOperationException> (fun () -> m.BA |> ignore) "B·A of a non-square matrix"
@@ -200,7 +207,8 @@ let tests =
             use vec = torch.zeros(5L)
             Expect.throwsT<ArgumentException> (fun () -> (m * vec) |> ignore) "a vector goes through MultiplyVector"
 
-        testCase "model.OV and model.QK are W_V·W_O and W_Q·W_Kᵀ per head; full and positional circuits equal the dense products" <| fun () ->
+        testCase ("model.OV and model.QK are W_V·W_O and W_Q·W_Kᵀ per head; full and positional circuits equal the "
+                  + "dense products") <| fun () ->
             use model = (Oracle "gpt2like").Model()
             use ov = model.OV
             use qk = model.QK
@@ -232,9 +240,11 @@ let tests =
             expectClose 1e-5 "positional QK L1H0" posQkAb densePosQk
             use posOv = Circuits.PositionalOvCircuit(model)
             Expect.sequenceEqual posOv.Shape [| 2L; 4L; 32L; 97L |] "positional OV [.., n_ctx, d_vocab_out]"
-            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Circuits.FullOvCircuit(model, 2, 0) |> ignore) "layer out of range"
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> Circuits.FullOvCircuit(model, 2, 0) |> ignore)
+                "layer out of range"
 
-        testCase "copying scores: Re(Σλ)/Σ|λ| is 1 for a head that copies and −1 for one that negates; positive-eigenvalue fraction 1 and 0" <| fun () ->
+        testCase ("copying scores: Re(Σλ)/Σ|λ| is 1 for a head that copies and −1 for one that negates; "
+                  + "positive-eigenvalue fraction 1 and 0") <| fun () ->
             use model = copyingModel ()
             use ovScores = Composition.OvCopyingScores(model)
             use expected = torch.tensor([| 1.0f; -1.0f |]).reshape(1L, 2L)
@@ -251,9 +261,11 @@ let tests =
             use viaSmallSide = Composition.FullOvCopyingScores(realModel)
             use full = Circuits.FullOvCircuit(realModel)
             use viaFactored = Composition.CopyingScore(full)
-            expectClose 1e-4 "full OV copying scores from W_O·(W_U·W_E)·W_V = from the factored circuit" viaSmallSide viaFactored
+            expectClose 1e-4 "full OV copying scores from W_O·(W_U·W_E)·W_V = from the factored circuit" viaSmallSide
+                viaFactored
 
-        testCase "composition scores: zero unless the reading head is in a later layer, and ranked pairs read back" <| fun () ->
+        testCase "composition scores: zero unless the reading head is in a later layer, and ranked pairs read back"
+        <| fun () ->
             use model = (Oracle "gpt2like").Model()
             use scores = Composition.AllScores(model, "V")
             Expect.sequenceEqual scores.AxisNames [ "layer1"; "head1"; "layer2"; "head2" ] "axis names"
@@ -261,7 +273,10 @@ let tests =
             Expect.equal (scores.[1, 2, 0, 1]) 0.0 "earlier layer is zero"
             let top = scores.Top(3)
             Expect.equal top.Count 3 "three pairs"
-            Expect.isTrue (top |> List.ofSeq |> List.forall (fun p -> p.SourceLayer < p.DestLayer && p.Score > 0.0)) "pairs read from earlier layers"
-            Expect.floatClose Accuracy.high top.[0].Score (scores.[top.[0].SourceLayer, top.[0].SourceHead, top.[0].DestLayer, top.[0].DestHead]) "Top reads the tensor"
+            Expect.isTrue (top |> List.ofSeq |> List.forall (fun p -> p.SourceLayer < p.DestLayer && p.Score > 0.0))
+                "pairs read from earlier layers"
+            Expect.floatClose Accuracy.high top.[0].Score
+                (scores.[top.[0].SourceLayer, top.[0].SourceHead, top.[0].DestLayer, top.[0].DestHead])
+                "Top reads the tensor"
             Expect.throwsT<ArgumentException> (fun () -> Composition.AllScores(model, "X") |> ignore) "unknown mode"
     ]

@@ -13,11 +13,13 @@ open Lens.Tests.TestSupport
 open Lens.Tests.ParityTests
 
 let private processedModel (oracle: Oracle) =
-    let cfg = HookedTransformerConfig.FromJson(oracle.Manifest.GetProperty("processed_config").GetRawText(), "processed")
+    let cfg =
+        HookedTransformerConfig.FromJson(oracle.Manifest.GetProperty("processed_config").GetRawText(), "processed")
     cfg.InitWeights <- false
     let model = new HookedTransformer(cfg)
     use f = SafetensorsFile.Open(Path.Combine(oracle.Dir, "processed_weights.safetensors"))
-    model.LoadStateDict(f.Names |> Seq.map (fun n -> System.Collections.Generic.KeyValuePair(n, f.Load n)), "processed weights")
+    model.LoadStateDict(f.Names |> Seq.map (fun n -> System.Collections.Generic.KeyValuePair(n, f.Load n)),
+                        "processed weights")
     model
 
 let private noOp = HookFunction(fun _ _ -> null)
@@ -32,16 +34,20 @@ let private fused (set: string) =
             expectClose 1e-5 "logits" logits expected.["logits"]
             disposeAll expected
 
-        testCase "a hook on hook_pattern (explicit attention) and on ln hook_scale (explicit LayerNorm) leaves the logits as fused" <| fun () ->
+        testCase ("a hook on hook_pattern (explicit attention) and on ln hook_scale (explicit LayerNorm) leaves the "
+                  + "logits as fused") <| fun () ->
             let expected = oracle.Expected "expected.safetensors"
             use model = oracle.Model()
             let tokens = expected.["tokens"]
             use fusedLogits = model.Forward(tokens)
-            use hooked = model.RunWithHooks(tokens, struct ("blocks.0.attn.hook_pattern", noOp), struct ("blocks.1.ln1.hook_scale", noOp))
+            use hooked =
+                model.RunWithHooks(tokens, struct ("blocks.0.attn.hook_pattern", noOp),
+                                   struct ("blocks.1.ln1.hook_scale", noOp))
             expectClose 1e-5 "logits, explicit vs fused" hooked fusedLogits
             disposeAll expected
 
-        testCase "zero-ablating a head through hook_z (an in-place edit of the fused output) matches TransformerLens" <| fun () ->
+        testCase "zero-ablating a head through hook_z (an in-place edit of the fused output) matches TransformerLens"
+        <| fun () ->
             let analyses = oracle.Expected "analyses.safetensors"
             let expected = oracle.Expected "expected.safetensors"
             use model = oracle.Model()
@@ -58,7 +64,8 @@ let private fused (set: string) =
             expectClose 1e-5 "processed logits" logits expected.["logits"]
             disposeAll expected
 
-        testCase "greedy generation with the key-value cache (one fused query per step) gives TransformerLens's tokens and logits" <| fun () ->
+        testCase ("greedy generation with the key-value cache (one fused query per step) gives TransformerLens's "
+                  + "tokens and logits") <| fun () ->
             let analyses = oracle.Expected "analyses.safetensors"
             use model = oracle.Model()
             let prompt = analyses.["generation.prompt"]
@@ -116,7 +123,8 @@ let private sharedQkv =
                     expectClose 0.0 name loadedByName.[name] p
             finally Directory.Delete(dir, true)
 
-        testCase "after conversion to float64 (parameters replaced) the forward projects head by head and still matches" <| fun () ->
+        testCase "after conversion to float64 (parameters replaced) the forward projects head by head and still matches"
+        <| fun () ->
             let expected = oracle.Expected "expected.safetensors"
             use model = oracle.Model()
             model.To(dtype = torch.float64) |> ignore

@@ -22,7 +22,8 @@ type Oracle(name: string) =
     member this.Model(?useAttnResult: bool) =
         let model = new HookedTransformer(this.Config(defaultArg useAttnResult false))
         use f = SafetensorsFile.Open(Path.Combine(dir, "weights.safetensors"))
-        model.LoadStateDict(f.Names |> Seq.map (fun n -> System.Collections.Generic.KeyValuePair(n, f.Load n)), "weights")
+        model.LoadStateDict(f.Names |> Seq.map (fun n -> System.Collections.Generic.KeyValuePair(n, f.Load n)),
+                            "weights")
         model
     member _.Expected(file: string) = SafetensorsFile.LoadAll(Path.Combine(dir, file))
     member _.HookNames(run: string) =
@@ -34,7 +35,8 @@ let disposeAll (d: System.Collections.Generic.Dictionary<string, torch.Tensor>) 
 let parity (set: string) =
     let oracle = Oracle set
     testList set [
-        testCase "logits, loss, per-token loss and every cached activation match TransformerLens within 1e-5" <| fun () ->
+        testCase "logits, loss, per-token loss and every cached activation match TransformerLens within 1e-5"
+        <| fun () ->
             let expected = oracle.Expected "expected.safetensors"
             use model = oracle.Model()
             let tokens = expected.["tokens"]
@@ -47,7 +49,8 @@ let parity (set: string) =
             expectClose 1e-5 "loss_per_token" lossPerToken expected.["loss_per_token"]
             let names = oracle.HookNames "default"
             Expect.isGreaterThan names.Length 20 "the manifest lists the hooks"
-            Expect.sequenceEqual (cache.Keys |> Seq.sort) (names |> Seq.sort) "the cache holds exactly TransformerLens's hook names"
+            Expect.sequenceEqual (cache.Keys |> Seq.sort) (names |> Seq.sort)
+                "the cache holds exactly TransformerLens's hook names"
             for n in names do expectClose 1e-5 n cache.[n] expected.[n]
             disposeAll expected
 

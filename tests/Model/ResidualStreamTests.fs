@@ -1,4 +1,5 @@
-/// The cache's residual-stream analyses: decompositions add up, labels, layer norm on stacks, logit lens and attributions.
+/// The cache's residual-stream analyses: decompositions add up, labels, layer norm on stacks, logit lens and
+/// attributions.
 module Lens.Tests.ResidualStreamTests
 
 open System
@@ -29,7 +30,8 @@ let tests =
             use total = all.Stack.sum(0L)
             expectClose 1e-5 "Σ decompose_resid() = final resid_post" total cache.["resid_post", 1]
             use toLayer1 = cache.DecomposeResid(layer = Nullable 1)
-            Expect.sequenceEqual toLayer1.Labels [ "embed"; "pos_embed"; "0_attn_out"; "0_mlp_out" ] "labels up to layer 1"
+            Expect.sequenceEqual toLayer1.Labels [ "embed"; "pos_embed"; "0_attn_out"; "0_mlp_out" ]
+                "labels up to layer 1"
             use sum1 = toLayer1.Stack.sum(0L)
             expectClose 1e-5 "Σ decompose_resid(1) = resid_pre 1" sum1 cache.["resid_pre", 1]
             use mlpIn = cache.DecomposeResid(layer = Nullable 1, mlpInput = true)
@@ -40,12 +42,15 @@ let tests =
             Expect.sequenceEqual attnOnly.Labels [ "0_attn_out"; "1_attn_out" ] "mode attn without embeddings"
             use normed = cache.DecomposeResid(applyLn = true)
             use normedSum = normed.Stack.sum(0L)
-            expectClose 1e-5 "Σ decompose_resid(apply_ln) = ln_final.hook_normalized (cached scale is linear)" normedSum cache.["ln_final.hook_normalized"]
+            expectClose 1e-5 "Σ decompose_resid(apply_ln) = ln_final.hook_normalized (cached scale is linear)" normedSum
+                cache.["ln_final.hook_normalized"]
             use normed1 = cache.DecomposeResid(layer = Nullable 1, applyLn = true)
             use normed1Sum = normed1.Stack.sum(0L)
-            expectClose 1e-5 "at layer 1 the cached ln1 scale applies" normed1Sum cache.["blocks.1.ln1.hook_normalized"])
+            expectClose 1e-5 "at layer 1 the cached ln1 scale applies" normed1Sum
+                cache.["blocks.1.ln1.hook_normalized"])
 
-        testCase "accumulated residual: labels, mids, MLP input, positions, and the logit lens ends at the logits" <| withRun "gpt2like" (fun model _ run ->
+        testCase "accumulated residual: labels, mids, MLP input, positions, and the logit lens ends at the logits"
+        <| withRun "gpt2like" (fun model _ run ->
             let cache = run.Cache
             use plain = cache.AccumulatedResid()
             Expect.sequenceEqual plain.Labels [ "0_pre"; "1_pre"; "final_post" ] "labels"
@@ -64,7 +69,8 @@ let tests =
             use fullRange = full.Stack.narrow(2L, 2L, 3L)
             expectClose 1e-6 "a position range" range.Stack fullRange
             use finalLn = full.["final_post"]
-            expectClose 1e-5 "the recomputed final norm of final_post is what the unembed sees" finalLn cache.["unembed.hook_in"]
+            expectClose 1e-5 "the recomputed final norm of final_post is what the unembed sees" finalLn
+                cache.["unembed.hook_in"]
             use lens = cache.LogitLens()
             Expect.sequenceEqual lens.Labels plain.Labels "logit lens labels"
             Expect.sequenceEqual lens.Stack.shape [| 3L; 2L; 12L; 97L |] "[layers + 1, batch, pos, d_vocab]"
@@ -72,7 +78,8 @@ let tests =
             expectClose 1e-5 "the logit lens of final_post is the logits" lensFinal run.Logits
             Expect.throwsT<KeyNotFoundException> (fun () -> lens.["2_pre"] |> ignore) "unknown label")
 
-        testCase "head and neuron stacks add up to attn_out and mlp_out, with remainders completing the stream" <| withRun "gpt2like" (fun model _ run ->
+        testCase "head and neuron stacks add up to attn_out and mlp_out, with remainders completing the stream"
+        <| withRun "gpt2like" (fun model _ run ->
             let cache = run.Cache
             use heads = cache.StackHeadResults()
             Expect.equal heads.Count 8 "n_layers · n_heads"
@@ -100,7 +107,8 @@ let tests =
             use remSum = rem.Stack.sum(0L)
             expectClose 1e-5 "neurons + remainder = resid_mid 1 with mlp_input" remSum cache.["resid_mid", 1])
 
-        testCase "logit attributions: per token, per example, against incorrect tokens, and summing to the direct logit" <| withRun "gpt2like" (fun model _ run ->
+        testCase "logit attributions: per token, per example, against incorrect tokens, and summing to the direct logit"
+        <| withRun "gpt2like" (fun model _ run ->
             let cache = run.Cache
             use stack = cache.DecomposeResid()
             use tokens = torch.tensor([| 5L; 9L |])
@@ -121,9 +129,11 @@ let tests =
             use direct = (normalized * directions).sum(-1L)
             expectClose 1e-5 "Σ attributions = normalised final stream · W_U[:, token]" total direct
             use bad = torch.tensor([| 5L; 9L; 1L |])
-            Expect.throwsT<ArgumentException> (fun () -> cache.LogitAttrs(stack.Stack, tokens, bad) |> ignore) "token shapes must match"
+            Expect.throwsT<ArgumentException> (fun () -> cache.LogitAttrs(stack.Stack, tokens, bad) |> ignore)
+                "token shapes must match"
             use outOfVocab = torch.tensor([| 97L; 0L |])
-            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> cache.LogitAttrs(stack.Stack, outOfVocab) |> ignore) "token ids in range")
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> cache.LogitAttrs(stack.Stack, outOfVocab) |> ignore)
+                "token ids in range")
 
         testCase "logit difference helper" <| withRun "gpt2like" (fun _ _ run ->
             use correct = torch.tensor([| 3L; 4L |])
@@ -131,19 +141,31 @@ let tests =
             use perExample = LogitDifference.PerExample(run.Logits, correct, incorrect)
             let manual =
                 [| for b in 0L .. 1L ->
-                    run.Logits.[b, 11L, correct.[b].item<int64>()].item<float32>() - run.Logits.[b, 11L, incorrect.[b].item<int64>()].item<float32>() |]
-            Expect.sequenceEqual (perExample.data<float32>().ToArray()) manual "logits[b, -1, correct] − logits[b, -1, incorrect]"
-            Expect.floatClose Accuracy.medium (LogitDifference.Mean(run.Logits, correct, incorrect)) (float (Array.average manual)) "mean over the batch"
-            let metric = LogitDifference.NormalizedMetric(correct, incorrect, LogitDifference.Mean(run.Logits, correct, incorrect), 0.0)
-            Expect.floatClose Accuracy.high (metric.Invoke run.Logits) 1.0 "the clean run scores 1 on its own normalised metric")
+                    run.Logits.[b, 11L, correct.[b].item<int64>()].item<float32>()
+                        - run.Logits.[b, 11L, incorrect.[b].item<int64>()].item<float32>() |]
+            Expect.sequenceEqual (perExample.data<float32>().ToArray()) manual
+                "logits[b, -1, correct] − logits[b, -1, incorrect]"
+            Expect.floatClose Accuracy.medium (LogitDifference.Mean(run.Logits, correct, incorrect))
+                (float (Array.average manual)) "mean over the batch"
+            let metric =
+                LogitDifference.NormalizedMetric(correct, incorrect,
+                                                 LogitDifference.Mean(run.Logits, correct, incorrect), 0.0)
+            Expect.floatClose Accuracy.high (metric.Invoke run.Logits) 1.0
+                "the clean run scores 1 on its own normalised metric")
 
-        testCase "attention-only models, filtered caches and bad layers give clear answers" <| withRun "attnonly" (fun model tokens run ->
+        testCase "attention-only models, filtered caches and bad layers give clear answers"
+        <| withRun "attnonly" (fun model tokens run ->
             let cache = run.Cache
             use parts = cache.DecomposeResid()
             Expect.sequenceEqual parts.Labels [ "embed"; "pos_embed"; "0_attn_out"; "1_attn_out" ] "no MLP components"
             Expect.throwsT<InvalidOperationException> (fun () -> cache.StackNeuronResults() |> ignore) "no neurons"
-            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> cache.AccumulatedResid(layer = Nullable 3) |> ignore) "layer past n_layers"
+            Expect.throwsT<ArgumentOutOfRangeException> (fun () -> cache.AccumulatedResid(layer = Nullable 3) |> ignore)
+                "layer past n_layers"
             Expect.throwsT<ArgumentException> (fun () -> cache.DecomposeResid(mode = "heads") |> ignore) "unknown mode"
-            use filtered = model.RunWithCache(tokens, HookedTransformer.NamesFilter("hook_embed", "hook_pos_embed", "blocks.*.hook_attn_out"))
-            Expect.throwsT<KeyNotFoundException> (fun () -> filtered.Cache.DecomposeResid(applyLn = true) |> ignore) "the cached scale is needed")
+            use filtered =
+                model.RunWithCache(tokens,
+                                   HookedTransformer.NamesFilter("hook_embed", "hook_pos_embed",
+                                                                 "blocks.*.hook_attn_out"))
+            Expect.throwsT<KeyNotFoundException> (fun () -> filtered.Cache.DecomposeResid(applyLn = true) |> ignore)
+                "the cached scale is needed")
     ]

@@ -29,9 +29,17 @@ let private checkIn (name: string) (tokenizerDir: string) =
             let results =
                 [ "ids", ids = ints (e.GetProperty "ids"), sprintf "%A" ids
                   "tokens", (tok.Pieces(ints (e.GetProperty "ids")) |> List.ofArray) = strs (e.GetProperty "tokens"), ""
-                  "decoded", tok.Decode(ints (e.GetProperty "ids")) = e.GetProperty("decoded").GetString(), tok.Decode(ints (e.GetProperty "ids"))
-                  "decoded_skip_special", tok.Decode(ints (e.GetProperty "ids"), skipSpecialTokens = true) = e.GetProperty("decoded_skip_special").GetString(), ""
-                  "decoded_no_cleanup", tok.Decode(ints (e.GetProperty "ids"), cleanUpTokenizationSpaces = false) = e.GetProperty("decoded_no_cleanup").GetString(), "" ]
+                  "decoded",
+                      tok.Decode(ints (e.GetProperty "ids")) = e.GetProperty("decoded").GetString(),
+                      tok.Decode(ints (e.GetProperty "ids"))
+                  "decoded_skip_special",
+                      tok.Decode(ints (e.GetProperty "ids"), skipSpecialTokens = true)
+                          = e.GetProperty("decoded_skip_special").GetString(),
+                      ""
+                  "decoded_no_cleanup",
+                      tok.Decode(ints (e.GetProperty "ids"), cleanUpTokenizationSpaces = false)
+                          = e.GetProperty("decoded_no_cleanup").GetString(),
+                      "" ]
             let ok = results |> List.forall (fun (_, good, _) -> good)
             let key = if special then "with special" else "without special"
             if ok then matched <- matched |> Map.change key (fun c -> Some(defaultArg c 0 + 1))
@@ -39,7 +47,8 @@ let private checkIn (name: string) (tokenizerDir: string) =
                 if not good then mismatches.Add(sprintf "%s %s (%s): %s differs %s" name id key what got)
     let total = doc.RootElement.GetProperty("cases").GetArrayLength()
     printfn "[tokenizer] %s: %d/%d strings match with special tokens, %d/%d without (ids, pieces, 3 decodings)"
-        name (defaultArg (matched.TryFind "with special") 0) total (defaultArg (matched.TryFind "without special") 0) total
+        name (defaultArg (matched.TryFind "with special") 0) total (defaultArg (matched.TryFind "without special") 0)
+            total
     mismatches |> List.ofSeq
 
 let private check (name: string) = checkIn name (requireShared ("fixtures/tokenizers/" + name))
@@ -65,9 +74,12 @@ let private lengthDelimited (out: ResizeArray<byte>) (number: int) (bytes: byte[
 /// made from the real model by sorting on these scores: "▁▁", id 259, merges near the end), and pieces
 /// no merge makes below all of them.
 let private mixtralAsSentencePieceModel (path: string) =
-    use doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(requireShared "fixtures/tokenizers/mixtral", "tokenizer.json")))
+    use doc =
+        JsonDocument.Parse(File.ReadAllBytes(Path.Combine(requireShared "fixtures/tokenizers/mixtral",
+                                                          "tokenizer.json")))
     let model = doc.RootElement.GetProperty("model")
-    let vocab = [ for p in model.GetProperty("vocab").EnumerateObject() -> p.Value.GetInt32(), p.Name ] |> List.sortBy fst
+    let vocab =
+        [ for p in model.GetProperty("vocab").EnumerateObject() -> p.Value.GetInt32(), p.Name ] |> List.sortBy fst
     let firstRank = System.Collections.Generic.Dictionary<string, int>()
     model.GetProperty("merges").EnumerateArray() |> Seq.iteri (fun rank m ->
         let merged = m.GetString().Replace(" ", "")
@@ -111,7 +123,8 @@ let private llama3Split =
     """{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{L}+| ?[^\\s\\p{L}]+|\\s+"}, "behavior": "BEHAVIOR", "invert": false},
       {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}"""
 
-let private byteLevelDecoder = """{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}"""
+let private byteLevelDecoder =
+    """{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true}"""
 
 let private folderWithJson (json: string) =
     let dir = Path.Combine(Path.GetTempPath(), "lens-ckpt-tok-" + System.Guid.NewGuid().ToString("N"))
@@ -126,7 +139,8 @@ let private refusal<'e when 'e :> exn> (f: unit -> unit) =
     with :? 'e as e -> e.Message
 
 let private fixtureTest (name: string) =
-    testCase (name + ": every fixture string gives the expected ids and pieces, with and without special tokens, and decodes to the expected text") <| fun () ->
+    testCase (name + (": every fixture string gives the expected ids and pieces, with and without special tokens, and "
+                      + "decodes to the expected text")) <| fun () ->
         let mismatches = check name
         Expect.isEmpty (mismatches |> List.truncate 10) (sprintf "%d mismatches" mismatches.Length)
 
@@ -138,12 +152,14 @@ let tests =
         fixtureTest "gemma3"
         fixtureTest "mixtral"
 
-        testCase "mixtral as a SentencePiece tokenizer.model only (no tokenizer.json): converted as Hugging Face converts it, every fixture string matches" <| fun () ->
+        testCase ("mixtral as a SentencePiece tokenizer.model only (no tokenizer.json): converted as Hugging Face "
+                  + "converts it, every fixture string matches") <| fun () ->
             let dir = Path.Combine(Path.GetTempPath(), "lens-spmodel-" + System.Guid.NewGuid().ToString("N"))
             Directory.CreateDirectory dir |> ignore
             try
                 mixtralAsSentencePieceModel (Path.Combine(dir, "tokenizer.model"))
-                File.Copy(Path.Combine(requireShared "fixtures/tokenizers/mixtral", "tokenizer_config.json"), Path.Combine(dir, "tokenizer_config.json"))
+                File.Copy(Path.Combine(requireShared "fixtures/tokenizers/mixtral", "tokenizer_config.json"),
+                          Path.Combine(dir, "tokenizer_config.json"))
                 let mismatches = checkIn "mixtral" dir
                 Expect.isEmpty (mismatches |> List.truncate 10) (sprintf "%d mismatches" mismatches.Length)
                 // A unigram model (the default model_type) is refused by name.
@@ -151,25 +167,44 @@ let tests =
                 let unigram = ResizeArray<byte>()
                 lengthDelimited unigram 1 (let p = ResizeArray<byte>() in lengthDelimited p 1 "a"B; p.ToArray())
                 File.WriteAllBytes(Path.Combine(dir, "tokenizer.model"), unigram.ToArray())
-                Expect.stringContains (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder dir |> ignore)) "of type UNIGRAM" "model type"
+                Expect.stringContains
+                    (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder dir |> ignore))
+                    "of type UNIGRAM" "model type"
                 ignore bytes
             finally Directory.Delete(dir, true)
 
-        testCase "what cannot be reproduced exactly is refused by name: Split behaviours, decoders, post-processors, letters outside the BMP" <| fun () ->
-            let ok = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder """{"type": "ByteLevel"}""")
+        testCase ("what cannot be reproduced exactly is refused by name: Split behaviours, decoders, post-processors, "
+                  + "letters outside the BMP") <| fun () ->
+            let ok =
+                folderWithJson
+                    (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder
+                        """{"type": "ByteLevel"}""")
             let tok = CheckpointTokenizer.FromFolder ok
-            Expect.equal (tok.Encode("ab a<|end|>", false) |> List.ofArray) [ 2; 3; 0; 4 ] "ignore_merges, Split, added token"
+            Expect.equal (tok.Encode("ab a<|end|>", false) |> List.ofArray) [ 2; 3; 0; 4 ]
+                "ignore_merges, Split, added token"
             Expect.equal (tok.Pieces [ 2; 3; 4 ] |> List.ofArray) [ "ab"; "Ġ"; "<|end|>" ] "pieces"
             let astral = refusal<System.ArgumentException> (fun () -> tok.Encode("a𝐀", false) |> ignore)
             Expect.stringContains astral "U+1D400" "names the character"
-            let removed = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Removed")) byteLevelDecoder "null")
-            Expect.stringContains (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder removed |> ignore)) "behavior \"Removed\"" "Split behaviour"
-            let wordPiece = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) """{"type": "WordPiece", "prefix": "##"}""" "null")
-            Expect.stringContains (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder wordPiece |> ignore)) "decoder [WordPiece]" "decoder"
-            let roberta = folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder """{"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]}""")
+            let removed =
+                folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Removed")) byteLevelDecoder "null")
+            Expect.stringContains
+                (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder removed |> ignore))
+                "behavior \"Removed\"" "Split behaviour"
+            let wordPiece =
+                folderWithJson
+                    (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated"))
+                        """{"type": "WordPiece", "prefix": "##"}""" "null")
+            Expect.stringContains
+                (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder wordPiece |> ignore))
+                "decoder [WordPiece]" "decoder"
+            let roberta =
+                folderWithJson
+                    (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated")) byteLevelDecoder
+                        """{"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]}""")
             let r = CheckpointTokenizer.FromFolder roberta
             Expect.equal (r.Encode("ab", false) |> List.ofArray) [ 2 ] "without special tokens it still tokenizes"
-            Expect.stringContains (refusal<System.InvalidOperationException> (fun () -> r.Encode("ab", true) |> ignore)) "post_processor \"RobertaProcessing\"" "post-processor"
+            Expect.stringContains (refusal<System.InvalidOperationException> (fun () -> r.Encode("ab", true) |> ignore))
+                "post_processor \"RobertaProcessing\"" "post-processor"
             for d in [ ok; removed; wordPiece; roberta ] do Directory.Delete(d, true)
 
         testCase "lens tokenize prints ids and pieces as JSON, with and without special tokens" <| fun () ->
@@ -182,12 +217,16 @@ let tests =
             let plain = lens [ "tokenize"; dir; "--text"; "Hello world"; "--no-special" ]
             use b = JsonDocument.Parse plain.Stdout
             Expect.equal (ints (b.RootElement.GetProperty "ids")) [ 22557; 1526 ] "--no-special adds no BOS"
-            let llama3 = lens [ "tokenize"; Path.Combine(requireShared "fixtures/tokenizers/llama3", "tokenizer.json"); "--text"; "Hello world" ]
+            let llama3 =
+                lens [ "tokenize"; Path.Combine(requireShared "fixtures/tokenizers/llama3", "tokenizer.json"); "--text";
+                       "Hello world" ]
             use c = JsonDocument.Parse llama3.Stdout
-            Expect.equal (strs (c.RootElement.GetProperty "tokens")) [ "Hello"; "Ġworld" ] "a tokenizer.json path names its folder"
+            Expect.equal (strs (c.RootElement.GetProperty "tokens")) [ "Hello"; "Ġworld" ]
+                "a tokenizer.json path names its folder"
 
         testCase "lens tokenize names a path that is neither a folder nor a downloaded model" <| fun () ->
             let r = lens [ "tokenize"; "no-such-model-anywhere"; "--text"; "x" ]
             Expect.equal r.ExitCode 2 r.Stderr
-            Expect.stringContains r.Stderr "'no-such-model-anywhere' is neither a folder nor a downloaded model" "message"
+            Expect.stringContains r.Stderr "'no-such-model-anywhere' is neither a folder nor a downloaded model"
+                "message"
     ]

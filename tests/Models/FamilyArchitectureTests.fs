@@ -21,7 +21,8 @@ type Tensor = torch.Tensor
 type Reference = { Logits: Tensor; Residuals: Tensor list }
 
 /// Logits (1e-5 relative, unprocessed; float64; processed log-probs) and blocks.{l}.hook_resid_post.
-let private checkFamily (label: string) (config: string) (w: HfWeights) (reference: HfWeights -> Tensor -> Reference) (checkConfig: HookedTransformerConfig -> unit) =
+let private checkFamily (label: string) (config: string) (w: HfWeights) (reference: HfWeights -> Tensor -> Reference)
+    (checkConfig: HookedTransformerConfig -> unit) =
     let dir = tempDir "family"
     try
         writeHubFolder dir config w.Tensors
@@ -32,7 +33,10 @@ let private checkFamily (label: string) (config: string) (w: HfWeights) (referen
         use run = model.RunWithCache(tokens)
         let mutable worst = relativeError (label + " logits") run.Logits expected.Logits
         expected.Residuals |> List.iteri (fun l r ->
-            worst <- max worst (relativeError (sprintf "%s blocks.%d.hook_resid_post" label l) run.Cache.[sprintf "blocks.%d.hook_resid_post" l] r))
+            worst <-
+                max worst
+                    (relativeError (sprintf "%s blocks.%d.hook_resid_post" label l)
+                        run.Cache.[sprintf "blocks.%d.hook_resid_post" l] r))
         printfn "[parity] %s vs reference forward: max relative error %g (logits and resid_post)" label worst
         Expect.isLessThan worst 1e-5 (label + ": within 1e-5 relative")
         checkAgainstReference label dir (fun t -> (reference w t).Logits)
@@ -192,9 +196,13 @@ let gptjReference (w: HfWeights) (tokens: Tensor) =
         let h = sprintf "transformer.h.%d." l
         let n = layerNorm x w.[h + "ln_1.weight"] w.[h + "ln_1.bias"] 1e-5
         let proj p = splitHeads (linear n w.[h + "attn." + p + ".weight"] None) 4L
-        let z = attend (rotaryAdjacent (proj "q_proj") 4L 10000.0) (rotaryAdjacent (proj "k_proj") 4L 10000.0) (proj "v_proj") (1.0 / sqrt 8.0) causal
+        let z =
+            attend (rotaryAdjacent (proj "q_proj") 4L 10000.0) (rotaryAdjacent (proj "k_proj") 4L 10000.0)
+                (proj "v_proj") (1.0 / sqrt 8.0) causal
         let attnOut = linear (mergeHeads z) w.[h + "attn.out_proj.weight"] None
-        let mlpOut = linear (geluNew (linear n w.[h + "mlp.fc_in.weight"] (Some w.[h + "mlp.fc_in.bias"]))) w.[h + "mlp.fc_out.weight"] (Some w.[h + "mlp.fc_out.bias"])
+        let mlpOut =
+            linear (geluNew (linear n w.[h + "mlp.fc_in.weight"] (Some w.[h + "mlp.fc_in.bias"])))
+                w.[h + "mlp.fc_out.weight"] (Some w.[h + "mlp.fc_out.bias"])
         x <- x + attnOut + mlpOut
         residuals.Add(keep x)
     let final = layerNorm x w.["transformer.ln_f.weight"] w.["transformer.ln_f.bias"] 1e-5
@@ -273,7 +281,8 @@ let optReference (w: HfWeights) (tokens: Tensor) =
 [<Tests>]
 let tests =
     testList "Phi-3, GPT-J and OPT from Hugging Face folders" [
-        testCase "Phi-3 (fused qkv and gate_up, GQA, partial rotary, sliding window) matches the reference forward" <| fun () ->
+        testCase "Phi-3 (fused qkv and gate_up, GQA, partial rotary, sliding window) matches the reference forward"
+        <| fun () ->
             checkFamily "Phi-3" phi3Config (phi3Weights ()) phi3Reference (fun cfg ->
                 Expect.equal cfg.NKeyValueHeads (Nullable 2) "n_key_value_heads"
                 Expect.equal cfg.RotaryDim (Nullable 4) "rotary_dim = partial_rotary_factor · head_dim"
@@ -295,17 +304,22 @@ let tests =
             finally Directory.Delete(dir, true)
 
         testCase "Phi-3: longrope rope_scaling (the 128k models) is refused naming the field" <| fun () ->
-            let config = phi3Config.Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"longrope\", \"long_factor\": [1.0, 1.0], \"short_factor\": [1.0, 1.0]}")
+            let config =
+                phi3Config.Replace("\"rope_scaling\": null",
+                                   ("\"rope_scaling\": {\"type\": \"longrope\", \"long_factor\": [1.0, 1.0], "
+                                    + "\"short_factor\": [1.0, 1.0]}"))
             refusedWith config (phi3Weights ()) "rope_scaling"
 
-        testCase "GPT-J (parallel attention + MLP with one LayerNorm, adjacent-pair partial rotary, lm_head bias) matches the reference forward" <| fun () ->
+        testCase ("GPT-J (parallel attention + MLP with one LayerNorm, adjacent-pair partial rotary, lm_head bias) "
+                  + "matches the reference forward") <| fun () ->
             checkFamily "GPT-J" gptjConfig (gptjWeights ()) gptjReference (fun cfg ->
                 Expect.isTrue cfg.ParallelAttnMlp "parallel_attn_mlp"
                 Expect.isTrue cfg.RotaryAdjacentPairs "rotary_adjacent_pairs"
                 Expect.equal cfg.RotaryDim (Nullable 4) "rotary_dim"
                 Expect.equal cfg.DMlp (Nullable 128) "d_mlp = 4 n_embd")
 
-        testCase "OPT (learned positions offset by 2, pre-LN, ReLU, tied lm_head) matches the reference forward" <| fun () ->
+        testCase "OPT (learned positions offset by 2, pre-LN, ReLU, tied lm_head) matches the reference forward"
+        <| fun () ->
             checkFamily "OPT" optConfig (optWeights ()) optReference (fun cfg ->
                 Expect.equal cfg.PositionalEmbeddingType "standard" "learned positions"
                 Expect.equal cfg.ActFn "relu" "ReLU"
@@ -318,18 +332,24 @@ let tests =
             let shifted = HfWeights 606UL
             for kv in w.Tensors do shifted.Tensors.[kv.Key] <- kv.Value
             let table = w.Tensors.["model.decoder.embed_positions.weight"]
-            shifted.Tensors.["model.decoder.embed_positions.weight"] <- torch.cat([| table.narrow(0L, 2L, 16L); table.narrow(0L, 0L, 2L) |], 0L)
+            shifted.Tensors.["model.decoder.embed_positions.weight"] <-
+                torch.cat([| table.narrow(0L, 2L, 16L); table.narrow(0L, 0L, 2L) |], 0L)
             let wrong = optReference shifted tokens
             Expect.isGreaterThan (maxAbsDiff right.Logits wrong.Logits) 1e-3 "the reference tells an offset of 0 from 2"
 
-        testCase "OPT: post-LayerNorm (do_layer_norm_before false) and an embedding projection are refused naming the field" <| fun () ->
-            refusedWith (optConfig.Replace("\"do_layer_norm_before\": true", "\"do_layer_norm_before\": false")) (optWeights ()) "do_layer_norm_before"
-            refusedWith (optConfig.Replace("\"word_embed_proj_dim\": 32", "\"word_embed_proj_dim\": 16")) (optWeights ()) "word_embed_proj_dim"
+        testCase ("OPT: post-LayerNorm (do_layer_norm_before false) and an embedding projection are refused naming the "
+                  + "field") <| fun () ->
+            refusedWith (optConfig.Replace("\"do_layer_norm_before\": true", "\"do_layer_norm_before\": false"))
+                (optWeights ()) "do_layer_norm_before"
+            refusedWith (optConfig.Replace("\"word_embed_proj_dim\": 32", "\"word_embed_proj_dim\": 16"))
+                (optWeights ()) "word_embed_proj_dim"
 
         testCase "official names and aliases of Mixtral, Phi-3, GPT-J and OPT resolve to their hub ids" <| fun () ->
             for alias, official in
-                [ "mixtral", "mistralai/Mixtral-8x7B-v0.1"; "mixtral-8x7b-instruct", "mistralai/Mixtral-8x7B-Instruct-v0.1"
-                  "phi-3", "microsoft/Phi-3-mini-4k-instruct"; "gptj", "EleutherAI/gpt-j-6B"; "gpt-j-6B", "EleutherAI/gpt-j-6B"
+                [ "mixtral", "mistralai/Mixtral-8x7B-v0.1";
+                  "mixtral-8x7b-instruct", "mistralai/Mixtral-8x7B-Instruct-v0.1"
+                  "phi-3", "microsoft/Phi-3-mini-4k-instruct"; "gptj", "EleutherAI/gpt-j-6B"; "gpt-j-6B",
+                      "EleutherAI/gpt-j-6B"
                   "opt", "facebook/opt-125m"; "opt-xxxxl", "facebook/opt-66b"; "OPT-1.3B", "facebook/opt-1.3b" ] do
                 Expect.equal (OfficialModels.GetOfficialName alias) official alias
             for arch in [ "MixtralForCausalLM"; "Phi3ForCausalLM"; "GPTJForCausalLM"; "OPTForCausalLM" ] do

@@ -56,7 +56,8 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
             else
                 bytes.Add one[0]
                 let c = bytes.Count
-                if c >= 4 && bytes[c - 4] = 13uy && bytes[c - 3] = 10uy && bytes[c - 2] = 13uy && bytes[c - 1] = 10uy then
+                if c >= 4
+                    && bytes[c - 4] = 13uy && bytes[c - 3] = 10uy && bytes[c - 2] = 13uy && bytes[c - 1] = 10uy then
                     Some(Encoding.ASCII.GetString(bytes.ToArray()))
                 else loop ()
         loop ()
@@ -74,7 +75,8 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
             |> Map.ofArray
         { Method = parts[0]; Path = parts[1]; Headers = headers }
 
-    let send (stream: Stream) (isHead: bool) (status: int) (headers: (string * string) list) (body: byte[]) (stopAfter: int option) =
+    let send (stream: Stream) (isHead: bool) (status: int) (headers: (string * string) list) (body: byte[])
+        (stopAfter: int option) =
         let reason =
             match status with
             | 200 -> "OK" | 206 -> "Partial Content" | 302 -> "Found" | 307 -> "Temporary Redirect"
@@ -100,7 +102,8 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
                 try stream.ReadTimeout <- 5000; stream.Read(Array.zeroCreate 1, 0, 1) |> ignore with _ -> ()
 
     /// Serves bytes honouring `Range: bytes=N-`.
-    let serveBytes stream isHead (req: SeenRequest) (extra: (string * string) list) (body: byte[]) (stopAfter: int option) =
+    let serveBytes stream isHead (req: SeenRequest) (extra: (string * string) list) (body: byte[])
+        (stopAfter: int option) =
         match req.Headers.TryFind "range" with
         | Some range when not ignoreRange && range.StartsWith "bytes=" && range.EndsWith "-" ->
             let from = int (range.Substring(6, range.Length - 7))
@@ -134,7 +137,8 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
                 elif repo <> repoId then notFound stream isHead "RepoNotFound" []
                 elif rev <> "main" && rev <> commit then notFound stream isHead "RevisionNotFound" []
                 else
-                    let siblings = files |> List.map (fun f -> sprintf """{"rfilename":"%s"}""" f.Name) |> String.concat ","
+                    let siblings =
+                        files |> List.map (fun f -> sprintf """{"rfilename":"%s"}""" f.Name) |> String.concat ","
                     let json = sprintf """{"id":"%s","sha":"%s","siblings":[%s]}""" repoId commit siblings
                     send stream isHead 200 [ "Content-Type", "application/json" ] (Encoding.UTF8.GetBytes json) None
         elif path.StartsWith "/cdn/" then
@@ -175,7 +179,8 @@ type FakeHub(repoId: string, commit: string, files: FakeFile list) =
                               "ETag", sprintf "\"%s\"" f.GitSha1 ]
                         send stream isHead 302 headers [||] None
                     | Some f ->
-                        serveBytes stream isHead req [ "X-Repo-Commit", commit; "ETag", sprintf "W/\"%s\"" f.GitSha1 ] f.Bytes None
+                        serveBytes stream isHead req [ "X-Repo-Commit", commit; "ETag", sprintf "W/\"%s\"" f.GitSha1 ]
+                            f.Bytes None
 
     let serve (client: TcpClient) =
         try
@@ -236,9 +241,13 @@ type TempCache() =
 
 let repo = "lens-test/tiny-model"
 let commit = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
-let configFile = { Name = "config.json"; Bytes = Encoding.UTF8.GetBytes """{"model_type":"llama","hidden_size":8}"""; Lfs = false }
-let weightsFile = { Name = "model.safetensors"; Bytes = Array.init 6000 (fun i -> byte ((i * 31 + i / 7) % 251)); Lfs = true }
-let tokenizerFile = { Name = "tokenizer.json"; Bytes = Encoding.UTF8.GetBytes """{"version":"1.0","model":{"type":"BPE"}}"""; Lfs = false }
+let configFile =
+    { Name = "config.json"; Bytes = Encoding.UTF8.GetBytes """{"model_type":"llama","hidden_size":8}"""; Lfs = false }
+let weightsFile =
+    { Name = "model.safetensors"; Bytes = Array.init 6000 (fun i -> byte ((i * 31 + i / 7) % 251)); Lfs = true }
+let tokenizerFile =
+    { Name = "tokenizer.json"; Bytes = Encoding.UTF8.GetBytes """{"version":"1.0","model":{"type":"BPE"}}""";
+      Lfs = false }
 let readmeFile = { Name = "README.md"; Bytes = Encoding.UTF8.GetBytes "# tiny"; Lfs = false }
 let repoFiles = [ configFile; weightsFile; tokenizerFile; readmeFile ]
 
@@ -293,16 +302,19 @@ let tests =
             let snapshot = Path.Combine(repoDir cache, "snapshots", commit)
             Expect.equal weights (Path.Combine(snapshot, "model.safetensors")) "weights path in the snapshot"
             Expect.equal config (Path.Combine(snapshot, "config.json")) "config path in the snapshot"
-            Expect.equal (File.ReadAllText(Path.Combine(repoDir cache, "refs", "main"))) commit "refs/main holds the commit"
+            Expect.equal (File.ReadAllText(Path.Combine(repoDir cache, "refs", "main"))) commit
+                "refs/main holds the commit"
             Expect.equal (blobsIn cache) (Array.sort [| weightsFile.Sha256; configFile.GitSha1 |])
                 "blobs named by X-Linked-Etag (sha256) for LFS and by the ETag for regular files; nothing else"
-            Expect.equal (FileInfo(weights).LinkTarget) ("../../blobs/" + weightsFile.Sha256) "relative link to the blob"
+            Expect.equal (FileInfo(weights).LinkTarget) ("../../blobs/" + weightsFile.Sha256)
+                "relative link to the blob"
             Expect.equal (File.ReadAllBytes weights) weightsFile.Bytes "weights content"
             Expect.equal (File.ReadAllBytes config) configFile.Bytes "config content"
             let lfsGet = hub.Requests |> List.find (fun r -> r.Method = "GET" && r.Path.StartsWith "/cdn/")
             Expect.equal (lfsGet.Headers.TryFind "accept-encoding") (Some "identity") "no compression asked"
             Expect.isFalse (lfsGet.Headers.ContainsKey "range") "a cold download asks for the whole file"
-            let struct (file, last, total) = reports |> Seq.filter (fun struct (f, _, _) -> f = "model.safetensors") |> Seq.last
+            let struct (file, last, total) =
+                reports |> Seq.filter (fun struct (f, _, _) -> f = "model.safetensors") |> Seq.last
             Expect.equal (file, last, total) ("model.safetensors", 6000L, 6000L) "progress ends at the file size"
         }
 
@@ -315,8 +327,10 @@ let tests =
             let! second = client.DownloadFileAsync(repo, "model.safetensors")
             Expect.equal second first "same path"
             Expect.equal hub.RequestCount before "no request for a cached file"
-            Expect.equal (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir)) first "TryGetCachedFile finds it"
-            Expect.isNull (HubCache.TryGetCachedFile(repo, "tokenizer.json", "main", cache.Dir)) "an uncached file is null"
+            Expect.equal (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir)) first
+                "TryGetCachedFile finds it"
+            Expect.isNull (HubCache.TryGetCachedFile(repo, "tokenizer.json", "main", cache.Dir))
+                "an uncached file is null"
             // A client whose endpoint cannot be reached still answers from the cache.
             use dead = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = "http://127.0.0.1:9", Progress = null))
             let! third = dead.DownloadFileAsync(repo, "model.safetensors")
@@ -325,7 +339,8 @@ let tests =
             Expect.equal byCommit first "a commit hash revision is answered from the snapshot"
         }
 
-        taskCase "an interrupted download keeps only .incomplete and the next call resumes with Range" <| fun () -> task {
+        taskCase "an interrupted download keeps only .incomplete and the next call resumes with Range"
+        <| fun () -> task {
             use hub = newHub ()
             use cache = new TempCache()
             hub.CutFirstGetAfter <- 2500
@@ -336,11 +351,13 @@ let tests =
             Expect.equal (blobsIn cache) [| weightsFile.Sha256 + ".incomplete" |] "only the partial file is in blobs/"
             let partial = Path.Combine(repoDir cache, "blobs", weightsFile.Sha256 + ".incomplete")
             Expect.equal (FileInfo(partial).Length) 2500L "the bytes received are kept"
-            Expect.isNull (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir)) "nothing in the snapshot"
+            Expect.isNull (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir))
+                "nothing in the snapshot"
 
             let! path = client.DownloadFileAsync(repo, "model.safetensors")
             let gets = hub.Requests |> List.filter (fun r -> r.Method = "GET" && r.Path.StartsWith "/cdn/")
-            Expect.equal (gets |> List.map (fun r -> r.Headers.TryFind "range")) [ None; Some "bytes=2500-" ] "the second GET resumes"
+            Expect.equal (gets |> List.map (fun r -> r.Headers.TryFind "range")) [ None; Some "bytes=2500-" ]
+                "the second GET resumes"
             Expect.equal (sha256Of path) weightsFile.Sha256 "the resumed file has the right sha256"
             Expect.equal (blobsIn cache) [| weightsFile.Sha256 |] "the partial file became the blob"
         }
@@ -354,7 +371,8 @@ let tests =
             let! _ = expectHubError HubErrorKind.Network (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
             let! path = client.DownloadFileAsync(repo, "model.safetensors")
             let gets = hub.Requests |> List.filter (fun r -> r.Method = "GET" && r.Path.StartsWith "/cdn/")
-            Expect.equal (gets |> List.map (fun r -> r.Headers.TryFind "range")) [ None; Some "bytes=2500-" ] "resume was asked for"
+            Expect.equal (gets |> List.map (fun r -> r.Headers.TryFind "range")) [ None; Some "bytes=2500-" ]
+                "resume was asked for"
             Expect.equal (sha256Of path) weightsFile.Sha256 "the whole answer replaced the partial file"
         }
 
@@ -384,7 +402,8 @@ let tests =
             Expect.equal (out.ToString()) "" "nothing before the end"
             bar.Report(struct ("model.safetensors", 3072L, 3072L))
             let text = out.ToString()
-            Expect.stringStarts text "model.safetensors [##############################] 100.0% 3.0 KiB/3.0 KiB" "the finished line"
+            Expect.stringStarts text "model.safetensors [##############################] 100.0% 3.0 KiB/3.0 KiB"
+                "the finished line"
             Expect.stringEnds text "\n" "one line"
         }
 
@@ -393,13 +412,15 @@ let tests =
             use cache = new TempCache()
             hub.Corrupt <- true
             use client = new HubClient(options cache hub)
-            let! e = expectHubError HubErrorKind.Integrity (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
+            let! e =
+                expectHubError HubErrorKind.Integrity (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
             expectContains e.Message ("expected " + weightsFile.Sha256)
             expectContains e.Message "got "
             expectContains e.Message "model.safetensors"
             Expect.isEmpty (blobsIn cache) "neither a blob nor a partial file is left"
             Expect.isNull (HubCache.TryGetCachedFile(repo, "model.safetensors", "main", cache.Dir)) "nothing cached"
-            Expect.isFalse (File.Exists(Path.Combine(repoDir cache, "refs", "main"))) "no ref to a snapshot without the file"
+            Expect.isFalse (File.Exists(Path.Combine(repoDir cache, "refs", "main")))
+                "no ref to a snapshot without the file"
             hub.Corrupt <- false
             let! path = client.DownloadFileAsync(repo, "model.safetensors")
             Expect.equal (sha256Of path) weightsFile.Sha256 "a later good download succeeds"
@@ -408,10 +429,14 @@ let tests =
         taskCase "offline mode never touches the network and names what is missing" <| fun () -> task {
             use hub = newHub ()
             use cache = new TempCache()
-            use offline = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null))
+            use offline =
+                new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Offline = true, Progress = null))
             let! e = expectHubError HubErrorKind.Offline (fun () -> offline.DownloadFileAsync(repo, "config.json"))
-            for part in [ repo; "'config.json'"; "'main'"; repoDir cache; "HF_HUB_OFFLINE" ] do expectContains e.Message part
-            let! e2 = expectHubError HubErrorKind.Offline (fun () -> offline.SnapshotDownloadAsync(repo, [ "config.json"; "tokenizer.json" ]))
+            for part in [ repo; "'config.json'"; "'main'"; repoDir cache; "HF_HUB_OFFLINE" ] do
+                expectContains e.Message part
+            let! e2 =
+                expectHubError HubErrorKind.Offline (fun () ->
+                    offline.SnapshotDownloadAsync(repo, [ "config.json"; "tokenizer.json" ]))
             expectContains e2.Message "'tokenizer.json'"
             Expect.equal hub.RequestCount 0 "no request while offline"
 
@@ -435,13 +460,17 @@ let tests =
             Expect.equal e.StatusCode (Nullable 404) "status"
             expectContains e.Message "'missing.bin'"
             expectContains e.Message repo
-            let! e2 = expectHubError HubErrorKind.NotFound (fun () -> client.DownloadFileAsync(repo, "config.json", "v9"))
+            let! e2 =
+                expectHubError HubErrorKind.NotFound (fun () -> client.DownloadFileAsync(repo, "config.json", "v9"))
             expectContains e2.Message "Revision 'v9'"
-            let! e3 = expectHubError HubErrorKind.NotFound (fun () -> client.DownloadFileAsync("nobody/nothing", "config.json"))
+            let! e3 =
+                expectHubError HubErrorKind.NotFound (fun () ->
+                    client.DownloadFileAsync("nobody/nothing", "config.json"))
             expectContains e3.Message "Repository 'nobody/nothing' was not found"
             let! e4 = expectHubError HubErrorKind.NotFound (fun () -> client.ListFilesAsync("nobody/nothing"))
             expectContains e4.Message "'nobody/nothing'"
-            Expect.isFalse (Directory.Exists(Path.Combine(repoDir cache, "snapshots"))) "nothing written for a missing file"
+            Expect.isFalse (Directory.Exists(Path.Combine(repoDir cache, "snapshots")))
+                "nothing written for a missing file"
         }
 
         taskCase "401 asks for HF_TOKEN, and the token is sent as a Bearer header" <| fun () -> task {
@@ -449,18 +478,23 @@ let tests =
             use cache = new TempCache()
             hub.RequiredToken <- "hf_test_secret"
             use anonymous = new HubClient(options cache hub)
-            let! e = expectHubError HubErrorKind.Unauthorized (fun () -> anonymous.DownloadFileAsync(repo, "config.json"))
+            let! e =
+                expectHubError HubErrorKind.Unauthorized (fun () -> anonymous.DownloadFileAsync(repo, "config.json"))
             Expect.equal e.StatusCode (Nullable 401) "status"
             expectContains e.Message "HF_TOKEN"
             expectContains e.Message repo
-            use wrong = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Token = "hf_wrong", Progress = null))
+            use wrong =
+                new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Token = "hf_wrong", Progress = null))
             let! e2 = expectHubError HubErrorKind.Unauthorized (fun () -> wrong.ListFilesAsync(repo))
             expectContains e2.Message "was not accepted"
-            use authorised = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Token = "hf_test_secret", Progress = null))
+            use authorised =
+                new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Token = "hf_test_secret",
+                                         Progress = null))
             let! path = authorised.DownloadFileAsync(repo, "model.safetensors")
             Expect.equal (sha256Of path) weightsFile.Sha256 "downloaded with the token"
             let head = hub.Requests |> List.findBack (fun r -> r.Method = "HEAD")
-            Expect.equal (head.Headers.TryFind "authorization") (Some "Bearer hf_test_secret") "Bearer token on the hub request"
+            Expect.equal (head.Headers.TryFind "authorization") (Some "Bearer hf_test_secret")
+                "Bearer token on the hub request"
         }
 
         taskCase "an unreachable hub is a network error naming the endpoint" <| fun () -> task {
@@ -483,13 +517,16 @@ let tests =
             let clients =
                 [ for _ in 1..4 ->
                     let http = new HttpClient(new SocketsHttpHandler(AllowAutoRedirect = false))
-                    new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, HttpClient = http, Progress = null,
+                    new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, HttpClient = http,
+                                             Progress = null,
                                              LockTimeout = TimeSpan.FromSeconds 20.0)), http ]
             try
-                let! paths = Task.WhenAll(clients |> List.map (fun (c, _) -> c.DownloadFileAsync(repo, "model.safetensors")))
+                let! paths =
+                    Task.WhenAll(clients |> List.map (fun (c, _) -> c.DownloadFileAsync(repo, "model.safetensors")))
                 Expect.equal (Array.distinct paths).Length 1 "one path"
                 Expect.equal (sha256Of paths[0]) weightsFile.Sha256 "right content"
-                Expect.equal (hub.CdnGets "model.safetensors") 1 "the blob was fetched once; the others waited for the lock"
+                Expect.equal (hub.CdnGets "model.safetensors") 1
+                    "the blob was fetched once; the others waited for the lock"
                 Expect.equal (blobsIn cache) [| weightsFile.Sha256 |] "one blob, no partial file"
             finally
                 for (c, http) in clients do
@@ -502,7 +539,8 @@ let tests =
                 skiptest "needs Linux and util-linux flock(1) to hold the lock from another process"
             use hub = newHub ()
             use cache = new TempCache()
-            let lockPath = Path.Combine(cache.Dir, ".locks", "models--lens-test--tiny-model", weightsFile.Sha256 + ".lock")
+            let lockPath =
+                Path.Combine(cache.Dir, ".locks", "models--lens-test--tiny-model", weightsFile.Sha256 + ".lock")
             Directory.CreateDirectory(Path.GetDirectoryName lockPath) |> ignore
             let holdLock seconds =
                 let info = ProcessStartInfo("/usr/bin/flock", RedirectStandardOutput = true)
@@ -513,7 +551,9 @@ let tests =
             use holder = holdLock 2.0
             use impatient = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, Progress = null,
                                                      LockTimeout = TimeSpan.FromMilliseconds 300.0))
-            let! e = expectHubError HubErrorKind.LockTimeout (fun () -> impatient.DownloadFileAsync(repo, "model.safetensors"))
+            let! e =
+                expectHubError HubErrorKind.LockTimeout (fun () ->
+                    impatient.DownloadFileAsync(repo, "model.safetensors"))
             expectContains e.Message lockPath
             Expect.equal (hub.CdnGets "model.safetensors") 0 "nothing downloaded without the lock"
 
@@ -532,7 +572,8 @@ let tests =
             let! files = client.ListFilesAsync(repo)
             Expect.sequenceEqual files (repoFiles |> List.map (fun f -> f.Name)) "siblings[].rfilename"
             let chosen = ModelFiles.Choose files
-            Expect.sequenceEqual chosen [ "config.json"; "tokenizer.json"; "model.safetensors" ] "config, tokenizer, weights"
+            Expect.sequenceEqual chosen [ "config.json"; "tokenizer.json"; "model.safetensors" ]
+                "config, tokenizer, weights"
             let! folder = client.SnapshotDownloadAsync(repo, chosen)
             Expect.equal folder (Path.Combine(repoDir cache, "snapshots", commit)) "the snapshot folder"
             for f in [ configFile; tokenizerFile; weightsFile ] do
@@ -549,11 +590,13 @@ let tests =
 
         test "ModelFiles.Choose takes an index with its shards, else fails naming the files" {
             let listing =
-                [ "config.json"; "model.safetensors.index.json"; "model-00002-of-00002.safetensors"; "model-00001-of-00002.safetensors"
+                [ "config.json"; "model.safetensors.index.json"; "model-00002-of-00002.safetensors";
+                  "model-00001-of-00002.safetensors"
                   "tokenizer.model"; "tokenizer_config.json"; "pytorch_model.bin"; "onnx/model.onnx"; "README.md" ]
             Expect.sequenceEqual (ModelFiles.Choose listing)
                 [ "config.json"; "tokenizer_config.json"; "tokenizer.model"; "model.safetensors.index.json"
-                  "model-00001-of-00002.safetensors"; "model-00002-of-00002.safetensors" ] "safetensors shards win over pytorch_model.bin"
+                  "model-00001-of-00002.safetensors";
+                  "model-00002-of-00002.safetensors" ] "safetensors shards win over pytorch_model.bin"
             let choose () = ModelFiles.Choose [ "config.json"; "README.md" ] |> ignore
             let message = Lens.Tests.TestSupport.messageOf<HubException> choose
             Expect.stringContains message "README.md, config.json" "the error lists the repository's files"
@@ -603,7 +646,9 @@ let tests =
             hub.RenamedFrom <- "lens-test/old-name"
             use client = new HubClient(options cache hub)
             let! path = client.DownloadFileAsync("lens-test/old-name", "config.json")
-            Expect.equal path (Path.Combine(cache.Dir, "models--lens-test--old-name", "snapshots", commit, "config.json")) "cached under the id asked for"
+            Expect.equal path
+                (Path.Combine(cache.Dir, "models--lens-test--old-name", "snapshots", commit, "config.json"))
+                "cached under the id asked for"
             Expect.equal (File.ReadAllBytes path) configFile.Bytes "content"
         }
 
@@ -611,30 +656,43 @@ let tests =
             use hub = newHub ()
             use cache = new TempCache()
             use http = new HttpClient()
-            use client = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, HttpClient = http, Progress = null))
-            let! e = expectHubError HubErrorKind.Protocol (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
+            use client =
+                new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = hub.Url, HttpClient = http, Progress = null))
+            let! e =
+                expectHubError HubErrorKind.Protocol (fun () -> client.DownloadFileAsync(repo, "model.safetensors"))
             expectContains e.Message "AllowAutoRedirect = false"
         }
 
         test "names that could escape the cache are refused" {
             use cache = new TempCache()
-            use client = new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = "http://127.0.0.1:9", Progress = null))
+            use client =
+                new HubClient(HubOptions(CacheDir = cache.Dir, Endpoint = "http://127.0.0.1:9", Progress = null))
             for bad in [ "../x"; "a/../../b"; "/etc/passwd"; "a\\b"; "" ] do
-                Expect.throwsT<ArgumentException> (fun () -> client.DownloadFileAsync(repo, bad).GetAwaiter().GetResult() |> ignore) bad
+                Expect.throwsT<ArgumentException> (fun () ->
+                    client.DownloadFileAsync(repo, bad).GetAwaiter().GetResult() |> ignore) bad
             for bad in [ "a/b/c"; "../x"; "a--b/c"; "" ] do
-                Expect.throwsT<ArgumentException> (fun () -> client.DownloadFileAsync(bad, "config.json").GetAwaiter().GetResult() |> ignore) bad
-            Expect.throwsT<ArgumentException> (fun () -> client.DownloadFileAsync(repo, "config.json", "../main").GetAwaiter().GetResult() |> ignore) "revision"
+                Expect.throwsT<ArgumentException> (fun () ->
+                    client.DownloadFileAsync(bad, "config.json").GetAwaiter().GetResult() |> ignore) bad
+            Expect.throwsT<ArgumentException> (fun () ->
+                client.DownloadFileAsync(repo, "config.json", "../main").GetAwaiter().GetResult() |> ignore) "revision"
         }
 
         test "cache root and options follow the huggingface_hub environment variables" {
-            let envOf (pairs: (string * string) list) = Func<string, string>(fun name -> pairs |> List.tryFind (fst >> (=) name) |> Option.map snd |> Option.toObj)
+            let envOf (pairs: (string * string) list) =
+                Func<string, string>(fun name ->
+                    pairs |> List.tryFind (fst >> (=) name) |> Option.map snd |> Option.toObj)
             let home = "/home/someone"
             Expect.equal (HubCache.DefaultCacheDir(envOf [], home)) "/home/someone/.cache/huggingface/hub" "default"
             Expect.equal (HubCache.DefaultCacheDir(envOf [ "HF_HOME", "/data/hf" ], home)) "/data/hf/hub" "HF_HOME"
-            Expect.equal (HubCache.DefaultCacheDir(envOf [ "HF_HOME", "/data/hf"; "HF_HUB_CACHE", "~/hubcache" ], home)) "/home/someone/hubcache" "HF_HUB_CACHE wins"
-            Expect.equal (HubCache.DefaultCacheDir(envOf [ "XDG_CACHE_HOME", "/xdg" ], home)) "/xdg/huggingface/hub" "XDG_CACHE_HOME"
-            let o = HubOptions.FromEnvironment(envOf [ "HF_ENDPOINT", "http://mirror.local/"; "HF_TOKEN", "hf_abc"; "HF_HUB_OFFLINE", "1" ], home)
-            Expect.equal (o.Endpoint, o.Token, o.Offline) ("http://mirror.local", "hf_abc", true) "endpoint, token, offline"
+            Expect.equal (HubCache.DefaultCacheDir(envOf [ "HF_HOME", "/data/hf"; "HF_HUB_CACHE", "~/hubcache" ], home))
+                "/home/someone/hubcache" "HF_HUB_CACHE wins"
+            Expect.equal (HubCache.DefaultCacheDir(envOf [ "XDG_CACHE_HOME", "/xdg" ], home)) "/xdg/huggingface/hub"
+                "XDG_CACHE_HOME"
+            let o =
+                HubOptions.FromEnvironment(envOf [ "HF_ENDPOINT", "http://mirror.local/"; "HF_TOKEN", "hf_abc";
+                                                   "HF_HUB_OFFLINE", "1" ], home)
+            Expect.equal (o.Endpoint, o.Token, o.Offline) ("http://mirror.local", "hf_abc", true)
+                "endpoint, token, offline"
             Expect.isFalse (o.ToString().Contains "hf_abc") "printing options does not show the token"
             let d = HubOptions.FromEnvironment(envOf [ "HF_HOME", "/nonexistent-lens-test" ], home)
             Expect.equal (d.Endpoint, d.Token, d.Offline) ("https://huggingface.co", null, false) "defaults"

@@ -46,7 +46,8 @@ let private olmoeConfigText = """{
 }"""
 
 let private olmoeConfig (normTopkProb: bool) =
-    if normTopkProb then olmoeConfigText.Replace("\"norm_topk_prob\": false", "\"norm_topk_prob\": true") else olmoeConfigText
+    if normTopkProb then
+        olmoeConfigText.Replace("\"norm_topk_prob\": false", "\"norm_topk_prob\": true") else olmoeConfigText
 
 let private experts, topK, dMlp = 4, 2, 24L
 
@@ -84,11 +85,14 @@ let private sparseMoe (w: HfWeights) (h: string) (normTopkProb: bool) (x: Tensor
     let weights = (if normTopkProb then top / top.sum(-1L, keepdim = true) else top).to_type(torch.float64)
     let expert x (t: Tensor) =
         let p = sprintf "%smlp.experts.%d." h x
-        linear (torch.nn.functional.silu(linear t w.[p + "gate_proj.weight"] None) * linear t w.[p + "up_proj.weight"] None) w.[p + "down_proj.weight"] None
+        linear
+            (torch.nn.functional.silu(linear t w.[p + "gate_proj.weight"] None) * linear t w.[p + "up_proj.weight"]
+                None) w.[p + "down_proj.weight"] None
     let rows =
         [| for token in 0L .. flat.shape.[0] - 1L ->
             let t = flat.narrow(0L, token, 1L)
-            [ for slot in 0L .. int64 topK - 1L -> expert (int (chosen.[token, slot].item<int64>())) t * weights.[token, slot] ]
+            [ for slot in 0L .. int64 topK - 1L ->
+                expert (int (chosen.[token, slot].item<int64>())) t * weights.[token, slot] ]
             |> List.reduce (+) |]
     torch.cat(rows, 0L).view(x.shape)
 
@@ -130,8 +134,12 @@ let private matchesReference (normTopkProb: bool) =
         use run = model.RunWithCache(tokens)
         let mutable worst = relativeError "OLMoE logits" run.Logits logits
         residuals |> List.iteri (fun l r ->
-            worst <- max worst (relativeError (sprintf "OLMoE blocks.%d.hook_resid_post" l) run.Cache.[sprintf "blocks.%d.hook_resid_post" l] r))
-        printfn "[parity] OLMoE (norm_topk_prob %b) vs reference forward: max relative error %g (logits and resid_post)" normTopkProb worst
+            worst <-
+                max worst
+                    (relativeError (sprintf "OLMoE blocks.%d.hook_resid_post" l)
+                        run.Cache.[sprintf "blocks.%d.hook_resid_post" l] r))
+        printfn "[parity] OLMoE (norm_topk_prob %b) vs reference forward: max relative error %g (logits and resid_post)"
+            normTopkProb worst
         Expect.isLessThan worst 1e-5 "within 1e-5 relative"
         // Unprocessed, float64, and with weight processing (log-probs) against the same reference.
         checkAgainstReference "OLMoE" dir (fun t ->
@@ -152,15 +160,20 @@ let tests =
         testCase "the config converts as TransformerLens's OlmoeForCausalLM mapping" <| fun () ->
             withFolder (olmoeConfig false) (olmoeWeights ()) (fun dir ->
                 let cfg = HubLayoutLoader.ReadConfig dir
-                Expect.equal cfg.OriginalArchitecture "OlmoeForCausalLM" "original_architecture selects the whole-projection q/k norm"
-                Expect.equal (cfg.DHead, cfg.NKeyValueHeads, cfg.RotaryDim) (8, Nullable 2, Nullable 8) "d_head = hidden_size / heads, GQA, full rotary"
-                Expect.equal (cfg.NumExperts, cfg.ExpertsPerToken, cfg.NormTopkProb) (Nullable 4, Nullable 2, false) "experts, top-k, norm_topk_prob read from the config"
+                Expect.equal cfg.OriginalArchitecture "OlmoeForCausalLM"
+                    "original_architecture selects the whole-projection q/k norm"
+                Expect.equal (cfg.DHead, cfg.NKeyValueHeads, cfg.RotaryDim) (8, Nullable 2, Nullable 8)
+                    "d_head = hidden_size / heads, GQA, full rotary"
+                Expect.equal (cfg.NumExperts, cfg.ExpertsPerToken, cfg.NormTopkProb) (Nullable 4, Nullable 2, false)
+                    "experts, top-k, norm_topk_prob read from the config"
                 Expect.isFalse cfg.UseQkNorm "not Qwen3's per-head norm"
                 Expect.equal cfg.NCtx 16 "n_ctx = max_position_embeddings")
 
-        testCase "norm_topk_prob false (OLMoE-1B-7B's) matches the reference forward" <| fun () -> matchesReference false
+        testCase "norm_topk_prob false (OLMoE-1B-7B's) matches the reference forward"
+        <| fun () -> matchesReference false
 
-        testCase "norm_topk_prob true matches the reference forward, and the renormalisation moves the logits" <| fun () ->
+        testCase "norm_topk_prob true matches the reference forward, and the renormalisation moves the logits"
+        <| fun () ->
             matchesReference true
             let w = olmoeWeights ()
             use tokens = randomTokens ()
@@ -169,7 +182,8 @@ let tests =
             Expect.isGreaterThan (maxAbsDiff plain renormalised) 1e-3 "the reference tells the two routings apart"
             for t in plain :: renormalised :: r1 @ r2 do t.Dispose()
 
-        testCase "hook points: q_norm/k_norm over the whole projection ([b, p, 1] scales) and the MoE routing hooks" <| fun () ->
+        testCase "hook points: q_norm/k_norm over the whole projection ([b, p, 1] scales) and the MoE routing hooks"
+        <| fun () ->
             withFolder (olmoeConfig false) (olmoeWeights ()) (fun dir ->
                 use model = HookedTransformer.FromPretrainedNoProcessing(dir)
                 use tokens = randomTokens ()
@@ -183,9 +197,11 @@ let tests =
                 let param n = List.ofArray (model.StateDict() |> Seq.find (fun kv -> kv.Key = n)).Value.shape
                 Expect.equal (param "blocks.0.attn.q_norm.w") [ 32L ] "attn.q_norm.w [d_model]"
                 Expect.equal (param "blocks.0.attn.k_norm.w") [ 16L ] "attn.k_norm.w [kv_heads·d_head]"
-                Expect.equal (param "blocks.0.mlp.experts.3.W_out.weight") [ 32L; 24L ] "expert W_out as nn.Linear [out, in]")
+                Expect.equal (param "blocks.0.mlp.experts.3.W_out.weight") [ 32L; 24L ]
+                    "expert W_out as nn.Linear [out, in]")
 
-        testCase "saved as a TransformerLens-native folder it reloads to the same logits (original_architecture selects the norm)" <| fun () ->
+        testCase ("saved as a TransformerLens-native folder it reloads to the same logits (original_architecture "
+                  + "selects the norm)") <| fun () ->
             withFolder (olmoeConfig false) (olmoeWeights ()) (fun dir ->
                 use model = HookedTransformer.FromPretrainedNoProcessing(dir)
                 use tokens = randomTokens ()
@@ -194,23 +210,30 @@ let tests =
                 try
                     model.Save native
                     use reloaded = HookedTransformer.Load native
-                    Expect.equal reloaded.Config.OriginalArchitecture "OlmoeForCausalLM" "original_architecture is written and read back"
+                    Expect.equal reloaded.Config.OriginalArchitecture "OlmoeForCausalLM"
+                        "original_architecture is written and read back"
                     use after = reloaded.Forward(tokens)
                     Expect.equal (maxAbsDiff before after) 0.0 "the same computation"
                 finally Directory.Delete(native, true))
 
-        testCase "lens cache on the Hugging Face folder writes the whole-projection q_norm hook and the reference's log-probs" <| fun () ->
+        testCase ("lens cache on the Hugging Face folder writes the whole-projection q_norm hook and the reference's "
+                  + "log-probs") <| fun () ->
             let w = olmoeWeights ()
             withFolder (olmoeConfig false) w (fun dir ->
                 use tokens = randomTokens ()
                 let logits, residuals = olmoeReference false w tokens
-                let rows = [ for r in 0L .. tokens.shape.[0] - 1L -> "[" + String.Join(",", tokens.[r].data<int64>().ToArray()) + "]" ]
+                let rows =
+                    [ for r in 0L .. tokens.shape.[0] - 1L ->
+                        "[" + String.Join(",", tokens.[r].data<int64>().ToArray()) + "]" ]
                 let out = Path.Combine(dir, "acts.safetensors")
-                let r = Processes.lens [ "cache"; dir; "--tokens"; "[" + String.Join(",", rows) + "]"; "--names"; "blocks.*.attn.q_norm.hook_scale"; "--out"; out ]
+                let r =
+                    Processes.lens [ "cache"; dir; "--tokens"; "[" + String.Join(",", rows) + "]"; "--names";
+                                     "blocks.*.attn.q_norm.hook_scale"; "--out"; out ]
                 Expect.equal r.ExitCode 0 (r.Stdout + r.Stderr)
                 use written = Lens.IO.SafetensorsFile.Open out
                 use cached = written.Load "logits"
-                // lens cache processes the weights (center_unembed moves each position's logits by a constant): log-probs.
+                // lens cache processes the weights (center_unembed moves each position's logits by a constant):
+                // log-probs.
                 use a = logSoftmax cached
                 use b = logSoftmax logits
                 Expect.isLessThan (relativeError "lens cache log-probs" a b) 1e-5 "the reference's log-probabilities"
@@ -220,10 +243,14 @@ let tests =
 
         testCase "clip_qkv, attention biases and rope scaling are refused naming the field" <| fun () ->
             refusedWith ((olmoeConfig false).Replace("\"clip_qkv\": null", "\"clip_qkv\": 8.0")) "clip_qkv"
-            refusedWith ((olmoeConfig false).Replace("\"attention_bias\": false", "\"attention_bias\": true")) "attention_bias"
-            refusedWith ((olmoeConfig false).Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}")) "rope_scaling"
+            refusedWith ((olmoeConfig false).Replace("\"attention_bias\": false", "\"attention_bias\": true"))
+                "attention_bias"
+            refusedWith ((olmoeConfig false).Replace("\"rope_scaling\": null",
+                                                     "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}"))
+                "rope_scaling"
 
-        testCase "a TransformerLens-native config naming OLMo 2 or OLMo 3 is refused naming original_architecture" <| fun () ->
+        testCase "a TransformerLens-native config naming OLMo 2 or OLMo 3 is refused naming original_architecture"
+        <| fun () ->
             for arch in [ "Olmo2ForCausalLM"; "Olmo3ForCausalLM" ] do
                 let json = sprintf """{"d_model": 32, "d_head": 8, "n_heads": 4, "n_layers": 1, "n_ctx": 16, "d_vocab": 53, "act_fn": "silu", "normalization_type": "RMS", "original_architecture": "%s"}""" arch
                 let load () = HookedTransformerConfig.FromJson(json, "test config") |> ignore

@@ -29,7 +29,8 @@ let private folderWith (label: string) (files: (string * string) list) =
     for (source, name) in files do File.Copy(source, Path.Combine(dir, name))
     dir
 
-/// Every tensor equals model.safetensors' bit for bit (names, shapes and dtypes included), and the unprocessed logits match.
+/// Every tensor equals model.safetensors' bit for bit (names, shapes and dtypes included), and the unprocessed logits
+/// match.
 let private loadsLikeSafetensors (label: string) (dir: string) =
     use reference = SafetensorsFile.Open(Path.Combine(oracle.Value.Dir, "model.safetensors"))
     use ckpt = CheckpointWeights.Open dir
@@ -46,7 +47,8 @@ let private loadsLikeSafetensors (label: string) (dir: string) =
     closeAndMeasured 1e-5 (sprintf "pickled hf-gpt2 (%s) logits" label) logits expected.["logits"]
     use processed = HubLayoutLoader.Load dir
     use processedLogits = processed.Forward(expected.["tokens"])
-    closeAndMeasured 1e-5 (sprintf "pickled hf-gpt2 (%s) processed logits" label) processedLogits expected.["processed.logits"]
+    closeAndMeasured 1e-5 (sprintf "pickled hf-gpt2 (%s) processed logits" label) processedLogits
+        expected.["processed.logits"]
     disposeAll expected
 
 /// A zip laid out as torch.save writes it, whose data.pkl is the given pickle.
@@ -61,15 +63,18 @@ let private refused (dir: string) =
 [<Tests>]
 let tests =
     testList "pickled checkpoints" [
-        testCase "zip format (torch.save since 1.6): tensors equal model.safetensors and logits match hf-gpt2 within 1e-5" <| fun () ->
+        testCase ("zip format (torch.save since 1.6): tensors equal model.safetensors and logits match hf-gpt2 within "
+                  + "1e-5") <| fun () ->
             let dir = folderWith "zip" [ Path.Combine(pickled (), "pytorch_model.bin"), "pytorch_model.bin" ]
             try loadsLikeSafetensors "zip" dir finally Directory.Delete(dir, true)
 
-        testCase "legacy format (before 1.6): tensors equal model.safetensors and logits match hf-gpt2 within 1e-5" <| fun () ->
+        testCase "legacy format (before 1.6): tensors equal model.safetensors and logits match hf-gpt2 within 1e-5"
+        <| fun () ->
             let dir = folderWith "legacy" [ Path.Combine(pickled (), "pytorch_model.legacy.bin"), "pytorch_model.bin" ]
             try loadsLikeSafetensors "legacy" dir finally Directory.Delete(dir, true)
 
-        testCase "sharded with pytorch_model.bin.index.json: tensors equal model.safetensors and logits match hf-gpt2 within 1e-5" <| fun () ->
+        testCase ("sharded with pytorch_model.bin.index.json: tensors equal model.safetensors and logits match hf-gpt2 "
+                  + "within 1e-5") <| fun () ->
             loadsLikeSafetensors "sharded" (Path.Combine(pickled (), "sharded"))
 
         testCase "safetensors is preferred when both exist" <| fun () ->
@@ -80,16 +85,19 @@ let tests =
                 Expect.equal model.Config.NLayers 2 "loaded from model.safetensors"
             finally Directory.Delete(dir, true)
 
-        testCase "a pickle that is not a plain state dict, or not a torch.save file at all, is refused by name" <| fun () ->
+        testCase "a pickle that is not a plain state dict, or not a torch.save file at all, is refused by name"
+        <| fun () ->
             let dir = tempFolder "bad"
             try
                 let bin = Path.Combine(dir, "pytorch_model.bin")
                 // {'a': 1}: EMPTY_DICT, BINUNICODE 'a', BININT1 1, SETITEM, STOP
-                zipWithPickle bin [| 0x80uy; 2uy; byte '}'; byte 'X'; 1uy; 0uy; 0uy; 0uy; byte 'a'; byte 'K'; 1uy; byte 's'; byte '.' |]
+                zipWithPickle bin [| 0x80uy; 2uy; byte '}'; byte 'X'; 1uy; 0uy; 0uy; 0uy; byte 'a'; byte 'K'; 1uy;
+                                     byte 's'; byte '.' |]
                 Expect.stringContains (refused dir) "'a' holds a Int32, not a tensor" "a value that is not a tensor"
                 File.Delete bin
                 // ['a']: a list, not a dict
-                zipWithPickle bin [| 0x80uy; 2uy; byte ']'; byte 'X'; 1uy; 0uy; 0uy; 0uy; byte 'a'; byte 'a'; byte '.' |]
+                zipWithPickle bin [| 0x80uy; 2uy; byte ']'; byte 'X'; 1uy; 0uy; 0uy; 0uy; byte 'a'; byte 'a';
+                                     byte '.' |]
                 Expect.stringContains (refused dir) "not a state dict" "a list"
                 File.Delete bin
                 File.WriteAllBytes(bin, Array.init 64 byte)

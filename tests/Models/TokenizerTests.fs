@@ -118,8 +118,10 @@ let private byteLevelTokenizerJson (vocab: seq<string * int>) (merges: seq<strin
     root.["version"] <- JsonValue.Create "1.0"
     root.["added_tokens"] <- JsonArray(added |> Seq.map (fun a -> a :> JsonNode) |> Array.ofSeq)
     root.["normalizer"] <- normalizer
-    root.["pre_tokenizer"] <- JsonNode.Parse """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"""
-    root.["post_processor"] <- JsonNode.Parse """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true}"""
+    root.["pre_tokenizer"] <-
+        JsonNode.Parse """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"""
+    root.["post_processor"] <-
+        JsonNode.Parse """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true}"""
     root.["decoder"] <- JsonNode.Parse """{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true}"""
     let model = JsonObject()
     model.["type"] <- JsonValue.Create "BPE"
@@ -184,11 +186,15 @@ let private gpt2Tests =
             expectThrowsWith<ArgumentOutOfRangeException> "id past the vocabulary" [ "50257" ] (fun () ->
                 tok.IdToToken 50257 |> ignore)
 
-        testCase "Default's special tokens are those of Microsoft.ML.Tokenizers' gpt2 (the encoder is built on first use)" <| fun () ->
+        testCase ("Default's special tokens are those of Microsoft.ML.Tokenizers' gpt2 (the encoder is built on first "
+                  + "use)") <| fun () ->
             let tiktoken = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForModel "gpt2"
-            Expect.equal (tiktoken.SpecialTokens |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq) [ "<|endoftext|>", 50256 ] "gpt2's one special token"
-            Expect.equal (Gpt2Tokenizer.Default.TokenToId "<|endoftext|>") (Nullable 50256) "the same id in Lens's table"
-            Expect.equal (List.ofSeq (Gpt2Tokenizer.Default.Encode " The cat sat on the mat.")) (List.ofSeq (tiktoken.EncodeToIds " The cat sat on the mat.")) "encoding agrees"
+            Expect.equal (tiktoken.SpecialTokens |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq)
+                [ "<|endoftext|>", 50256 ] "gpt2's one special token"
+            Expect.equal (Gpt2Tokenizer.Default.TokenToId "<|endoftext|>") (Nullable 50256)
+                "the same id in Lens's table"
+            Expect.equal (List.ofSeq (Gpt2Tokenizer.Default.Encode " The cat sat on the mat."))
+                (List.ofSeq (tiktoken.EncodeToIds " The cat sat on the mat.")) "encoding agrees"
 
         testCase "FromFiles on vocab.json + merges.txt reproduces the fixture" <| fun () ->
             let dir = gpt2FilesDir.Force()
@@ -219,7 +225,9 @@ let private gpt2Tests =
                   addedToken 261 "  " false
                   addedToken 262 "    " false ]
             let dir = freshDir "pythia-like"
-            let path = writeFile dir "tokenizer.json" (byteLevelTokenizerJson vocab merges added (JsonNode.Parse """{"type": "NFC"}"""))
+            let path =
+                writeFile dir "tokenizer.json"
+                    (byteLevelTokenizerJson vocab merges added (JsonNode.Parse """{"type": "NFC"}"""))
             let tok = Gpt2Tokenizer.FromTokenizerJson path
             encodes tok "<|endoftext|> cat<|padding|>" [ 0; 260; 1 ]
             encodes tok "cat" [ int 'c' + 2; 259 ]
@@ -228,7 +236,8 @@ let private gpt2Tests =
             encodes tok "a   b" [ int 'a' + 2; 261; 0x20 + 2; int 'b' + 2 ] // then " b" is Ġ b
             Expect.equal (tok.Decode [ 0; 260; 1 ]) "<|endoftext|> cat<|padding|>" "decode with added tokens"
             Expect.equal tok.VocabSize 263 "vocab size"
-            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 0, Nullable 0, Nullable 0) "specials = <|endoftext|>"
+            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 0, Nullable 0, Nullable 0)
+                "specials = <|endoftext|>"
             Expect.equal (tok.TokenToId "<|padding|>") (Nullable 1) "added token by text"
             Expect.equal (tok.IdToToken 260) " cat" "display piece"
     ]
@@ -239,13 +248,17 @@ let private opsTests =
     let gpt2 = Gpt2Tokenizer.Default :> ITokenizer
     testList "ops" [
         testCase "to_tokens pads a batch on the right with 50256 (TransformerLens docs)" <| fun () ->
-            let tokens = TokenizerOps.ToTokens(gpt2, [| "The cat sat on the mat."; "The cat sat on the mat really hard." |], true)
+            let tokens =
+                TokenizerOps.ToTokens(gpt2, [| "The cat sat on the mat."; "The cat sat on the mat really hard." |],
+                                      true)
             Expect.equal (rows tokens)
                 [ [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 13L; 50256L; 50256L ]
                   [ 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 1107L; 1327L; 13L ] ] "padded batch"
 
         testCase "to_tokens pads on the left when asked, and without BOS" <| fun () ->
-            let tokens = TokenizerOps.ToTokens(gpt2, [| "The cat sat on the mat."; "The cat sat on the mat really hard." |], false, "left")
+            let tokens =
+                TokenizerOps.ToTokens(gpt2, [| "The cat sat on the mat."; "The cat sat on the mat really hard." |],
+                                      false, "left")
             Expect.equal (rows tokens)
                 [ [ 50256L; 50256L; 464L; 3797L; 3332L; 319L; 262L; 2603L; 13L ]
                   [ 464L; 3797L; 3332L; 319L; 262L; 2603L; 1107L; 1327L; 13L ] ] "left-padded batch"
@@ -294,7 +307,8 @@ let private llama2cTests =
                 let prompt = c.GetProperty("prompt").GetString()
                 let ids = 1 :: List.ofSeq (tok.Encode prompt)
                 Expect.equal ids (ints (c.GetProperty "prompt_token_ids")) (sprintf "ids of %A" prompt)
-                Expect.equal (ids |> List.map tok.IdToToken) (strs (c.GetProperty "prompt_pieces")) (sprintf "pieces of %A" prompt))
+                Expect.equal (ids |> List.map tok.IdToToken) (strs (c.GetProperty "prompt_pieces"))
+                    (sprintf "pieces of %A" prompt))
 
         testWithExternalModel "stories260K: decoding the greedy ids gives run.c's text" (fun dir ->
             let tok, doc = stories dir
@@ -303,11 +317,13 @@ let private llama2cTests =
                 let prompt = ints (c.GetProperty "prompt_token_ids")
                 let greedy = ints (c.GetProperty "greedy_token_ids")
                 Expect.equal (greedy |> List.map tok.IdToToken) (strs (c.GetProperty "greedy_pieces")) "greedy pieces"
-                Expect.equal (tok.Decode(prompt @ greedy)) (c.GetProperty("prompt_echo_plus_greedy_text_unfiltered").GetString())
+                Expect.equal (tok.Decode(prompt @ greedy))
+                    (c.GetProperty("prompt_echo_plus_greedy_text_unfiltered").GetString())
                     "prompt + generation"
                 // greedy_text is the generation decoded after the last prompt token (BOS for the empty prompt).
                 let last = List.last prompt
-                Expect.equal (tok.Decode(last :: greedy)) (tok.Decode [ last ] + c.GetProperty("greedy_text").GetString())
+                Expect.equal (tok.Decode(last :: greedy))
+                    (tok.Decode [ last ] + c.GetProperty("greedy_text").GetString())
                     "generation in context")
 
         testWithExternalModel "stories260K: tokenizer facts, batching with EOS padding" (fun dir ->
@@ -315,7 +331,8 @@ let private llama2cTests =
             doc.Dispose()
             Expect.equal tok.VocabSize 512 "vocab size"
             Expect.equal tok.MaxTokenLength 7 "max_token_length"
-            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 1, Nullable 2, Nullable 2) "specials"
+            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 1, Nullable 2, Nullable 2)
+                "specials"
             Expect.equal (tok.IdToToken 410) " " "the dummy prefix piece"
             Expect.equal (tok.TokenToId " Once") (Nullable 403) "piece lookup"
             Expect.equal (tok.Score 260) -1.0f "score of 'he'"
@@ -327,7 +344,8 @@ let private llama2cTests =
             Expect.equal (rows tokens) [ [ 1L; 403L; 407L; 261L; 378L ]; [ 1L; 2L; 2L; 2L; 2L ] ] "batch"
             let fromFolder = TokenizerLoader.FromFolder dir
             Expect.isTrue (fromFolder :? Llama2cTokenizer) "FromFolder finds tok512.bin"
-            Expect.sequenceEqual (fromFolder.Encode "The cat sat") [ 291; 280; 294; 262; 294 ] "and it encodes the same")
+            Expect.sequenceEqual (fromFolder.Encode "The cat sat") [ 291; 280; 294; 262; 294 ]
+                "and it encodes the same")
 
         testWithExternalModel "truncated tok512.bin names the file" (fun dir ->
             let bytes = File.ReadAllBytes(Path.Combine(dir, "tok512.bin"))
@@ -377,18 +395,23 @@ let private spTokenizerJsonWith (spMerges: string list) (normalizer: string) (pr
     "vocab": { VOCAB },
     "merges": [ MERGES ]}
 }"""
-    |> fun t -> t.Replace("NORMALIZER", normalizer).Replace("PRE_TOKENIZER", preTokenizer).Replace("VOCAB", vocab).Replace("MERGES", merges)
+    |> fun t ->
+        t.Replace("NORMALIZER", normalizer).Replace("PRE_TOKENIZER", preTokenizer).Replace("VOCAB", vocab)
+            .Replace("MERGES", merges)
 
 let private spTokenizerJson normalizer preTokenizer = spTokenizerJsonWith spMerges normalizer preTokenizer
 
 let private llamaNormalizer =
-    """{"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}"""
+    ("""{"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": """
+     + """{"String": " "}, "content": "▁"}]}""")
 
 let private sentencePieceTests =
     testList "sentencepiece bpe" [
         testCase "Llama layout (Prepend + Replace normalizer): merges by rank, byte fallback, '▁' prefix" <| fun () ->
             let dir = freshDir "sp-llama"
-            let tok = SentencePieceBpeTokenizer.FromTokenizerJson(writeFile dir "tokenizer.json" (spTokenizerJson llamaNormalizer "null"))
+            let tok =
+                SentencePieceBpeTokenizer.FromTokenizerJson(
+                    writeFile dir "tokenizer.json" (spTokenizerJson llamaNormalizer "null"))
             encodes tok "the cat" [ 267; 270 ] // ▁the ▁cat
             encodes tok "hat" [ 259; 261; 269 ] // ▁ h at: no merge for "▁ h" or "h at"
             encodes tok " t" [ 259; 265 ] // ▁▁t: "▁ t" (rank 0) beats the leftmost "▁ ▁" (rank 6)
@@ -405,7 +428,8 @@ let private sentencePieceTests =
             Expect.equal (tok.TokenToId " cat") (Nullable 270) "by display text"
             Expect.equal (tok.TokenToId "▁cat") (Nullable 270) "by raw piece"
             Expect.equal tok.VocabSize 273 "vocab size"
-            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 1, Nullable 2, Nullable 2) "specials (pad = EOS)"
+            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 1, Nullable 2, Nullable 2)
+                "specials (pad = EOS)"
             Expect.isTrue tok.PrependsBosByItself "the template puts <s> first"
             let tokens = TokenizerOps.ToTokens(tok, [| "the cat"; "hat" |], true)
             Expect.equal (rows tokens) [ [ 1L; 267L; 270L; 2L ]; [ 1L; 259L; 261L; 269L ] ] "batch"
@@ -413,10 +437,12 @@ let private sentencePieceTests =
         testCase "Metaspace pre-tokenizer with prepend_scheme first" <| fun () ->
             let dir = freshDir "sp-metaspace"
             let pre = """{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false}"""
-            let tok = SentencePieceBpeTokenizer.FromTokenizerJson(writeFile dir "tokenizer.json" (spTokenizerJson "null" pre))
+            let tok =
+                SentencePieceBpeTokenizer.FromTokenizerJson(writeFile dir "tokenizer.json" (spTokenizerJson "null" pre))
             encodes tok "the cat" [ 267; 270 ]
             encodes tok " t" [ 265 ] // already starts with ▁: no second one
-            encodes tok "<s>the" [ 1; 260; 266 ] // not at the text start: no ▁; "h e" (rank 1) beats the leftmost "t h" (rank 7)
+            // not at the text start: no ▁; "h e" (rank 1) beats the leftmost "t h" (rank 7)
+            encodes tok "<s>the" [ 1; 260; 266 ]
     ]
 
 // ---------------------------------------------------------------- loader and errors
@@ -427,11 +453,13 @@ let private loaderTests =
             let dir = freshDir "folder-sp"
             writeFile dir "tokenizer.json" (spTokenizerJson llamaNormalizer "null") |> ignore
             writeFile dir "tokenizer_config.json"
-                """{"add_bos_token": false, "bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "pad_token": "<unk>"}"""
+                ("""{"add_bos_token": false, "bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", """
+                 + """"pad_token": "<unk>"}""")
             |> ignore
             let tok = TokenizerLoader.FromFolder dir
             Expect.sequenceEqual (tok.Encode "the cat") [ 267; 270 ] "SentencePiece BPE chosen"
-            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 1, Nullable 2, Nullable 0) "specials from the config"
+            Expect.equal (tok.BosTokenId, tok.EosTokenId, tok.PadTokenId) (Nullable 1, Nullable 2, Nullable 0)
+                "specials from the config"
             Expect.isFalse tok.PrependsBosByItself "add_bos_token false"
 
         testCase "FromFolder: vocab.json + merges.txt, config.json ids" <| fun () ->
@@ -447,11 +475,13 @@ let private loaderTests =
         testCase "FromFolder: byte-level tokenizer.json is opened as GPT-2 style" <| fun () ->
             let dir = freshDir "folder-bytelevel"
             File.Copy(gpt2TokenizerJsonPath.Force(), Path.Combine(dir, "tokenizer.json"))
-            writeFile dir "special_tokens_map.json" """{"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}"""
+            writeFile dir "special_tokens_map.json"
+                """{"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}"""
             |> ignore
             let tok = TokenizerLoader.FromFolder dir
             Expect.isTrue (tok :? Gpt2Tokenizer) "Gpt2Tokenizer"
-            Expect.sequenceEqual (tok.Encode "The cat sat on the mat.") [ 464; 3797; 3332; 319; 262; 2603; 13 ] "encodes"
+            Expect.sequenceEqual (tok.Encode "The cat sat on the mat.") [ 464; 3797; 3332; 319; 262; 2603; 13 ]
+                "encodes"
 
         testCase "missing and malformed files give messages naming the file" <| fun () ->
             let dir = freshDir "errors"
@@ -473,12 +503,14 @@ let private loaderTests =
             let unigram = writeFile dir "unigram.json" """{"model": {"type": "Unigram", "vocab": []}}"""
             expectThrowsWith<TokenizerFileException> "unsupported model" [ unigram; "Unigram" ] (fun () ->
                 SentencePieceBpeTokenizer.FromTokenizerJson unigram |> ignore)
-            let badMerge = writeFile dir "badmerge.json" (spTokenizerJsonWith (spMerges @ [ "▁c zz" ]) llamaNormalizer "null")
+            let badMerge =
+                writeFile dir "badmerge.json" (spTokenizerJsonWith (spMerges @ [ "▁c zz" ]) llamaNormalizer "null")
             expectThrowsWith<TokenizerFileException> "merge outside the vocab" [ badMerge; "zz" ] (fun () ->
                 SentencePieceBpeTokenizer.FromTokenizerJson badMerge |> ignore)
             expectThrowsWith<TokenizerFileException> "SentencePiece file given to Gpt2Tokenizer"
                 [ Path.Combine(dir, "sp.json"); "SentencePieceBpeTokenizer" ] (fun () ->
-                    Gpt2Tokenizer.FromTokenizerJson(writeFile dir "sp.json" (spTokenizerJson llamaNormalizer "null")) |> ignore)
+                    Gpt2Tokenizer.FromTokenizerJson(writeFile dir "sp.json" (spTokenizerJson llamaNormalizer "null"))
+                        |> ignore)
 
             let vocab = writeFile dir "vocab.json" """{"a": 0, "b": 1, "ab": 2}"""
             let merges = writeFile dir "merges.txt" "#version: 0.2\na b\na b c\n"

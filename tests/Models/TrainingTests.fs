@@ -8,7 +8,8 @@ open Lens.Training
 
 /// A tiny model and task: sequences counting up modulo 16 from a random start, learnable by a previous-token copy.
 let private tinyConfig (attnOnly: bool) =
-    HookedTransformerConfig(NLayers = 2, DModel = 32, NHeads = 4, DHead = 8, NCtx = 24, DVocab = 16, AttnOnly = attnOnly,
+    HookedTransformerConfig(NLayers = 2, DModel = 32, NHeads = 4, DHead = 8, NCtx = 24, DVocab = 16,
+                            AttnOnly = attnOnly,
                             ActFn = "gelu_new", Seed = System.Nullable 3)
 
 let private countingBatches =
@@ -17,7 +18,8 @@ let private countingBatches =
         use steps = torch.arange(20L, dtype = torch.int64).unsqueeze(0)
         (starts + steps).remainder(torch.tensor(16L)))
 
-let private options steps seed = TrainingOptions(Steps = steps, BatchSize = 8, Lr = 3e-3, WarmupSteps = 5, Seed = seed, Progress = false)
+let private options steps seed =
+    TrainingOptions(Steps = steps, BatchSize = 8, Lr = 3e-3, WarmupSteps = 5, Seed = seed, Progress = false)
 
 let private evalLoss (model: HookedTransformer) =
     use g = new torch.Generator(99UL)
@@ -40,8 +42,10 @@ let tests =
                 use grad = p.grad
                 Expect.isNotNull grad (sprintf "%s has a gradient" name)
                 use norm = grad.norm()
-                // b_K shifts every score of a query equally, which softmax ignores: its gradient is zero by construction.
-                if not (name.EndsWith "b_K") then Expect.isGreaterThan (norm.item<float32>()) 0.0f (sprintf "%s gradient is non-zero" name)
+                // b_K shifts every score of a query equally, which softmax ignores: its gradient is zero by
+                // construction.
+                if not (name.EndsWith "b_K") then
+                    Expect.isGreaterThan (norm.item<float32>()) 0.0f (sprintf "%s gradient is non-zero" name)
             model.RequiresGrad(false) |> ignore
 
         testCase "parameters do not require gradients by default, and analysis builds no graph" <| fun () ->
@@ -56,13 +60,16 @@ let tests =
             let before = evalLoss model
             let result = Trainer.Train(model, countingBatches, options 150 1L)
             let after = evalLoss model
-            printfn "tiny task: loss %.3f -> %.3f in %d steps (%.1f s)" before after result.Steps result.Elapsed.TotalSeconds
+            printfn "tiny task: loss %.3f -> %.3f in %d steps (%.1f s)" before after result.Steps
+                result.Elapsed.TotalSeconds
             Expect.equal result.Steps 150 "all steps ran"
             Expect.equal result.Losses.Count 150 "one loss per step"
             Expect.isLessThan after (0.25f * before) "the loss fell to under a quarter"
-            for struct (name, p) in model.Parameters() do Expect.isFalse p.requires_grad (name + " is back to no gradient")
+            for struct (name, p) in model.Parameters() do
+                Expect.isFalse p.requires_grad (name + " is back to no gradient")
 
-        testCase "training is reproducible: the same seed gives the same losses bit for bit, another seed others" <| fun () ->
+        testCase "training is reproducible: the same seed gives the same losses bit for bit, another seed others"
+        <| fun () ->
             let run seed =
                 use model = new HookedTransformer(tinyConfig true)
                 (Trainer.Train(model, countingBatches, options 30 seed)).Losses |> Seq.toArray
@@ -75,9 +82,12 @@ let tests =
             try
                 use model = new HookedTransformer(tinyConfig true)
                 use dataset = torch.arange(320L, dtype = torch.int64).reshape(16L, 20L).remainder(torch.tensor(16L))
-                let opts = TrainingOptions(Steps = 10, BatchSize = 4, CheckpointEvery = 4, CheckpointDir = dir, Progress = false)
+                let opts =
+                    TrainingOptions(Steps = 10, BatchSize = 4, CheckpointEvery = 4, CheckpointDir = dir,
+                                    Progress = false)
                 let result = Trainer.Train(model, dataset, opts)
-                Expect.sequenceEqual (result.Checkpoints |> Seq.map Path.GetFileName) [ "step-000004"; "step-000008" ] "checkpoints"
+                Expect.sequenceEqual (result.Checkpoints |> Seq.map Path.GetFileName) [ "step-000004"; "step-000008" ]
+                    "checkpoints"
                 use back = HookedTransformer.Load(result.Checkpoints.[1])
                 Expect.equal back.Config.DVocab 16 "loads back"
             finally
@@ -108,15 +118,19 @@ let tests =
         testCase "a cosine schedule falls from lr after the warm-up to min_lr at the last step" <| fun () ->
             let o = TrainingOptions(Lr = 1e-3, MinLr = 1e-4, WarmupSteps = 2, Steps = 7, Schedule = LrSchedule.Cosine)
             let lrs = [ for s in 0 .. 6 -> Trainer.LearningRate(o, s) ]
-            let expected = [ 5e-4; 1e-3 ] @ [ for t in 0.0 .. 0.25 .. 1.0 -> 1e-4 + 0.5 * 9e-4 * (1.0 + cos (System.Math.PI * t)) ]
+            let expected =
+                [ 5e-4; 1e-3 ] @ [ for t in 0.0 .. 0.25 .. 1.0 -> 1e-4 + 0.5 * 9e-4 * (1.0 + cos (System.Math.PI * t)) ]
             for (a, e) in List.zip lrs expected do Expect.floatClose Accuracy.veryHigh a e "cosine schedule"
             Expect.floatClose Accuracy.veryHigh lrs.[6] 1e-4 "ends at min_lr"
-            Expect.throws (fun () -> Trainer.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64), TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
+            Expect.throws (fun () ->
+                Trainer.Train(new HookedTransformer(tinyConfig true), torch.zeros(2L, 4L, dtype = torch.int64),
+                              TrainingOptions(Lr = 1e-3, MinLr = 1e-2)) |> ignore) "min_lr above lr is refused"
 
         testCase "bad options are clear errors" <| fun () ->
             use model = new HookedTransformer(tinyConfig true)
             let err (o: TrainingOptions) (needle: string) =
-                match (try Trainer.Train(model, countingBatches, o) |> ignore; None with :? System.ArgumentException as e -> Some e.Message) with
+                match (try Trainer.Train(model, countingBatches, o) |> ignore; None
+                       with :? System.ArgumentException as e -> Some e.Message) with
                 | Some m -> Expect.stringContains m needle "message"
                 | None -> failtestf "expected an error about %s" needle
             err (TrainingOptions(Lr = -1.0)) "learning rate"

@@ -45,7 +45,9 @@ let saeError (f: unit -> unit) : SaeException =
 /// Runs the SAE's forward with the error term, recording every SAE hook point.
 let recordForward (sae: SparseAutoencoder) (x: torch.Tensor) =
     let captured = Dictionary<string, torch.Tensor>()
-    let record = HookFunction(fun t h -> captured.[h.Name.Substring(h.Name.LastIndexOf('.') + 1)] <- t.clone().DetachFromDisposeScope(); null)
+    let record =
+        HookFunction(fun t h ->
+            captured.[h.Name.Substring(h.Name.LastIndexOf('.') + 1)] <- t.clone().DetachFromDisposeScope(); null)
     let handles = [ for hp in sae.HookPoints -> hp.Add record ]
     let output = sae.Forward(x, useErrorTerm = true)
     for h in handles do h.Dispose()
@@ -105,10 +107,13 @@ let loadingTests =
         testCase "Gemma Scope: the hook comes from the repository kind; without one the hook must be given" <| fun () ->
             let src = gemmaScopeParams "gemma-scope-layout"
             let ex = saeError (fun () -> SparseAutoencoder.Load(Path.GetDirectoryName src) |> ignore)
-            Expect.stringContains ex.Message "give the hook" "a folder not named like a Gemma Scope repository needs the hook"
+            Expect.stringContains ex.Message "give the hook"
+                "a folder not named like a Gemma Scope repository needs the hook"
             let root = Path.Combine(Path.GetTempPath(), "lens-sae-" + System.Guid.NewGuid().ToString("N"))
             try
-                for kind, layer, hook in [ "res", "layer_3", "blocks.3.hook_resid_post"; "mlp", "layer_1", "blocks.1.hook_mlp_out"; "res", "embedding", "hook_embed" ] do
+                for kind, layer, hook in [ "res", "layer_3", "blocks.3.hook_resid_post";
+                                           "mlp", "layer_1", "blocks.1.hook_mlp_out";
+                                           "res", "embedding", "hook_embed" ] do
                     let dir = Path.Combine(root, "gemma-scope-2b-pt-" + kind, layer, "width_384", "average_l0_40")
                     Directory.CreateDirectory dir |> ignore
                     File.Copy(src, Path.Combine(dir, "params.npz"))
@@ -127,19 +132,25 @@ let loadingTests =
             let dir = Path.Combine(Path.GetTempPath(), "lens-sae-" + System.Guid.NewGuid().ToString("N"))
             Directory.CreateDirectory dir |> ignore
             try
-                File.Copy(Path.Combine(saeDir "relu-resid", "sae_weights.safetensors"), Path.Combine(dir, "sae_weights.safetensors"))
+                File.Copy(Path.Combine(saeDir "relu-resid", "sae_weights.safetensors"),
+                          Path.Combine(dir, "sae_weights.safetensors"))
                 let cfg = File.ReadAllText(Path.Combine(saeDir "relu-resid", "cfg.json"))
                 let legacy = File.ReadAllText(Path.Combine(saeDir "relu-resid-legacy", "cfg.json"))
                 let refused (text: string) (mentions: string list) =
                     File.WriteAllText(Path.Combine(dir, "cfg.json"), text)
                     let ex = saeError (fun () -> SparseAutoencoder.Load dir |> ignore)
                     for m in mentions do Expect.stringContains ex.Message m "the message names the field and value"
-                refused (cfg.Replace("\"architecture\": \"standard\"", "\"architecture\": \"transcoder\"")) [ "architecture"; "transcoder" ]
-                refused (cfg.Replace("\"normalize_activations\": \"none\"", "\"normalize_activations\": \"batch\"")) [ "normalize_activations"; "batch" ]
+                refused (cfg.Replace("\"architecture\": \"standard\"", "\"architecture\": \"transcoder\""))
+                    [ "architecture"; "transcoder" ]
+                refused (cfg.Replace("\"normalize_activations\": \"none\"", "\"normalize_activations\": \"batch\""))
+                    [ "normalize_activations"; "batch" ]
                 refused (cfg.Replace("\"d_sae\": 256", "\"d_sae\": 128")) [ "W_enc"; "128" ]
-                refused (legacy.Replace("\"activation_fn_str\": \"relu\"", "\"activation_fn_str\": \"tanh-relu\"")) [ "activation_fn"; "tanh-relu" ]
-                refused (legacy.Replace("\"hook_head_index\": null", "\"hook_head_index\": 2")) [ "hook_head_index"; "2" ]
-                refused (cfg.Replace("\"architecture\": \"standard\"", "\"architecture\": \"jumprelu\"")) [ "missing threshold" ]
+                refused (legacy.Replace("\"activation_fn_str\": \"relu\"", "\"activation_fn_str\": \"tanh-relu\""))
+                    [ "activation_fn"; "tanh-relu" ]
+                refused (legacy.Replace("\"hook_head_index\": null", "\"hook_head_index\": 2"))
+                    [ "hook_head_index"; "2" ]
+                refused (cfg.Replace("\"architecture\": \"standard\"", "\"architecture\": \"jumprelu\""))
+                    [ "missing threshold" ]
             finally Directory.Delete(dir, true)
     ]
 
@@ -149,8 +160,10 @@ let loadVariant (name: string) (editCfg: string -> string) (weights: (string * t
     let dir = Path.Combine(Path.GetTempPath(), "lens-sae-" + System.Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory dir |> ignore
     try
-        File.WriteAllText(Path.Combine(dir, "cfg.json"), editCfg (File.ReadAllText(Path.Combine(saeDir name, "cfg.json"))))
-        SafetensorsFile.Save(Path.Combine(dir, "sae_weights.safetensors"), weights |> List.map (fun (k, v) -> KeyValuePair(k, v)))
+        File.WriteAllText(Path.Combine(dir, "cfg.json"),
+                          editCfg (File.ReadAllText(Path.Combine(saeDir name, "cfg.json"))))
+        SafetensorsFile.Save(Path.Combine(dir, "sae_weights.safetensors"),
+                             weights |> List.map (fun (k, v) -> KeyValuePair(k, v)))
         SparseAutoencoder.Load dir
     finally Directory.Delete(dir, true)
 
@@ -162,31 +175,43 @@ let variantTests =
             use plain = SparseAutoencoder.Load(saeDir "relu-resid")
             use rMag = torch.zeros(256L)
             use gated =
-                loadVariant "relu-resid" (fun c -> c.Replace("\"architecture\": \"standard\"", "\"architecture\": \"gated\""))
-                    [ "W_enc", plain.W_enc; "W_dec", plain.W_dec; "b_dec", plain.b_dec; "b_gate", plain.b_enc; "b_mag", plain.b_enc; "r_mag", rMag ]
+                loadVariant "relu-resid"
+                    (fun c -> c.Replace("\"architecture\": \"standard\"", "\"architecture\": \"gated\""))
+                    [ "W_enc", plain.W_enc; "W_dec", plain.W_dec; "b_dec", plain.b_dec; "b_gate", plain.b_enc;
+                      "b_mag", plain.b_enc; "r_mag", rMag ]
             checkEncodeDecode gated e "gated (standard-equivalent)"
             disposeAll e
 
         testCase "topk with rescale_acts_by_decoder_norm on unit-norm decoder rows is topk-resid" <| fun () ->
             let e = expectedOf "topk-resid"
             use plain = SparseAutoencoder.Load(saeDir "topk-resid")
-            use rescaled = loadVariant "topk-resid" (fun c -> c.Replace("\"rescale_acts_by_decoder_norm\": false", "\"rescale_acts_by_decoder_norm\": true")) [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
+            use rescaled =
+                loadVariant "topk-resid"
+                    (fun c ->
+                        c.Replace("\"rescale_acts_by_decoder_norm\": false", "\"rescale_acts_by_decoder_norm\": true"))
+                            [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
             Expect.isTrue rescaled.Config.RescaleActsByDecoderNorm "read"
             checkEncodeDecode rescaled e "topk rescaled"
             disposeAll e
 
-        testCase "constant_norm_rescale and layer_norm: encode the normalised input, decode and undo (sae.py 299-332); expected_average_only_in is the identity" <| fun () ->
+        testCase ("constant_norm_rescale and layer_norm: encode the normalised input, decode and undo (sae.py "
+                  + "299-332); expected_average_only_in is the identity") <| fun () ->
             use _ = torch.NewDisposeScope()
             let e = expectedOf "relu-resid"
             let x = e.["sae_input"]
             use plain = SparseAutoencoder.Load(saeDir "relu-resid")
             let weights = [ for kv in plain.StateDict() -> kv.Key, kv.Value ]
-            let load mode = loadVariant "relu-resid" (fun c -> c.Replace("\"normalize_activations\": \"none\"", sprintf "\"normalize_activations\": \"%s\"" mode)) weights
+            let load mode =
+                loadVariant "relu-resid"
+                    (fun c ->
+                        c.Replace("\"normalize_activations\": \"none\"",
+                                  sprintf "\"normalize_activations\": \"%s\"" mode)) weights
             use constant = load "constant_norm_rescale"
             let c = (x * x).sum([| -1L |], true).sqrt().reciprocal() * 8.0
             expectRelative 1e-6 "constant_norm_rescale features" (constant.Encode x) (plain.Encode(x * c))
             expectRelative 1e-6 "constant_norm_rescale output" (constant.Forward x) (plain.Forward(x * c) / c)
-            expectRelative 1e-6 "constant_norm_rescale output with the error term is the input" (constant.Forward(x, true)) x
+            expectRelative 1e-6 "constant_norm_rescale output with the error term is the input"
+                (constant.Forward(x, true)) x
             use layer = load "layer_norm"
             let mu = x.mean([| -1L |], true)
             let sd = (((x - mu) * (x - mu)).sum([| -1L |], true) / 63.0).sqrt() // unbiased: d_in - 1

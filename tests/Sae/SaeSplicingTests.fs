@@ -19,7 +19,10 @@ let setFeature (feature: int64) (value: float32) =
 let splicingTests =
     testList "sae splicing" [
         for name in saeFixtures do
-            testCase (sprintf "%s: clean, spliced, error-term, zero-ablated and steered runs match HookedSAETransformer within 1e-5" name) <| fun () ->
+            testCase
+                (sprintf
+                    "%s: clean, spliced, error-term, zero-ablated and steered runs match HookedSAETransformer within \
+                     1e-5" name) <| fun () ->
                 let e = expectedOf name
                 use model = (Oracle "gpt2like").Model()
                 use sae = SparseAutoencoder.Load(saeDir name)
@@ -27,17 +30,20 @@ let splicingTests =
                 let check (run: string) (output: ModelOutput) =
                     use _ = output
                     expectRelative 1e-5 (sprintf "%s logits_%s" name run) output.Logits e.["logits_" + run]
-                    expectRelative 1e-5 (sprintf "%s loss_per_token_%s" name run) output.Loss e.["loss_per_token_" + run]
+                    expectRelative 1e-5 (sprintf "%s loss_per_token_%s" name run) output.Loss
+                        e.["loss_per_token_" + run]
                 check "clean" (model.Forward(tokens, ReturnType.Both, true))
                 check "spliced" (model.RunWithSaes(tokens, [ sae ], false, ReturnType.Both, true))
                 check "spliced_error_term" (model.RunWithSaes(tokens, [ sae ], true, ReturnType.Both, true))
-                check "zero_ablation" (model.RunWithHooks(tokens, [ HookSpec.Named(sae.HookName, zeroAblation) ], ReturnType.Both, true))
+                check "zero_ablation"
+                    (model.RunWithHooks(tokens, [ HookSpec.Named(sae.HookName, zeroAblation) ], ReturnType.Both, true))
                 let feature = e.["steer.feature"].item<int64>()
                 for errorTerm in [ true; false ] do
                     for label, value in [ "ablate", 0.0f; "set10", 10.0f ] do
                         use _ = model.AttachSae(sae, errorTerm)
                         use _ = model.Hooks(struct (sae.HookName + ".hook_sae_acts_post", setFeature feature value))
-                        check (sprintf "steer_%s_%s" label (if errorTerm then "error_term" else "no_error_term")) (model.Forward(tokens, ReturnType.Both, true))
+                        check (sprintf "steer_%s_%s" label (if errorTerm then "error_term" else "no_error_term"))
+                            (model.Forward(tokens, ReturnType.Both, true))
                 disposeAll e
 
             testCase (sprintf "%s: run_with_cache_with_saes caches the six SAE hook points by name" name) <| fun () ->
@@ -46,10 +52,14 @@ let splicingTests =
                 use sae = SparseAutoencoder.Load(saeDir name)
                 use run = model.RunWithCacheWithSaes(e.["tokens"], [ sae ], true)
                 let saeKeys = run.Cache.Keys |> Seq.filter (fun k -> k.Contains ".hook_sae_") |> Seq.sort |> List.ofSeq
-                Expect.equal saeKeys [ for s in SparseAutoencoder.HookSuffixes |> Seq.sort -> sae.HookName + "." + s ] "the SAE's hook names"
-                expectRelative 1e-5 (name + " cache hook_sae_acts_post") run.Cache.[sae.HookName + ".hook_sae_acts_post"] e.["feature_acts"]
-                expectRelative 1e-5 (name + " cache hook_sae_error") run.Cache.[sae.HookName + ".hook_sae_error"] e.["sae_error"]
-                expectRelative 1e-5 (name + " cache hook_sae_output") run.Cache.[sae.HookName + ".hook_sae_output"] e.["sae_output_with_error"]
+                Expect.equal saeKeys [ for s in SparseAutoencoder.HookSuffixes |> Seq.sort -> sae.HookName + "." + s ]
+                    "the SAE's hook names"
+                expectRelative 1e-5 (name + " cache hook_sae_acts_post")
+                    run.Cache.[sae.HookName + ".hook_sae_acts_post"] e.["feature_acts"]
+                expectRelative 1e-5 (name + " cache hook_sae_error") run.Cache.[sae.HookName + ".hook_sae_error"]
+                    e.["sae_error"]
+                expectRelative 1e-5 (name + " cache hook_sae_output") run.Cache.[sae.HookName + ".hook_sae_output"]
+                    e.["sae_output_with_error"]
                 Expect.isFalse (model.HookDict.ContainsKey(sae.HookName + ".hook_sae_input")) "detached after the run"
                 disposeAll e
 

@@ -26,7 +26,8 @@ let json (value: 'T) : JsonObject = JsonSerializer.SerializeToNode(value).AsObje
 let private await (what: string) (timeout: TimeSpan) (t: Task) =
     let finished =
         try t.Wait timeout
-        with :? AggregateException as e -> raise (Exception(sprintf "%s failed: %s" what e.InnerException.Message, e.InnerException))
+        with :? AggregateException as e ->
+            raise (Exception(sprintf "%s failed: %s" what e.InnerException.Message, e.InnerException))
     if not finished then failwithf "%s timed out after %.0f s" what timeout.TotalSeconds
 
 /// A DevTools event: its method, the session it came from ("" for the browser) and its parameters.
@@ -72,7 +73,8 @@ type Connection(ws: ClientWebSocket) =
                 try
                     while not stop.IsCancellationRequested do
                         let! r = ws.ReceiveAsync(ArraySegment buffer, stop.Token)
-                        if r.MessageType = WebSocketMessageType.Close then failwith "the browser closed the DevTools socket"
+                        if r.MessageType = WebSocketMessageType.Close then
+                            failwith "the browser closed the DevTools socket"
                         message.Write(buffer, 0, r.Count)
                         if r.EndOfMessage then
                             let text = Encoding.UTF8.GetString(message.GetBuffer(), 0, int message.Length)
@@ -101,7 +103,8 @@ type Connection(ws: ClientWebSocket) =
         msg["params"] <- parameters
         sessionId |> Option.iter (fun s -> msg["sessionId"] <- JsonValue.Create s)
         let bytes = Encoding.UTF8.GetBytes(msg.ToJsonString())
-        if not (sendLock.Wait timeout) then failwithf "DevTools call %s: could not send within %.0f s" method timeout.TotalSeconds
+        if not (sendLock.Wait timeout) then
+            failwithf "DevTools call %s: could not send within %.0f s" method timeout.TotalSeconds
         try
             use cts = new CancellationTokenSource(timeout)
             await (sprintf "sending DevTools call %s" method) timeout
@@ -135,7 +138,8 @@ type Connection(ws: ClientWebSocket) =
                     | Some e -> raise (Exception(sprintf "waiting for %s: the DevTools connection closed" what, e))
                     | None ->
                         let left = deadline - DateTime.UtcNow
-                        if left <= TimeSpan.Zero then failwithf "timed out after %.0f s waiting for %s" timeout.TotalSeconds what
+                        if left <= TimeSpan.Zero then
+                            failwithf "timed out after %.0f s waiting for %s" timeout.TotalSeconds what
                         Monitor.Wait(gate, left) |> ignore
                         look i
             look from)
@@ -167,10 +171,13 @@ type Page(conn: Connection, sessionId: string) =
         let deadline = DateTime.UtcNow + timeout
         let isLoaded () =
             // While the new document replaces the old one an evaluation can fail; that just means "not yet".
-            try this.EvalBool(sprintf "location.href === %s && document.readyState === 'complete'" (JsonSerializer.Serialize url))
+            try
+                this.EvalBool(sprintf "location.href === %s && document.readyState === 'complete'"
+                                  (JsonSerializer.Serialize url))
             with _ -> false
         while not (isLoaded ()) do
-            if DateTime.UtcNow > deadline then failwithf "%s did not finish loading within %.0f s" url timeout.TotalSeconds
+            if DateTime.UtcNow > deadline then
+                failwithf "%s did not finish loading within %.0f s" url timeout.TotalSeconds
             Thread.Sleep 10
 
     /// Evaluates a JS expression in the page (awaiting promises); fails if it throws.
@@ -190,7 +197,9 @@ type Page(conn: Connection, sessionId: string) =
     /// Scrolls the element (a JS expression) into view and returns its centre in viewport pixels.
     member p.Center(element: string) : float * float =
         let v =
-            p.Eval(sprintf "(() => { const el = %s; if (!el) throw new Error('no element: ' + %s); el.scrollIntoView({block: 'center', inline: 'center'}); const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+            p.Eval(sprintf "(() => { const el = %s; if (!el) throw new Error('no element: ' + %s); \
+                            el.scrollIntoView({block: 'center', inline: 'center'}); const r = \
+                            el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()"
                        element (JsonSerializer.Serialize element))
         v[0].GetValue<float>(), v[1].GetValue<float>()
 
@@ -200,7 +209,8 @@ type Page(conn: Connection, sessionId: string) =
 
     member _.Click(x: float, y: float) =
         for kind in [ "mousePressed"; "mouseReleased" ] do
-            call "Input.dispatchMouseEvent" (json {| ``type`` = kind; x = x; y = y; button = "left"; clickCount = 1 |}) |> ignore
+            call "Input.dispatchMouseEvent" (json {| ``type`` = kind; x = x; y = y; button = "left"; clickCount = 1 |})
+                |> ignore
 
     /// Moves the mouse onto the centre of an element (a JS expression).
     member p.Hover(element: string) = p.MouseMove(p.Center element)
@@ -223,18 +233,23 @@ type Page(conn: Connection, sessionId: string) =
         |> List.choose (fun e ->
             match e.Method with
             | "Runtime.consoleAPICalled" when (let t = str (e.Params["type"]) in t = "error" || t = "assert") ->
-                let args = e.Params["args"].AsArray() |> Seq.map (fun a -> str (match a["value"] with null -> a["description"] | v -> v))
+                let args =
+                    e.Params["args"].AsArray()
+                        |> Seq.map (fun a -> str (match a["value"] with null -> a["description"] | v -> v))
                 Some("console." + str (e.Params["type"]) + ": " + String.Join(" ", args))
             | "Runtime.exceptionThrown" ->
                 let d = e.Params["exceptionDetails"]
-                Some("exception: " + (match d["exception"] with null -> str (d["text"]) | ex -> str (ex["description"])))
-            | "Log.entryAdded" when str (e.Params["entry"]["level"]) = "error" -> Some("log: " + str (e.Params["entry"]["text"]))
+                Some("exception: "
+                     + (match d["exception"] with null -> str (d["text"]) | ex -> str (ex["description"])))
+            | "Log.entryAdded" when str (e.Params["entry"]["level"]) = "error" ->
+                Some("log: " + str (e.Params["entry"]["text"]))
             | "Page.javascriptDialogOpening" -> Some("dialog: " + str (e.Params["message"]))
             | _ -> None)
 
     /// Every URL the page requested.
     member _.Requests: string list =
-        mine () |> List.filter (fun e -> e.Method = "Network.requestWillBeSent") |> List.map (fun e -> str (e.Params["request"]["url"]))
+        mine () |> List.filter (fun e -> e.Method = "Network.requestWillBeSent")
+            |> List.map (fun e -> str (e.Params["request"]["url"]))
 
 /// A headless Chromium with its DevTools connection; disposing kills it and deletes its profile.
 type Browser(proc: Process, conn: Connection, profile: string, untrack: Process -> unit) =
@@ -248,7 +263,8 @@ type Browser(proc: Process, conn: Connection, profile: string, untrack: Process 
         for domain in [ "Runtime.enable"; "Log.enable"; "Page.enable"; "Network.enable" ] do
             page.Call(domain, JsonObject()) |> ignore
         page.Call("Emulation.setDeviceMetricsOverride",
-                  json {| width = defaultArg width 1200; height = defaultArg height 900; deviceScaleFactor = 1; mobile = false |}) |> ignore
+                  json {| width = defaultArg width 1200; height = defaultArg height 900; deviceScaleFactor = 1;
+                          mobile = false |}) |> ignore
         page
 
     member _.Version =
@@ -281,13 +297,16 @@ let find () : string option =
     match Environment.GetEnvironmentVariable "LENS_CHROMIUM" with
     | path when not (String.IsNullOrEmpty path) -> if File.Exists path then Some path else None
     | _ ->
-        let dirs = (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj |> Option.defaultValue "").Split(Path.PathSeparator)
+        let dirs =
+            (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj
+                |> Option.defaultValue "").Split(Path.PathSeparator)
         [ "chromium"; "chromium-browser"; "google-chrome"; "google-chrome-stable" ]
         |> List.tryPick (fun name -> dirs |> Array.map (fun d -> Path.Combine(d, name)) |> Array.tryFind File.Exists)
 
 let missingMessage =
     "CHROMIUM MISSING: the browser tests need a headless Chromium. .ci/run installs Debian's package "
-    + "(DEBIAN_FRONTEND=noninteractive apt-get install -y chromium); install it, or set LENS_CHROMIUM to a Chromium or Chrome binary."
+    + ("(DEBIAN_FRONTEND=noninteractive apt-get install -y chromium); install it, or set LENS_CHROMIUM to a Chromium "
+       + "or Chrome binary.")
 
 /// Launches the given Chromium binary (None: fail with `missingMessage`).
 let launchFrom (exe: string option) : Browser =
@@ -295,7 +314,8 @@ let launchFrom (exe: string option) : Browser =
     killOnExit.Force()
     let profile = Path.Combine(Path.GetTempPath(), "lens-chromium-" + Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory profile |> ignore
-    let psi = ProcessStartInfo(exe, UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true)
+    let psi =
+        ProcessStartInfo(exe, UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true)
     for arg in [ "--headless"; "--no-sandbox"; "--disable-gpu"; "--disable-quic"; "--no-first-run"
                  "--disable-background-networking"; "--disable-component-update"; "--disable-sync"
                  "--user-data-dir=" + profile; "--remote-debugging-port=0"; "about:blank" ] do
@@ -323,7 +343,8 @@ let launchFrom (exe: string option) : Browser =
         await "waiting for Chromium's DevTools address" launchTimeout address.Task
         let ws = new ClientWebSocket()
         use cts = new CancellationTokenSource(launchTimeout)
-        await "connecting to Chromium's DevTools socket" launchTimeout (ws.ConnectAsync(Uri address.Task.Result, cts.Token))
+        await "connecting to Chromium's DevTools socket" launchTimeout
+            (ws.ConnectAsync(Uri address.Task.Result, cts.Token))
         new Browser(proc, new Connection(ws), profile, untrack)
     with e ->
         cleanUp ()
@@ -331,11 +352,13 @@ let launchFrom (exe: string option) : Browser =
         raise (Exception(sprintf "launching %s failed: %s\n  stderr:\n  %s" exe e.Message tail, e))
 
 /// Launches the Chromium that `find` picks. Without one the test is skipped with the reason on a developer's
-/// machine and failed under CI (TestSupport.skipOrFailMissing), like every test that needs something outside the repository.
+/// machine and failed under CI (TestSupport.skipOrFailMissing), like every test that needs something outside the
+/// repository.
 let launch () =
     match find () with
     | Some exe -> launchFrom (Some exe)
     | None ->
         TestSupport.skipOrFailMissing
             "headless Chromium (no chromium, chromium-browser or google-chrome on PATH, or LENS_CHROMIUM names no file)"
-            "Install Debian's package as .ci/run does (DEBIAN_FRONTEND=noninteractive apt-get install -y chromium), or set LENS_CHROMIUM to a Chromium or Chrome binary."
+            ("Install Debian's package as .ci/run does (DEBIAN_FRONTEND=noninteractive apt-get install -y chromium), "
+             + "or set LENS_CHROMIUM to a Chromium or Chrome binary.")

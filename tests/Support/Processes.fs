@@ -9,7 +9,9 @@ open Lens.Tests.TestSupport
 type ProcessResult = { ExitCode: int; Stdout: string; Stderr: string }
 
 let run (fileName: string) (args: string list) (workDir: string) (env: (string * string) list) (timeout: TimeSpan) =
-    let psi = ProcessStartInfo(fileName, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = workDir)
+    let psi =
+        ProcessStartInfo(fileName, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                         WorkingDirectory = workDir)
     for a in args do psi.ArgumentList.Add a
     for (k, v) in env do psi.Environment.[k] <- v
     use p = Process.Start psi
@@ -27,6 +29,7 @@ let lensDll =
 
 let lens (args: string list) = run "dotnet" (lensDll :: args) repoRoot [] (TimeSpan.FromMinutes 5.0)
 
-let lensIn (dir: string) (env: (string * string) list) (args: string list) = run "dotnet" (lensDll :: args) dir env (TimeSpan.FromMinutes 5.0)
+let lensIn (dir: string) (env: (string * string) list) (args: string list) =
+    run "dotnet" (lensDll :: args) dir env (TimeSpan.FromMinutes 5.0)
 
 let fsi (script: string) = run "dotnet" [ "fsi"; "--quiet"; script ] repoRoot [] (TimeSpan.FromMinutes 5.0)

@@ -75,7 +75,8 @@ let sharedRoot = Path.GetFullPath(Path.Combine(repoRoot, "..", "shared"))
 let requireShared (relative: string) =
     let path = Path.Combine(sharedRoot, relative)
     if File.Exists path || Directory.Exists path then path
-    else skipOrFailMissing (sprintf "%s (from ../shared)" path) "Place the project's shared/ folder beside the checkout; CI provides it."
+    else skipOrFailMissing (sprintf "%s (from ../shared)" path) ("Place the project's shared/ folder beside the "
+                                                                 + "checkout; CI provides it.")
 
 /// A test that needs an external model: skipped with a loud reason when absent (failed under CI).
 let testWithExternalModel name (body: string -> unit) =

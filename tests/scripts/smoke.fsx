@@ -7,7 +7,9 @@ open Lens.FSharp
 let t = torch.arange(6L, dtype = torch.float32).reshape(2L, 3L)
 printfn "native: %s" Lens.Native.TorchNative.Status
 printfn "matmul: %g" (t.matmul(t.t()).sum().item<float32>())
-let cfg = HookedTransformerConfig(NLayers = 1, DModel = 16, NCtx = 8, DHead = 4, DVocab = 11, AttnOnly = true, Seed = System.Nullable 1)
+let cfg =
+    HookedTransformerConfig(NLayers = 1, DModel = 16, NCtx = 8, DHead = 4, DVocab = 11, AttnOnly = true,
+                            Seed = System.Nullable 1)
 let model = new HookedTransformer(cfg)
 let logits, cache = model |> Model.runWithCache (torch.tensor([| 1L; 2L; 3L |]))
 printfn "logits: %A" logits.shape
