@@ -23,16 +23,18 @@ let private sameWeights (a: SparseAutoencoder) (b: SparseAutoencoder) =
     Expect.equal (List.map fst sa) (List.ofSeq sb.Keys) "same tensors"
     for name, t in sa do Expect.isTrue (t.allclose(sb[name], 0.0, 0.0)) (sprintf "%s equal" name)
 
+/// A hub serving the demo SAE's folder under blocks.0.hook_resid_post/ of saeRepo (its weights as an LFS file).
+let private demoSaeHub () =
+    let file name lfs =
+        { Name = "blocks.0.hook_resid_post/" + name; Bytes = File.ReadAllBytes(Path.Combine(demoSae, name)); Lfs = lfs }
+    new FakeHub(saeRepo, commit, [ file "cfg.json" false; file "sae_weights.safetensors" true; readmeFile ])
+
 [<Tests>]
 let tests =
     testList "sae hub" [
         testCase ("owner/repo/folder: a SAELens folder inside a hub repository downloads into the cache and loads as "
                   + "the local folder") <| fun () ->
-            let file name lfs =
-                { Name = "blocks.0.hook_resid_post/" + name; Bytes = File.ReadAllBytes(Path.Combine(demoSae, name));
-                  Lfs = lfs }
-            use hub =
-                new FakeHub(saeRepo, commit, [ file "cfg.json" false; file "sae_weights.safetensors" true; readmeFile ])
+            use hub = demoSaeHub ()
             use cache = new TempCache()
             let opts = options cache hub
             Expect.isTrue (SaeHubSource.IsRepoId "lens-test/saes/blocks.0.hook_resid_post") "reads as a repo id"
@@ -74,11 +76,7 @@ let tests =
 
         testCase ("sae load owner/repo/folder in the language: runs as the local folder does; lens check resolves it "
                   + "and names an unknown id") <| fun () ->
-            let file name lfs =
-                { Name = "blocks.0.hook_resid_post/" + name; Bytes = File.ReadAllBytes(Path.Combine(demoSae, name));
-                  Lfs = lfs }
-            use hub =
-                new FakeHub(saeRepo, commit, [ file "cfg.json" false; file "sae_weights.safetensors" true; readmeFile ])
+            use hub = demoSaeHub ()
             use cache = new TempCache()
             let opts = options cache hub
             // The experiment's folder holds no `lens-test/...`, so the reference is a hub id.
