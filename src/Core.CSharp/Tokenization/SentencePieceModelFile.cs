@@ -66,13 +66,17 @@ internal static class SentencePieceModelFile
         if (pieces.Count == 0)
             throw new TokenizerFileException(path, "holds no pieces; it is not a SentencePiece model.");
         if (modelType != ModelTypeBpe)
-            throw new TokenizerFileException(path, $"is a SentencePiece model of type {modelType switch
+        {
+            var kind = modelType switch
             {
                 1 => "UNIGRAM",
                 3 => "WORD",
                 4 => "CHAR",
-                _ => modelType.ToString(CultureInfo.InvariantCulture)
-            }}; only BPE models (Llama 2, Mistral) are read.");
+                _ => modelType.ToString(CultureInfo.InvariantCulture),
+            };
+            throw new TokenizerFileException(path,
+                $"is a SentencePiece model of type {kind}; only BPE models (Llama 2, Mistral) are read.");
+        }
         if (!addDummyPrefix)
             throw new TokenizerFileException(path,
                 "has add_dummy_prefix=false (a Gemma-style model), which Lens does not convert; use the repository's " +
@@ -86,16 +90,17 @@ internal static class SentencePieceModelFile
             var p = pieces[i];
             bool allowed = p.Type is Normal or Byte || (p.Type is Unknown && i == unkId)
                 || (p.Type is Control && (i == bosId || i == eosId));
-            if (!allowed)
-                throw new TokenizerFileException(path, $"piece {i} \"{p.Text}\" is of type {p.Type switch
-                {
-                    Unknown => "UNKNOWN",
-                    Control => "CONTROL",
-                    UserDefined => "USER_DEFINED",
-                    Unused => "UNUSED",
-                    _ => p.Type.ToString(CultureInfo.InvariantCulture)
-                }}, which Hugging Face's conversion adds as an added token Lens does not reproduce; use the " +
-                    $"repository's tokenizer.json.");
+            if (allowed) continue;
+            var type = p.Type switch
+            {
+                Unknown => "UNKNOWN",
+                Control => "CONTROL",
+                UserDefined => "USER_DEFINED",
+                Unused => "UNUSED",
+                _ => p.Type.ToString(CultureInfo.InvariantCulture),
+            };
+            throw new TokenizerFileException(path, $"piece {i} \"{p.Text}\" is of type {type}, which Hugging Face's "
+                + "conversion adds as an added token Lens does not reproduce; use the repository's tokenizer.json.");
         }
 
         bool legacy = tokenizerConfig is { } tc && HubTokenizerJson.BoolOf(tc, "legacy") is { } l ? l : true;

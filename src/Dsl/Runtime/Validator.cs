@@ -186,27 +186,24 @@ public static class Validator
             int fit = BatchChunks.RowsThatFit(cfg, input.Batch, positions, all, available);
             if (s is GenerateStatement && !chunked && fit > 0 && fit < input.Batch)
             {
-                Error(s,
-                    $"sampled generate cannot run in chunks of rows: every row draws from one random stream in batch "
-                         + $"order, so chunks would sample "
-                         + $"other tokens than one batch does; on an input of [{input.Batch}, {input.Positions}] "
-                         + $"tokens it needs an estimated "
-                         + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg)
-                             + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all))} of memory "
-                         + $"but this machine has {MemoryEstimate.Describe(available)} available: give at most {fit} "
-                         + $"rows, fewer new tokens, "
-                         + "or generate greedily (`generate N greedy` runs in chunks)");
+                var needed = MemoryEstimate.Describe(
+                    MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, input.Batch, positions, all));
+                Error(s, "sampled generate cannot run in chunks of rows: every row draws from one random stream in "
+                    + "batch order, so chunks would sample other tokens than one batch does; on an input of "
+                    + $"[{input.Batch}, {input.Positions}] tokens it needs an estimated {needed} "
+                    + $"of memory but this machine has {MemoryEstimate.Describe(available)} available: give at most "
+                    + $"{fit} rows, fewer new tokens, or generate greedily (`generate N greedy` runs in chunks)");
                 return;
             }
             if ((chunked || firstRowOnly) && fit < input.Batch)
             {
                 if (fit == 0)
                 {
+                    var needed = MemoryEstimate.Describe(
+                        MemoryEstimate.ParameterBytes(cfg) + MemoryEstimate.ForwardBytes(cfg, 1, positions, all));
                     Error(s, $"even one row of the input ([1, {input.Positions}] tokens) needs an estimated "
-                             + $"{MemoryEstimate.Describe(MemoryEstimate.ParameterBytes(cfg)
-                                 + MemoryEstimate.ForwardBytes(cfg, 1, positions, all))} of memory "
-                             + $"but this machine has {MemoryEstimate.Describe(available)} available: use shorter "
-                             + $"inputs or a smaller model");
+                        + $"{needed} of memory but this machine has "
+                        + $"{MemoryEstimate.Describe(available)} available: use shorter inputs or a smaller model");
                     return;
                 }
                 if (firstRowOnly)
