@@ -16,6 +16,10 @@ public static partial class ActName
         ["k", "v", "q", "z", "rot_k", "rot_q", "result", "pattern", "attn_scores"];
     static readonly HashSet<string> MlpNames = ["pre", "post", "mid", "pre_linear"];
 
+    /// <summary>Whether a name is already a full hook name, as get_act_name tells: a dot, or a hook_ start.</summary>
+    public static bool IsFullName(string name) =>
+        name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal);
+
     [GeneratedRegex(@"^([a-z]+)(\d+)([a-z]?.*)$")]
     private static partial Regex Compact();
 
@@ -27,8 +31,7 @@ public static partial class ActName
     /// </summary>
     public static string Get(string name, int? layer = null, string? layerType = null)
     {
-        if ((name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)) && layer is null
-            && layerType is null) return name;
+        if (IsFullName(name) && layer is null && layerType is null) return name;
         var m = Compact().Match(name);
         if (m.Success && layer is null)
         {

@@ -11,7 +11,7 @@ public abstract record PrintSubject
 /// <summary>`print induction`: a let-bound name or the name of a result (resolved by the runtime).</summary>
 public sealed record PrintName(string Name) : PrintSubject
 {
-    private Valid Plain { get; } = Valid.Require(Keywords.IsIdentifier(Name) && !HookRef.IsFullName(Name),
+    private Valid Plain { get; } = Valid.Require(Keywords.IsIdentifier(Name) && !ActName.IsFullName(Name),
         $"'{Name}' is not a plain name (a name is an identifier not starting with hook_)");
 }
 

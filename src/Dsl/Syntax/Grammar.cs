@@ -284,7 +284,7 @@ internal sealed partial class Grammar
     private static Parser<Statement> PrintCommand()
     {
         Parser<PrintSubject> Subject(string name) =>
-            name.Contains('.') || name.StartsWith("hook_", StringComparison.Ordinal)
+            ActName.IsFullName(name)
                 ? Sprache.Parse.Return<PrintSubject>(new PrintHook(new FullHookName(name)))
                 : (from layer in Count("a layer index", Ranges.LayerIndex)
                    from layerType in Word("a layer type such as ln1").XOptional()
