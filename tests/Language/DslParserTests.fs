@@ -410,8 +410,7 @@ let private printingTests =
             refuses "a print name that reads as a hook" (fun () -> PrintStatement(PrintName("hook_embed")))
 
         testCase "records keep the range rules the grammar reports, with the same words" <| fun () ->
-            let message (build: unit -> obj) =
-                try build () |> ignore; "" with :? ArgumentException as e -> e.Message
+            let message (build: unit -> obj) = messageOf<ArgumentException> (fun () -> build () |> ignore)
             Expect.equal (message (fun () -> RepeatRandomInput(50, 2, -8) :> obj))
                 "the batch size must be at least 1, found -8" "batch"
             Expect.equal
@@ -439,8 +438,7 @@ let private printingTests =
             Expect.equal (message (fun () -> ShowStatement(TokensView(), "") :> obj))
                 "the output path must not be empty" "output path"
             // The parser reports the same rule at the token that broke it.
-            let parseError text =
-                try Parser.Parse(text, "x.lens") |> ignore; "" with :? DslParseException as e -> e.Message
+            let parseError text = messageOf<DslParseException> (fun () -> Parser.Parse(text, "x.lens") |> ignore)
             Expect.stringContains (parseError "input repeat random 50 x2 batch -8")
                 "the batch size must be at least 1, found -8" "same words from the parser"
             Expect.stringContains (parseError "generate 5 temperature -0.5")

@@ -38,12 +38,6 @@ let expectRel (set: string) (what: string) (actual: torch.Tensor) (expected: tor
     worst.AddOrUpdate(set, r, fun _ old -> max old r) |> ignore
     if r > 1e-5 then failtestf "%s: relative error %g exceeds 1e-5" what r
 
-/// The message of the ArgumentException that f throws.
-let private argumentError (f: unit -> unit) =
-    let mutable message = None
-    Expect.throwsC f (fun e -> message <- Some e.Message)
-    message.Value
-
 let private report set = eprintfn "[parity] %s: max relative error so far %g" set (worst.GetOrAdd(set, 0.0))
 
 let private manifestStrings (o: Oracle) (path: string list) =
@@ -246,7 +240,8 @@ let configTests =
             let json = Nodes.JsonNode.Parse(o.Manifest.GetProperty("config").GetRawText()).AsObject()
             json.["relative_attention_num_buckets"] <- Nodes.JsonValue.Create 32
             let message =
-                argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "test config") |> ignore)
+                messageOf<ArgumentException> (fun () ->
+                    HookedTransformerConfig.FromJson(json.ToJsonString(), "test config") |> ignore)
             Expect.stringContains message "relative_attention_num_buckets" "names the field"
             Expect.stringContains message "= 32" "names the value"
             Expect.stringContains message "positional_embedding_type standard or rotary" "names the alternative"
@@ -273,7 +268,8 @@ let configTests =
                 let json = Nodes.JsonNode.Parse(o.Manifest.GetProperty("config").GetRawText()).AsObject()
                 json.[field] <- value
                 let message =
-                    argumentError (fun () -> HookedTransformerConfig.FromJson(json.ToJsonString(), "t") |> ignore)
+                    messageOf<ArgumentException> (fun () ->
+                        HookedTransformerConfig.FromJson(json.ToJsonString(), "t") |> ignore)
                 Expect.stringContains message field "names the field"
     ]
 

@@ -30,12 +30,7 @@ let processSamples = 6
 
 let tinyDir = fixture [ "dsl-runtime"; "tiny-mlp" ]
 
-let scratch =
-    lazy
-        let dir = Path.Combine(Path.GetTempPath(), sprintf "lens-fuzz-%d" Environment.ProcessId)
-        Directory.CreateDirectory dir |> ignore
-        AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(dir, true) with _ -> ())
-        dir
+let scratch = scratchFolder "lens-fuzz"
 
 /// The seed texts: every example and golden experiment.
 let corpus =

@@ -132,12 +132,6 @@ let private folderWithJson (json: string) =
     File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json)
     dir
 
-let private refusal<'e when 'e :> exn> (f: unit -> unit) =
-    try
-        f ()
-        failtestf "expected %s" typeof<'e>.Name
-    with :? 'e as e -> e.Message
-
 let private fixtureTest (name: string) =
     testCase (name + (": every fixture string gives the expected ids and pieces, with and without special tokens, and "
                       + "decodes to the expected text")) <| fun () ->
@@ -168,7 +162,7 @@ let tests =
                 lengthDelimited unigram 1 (let p = ResizeArray<byte>() in lengthDelimited p 1 "a"B; p.ToArray())
                 File.WriteAllBytes(Path.Combine(dir, "tokenizer.model"), unigram.ToArray())
                 Expect.stringContains
-                    (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder dir |> ignore))
+                    (messageOf<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder dir |> ignore))
                     "of type UNIGRAM" "model type"
                 ignore bytes
             finally Directory.Delete(dir, true)
@@ -183,19 +177,19 @@ let tests =
             Expect.equal (tok.Encode("ab a<|end|>", false) |> List.ofArray) [ 2; 3; 0; 4 ]
                 "ignore_merges, Split, added token"
             Expect.equal (tok.Pieces [ 2; 3; 4 ] |> List.ofArray) [ "ab"; "Ġ"; "<|end|>" ] "pieces"
-            let astral = refusal<System.ArgumentException> (fun () -> tok.Encode("a𝐀", false) |> ignore)
+            let astral = messageOf<System.ArgumentException> (fun () -> tok.Encode("a𝐀", false) |> ignore)
             Expect.stringContains astral "U+1D400" "names the character"
             let removed =
                 folderWithJson (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Removed")) byteLevelDecoder "null")
             Expect.stringContains
-                (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder removed |> ignore))
+                (messageOf<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder removed |> ignore))
                 "behavior \"Removed\"" "Split behaviour"
             let wordPiece =
                 folderWithJson
                     (byteLevelJson (llama3Split.Replace("BEHAVIOR", "Isolated"))
                         """{"type": "WordPiece", "prefix": "##"}""" "null")
             Expect.stringContains
-                (refusal<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder wordPiece |> ignore))
+                (messageOf<TokenizerFileException> (fun () -> CheckpointTokenizer.FromFolder wordPiece |> ignore))
                 "decoder [WordPiece]" "decoder"
             let roberta =
                 folderWithJson
@@ -203,7 +197,8 @@ let tests =
                         """{"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]}""")
             let r = CheckpointTokenizer.FromFolder roberta
             Expect.equal (r.Encode("ab", false) |> List.ofArray) [ 2 ] "without special tokens it still tokenizes"
-            Expect.stringContains (refusal<System.InvalidOperationException> (fun () -> r.Encode("ab", true) |> ignore))
+            Expect.stringContains
+                (messageOf<System.InvalidOperationException> (fun () -> r.Encode("ab", true) |> ignore))
                 "post_processor \"RobertaProcessing\"" "post-processor"
             for d in [ ok; removed; wordPiece; roberta ] do Directory.Delete(d, true)
 
