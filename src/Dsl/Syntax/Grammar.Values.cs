@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Sprache;
 using static Lens.Dsl.Tokens;
 
@@ -111,38 +110,42 @@ internal sealed partial class Grammar
         return repeat.XOr(tokens).XOr(file).XOr(dataset).XOr(texts).XOr(named);
     }
 
-    /// <summary>`A..B` (rows A to B - 1) or `A` (row A alone) after `dataset "DIR" rows`.</summary>
-    private static readonly Parser<(long First, int Count)> DatasetRows = input =>
+    private const string ExpectedRows = "a row range such as 0..8, or a row such as 5";
+
+    /// <summary>`A..B` (rows A to B - 1) or `A` (row A alone) after `dataset "DIR" rows`. A letter, digit or dot
+    /// straight after (`5x`, `0..8.5`) makes it one bad token, not a range.</summary>
+    private static readonly Parser<(long First, int Count)> DatasetRows =
+        Lexeme(
+            from first in Sprache.Parse.Digit.AtLeastOnce().Text().Span()
+            from end in Sprache.Parse.String("..").Then(_ => Sprache.Parse.Digit.Many().Text().Span()).Optional()
+            from glued in Sprache.Parse.Char(c => SourceText.IsWordChar(c) || c == '.', "").Preview()
+            let range = RowRange(first, end.GetOrDefault())
+            where !glued.IsDefined
+            select range, ExpectedRows)
+        .Select(t => t.Value.End - t.Value.First > Limits.InputRows
+            ? throw new SyntaxError(t.Start,
+                $"{t.Value.End - t.Value.First} rows is above the limit of {Limits.InputRows} rows", [ExpectedRows])
+            : (t.Value.First, (int)(t.Value.End - t.Value.First)));
+
+    /// <summary>The first row and the row after the last, from the digits before and after `..`.</summary>
+    private static (long First, long End) RowRange(ITextSpan<string> first, ITextSpan<string>? last)
     {
-        const string expected = "a row range such as 0..8, or a row such as 5";
-        var s = Skip(input);
-        var match = RowsRegex().Match(s.Source, s.Position);
-        if (!match.Success) return Fail<(long, int)>(input, expected);
-        long Row(Group digits) =>
+        static long Row(ITextSpan<string> digits) =>
             long.TryParse(digits.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var row)
-            ? row
-            : throw new SyntaxError(digits.Index, $"the row {digits.Value} is too large", [expected]);
-        var first = Row(match.Groups["first"]);
-        var end = first + 1;
-        if (match.Groups["end"] is { Success: true } last)
-        {
-            if (last.Length == 0)
-                throw new SyntaxError(last.Index, "expected the end row after '..' (rows A..B takes rows A to B - 1)",
-                    [expected]);
-            end = Row(last);
-            if (end <= first)
-                throw new SyntaxError(s.Position,
-                    $"the row range {first}..{end} is empty: rows A..B takes rows A to B - 1, so B must be above A",
-                    [expected]);
-        }
-        var after = s.Position + match.Length;
-        if (after < s.Source.Length && (SourceText.IsWordChar(s.Source[after]) || s.Source[after] == '.'))
-            return Fail<(long, int)>(input, expected);
-        if (end - first > Limits.InputRows)
-            throw new SyntaxError(s.Position, $"{end - first} rows is above the limit of {Limits.InputRows} rows",
-                [expected]);
-        return Result.Success((first, (int)(end - first)), Advance(s, match.Length));
-    };
+                ? row
+                : throw new SyntaxError(digits.Start.Pos, $"the row {digits.Value} is too large", [ExpectedRows]);
+        var from = Row(first);
+        if (last is null) return (from, from + 1);
+        if (last.Length == 0)
+            throw new SyntaxError(last.Start.Pos,
+                "expected the end row after '..' (rows A..B takes rows A to B - 1)", [ExpectedRows]);
+        var end = Row(last);
+        return end > from
+            ? (from, end)
+            : throw new SyntaxError(first.Start.Pos,
+                $"the row range {from}..{end} is empty: rows A..B takes rows A to B - 1, so B must be above A",
+                [ExpectedRows]);
+    }
 
     // Declared before TokenRows, whose initializer reads it.
     private static readonly Parser<Tok<NodeList<int>>> TokenRow =
@@ -179,7 +182,4 @@ internal sealed partial class Grammar
     }
 
     private static string Plural(int count, string noun) => count == 1 ? $"1 {noun}" : $"{count} {noun}s";
-
-    [GeneratedRegex(@"\G(?<first>[0-9]+)(\.\.(?<end>[0-9]*))?")]
-    private static partial Regex RowsRegex();
 }
