@@ -21,44 +21,54 @@ internal sealed partial class Grammar
     public static Grammar Instance => instance.Value;
 
     /// <summary>The command table, in the order the language documents the commands and lists them in errors.</summary>
-    private readonly OrderedDictionary<string, Parser<Statement>> commands;
-    private readonly Parser<Selection> selection;
-    private readonly Parser<InputSource> inputSource;
+    private readonly OrderedDictionary<string, Parser<Statement>> commands = [];
+    private readonly Parser<Selection> selection = OnFirstUse(SelectionParser);
+    private readonly Parser<InputSource> inputSource = OnFirstUse(InputSourceParser);
 
     public Grammar()
     {
-        selection = SelectionParser();
-        inputSource = InputSourceParser();
-        commands = new OrderedDictionary<string, Parser<Statement>>
+        var builders = new OrderedDictionary<string, Func<Parser<Statement>>>
         {
-            ["model"] = Model(),
-            ["seed"] = Seed(),
-            ["device"] = Device(),
-            ["input"] = InputCommand(),
-            ["score"] = Score(),
-            ["detect"] = Detect(),
-            ["heads"] = Heads(),
-            ["let"] = Let(),
-            ["ablate"] = Ablate(),
-            ["run"] = NoArguments(() => new RunStatement()),
-            ["loss"] = NoArguments(() => new LossStatement()),
-            ["logits"] = Logits(),
-            ["predict"] = NoArguments(() => new PredictStatement()),
-            ["generate"] = Generate(),
-            ["circuit"] = Circuit(),
-            ["compose"] = Compose(),
-            ["attribute"] = AttributePatch().XOr(Attribute()),
-            ["logit_lens"] = NoArguments(() => new LogitLensStatement()),
-            ["patch"] = Patch(),
-            ["show"] = Show(),
-            ["cache"] = Cache(),
-            ["print"] = PrintCommand(),
-            ["use"] = Use(),
-            ["expect"] = Expect(),
-            ["sae"] = Sae(),
-            ["features"] = Features(),
-            ["steer"] = Steer(),
+            ["model"] = Model,
+            ["seed"] = Seed,
+            ["device"] = Device,
+            ["input"] = InputCommand,
+            ["score"] = Score,
+            ["detect"] = Detect,
+            ["heads"] = Heads,
+            ["let"] = Let,
+            ["ablate"] = Ablate,
+            ["run"] = () => NoArguments(() => new RunStatement()),
+            ["loss"] = () => NoArguments(() => new LossStatement()),
+            ["logits"] = Logits,
+            ["predict"] = () => NoArguments(() => new PredictStatement()),
+            ["generate"] = Generate,
+            ["circuit"] = Circuit,
+            ["compose"] = Compose,
+            ["attribute"] = () => AttributePatch().XOr(Attribute()),
+            ["logit_lens"] = () => NoArguments(() => new LogitLensStatement()),
+            ["patch"] = Patch,
+            ["show"] = Show,
+            ["cache"] = Cache,
+            ["print"] = PrintCommand,
+            ["use"] = Use,
+            ["expect"] = Expect,
+            ["sae"] = Sae,
+            ["features"] = Features,
+            ["steer"] = Steer,
         };
+        foreach (var (word, build) in builders) commands[word] = OnFirstUse(build);
+    }
+
+    /// <summary>
+    /// A parser built when it is first run. Building all 27 commands' parsers up front cost each `lens` process about
+    /// 45 ms of JIT compilation (Sprache's generic combinators, compiled anew for each value type), although an
+    /// experiment uses a few of them.
+    /// </summary>
+    private static Parser<T> OnFirstUse<T>(Func<Parser<T>> build)
+    {
+        var parser = new Lazy<Parser<T>>(build);
+        return input => parser.Value(input);
     }
 
     public IReadOnlyList<string> CommandWords => [.. commands.Keys];

@@ -49,38 +49,46 @@ public enum ModelReferenceKind { Name, HubId, Path }
 
 /// <summary>The words of one closed set of the language (score kinds, ablation modes, ...) and the values they stand
 /// for.</summary>
+/// <remarks>Words and values are kept in two arrays, read by index: each enum instantiates this class's code anew, and
+/// fourteen tables built through tuples and LINQ cost every `lens` process about 250 JIT compilations.</remarks>
 public sealed class KeywordTable<T> : IKeywordTable where T : struct, Enum
 {
-    private readonly (string Word, T Value)[] entries;
+    private readonly string[] words;
+    private readonly T[] values;
 
-    public KeywordTable(params (string Word, T Value)[] entries) => this.entries = entries;
+    public KeywordTable(params (string Word, T Value)[] entries)
+    {
+        words = new string[entries.Length];
+        values = new T[entries.Length];
+        for (var k = 0; k < entries.Length; k++) (words[k], values[k]) = entries[k];
+    }
 
     /// <summary>Each member's name in snake_case (PrevToken is prev_token), in declaration order.</summary>
     public KeywordTable()
-        : this([.. Enum.GetValues<T>().Select(v => (JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString()), v))]) { }
+    {
+        values = Enum.GetValues<T>();
+        words = Keywords.SnakeCaseNames(typeof(T));
+    }
 
-    internal IReadOnlyList<(string Word, T Value)> Entries => entries;
+    internal IEnumerable<(string Word, T Value)> Entries => words.Zip(values);
 
     /// <summary>The words, in the order the language documents them.</summary>
-    public IReadOnlyList<string> Words => entries.Select(e => e.Word).ToArray();
+    public IReadOnlyList<string> Words => words;
 
-    public string Text(T value)
-    {
-        foreach (var (word, v) in entries)
-            if (EqualityComparer<T>.Default.Equals(v, value)) return word;
-        throw new ArgumentOutOfRangeException(nameof(value), value, $"no keyword for {typeof(T).Name}.{value}");
-    }
+    public string Text(T value) =>
+        Array.IndexOf(values, value) is var k and >= 0
+            ? words[k]
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"no keyword for {typeof(T).Name}.{value}");
 
     public bool TryParse(string word, out T value)
     {
-        foreach (var (w, v) in entries)
-            if (w == word) { value = v; return true; }
-        value = default;
-        return false;
+        var k = Array.IndexOf(words, word);
+        value = k >= 0 ? values[k] : default;
+        return k >= 0;
     }
 
     /// <summary>"a, b or c".</summary>
-    public string Listing => Lens.Listing.Or(Words);
+    public string Listing => Lens.Listing.Or(words);
 
     Type IKeywordTable.EnumType => typeof(T);
 
@@ -167,6 +175,10 @@ public static partial class Keywords
 
     /// <summary>Whether the name is a reserved word (one that means something else where names are read).</summary>
     public static bool IsReservedName(string name) => reserved.Contains(name);
+
+    /// <summary>An enum's member names in snake_case, in the order of their values (declaration order).</summary>
+    internal static string[] SnakeCaseNames(Type enumType) =>
+        [.. Enum.GetNames(enumType).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName)];
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex IdentifierRegex();
