@@ -72,8 +72,8 @@ public sealed class KeywordTable<T> : IKeywordTable where T : struct, Enum
 
     internal IEnumerable<(string Word, T Value)> Entries => words.Zip(values);
 
-    /// <summary>The words, in the order the language documents them.</summary>
-    public IReadOnlyList<string> Words => words;
+    /// <summary>The words, in the order the language documents them (a read-only view: the table is shared).</summary>
+    public IReadOnlyList<string> Words => Array.AsReadOnly(words);
 
     public string Text(T value) =>
         Array.IndexOf(values, value) is var k and >= 0
