@@ -12,8 +12,7 @@ public static class CacheCommand
 {
     public static Command Create()
     {
-        var model =
-            new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
+        var model = ModelArgument.Create();
         var text = new Option<string?>("--text")
         {
             Description = "input text (tokenized with the model's tokenizer, BOS prepended as TransformerLens does)"

@@ -10,8 +10,7 @@ public static class HarvestCommand
 {
     public static Command Create()
     {
-        var model =
-            new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
+        var model = ModelArgument.Create();
         var corpus = new Option<string?>("--corpus")
         {
             Description = "a .txt file (one document per line), a folder of .txt files, a .jsonl file with a " +

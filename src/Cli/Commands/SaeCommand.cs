@@ -27,8 +27,7 @@ public static class SaeCommand
     {
         // Create() must not touch Lens.Core: its module initializer loads libtorch, which `lens --help` should not wait
         // for.
-        var model =
-            new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
+        var model = ModelArgument.Create();
         var hook = new Option<string>("--hook")
         {
             Description = "the hook point whose activations the SAE learns (e.g. blocks.0.hook_resid_post)",
@@ -44,11 +43,7 @@ public static class SaeCommand
             Description = "a UTF-8 text file, one document per line, tokenized and packed into rows of " +
                 "--context-size as SAELens does"
         };
-        var repeat = new Option<int?>("--repeat-random")
-        {
-            Description = "instead of --inputs: rows of BOS + N random ids from the model's random-token range, the " +
-                "block repeated twice"
-        };
+        var repeat = RepeatRandomOption();
         var dataset = new Option<string?>("--dataset")
         {
             Description = "instead of --inputs: an activation dataset written by lens harvest (or its shard " +
@@ -260,8 +255,7 @@ public static class SaeCommand
 
     static Command Dashboard()
     {
-        var model =
-            new Argument<string>("model") { Description = "a model name, hub id, checkpoint folder or llama2.c .bin" };
+        var model = ModelArgument.Create();
         var saePath = new Option<string>("--sae")
         {
             Description = "the SAE: a folder (SAELens layout or Gemma Scope params.npz) or a hub id " +
@@ -277,11 +271,7 @@ public static class SaeCommand
         {
             Description = "a UTF-8 text file, one input per line (tokenized with the model's BOS setting)"
         };
-        var repeat = new Option<int?>("--repeat-random")
-        {
-            Description = "instead of --inputs: rows of BOS + N random ids from the model's random-token range, the " +
-                "block repeated twice"
-        };
+        var repeat = RepeatRandomOption();
         var rows = new Option<int>("--rows")
         {
             Description = "with --repeat-random: how many rows", DefaultValueFactory = _ => 64
@@ -370,4 +360,12 @@ public static class SaeCommand
             $"over {rowCount} rows");
         return CliRunner.Ok;
     }
+
+    /// <summary>`--repeat-random N`, which `sae train` and `sae dashboard` read alike (a new instance per
+    /// command).</summary>
+    static Option<int?> RepeatRandomOption() => new("--repeat-random")
+    {
+        Description = "instead of --inputs: rows of BOS + N random ids from the model's random-token range, the " +
+            "block repeated twice"
+    };
 }
