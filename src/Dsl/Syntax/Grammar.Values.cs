@@ -113,7 +113,8 @@ internal sealed partial class Grammar
     private const string ExpectedRows = "a row range such as 0..8, or a row such as 5";
 
     /// <summary>`A..B` (rows A to B - 1) or `A` (row A alone) after `dataset "DIR" rows`. A letter, digit or dot
-    /// straight after (`5x`, `0..8.5`) makes it one bad token, not a range.</summary>
+    /// straight after (`5x`, `0..8.5`) makes it one bad token, not a range; the row limit is checked after that, so
+    /// `0..70000x` is a bad token too.</summary>
     private static readonly Parser<(long First, int Count)> DatasetRows =
         Lexeme(
             from first in Sprache.Parse.Digit.AtLeastOnce().Text().Span()
@@ -122,10 +123,10 @@ internal sealed partial class Grammar
             let range = RowRange(first, end.GetOrDefault())
             where !glued.IsDefined
             select range, ExpectedRows)
-        .Select(t => t.Value.End - t.Value.First > Limits.InputRows
-            ? throw new SyntaxError(t.Start,
-                $"{t.Value.End - t.Value.First} rows is above the limit of {Limits.InputRows} rows", [ExpectedRows])
-            : (t.Value.First, (int)(t.Value.End - t.Value.First)));
+        .Select(t => t.Value.End - t.Value.First is var rows && rows > Limits.InputRows
+            ? throw new SyntaxError(t.Start, $"{rows} rows is above the limit of {Limits.InputRows} rows",
+                [ExpectedRows])
+            : (t.Value.First, (int)rows));
 
     /// <summary>The first row and the row after the last, from the digits before and after `..`.</summary>
     private static (long First, long End) RowRange(ITextSpan<string> first, ITextSpan<string>? last)

@@ -63,7 +63,8 @@ internal sealed partial class Grammar
     /// <summary>
     /// A parser built when it is first run. Building all 27 commands' parsers up front cost each `lens` process about
     /// 45 ms of JIT compilation (Sprache's generic combinators, compiled anew for each value type), although an
-    /// experiment uses a few of them.
+    /// experiment uses a few of them. (Sprache's <c>Parse.Ref</c> defers too, but it is meant for recursion: it
+    /// memoizes results on the input to catch left recursion, and may build the parser twice on two threads.)
     /// </summary>
     private static Parser<T> OnFirstUse<T>(Func<Parser<T>> build)
     {
